@@ -1,0 +1,1 @@
+//! maqet-core (work in progress).

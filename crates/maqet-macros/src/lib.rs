@@ -1,0 +1,1 @@
+//! maqet-macros (work in progress).

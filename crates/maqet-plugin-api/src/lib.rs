@@ -1,0 +1,1 @@
+//! maqet-plugin-api (work in progress).

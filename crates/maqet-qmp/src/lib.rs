@@ -1,0 +1,1 @@
+//! maqet-qmp (work in progress).

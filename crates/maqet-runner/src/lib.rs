@@ -1,0 +1,1 @@
+//! maqet-runner (work in progress).

@@ -1,0 +1,1 @@
+//! maqet-state (work in progress).

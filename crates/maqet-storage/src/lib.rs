@@ -1,0 +1,1 @@
+//! maqet-storage (work in progress).

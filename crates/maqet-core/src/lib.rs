@@ -1,1 +1,48 @@
-//! maqet-core (work in progress).
+//! maqet-core: the `Maqet` API, the command registry, and the VM config model.
+//!
+//! Every maqet command is a method on [`Maqet`] marked with `#[api_method]`. The attribute
+//! registers the command in [`registry`], from which the `maqet` CLI builds its command tree, and
+//! through which plugins and scripts call commands by name.
+//!
+//! ```no_run
+//! use maqet_core::Maqet;
+//!
+//! # fn main() -> Result<(), maqet_core::MaqetError> {
+//! let maqet = Maqet::builder().data_dir("/tmp/maqet-example").build()?;
+//! let vm = maqet.add(vec!["vm.yaml".into()], vec![], Some("web".into()), false, Default::default())?;
+//! println!("added {}", vm.0.vm_id);
+//! for row in maqet.ls(None)?.0 {
+//!     println!("{} {}", row.name, row.status);
+//! }
+//! // The same command by name, with JSON arguments:
+//! let status = maqet.call("status", serde_json::json!({"vm": "web"}))?;
+//! # Ok(()) }
+//! ```
+
+extern crate self as maqet_core;
+
+pub mod api;
+pub mod config;
+pub mod dirs;
+mod error;
+mod lifecycle;
+mod maqet;
+pub mod registry;
+pub mod results;
+mod text;
+
+#[doc(hidden)]
+pub use inventory;
+
+pub use error::{ErrorKind, MaqetError};
+pub use maqet::{Maqet, MaqetBuilder};
+pub use maqet_state::{VmRecord, VmStatus};
+
+/// Makes sure this crate's command registrations are linked into the final binary.
+///
+/// `inventory` registrations live in this crate's object files; a binary that never refers to
+/// the crate would silently drop them. Calling this (the CLI does) keeps them, and returns how
+/// many commands are registered.
+pub fn linked_command_count() -> usize {
+    registry::methods().len()
+}

@@ -1,1 +1,329 @@
-//! maqet-macros (work in progress).
+//! The `#[api_method]` attribute: one declaration per maqet command.
+//!
+//! Put it on a method of `Maqet` (in `maqet-core`). The method stays an ordinary, typed Rust
+//! method; the attribute additionally registers the command's metadata and a JSON invoker in the
+//! `maqet_core::registry` through `inventory`. From that registry the CLI builds its command tree,
+//! `docs/cli-reference.md` is generated, plugins call commands by name, and `maqet.conf` supplies
+//! option defaults.
+//!
+//! ```ignore
+//! impl Maqet {
+//!     /// Show a VM's configuration and the QEMU command line it produces.
+//!     #[api_method(category = "vm", examples = ["maqet info web"])]
+//!     pub fn info(
+//!         &self,
+//!         #[arg(positional, help = "VM name or id")] vm: String,
+//!     ) -> Result<VmInfo, MaqetError> {
+//!         /* ... */
+//!     }
+//! }
+//! ```
+//!
+//! Method attribute keys: `name` (CLI name; default: the method name with `_` → `-`), `group`
+//! (parent command such as `qmp` or `storage`), `category`, `about` (default: the first doc
+//! line), `examples = [..]`, `aliases = [..]`, `hidden`.
+//!
+//! Parameter attribute `#[arg(..)]` keys: `positional`, `help = ".."`, `default = ".."`,
+//! `long = ".."` (flag name; default: the parameter name in kebab-case), `short = 'x'`,
+//! `value_name = ".."`, `possible_values = [..]`. The parameter's Rust type decides its kind
+//! (string, flag, number, path, list, key/value pairs) through `maqet_core::registry::ArgType`.
+
+use proc_macro::TokenStream;
+use proc_macro2::TokenStream as TokenStream2;
+use quote::{format_ident, quote};
+use syn::punctuated::Punctuated;
+use syn::spanned::Spanned;
+use syn::{
+    Attribute, Expr, ExprArray, ExprLit, FnArg, ImplItemFn, Lit, Meta, Pat, Token,
+    parse_macro_input,
+};
+
+/// Registers a `Maqet` method as a maqet command. See the crate documentation.
+#[proc_macro_attribute]
+pub fn api_method(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let metas = parse_macro_input!(attr with Punctuated::<Meta, Token![,]>::parse_terminated);
+    let method = parse_macro_input!(item as ImplItemFn);
+    match expand(metas, method) {
+        Ok(tokens) => tokens.into(),
+        Err(err) => err.to_compile_error().into(),
+    }
+}
+
+#[derive(Default)]
+struct MethodAttrs {
+    name: Option<String>,
+    group: Option<String>,
+    category: Option<String>,
+    about: Option<String>,
+    examples: Vec<String>,
+    aliases: Vec<String>,
+    hidden: bool,
+}
+
+#[derive(Default)]
+struct ParamAttrs {
+    positional: bool,
+    help: Option<String>,
+    default: Option<String>,
+    long: Option<String>,
+    short: Option<char>,
+    value_name: Option<String>,
+    possible_values: Vec<String>,
+}
+
+fn expand(metas: Punctuated<Meta, Token![,]>, mut method: ImplItemFn) -> syn::Result<TokenStream2> {
+    let attrs = parse_method_attrs(&metas)?;
+    let rust_name = method.sig.ident.to_string();
+    let cli_name = attrs
+        .name
+        .clone()
+        .unwrap_or_else(|| rust_name.replace('_', "-"));
+    let docs = doc_lines(&method.attrs);
+    let about = attrs
+        .about
+        .clone()
+        .or_else(|| docs.first().cloned())
+        .ok_or_else(|| {
+            syn::Error::new(
+                method.sig.ident.span(),
+                "api_method needs a description: add a doc comment or `about = \"..\"`",
+            )
+        })?;
+    let long_about = docs.join("\n");
+
+    match method.sig.inputs.first() {
+        Some(FnArg::Receiver(_)) => {}
+        _ => {
+            return Err(syn::Error::new(
+                method.sig.span(),
+                "api_method must be on a method taking `&self`",
+            ));
+        }
+    }
+
+    let mut param_specs = Vec::new();
+    let mut extractions = Vec::new();
+    let mut call_args = Vec::new();
+    for input in method.sig.inputs.iter_mut().skip(1) {
+        let FnArg::Typed(pat_type) = input else {
+            continue;
+        };
+        let Pat::Ident(pat_ident) = pat_type.pat.as_ref() else {
+            return Err(syn::Error::new(
+                pat_type.pat.span(),
+                "api_method parameters must be plain identifiers",
+            ));
+        };
+        let ident = pat_ident.ident.clone();
+        let name = ident.to_string();
+        let name = name.trim_start_matches('_').to_string();
+        let mut param = ParamAttrs::default();
+        let mut kept = Vec::new();
+        for attr in pat_type.attrs.drain(..) {
+            if attr.path().is_ident("arg") {
+                parse_param_attr(&attr, &mut param)?;
+            } else {
+                kept.push(attr);
+            }
+        }
+        pat_type.attrs = kept;
+        let help = param.help.clone().ok_or_else(|| {
+            syn::Error::new(
+                ident.span(),
+                format!("parameter `{name}` needs #[arg(help = \"..\")]"),
+            )
+        })?;
+        let ty = pat_type.ty.as_ref().clone();
+        let positional = param.positional;
+        let default = opt_str(&param.default);
+        let long = param
+            .long
+            .clone()
+            .unwrap_or_else(|| name.replace('_', "-"));
+        let short = match param.short {
+            Some(c) => quote!(::core::option::Option::Some(#c)),
+            None => quote!(::core::option::Option::None),
+        };
+        let value_name = opt_str(&param.value_name);
+        let possible = &param.possible_values;
+        param_specs.push(quote! {
+            ::maqet_core::registry::ParamSpec {
+                name: #name,
+                long: #long,
+                short: #short,
+                kind: <#ty as ::maqet_core::registry::ArgType>::KIND,
+                required: <#ty as ::maqet_core::registry::ArgType>::REQUIRED && #default.is_none(),
+                positional: #positional,
+                help: #help,
+                default: #default,
+                value_name: #value_name,
+                possible_values: &[#(#possible),*],
+            }
+        });
+        let var = format_ident!("__arg_{}", ident);
+        extractions.push(quote! {
+            let #var: #ty = args.take::<#ty>(#name, #default)?;
+        });
+        call_args.push(var);
+    }
+
+    let fn_ident = &method.sig.ident;
+    let group = opt_str(&attrs.group);
+    let category = attrs.category.clone().unwrap_or_else(|| "general".into());
+    let examples = &attrs.examples;
+    let aliases = &attrs.aliases;
+    let hidden = attrs.hidden;
+    let registration = quote! {
+        ::maqet_core::inventory::submit! {
+            ::maqet_core::registry::ApiMethod {
+                name: #cli_name,
+                rust_name: #rust_name,
+                group: #group,
+                category: #category,
+                about: #about,
+                long_about: #long_about,
+                examples: &[#(#examples),*],
+                aliases: &[#(#aliases),*],
+                hidden: #hidden,
+                params: &[#(#param_specs),*],
+                invoke: {
+                    fn __invoke(
+                        maqet: &Maqet,
+                        args: &mut ::maqet_core::registry::Args,
+                    ) -> ::core::result::Result<::maqet_core::registry::Output, ::maqet_core::MaqetError> {
+                        #(#extractions)*
+                        args.ensure_consumed()?;
+                        let result = Maqet::#fn_ident(maqet, #(#call_args),*)?;
+                        ::core::result::Result::Ok(::maqet_core::registry::Output::new(result))
+                    }
+                    __invoke
+                },
+            }
+        }
+    };
+    let body = &method.block;
+    let new_block: syn::Block = syn::parse2(quote!({ #registration #body }))?;
+    method.block = new_block;
+    Ok(quote!(#method))
+}
+
+fn opt_str(value: &Option<String>) -> TokenStream2 {
+    match value {
+        Some(v) => quote!(::core::option::Option::Some(#v)),
+        None => quote!(::core::option::Option::<&'static str>::None),
+    }
+}
+
+fn doc_lines(attrs: &[Attribute]) -> Vec<String> {
+    let mut lines = Vec::new();
+    for attr in attrs {
+        if !attr.path().is_ident("doc") {
+            continue;
+        }
+        if let Meta::NameValue(nv) = &attr.meta
+            && let Expr::Lit(ExprLit {
+                lit: Lit::Str(s), ..
+            }) = &nv.value
+        {
+            lines.push(s.value().trim().to_string());
+        }
+    }
+    while lines.last().is_some_and(|l| l.is_empty()) {
+        lines.pop();
+    }
+    lines
+}
+
+fn parse_method_attrs(metas: &Punctuated<Meta, Token![,]>) -> syn::Result<MethodAttrs> {
+    let mut out = MethodAttrs::default();
+    for meta in metas {
+        let key = meta_key(meta)?;
+        match key.as_str() {
+            "hidden" => out.hidden = true,
+            "name" => out.name = Some(string_value(meta)?),
+            "group" => out.group = Some(string_value(meta)?),
+            "category" => out.category = Some(string_value(meta)?),
+            "about" => out.about = Some(string_value(meta)?),
+            "examples" => out.examples = string_list(meta)?,
+            "aliases" => out.aliases = string_list(meta)?,
+            other => {
+                return Err(syn::Error::new(
+                    meta.span(),
+                    format!(
+                        "unknown api_method key `{other}`; expected name, group, category, about, examples, aliases or hidden"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn parse_param_attr(attr: &Attribute, out: &mut ParamAttrs) -> syn::Result<()> {
+    let metas = attr.parse_args_with(Punctuated::<Meta, Token![,]>::parse_terminated)?;
+    for meta in &metas {
+        let key = meta_key(meta)?;
+        match key.as_str() {
+            "positional" => out.positional = true,
+            "help" => out.help = Some(string_value(meta)?),
+            "default" => out.default = Some(string_value(meta)?),
+            "long" => out.long = Some(string_value(meta)?),
+            "value_name" => out.value_name = Some(string_value(meta)?),
+            "possible_values" => out.possible_values = string_list(meta)?,
+            "short" => {
+                let Meta::NameValue(nv) = meta else {
+                    return Err(syn::Error::new(meta.span(), "expected `short = 'c'`"));
+                };
+                match &nv.value {
+                    Expr::Lit(ExprLit {
+                        lit: Lit::Char(c), ..
+                    }) => out.short = Some(c.value()),
+                    other => return Err(syn::Error::new(other.span(), "expected a char")),
+                }
+            }
+            other => {
+                return Err(syn::Error::new(
+                    meta.span(),
+                    format!(
+                        "unknown arg key `{other}`; expected positional, help, default, long, short, value_name or possible_values"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn meta_key(meta: &Meta) -> syn::Result<String> {
+    meta.path()
+        .get_ident()
+        .map(|i| i.to_string())
+        .ok_or_else(|| syn::Error::new(meta.span(), "expected a plain key"))
+}
+
+fn string_value(meta: &Meta) -> syn::Result<String> {
+    let Meta::NameValue(nv) = meta else {
+        return Err(syn::Error::new(meta.span(), "expected `key = \"value\"`"));
+    };
+    lit_string(&nv.value)
+}
+
+fn lit_string(expr: &Expr) -> syn::Result<String> {
+    match expr {
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(s), ..
+        }) => Ok(s.value()),
+        other => Err(syn::Error::new(other.span(), "expected a string literal")),
+    }
+}
+
+fn string_list(meta: &Meta) -> syn::Result<Vec<String>> {
+    let Meta::NameValue(nv) = meta else {
+        return Err(syn::Error::new(meta.span(), "expected `key = [\"a\", \"b\"]`"));
+    };
+    match &nv.value {
+        Expr::Array(ExprArray { elems, .. }) => elems.iter().map(lit_string).collect(),
+        Expr::Lit(_) => Ok(vec![lit_string(&nv.value)?]),
+        other => Err(syn::Error::new(other.span(), "expected an array of strings")),
+    }
+}

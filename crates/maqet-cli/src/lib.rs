@@ -1,0 +1,179 @@
+//! The `maqet` command-line interface.
+//!
+//! The command tree is built at run time from the `#[api_method]` registry of `maqet-core` and
+//! from loaded plugins, so built-in and plugin commands parse, print and complete alike.
+//!
+//! ```no_run
+//! // The binary is a thin wrapper around this:
+//! let code = maqet_cli::run(vec!["maqet".into(), "ls".into(), "--format".into(), "json".into()]);
+//! std::process::exit(code);
+//! ```
+
+mod commands;
+mod invoke;
+mod output;
+mod plugins;
+mod prescan;
+pub mod reference;
+mod report;
+mod tree;
+
+use std::ffi::OsString;
+use std::io::{IsTerminal, Write};
+
+use clap::ArgMatches;
+use clap::error::ErrorKind as ClapErrorKind;
+
+use commands::{CommandDef, Origin};
+use maqet_core::dirs::{DirOverrides, Dirs, Settings};
+use maqet_core::registry::{Args, Output};
+use maqet_core::{ErrorKind, Maqet, MaqetError};
+use output::Format;
+
+/// Runs the CLI with these arguments (the first is the program name) and returns the exit code.
+pub fn run(args: Vec<OsString>) -> i32 {
+    if args.len() == 2 && (args[1] == "--version" || args[1] == "-V") {
+        println!("maqet {}", env!("CARGO_PKG_VERSION"));
+        return 0;
+    }
+    let early = prescan::scan(&args);
+    let settings = match Settings::discover(early.config_dir.as_deref()) {
+        Ok(s) => s,
+        Err(e) => return report::error(&e),
+    };
+    let overrides = DirOverrides {
+        data: early.data_dir.clone(),
+        config: early.config_dir.clone(),
+        runtime: early.runtime_dir.clone(),
+    };
+    let dirs = Dirs::resolve(&overrides, &settings);
+    let plugins = plugins::PluginSet::load(&dirs, &early.plugin_dirs);
+    let mut commands = commands::builtin_commands(&settings);
+    commands.extend(plugins.command_defs());
+    let cli = tree::build(&commands, &plugins.groups());
+
+    let matches = match cli.clone().try_get_matches_from(&args) {
+        Ok(m) => m,
+        Err(e) => {
+            let code = match e.kind() {
+                ClapErrorKind::DisplayHelp
+                | ClapErrorKind::DisplayVersion
+                | ClapErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => 0,
+                _ => 3,
+            };
+            let _ = e.print();
+            return code;
+        }
+    };
+    let format = Format::parse(matches.get_one::<String>("format").map_or("auto", String::as_str));
+    let _log_guard = report::init_logging(
+        matches.get_count("verbose").saturating_add(settings.verbosity.unwrap_or(0)),
+        matches
+            .get_one::<String>("log-file")
+            .map(std::path::PathBuf::from)
+            .or_else(|| settings.log_file.clone()),
+    );
+    plugins.log_rejections();
+
+    let Some((name, sub)) = matches.subcommand() else {
+        return 3;
+    };
+    match name {
+        "completions" => return print_completions(cli, sub),
+        "man" => return print_man(cli),
+        _ => {}
+    }
+    let (def, leaf) = match find_command(&commands, name, sub) {
+        Some(found) => found,
+        None if name == "plugin" => return print_result(&plugins.list_output(), format),
+        None => return 3,
+    };
+    let maqet = match Maqet::builder()
+        .settings(settings)
+        .data_dir(dirs.data.clone())
+        .config_dir(dirs.config.clone())
+        .runtime_dir(dirs.runtime.clone())
+        .build()
+    {
+        Ok(m) => m,
+        Err(e) => return report::error(&e),
+    };
+    let result = invoke::arguments(def, leaf).and_then(|args| {
+        confirm(def, &args)?;
+        match def.origin {
+            Origin::Builtin(method) => {
+                let mut args = Args::new(&def.path(), args)?;
+                (method.invoke)(&maqet, &mut args)
+            }
+            Origin::Plugin(index) => plugins.invoke(index, &def.name, args, &maqet),
+        }
+    });
+    match result {
+        Ok(output) => print_result(&output, format),
+        Err(e) => report::error(&e),
+    }
+}
+
+fn find_command<'a>(
+    commands: &'a [CommandDef],
+    name: &str,
+    sub: &'a ArgMatches,
+) -> Option<(&'a CommandDef, &'a ArgMatches)> {
+    if let Some((child, child_matches)) = sub.subcommand()
+        && let Some(def) = commands
+            .iter()
+            .find(|c| c.group.as_deref() == Some(name) && c.name == child)
+    {
+        return Some((def, child_matches));
+    }
+    commands
+        .iter()
+        .find(|c| c.group.is_none() && (c.name == name || c.aliases.iter().any(|a| a == name)))
+        .map(|def| (def, sub))
+}
+
+/// Asks before removing every VM, on a terminal only, and never with `--force`.
+fn confirm(def: &CommandDef, args: &serde_json::Value) -> Result<(), MaqetError> {
+    let flag = |n: &str| args.get(n).and_then(serde_json::Value::as_bool).unwrap_or(false);
+    if def.path() != "rm" || !flag("all") || flag("force") || !std::io::stdin().is_terminal() {
+        return Ok(());
+    }
+    eprint!("Remove ALL virtual machines? [y/N]: ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    let _ = std::io::stdin().read_line(&mut answer);
+    if matches!(answer.trim(), "y" | "Y" | "yes") {
+        Ok(())
+    } else {
+        Err(MaqetError::new(ErrorKind::Cancelled, "cancelled; no VM was removed"))
+    }
+}
+
+fn print_result(output: &Output, format: Format) -> i32 {
+    if let Some(text) = output::render(output, format) {
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "{text}");
+    }
+    0
+}
+
+fn print_completions(mut cli: clap::Command, matches: &ArgMatches) -> i32 {
+    use clap_complete::Shell;
+    let shell = match matches.get_one::<String>("shell").map(String::as_str) {
+        Some("bash") => Shell::Bash,
+        Some("zsh") => Shell::Zsh,
+        Some("fish") => Shell::Fish,
+        Some("elvish") => Shell::Elvish,
+        _ => Shell::PowerShell,
+    };
+    clap_complete::generate(shell, &mut cli, "maqet", &mut std::io::stdout());
+    0
+}
+
+fn print_man(cli: clap::Command) -> i32 {
+    let man = clap_mangen::Man::new(cli);
+    match man.render(&mut std::io::stdout()) {
+        Ok(()) => 0,
+        Err(e) => report::error(&MaqetError::io("cannot write the man page", e)),
+    }
+}

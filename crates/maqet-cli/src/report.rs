@@ -1,0 +1,70 @@
+//! Error reports and logging set-up.
+
+use std::error::Error as _;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use maqet_core::MaqetError;
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::writer::MakeWriterExt;
+
+/// Prints an error and its causes once, on stderr, and returns the exit code.
+pub fn error(err: &MaqetError) -> i32 {
+    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let label = if color { "\x1b[1;31merror\x1b[0m" } else { "error" };
+    let mut text = format!("{label}: {err}");
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let line = cause.to_string();
+        if !text.contains(&line) {
+            text.push_str("\n  caused by: ");
+            text.push_str(&line);
+        }
+        source = cause.source();
+    }
+    eprintln!("{text}");
+    err.exit_code()
+}
+
+/// Keeps the log file open for the life of the process.
+pub struct LogGuard;
+
+/// Sets up tracing: stderr at the chosen verbosity, plus a debug log file when asked.
+pub fn init_logging(verbosity: u8, log_file: Option<PathBuf>) -> Option<LogGuard> {
+    let level = match verbosity {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_env("MAQET_LOG").unwrap_or_else(|_| EnvFilter::new(level));
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let file = log_file.and_then(|path| {
+        if let Some(parent) = path.parent() {
+            let _ = std::fs::create_dir_all(parent);
+        }
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .ok()
+    });
+    let builder = tracing_subscriber::fmt().with_target(false).without_time();
+    let result = match file {
+        Some(file) => {
+            let file = std::sync::Mutex::new(file);
+            let filter = if verbosity < 2 { EnvFilter::new("debug") } else { filter };
+            builder
+                .with_env_filter(filter)
+                .with_ansi(false)
+                .with_writer(std::io::stderr.with_max_level(tracing::Level::WARN).and(file))
+                .try_init()
+        }
+        None => builder
+            .with_env_filter(filter)
+            .with_ansi(ansi)
+            .with_writer(std::io::stderr)
+            .try_init(),
+    };
+    result.ok().map(|()| LogGuard)
+}

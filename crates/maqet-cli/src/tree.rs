@@ -1,0 +1,213 @@
+//! Building the clap command tree at run time from the command definitions.
+
+use clap::builder::{PossibleValuesParser, Styles};
+use clap::{Arg, ArgAction, Command};
+
+use crate::commands::{CommandDef, ParamDef};
+use maqet_core::config::CONFIG_KEYS;
+use maqet_core::registry::{GROUPS, ParamKind};
+
+/// Name of the clap argument that collects free `--KEY VALUE` words.
+pub const EXTRA_ARG: &str = "__extra";
+
+/// The whole `maqet` command.
+pub fn build(commands: &[CommandDef], plugin_groups: &[(String, String)]) -> Command {
+    let mut root = Command::new("maqet")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about("Manage QEMU virtual machines: YAML definitions, a VM registry, QMP automation, storage and snapshots")
+        .after_help("Run `maqet COMMAND --help` for a command's options and examples.\nExit codes: 0 ok, 1 failure, 2 timeout/cancelled, 3 invalid input/not found/exists, 4 permission denied.")
+        .styles(Styles::default())
+        .subcommand_required(true)
+        .arg_required_else_help(true)
+        .args(global_args());
+
+    let mut groups: Vec<(String, String)> = GROUPS
+        .iter()
+        .map(|(n, a)| (n.to_string(), a.to_string()))
+        .collect();
+    groups.extend(plugin_groups.iter().cloned());
+    groups.push(("plugin".into(), "List and inspect plugins".into()));
+
+    for (group, about) in &groups {
+        let children: Vec<&CommandDef> = commands
+            .iter()
+            .filter(|c| c.group.as_deref() == Some(group.as_str()))
+            .collect();
+        let own = commands
+            .iter()
+            .find(|c| c.group.is_none() && &c.name == group);
+        if children.is_empty() && own.is_none() && group != "plugin" {
+            continue;
+        }
+        let mut cmd = match own {
+            Some(def) => command_for(def)
+                .args_conflicts_with_subcommands(true)
+                .subcommand_negates_reqs(true),
+            None => Command::new(group.clone())
+                .about(about.clone())
+                .subcommand_required(true)
+                .arg_required_else_help(true),
+        };
+        for child in children {
+            cmd = cmd.subcommand(command_for(child));
+        }
+        if group == "plugin" {
+            cmd = cmd.subcommand(
+                Command::new("list").about("Show each plugin file found: loaded (name, version, commands) or rejected (why)"),
+            );
+        }
+        root = root.subcommand(cmd);
+    }
+    for def in commands
+        .iter()
+        .filter(|c| c.group.is_none() && !groups.iter().any(|(g, _)| *g == c.name))
+    {
+        root = root.subcommand(command_for(def));
+    }
+    root.subcommand(
+        Command::new("completions")
+            .about("Print a shell completion script")
+            .after_help("Examples:\n  maqet completions bash > /etc/bash_completion.d/maqet\n  maqet completions zsh > ~/.zfunc/_maqet")
+            .arg(
+                Arg::new("shell")
+                    .required(true)
+                    .value_parser(PossibleValuesParser::new(["bash", "zsh", "fish", "elvish", "powershell"])),
+            ),
+    )
+    .subcommand(
+        Command::new("man")
+            .about("Print the man page (roff)")
+            .after_help("Example:\n  maqet man > maqet.1 && man ./maqet.1"),
+    )
+}
+
+fn global_args() -> Vec<Arg> {
+    vec![
+        Arg::new("format")
+            .long("format")
+            .global(true)
+            .value_name("FORMAT")
+            .value_parser(PossibleValuesParser::new(["auto", "json", "yaml", "table", "plain"]))
+            .default_value("auto")
+            .help("Output format; with json or yaml, stdout holds only the document"),
+        Arg::new("verbose")
+            .short('v')
+            .long("verbose")
+            .global(true)
+            .action(ArgAction::Count)
+            .help("More log output on stderr (-v info, -vv debug, -vvv trace)"),
+        Arg::new("log-file")
+            .long("log-file")
+            .global(true)
+            .value_name("PATH")
+            .help("Also write a debug log to this file"),
+        Arg::new("maqet-data-dir")
+            .long("maqet-data-dir")
+            .global(true)
+            .value_name("DIR")
+            .help("Data directory (default ~/.local/share/maqet)"),
+        Arg::new("maqet-config-dir")
+            .long("maqet-config-dir")
+            .global(true)
+            .value_name("DIR")
+            .help("Config directory (default ~/.config/maqet)"),
+        Arg::new("maqet-runtime-dir")
+            .long("maqet-runtime-dir")
+            .global(true)
+            .value_name("DIR")
+            .help("Runtime directory (default $XDG_RUNTIME_DIR/maqet, else /tmp/maqet-UID)"),
+        Arg::new("plugin-dir")
+            .long("plugin-dir")
+            .global(true)
+            .value_name("DIR")
+            .action(ArgAction::Append)
+            .help("Also load plugins from this directory (repeatable)"),
+    ]
+}
+
+fn command_for(def: &CommandDef) -> Command {
+    let mut after = String::new();
+    if !def.examples.is_empty() {
+        after.push_str("Examples:\n");
+        for ex in &def.examples {
+            after.push_str("  ");
+            after.push_str(ex);
+            after.push('\n');
+        }
+    }
+    let mut cmd = Command::new(def.name.clone())
+        .about(def.about.clone())
+        .hide(def.hidden)
+        .visible_aliases(def.aliases.clone());
+    if def.long_about.contains('\n') {
+        cmd = cmd.long_about(def.long_about.clone());
+    }
+    if !after.is_empty() {
+        cmd = cmd.after_help(after.trim_end().to_string());
+    }
+    let taken: Vec<String> = def.params.iter().map(|p| p.long.clone()).collect();
+    for param in &def.params {
+        match param.kind {
+            ParamKind::ConfigKeys => {
+                for key in CONFIG_KEYS.iter().filter(|k| k.name != "name") {
+                    let long = key.name.replace('_', "-");
+                    if taken.contains(&long) {
+                        continue;
+                    }
+                    cmd = cmd.arg(
+                        Arg::new(format!("config:{}", key.name))
+                            .long(long)
+                            .value_name(key.name.to_uppercase())
+                            .help_heading("VM config keys")
+                            .help(key.doc),
+                    );
+                }
+            }
+            ParamKind::KeyValues => {
+                cmd = cmd.arg(
+                    Arg::new(EXTRA_ARG)
+                        .num_args(0..)
+                        .trailing_var_arg(true)
+                        .allow_hyphen_values(true)
+                        .value_name("--KEY VALUE")
+                        .help(param.help.clone()),
+                );
+            }
+            _ => cmd = cmd.arg(arg_for(param)),
+        }
+    }
+    cmd
+}
+
+fn arg_for(param: &ParamDef) -> Arg {
+    let mut arg = Arg::new(param.name.clone()).help(param.help.clone());
+    if let Some(v) = &param.value_name {
+        arg = arg.value_name(v.clone());
+    } else if param.positional {
+        arg = arg.value_name(param.name.to_uppercase());
+    }
+    if !param.positional {
+        arg = arg.long(param.long.clone());
+        if let Some(c) = param.short {
+            arg = arg.short(c);
+        }
+    }
+    arg = match (param.kind, param.positional) {
+        (ParamKind::Bool, _) => arg.action(ArgAction::SetTrue),
+        (ParamKind::List, true) => arg.num_args(if param.required { 1.. } else { 0.. }).action(ArgAction::Append),
+        (ParamKind::List, false) => arg.action(ArgAction::Append),
+        _ => arg.action(ArgAction::Set),
+    };
+    if !param.possible_values.is_empty() {
+        arg = arg.value_parser(PossibleValuesParser::new(param.possible_values.clone()));
+    }
+    if let Some(d) = &param.default
+        && param.kind != ParamKind::Bool
+    {
+        arg = arg.default_value(d.clone());
+    }
+    if param.required && param.default.is_none() {
+        arg = arg.required(true);
+    }
+    arg
+}

@@ -1,0 +1,303 @@
+//! VM registry commands: add, apply, ls, info, status, rm.
+
+use std::path::PathBuf;
+
+use maqet_macros::api_method;
+use maqet_state::{NewVm, VmRecord, VmStatus};
+use serde_json::{Map, Value};
+
+use crate::config::{self, ArgvContext, BuiltConfig};
+use crate::registry::ConfigOverrides;
+use crate::results::{AddedVm, AppliedConfig, RemoveReport, VmInfo, VmList, VmListRow, VmStatusReport};
+use crate::{ErrorKind, Maqet, MaqetError};
+
+impl Maqet {
+    /// Create a VM from YAML config files (merged left to right) and `--KEY VALUE` options.
+    ///
+    /// Files merge in order, then options apply on top. The name comes from `--name`, else the
+    /// config's `name`, else a generated `vm-xxxxxxxx`. Prints the new VM's id.
+    #[api_method(
+        category = "vm",
+        examples = [
+            "maqet add base.yaml --name web",
+            "maqet add base.yaml custom.yaml --memory 4G --cpu 2",
+            "maqet add --vm-config base.yaml --vm-config disks.yaml --name db",
+            "maqet add --name placeholder --empty"
+        ]
+    )]
+    pub fn add(
+        &self,
+        #[arg(positional, help = "YAML config files, merged left to right", value_name = "CONFIG")]
+        config: Vec<PathBuf>,
+        #[arg(help = "More config files, merged after the positional ones (repeatable)", value_name = "FILE")]
+        vm_config: Vec<PathBuf>,
+        #[arg(help = "VM name (default: the config's `name`, else vm-xxxxxxxx)")] name: Option<String>,
+        #[arg(help = "Create a VM without any configuration, to fill in later with `apply`")] empty: bool,
+        #[arg(help = "VM config keys given as options, applied over the files")] overrides: ConfigOverrides,
+    ) -> Result<AddedVm, MaqetError> {
+        let files: Vec<PathBuf> = config.into_iter().chain(vm_config).collect();
+        if empty && (!files.is_empty() || !overrides.0.is_empty()) {
+            return Err(MaqetError::invalid(
+                "`--empty` creates a VM without configuration; drop it or drop the config files and options",
+            ));
+        }
+        let built = if empty {
+            BuiltConfig {
+                value: Value::Object(Map::new()),
+                files: Vec::new(),
+            }
+        } else {
+            config::build_config(&files, &overrides.0)?
+        };
+        let vm = self.insert_vm(name, built)?;
+        Ok(AddedVm(VmStatusReport::of(&vm)))
+    }
+
+    /// Merge config files and options into a VM's config, creating the VM if it is missing.
+    ///
+    /// Uses the same merge rules as `add`, so applying the same file twice changes nothing.
+    /// A running VM is refused: stop it first.
+    #[api_method(
+        category = "vm",
+        examples = [
+            "maqet apply web update.yaml",
+            "maqet apply web --memory 8G --cpu 4",
+            "maqet apply newvm base.yaml"
+        ]
+    )]
+    pub fn apply(
+        &self,
+        #[arg(positional, help = "VM name or id (created when missing)")] vm: String,
+        #[arg(positional, help = "YAML config files, merged left to right", value_name = "CONFIG")]
+        config: Vec<PathBuf>,
+        #[arg(help = "More config files (repeatable)", value_name = "FILE")] vm_config: Vec<PathBuf>,
+        #[arg(help = "VM config keys given as options")] overrides: ConfigOverrides,
+    ) -> Result<AppliedConfig, MaqetError> {
+        let files: Vec<PathBuf> = config.into_iter().chain(vm_config).collect();
+        let built = config::build_config(&files, &overrides.0)?;
+        let db = self.db()?;
+        let Some(existing) = db.find_vm(&vm)? else {
+            let record = self.insert_vm(Some(vm), built)?;
+            return Ok(AppliedConfig {
+                vm: VmStatusReport::of(&record),
+                created: true,
+                changed: true,
+            });
+        };
+        let existing = self.observe(existing);
+        if matches!(existing.status, VmStatus::Running | VmStatus::Paused) {
+            return Err(MaqetError::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "VM `{}` is running; stop it first with `maqet stop {}`",
+                    existing.name, existing.name
+                ),
+            ));
+        }
+        let mut merged = existing.config.clone();
+        let mut incoming = built.value;
+        if let Some(map) = incoming.as_object_mut() {
+            map.remove("name");
+        }
+        config::merge_config(&mut merged, &incoming);
+        config::validate_config(&merged, None)?;
+        let mut paths = existing.config_paths.clone();
+        for f in built.files {
+            if !paths.contains(&f) {
+                paths.push(f);
+            }
+        }
+        let changed = merged != existing.config || paths != existing.config_paths;
+        let record = if changed {
+            db.update_config(&existing.id, &merged, &paths)?
+        } else {
+            existing
+        };
+        Ok(AppliedConfig {
+            vm: VmStatusReport::of(&record),
+            created: false,
+            changed,
+        })
+    }
+
+    /// List VMs with their status and QEMU PID.
+    #[api_method(category = "vm", examples = ["maqet ls", "maqet ls --status running", "maqet ls --format json"])]
+    pub fn ls(
+        &self,
+        #[arg(
+            help = "Only VMs in this state",
+            possible_values = ["created", "running", "paused", "stopped", "crashed", "failed"]
+        )]
+        status: Option<String>,
+    ) -> Result<VmList, MaqetError> {
+        let wanted = status
+            .as_deref()
+            .map(|s| s.parse::<VmStatus>())
+            .transpose()
+            .map_err(|_| MaqetError::invalid("unknown status; use created, running, paused, stopped, crashed or failed"))?;
+        let rows = self
+            .db()?
+            .list_vms(None)?
+            .into_iter()
+            .map(|vm| self.observe(vm))
+            .filter(|vm| wanted.is_none_or(|w| vm.status == w))
+            .map(|vm| VmListRow {
+                pid: vm.qemu.map(|p| p.pid),
+                name: vm.name,
+                vm_id: vm.id,
+                status: vm.status,
+            })
+            .collect();
+        Ok(VmList(rows))
+    }
+
+    /// Show a VM's status: state, PIDs, QMP socket and a config summary.
+    #[api_method(category = "vm", examples = ["maqet status web", "maqet status web --format json"])]
+    pub fn status(&self, #[arg(positional, help = "VM name or id")] vm: String) -> Result<VmStatusReport, MaqetError> {
+        let record = self.vm_record(&vm)?;
+        Ok(VmStatusReport::of(&self.observe(record)))
+    }
+
+    /// Show a VM's configuration and the QEMU command line it produces.
+    #[api_method(category = "vm", examples = ["maqet info web", "maqet info web --format json"])]
+    pub fn info(&self, #[arg(positional, help = "VM name or id")] vm: String) -> Result<VmInfo, MaqetError> {
+        let record = self.vm_record(&vm)?;
+        let qemu_argv = self.qemu_argv(&record)?;
+        Ok(VmInfo {
+            configuration: crate::results::ConfigurationSummary::of(&record.config),
+            config_path: record.config_paths.first().cloned(),
+            data_dir: self.dirs().vm_data_dir(&record.name),
+            vm_id: record.id,
+            name: record.name,
+            config_paths: record.config_paths,
+            config_data: record.config,
+            qemu_argv,
+        })
+    }
+
+    /// Remove a VM (or all VMs) from maqet.
+    ///
+    /// A running VM needs `--force`, which stops it first. `--clean-storage` deletes the files
+    /// maqet created for the VM and keeps files you pointed it at. `--all` asks for confirmation
+    /// on a terminal unless `--force` is given.
+    #[api_method(
+        category = "vm",
+        examples = ["maqet rm web", "maqet rm web --force --clean-storage", "maqet rm --all --force"]
+    )]
+    pub fn rm(
+        &self,
+        #[arg(positional, help = "VM name or id")] vm: Option<String>,
+        #[arg(help = "Remove running VMs too (stops them), and never ask")] force: bool,
+        #[arg(help = "Remove every VM")] all: bool,
+        #[arg(help = "Also delete the storage files maqet created for the VM")] clean_storage: bool,
+    ) -> Result<RemoveReport, MaqetError> {
+        let db = self.db()?;
+        let targets: Vec<VmRecord> = match (vm, all) {
+            (Some(_), true) => return Err(MaqetError::invalid("give a VM or `--all`, not both")),
+            (None, false) => return Err(MaqetError::invalid("say which VM to remove, or use `--all`")),
+            (Some(ident), false) => vec![self.vm_record(&ident)?],
+            (None, true) => db.list_vms(None)?,
+        };
+        let targets: Vec<VmRecord> = targets.into_iter().map(|vm| self.observe(vm)).collect();
+        if !force
+            && let Some(running) = targets
+                .iter()
+                .find(|vm| matches!(vm.status, VmStatus::Running | VmStatus::Paused))
+        {
+            return Err(MaqetError::invalid(format!(
+                "VM `{}` is running; stop it first, or remove it with `--force`",
+                running.name
+            )));
+        }
+        let mut report = RemoveReport::default();
+        for vm in targets {
+            self.remove_one(vm, clean_storage, &mut report)?;
+        }
+        Ok(report)
+    }
+}
+
+impl Maqet {
+    /// Looks a VM up by name or id.
+    pub fn vm_record(&self, ident: &str) -> Result<VmRecord, MaqetError> {
+        self.db()?
+            .find_vm(ident)?
+            .ok_or_else(|| MaqetError::VmNotFound(ident.to_string()))
+    }
+
+    /// The full QEMU command line of a VM.
+    pub fn qemu_argv(&self, vm: &VmRecord) -> Result<Vec<String>, MaqetError> {
+        let ctx = ArgvContext {
+            vm_name: vm.name.clone(),
+            vm_data_dir: self.dirs().vm_data_dir(&vm.name),
+            kvm_usable: Maqet::kvm_usable(),
+        };
+        let mut argv = config::render_qemu_argv(&vm.config, &ctx)?;
+        argv.extend(self.vm_paths(vm).control_args());
+        Ok(argv)
+    }
+
+    /// The record with its status checked against the live processes (nothing is written).
+    pub fn observe(&self, mut vm: VmRecord) -> VmRecord {
+        if matches!(vm.status, VmStatus::Running | VmStatus::Paused)
+            && !vm.qemu.as_ref().is_some_and(maqet_runner::process::is_alive)
+        {
+            vm.status = VmStatus::Stopped;
+            vm.status_reason = Some("QEMU is no longer running".into());
+            vm.qemu = None;
+            vm.runner = None;
+            vm.qmp_socket = None;
+        }
+        vm
+    }
+
+    fn insert_vm(&self, name: Option<String>, built: BuiltConfig) -> Result<VmRecord, MaqetError> {
+        let mut value = built.value;
+        let config_name = value
+            .as_object_mut()
+            .and_then(|m| m.remove("name"))
+            .and_then(|v| v.as_str().map(str::to_string));
+        let name = match name.or(config_name) {
+            Some(n) => n,
+            None => format!("vm-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]),
+        };
+        config::check_vm_name(&name).map_err(MaqetError::invalid)?;
+        let record = self.db()?.insert_vm(&NewVm {
+            name,
+            config: value,
+            config_paths: built.files,
+        })?;
+        Ok(record)
+    }
+
+    fn remove_one(&self, vm: VmRecord, clean_storage: bool, report: &mut RemoveReport) -> Result<(), MaqetError> {
+        if matches!(vm.status, VmStatus::Running | VmStatus::Paused) {
+            self.stop_for_removal(&vm)?;
+        }
+        let db = self.db()?;
+        let files = db.storage_for_vm(&vm.id)?;
+        db.delete_vm(&vm.id)?;
+        for entry in files {
+            if clean_storage && entry.created_by_maqet {
+                match std::fs::remove_file(&entry.path) {
+                    Ok(()) => report.deleted_files.push(entry.path),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        return Err(MaqetError::io(
+                            format!("VM `{}` is removed, but deleting {} failed", vm.name, entry.path.display()),
+                            e,
+                        ));
+                    }
+                }
+            } else {
+                report.kept_files.push(entry.path);
+            }
+        }
+        if clean_storage {
+            let dir = self.dirs().vm_data_dir(&vm.name);
+            let _ = std::fs::remove_dir(&dir);
+        }
+        report.removed.push(vm.name);
+        Ok(())
+    }
+}

@@ -1,0 +1,169 @@
+//! The VM config keys, declared once.
+//!
+//! From this table come the accepted YAML keys, the `add`/`apply` option flags,
+//! `docs/configuration.md`, the JSON Schema (`maqet config schema`) and part of the QEMU
+//! command line.
+
+/// The value type of a config key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeyType {
+    /// Free text.
+    String,
+    /// A VM name (`[A-Za-z0-9][A-Za-z0-9._-]*`, up to 64 characters).
+    Name,
+    /// A memory size such as `512M` or `4G` (a bare number means MiB, as for QEMU `-m`).
+    Memory,
+    /// A whole number of at least 1.
+    Count,
+    /// The structured QEMU option list.
+    Arguments,
+    /// Raw QEMU argv words.
+    RawArgs,
+    /// The drive list.
+    Storage,
+}
+
+/// How a key becomes QEMU arguments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QemuMapping {
+    /// Not an argument (the VM name, the binary).
+    None,
+    /// `-<option> <value>`.
+    Option(&'static str),
+    /// Rendered by its own code (arguments, args, storage).
+    Special,
+}
+
+/// One declared VM config key.
+#[derive(Debug)]
+pub struct ConfigKey {
+    /// YAML key and `--flag` name.
+    pub name: &'static str,
+    /// Value type.
+    pub kind: KeyType,
+    /// Default, as text, when maqet supplies one.
+    pub default: Option<&'static str>,
+    /// One-line description.
+    pub doc: &'static str,
+    /// An example value as written in YAML.
+    pub example: &'static str,
+    /// The QEMU option it becomes.
+    pub qemu: QemuMapping,
+    /// QEMU options in `arguments` that set the same thing (a default is not added when one
+    /// of them is present; setting both the key and one of them is an error).
+    pub same_as: &'static [&'static str],
+}
+
+/// Every VM config key, in the order QEMU arguments are rendered.
+pub const CONFIG_KEYS: &[ConfigKey] = &[
+    ConfigKey {
+        name: "name",
+        kind: KeyType::Name,
+        default: None,
+        doc: "VM name; `--name` wins over it, and a generated `vm-xxxxxxxx` is used when neither is set.",
+        example: "web",
+        qemu: QemuMapping::None,
+        same_as: &[],
+    },
+    ConfigKey {
+        name: "binary",
+        kind: KeyType::String,
+        default: Some("qemu-system-x86_64"),
+        doc: "QEMU system emulator to run: a name looked up on PATH, or a path.",
+        example: "/usr/bin/qemu-system-x86_64",
+        qemu: QemuMapping::None,
+        same_as: &[],
+    },
+    ConfigKey {
+        name: "machine",
+        kind: KeyType::String,
+        default: None,
+        doc: "Machine type and its properties (`-machine`).",
+        example: "q35",
+        qemu: QemuMapping::Option("machine"),
+        same_as: &["machine", "M"],
+    },
+    ConfigKey {
+        name: "accel",
+        kind: KeyType::String,
+        default: Some("kvm when /dev/kvm is usable, else tcg"),
+        doc: "Accelerator (`-accel`): `kvm`, `tcg`, ...",
+        example: "tcg",
+        qemu: QemuMapping::Option("accel"),
+        same_as: &["accel", "enable-kvm"],
+    },
+    ConfigKey {
+        name: "memory",
+        kind: KeyType::Memory,
+        default: None,
+        doc: "Guest RAM (`-m`): a size like `512M` or `4G`.",
+        example: "2G",
+        qemu: QemuMapping::Option("m"),
+        same_as: &["m"],
+    },
+    ConfigKey {
+        name: "cpu",
+        kind: KeyType::Count,
+        default: None,
+        doc: "Number of virtual CPUs (`-smp`).",
+        example: "2",
+        qemu: QemuMapping::Option("smp"),
+        same_as: &["smp"],
+    },
+    ConfigKey {
+        name: "display",
+        kind: KeyType::String,
+        default: Some("none"),
+        doc: "Display backend (`-display`): `none`, `gtk`, `vnc=:1`, ...",
+        example: "none",
+        qemu: QemuMapping::Option("display"),
+        same_as: &["display", "nographic", "vnc"],
+    },
+    ConfigKey {
+        name: "vga",
+        kind: KeyType::String,
+        default: None,
+        doc: "Video card (`-vga`): `std`, `virtio`, `none`, ...",
+        example: "std",
+        qemu: QemuMapping::Option("vga"),
+        same_as: &["vga"],
+    },
+    ConfigKey {
+        name: "arguments",
+        kind: KeyType::Arguments,
+        default: None,
+        doc: "QEMU options as a list: `{opt: value}`, `{opt: null}` for a flag, `{opt: {k: v}}` for `k=v` lists, or plain strings.",
+        example: "[{device: virtio-rng-pci}, {no-reboot: null}]",
+        qemu: QemuMapping::Special,
+        same_as: &[],
+    },
+    ConfigKey {
+        name: "args",
+        kind: KeyType::RawArgs,
+        default: None,
+        doc: "Extra QEMU argv words, passed as they are.",
+        example: "[\"-nodefaults\"]",
+        qemu: QemuMapping::Special,
+        same_as: &[],
+    },
+    ConfigKey {
+        name: "storage",
+        kind: KeyType::Storage,
+        default: None,
+        doc: "Drives: qcow2/raw disks, cdroms and virtfs shares (see the storage section).",
+        example: "[{name: hdd, type: qcow2, size: 20G}]",
+        qemu: QemuMapping::Special,
+        same_as: &[],
+    },
+];
+
+/// Finds a declared key.
+pub fn find_key(name: &str) -> Option<&'static ConfigKey> {
+    CONFIG_KEYS.iter().find(|k| k.name == name)
+}
+
+/// The declared key closest to a misspelled one, when one is close enough.
+pub fn suggest_key(name: &str) -> Option<&'static str> {
+    crate::text::closest(name, CONFIG_KEYS.iter().map(|k| k.name))
+}

@@ -1,0 +1,207 @@
+//! VM configs: reading YAML files, merging them, validating, and rendering QEMU arguments.
+
+mod argv;
+pub mod docs;
+pub mod keys;
+pub mod merge;
+mod paths;
+pub mod schema;
+pub mod validate;
+pub mod yaml;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+
+pub use argv::{ArgvContext, render_qemu_argv, scalar_text};
+pub use keys::{CONFIG_KEYS, ConfigKey, KeyType};
+pub use merge::merge_config;
+pub use paths::{resolve_config_paths, resolve_path};
+pub use validate::{check_vm_name, validate_config};
+pub use yaml::{Position, SourceDoc};
+
+use crate::error::ErrorKind;
+
+/// Where a config value came from, for error messages.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Location {
+    /// The config file.
+    pub file: Option<PathBuf>,
+    /// Line and column inside it.
+    pub position: Option<Position>,
+    /// The command-line option or API argument that gave it.
+    pub option: Option<String>,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.file, &self.position, &self.option) {
+            (Some(file), Some(p), _) => write!(f, "{}:{}:{}", file.display(), p.line, p.column),
+            (Some(file), None, _) => write!(f, "{}", file.display()),
+            (None, _, Some(opt)) => write!(f, "option --{opt}"),
+            (None, Some(p), None) => write!(f, "line {}:{}", p.line, p.column),
+            (None, None, None) => f.write_str("merged config"),
+        }
+    }
+}
+
+/// A config could not be read, parsed or validated.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is larger than maqet accepts.
+    #[error("config file {} is {size} bytes; the limit is 1 MiB", path.display())]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its size.
+        size: u64,
+    },
+    /// The YAML does not parse.
+    #[error("{}: invalid YAML: {message}", file.as_deref().map_or_else(|| "config".into(), |f| f.display().to_string()))]
+    Syntax {
+        /// The file.
+        file: Option<PathBuf>,
+        /// The parser's message with line and column.
+        message: String,
+    },
+    /// A value breaks a rule.
+    #[error("{location}: `{field}`: {message}")]
+    Invalid {
+        /// Where the value is.
+        location: Location,
+        /// The key path (`storage[1].size`).
+        field: String,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+    /// The `storage` list is invalid.
+    #[error("{location}: invalid drive")]
+    Storage {
+        /// Where the drive is.
+        location: Location,
+        /// What the storage layer found.
+        #[source]
+        source: maqet_storage::StorageError,
+    },
+}
+
+impl ConfigError {
+    /// The error class (a missing file is "not found", everything else invalid input).
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            ConfigError::Read { source, .. } => match source.kind() {
+                std::io::ErrorKind::NotFound => ErrorKind::NotFound,
+                std::io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
+                _ => ErrorKind::InvalidInput,
+            },
+            _ => ErrorKind::InvalidInput,
+        }
+    }
+}
+
+/// A config built from files and overrides, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BuiltConfig {
+    /// The merged config.
+    pub value: Value,
+    /// The absolute paths of the files it came from, in merge order.
+    pub files: Vec<PathBuf>,
+}
+
+/// Reads one file, resolves its relative paths and validates it on its own.
+pub fn load_file(path: &Path) -> Result<SourceDoc, ConfigError> {
+    let absolute = absolute(path);
+    let mut doc = yaml::read_file(&absolute)?;
+    doc.file = Some(path.to_path_buf());
+    validate_config(&doc.value, Some(&doc))?;
+    let base = absolute.parent().map(Path::to_path_buf).unwrap_or_default();
+    resolve_config_paths(&mut doc.value, &base);
+    Ok(doc)
+}
+
+/// Makes a path absolute against the current directory.
+pub fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// Converts option values (text from a command line, or JSON from the API) to config values of
+/// the declared types, and validates them.
+pub fn coerce_overrides(overrides: &Map<String, Value>) -> Result<Value, ConfigError> {
+    let mut out = Map::new();
+    for (raw_key, value) in overrides {
+        let key = raw_key.replace('-', "_");
+        let location = Location {
+            option: Some(raw_key.replace('_', "-")),
+            ..Location::default()
+        };
+        let invalid = |message: String| ConfigError::Invalid {
+            location: location.clone(),
+            field: key.clone(),
+            message,
+        };
+        let Some(decl) = keys::find_key(&key) else {
+            let hint = keys::suggest_key(&key)
+                .map(|s| format!("; did you mean `{s}`?"))
+                .unwrap_or_default();
+            return Err(invalid(format!("not a VM config key{hint}")));
+        };
+        let coerced = match (decl.kind, value) {
+            (KeyType::Count, Value::String(s)) => match s.trim().parse::<i64>() {
+                Ok(n) => Value::from(n),
+                Err(_) => return Err(invalid(format!("`{s}` is not a whole number"))),
+            },
+            (KeyType::Arguments | KeyType::RawArgs | KeyType::Storage, Value::String(s)) => {
+                yaml::parse_str(s, None)
+                    .map_err(|e| invalid(format!("value is not a YAML/JSON list ({e})")))?
+                    .value
+            }
+            (_, v) => v.clone(),
+        };
+        out.insert(key, coerced);
+    }
+    let value = Value::Object(out);
+    validate_config(&value, None).map_err(|e| match e {
+        ConfigError::Invalid {
+            location: Location { position: None, file: None, .. },
+            field,
+            message,
+        } => ConfigError::Invalid {
+            location: Location {
+                option: Some(field.split(['.', '[']).next().unwrap_or("").replace('_', "-")),
+                ..Location::default()
+            },
+            field,
+            message,
+        },
+        other => other,
+    })?;
+    Ok(value)
+}
+
+/// Reads, validates and merges config files left to right, then applies overrides.
+pub fn build_config(files: &[PathBuf], overrides: &Map<String, Value>) -> Result<BuiltConfig, ConfigError> {
+    let mut merged = Value::Object(Map::new());
+    let mut absolute_files = Vec::with_capacity(files.len());
+    for file in files {
+        let doc = load_file(file)?;
+        merge_config(&mut merged, &doc.value);
+        absolute_files.push(absolute(file));
+    }
+    let over = coerce_overrides(overrides)?;
+    merge_config(&mut merged, &over);
+    validate_config(&merged, None)?;
+    Ok(BuiltConfig {
+        value: merged,
+        files: absolute_files,
+    })
+}

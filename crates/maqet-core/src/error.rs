@@ -1,0 +1,154 @@
+//! `MaqetError`: every failure the `Maqet` API reports, with a kind that decides the exit code.
+
+use std::error::Error as StdError;
+
+use crate::config::ConfigError;
+
+/// Broad class of a failure; the CLI turns it into an exit code (see `docs/exit-codes.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ErrorKind {
+    /// Bad input: a config, an option value, a name (exit 3).
+    InvalidInput,
+    /// A VM, drive, snapshot or file that does not exist (exit 3).
+    NotFound,
+    /// A name that is already taken (exit 3).
+    AlreadyExists,
+    /// A wait ran out of time, or a lock stayed busy (exit 2).
+    Timeout,
+    /// The user cancelled (exit 2).
+    Cancelled,
+    /// The operating system refused access (exit 4).
+    PermissionDenied,
+    /// Anything else (exit 1).
+    Failure,
+}
+
+impl ErrorKind {
+    /// The process exit code for this kind.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            ErrorKind::InvalidInput | ErrorKind::NotFound | ErrorKind::AlreadyExists => 3,
+            ErrorKind::Timeout | ErrorKind::Cancelled => 2,
+            ErrorKind::PermissionDenied => 4,
+            ErrorKind::Failure => 1,
+        }
+    }
+}
+
+type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+
+/// An error from the maqet API.
+#[derive(Debug, thiserror::Error)]
+pub enum MaqetError {
+    /// A VM config could not be read, parsed, merged or validated.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The state database failed.
+    #[error(transparent)]
+    State(#[from] maqet_state::StateError),
+    /// A drive or an image operation failed.
+    #[error(transparent)]
+    Storage(#[from] maqet_storage::StorageError),
+    /// A snapshot operation failed.
+    #[error("{message}")]
+    Snapshot {
+        /// What failed and what to do.
+        message: String,
+        /// Class of failure.
+        kind: ErrorKind,
+        /// The cause, when there is one.
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// No VM has this name or id.
+    #[error("no VM is named or has the id `{0}`; `maqet ls` lists the VMs")]
+    VmNotFound(String),
+    /// Any other failure, classified by kind.
+    #[error("{message}")]
+    Other {
+        /// What failed and what to do.
+        message: String,
+        /// Class of failure.
+        kind: ErrorKind,
+        /// The cause, when there is one.
+        #[source]
+        source: Option<BoxError>,
+    },
+}
+
+impl MaqetError {
+    /// Bad input from the caller.
+    pub fn invalid(message: impl Into<String>) -> MaqetError {
+        MaqetError::new(ErrorKind::InvalidInput, message)
+    }
+
+    /// A failure of the given kind without an underlying cause.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> MaqetError {
+        MaqetError::Other {
+            message: message.into(),
+            kind,
+            source: None,
+        }
+    }
+
+    /// A failure of the given kind caused by `source`.
+    pub fn with_source(
+        kind: ErrorKind,
+        message: impl Into<String>,
+        source: impl Into<BoxError>,
+    ) -> MaqetError {
+        MaqetError::Other {
+            message: message.into(),
+            kind,
+            source: Some(source.into()),
+        }
+    }
+
+    /// An I/O failure while doing `what` (the kind follows the OS error).
+    pub fn io(what: impl Into<String>, err: std::io::Error) -> MaqetError {
+        let kind = match err.kind() {
+            std::io::ErrorKind::NotFound => ErrorKind::NotFound,
+            std::io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
+            _ => ErrorKind::Failure,
+        };
+        MaqetError::with_source(kind, what, err)
+    }
+
+    /// The class of this failure.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            MaqetError::Config(e) => e.kind(),
+            MaqetError::State(e) => state_kind(e),
+            MaqetError::Storage(e) => storage_kind(e),
+            MaqetError::Snapshot { kind, .. } | MaqetError::Other { kind, .. } => *kind,
+            MaqetError::VmNotFound(_) => ErrorKind::NotFound,
+        }
+    }
+
+    /// The process exit code for this failure.
+    pub fn exit_code(&self) -> i32 {
+        self.kind().exit_code()
+    }
+}
+
+fn state_kind(err: &maqet_state::StateError) -> ErrorKind {
+    use maqet_state::StateErrorKind as K;
+    match err.kind() {
+        K::NotFound => ErrorKind::NotFound,
+        K::AlreadyExists => ErrorKind::AlreadyExists,
+        K::Busy => ErrorKind::Timeout,
+        _ => ErrorKind::Failure,
+    }
+}
+
+fn storage_kind(err: &maqet_storage::StorageError) -> ErrorKind {
+    use maqet_storage::ErrorKind as K;
+    match err.kind() {
+        K::Invalid | K::Unsupported => ErrorKind::InvalidInput,
+        K::NotFound => ErrorKind::NotFound,
+        K::AlreadyExists => ErrorKind::AlreadyExists,
+        K::Busy => ErrorKind::Timeout,
+        _ => ErrorKind::Failure,
+    }
+}

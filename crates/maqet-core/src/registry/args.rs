@@ -1,0 +1,208 @@
+//! JSON arguments for registered commands and their conversion to typed parameters.
+
+use std::path::PathBuf;
+
+use serde_json::{Map, Value};
+
+use super::ParamKind;
+use crate::MaqetError;
+
+/// Arguments of one command call: a JSON object keyed by parameter name.
+#[derive(Debug, Default, Clone)]
+pub struct Args {
+    command: String,
+    values: Map<String, Value>,
+}
+
+impl Args {
+    /// Wraps a JSON object; anything else is refused.
+    pub fn new(command: &str, value: Value) -> Result<Args, MaqetError> {
+        let values = match value {
+            Value::Object(map) => map,
+            Value::Null => Map::new(),
+            other => {
+                return Err(MaqetError::invalid(format!(
+                    "arguments for `{command}` must be a JSON object, got {other}"
+                )));
+            }
+        };
+        Ok(Args {
+            command: command.to_string(),
+            values,
+        })
+    }
+
+    /// Removes and converts one argument, applying the declared default when it is absent.
+    pub fn take<T: ArgType>(&mut self, name: &str, default: Option<&str>) -> Result<T, MaqetError> {
+        match self.values.remove(name) {
+            Some(Value::Null) | None => match default {
+                Some(d) => T::from_json(&self.command, name, Value::String(d.to_string())),
+                None => T::absent(&self.command, name),
+            },
+            Some(value) => T::from_json(&self.command, name, value),
+        }
+    }
+
+    /// Fails when arguments remain that no parameter took.
+    pub fn ensure_consumed(&self) -> Result<(), MaqetError> {
+        if self.values.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<&str> = self.values.keys().map(String::as_str).collect();
+        Err(MaqetError::invalid(format!(
+            "`{}` does not take the argument(s) {}",
+            self.command,
+            names.join(", ")
+        )))
+    }
+}
+
+/// A Rust type usable as an `#[api_method]` parameter.
+pub trait ArgType: Sized {
+    /// How the parameter appears on the command line.
+    const KIND: ParamKind;
+    /// Whether the caller must supply it (when no default is declared).
+    const REQUIRED: bool;
+    /// Converts a JSON value (strings are accepted for every kind, as typed on a command line).
+    fn from_json(command: &str, name: &str, value: Value) -> Result<Self, MaqetError>;
+    /// The value when the argument is absent and has no default.
+    fn absent(command: &str, name: &str) -> Result<Self, MaqetError> {
+        Err(MaqetError::invalid(format!(
+            "`{command}` needs the argument `{name}`"
+        )))
+    }
+}
+
+fn wrong_type(command: &str, name: &str, expected: &str, got: &Value) -> MaqetError {
+    MaqetError::invalid(format!(
+        "`{command}`: argument `{name}` must be {expected}, got {got}"
+    ))
+}
+
+impl ArgType for String {
+    const KIND: ParamKind = ParamKind::String;
+    const REQUIRED: bool = true;
+    fn from_json(command: &str, name: &str, value: Value) -> Result<Self, MaqetError> {
+        match value {
+            Value::String(s) => Ok(s),
+            Value::Number(n) => Ok(n.to_string()),
+            other => Err(wrong_type(command, name, "a string", &other)),
+        }
+    }
+}
+
+impl ArgType for PathBuf {
+    const KIND: ParamKind = ParamKind::Path;
+    const REQUIRED: bool = true;
+    fn from_json(command: &str, name: &str, value: Value) -> Result<Self, MaqetError> {
+        String::from_json(command, name, value).map(PathBuf::from)
+    }
+}
+
+impl ArgType for bool {
+    const KIND: ParamKind = ParamKind::Bool;
+    const REQUIRED: bool = false;
+    fn from_json(command: &str, name: &str, value: Value) -> Result<Self, MaqetError> {
+        match &value {
+            Value::Bool(b) => Ok(*b),
+            Value::String(s) => match s.as_str() {
+                "true" | "yes" | "on" | "1" => Ok(true),
+                "false" | "no" | "off" | "0" => Ok(false),
+                _ => Err(wrong_type(command, name, "true or false", &value)),
+            },
+            _ => Err(wrong_type(command, name, "true or false", &value)),
+        }
+    }
+    fn absent(_: &str, _: &str) -> Result<Self, MaqetError> {
+        Ok(false)
+    }
+}
+
+macro_rules! number_arg {
+    ($($ty:ty => $kind:ident, $what:literal;)*) => {$(
+        impl ArgType for $ty {
+            const KIND: ParamKind = ParamKind::$kind;
+            const REQUIRED: bool = true;
+            fn from_json(command: &str, name: &str, value: Value) -> Result<Self, MaqetError> {
+                let parsed = match &value {
+                    Value::Number(n) => n.to_string().parse::<$ty>().ok(),
+                    Value::String(s) => s.trim().parse::<$ty>().ok(),
+                    _ => None,
+                };
+                parsed.ok_or_else(|| wrong_type(command, name, $what, &value))
+            }
+        }
+    )*};
+}
+
+number_arg! {
+    u32 => Int, "a whole number";
+    u64 => Int, "a whole number";
+    i64 => Int, "a whole number";
+    f64 => Float, "a number";
+}
+
+impl<T: ArgType> ArgType for Option<T> {
+    const KIND: ParamKind = T::KIND;
+    const REQUIRED: bool = false;
+    fn from_json(command: &str, name: &str, value: Value) -> Result<Self, MaqetError> {
+        T::from_json(command, name, value).map(Some)
+    }
+    fn absent(_: &str, _: &str) -> Result<Self, MaqetError> {
+        Ok(None)
+    }
+}
+
+impl<T: ArgType> ArgType for Vec<T> {
+    const KIND: ParamKind = ParamKind::List;
+    const REQUIRED: bool = false;
+    fn from_json(command: &str, name: &str, value: Value) -> Result<Self, MaqetError> {
+        match value {
+            Value::Array(items) => items
+                .into_iter()
+                .map(|item| T::from_json(command, name, item))
+                .collect(),
+            single => Ok(vec![T::from_json(command, name, single)?]),
+        }
+    }
+    fn absent(_: &str, _: &str) -> Result<Self, MaqetError> {
+        Ok(Vec::new())
+    }
+}
+
+/// Free-form `--KEY VALUE` pairs, in the order given.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct KeyValues(pub Map<String, Value>);
+
+impl ArgType for KeyValues {
+    const KIND: ParamKind = ParamKind::KeyValues;
+    const REQUIRED: bool = false;
+    fn from_json(command: &str, name: &str, value: Value) -> Result<Self, MaqetError> {
+        match value {
+            Value::Object(map) => Ok(KeyValues(map)),
+            Value::String(s) => match serde_json::from_str::<Value>(&s) {
+                Ok(Value::Object(map)) => Ok(KeyValues(map)),
+                _ => Err(wrong_type(command, name, "a JSON object", &Value::String(s))),
+            },
+            other => Err(wrong_type(command, name, "a JSON object", &other)),
+        }
+    }
+    fn absent(_: &str, _: &str) -> Result<Self, MaqetError> {
+        Ok(KeyValues::default())
+    }
+}
+
+/// VM config values given as options (`--memory 4G`), applied on top of config files.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct ConfigOverrides(pub Map<String, Value>);
+
+impl ArgType for ConfigOverrides {
+    const KIND: ParamKind = ParamKind::ConfigKeys;
+    const REQUIRED: bool = false;
+    fn from_json(command: &str, name: &str, value: Value) -> Result<Self, MaqetError> {
+        KeyValues::from_json(command, name, value).map(|kv| ConfigOverrides(kv.0))
+    }
+    fn absent(_: &str, _: &str) -> Result<Self, MaqetError> {
+        Ok(ConfigOverrides::default())
+    }
+}

@@ -1,0 +1,156 @@
+//! The command registry: every `#[api_method]` registers one [`ApiMethod`] here.
+//!
+//! The registry is the single source for the CLI tree, `docs/cli-reference.md`, option defaults
+//! from `maqet.conf`, and calls by name (plugins, scripts).
+
+mod args;
+mod output;
+
+pub use args::{ArgType, Args, ConfigOverrides, KeyValues};
+pub use output::{CommandOutput, Output};
+
+use crate::{Maqet, MaqetError};
+
+/// What kind of value a parameter takes on the command line and in JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ParamKind {
+    /// A string.
+    String,
+    /// A flag without value (`--force`).
+    Bool,
+    /// An integer.
+    Int,
+    /// A floating-point number.
+    Float,
+    /// A filesystem path; relative paths are taken against the caller's working directory.
+    Path,
+    /// Zero or more strings (repeatable flag, or a positional list).
+    List,
+    /// Free `--KEY VALUE` pairs (QMP arguments, device properties). Values parse as JSON when
+    /// they can, else they are strings.
+    KeyValues,
+    /// VM config keys as flags (`--memory 4G --cpu 2`), one flag per declared config key.
+    ConfigKeys,
+}
+
+/// One parameter of a registered command.
+#[derive(Debug, serde::Serialize)]
+pub struct ParamSpec {
+    /// Name in Rust and in JSON arguments (snake_case).
+    pub name: &'static str,
+    /// Long flag name (kebab-case), used when the parameter is not positional.
+    pub long: &'static str,
+    /// Optional short flag.
+    pub short: Option<char>,
+    /// Value kind.
+    pub kind: ParamKind,
+    /// Whether a value must be given.
+    pub required: bool,
+    /// Positional on the command line (else a flag).
+    pub positional: bool,
+    /// Help text.
+    pub help: &'static str,
+    /// Default value, as the user would type it.
+    pub default: Option<&'static str>,
+    /// Placeholder shown in help.
+    pub value_name: Option<&'static str>,
+    /// Accepted values, when the set is closed.
+    pub possible_values: &'static [&'static str],
+}
+
+/// Invokes a command with JSON arguments.
+pub type Invoker = fn(&Maqet, &mut Args) -> Result<Output, MaqetError>;
+
+/// A registered command.
+#[derive(Debug)]
+pub struct ApiMethod {
+    /// CLI name (kebab-case).
+    pub name: &'static str,
+    /// The Rust method name on `Maqet`.
+    pub rust_name: &'static str,
+    /// Parent command (`qmp`, `storage`, ...) or none for a top-level command.
+    pub group: Option<&'static str>,
+    /// Category used to group `--help` output.
+    pub category: &'static str,
+    /// One-line description.
+    pub about: &'static str,
+    /// Full description (the method's doc comment).
+    pub long_about: &'static str,
+    /// Example command lines.
+    pub examples: &'static [&'static str],
+    /// Other names the command answers to.
+    pub aliases: &'static [&'static str],
+    /// Left out of help and docs.
+    pub hidden: bool,
+    /// Parameters in declaration order.
+    pub params: &'static [ParamSpec],
+    /// Calls the method.
+    pub invoke: Invoker,
+}
+
+impl ApiMethod {
+    /// The command as typed after `maqet`: `"add"` or `"qmp keys"`.
+    pub fn path(&self) -> String {
+        match self.group {
+            Some(group) => format!("{group} {}", self.name),
+            None => self.name.to_string(),
+        }
+    }
+
+    /// Finds a parameter by its JSON name.
+    pub fn param(&self, name: &str) -> Option<&'static ParamSpec> {
+        self.params.iter().find(|p| p.name == name)
+    }
+}
+
+inventory::collect!(ApiMethod);
+
+/// Group descriptions, for the parent commands that hold grouped methods.
+pub const GROUPS: &[(&str, &str)] = &[
+    ("qmp", "Drive a running VM through QMP"),
+    ("storage", "Inspect and manage VM storage files"),
+    ("config", "Validate VM config files and print their schema"),
+];
+
+/// All registered commands, sorted by group then name.
+pub fn methods() -> Vec<&'static ApiMethod> {
+    let mut all: Vec<&'static ApiMethod> = inventory::iter::<ApiMethod>.into_iter().collect();
+    all.sort_by(|a, b| (a.group, a.name).cmp(&(b.group, b.name)));
+    all
+}
+
+/// Finds a command by its path (`"ls"`, `"qmp keys"`, also `"qmp.keys"`) or an alias.
+pub fn find(path: &str) -> Option<&'static ApiMethod> {
+    let normalized = path.replace('.', " ");
+    let mut words = normalized.split_whitespace();
+    let first = words.next()?;
+    let second = words.next();
+    if words.next().is_some() {
+        return None;
+    }
+    let (group, name) = match second {
+        Some(name) => (Some(first), name),
+        None => (None, first),
+    };
+    inventory::iter::<ApiMethod>
+        .into_iter()
+        .find(|m| m.group == group && (m.name == name || m.aliases.contains(&name)))
+}
+
+/// The names of every top-level command word (commands and groups), for clash checks.
+pub fn top_level_names() -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = methods()
+        .into_iter()
+        .flat_map(|m| {
+            let mut v = vec![m.group.unwrap_or(m.name)];
+            if m.group.is_none() {
+                v.extend(m.aliases.iter().copied());
+            }
+            v
+        })
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    names
+}

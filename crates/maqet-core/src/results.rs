@@ -1,0 +1,331 @@
+//! Typed results of the VM commands; they serialize to the documented dict shapes.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use maqet_state::{VmRecord, VmStatus};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::registry::CommandOutput;
+
+/// One drive in a configuration summary.
+#[derive(Debug, Clone, Serialize)]
+pub struct DriveSummary {
+    /// Drive name.
+    pub name: String,
+    /// `qcow2`, `raw` or `virtfs`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Configured size, or `unknown`.
+    pub size: String,
+    /// Bus the guest sees it on.
+    pub interface: String,
+    /// Image file or shared directory, when set.
+    pub file: Option<String>,
+}
+
+/// The main facts of a VM config.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConfigurationSummary {
+    /// QEMU binary.
+    pub binary: String,
+    /// Guest RAM, when set.
+    pub memory: Option<String>,
+    /// vCPU count, when set.
+    pub cpu: Option<i64>,
+    /// Display backend.
+    pub display: String,
+    /// Number of drives.
+    pub storage_count: usize,
+    /// The drives.
+    pub storage_devices: Vec<DriveSummary>,
+}
+
+impl ConfigurationSummary {
+    /// Summarizes a stored config.
+    pub fn of(config: &Value) -> ConfigurationSummary {
+        let text = |key: &str| config.get(key).map(crate::config::scalar_text);
+        let drives: Vec<DriveSummary> = config
+            .get("storage")
+            .and_then(Value::as_array)
+            .map(|items| {
+                items
+                    .iter()
+                    .map(|d| DriveSummary {
+                        name: d.get("name").map(crate::config::scalar_text).unwrap_or_default(),
+                        kind: d.get("type").map_or_else(|| "qcow2".into(), crate::config::scalar_text),
+                        size: d.get("size").map_or_else(|| "unknown".into(), crate::config::scalar_text),
+                        interface: d
+                            .get("interface")
+                            .map_or_else(|| "virtio".into(), crate::config::scalar_text),
+                        file: d.get("file").or_else(|| d.get("path")).map(crate::config::scalar_text),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        ConfigurationSummary {
+            binary: text("binary").unwrap_or_else(|| "qemu-system-x86_64".into()),
+            memory: text("memory"),
+            cpu: config.get("cpu").and_then(crate::config::validate::count_value),
+            display: text("display").unwrap_or_else(|| "none".into()),
+            storage_count: drives.len(),
+            storage_devices: drives,
+        }
+    }
+}
+
+/// A socket path and whether it exists.
+#[derive(Debug, Clone, Serialize)]
+pub struct SocketState {
+    /// Path of the socket.
+    pub path: PathBuf,
+    /// Whether the file is there.
+    pub exists: bool,
+}
+
+/// `status`: what a VM is doing now.
+#[derive(Debug, Clone, Serialize)]
+pub struct VmStatusReport {
+    /// VM id (UUID).
+    pub vm_id: String,
+    /// VM name.
+    pub name: String,
+    /// `created`, `running`, `paused`, `stopped`, `crashed` or `failed`.
+    pub status: VmStatus,
+    /// Why it is in that state, when known.
+    pub status_reason: Option<String>,
+    /// Whether QEMU runs (running or paused).
+    pub is_running: bool,
+    /// Whether the VM has no configuration yet.
+    pub is_empty: bool,
+    /// QEMU's PID while it runs.
+    pub pid: Option<u32>,
+    /// The runner's PID while it runs.
+    pub runner_pid: Option<u32>,
+    /// When the VM was added (UTC).
+    pub created_at: String,
+    /// When its record last changed (UTC).
+    pub updated_at: String,
+    /// The first config file it was defined from.
+    pub config_path: Option<PathBuf>,
+    /// The QMP socket of the running VM.
+    pub socket_path: Option<PathBuf>,
+    /// The QMP socket and whether it exists.
+    pub qmp_socket: Option<SocketState>,
+    /// Summary of the configuration.
+    pub configuration: ConfigurationSummary,
+}
+
+impl VmStatusReport {
+    /// Builds the report from a record whose status is already checked against reality.
+    pub fn of(vm: &VmRecord) -> VmStatusReport {
+        let running = matches!(vm.status, VmStatus::Running | VmStatus::Paused);
+        VmStatusReport {
+            vm_id: vm.id.clone(),
+            name: vm.name.clone(),
+            status: vm.status,
+            status_reason: vm.status_reason.clone(),
+            is_running: running,
+            is_empty: vm.config.as_object().is_none_or(|m| m.is_empty()),
+            pid: vm.qemu.map(|p| p.pid),
+            runner_pid: vm.runner.map(|p| p.pid),
+            created_at: vm.created_at.clone(),
+            updated_at: vm.updated_at.clone(),
+            config_path: vm.config_paths.first().cloned(),
+            socket_path: vm.qmp_socket.clone(),
+            qmp_socket: vm.qmp_socket.as_ref().map(|p| SocketState {
+                path: p.clone(),
+                exists: p.exists(),
+            }),
+            configuration: ConfigurationSummary::of(&vm.config),
+        }
+    }
+}
+
+impl CommandOutput for VmStatusReport {
+    fn human(&self) -> Option<String> {
+        let mut out = String::new();
+        let _ = writeln!(out, "name:       {}", self.name);
+        let _ = writeln!(out, "id:         {}", self.vm_id);
+        match &self.status_reason {
+            Some(reason) => {
+                let _ = writeln!(out, "status:     {} ({reason})", self.status);
+            }
+            None => {
+                let _ = writeln!(out, "status:     {}", self.status);
+            }
+        }
+        if let Some(pid) = self.pid {
+            let _ = writeln!(out, "pid:        {pid}");
+        }
+        if let Some(sock) = &self.socket_path {
+            let _ = writeln!(out, "qmp socket: {}", sock.display());
+        }
+        if self.is_empty {
+            let _ = writeln!(out, "config:     (empty; add one with `maqet apply {} FILE`)", self.name);
+        }
+        let _ = write!(out, "created:    {}", self.created_at);
+        Some(out)
+    }
+}
+
+/// `add`: the new VM. Prints its id.
+#[derive(Debug, Clone, Serialize)]
+pub struct AddedVm(pub VmStatusReport);
+
+impl CommandOutput for AddedVm {
+    fn human(&self) -> Option<String> {
+        Some(self.0.vm_id.clone())
+    }
+}
+
+/// `apply`: the VM after the change.
+#[derive(Debug, Clone, Serialize)]
+pub struct AppliedConfig {
+    /// The VM.
+    #[serde(flatten)]
+    pub vm: VmStatusReport,
+    /// True when `apply` created the VM.
+    pub created: bool,
+    /// True when the stored config changed.
+    pub changed: bool,
+}
+
+impl CommandOutput for AppliedConfig {
+    fn human(&self) -> Option<String> {
+        Some(match (self.created, self.changed) {
+            (true, _) => format!("created VM {} ({})", self.vm.name, self.vm.vm_id),
+            (false, true) => format!("updated VM {}", self.vm.name),
+            (false, false) => format!("VM {} unchanged", self.vm.name),
+        })
+    }
+}
+
+/// `info`: a VM's configuration and command line.
+#[derive(Debug, Clone, Serialize)]
+pub struct VmInfo {
+    /// VM id.
+    pub vm_id: String,
+    /// VM name.
+    pub name: String,
+    /// First config file.
+    pub config_path: Option<PathBuf>,
+    /// All config files, in merge order.
+    pub config_paths: Vec<PathBuf>,
+    /// The stored (merged) config.
+    pub config_data: Value,
+    /// Summary of the config.
+    pub configuration: ConfigurationSummary,
+    /// The VM's data directory (disks, logs).
+    pub data_dir: PathBuf,
+    /// The QEMU command line this config produces, control sockets included.
+    pub qemu_argv: Vec<String>,
+}
+
+impl CommandOutput for VmInfo {
+    fn human(&self) -> Option<String> {
+        let mut out = String::new();
+        let _ = writeln!(out, "name:     {}", self.name);
+        let _ = writeln!(out, "id:       {}", self.vm_id);
+        let c = &self.configuration;
+        let _ = writeln!(out, "binary:   {}", c.binary);
+        let _ = writeln!(out, "memory:   {}", c.memory.as_deref().unwrap_or("(QEMU default)"));
+        let _ = writeln!(out, "cpu:      {}", c.cpu.map_or("(QEMU default)".into(), |n| n.to_string()));
+        let _ = writeln!(out, "display:  {}", c.display);
+        for d in &c.storage_devices {
+            let _ = writeln!(
+                out,
+                "drive:    {} ({}, {}, {}){}",
+                d.name,
+                d.kind,
+                d.interface,
+                d.size,
+                d.file.as_deref().map(|f| format!(" {f}")).unwrap_or_default()
+            );
+        }
+        let _ = write!(out, "command:  {}", shell_words(&self.qemu_argv));
+        Some(out)
+    }
+}
+
+/// Joins argv words so the line can be pasted into a shell.
+pub fn shell_words(argv: &[String]) -> String {
+    argv.iter()
+        .map(|w| {
+            if !w.is_empty()
+                && w.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_=,./:+@%".contains(c))
+            {
+                w.clone()
+            } else {
+                format!("'{}'", w.replace('\'', "'\\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// One row of `ls`.
+#[derive(Debug, Clone, Serialize)]
+pub struct VmListRow {
+    /// VM name.
+    pub name: String,
+    /// VM id.
+    pub vm_id: String,
+    /// Current status.
+    pub status: VmStatus,
+    /// QEMU's PID while it runs.
+    pub pid: Option<u32>,
+}
+
+/// `ls`: the VMs.
+#[derive(Debug, Clone, Serialize)]
+#[serde(transparent)]
+pub struct VmList(pub Vec<VmListRow>);
+
+impl CommandOutput for VmList {
+    fn human(&self) -> Option<String> {
+        if self.0.is_empty() {
+            return Some("No virtual machines found.".into());
+        }
+        let width = self.0.iter().map(|r| r.name.len()).max().unwrap_or(0).max(20);
+        let mut out = format!("{:<width$} {:<10} {}\n", "NAME", "STATUS", "PID");
+        out.push_str(&"-".repeat(width + 19));
+        for row in &self.0 {
+            let pid = row.pid.map_or_else(|| "-".to_string(), |p| p.to_string());
+            let _ = write!(out, "\n{:<width$} {:<10} {}", row.name, row.status.as_str(), pid);
+        }
+        Some(out)
+    }
+}
+
+/// `rm`: what was removed, deleted and kept.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct RemoveReport {
+    /// Names of the removed VMs.
+    pub removed: Vec<String>,
+    /// Files maqet had created and deleted now (`--clean-storage`).
+    pub deleted_files: Vec<PathBuf>,
+    /// Files kept: the user's own files, or every file without `--clean-storage`.
+    pub kept_files: Vec<PathBuf>,
+}
+
+impl CommandOutput for RemoveReport {
+    fn human(&self) -> Option<String> {
+        let mut lines = Vec::new();
+        if self.removed.is_empty() {
+            lines.push("No virtual machines found.".to_string());
+        }
+        for name in &self.removed {
+            lines.push(format!("removed VM {name}"));
+        }
+        for f in &self.deleted_files {
+            lines.push(format!("deleted {}", f.display()));
+        }
+        for f in &self.kept_files {
+            lines.push(format!("kept {}", f.display()));
+        }
+        Some(lines.join("\n"))
+    }
+}

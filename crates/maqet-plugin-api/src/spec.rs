@@ -1,0 +1,187 @@
+//! Plain-Rust description of the commands a plugin offers.
+
+use serde::{Deserialize, Serialize};
+
+/// What kind of value a command parameter takes, and so how its JSON value looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ParamKind {
+    /// A JSON string.
+    String,
+    /// A JSON bool (a flag without a value on the command line).
+    Bool,
+    /// A JSON integer.
+    Int,
+    /// A JSON number.
+    Float,
+    /// A JSON string holding a file system path.
+    Path,
+    /// A JSON array of strings.
+    ListOfString,
+    /// A JSON object of `key: value` pairs (`--set key=value` on the command line).
+    KeyValues,
+}
+
+/// One parameter of a command: its JSON key (snake_case) and how the CLI offers it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParamSpec {
+    /// The JSON key, snake_case (the CLI flag is its kebab-case form).
+    pub name: String,
+    /// The kind of value.
+    pub kind: ParamKind,
+    /// The default, as the CLI would print it, when the parameter is optional.
+    pub default: Option<String>,
+    /// One-line help shown by `--help`.
+    pub help: String,
+    /// Given by position (`maqet cmd VALUE`) instead of as a `--flag`.
+    pub positional: bool,
+    /// May be given more than once; the JSON value is then an array.
+    pub repeatable: bool,
+    /// Must be given.
+    pub required: bool,
+}
+
+impl ParamSpec {
+    /// An optional `--flag` parameter.
+    pub fn flag(name: &str, kind: ParamKind, help: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            kind,
+            default: None,
+            help: help.to_owned(),
+            positional: false,
+            repeatable: false,
+            required: false,
+        }
+    }
+
+    /// A required positional parameter.
+    pub fn positional(name: &str, kind: ParamKind, help: &str) -> Self {
+        Self {
+            positional: true,
+            required: true,
+            ..Self::flag(name, kind, help)
+        }
+    }
+
+    /// Marks the parameter as required.
+    pub fn required(mut self) -> Self {
+        self.required = true;
+        self
+    }
+
+    /// Marks the parameter as repeatable.
+    pub fn repeatable(mut self) -> Self {
+        self.repeatable = true;
+        self
+    }
+
+    /// Sets the default value shown in help.
+    pub fn default_value(mut self, default: &str) -> Self {
+        self.default = Some(default.to_owned());
+        self.required = false;
+        self
+    }
+}
+
+/// One command: its CLI name, help text and parameters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandSpec {
+    /// The CLI name, kebab-case (`cloud-init`).
+    pub name: String,
+    /// The group it lives under (`maqet <group> <name>`), if any.
+    pub group: Option<String>,
+    /// The heading `--help` lists it under.
+    pub category: String,
+    /// One-line summary.
+    pub about: String,
+    /// Example command lines shown in help.
+    pub examples: Vec<String>,
+    /// Other names the command answers to.
+    pub aliases: Vec<String>,
+    /// Left out of `--help` listings.
+    pub hidden: bool,
+    /// The parameters, in CLI order.
+    pub params: Vec<ParamSpec>,
+}
+
+impl CommandSpec {
+    /// A command in the `Plugins` category with no parameters yet.
+    pub fn new(name: &str, about: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            group: None,
+            category: "Plugins".to_owned(),
+            about: about.to_owned(),
+            examples: Vec::new(),
+            aliases: Vec::new(),
+            hidden: false,
+            params: Vec::new(),
+        }
+    }
+
+    /// Adds a parameter.
+    pub fn param(mut self, param: ParamSpec) -> Self {
+        self.params.push(param);
+        self
+    }
+
+    /// Adds an example command line.
+    pub fn example(mut self, example: &str) -> Self {
+        self.examples.push(example.to_owned());
+        self
+    }
+
+    /// Puts the command under a group (`maqet <group> <name>`).
+    pub fn group(mut self, group: &str) -> Self {
+        self.group = Some(group.to_owned());
+        self
+    }
+
+    /// Sets the help category.
+    pub fn category(mut self, category: &str) -> Self {
+        self.category = category.to_owned();
+        self
+    }
+
+    /// Adds an alias.
+    pub fn alias(mut self, alias: &str) -> Self {
+        self.aliases.push(alias.to_owned());
+        self
+    }
+
+    /// The full name users type: `group name` or `name`.
+    pub fn full_name(&self) -> String {
+        match &self.group {
+            Some(group) => format!("{group} {}", self.name),
+            None => self.name.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn param_kinds_serialize_kebab_case() {
+        let json = serde_json::to_string(&[ParamKind::ListOfString, ParamKind::KeyValues]).unwrap();
+        assert_eq!(json, r#"["list-of-string","key-values"]"#);
+    }
+
+    #[test]
+    fn full_name_includes_group() {
+        assert_eq!(
+            CommandSpec::new("snap", "x").group("qmp").full_name(),
+            "qmp snap"
+        );
+        assert_eq!(CommandSpec::new("export", "x").full_name(), "export");
+    }
+
+    #[test]
+    fn default_value_makes_param_optional() {
+        let p = ParamSpec::positional("vm", ParamKind::String, "VM").default_value("a");
+        assert!(!p.required);
+        assert_eq!(p.default.as_deref(), Some("a"));
+    }
+}

@@ -1,0 +1,390 @@
+//! The connection: handshake, id-matched command replies, event fan-out.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use tokio::io::AsyncWriteExt;
+use tokio::net::UnixStream;
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+
+use crate::error::QmpError;
+use crate::wire::{ClientCommand, Greeting, LineReader, QmpEvent, ServerMessage, WireError};
+
+/// How long a command waits for its reply unless told otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How many events a subscriber may fall behind before it loses the oldest ones.
+pub const EVENT_CAPACITY: usize = 1024;
+
+/// An async QMP client over a Unix socket.
+///
+/// Cloning is cheap and every clone shares the one connection: commands from many clones may be
+/// in flight at once, and each gets its own reply (matched by `id`). A background task owns the
+/// read half; it ends, and every pending command fails with [`QmpError::Closed`], when the peer
+/// closes the socket. Dropping the last clone closes the connection.
+#[derive(Debug, Clone)]
+pub struct QmpClient {
+    shared: Arc<Shared>,
+    default_timeout: Duration,
+}
+
+#[derive(Debug)]
+struct Shared {
+    greeting: Greeting,
+    outgoing: mpsc::UnboundedSender<String>,
+    pending: Arc<PendingReplies>,
+    next_id: AtomicU64,
+    events: Mutex<broadcast::Receiver<QmpEvent>>,
+    closed: watch::Receiver<bool>,
+    reader: tokio::task::AbortHandle,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
+/// What came back for one command.
+#[derive(Debug)]
+enum Reply {
+    Return(Value),
+    Error { class: String, desc: String },
+}
+
+/// Commands waiting for their reply, by id.
+#[derive(Debug, Default)]
+struct PendingReplies {
+    state: Mutex<PendingState>,
+}
+
+#[derive(Debug, Default)]
+struct PendingState {
+    closed: bool,
+    waiting: HashMap<u64, oneshot::Sender<Reply>>,
+}
+
+impl PendingReplies {
+    fn lock(&self) -> MutexGuard<'_, PendingState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn register(&self, id: u64) -> Result<oneshot::Receiver<Reply>, QmpError> {
+        let mut state = self.lock();
+        if state.closed {
+            return Err(QmpError::Closed);
+        }
+        let (tx, rx) = oneshot::channel();
+        state.waiting.insert(id, tx);
+        Ok(rx)
+    }
+
+    fn forget(&self, id: u64) {
+        self.lock().waiting.remove(&id);
+    }
+
+    fn resolve(&self, id: Option<Value>, reply: Reply) {
+        let sender = id
+            .as_ref()
+            .and_then(Value::as_u64)
+            .and_then(|n| self.lock().waiting.remove(&n));
+        match sender {
+            // The receiver may be gone if the command was cancelled just now; nothing to do then.
+            Some(sender) => drop(sender.send(reply)),
+            None => tracing::debug!(
+                ?id,
+                ?reply,
+                "dropping a QMP reply whose id no command is waiting for"
+            ),
+        }
+    }
+
+    /// Fails every waiting command with `Closed` (by dropping its sender) and refuses new ones.
+    fn close(&self) {
+        let waiting = {
+            let mut state = self.lock();
+            state.closed = true;
+            std::mem::take(&mut state.waiting)
+        };
+        drop(waiting);
+    }
+}
+
+/// Removes a command from the pending table when its future ends for any reason.
+struct PendingGuard<'a> {
+    pending: &'a PendingReplies,
+    id: u64,
+}
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        self.pending.forget(self.id);
+    }
+}
+
+impl QmpClient {
+    /// Connects to a QMP Unix socket, reads the greeting and enters command mode.
+    ///
+    /// The handshake is bounded by [`DEFAULT_TIMEOUT`].
+    pub async fn connect(path: impl AsRef<Path>) -> Result<QmpClient, QmpError> {
+        Self::connect_with_timeout(path, DEFAULT_TIMEOUT).await
+    }
+
+    /// Like [`connect`](Self::connect), giving up after `timeout` for connect plus handshake.
+    pub async fn connect_with_timeout(
+        path: impl AsRef<Path>,
+        timeout: Duration,
+    ) -> Result<QmpClient, QmpError> {
+        let path = path.as_ref();
+        let work = async {
+            let stream = UnixStream::connect(path)
+                .await
+                .map_err(|source| QmpError::Connect {
+                    path: path.to_owned(),
+                    source,
+                })?;
+            Self::handshake(stream).await
+        };
+        tokio::time::timeout(timeout, work)
+            .await
+            .map_err(|_| QmpError::HandshakeTimeout { after: timeout })?
+    }
+
+    /// Performs the handshake on an already connected stream (bounded by [`DEFAULT_TIMEOUT`]).
+    pub async fn from_stream(stream: UnixStream) -> Result<QmpClient, QmpError> {
+        tokio::time::timeout(DEFAULT_TIMEOUT, Self::handshake(stream))
+            .await
+            .map_err(|_| QmpError::HandshakeTimeout {
+                after: DEFAULT_TIMEOUT,
+            })?
+    }
+
+    async fn handshake(stream: UnixStream) -> Result<QmpClient, QmpError> {
+        let (read, write) = stream.into_split();
+        let mut reader = LineReader::new(read);
+        let greeting = match reader.next_line().await.map_err(QmpError::Io)? {
+            None => return Err(QmpError::Closed),
+            Some(line) => match ServerMessage::parse(&line.map_err(QmpError::Protocol)?) {
+                Ok(ServerMessage::Greeting(greeting)) => greeting,
+                Ok(other) => {
+                    return Err(QmpError::Protocol(WireError::NotGreeting {
+                        found: other.kind(),
+                    }));
+                }
+                Err(err) => return Err(QmpError::Protocol(err)),
+            },
+        };
+        let client = Self::start(greeting, reader, write);
+        client.execute("qmp_capabilities", None).await?;
+        Ok(client)
+    }
+
+    fn start(
+        greeting: Greeting,
+        reader: LineReader<OwnedReadHalf>,
+        writer: OwnedWriteHalf,
+    ) -> QmpClient {
+        let pending = Arc::new(PendingReplies::default());
+        let (events_tx, events_rx) = broadcast::channel(EVENT_CAPACITY);
+        let (closed_tx, closed_rx) = watch::channel(false);
+        let closed_tx = Arc::new(closed_tx);
+        let (outgoing_tx, outgoing_rx) = mpsc::unbounded_channel();
+        let reader = tokio::spawn(read_loop(
+            reader,
+            pending.clone(),
+            events_tx,
+            closed_tx.clone(),
+        ));
+        tokio::spawn(write_loop(writer, outgoing_rx, pending.clone(), closed_tx));
+        let shared = Shared {
+            greeting,
+            outgoing: outgoing_tx,
+            pending,
+            next_id: AtomicU64::new(1),
+            events: Mutex::new(events_rx),
+            closed: closed_rx,
+            reader: reader.abort_handle(),
+        };
+        QmpClient {
+            shared: Arc::new(shared),
+            default_timeout: DEFAULT_TIMEOUT,
+        }
+    }
+
+    /// The server's greeting: QEMU version and capabilities.
+    pub fn greeting(&self) -> &Greeting {
+        &self.shared.greeting
+    }
+
+    /// Sets the reply timeout used by [`execute`](Self::execute) and the typed commands of this
+    /// clone (default 30 s).
+    pub fn set_default_timeout(&mut self, timeout: Duration) {
+        self.default_timeout = timeout;
+    }
+
+    /// The reply timeout used by this clone.
+    pub fn default_timeout(&self) -> Duration {
+        self.default_timeout
+    }
+
+    /// Runs a command and returns its `return` value; a QEMU error becomes [`QmpError::Command`].
+    pub async fn execute(
+        &self,
+        command: &str,
+        arguments: Option<Value>,
+    ) -> Result<Value, QmpError> {
+        self.execute_with_timeout(command, arguments, self.default_timeout)
+            .await
+    }
+
+    /// Like [`execute`](Self::execute) with an explicit reply timeout.
+    ///
+    /// A reply that arrives after the timeout is dropped; the connection stays usable.
+    pub async fn execute_with_timeout(
+        &self,
+        command: &str,
+        arguments: Option<Value>,
+        timeout: Duration,
+    ) -> Result<Value, QmpError> {
+        let shared = &self.shared;
+        let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+        let reply = shared.pending.register(id)?;
+        let _guard = PendingGuard {
+            pending: &shared.pending,
+            id,
+        };
+        let line = ClientCommand {
+            execute: command.to_owned(),
+            arguments,
+            id: Some(id.into()),
+        }
+        .to_line();
+        shared.outgoing.send(line).map_err(|_| QmpError::Closed)?;
+        let reply = tokio::time::timeout(timeout, reply)
+            .await
+            .map_err(|_| QmpError::Timeout {
+                command: command.to_owned(),
+                after: timeout,
+            })?
+            .map_err(|_| QmpError::Closed)?;
+        match reply {
+            Reply::Return(value) => Ok(value),
+            Reply::Error { class, desc } => Err(QmpError::Command {
+                class,
+                desc,
+                command: command.to_owned(),
+            }),
+        }
+    }
+
+    /// Runs a command and deserializes its `return` value into `T`.
+    pub async fn execute_as<T: DeserializeOwned>(
+        &self,
+        command: &str,
+        arguments: Option<Value>,
+    ) -> Result<T, QmpError> {
+        let value = self.execute(command, arguments).await?;
+        serde_json::from_value(value).map_err(|source| QmpError::UnexpectedReply {
+            command: command.to_owned(),
+            source,
+        })
+    }
+
+    /// Subscribes to events; every event received from now on goes to every subscriber.
+    ///
+    /// A subscriber that falls more than [`EVENT_CAPACITY`] events behind gets
+    /// `RecvError::Lagged` and loses the oldest ones; the reader never waits for subscribers.
+    /// `recv` returns `RecvError::Closed` after the connection ended and all events were read.
+    pub fn events(&self) -> broadcast::Receiver<QmpEvent> {
+        self.shared
+            .events
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .resubscribe()
+    }
+
+    /// Whether the connection has ended.
+    pub fn is_closed(&self) -> bool {
+        *self.shared.closed.borrow() || self.shared.closed.has_changed().is_err()
+    }
+
+    /// Resolves when the connection ends (end of stream or I/O error).
+    pub async fn closed(&self) {
+        let mut closed = self.shared.closed.clone();
+        // An error means the reader task is gone, which also means closed.
+        let _ = closed.wait_for(|closed| *closed).await;
+    }
+}
+
+async fn read_loop(
+    mut reader: LineReader<OwnedReadHalf>,
+    pending: Arc<PendingReplies>,
+    events: broadcast::Sender<QmpEvent>,
+    closed: Arc<watch::Sender<bool>>,
+) {
+    loop {
+        let line = match reader.next_line().await {
+            Ok(Some(Ok(line))) => line,
+            Ok(Some(Err(err))) => {
+                tracing::warn!(
+                    error = &err as &dyn std::error::Error,
+                    "skipping a bad line from QMP"
+                );
+                continue;
+            }
+            Ok(None) => {
+                tracing::debug!("QMP peer closed the connection");
+                break;
+            }
+            Err(err) => {
+                tracing::warn!(
+                    error = &err as &dyn std::error::Error,
+                    "reading from QMP failed; closing"
+                );
+                break;
+            }
+        };
+        match ServerMessage::parse(&line) {
+            Ok(ServerMessage::Return { id, ret }) => pending.resolve(id, Reply::Return(ret)),
+            Ok(ServerMessage::Error { id, class, desc }) => {
+                pending.resolve(id, Reply::Error { class, desc })
+            }
+            // No subscriber is fine: the event is simply not kept.
+            Ok(ServerMessage::Event(event)) => drop(events.send(event)),
+            Ok(ServerMessage::Greeting(_)) => tracing::warn!("ignoring a second QMP greeting"),
+            Err(err) => {
+                let text = String::from_utf8_lossy(&line);
+                tracing::warn!(error = &err as &dyn std::error::Error, line = %text, "skipping a bad QMP message");
+            }
+        }
+    }
+    pending.close();
+    closed.send_replace(true);
+}
+
+async fn write_loop(
+    mut writer: OwnedWriteHalf,
+    mut outgoing: mpsc::UnboundedReceiver<String>,
+    pending: Arc<PendingReplies>,
+    closed: Arc<watch::Sender<bool>>,
+) {
+    while let Some(line) = outgoing.recv().await {
+        if let Err(err) = writer.write_all(line.as_bytes()).await {
+            tracing::warn!(
+                error = &err as &dyn std::error::Error,
+                "writing to QMP failed; closing"
+            );
+            pending.close();
+            closed.send_replace(true);
+            return;
+        }
+    }
+    // Every client clone is gone: tell the peer we are done.
+    drop(writer.shutdown().await);
+}

@@ -1,0 +1,83 @@
+//! Where a VM's runtime and data files live, and the QEMU options that wire them up.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// File name of QEMU's own QMP socket, next to the multiplexer socket.
+pub(crate) const QEMU_QMP_SOCKET_NAME: &str = "qemu-qmp.sock";
+
+/// The files of one VM: sockets in its runtime directory, logs in its data directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VmPaths {
+    /// `<runtime>/vms/<id>`: sockets and the lock (mode 0700).
+    pub runtime_dir: PathBuf,
+    /// `<data>/vms/<name>`: disks and logs.
+    pub data_dir: PathBuf,
+}
+
+impl VmPaths {
+    /// Paths for a VM.
+    pub fn new(runtime_dir: impl Into<PathBuf>, data_dir: impl Into<PathBuf>) -> VmPaths {
+        VmPaths {
+            runtime_dir: runtime_dir.into(),
+            data_dir: data_dir.into(),
+        }
+    }
+
+    /// QEMU's own QMP socket; only the runner connects to it.
+    pub fn qemu_qmp_socket(&self) -> PathBuf {
+        self.runtime_dir.join(QEMU_QMP_SOCKET_NAME)
+    }
+
+    /// The runner's QMP multiplexer socket that clients use.
+    pub fn qmp_socket(&self) -> PathBuf {
+        self.runtime_dir.join("qmp.sock")
+    }
+
+    /// The serial console socket (served by QEMU, one client at a time).
+    pub fn console_socket(&self) -> PathBuf {
+        self.runtime_dir.join("console.sock")
+    }
+
+    /// The per-VM lock file.
+    pub fn lock_file(&self) -> PathBuf {
+        self.runtime_dir.join("lock")
+    }
+
+    /// Everything the guest wrote to its serial port.
+    pub fn serial_log(&self) -> PathBuf {
+        self.data_dir.join("serial.log")
+    }
+
+    /// QMP events as JSON lines.
+    pub fn events_log(&self) -> PathBuf {
+        self.data_dir.join("events.jsonl")
+    }
+
+    /// The runner's own log, with QEMU's stderr.
+    pub fn runner_log(&self) -> PathBuf {
+        self.data_dir.join("runner.log")
+    }
+
+    /// The QEMU options that connect QEMU to the runner and the serial log.
+    pub fn control_args(&self) -> Vec<String> {
+        vec![
+            "-qmp".into(),
+            format!("unix:{},server=on,wait=off", escape(&self.qemu_qmp_socket())),
+            "-chardev".into(),
+            format!(
+                "socket,id=maqet-serial,path={},server=on,wait=off,logfile={},logappend=on",
+                escape(&self.console_socket()),
+                escape(&self.serial_log())
+            ),
+            "-serial".into(),
+            "chardev:maqet-serial".into(),
+        ]
+    }
+}
+
+/// Escapes a path for a QEMU option value (`,` doubles).
+fn escape(path: &Path) -> String {
+    path.to_string_lossy().replace(',', ",,")
+}

@@ -1,0 +1,227 @@
+//! Stopping a VM: ask nicely, then insist, never touching a process that is not the VM's QEMU.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use maqet_state::ProcessIdentity;
+use serde::{Deserialize, Serialize};
+
+use crate::error::RunnerError;
+use crate::layout::QEMU_QMP_SOCKET_NAME;
+use crate::process::{StopSignal, is_alive, send_signal};
+use crate::qmp_sync::{QmpFailure, run_command};
+
+/// How long `quit` and `SIGTERM` each get before the next step.
+const STEP_WAIT: Duration = Duration::from_secs(2);
+/// The same, with `--force`.
+const FORCE_STEP_WAIT: Duration = Duration::from_secs(1);
+/// How long QEMU gets to vanish after `SIGKILL`.
+const KILL_WAIT: Duration = Duration::from_secs(5);
+/// How long the runner gets to record the stop and exit once QEMU is gone.
+const RUNNER_EXIT_WAIT: Duration = Duration::from_secs(5);
+/// Limit for one QMP exchange during a stop.
+const QMP_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often the processes are checked while waiting.
+const POLL: Duration = Duration::from_millis(50);
+
+/// How to stop a VM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StopOptions {
+    /// Skip the ACPI power-down and go straight to `quit`, `SIGTERM`, `SIGKILL`.
+    pub force: bool,
+    /// How long the guest gets to power down before maqet insists.
+    pub timeout: Duration,
+}
+
+impl Default for StopOptions {
+    fn default() -> Self {
+        Self {
+            force: false,
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The step that ended QEMU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StopMethod {
+    /// QEMU was not running.
+    AlreadyStopped,
+    /// The guest powered off after the ACPI power button.
+    Powerdown,
+    /// QEMU quit on the QMP `quit` command.
+    Quit,
+    /// QEMU exited on `SIGTERM`.
+    Terminate,
+    /// QEMU was killed with `SIGKILL`.
+    Kill,
+}
+
+impl std::fmt::Display for StopMethod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::AlreadyStopped => "was not running",
+            Self::Powerdown => "guest powered off (ACPI)",
+            Self::Quit => "QEMU quit (QMP quit)",
+            Self::Terminate => "QEMU terminated (SIGTERM)",
+            Self::Kill => "QEMU killed (SIGKILL)",
+        })
+    }
+}
+
+/// How a stop went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StopOutcome {
+    /// The step that ended QEMU.
+    pub method: StopMethod,
+    /// How long the whole stop took.
+    pub elapsed: Duration,
+}
+
+/// Stops the VM's QEMU and waits until it is gone (and its runner has recorded it).
+///
+/// Graceful: QMP `system_powerdown` through `qmp_socket`, then up to `opts.timeout` for the guest
+/// to power off; then `quit` (~2 s), `SIGTERM` (2 s), `SIGKILL`. With `opts.force` it starts at
+/// `quit` with shorter waits. A signal is only sent after pinning the process with a pidfd and
+/// checking its start time, so a PID that now belongs to another process is never signalled.
+/// When the runner is gone, QMP goes to QEMU's own socket next to `qmp_socket`, and signals
+/// still work. `on_wait` gets a short status text while waiting.
+///
+/// If `runner` is alive, this returns after it exited, so the state database already says
+/// why QEMU stopped; without a live runner the caller records the stop itself.
+pub fn stop(
+    qmp_socket: &Path,
+    qemu: &ProcessIdentity,
+    runner: Option<&ProcessIdentity>,
+    opts: &StopOptions,
+    on_wait: &mut dyn FnMut(&str),
+) -> Result<StopOutcome, RunnerError> {
+    let started = Instant::now();
+    let runner = runner.filter(|r| is_alive(r));
+    let sockets = qmp_sockets(qmp_socket, runner.is_some());
+    let step_wait = if opts.force { FORCE_STEP_WAIT } else { STEP_WAIT };
+    let mut steps = Vec::new();
+    if !opts.force {
+        steps.push((StopMethod::Powerdown, opts.timeout));
+    }
+    steps.extend([
+        (StopMethod::Quit, step_wait),
+        (StopMethod::Terminate, step_wait),
+        (StopMethod::Kill, KILL_WAIT),
+    ]);
+
+    let mut method = StopMethod::AlreadyStopped;
+    for (step, wait) in steps {
+        if !is_alive(qemu) {
+            break;
+        }
+        let sent = match step {
+            StopMethod::Powerdown => qmp_to_any(&sockets, "system_powerdown"),
+            StopMethod::Quit => qmp_to_any(&sockets, "quit"),
+            StopMethod::Terminate => signal(qemu, StopSignal::Terminate)?,
+            StopMethod::Kill => signal(qemu, StopSignal::Kill)?,
+            StopMethod::AlreadyStopped => false,
+        };
+        if !sent {
+            continue;
+        }
+        method = step;
+        if wait_until_gone(qemu, wait, step, on_wait) {
+            break;
+        }
+    }
+    if is_alive(qemu) {
+        return Err(RunnerError::Timeout {
+            what: format!("QEMU (pid {}) to exit after SIGKILL", qemu.pid),
+            after: KILL_WAIT,
+        });
+    }
+    if let Some(runner) = runner {
+        on_wait("waiting for the runner to record the stop");
+        let deadline = Instant::now() + RUNNER_EXIT_WAIT;
+        while is_alive(runner) && Instant::now() < deadline {
+            std::thread::sleep(POLL);
+        }
+    }
+    Ok(StopOutcome {
+        method,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// The multiplexer socket, plus QEMU's own socket when no runner holds it.
+fn qmp_sockets(qmp_socket: &Path, runner_alive: bool) -> Vec<PathBuf> {
+    let mut sockets = vec![qmp_socket.to_owned()];
+    if !runner_alive && let Some(dir) = qmp_socket.parent() {
+        sockets.push(dir.join(QEMU_QMP_SOCKET_NAME));
+    }
+    sockets
+}
+
+/// Sends a QMP command through the first socket that answers; says whether one accepted it.
+fn qmp_to_any(sockets: &[PathBuf], command: &str) -> bool {
+    sockets.iter().any(|socket| match run_command(socket, command, QMP_TIMEOUT) {
+        Ok(()) => true,
+        Err(QmpFailure::Refused { class, desc }) => {
+            tracing::debug!(%class, %desc, command, "QEMU refused a stop command");
+            false
+        }
+        Err(QmpFailure::Io(err)) => {
+            tracing::debug!(error = %err, socket = %socket.display(), "QMP socket did not answer");
+            false
+        }
+    })
+}
+
+fn signal(qemu: &ProcessIdentity, signal: StopSignal) -> Result<bool, RunnerError> {
+    send_signal(qemu, signal)
+        .map_err(|source| RunnerError::io(format!("signal QEMU (pid {})", qemu.pid), source))
+}
+
+fn wait_until_gone(
+    qemu: &ProcessIdentity,
+    wait: Duration,
+    step: StopMethod,
+    on_wait: &mut dyn FnMut(&str),
+) -> bool {
+    let deadline = Instant::now() + wait;
+    loop {
+        if !is_alive(qemu) {
+            return true;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        let what = match step {
+            StopMethod::Powerdown => "waiting for the guest to power off",
+            StopMethod::Quit => "waiting for QEMU to quit",
+            StopMethod::Terminate => "waiting for QEMU to exit after SIGTERM",
+            _ => "waiting for QEMU to exit",
+        };
+        on_wait(&format!("{what} ({}s left)", left.as_secs() + 1));
+        std::thread::sleep(POLL.min(left));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stop_method_serializes_kebab_case() {
+        let json = serde_json::to_string(&StopMethod::AlreadyStopped).unwrap();
+        assert_eq!(json, "\"already-stopped\"");
+    }
+
+    #[test]
+    fn qemu_socket_is_tried_only_without_a_runner() {
+        let mux = Path::new("/run/vms/x/qmp.sock");
+        assert_eq!(qmp_sockets(mux, true), vec![mux.to_owned()]);
+        assert_eq!(
+            qmp_sockets(mux, false),
+            vec![mux.to_owned(), PathBuf::from("/run/vms/x/qemu-qmp.sock")]
+        );
+    }
+}

@@ -1,0 +1,298 @@
+//! [`StateDb`], the handle to one state database, and [`Tx`], a write transaction on it.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use rusqlite::{Connection, TransactionBehavior};
+use rusqlite_migration::M;
+
+use crate::error::sql;
+use crate::migrate::MIGRATIONS;
+use crate::{
+    NewVm, RuntimeUpdate, StateError, StorageEntry, VmRecord, VmStatus, connection, storage, vms,
+};
+
+/// The schema version this build creates and expects.
+pub const LATEST_SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// An open state database. Cheap to open; safe to share between threads.
+///
+/// Reads never wait for writers. Every write runs in a `BEGIN IMMEDIATE` transaction and waits
+/// up to [`BUSY_TIMEOUT`](crate::BUSY_TIMEOUT) for the lock, then fails with
+/// [`StateError::Busy`].
+#[derive(Debug)]
+pub struct StateDb {
+    conn: Mutex<Connection>,
+    path: Option<PathBuf>,
+}
+
+/// A write transaction (`BEGIN IMMEDIATE`) handed to [`StateDb::transaction`]'s closure.
+///
+/// Do not call the `StateDb` from inside the closure; use these methods instead.
+#[derive(Debug)]
+pub struct Tx<'c> {
+    conn: &'c Connection,
+}
+
+impl StateDb {
+    /// Opens (creating if needed) the database file at `path` and brings its schema up to date.
+    ///
+    /// Creates missing parent directories (mode 0700). When the schema is already current,
+    /// nothing is written. Before upgrading an older schema the file is copied to
+    /// `<dir>/backups/<stem>-v<old>-<UTC time>.db`; the newest five copies are kept.
+    pub fn open(path: &Path) -> Result<Self, StateError> {
+        Self::open_with_migrations(path, MIGRATIONS)
+    }
+
+    /// Opens a private in-memory database, for tests.
+    pub fn open_in_memory() -> Result<Self, StateError> {
+        Ok(Self {
+            conn: Mutex::new(connection::open_memory(MIGRATIONS)?),
+            path: None,
+        })
+    }
+
+    /// Like [`StateDb::open`] with another list of migrations (to test upgrades).
+    pub(crate) fn open_with_migrations(
+        path: &Path,
+        list: &[M<'static>],
+    ) -> Result<Self, StateError> {
+        Ok(Self {
+            conn: Mutex::new(connection::open_file(path, list)?),
+            path: Some(path.to_path_buf()),
+        })
+    }
+
+    /// The database file, or `None` for an in-memory database.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The schema version stored in the file.
+    pub fn schema_version(&self) -> Result<u32, StateError> {
+        self.conn()
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .map_err(sql("read the schema version"))
+    }
+
+    /// Runs `f` in one `BEGIN IMMEDIATE` transaction: committed if it returns `Ok`, rolled back
+    /// (nothing written) if it returns `Err` or panics.
+    pub fn transaction<T, E>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<StateError>,
+    {
+        let conn = self.conn();
+        let tx = rusqlite::Transaction::new_unchecked(&conn, TransactionBehavior::Immediate)
+            .map_err(sql("start a write transaction"))
+            .map_err(E::from)?;
+        let value = f(&Tx { conn: &tx })?;
+        tx.commit()
+            .map_err(sql("commit the write transaction"))
+            .map_err(E::from)?;
+        Ok(value)
+    }
+
+    /// Adds a VM (fresh UUID v4 id, status `created`); fails with `NameTaken` if the name is used.
+    pub fn insert_vm(&self, vm: &NewVm) -> Result<VmRecord, StateError> {
+        self.transaction(|tx| tx.insert_vm(vm))
+    }
+
+    /// The VM with this id, or else this name; fails with `VmNotFound`.
+    pub fn get_vm(&self, name_or_id: &str) -> Result<VmRecord, StateError> {
+        vms::get(&self.conn(), name_or_id)
+    }
+
+    /// The VM with this id, or else this name, if any.
+    pub fn find_vm(&self, name_or_id: &str) -> Result<Option<VmRecord>, StateError> {
+        vms::find(&self.conn(), name_or_id)
+    }
+
+    /// All VMs, or only those with `status`, ordered by creation time then name.
+    pub fn list_vms(&self, status: Option<VmStatus>) -> Result<Vec<VmRecord>, StateError> {
+        vms::list(&self.conn(), status)
+    }
+
+    /// Replaces the configuration and config paths of VM `id`; returns the updated record.
+    pub fn update_config(
+        &self,
+        id: &str,
+        config: &serde_json::Value,
+        config_paths: &[PathBuf],
+    ) -> Result<VmRecord, StateError> {
+        self.transaction(|tx| tx.update_config(id, config, config_paths))
+    }
+
+    /// Replaces status, reason and every runtime column of VM `id` at once.
+    pub fn set_runtime(&self, id: &str, update: &RuntimeUpdate) -> Result<(), StateError> {
+        self.transaction(|tx| tx.set_runtime(id, update))
+    }
+
+    /// Sets the status and reason of VM `id`, leaving the runtime columns alone.
+    pub fn set_status(
+        &self,
+        id: &str,
+        status: VmStatus,
+        reason: Option<&str>,
+    ) -> Result<(), StateError> {
+        self.transaction(|tx| tx.set_status(id, status, reason))
+    }
+
+    /// Atomically applies `update` if VM `id` is in one of the `expected` statuses; says whether it did.
+    pub fn compare_and_set_status(
+        &self,
+        id: &str,
+        expected: &[VmStatus],
+        update: &RuntimeUpdate,
+    ) -> Result<bool, StateError> {
+        self.transaction(|tx| tx.compare_and_set_status(id, expected, update))
+    }
+
+    /// Removes VM `id` and its storage records (the files themselves are untouched).
+    pub fn delete_vm(&self, id: &str) -> Result<(), StateError> {
+        self.transaction(|tx| tx.delete_vm(id))
+    }
+
+    /// Removes every VM and storage record; returns how many VMs there were.
+    pub fn delete_all(&self) -> Result<usize, StateError> {
+        self.transaction(|tx| tx.delete_all())
+    }
+
+    /// Records a storage file of a VM; registering the same (VM, path) again updates it.
+    pub fn register_storage(&self, entry: &StorageEntry) -> Result<(), StateError> {
+        self.transaction(|tx| tx.register_storage(entry))
+    }
+
+    /// Storage files recorded for VM `vm_id`, in registration order.
+    pub fn storage_for_vm(&self, vm_id: &str) -> Result<Vec<StorageEntry>, StateError> {
+        storage::for_vm(&self.conn(), vm_id)
+    }
+
+    /// Every recorded storage file.
+    pub fn all_storage(&self) -> Result<Vec<StorageEntry>, StateError> {
+        storage::all(&self.conn())
+    }
+
+    /// Forgets one storage file of a VM; says whether it was recorded.
+    pub fn unregister_storage(&self, vm_id: &str, path: &Path) -> Result<bool, StateError> {
+        self.transaction(|tx| tx.unregister_storage(vm_id, path))
+    }
+
+    /// Problems found by `PRAGMA quick_check` and `PRAGMA foreign_key_check`; empty when healthy.
+    pub fn integrity_check(&self) -> Result<Vec<String>, StateError> {
+        let conn = self.conn();
+        let action = "check the database";
+        let mut problems: Vec<String> = conn
+            .prepare("PRAGMA quick_check")
+            .and_then(|mut stmt| stmt.query_map([], |row| row.get(0))?.collect())
+            .map_err(sql(action))?;
+        problems.retain(|line| line != "ok");
+        let orphans: Vec<String> = conn
+            .prepare("PRAGMA foreign_key_check")
+            .and_then(|mut stmt| {
+                stmt.query_map([], |row| {
+                    let table: String = row.get(0)?;
+                    let rowid: Option<i64> = row.get(1)?;
+                    let parent: String = row.get(2)?;
+                    Ok(format!(
+                        "row {} of table {table} points to a missing row of {parent}",
+                        rowid.map_or_else(|| "?".to_owned(), |r| r.to_string())
+                    ))
+                })?
+                .collect()
+            })
+            .map_err(sql(action))?;
+        problems.extend(orphans);
+        Ok(problems)
+    }
+}
+
+impl Tx<'_> {
+    /// See [`StateDb::insert_vm`].
+    pub fn insert_vm(&self, vm: &NewVm) -> Result<VmRecord, StateError> {
+        vms::insert(self.conn, vm)
+    }
+
+    /// See [`StateDb::get_vm`].
+    pub fn get_vm(&self, name_or_id: &str) -> Result<VmRecord, StateError> {
+        vms::get(self.conn, name_or_id)
+    }
+
+    /// See [`StateDb::find_vm`].
+    pub fn find_vm(&self, name_or_id: &str) -> Result<Option<VmRecord>, StateError> {
+        vms::find(self.conn, name_or_id)
+    }
+
+    /// See [`StateDb::list_vms`].
+    pub fn list_vms(&self, status: Option<VmStatus>) -> Result<Vec<VmRecord>, StateError> {
+        vms::list(self.conn, status)
+    }
+
+    /// See [`StateDb::update_config`].
+    pub fn update_config(
+        &self,
+        id: &str,
+        config: &serde_json::Value,
+        config_paths: &[PathBuf],
+    ) -> Result<VmRecord, StateError> {
+        vms::update_config(self.conn, id, config, config_paths)
+    }
+
+    /// See [`StateDb::set_runtime`].
+    pub fn set_runtime(&self, id: &str, update: &RuntimeUpdate) -> Result<(), StateError> {
+        vms::set_runtime(self.conn, id, update)
+    }
+
+    /// See [`StateDb::set_status`].
+    pub fn set_status(
+        &self,
+        id: &str,
+        status: VmStatus,
+        reason: Option<&str>,
+    ) -> Result<(), StateError> {
+        vms::set_status(self.conn, id, status, reason)
+    }
+
+    /// See [`StateDb::compare_and_set_status`].
+    pub fn compare_and_set_status(
+        &self,
+        id: &str,
+        expected: &[VmStatus],
+        update: &RuntimeUpdate,
+    ) -> Result<bool, StateError> {
+        vms::compare_and_set_status(self.conn, id, expected, update)
+    }
+
+    /// See [`StateDb::delete_vm`].
+    pub fn delete_vm(&self, id: &str) -> Result<(), StateError> {
+        vms::delete(self.conn, id)
+    }
+
+    /// See [`StateDb::delete_all`].
+    pub fn delete_all(&self) -> Result<usize, StateError> {
+        vms::delete_all(self.conn)
+    }
+
+    /// See [`StateDb::register_storage`].
+    pub fn register_storage(&self, entry: &StorageEntry) -> Result<(), StateError> {
+        storage::register(self.conn, entry)
+    }
+
+    /// See [`StateDb::storage_for_vm`].
+    pub fn storage_for_vm(&self, vm_id: &str) -> Result<Vec<StorageEntry>, StateError> {
+        storage::for_vm(self.conn, vm_id)
+    }
+
+    /// See [`StateDb::all_storage`].
+    pub fn all_storage(&self) -> Result<Vec<StorageEntry>, StateError> {
+        storage::all(self.conn)
+    }
+
+    /// See [`StateDb::unregister_storage`].
+    pub fn unregister_storage(&self, vm_id: &str, path: &Path) -> Result<bool, StateError> {
+        storage::unregister(self.conn, vm_id, path)
+    }
+}

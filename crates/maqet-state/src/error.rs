@@ -1,0 +1,291 @@
+//! The crate's error type and the coarse kinds callers map to exit codes.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::ErrorCode;
+
+/// Everything that can go wrong while reading or writing the state database.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// The directory that should hold the database could not be created.
+    #[error("cannot create the state directory {path}; check that its parent is writable")]
+    CreateDir {
+        /// Directory that could not be created.
+        path: PathBuf,
+        /// Underlying I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// SQLite could not open the database file.
+    #[error("cannot open the state database {path}; check the path and its permissions")]
+    Open {
+        /// Database file.
+        path: PathBuf,
+        /// Underlying SQLite error.
+        #[source]
+        source: rusqlite::Error,
+    },
+
+    /// The file exists but is not a maqet state database.
+    #[error(
+        "{path} is not a maqet state database; move it aside (maqet then creates a new one) \
+         or point maqet at another data directory"
+    )]
+    NotADatabase {
+        /// Offending file.
+        path: PathBuf,
+        /// SQLite's complaint, when there was one.
+        #[source]
+        source: Option<rusqlite::Error>,
+    },
+
+    /// The database was written by a newer maqet with a schema this binary does not know.
+    #[error(
+        "the state database {path} has schema version {found}, but this maqet only knows up to \
+         version {supported}; upgrade maqet"
+    )]
+    SchemaTooNew {
+        /// Database file.
+        path: PathBuf,
+        /// Version found in the file.
+        found: u32,
+        /// Newest version this binary can use.
+        supported: u32,
+    },
+
+    /// A schema migration failed; the database was left at its old version.
+    #[error(
+        "cannot upgrade the state database {path} from schema version {from}; it was left \
+         unchanged, and backups of older versions are in {backups}"
+    )]
+    Migration {
+        /// Database file.
+        path: PathBuf,
+        /// Version the database was at.
+        from: u32,
+        /// Directory holding the backups.
+        backups: PathBuf,
+        /// Underlying migration error.
+        #[source]
+        source: Box<rusqlite_migration::Error>,
+    },
+
+    /// The pre-migration backup could not be written.
+    #[error(
+        "cannot back up the state database to {path} before upgrading it; check free space \
+         and permissions of that directory"
+    )]
+    Backup {
+        /// Backup file that could not be written.
+        path: PathBuf,
+        /// Underlying SQLite error.
+        #[source]
+        source: rusqlite::Error,
+    },
+
+    /// Listing or pruning old backups failed.
+    #[error("cannot manage the state backups in {path}; check that directory's permissions")]
+    BackupDir {
+        /// Backup directory.
+        path: PathBuf,
+        /// Underlying I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// Another process held the database lock for longer than the busy timeout.
+    #[error(
+        "the state database stayed locked by another maqet process while trying to {action}; \
+         retry, or look for a stuck maqet process"
+    )]
+    Busy {
+        /// What this process was doing.
+        action: &'static str,
+        /// Underlying SQLite error.
+        #[source]
+        source: rusqlite::Error,
+    },
+
+    /// Another process held the upgrade lock of this database for too long.
+    #[error(
+        "another maqet process kept upgrading the state database {path} for too long; retry, or \
+         look for a stuck maqet process"
+    )]
+    UpgradeLocked {
+        /// Database file.
+        path: PathBuf,
+    },
+
+    /// SQLite reported damage in the database file.
+    #[error(
+        "the state database is damaged (while trying to {action}); run `maqet doctor`, or \
+         restore a backup"
+    )]
+    Corrupt {
+        /// What this process was doing.
+        action: &'static str,
+        /// Underlying SQLite error.
+        #[source]
+        source: rusqlite::Error,
+    },
+
+    /// A stored value could not be read back (damaged, or written by a newer maqet).
+    #[error(
+        "VM {vm_id} has a {column} value this maqet cannot read; a newer maqet may have written \
+         it, so upgrade maqet or run `maqet doctor`"
+    )]
+    InvalidStoredValue {
+        /// Id of the VM row.
+        vm_id: String,
+        /// Column holding the bad value.
+        column: &'static str,
+        /// Why it could not be read.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
+    /// Another VM already has this name.
+    #[error(
+        "a VM named '{name}' already exists (id {existing_id}); pick another name or remove it first"
+    )]
+    NameTaken {
+        /// Requested name.
+        name: String,
+        /// Id of the VM that has it.
+        existing_id: String,
+    },
+
+    /// No VM has this name or id.
+    #[error("no VM is named '{ident}' or has that id; run `maqet ls` to see the VMs")]
+    VmNotFound {
+        /// Name or id that was looked up.
+        ident: String,
+    },
+
+    /// A status string is not one of the known statuses.
+    #[error(
+        "'{value}' is not a VM status; use one of created, running, paused, stopped, crashed, failed"
+    )]
+    UnknownStatus {
+        /// The string that was given.
+        value: String,
+    },
+
+    /// A path meant for the registry is relative.
+    #[error("the path {path} is relative; maqet records absolute paths only")]
+    RelativePath {
+        /// Offending path.
+        path: PathBuf,
+    },
+
+    /// A path meant for the registry is not valid UTF-8.
+    #[error("the path {path:?} is not valid UTF-8; maqet can only record UTF-8 paths")]
+    NonUtf8Path {
+        /// Offending path.
+        path: PathBuf,
+    },
+
+    /// A VM configuration could not be turned into JSON.
+    #[error("cannot store the configuration of VM '{vm}' as JSON")]
+    EncodeConfig {
+        /// VM name or id.
+        vm: String,
+        /// Underlying serde error.
+        #[source]
+        source: serde_json::Error,
+    },
+
+    /// Any other SQLite failure.
+    #[error("the state database failed to {action}")]
+    Sqlite {
+        /// What this process was doing.
+        action: &'static str,
+        /// Underlying SQLite error.
+        #[source]
+        source: rusqlite::Error,
+    },
+}
+
+/// Coarse classes of [`StateError`], for mapping to exit codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StateErrorKind {
+    /// The VM does not exist.
+    NotFound,
+    /// The name is already used.
+    AlreadyExists,
+    /// The database lock was held too long (a timeout).
+    Busy,
+    /// The database file is damaged or not a database.
+    Corrupt,
+    /// A file-system problem.
+    Io,
+    /// Anything else (bad input, newer schema, ...).
+    Other,
+}
+
+impl StateError {
+    /// The coarse class of this error.
+    pub fn kind(&self) -> StateErrorKind {
+        match self {
+            Self::VmNotFound { .. } => StateErrorKind::NotFound,
+            Self::NameTaken { .. } => StateErrorKind::AlreadyExists,
+            Self::Busy { .. } | Self::UpgradeLocked { .. } => StateErrorKind::Busy,
+            Self::NotADatabase { .. } | Self::Corrupt { .. } | Self::InvalidStoredValue { .. } => {
+                StateErrorKind::Corrupt
+            }
+            Self::CreateDir { .. }
+            | Self::Open { .. }
+            | Self::Backup { .. }
+            | Self::BackupDir { .. } => StateErrorKind::Io,
+            Self::Sqlite { source, .. } => match source.sqlite_error_code() {
+                Some(
+                    ErrorCode::SystemIoFailure
+                    | ErrorCode::DiskFull
+                    | ErrorCode::CannotOpen
+                    | ErrorCode::PermissionDenied
+                    | ErrorCode::ReadOnly,
+                ) => StateErrorKind::Io,
+                _ => StateErrorKind::Other,
+            },
+            Self::SchemaTooNew { .. }
+            | Self::Migration { .. }
+            | Self::UnknownStatus { .. }
+            | Self::RelativePath { .. }
+            | Self::NonUtf8Path { .. }
+            | Self::EncodeConfig { .. } => StateErrorKind::Other,
+        }
+    }
+}
+
+/// True when SQLite gave up waiting for a lock.
+pub(crate) fn is_busy(err: &rusqlite::Error) -> bool {
+    matches!(
+        err.sqlite_error_code(),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+    )
+}
+
+/// Wraps a SQLite error, sorting lock timeouts and damage into their own variants.
+pub(crate) fn sql(action: &'static str) -> impl Fn(rusqlite::Error) -> StateError {
+    move |source| match source.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+            StateError::Busy { action, source }
+        }
+        Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => {
+            StateError::Corrupt { action, source }
+        }
+        _ => StateError::Sqlite { action, source },
+    }
+}
+
+/// Like [`sql`], for the first statements on a file, where "not a database" means the wrong file.
+pub(crate) fn opening(path: &Path, action: &'static str) -> impl Fn(rusqlite::Error) -> StateError {
+    move |source| match source.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase) => StateError::NotADatabase {
+            path: path.to_path_buf(),
+            source: Some(source),
+        },
+        _ => sql(action)(source),
+    }
+}

@@ -1,0 +1,327 @@
+//! SQL for the `vms` table. Writers here expect to run inside a `BEGIN IMMEDIATE` transaction.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use crate::error::sql;
+use crate::{NewVm, ProcessIdentity, RuntimeUpdate, StateError, VmRecord, VmStatus};
+
+const SELECT_VM: &str = "SELECT id, name, config, config_paths, status, status_reason, \
+     qemu_pid, qemu_start_time, runner_pid, runner_start_time, qmp_socket, console_socket, \
+     runtime_dir, created_at, updated_at FROM vms";
+
+const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Reads one `vms` row. SQLite failures abort the query; a value this build cannot
+/// understand becomes the inner error, naming the VM and column.
+fn read_row(row: &Row<'_>) -> rusqlite::Result<Result<VmRecord, StateError>> {
+    let id: String = row.get(0)?;
+    // JSON and status are parsed straight from SQLite's buffer, without copying.
+    let config = serde_json::from_str(row.get_ref(2)?.as_str()?);
+    let config_paths = serde_json::from_str(row.get_ref(3)?.as_str()?);
+    let status = row.get_ref(4)?.as_str()?.parse::<VmStatus>();
+    let qemu = identity((row.get(6)?, row.get(7)?));
+    let runner = identity((row.get(8)?, row.get(9)?));
+
+    let bad = |column: &'static str, source: BoxError| StateError::InvalidStoredValue {
+        vm_id: id.clone(),
+        column,
+        source,
+    };
+    let checked = (|| {
+        Ok((
+            config.map_err(|e| bad("config", e.into()))?,
+            config_paths.map_err(|e| bad("config_paths", e.into()))?,
+            status.map_err(|e| bad("status", e.into()))?,
+            qemu.map_err(|e| bad("qemu_pid", e))?,
+            runner.map_err(|e| bad("runner_pid", e))?,
+        ))
+    })();
+    let (config, config_paths, status, qemu, runner) = match checked {
+        Ok(values) => values,
+        Err(err) => return Ok(Err(err)),
+    };
+    let path = |index| {
+        row.get::<_, Option<String>>(index)
+            .map(|p| p.map(PathBuf::from))
+    };
+    Ok(Ok(VmRecord {
+        name: row.get(1)?,
+        config,
+        config_paths,
+        status,
+        status_reason: row.get(5)?,
+        qemu,
+        runner,
+        qmp_socket: path(10)?,
+        console_socket: path(11)?,
+        runtime_dir: path(12)?,
+        created_at: row.get(13)?,
+        updated_at: row.get(14)?,
+        id,
+    }))
+}
+
+/// A process identity from its two columns; `None` unless both are set.
+fn identity(columns: (Option<i64>, Option<i64>)) -> Result<Option<ProcessIdentity>, BoxError> {
+    match columns {
+        (Some(pid), Some(start_time)) => Ok(Some(ProcessIdentity {
+            pid: u32::try_from(pid)?,
+            start_time: start_time.cast_unsigned(),
+        })),
+        _ => Ok(None),
+    }
+}
+
+/// Checks that a path can be recorded (absolute, UTF-8) and returns its text.
+pub(crate) fn path_text(path: &Path) -> Result<&str, StateError> {
+    if !path.is_absolute() {
+        return Err(StateError::RelativePath {
+            path: path.to_path_buf(),
+        });
+    }
+    path.to_str().ok_or_else(|| StateError::NonUtf8Path {
+        path: path.to_path_buf(),
+    })
+}
+
+fn optional_path(path: Option<&PathBuf>) -> Result<Option<&str>, StateError> {
+    path.map(|p| path_text(p)).transpose()
+}
+
+fn paths_json(paths: &[PathBuf]) -> Result<String, StateError> {
+    let texts = paths
+        .iter()
+        .map(|p| path_text(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(serde_json::Value::from(texts).to_string())
+}
+
+/// The two columns of a process identity; the start time is stored bit-for-bit as an i64.
+fn process_columns(process: Option<&ProcessIdentity>) -> (Option<i64>, Option<i64>) {
+    match process {
+        Some(p) => (Some(i64::from(p.pid)), Some(p.start_time.cast_signed())),
+        None => (None, None),
+    }
+}
+
+fn not_found(ident: &str) -> StateError {
+    StateError::VmNotFound {
+        ident: ident.to_owned(),
+    }
+}
+
+/// The VM whose id, or else whose name, is `ident`.
+pub(crate) fn find(conn: &Connection, ident: &str) -> Result<Option<VmRecord>, StateError> {
+    let action = "look up a VM";
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "{SELECT_VM} WHERE id = ?1 OR name = ?1 ORDER BY id = ?1 DESC LIMIT 1"
+        ))
+        .map_err(sql(action))?;
+    let row = stmt
+        .query_row([ident], read_row)
+        .optional()
+        .map_err(sql(action))?;
+    row.transpose()
+}
+
+/// Like [`find`], failing with `VmNotFound` when there is no such VM.
+pub(crate) fn get(conn: &Connection, ident: &str) -> Result<VmRecord, StateError> {
+    find(conn, ident)?.ok_or_else(|| not_found(ident))
+}
+
+/// All VMs, or those with `status`, oldest first.
+pub(crate) fn list(
+    conn: &Connection,
+    status: Option<VmStatus>,
+) -> Result<Vec<VmRecord>, StateError> {
+    let action = "list VMs";
+    let rows = match status {
+        None => {
+            let mut stmt = conn
+                .prepare_cached(&format!("{SELECT_VM} ORDER BY created_at, name"))
+                .map_err(sql(action))?;
+            stmt.query_map([], read_row)
+                .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
+                .map_err(sql(action))?
+        }
+        Some(status) => {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "{SELECT_VM} WHERE status = ?1 ORDER BY created_at, name"
+                ))
+                .map_err(sql(action))?;
+            stmt.query_map([status.as_str()], read_row)
+                .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
+                .map_err(sql(action))?
+        }
+    };
+    rows.into_iter().collect()
+}
+
+/// Id of the VM called `name`, if any.
+fn id_for_name(conn: &Connection, name: &str) -> Result<Option<String>, StateError> {
+    conn.prepare_cached("SELECT id FROM vms WHERE name = ?1")
+        .and_then(|mut stmt| stmt.query_row([name], |row| row.get(0)).optional())
+        .map_err(sql("check whether the VM name is free"))
+}
+
+/// Adds a VM with a fresh UUID v4 and status `created`.
+pub(crate) fn insert(conn: &Connection, vm: &NewVm) -> Result<VmRecord, StateError> {
+    if let Some(existing_id) = id_for_name(conn, &vm.name)? {
+        return Err(StateError::NameTaken {
+            name: vm.name.clone(),
+            existing_id,
+        });
+    }
+    let id = uuid::Uuid::new_v4().to_string();
+    let config = serde_json::to_string(&vm.config).map_err(|source| StateError::EncodeConfig {
+        vm: vm.name.clone(),
+        source,
+    })?;
+    let paths = paths_json(&vm.config_paths)?;
+    conn.prepare_cached(
+        "INSERT INTO vms (id, name, config, config_paths, status) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            id,
+            vm.name,
+            config,
+            paths,
+            VmStatus::Created.as_str()
+        ])
+    })
+    .map_err(sql("add the VM"))?;
+    get(conn, &id)
+}
+
+/// Replaces a VM's configuration and config paths.
+pub(crate) fn update_config(
+    conn: &Connection,
+    id: &str,
+    config: &serde_json::Value,
+    config_paths: &[PathBuf],
+) -> Result<VmRecord, StateError> {
+    let text = serde_json::to_string(config).map_err(|source| StateError::EncodeConfig {
+        vm: id.to_owned(),
+        source,
+    })?;
+    let paths = paths_json(config_paths)?;
+    let changed = conn
+        .prepare_cached(&format!(
+            "UPDATE vms SET config = ?2, config_paths = ?3, updated_at = {NOW} WHERE id = ?1"
+        ))
+        .and_then(|mut stmt| stmt.execute(params![id, text, paths]))
+        .map_err(sql("update the VM configuration"))?;
+    if changed == 0 {
+        return Err(not_found(id));
+    }
+    get(conn, id)
+}
+
+/// Writes status, reason and every runtime column at once.
+pub(crate) fn set_runtime(
+    conn: &Connection,
+    id: &str,
+    update: &RuntimeUpdate,
+) -> Result<(), StateError> {
+    let qemu = process_columns(update.qemu.as_ref());
+    let runner = process_columns(update.runner.as_ref());
+    let qmp_socket = optional_path(update.qmp_socket.as_ref())?;
+    let console_socket = optional_path(update.console_socket.as_ref())?;
+    let runtime_dir = optional_path(update.runtime_dir.as_ref())?;
+    let changed = conn
+        .prepare_cached(&format!(
+            "UPDATE vms SET status = ?2, status_reason = ?3, qemu_pid = ?4, qemu_start_time = ?5, \
+             runner_pid = ?6, runner_start_time = ?7, qmp_socket = ?8, console_socket = ?9, \
+             runtime_dir = ?10, updated_at = {NOW} WHERE id = ?1"
+        ))
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                id,
+                update.status.as_str(),
+                update.reason,
+                qemu.0,
+                qemu.1,
+                runner.0,
+                runner.1,
+                qmp_socket,
+                console_socket,
+                runtime_dir,
+            ])
+        })
+        .map_err(sql("record the VM's runtime state"))?;
+    if changed == 0 {
+        return Err(not_found(id));
+    }
+    Ok(())
+}
+
+/// Sets only status and reason.
+pub(crate) fn set_status(
+    conn: &Connection,
+    id: &str,
+    status: VmStatus,
+    reason: Option<&str>,
+) -> Result<(), StateError> {
+    let changed = conn
+        .prepare_cached(&format!(
+            "UPDATE vms SET status = ?2, status_reason = ?3, updated_at = {NOW} WHERE id = ?1"
+        ))
+        .and_then(|mut stmt| stmt.execute(params![id, status.as_str(), reason]))
+        .map_err(sql("record the VM status"))?;
+    if changed == 0 {
+        return Err(not_found(id));
+    }
+    Ok(())
+}
+
+/// Applies `update` only if the VM's status is one of `expected`; says whether it did.
+pub(crate) fn compare_and_set_status(
+    conn: &Connection,
+    id: &str,
+    expected: &[VmStatus],
+    update: &RuntimeUpdate,
+) -> Result<bool, StateError> {
+    let current: Option<String> = conn
+        .prepare_cached("SELECT status FROM vms WHERE id = ?1")
+        .and_then(|mut stmt| stmt.query_row([id], |row| row.get(0)).optional())
+        .map_err(sql("read the VM status"))?;
+    let current = current.ok_or_else(|| not_found(id))?;
+    let current: VmStatus =
+        current
+            .parse()
+            .map_err(|e: StateError| StateError::InvalidStoredValue {
+                vm_id: id.to_owned(),
+                column: "status",
+                source: e.into(),
+            })?;
+    if !expected.contains(&current) {
+        return Ok(false);
+    }
+    set_runtime(conn, id, update)?;
+    Ok(true)
+}
+
+/// Removes a VM; its storage rows go with it.
+pub(crate) fn delete(conn: &Connection, id: &str) -> Result<(), StateError> {
+    let changed = conn
+        .prepare_cached("DELETE FROM vms WHERE id = ?1")
+        .and_then(|mut stmt| stmt.execute([id]))
+        .map_err(sql("remove the VM"))?;
+    if changed == 0 {
+        return Err(not_found(id));
+    }
+    Ok(())
+}
+
+/// Removes every VM; returns how many there were.
+pub(crate) fn delete_all(conn: &Connection) -> Result<usize, StateError> {
+    conn.execute("DELETE FROM vms", [])
+        .map_err(sql("remove all VMs"))
+}

@@ -1,0 +1,165 @@
+//! maqet plugin `cloud-init`: builds a cloud-init NoCloud seed ISO for a VM and attaches it.
+//!
+//! `maqet cloud-init VM --user-data FILE [--meta-data FILE] [--network-config FILE]` writes
+//! `<data_dir>/cidata.iso` (volume `cidata`, files `user-data`, `meta-data`, `network-config`)
+//! and adds it to the VM's config as a read-only SATA cdrom drive named `cidata` through
+//! maqet's `apply`; running it again replaces the drive.
+//!
+//! ```
+//! use maqet_cloud_init::seed::{SeedFiles, build_seed_iso, default_meta_data};
+//!
+//! let iso = build_seed_iso(SeedFiles {
+//!     user_data: b"#cloud-config\n".to_vec(),
+//!     meta_data: default_meta_data("web"),
+//!     network_config: None,
+//! })?;
+//! assert_eq!(&iso[16 * 2048 + 1..16 * 2048 + 6], b"CD001");
+//! # Ok::<(), maqet_cloud_init::CloudInitError>(())
+//! ```
+
+mod error;
+pub mod seed;
+
+use std::path::{Path, PathBuf};
+
+use maqet_plugin_api::{
+    CommandSpec, Host, LogLevel, ParamKind, ParamSpec, Plugin, error_chain, export_plugin,
+};
+use serde_json::{Value, json};
+
+pub use error::{CloudInitError, HostMessage};
+use seed::{SeedFiles, build_seed_iso, default_meta_data};
+
+/// The plugin: one command, `cloud-init`.
+pub struct CloudInit;
+
+/// The file name of the seed in the VM's data directory.
+pub const ISO_FILE_NAME: &str = "cidata.iso";
+
+impl Plugin for CloudInit {
+    fn name(&self) -> &str {
+        "cloud-init"
+    }
+
+    fn version(&self) -> &str {
+        env!("CARGO_PKG_VERSION")
+    }
+
+    fn commands(&self) -> Vec<CommandSpec> {
+        vec![
+            CommandSpec::new("cloud-init", "Attach a cloud-init NoCloud seed ISO to a VM")
+                .category("Storage")
+                .param(ParamSpec::positional(
+                    "vm",
+                    ParamKind::String,
+                    "The VM to configure",
+                ))
+                .param(
+                    ParamSpec::flag("user_data", ParamKind::Path, "The user-data file").required(),
+                )
+                .param(ParamSpec::flag(
+                    "meta_data",
+                    ParamKind::Path,
+                    "The meta-data file (default: instance-id and local-hostname = VM name)",
+                ))
+                .param(ParamSpec::flag(
+                    "network_config",
+                    ParamKind::Path,
+                    "A network-config file (netplan v2 or v1)",
+                ))
+                .example("maqet cloud-init web --user-data user-data.yaml")
+                .example("maqet cloud-init web --user-data u.yaml --network-config net.yaml"),
+        ]
+    }
+
+    fn invoke(&self, _command: &str, args: Value, host: &Host) -> Result<Value, String> {
+        attach_seed(&args, host).map_err(|e| error_chain(&e))
+    }
+}
+
+export_plugin!(CloudInit);
+
+fn attach_seed(args: &Value, host: &Host) -> Result<Value, CloudInitError> {
+    let vm = string_arg(args, "vm")?.ok_or(CloudInitError::BadArgument { name: "vm" })?;
+    let user_data =
+        string_arg(args, "user_data")?.ok_or(CloudInitError::BadArgument { name: "user_data" })?;
+    let meta_data = match string_arg(args, "meta_data")? {
+        Some(path) => read_input("meta-data", path)?,
+        None => default_meta_data(vm),
+    };
+    let network_config = string_arg(args, "network_config")?
+        .map(|path| read_input("network-config", path))
+        .transpose()?;
+    let files = SeedFiles {
+        user_data: read_input("user-data", user_data)?,
+        meta_data,
+        network_config,
+    };
+
+    let info = host.vm_info(vm).map_err(|message| CloudInitError::Host {
+        command: "info",
+        vm: vm.to_owned(),
+        source: HostMessage(message),
+    })?;
+    let data_dir = info["data_dir"]
+        .as_str()
+        .ok_or_else(|| CloudInitError::NoDataDir { vm: vm.to_owned() })?;
+    let iso_path = absolute(&Path::new(data_dir).join(ISO_FILE_NAME));
+    write_atomically(&iso_path, &build_seed_iso(files)?)?;
+    host.log(LogLevel::Info, &format!("wrote {}", iso_path.display()));
+
+    let iso = iso_path.display().to_string();
+    host.call("apply", apply_args(vm, &iso))
+        .map_err(|message| CloudInitError::Host {
+            command: "apply",
+            vm: vm.to_owned(),
+            source: HostMessage(message),
+        })?;
+    Ok(json!({ "iso": iso, "vm": vm, "drive": "cidata" }))
+}
+
+/// The `apply` arguments that add (or replace) the `cidata` cdrom drive.
+pub fn apply_args(vm: &str, iso: &str) -> Value {
+    json!({
+        "vm": vm,
+        "set": { "storage": [{
+            "name": "cidata",
+            "type": "raw",
+            "file": iso,
+            "media": "cdrom",
+            "readonly": true,
+            "interface": "sata",
+        }]},
+    })
+}
+
+fn string_arg<'a>(args: &'a Value, name: &'static str) -> Result<Option<&'a str>, CloudInitError> {
+    match args.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(CloudInitError::BadArgument { name }),
+    }
+}
+
+fn read_input(what: &'static str, path: &str) -> Result<Vec<u8>, CloudInitError> {
+    std::fs::read(path).map_err(|source| CloudInitError::ReadInput {
+        what,
+        path: PathBuf::from(path),
+        source,
+    })
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
+}
+
+/// Writes `bytes` to a sibling temp file, then renames it over `path`.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CloudInitError> {
+    let wrap = |source| CloudInitError::WriteIso {
+        path: path.to_owned(),
+        source,
+    };
+    let tmp = path.with_extension("iso.tmp");
+    std::fs::write(&tmp, bytes).map_err(wrap)?;
+    std::fs::rename(&tmp, path).map_err(wrap)
+}

@@ -1,0 +1,307 @@
+#!/bin/bash
+# Builds the tiny Linux guest used by maqet's end-to-end tests, once, and caches it.
+#
+# The guest is a stock Debian kernel plus a busybox initramfs whose /init (see guest-init.sh
+# below) loads a few modules, reports the devices it sees on the serial console, powers off
+# within milliseconds of an ACPI power-button press, and runs shells on tty1 and ttyS0.
+#
+# Output: <cache>/<key>/{vmlinux (or vmlinuz),initrd.img,VERSION}, printed as KERNEL=... and
+# INITRD=... (vmlinux is the uncompressed kernel, booted by QEMU through its PVH entry point).
+#   cache: ${MAQET_TEST_GUEST_DIR:-$HOME/.cache/maqet/test-guest}
+#   key:   hash of this script + kernel and busybox package versions
+# Needs: Debian 12 (apt-get, dpkg-deb), root for `apt-get download`/`apt-get update`, gzip.
+# Safe to run concurrently (flock) and cheap to run again (a resolved key is reused for a day).
+set -euo pipefail
+
+CACHE_ROOT="${MAQET_TEST_GUEST_DIR:-${HOME:-/root}/.cache/maqet/test-guest}"
+# The generic kernel, not -cloud: the cloud flavour lacks 9p and AHCI.
+KERNEL_META_PKG="${MAQET_TEST_GUEST_KERNEL_PKG:-linux-image-amd64}"
+BUSYBOX_PKG=busybox-static
+RESOLVE_MAX_AGE_MIN=1440
+# group:module. /init loads the "disk" group in the background while it loads "main" (probing
+# the IDE ports takes ~0.4 s of mostly waiting), then "late", whose dependencies span both.
+# Within a group, order matters: SCSI disk/cdrom drivers before the host drivers that find disks.
+# ext4 is left out: it costs ~0.4 s of boot under TCG and no test needs it. bochs (the DRM driver
+# of QEMU's standard VGA) gives tty1 a frame buffer console: a PVH-booted kernel has no VGA text
+# console, so without it screendumps would show only the firmware's last screen.
+WANTED_MODULES=(
+    disk:cdrom disk:sr_mod disk:sd_mod disk:isofs disk:libata disk:ata_piix disk:ahci
+    main:button main:evdev main:bochs
+    main:virtio_pci main:virtio_blk main:virtio_net main:virtio_rng main:virtio_console
+    main:netfs main:fscache main:9pnet main:9pnet_virtio main:9p
+    late:virtio_scsi
+)
+
+log() { echo "build-guest: $*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+script_hash() { sha256sum "${BASH_SOURCE[0]}" | cut -c1-16; }
+
+print_result() {
+    echo "GUEST_DIR=$1"
+    echo "KERNEL=$1/$(cat "$1/KERNEL_FILE")"
+    echo "INITRD=$1/initrd.img"
+}
+
+extract_vmlinux() { # bzImage out -> writes the uncompressed ELF kernel, fails if it cannot
+    local off
+    off=$(LC_ALL=C grep -obUaP '\xFD7zXZ\x00' "$1" 2>/dev/null | head -n1 | cut -d: -f1 || true)
+    [ -n "$off" ] || return 1
+    # xz stops after its stream; reading through <() keeps tail's SIGPIPE out of pipefail.
+    xz -dc --single-stream < <(tail -c +$((off + 1)) "$1") >"$2" 2>/dev/null || return 1
+    [ "$(head -c 4 "$2" | tail -c 3)" = ELF ]
+}
+
+# Prints "<kernel-pkg> <kernel-version> <busybox-version>" from apt's lists (empty if unknown).
+resolve_packages() {
+    apt-cache show --no-all-versions "$KERNEL_META_PKG" "$BUSYBOX_PKG" 2>/dev/null | awk '
+        /^Package: / { pkg = $2 }
+        /^Depends: / && pkg != "busybox-static" {
+            for (i = 2; i <= NF; i++) if ($i ~ /^linux-image-[0-9]/) { kpkg = $i; kver = $(i + 2); sub(/\)$/, "", kver); sub(/,$/, "", kpkg); break }
+        }
+        /^Version: / && pkg == "busybox-static" { bver = $2 }
+        END { if (kpkg != "" && bver != "") print kpkg, kver, bver }'
+}
+
+resolve_or_update() {
+    local resolved
+    resolved=$(resolve_packages)
+    if [ -z "$resolved" ]; then
+        log "apt lists do not know $KERNEL_META_PKG; running apt-get update"
+        apt-get update -qq >&2 || die "apt-get update failed; check the network and /etc/apt/sources.list"
+        resolved=$(resolve_packages)
+    fi
+    [ -n "$resolved" ] || die "cannot resolve $KERNEL_META_PKG and $BUSYBOX_PKG with apt-cache"
+    echo "$resolved"
+}
+
+download_debs() { # dest pkg...
+    local dest=$1; shift
+    if ! (cd "$dest" && apt-get download -q -o APT::Sandbox::User=root "$@" >&2); then
+        log "apt-get download failed; refreshing apt lists and retrying"
+        apt-get update -qq >&2 || die "apt-get update failed"
+        (cd "$dest" && apt-get download -q -o APT::Sandbox::User=root "$@" >&2) ||
+            die "apt-get download $* failed"
+    fi
+}
+
+# --- fast path: a key resolved recently for this very script -------------------------------
+HASH=$(script_hash)
+STAMP="$CACHE_ROOT/resolved-$HASH"
+if [ -f "$STAMP" ] && [ -z "$(find "$STAMP" -mmin +"$RESOLVE_MAX_AGE_MIN" 2>/dev/null)" ]; then
+    dir="$CACHE_ROOT/$(cat "$STAMP")"
+    if [ -f "$dir/VERSION" ]; then print_result "$dir"; exit 0; fi
+fi
+
+read -r KPKG KVER BBVER < <(resolve_or_update)
+KEY=$(printf '%s\n' "$HASH" "$KPKG" "$KVER" "$BBVER" | sha256sum | cut -c1-16)
+OUT="$CACHE_ROOT/$KEY"
+mkdir -p "$CACHE_ROOT"
+
+exec 9>"$CACHE_ROOT/.lock"
+flock 9
+if [ -f "$OUT/VERSION" ]; then
+    echo "$KEY" >"$STAMP.tmp.$$" && mv "$STAMP.tmp.$$" "$STAMP"
+    print_result "$OUT"
+    exit 0
+fi
+
+log "building test guest ($KPKG $KVER, busybox $BBVER) into $OUT"
+WORK=$(mktemp -d "$CACHE_ROOT/.build.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+download_debs "$WORK" "$KPKG" "$BUSYBOX_PKG"
+mkdir "$WORK/kpkg" "$WORK/bbpkg"
+dpkg-deb -x "$WORK"/"$KPKG"_*.deb "$WORK/kpkg"
+dpkg-deb -x "$WORK"/"$BUSYBOX_PKG"_*.deb "$WORK/bbpkg"
+BUSYBOX="$WORK/bbpkg/bin/busybox"
+[ -x "$BUSYBOX" ] || die "$BUSYBOX_PKG did not contain bin/busybox"
+KREL=$(basename "$(ls -d "$WORK"/kpkg/lib/modules/*/ | head -n1)")
+KMODS="$WORK/kpkg/lib/modules/$KREL"
+VMLINUZ="$WORK/kpkg/boot/vmlinuz-$KREL"
+[ -f "$VMLINUZ" ] || die "$KPKG did not contain boot/vmlinuz-$KREL"
+
+# --- root file system -----------------------------------------------------------------------
+R="$WORK/root"
+mkdir -p "$R"/{bin,sbin,etc/acpi,proc,sys,dev,tmp,mnt,root,run,var/log,var/run,lib/modules/"$KREL"}
+cp "$BUSYBOX" "$R/bin/busybox"
+for applet in $("$BUSYBOX" --list); do
+    [ "$applet" = busybox ] || ln -s busybox "$R/bin/$applet"
+done
+
+# --- kernel modules and their dependencies --------------------------------------------------
+declare -A MOD_PATH=() BUILTIN=() COPIED=()
+while IFS= read -r f; do
+    n=$(basename "$f"); n=${n%%.ko*}; MOD_PATH[${n//-/_}]=$f
+done < <(find "$KMODS/kernel" -name '*.ko*')
+while IFS= read -r f; do
+    n=$(basename "$f"); n=${n%%.ko*}; BUILTIN[${n//-/_}]=1
+done <"$KMODS/modules.builtin"
+
+module_bytes() { # path -> uncompressed module on stdout
+    case "$1" in
+        *.ko.xz) xz -dc "$1" ;;
+        *.ko.zst)
+            command -v zstd >/dev/null || apt-get install -y -qq zstd >&2
+            zstd -dc "$1" ;;
+        *.ko.gz) gzip -dc "$1" ;;
+        *) cat "$1" ;;
+    esac
+}
+
+copy_module() { # name -> 0 if it is available (copied or built in)
+    local name=${1//-/_} src rel dep deps
+    [ -n "${COPIED[$name]:-}" ] && return 0
+    [ -n "${BUILTIN[$name]:-}" ] && { COPIED[$name]=builtin; return 0; }
+    src=${MOD_PATH[$name]:-}
+    [ -n "$src" ] || return 1
+    COPIED[$name]=module
+    rel=${src#"$KMODS"/}
+    rel=${rel%%.ko*}.ko
+    mkdir -p "$(dirname "$R/lib/modules/$KREL/$rel")"
+    module_bytes "$src" >"$R/lib/modules/$KREL/$rel"
+    deps=$(tr '\0' '\n' <"$R/lib/modules/$KREL/$rel" | sed -n 's/^depends=//p' | head -n1)
+    for dep in ${deps//,/ }; do
+        copy_module "$dep" || log "warning: $name needs $dep, which $KPKG does not ship"
+    done
+    return 0
+}
+
+LOAD_LIST=()
+for entry in "${WANTED_MODULES[@]}"; do
+    m=${entry#*:}
+    if copy_module "$m"; then
+        if [ "${COPIED[${m//-/_}]}" = module ]; then LOAD_LIST+=("$entry"); fi
+    else
+        log "warning: module $m is not in $KPKG; the guest will run without it"
+    fi
+done
+cp "$KMODS/modules.builtin" "$KMODS/modules.order" "$R/lib/modules/$KREL/" 2>/dev/null || true
+"$BUSYBOX" depmod -b "$R" "$KREL" || die "busybox depmod failed"
+for group in disk main late; do
+    for entry in "${LOAD_LIST[@]}"; do
+        if [ "${entry%%:*}" = "$group" ]; then echo "${entry#*:}"; fi
+    done >"$R/etc/modules-$group"
+done
+
+# --- ACPI power button: busybox acpid maps KEY_POWER to "button/power PWRF ..." -------------
+printf 'PWRF power\nPWRB power\n' >"$R/etc/acpid.conf"
+printf '#!/bin/sh\nexec poweroff -f\n' >"$R/etc/acpi/power"
+chmod 755 "$R/etc/acpi/power"
+
+# --- /init ----------------------------------------------------------------------------------
+cat >"$R/init" <<'INIT'
+#!/bin/sh
+export PATH=/bin HOME=/root PS1='# '
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+load_modules() {
+    for m in $(cat "/etc/modules-$1"); do
+        modprobe "$m" 2>/dev/null || echo "MAQET-GUEST WARN: modprobe $m failed" >/dev/ttyS0 2>/dev/null
+    done
+}
+load_modules disk &
+disk_pid=$!
+load_modules main
+
+ignore_acpi=0
+for arg in $(cat /proc/cmdline); do
+    [ "$arg" = maqet.ignore_acpi=1 ] && ignore_acpi=1
+done
+[ "$ignore_acpi" = 1 ] || acpid -a /etc/acpid.conf -c /etc/acpi -l /var/log/acpid.log
+wait "$disk_pid"
+load_modules late
+dmesg -n 1
+
+# Hold both consoles open from now on: a tty nobody has open drops its input, and a test may type
+# (QMP send-key, serial writes) as soon as it sees the banner, before a shell has started.
+sleep 999999999 <>/dev/tty1 2>/dev/null &
+sleep 999999999 <>/dev/ttyS0 2>/dev/null &
+
+# Clear the VGA console so a screendump shows only what follows. Keys typed before the shell
+# starts must not be echoed by the tty: the shell's line editor shows them once it reads them.
+printf '\033[H\033[2J' >/dev/tty1 2>/dev/null
+stty -F /dev/tty1 -echo 2>/dev/null
+say() {
+    echo "$*" >/dev/ttyS0 2>/dev/null
+    echo "$*" >/dev/tty1 2>/dev/null
+}
+
+blocks=""
+for b in /sys/block/*; do
+    b=${b##*/}
+    case "$b" in loop* | ram* | '*') continue ;; esac
+    blocks="$blocks $b"
+done
+say "MAQET-GUEST BLOCK:$blocks"
+
+for b in $blocks; do
+    [ "$(dd if=/dev/$b bs=1 skip=32769 count=5 2>/dev/null)" = CD001 ] || continue
+    label=$(dd if=/dev/$b bs=1 skip=32808 count=32 2>/dev/null | sed 's/ *$//')
+    mkdir -p /mnt/$b
+    if mount -t iso9660 -o ro /dev/$b /mnt/$b 2>/dev/null; then
+        say "MAQET-GUEST CDROM ${label:-$b}: $(cd /mnt/$b && echo *)"
+    fi
+done
+
+tags=""
+for t in /sys/bus/virtio/drivers/9pnet_virtio/*/mount_tag; do
+    [ -f "$t" ] && tags="$tags $(tr -d '\0' <"$t")"
+done
+if [ -n "$tags" ]; then
+    say "MAQET-GUEST 9P:$tags"
+    for tag in $tags; do
+        mkdir -p "/mnt/9p/$tag"
+        if mount -t 9p -o trans=virtio,version=9p2000.L "$tag" "/mnt/9p/$tag" 2>/dev/null; then
+            say "MAQET-GUEST 9P $tag: $(cd "/mnt/9p/$tag" && echo *)"
+        fi
+    done
+fi
+
+say "MAQET-GUEST READY"
+
+# tty1 (VGA): an interactive shell, so keys sent with QMP send-key show on screen.
+# The shell opens tty1 as session leader, so tty1 becomes its controlling tty (job control, ^C).
+(while true; do setsid sh -c 'exec sh -i <>/dev/tty1 >&0 2>&1'; sleep 1; done) &
+# ttyS0: a shell reading the serial tty but writing to a pipe, hence non-interactive (no prompt,
+# no line-editing escapes); the tty itself echoes what is typed.
+(while true; do setsid sh -c 'sh <>/dev/ttyS0 2>&1 | cat >/dev/ttyS0'; sleep 1; done) &
+while true; do wait; sleep 60; done
+INIT
+chmod 755 "$R/init"
+
+# --- pack -----------------------------------------------------------------------------------
+STAGE="$WORK/out"
+mkdir "$STAGE"
+(cd "$R" && find . | LC_ALL=C sort | "$BUSYBOX" cpio -o -H newc 2>/dev/null) | gzip -6 >"$STAGE/initrd.img"
+# Under TCG, unpacking the XZ-compressed bzImage takes ~3 s of every boot. The kernel has a PVH
+# entry point, so QEMU can load the uncompressed ELF directly: ship that when possible.
+KERNEL_FILE=vmlinuz
+if grep -qx 'CONFIG_PVH=y' "$WORK/kpkg/boot/config-$KREL" && extract_vmlinux "$VMLINUZ" "$STAGE/vmlinux"; then
+    KERNEL_FILE=vmlinux
+else
+    log "warning: cannot unpack $VMLINUZ to a PVH ELF; using the bzImage (slower boot)"
+    rm -f "$STAGE/vmlinux"
+    cp "$VMLINUZ" "$STAGE/vmlinuz"
+fi
+echo "$KERNEL_FILE" >"$STAGE/KERNEL_FILE"
+cat >"$STAGE/VERSION" <<EOF
+key=$KEY
+script=$HASH
+kernel_file=$KERNEL_FILE
+kernel_package=$KPKG $KVER
+kernel_release=$KREL
+busybox=$BBVER
+modules=${LOAD_LIST[*]}
+EOF
+mv "$STAGE" "$OUT"
+echo "$KEY" >"$STAMP.tmp.$$" && mv "$STAMP.tmp.$$" "$STAMP"
+
+# Older builds (of earlier versions of this script) are no longer reachable.
+for old in "$CACHE_ROOT"/*/; do
+    old=${old%/}
+    [ "$old" = "$OUT" ] || rm -rf "$old"
+done
+find "$CACHE_ROOT" -maxdepth 1 -name 'resolved-*' ! -name "resolved-$HASH" -delete
+log "done: $(du -sh "$OUT" | cut -f1)"
+print_result "$OUT"

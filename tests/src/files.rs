@@ -1,0 +1,79 @@
+//! Waiting for text to appear in a file that another process is writing.
+
+use std::path::Path;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use regex::Regex;
+
+const POLL_INTERVAL: Duration = Duration::from_millis(20);
+const TAIL_SHOWN_ON_TIMEOUT: usize = 2000;
+
+/// Polls a growing file (such as a serial log) until `pattern` matches; returns the matched text.
+///
+/// The file may not exist yet. On timeout the error shows the end of the file as it was.
+pub fn wait_for_file_text(
+    path: impl AsRef<Path>,
+    pattern: &str,
+    timeout: Duration,
+) -> Result<String, String> {
+    let path = path.as_ref();
+    let regex = Regex::new(pattern).map_err(|e| format!("invalid pattern {pattern:?}: {e}"))?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        let text = std::fs::read(path)
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+            .unwrap_or_default();
+        if let Some(found) = regex.find(&text) {
+            return Ok(found.as_str().to_owned());
+        }
+        if Instant::now() >= deadline {
+            let start = text.len().saturating_sub(TAIL_SHOWN_ON_TIMEOUT);
+            let start = (start..text.len())
+                .find(|&i| text.is_char_boundary(i))
+                .unwrap_or(text.len());
+            return Err(format!(
+                "{pattern:?} did not appear in {} within {timeout:?}; the file ends with:\n{}",
+                path.display(),
+                &text[start..]
+            ));
+        }
+        thread::sleep(POLL_INTERVAL);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn finds_text_written_after_the_wait_started() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("serial.log");
+        let writer_path = path.clone();
+        let writer = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(100));
+            let mut file = std::fs::File::create(&writer_path).unwrap();
+            file.write_all(b"booting\nMAQET-GUEST BLOCK: vda sr0\r\n").unwrap();
+        });
+        let found = wait_for_file_text(&path, r"BLOCK: [^\r\n]*", Duration::from_secs(10));
+        writer.join().unwrap();
+        assert_eq!(found.unwrap(), "BLOCK: vda sr0");
+    }
+
+    #[test]
+    fn timeout_error_shows_the_end_of_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("serial.log");
+        std::fs::write(&path, "kernel panic\n").unwrap();
+        let err = wait_for_file_text(&path, "READY", Duration::from_millis(50)).unwrap_err();
+        assert!(err.contains("kernel panic"), "{err}");
+    }
+
+    #[test]
+    fn invalid_pattern_is_reported() {
+        let err = wait_for_file_text("/nonexistent", "(", Duration::ZERO).unwrap_err();
+        assert!(err.contains("invalid pattern"), "{err}");
+    }
+}

@@ -1,0 +1,177 @@
+//! A throw-away maqet home for one test.
+
+use std::path::{Path, PathBuf};
+
+use tempfile::TempDir;
+
+use crate::binaries::{maqet_binary, maqet_runner_binary};
+use crate::process::kill_processes_mentioning;
+
+/// A temporary directory holding everything one test's maqet touches.
+///
+/// Layout: `data/`, `config/`, `runtime/` (passed to maqet as its data, config and runtime
+/// dirs), `configs/` (VM config files written by [`MaqetHome::write_config`]) and `xdg/`
+/// (`HOME` and the `XDG_*` dirs of the child, so nothing reaches the real home). Dropping it
+/// kills any QEMU or `maqet-runner` whose command line mentions the directory, then removes it.
+#[derive(Debug)]
+pub struct MaqetHome {
+    dir: TempDir,
+}
+
+impl Default for MaqetHome {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MaqetHome {
+    /// Creates the directory tree under the system temp dir (short paths keep sockets valid).
+    ///
+    /// # Panics
+    /// When the temp dir cannot be created.
+    pub fn new() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("maqet-test-")
+            .tempdir()
+            .unwrap_or_else(|e| panic!("cannot create a temporary maqet home: {e}"));
+        let home = Self { dir };
+        for sub in [
+            "data",
+            "config",
+            "runtime",
+            "configs",
+            "xdg/config",
+            "xdg/data",
+            "xdg/cache",
+            "xdg/state",
+            "xdg/runtime",
+        ] {
+            let path = home.path().join(sub);
+            std::fs::create_dir_all(&path)
+                .unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
+        }
+        home
+    }
+
+    /// The temporary directory's root.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Passed as `--maqet-data-dir`.
+    pub fn data_dir(&self) -> PathBuf {
+        self.path().join("data")
+    }
+
+    /// Passed as `--maqet-config-dir`.
+    pub fn config_dir(&self) -> PathBuf {
+        self.path().join("config")
+    }
+
+    /// Passed as `--maqet-runtime-dir`.
+    pub fn runtime_dir(&self) -> PathBuf {
+        self.path().join("runtime")
+    }
+
+    /// Where [`MaqetHome::write_config`] puts VM config files.
+    pub fn configs_dir(&self) -> PathBuf {
+        self.path().join("configs")
+    }
+
+    /// A command running the `maqet` binary against this home; add the subcommand and its args.
+    ///
+    /// The child gets `--maqet-data-dir/--maqet-config-dir/--maqet-runtime-dir`, `HOME` and
+    /// `XDG_*` inside this home, no inherited `MAQET_*` variables, and `MAQET_RUNNER` when the
+    /// runner binary was found.
+    ///
+    /// # Panics
+    /// When the `maqet` binary is missing (build it with `cargo build -p maqet-cli`, or set
+    /// `MAQET_BIN`).
+    pub fn cmd(&self) -> assert_cmd::Command {
+        let binary = maqet_binary();
+        assert!(
+            binary.is_file(),
+            "maqet binary not found at {}: run `cargo build -p maqet-cli -p maqet-runner` \
+             (same target dir and profile as the tests) or set MAQET_BIN",
+            binary.display()
+        );
+        let mut command = assert_cmd::Command::new(&binary);
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("MAQET_") {
+                command.env_remove(&key);
+            }
+        }
+        let runner = maqet_runner_binary();
+        if runner.is_file() {
+            command.env("MAQET_RUNNER", runner);
+        }
+        let xdg = self.path().join("xdg");
+        command
+            .env("HOME", self.path())
+            .env("XDG_CONFIG_HOME", xdg.join("config"))
+            .env("XDG_DATA_HOME", xdg.join("data"))
+            .env("XDG_CACHE_HOME", xdg.join("cache"))
+            .env("XDG_STATE_HOME", xdg.join("state"))
+            .env("XDG_RUNTIME_DIR", xdg.join("runtime"))
+            .arg("--maqet-data-dir")
+            .arg(self.data_dir())
+            .arg("--maqet-config-dir")
+            .arg(self.config_dir())
+            .arg("--maqet-runtime-dir")
+            .arg(self.runtime_dir());
+        command
+    }
+
+    /// Writes `yaml` to `configs/<name>` (`.yaml` added when `name` has no extension).
+    ///
+    /// # Panics
+    /// When the file cannot be written.
+    pub fn write_config(&self, name: &str, yaml: &str) -> PathBuf {
+        let file_name = if Path::new(name).extension().is_some() {
+            name.to_owned()
+        } else {
+            format!("{name}.yaml")
+        };
+        let path = self.configs_dir().join(file_name);
+        std::fs::write(&path, yaml)
+            .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+        path
+    }
+}
+
+impl Drop for MaqetHome {
+    fn drop(&mut self) {
+        kill_processes_mentioning(self.path());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn home_has_its_directories_and_is_removed_on_drop() {
+        let home = MaqetHome::new();
+        let root = home.path().to_path_buf();
+        for dir in [
+            home.data_dir(),
+            home.config_dir(),
+            home.runtime_dir(),
+            home.configs_dir(),
+        ] {
+            assert!(dir.is_dir(), "{}", dir.display());
+        }
+        drop(home);
+        assert!(!root.exists());
+    }
+
+    #[test]
+    fn configs_are_written_with_a_yaml_extension() {
+        let home = MaqetHome::new();
+        let path = home.write_config("vm1", "name: vm1\n");
+        assert_eq!(path, home.configs_dir().join("vm1.yaml"));
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "name: vm1\n");
+        let path = home.write_config("other.yml", "name: other\n");
+        assert_eq!(path, home.configs_dir().join("other.yml"));
+    }
+}

@@ -1,0 +1,49 @@
+//! Shared support for maqet's end-to-end tests.
+//!
+//! End-to-end tests drive the real `maqet` binary (or the Rust API) against real QEMU running
+//! the tiny Linux test guest built by `tests/guest/build-guest.sh`. This crate keeps the set-up
+//! out of the tests so they read as what they check:
+//!
+//! - [`test_guest`] builds (once, cached on disk) and returns the guest's kernel and initrd;
+//!   [`guest_config_yaml`] turns it into a maqet VM config.
+//! - [`MaqetHome`] is a throw-away maqet home (data, config, runtime dirs) whose
+//!   [`MaqetHome::cmd`] runs the `maqet` binary against it; dropping it kills any QEMU or
+//!   runner left behind, even when the test panicked.
+//! - [`wait_for_file_text`] waits for text such as the guest's `MAQET-GUEST READY` banner in
+//!   a serial log; [`QemuProcessGuard`] kills a QEMU the test started itself;
+//!   [`QmpTestClient`] talks raw QMP without any maqet crate.
+//!
+//! The guest prints, on its serial console (ttyS0) and on the VGA console (tty1):
+//! `MAQET-GUEST BLOCK: <devices>`, `MAQET-GUEST CDROM <label>: <files>` for each ISO 9660
+//! medium, `MAQET-GUEST 9P: <tags>` (and `MAQET-GUEST 9P <tag>: <files>`) for 9p shares, then
+//! [`READY_BANNER`]. It powers off at once on an ACPI power-button press unless the kernel
+//! command line has [`IGNORE_ACPI_PARAM`]. Shells run on tty1 (interactive, prompt `# `) and
+//! on ttyS0 (non-interactive: commands written to the serial port run, output comes back).
+//!
+//! ```no_run
+//! use maqet_tests::{MaqetHome, guest_config_yaml, test_guest};
+//!
+//! let guest = test_guest();
+//! assert!(guest.kernel.exists());
+//!
+//! let home = MaqetHome::new();
+//! let config = home.write_config("vm1", &guest_config_yaml("vm1", ""));
+//! home.cmd().arg("add").arg(&config).assert().success();
+//! ```
+
+mod binaries;
+mod files;
+mod guest;
+mod home;
+mod process;
+mod qmp;
+
+pub use binaries::{maqet_binary, maqet_runner_binary};
+pub use files::wait_for_file_text;
+pub use guest::{
+    GUEST_KERNEL_APPEND, IGNORE_ACPI_PARAM, READY_BANNER, TestGuest, guest_config_yaml,
+    guest_config_yaml_with_append, plain_qemu_command, test_guest,
+};
+pub use home::MaqetHome;
+pub use process::{QemuProcessGuard, kill_processes_mentioning};
+pub use qmp::QmpTestClient;

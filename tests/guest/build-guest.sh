@@ -20,13 +20,14 @@ BUSYBOX_PKG=busybox-static
 RESOLVE_MAX_AGE_MIN=1440
 # group:module. /init loads the "disk" group in the background while it loads "main" (probing
 # the IDE ports takes ~0.4 s of mostly waiting), then "late", whose dependencies span both.
+# The groups' dependencies must not overlap (two modprobes would race to load the same one).
 # Within a group, order matters: SCSI disk/cdrom drivers before the host drivers that find disks.
 # ext4 is left out: it costs ~0.4 s of boot under TCG and no test needs it. bochs (the DRM driver
 # of QEMU's standard VGA) gives tty1 a frame buffer console: a PVH-booted kernel has no VGA text
 # console, so without it screendumps would show only the firmware's last screen.
 WANTED_MODULES=(
     disk:cdrom disk:sr_mod disk:sd_mod disk:isofs disk:libata disk:ata_piix disk:ahci
-    main:button main:evdev main:bochs
+    disk:bochs main:button main:evdev
     main:virtio_pci main:virtio_blk main:virtio_net main:virtio_rng main:virtio_console
     main:netfs main:fscache main:9pnet main:9pnet_virtio main:9p
     late:virtio_scsi
@@ -34,6 +35,11 @@ WANTED_MODULES=(
 
 log() { echo "build-guest: $*" >&2; }
 die() { log "error: $*"; exit 1; }
+need() { # command package: installs package if command is missing
+    command -v "$1" >/dev/null && return 0
+    log "installing $2 (for $1)"
+    apt-get install -y -qq "$2" >&2 || die "cannot install $2; install it by hand"
+}
 
 script_hash() { sha256sum "${BASH_SOURCE[0]}" | cut -c1-16; }
 
@@ -54,12 +60,12 @@ extract_vmlinux() { # bzImage out -> writes the uncompressed ELF kernel, fails i
 
 # Prints "<kernel-pkg> <kernel-version> <busybox-version>" from apt's lists (empty if unknown).
 resolve_packages() {
-    apt-cache show --no-all-versions "$KERNEL_META_PKG" "$BUSYBOX_PKG" 2>/dev/null | awk '
+    apt-cache show --no-all-versions "$KERNEL_META_PKG" "$BUSYBOX_PKG" 2>/dev/null | awk -v bb="$BUSYBOX_PKG" '
         /^Package: / { pkg = $2 }
-        /^Depends: / && pkg != "busybox-static" {
+        /^Depends: / && pkg != bb {
             for (i = 2; i <= NF; i++) if ($i ~ /^linux-image-[0-9]/) { kpkg = $i; kver = $(i + 2); sub(/\)$/, "", kver); sub(/,$/, "", kpkg); break }
         }
-        /^Version: / && pkg == "busybox-static" { bver = $2 }
+        /^Version: / && pkg == bb { bver = $2 }
         END { if (kpkg != "" && bver != "") print kpkg, kver, bver }'
 }
 
@@ -93,7 +99,8 @@ if [ -f "$STAMP" ] && [ -z "$(find "$STAMP" -mmin +"$RESOLVE_MAX_AGE_MIN" 2>/dev
     if [ -f "$dir/VERSION" ]; then print_result "$dir"; exit 0; fi
 fi
 
-read -r KPKG KVER BBVER < <(resolve_or_update)
+RESOLVED=$(resolve_or_update)
+read -r KPKG KVER BBVER <<<"$RESOLVED"
 KEY=$(printf '%s\n' "$HASH" "$KPKG" "$KVER" "$BBVER" | sha256sum | cut -c1-16)
 OUT="$CACHE_ROOT/$KEY"
 mkdir -p "$CACHE_ROOT"
@@ -106,6 +113,7 @@ if [ -f "$OUT/VERSION" ]; then
     exit 0
 fi
 
+need xz xz-utils
 log "building test guest ($KPKG $KVER, busybox $BBVER) into $OUT"
 WORK=$(mktemp -d "$CACHE_ROOT/.build.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
@@ -140,9 +148,7 @@ done <"$KMODS/modules.builtin"
 module_bytes() { # path -> uncompressed module on stdout
     case "$1" in
         *.ko.xz) xz -dc "$1" ;;
-        *.ko.zst)
-            command -v zstd >/dev/null || apt-get install -y -qq zstd >&2
-            zstd -dc "$1" ;;
+        *.ko.zst) need zstd zstd && zstd -dc "$1" ;;
         *.ko.gz) gzip -dc "$1" ;;
         *) cat "$1" ;;
     esac
@@ -220,8 +226,10 @@ sleep 999999999 <>/dev/ttyS0 2>/dev/null &
 
 # Clear the VGA console so a screendump shows only what follows. Keys typed before the shell
 # starts must not be echoed by the tty: the shell's line editor shows them once it reads them.
+# (-icanon too: with only -echo, busybox's line editor falls back to a mode that never echoes.)
 printf '\033[H\033[2J' >/dev/tty1 2>/dev/null
-stty -F /dev/tty1 -echo 2>/dev/null
+stty -F /dev/tty1 -echo -icanon 2>/dev/null
+echo 0 >/sys/class/graphics/fbcon/cursor_blink 2>/dev/null
 say() {
     echo "$*" >/dev/ttyS0 2>/dev/null
     echo "$*" >/dev/tty1 2>/dev/null

@@ -55,7 +55,8 @@ mod tests {
         let writer = thread::spawn(move || {
             thread::sleep(Duration::from_millis(100));
             let mut file = std::fs::File::create(&writer_path).unwrap();
-            file.write_all(b"booting\nMAQET-GUEST BLOCK: vda sr0\r\n").unwrap();
+            file.write_all(b"booting\nMAQET-GUEST BLOCK: vda sr0\r\n")
+                .unwrap();
         });
         let found = wait_for_file_text(&path, r"BLOCK: [^\r\n]*", Duration::from_secs(10));
         writer.join().unwrap();

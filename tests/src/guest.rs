@@ -130,7 +130,15 @@ pub fn plain_qemu_command(
 ) -> Command {
     let mut command = Command::new("qemu-system-x86_64");
     command
-        .args(["-accel", "tcg", "-m", "256M", "-display", "none", "-no-reboot"])
+        .args([
+            "-accel",
+            "tcg",
+            "-m",
+            "256M",
+            "-display",
+            "none",
+            "-no-reboot",
+        ])
         .arg("-kernel")
         .arg(&guest.kernel)
         .arg("-initrd")

@@ -148,6 +148,7 @@ impl Drop for MaqetHome {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn home_has_its_directories_and_is_removed_on_drop() {
@@ -163,6 +164,26 @@ mod tests {
         }
         drop(home);
         assert!(!root.exists());
+    }
+
+    #[test]
+    fn dropping_the_home_kills_a_qemu_left_running_in_it() {
+        let home = MaqetHome::new();
+        let pidfile = home.runtime_dir().join("qemu.pid");
+        let mut qemu = std::process::Command::new("qemu-system-x86_64")
+            .args(["-machine", "none", "-nodefaults", "-display", "none", "-S"])
+            .arg("-pidfile")
+            .arg(&pidfile)
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .expect("qemu-system-x86_64 must be installed");
+        let started = crate::wait_for_file_text(&pidfile, r"\d+", Duration::from_secs(30));
+        assert!(started.is_ok(), "{started:?}");
+        assert!(qemu.try_wait().unwrap().is_none());
+
+        drop(home);
+        let status = qemu.wait().unwrap();
+        assert!(!status.success(), "QEMU must have been killed: {status:?}");
     }
 
     #[test]

@@ -104,7 +104,9 @@ fn processes() -> Vec<(u32, Vec<u8>)> {
 fn is_killable(cmdline: &[u8]) -> bool {
     let argv0 = cmdline.split(|&b| b == 0).next().unwrap_or_default();
     let program = argv0.rsplit(|&b| b == b'/').next().unwrap_or_default();
-    KILLABLE_PROGRAMS.iter().any(|name| program == name.as_bytes())
+    KILLABLE_PROGRAMS
+        .iter()
+        .any(|name| program == name.as_bytes())
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
@@ -127,7 +129,7 @@ mod tests {
 
     #[test]
     fn only_qemu_and_runner_programs_are_killable() {
-        assert!(is_killable(b"/usr/bin/qemu-system-x86_64\0-m\0256M\0"));
+        assert!(is_killable(b"/usr/bin/qemu-system-x86_64\0-m\0M\0"));
         assert!(is_killable(b"maqet-runner\0--vm\0x\0"));
         assert!(!is_killable(b"/bin/sleep\0qemu-system-x86_64\0"));
         assert!(!is_killable(b""));
@@ -135,7 +137,10 @@ mod tests {
 
     #[test]
     fn guard_kills_its_child_on_drop() {
-        let child = std::process::Command::new("sleep").arg("60").spawn().unwrap();
+        let child = std::process::Command::new("sleep")
+            .arg("60")
+            .spawn()
+            .unwrap();
         let pid = child.id();
         drop(QemuProcessGuard::new(child));
         assert!(!is_alive(pid));

@@ -28,7 +28,10 @@ impl QmpTestClient {
             match UnixStream::connect(socket) {
                 Ok(stream) => break stream,
                 Err(e) if Instant::now() >= deadline => {
-                    return Err(format!("cannot connect to QMP at {}: {e}", socket.display()));
+                    return Err(format!(
+                        "cannot connect to QMP at {}: {e}",
+                        socket.display()
+                    ));
                 }
                 Err(_) => thread::sleep(Duration::from_millis(20)),
             }
@@ -106,7 +109,10 @@ impl QmpTestClient {
                 Ok(_) if self.pending.ends_with(b"\n") => {
                     let line = std::mem::take(&mut self.pending);
                     return serde_json::from_slice(&line).map_err(|e| {
-                        format!("QMP sent invalid JSON {:?}: {e}", String::from_utf8_lossy(&line))
+                        format!(
+                            "QMP sent invalid JSON {:?}: {e}",
+                            String::from_utf8_lossy(&line)
+                        )
                     });
                 }
                 Ok(_) => {}

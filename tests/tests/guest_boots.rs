@@ -52,7 +52,10 @@ fn boot_guest(append: &str) -> BootedGuest {
 fn guest_powers_off_on_the_acpi_power_button() {
     let mut vm = boot_guest(GUEST_KERNEL_APPEND);
     let block = wait_for_file_text(&vm.serial_log, r"MAQET-GUEST BLOCK:[^\r\n]*", BOOT_TIMEOUT);
-    assert!(block.unwrap().contains("sr0"), "the default pc machine has an IDE cdrom");
+    assert!(
+        block.unwrap().contains("sr0"),
+        "the default pc machine has an IDE cdrom"
+    );
 
     let pressed = Instant::now();
     vm.qmp.execute("system_powerdown", None).unwrap();
@@ -99,7 +102,15 @@ fn guest_runs_commands_typed_on_its_serial_console() {
     let serial_socket = dir.path().join("serial.sock");
     let console_log = dir.path().join("console.log");
     let child = std::process::Command::new("qemu-system-x86_64")
-        .args(["-accel", "tcg", "-m", "256M", "-display", "none", "-no-reboot"])
+        .args([
+            "-accel",
+            "tcg",
+            "-m",
+            "256M",
+            "-display",
+            "none",
+            "-no-reboot",
+        ])
         .arg("-kernel")
         .arg(&guest.kernel)
         .arg("-initrd")

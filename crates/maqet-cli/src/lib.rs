@@ -14,6 +14,7 @@ mod invoke;
 mod output;
 mod plugins;
 mod prescan;
+mod progress;
 pub mod reference;
 mod report;
 mod tree;
@@ -98,6 +99,7 @@ pub fn run(args: Vec<OsString>) -> i32 {
         Ok(m) => m,
         Err(e) => return report::error(&e),
     };
+    let spinner = progress::attach(&maqet, format);
     let result = invoke::arguments(def, leaf).and_then(|args| {
         confirm(def, &args)?;
         match def.origin {
@@ -108,6 +110,9 @@ pub fn run(args: Vec<OsString>) -> i32 {
             Origin::Plugin(index) => plugins.invoke(index, &def.name, args, &maqet),
         }
     });
+    if let Some(bar) = spinner {
+        bar.finish_and_clear();
+    }
     match result {
         Ok(output) => print_result(&output, format),
         Err(e) => report::error(&e),

@@ -1,38 +1,225 @@
-//! Plugin commands (filled in when plugins load).
+//! Plugin commands: loading plugin libraries and running their commands.
 
 use std::path::PathBuf;
 
 use maqet_core::dirs::Dirs;
-use maqet_core::registry::Output;
-use maqet_core::{Maqet, MaqetError};
+use maqet_core::registry::{self, Output, ParamKind};
+use maqet_core::{ErrorKind, Maqet, MaqetError};
+use maqet_plugin_api::host::{self, HostServices, LoadedPlugin, LogLevel, PluginFile, RejectedPlugin};
+use serde::Serialize;
+use serde_json::Value;
 
-use crate::commands::CommandDef;
+use crate::commands::{CommandDef, Origin, ParamDef};
 
 /// The plugins found for this run.
 #[derive(Default)]
-pub struct PluginSet;
+pub struct PluginSet {
+    loaded: Vec<LoadedPlugin>,
+    rejected: Vec<RejectedPlugin>,
+}
+
+/// Plugin directories in search order: `<data>/plugins`, `$MAQET_PLUGIN_PATH`, `--plugin-dir`.
+fn plugin_dirs(dirs: &Dirs, extra: &[PathBuf]) -> Vec<PathBuf> {
+    let mut out = vec![dirs.plugin_dir()];
+    if let Some(path) = std::env::var_os("MAQET_PLUGIN_PATH") {
+        out.extend(std::env::split_paths(&path).filter(|p| !p.as_os_str().is_empty()));
+    }
+    out.extend(extra.iter().cloned());
+    out
+}
 
 impl PluginSet {
-    /// Loads plugins from `<data>/plugins`, `$MAQET_PLUGIN_PATH` and `--plugin-dir`.
-    pub fn load(_dirs: &Dirs, _extra: &[PathBuf]) -> PluginSet {
-        PluginSet
+    /// Loads plugins; files that are not usable plugins are kept as rejections.
+    pub fn load(dirs: &Dirs, extra: &[PathBuf]) -> PluginSet {
+        let search = plugin_dirs(dirs, extra);
+        if !search.iter().any(|d| d.is_dir()) {
+            return PluginSet::default();
+        }
+        let mut loaded = Vec::new();
+        let mut rejected = Vec::new();
+        for file in host::discover(&search) {
+            match file {
+                PluginFile::Loaded(p) => loaded.push(p),
+                PluginFile::Rejected(r) => rejected.push(r),
+            }
+        }
+        let mut builtin: Vec<String> = registry::top_level_names().into_iter().map(str::to_string).collect();
+        builtin.extend(registry::methods().into_iter().map(|m| m.path()));
+        builtin.extend(["completions", "man", "plugin", "help"].map(String::from));
+        let names: Vec<&str> = builtin.iter().map(String::as_str).collect();
+        rejected.extend(host::check_clashes(&mut loaded, &names));
+        PluginSet { loaded, rejected }
     }
-    /// Their commands.
+
+    /// Their commands, as the CLI shows them.
     pub fn command_defs(&self) -> Vec<CommandDef> {
-        Vec::new()
+        let mut out = Vec::new();
+        for (index, plugin) in self.loaded.iter().enumerate() {
+            for spec in plugin.commands() {
+                out.push(CommandDef {
+                    group: spec.group.clone(),
+                    name: spec.name.clone(),
+                    category: spec.category.clone(),
+                    about: format!("{} [plugin {}]", spec.about, plugin.name()),
+                    long_about: spec.about.clone(),
+                    examples: spec.examples.clone(),
+                    aliases: spec.aliases.clone(),
+                    hidden: spec.hidden,
+                    params: spec
+                        .params
+                        .iter()
+                        .map(|p| ParamDef {
+                            name: p.name.clone(),
+                            long: p.name.replace('_', "-"),
+                            short: None,
+                            kind: match p.kind {
+                                host::ParamKind::String => ParamKind::String,
+                                host::ParamKind::Bool => ParamKind::Bool,
+                                host::ParamKind::Int => ParamKind::Int,
+                                host::ParamKind::Float => ParamKind::Float,
+                                host::ParamKind::Path => ParamKind::Path,
+                                host::ParamKind::ListOfString => ParamKind::List,
+                                host::ParamKind::KeyValues => ParamKind::KeyValues,
+                            },
+                            required: p.required,
+                            positional: p.positional,
+                            help: p.help.clone(),
+                            default: p.default.clone(),
+                            value_name: None,
+                            possible_values: Vec::new(),
+                        })
+                        .collect(),
+                    origin: Origin::Plugin(index),
+                });
+            }
+        }
+        out
     }
-    /// Groups plugins add.
+
+    /// Groups that only plugins use.
     pub fn groups(&self) -> Vec<(String, String)> {
-        Vec::new()
+        let mut out: Vec<(String, String)> = Vec::new();
+        for plugin in &self.loaded {
+            for spec in plugin.commands() {
+                if let Some(g) = &spec.group
+                    && !registry::GROUPS.iter().any(|(name, _)| name == g)
+                    && !out.iter().any(|(name, _)| name == g)
+                {
+                    out.push((g.clone(), format!("Commands of plugin {}", plugin.name())));
+                }
+            }
+        }
+        out
     }
-    /// Warns about rejected files.
-    pub fn log_rejections(&self) {}
+
+    /// Warns once about every rejected file.
+    pub fn log_rejections(&self) {
+        for r in &self.rejected {
+            tracing::warn!("plugin skipped: {r}");
+        }
+    }
+
     /// `plugin list`.
     pub fn list_output(&self) -> Output {
-        Output::new(serde_json::Value::Array(Vec::new()))
+        #[derive(Serialize)]
+        struct Row {
+            file: PathBuf,
+            status: &'static str,
+            name: Option<String>,
+            version: Option<String>,
+            commands: Vec<String>,
+            reason: Option<String>,
+        }
+        let mut rows: Vec<Row> = self
+            .loaded
+            .iter()
+            .map(|p| Row {
+                file: p.path().to_path_buf(),
+                status: "loaded",
+                name: Some(p.name().to_string()),
+                version: Some(p.version().to_string()),
+                commands: p.commands().iter().map(|c| c.full_name()).collect(),
+                reason: None,
+            })
+            .collect();
+        rows.extend(self.rejected.iter().map(|r| Row {
+            file: r.path.clone(),
+            status: "rejected",
+            name: None,
+            version: None,
+            commands: Vec::new(),
+            reason: Some(r.reason.clone()),
+        }));
+        let human = if rows.is_empty() {
+            "No plugins found.".to_string()
+        } else {
+            rows.iter()
+                .map(|r| match r.status {
+                    "loaded" => format!(
+                        "loaded    {} {} ({}): {}",
+                        r.name.as_deref().unwrap_or("?"),
+                        r.version.as_deref().unwrap_or("?"),
+                        r.file.display(),
+                        r.commands.join(", ")
+                    ),
+                    _ => format!("rejected  {}: {}", r.file.display(), r.reason.as_deref().unwrap_or("?")),
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        Output {
+            value: serde_json::to_value(&rows).unwrap_or(Value::Null),
+            human: Some(human),
+        }
     }
-    /// Runs a plugin command.
-    pub fn invoke(&self, _index: usize, name: &str, _args: serde_json::Value, _maqet: &Maqet) -> Result<Output, MaqetError> {
-        Err(MaqetError::invalid(format!("plugin command `{name}` is not available")))
+
+    /// Runs a plugin command; the plugin may call back into maqet through `maqet`.
+    pub fn invoke(&self, index: usize, name: &str, args: Value, maqet: &Maqet) -> Result<Output, MaqetError> {
+        let plugin = self
+            .loaded
+            .get(index)
+            .ok_or_else(|| MaqetError::invalid(format!("plugin command `{name}` is not loaded")))?;
+        let services = Services { maqet };
+        let value = plugin.invoke(name, &args, &services).map_err(|e| {
+            MaqetError::with_source(
+                ErrorKind::Failure,
+                format!("plugin `{}` failed to run `{name}`", plugin.name()),
+                e,
+            )
+        })?;
+        let human = match &value {
+            Value::String(s) => Some(s.clone()),
+            _ => None,
+        };
+        Ok(Output { value, human })
+    }
+}
+
+/// What a plugin may do through its host handle.
+struct Services<'a> {
+    maqet: &'a Maqet,
+}
+
+impl HostServices for Services<'_> {
+    fn call(&self, command: &str, args: Value) -> Result<Value, String> {
+        self.maqet.call(command, args).map_err(|e| {
+            let mut text = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(cause) = source {
+                text.push_str(": ");
+                text.push_str(&cause.to_string());
+                source = cause.source();
+            }
+            text
+        })
+    }
+
+    fn log(&self, level: LogLevel, message: &str) {
+        match level {
+            LogLevel::Error => tracing::error!("{message}"),
+            LogLevel::Warn => tracing::warn!("{message}"),
+            LogLevel::Info => tracing::info!("{message}"),
+            LogLevel::Debug => tracing::debug!("{message}"),
+        }
     }
 }

@@ -17,9 +17,14 @@ pub fn cli_reference_markdown() -> String {
     out.push_str("Global options (before or after the command): `--format auto|json|yaml|table|plain`, `-v`/`-vv`/`-vvv`, `--log-file PATH`, `--maqet-data-dir DIR`, `--maqet-config-dir DIR`, `--maqet-runtime-dir DIR`, `--plugin-dir DIR`, `--version`.\n\n");
     out.push_str("Every option also takes its default from `maqet.conf`: `commands: {<command>: {<option>: value}}` (for example `commands: {stop: {timeout: 60}}`).\n\n");
     let mut visible: Vec<&CommandDef> = commands.iter().filter(|c| !c.hidden).collect();
-    visible.sort_by_key(|c| c.path());
+    visible.sort_by_key(|c| (c.category.clone(), c.path()));
+    let mut category = String::new();
     for def in visible {
-        let _ = writeln!(out, "## `maqet {}`\n", def.path());
+        if def.category != category {
+            category = def.category.clone();
+            let _ = writeln!(out, "## {} commands\n", category);
+        }
+        let _ = writeln!(out, "### `maqet {}`\n", def.path());
         let _ = writeln!(out, "{}\n", def.long_about.trim());
         let _ = writeln!(out, "```text\n{}\n```\n", usage(def));
         let params: Vec<_> = def.params.iter().collect();

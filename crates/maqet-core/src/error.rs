@@ -50,6 +50,12 @@ pub enum MaqetError {
     /// A drive or an image operation failed.
     #[error(transparent)]
     Storage(#[from] maqet_storage::StorageError),
+    /// Starting, watching or stopping a VM's runner failed.
+    #[error(transparent)]
+    Runner(#[from] maqet_runner::RunnerError),
+    /// A QMP command failed or QEMU refused it.
+    #[error(transparent)]
+    Qmp(#[from] maqet_qmp::QmpError),
     /// A snapshot operation failed.
     #[error("{message}")]
     Snapshot {
@@ -121,6 +127,14 @@ impl MaqetError {
             MaqetError::Config(e) => e.kind(),
             MaqetError::State(e) => state_kind(e),
             MaqetError::Storage(e) => storage_kind(e),
+            MaqetError::Runner(e) => runner_kind(e),
+            MaqetError::Qmp(e) => match e {
+                maqet_qmp::QmpError::Timeout { .. } | maqet_qmp::QmpError::HandshakeTimeout { .. } => {
+                    ErrorKind::Timeout
+                }
+                maqet_qmp::QmpError::Untypeable(_) => ErrorKind::InvalidInput,
+                _ => ErrorKind::Failure,
+            },
             MaqetError::Snapshot { kind, .. } | MaqetError::Other { kind, .. } => *kind,
             MaqetError::VmNotFound(_) => ErrorKind::NotFound,
         }
@@ -149,6 +163,15 @@ fn storage_kind(err: &maqet_storage::StorageError) -> ErrorKind {
         K::NotFound => ErrorKind::NotFound,
         K::AlreadyExists => ErrorKind::AlreadyExists,
         K::Busy => ErrorKind::Timeout,
+        _ => ErrorKind::Failure,
+    }
+}
+
+fn runner_kind(err: &maqet_runner::RunnerError) -> ErrorKind {
+    use maqet_runner::RunnerErrorKind as K;
+    match err.kind() {
+        K::Timeout => ErrorKind::Timeout,
+        K::Permission => ErrorKind::PermissionDenied,
         _ => ErrorKind::Failure,
     }
 }

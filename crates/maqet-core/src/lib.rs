@@ -27,6 +27,7 @@ pub mod dirs;
 mod error;
 mod lifecycle;
 mod maqet;
+mod screenshot;
 pub mod registry;
 pub mod results;
 mod text;
@@ -35,7 +36,7 @@ mod text;
 pub use inventory;
 
 pub use error::{ErrorKind, MaqetError};
-pub use maqet::{Maqet, MaqetBuilder};
+pub use maqet::{Maqet, MaqetBuilder, ProgressHook};
 pub use maqet_state::{VmRecord, VmStatus};
 
 /// Makes sure this crate's command registrations are linked into the final binary.

@@ -1,9 +1,12 @@
-//! Starting and stopping VMs through their runner.
+//! Starting and stopping VMs through their runner, and reaching their QMP socket.
 
+use std::time::Duration;
+
+use maqet_qmp::QmpClient;
 use maqet_runner::layout::VmPaths;
-use maqet_state::VmRecord;
+use maqet_state::{VmRecord, VmStatus};
 
-use crate::{Maqet, MaqetError};
+use crate::{ErrorKind, Maqet, MaqetError};
 
 impl Maqet {
     /// The runtime and data paths of a VM.
@@ -11,11 +14,93 @@ impl Maqet {
         VmPaths::new(self.dirs().vm_runtime_dir(&vm.id), self.dirs().vm_data_dir(&vm.name))
     }
 
+    /// Fails unless the VM runs (running or paused) according to its live processes.
+    pub fn require_running(&self, vm: &VmRecord) -> Result<(), MaqetError> {
+        if matches!(vm.status, VmStatus::Running | VmStatus::Paused) {
+            return Ok(());
+        }
+        Err(MaqetError::new(
+            ErrorKind::InvalidInput,
+            format!(
+                "VM `{}` is not running (status: {}); start it with `maqet start {}`",
+                vm.name, vm.status, vm.name
+            ),
+        ))
+    }
+
+    /// Connects to a running VM's QMP multiplexer socket.
+    pub async fn qmp_client(&self, vm: &VmRecord) -> Result<QmpClient, MaqetError> {
+        let socket = vm
+            .qmp_socket
+            .clone()
+            .unwrap_or_else(|| self.vm_paths(vm).qmp_socket());
+        QmpClient::connect_with_timeout(&socket, Duration::from_secs(10))
+            .await
+            .map_err(|e| {
+                MaqetError::with_source(
+                    ErrorKind::Failure,
+                    format!(
+                        "cannot reach the QMP socket of VM `{}`; `maqet status {}` shows whether it still runs",
+                        vm.name, vm.name
+                    ),
+                    e,
+                )
+            })
+    }
+
     /// Stops a VM that is about to be removed.
     pub(crate) fn stop_for_removal(&self, vm: &VmRecord) -> Result<(), MaqetError> {
-        Err(MaqetError::invalid(format!(
-            "VM `{}` is running and cannot be stopped by this build yet",
-            vm.name
-        )))
+        let _lock = self.lock_vm(vm)?;
+        self.stop_record(vm, true, 0.0).map(|_| ())
+    }
+}
+
+/// An exclusive per-VM lock held while a command changes the VM (start, stop, apply, rm, ...).
+pub struct VmLock {
+    _file: std::fs::File,
+}
+
+/// How long a command waits for another one working on the same VM.
+pub const LOCK_WAIT: Duration = Duration::from_secs(30);
+
+impl Maqet {
+    /// Takes the VM's lock, waiting up to [`LOCK_WAIT`]; fails with a timeout ("busy") after that.
+    pub fn lock_vm(&self, vm: &VmRecord) -> Result<VmLock, MaqetError> {
+        use rustix::fs::{FlockOperation, flock};
+        let dir = self.dirs().runtime.join("locks");
+        crate::dirs::create_private_dir(&dir)?;
+        let path = dir.join(format!("{}.lock", vm.id));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| MaqetError::io(format!("cannot open the lock file {}", path.display()), e))?;
+        let deadline = std::time::Instant::now() + LOCK_WAIT;
+        loop {
+            match flock(&file, FlockOperation::NonBlockingLockExclusive) {
+                Ok(()) => return Ok(VmLock { _file: file }),
+                Err(rustix::io::Errno::WOULDBLOCK) if std::time::Instant::now() < deadline => {
+                    self.progress(&format!("waiting for another maqet command on VM `{}`", vm.name));
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(rustix::io::Errno::WOULDBLOCK) => {
+                    return Err(MaqetError::new(
+                        ErrorKind::Timeout,
+                        format!(
+                            "VM `{}` is busy: another maqet command has held its lock for {} s; try again later",
+                            vm.name,
+                            LOCK_WAIT.as_secs()
+                        ),
+                    ));
+                }
+                Err(e) => {
+                    return Err(MaqetError::io(
+                        format!("cannot lock {}", path.display()),
+                        std::io::Error::from(e),
+                    ));
+                }
+            }
+        }
     }
 }

@@ -17,7 +17,13 @@ pub struct Maqet {
     settings: Settings,
     runner_path: Option<PathBuf>,
     db: OnceCell<StateDb>,
+    runtime: OnceCell<tokio::runtime::Runtime>,
+    progress: std::cell::RefCell<Option<ProgressHook>>,
+    lines: std::cell::RefCell<Option<ProgressHook>>,
 }
+
+/// Receives short status lines while a command waits (the CLI shows them as a spinner).
+pub type ProgressHook = Box<dyn Fn(&str)>;
 
 /// Builds a [`Maqet`] with chosen directories.
 #[derive(Debug, Default, Clone)]
@@ -70,6 +76,9 @@ impl MaqetBuilder {
             settings,
             runner_path: self.runner_path,
             db: OnceCell::new(),
+            runtime: OnceCell::new(),
+            progress: std::cell::RefCell::new(None),
+            lines: std::cell::RefCell::new(None),
         })
     }
 }
@@ -108,6 +117,50 @@ impl Maqet {
         create_private_dir(&self.dirs.data)?;
         let db = StateDb::open(&self.dirs.state_db())?;
         Ok(self.db.get_or_init(|| db))
+    }
+
+    /// Sets the hook that receives progress lines during long waits.
+    pub fn set_progress_hook(&self, hook: Option<ProgressHook>) {
+        *self.progress.borrow_mut() = hook;
+    }
+
+    /// Reports progress to the hook, if one is set.
+    pub fn progress(&self, message: &str) {
+        if let Some(hook) = self.progress.borrow().as_ref() {
+            hook(message);
+        }
+    }
+
+    /// Sets the hook that receives streamed output lines (`events --follow`); without one,
+    /// such commands return what they saw at the end.
+    pub fn set_line_hook(&self, hook: Option<ProgressHook>) {
+        *self.lines.borrow_mut() = hook;
+    }
+
+    /// Streams one output line to the hook; returns false when there is no hook.
+    pub fn emit_line(&self, line: &str) -> bool {
+        match self.lines.borrow().as_ref() {
+            Some(hook) => {
+                hook(line);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Runs a future to completion on this instance's single-threaded tokio runtime.
+    pub fn block_on<F: std::future::Future>(&self, future: F) -> Result<F::Output, MaqetError> {
+        let runtime = match self.runtime.get() {
+            Some(rt) => rt,
+            None => {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| MaqetError::io("cannot start the async runtime", e))?;
+                self.runtime.get_or_init(|| rt)
+            }
+        };
+        Ok(runtime.block_on(future))
     }
 
     /// Calls a registered command by name (`"ls"`, `"qmp keys"`) with JSON arguments keyed

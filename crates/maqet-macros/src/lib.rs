@@ -169,7 +169,11 @@ fn expand(metas: Punctuated<Meta, Token![,]>, mut method: ImplItemFn) -> syn::Re
 
     let fn_ident = &method.sig.ident;
     let group = opt_str(&attrs.group);
-    let category = attrs.category.clone().unwrap_or_else(|| "general".into());
+    let category = attrs
+        .category
+        .clone()
+        .or_else(|| attrs.group.clone())
+        .unwrap_or_else(|| "general".into());
     let examples = &attrs.examples;
     let aliases = &attrs.aliases;
     let hidden = attrs.hidden;

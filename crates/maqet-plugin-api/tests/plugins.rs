@@ -176,7 +176,7 @@ fn loading_two_plugins_is_fast() {
     let (loaded, rejected) = split(host::discover(&[dir.path().to_owned()]));
     let elapsed = started.elapsed();
     assert_eq!((loaded.len(), rejected.len()), (2, 0));
-    // Reported, not asserted (timing belongs to benchmarks): see the crate docs for figures.
+    // Reported, not asserted (timing belongs to benchmarks; see examples/load_time.rs).
     eprintln!(
         "discover() of 2 plugins took {:.2} ms",
         elapsed.as_secs_f64() * 1000.0

@@ -174,7 +174,9 @@ mod tests {
         let err = RunnerError::QemuRefused {
             vm: "web".into(),
             status: "exit status 1".into(),
-            source: RemoteText("qemu-system-x86_64: -m banana: Parameter 'size' expects a size\n".into()),
+            source: RemoteText(
+                "qemu-system-x86_64: -m banana: Parameter 'size' expects a size\n".into(),
+            ),
         };
         let top = err.to_string();
         assert!(!top.contains("banana"), "{top}");
@@ -185,8 +187,17 @@ mod tests {
 
     #[test]
     fn permission_denied_io_becomes_permission() {
-        let err = RunnerError::io("open x", std::io::Error::from(std::io::ErrorKind::PermissionDenied));
+        let err = RunnerError::io(
+            "open x",
+            std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+        );
         assert_eq!(err.kind(), RunnerErrorKind::Permission);
-        assert!(RunnerError::Timeout { what: "x".into(), after: Duration::from_secs(1) }.is_timeout());
+        assert!(
+            RunnerError::Timeout {
+                what: "x".into(),
+                after: Duration::from_secs(1)
+            }
+            .is_timeout()
+        );
     }
 }

@@ -64,7 +64,10 @@ impl VmPaths {
     pub fn control_args(&self) -> Vec<String> {
         vec![
             "-qmp".into(),
-            format!("unix:{},server=on,wait=off", escape(&self.qemu_qmp_socket())),
+            format!(
+                "unix:{},server=on,wait=off",
+                escape(&self.qemu_qmp_socket())
+            ),
             "-chardev".into(),
             format!(
                 "socket,id=maqet-serial,path={},server=on,wait=off,logfile={},logappend=on",

@@ -80,7 +80,10 @@ mod tests {
     #[test]
     fn explicit_beats_env_beats_beside_beats_path() {
         let tmp = tempfile::tempdir().unwrap();
-        let dirs: Vec<PathBuf> = ["a", "b", "c", "d"].iter().map(|d| tmp.path().join(d)).collect();
+        let dirs: Vec<PathBuf> = ["a", "b", "c", "d"]
+            .iter()
+            .map(|d| tmp.path().join(d))
+            .collect();
         let exes: Vec<PathBuf> = dirs
             .iter()
             .map(|d| {
@@ -92,7 +95,10 @@ mod tests {
         let find = |explicit: Option<&Path>, env: Option<&Path>, beside: Option<&Path>| {
             find_in(explicit, env, beside, Some(&path_var)).unwrap()
         };
-        assert_eq!(find(Some(&exes[0]), Some(&exes[1]), Some(&dirs[2])), exes[0]);
+        assert_eq!(
+            find(Some(&exes[0]), Some(&exes[1]), Some(&dirs[2])),
+            exes[0]
+        );
         assert_eq!(find(None, Some(&exes[1]), Some(&dirs[2])), exes[1]);
         assert_eq!(find(None, None, Some(&dirs[2])), exes[2]);
         assert_eq!(find(None, None, Some(tmp.path())), exes[3]);
@@ -101,7 +107,8 @@ mod tests {
     #[test]
     fn missing_runner_error_names_every_place_tried() {
         let tmp = tempfile::tempdir().unwrap();
-        let path_var = std::env::join_paths([tmp.path().join("bin1"), tmp.path().join("bin2")]).unwrap();
+        let path_var =
+            std::env::join_paths([tmp.path().join("bin1"), tmp.path().join("bin2")]).unwrap();
         let err = find_in(None, None, Some(tmp.path()), Some(&path_var)).unwrap_err();
         let msg = err.to_string();
         for dir in ["bin1", "bin2"] {

@@ -99,7 +99,10 @@ mod tests {
 
     #[test]
     fn signal_is_not_sent_to_a_process_whose_start_time_differs() {
-        let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
         let real = identity_of(child.id()).unwrap();
         let wrong = ProcessIdentity {
             start_time: real.start_time + 7,

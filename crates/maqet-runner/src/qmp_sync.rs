@@ -20,10 +20,18 @@ pub(crate) enum QmpFailure {
 /// Connects, negotiates capabilities and runs one command without arguments.
 ///
 /// For `quit`, the connection closing before the reply counts as success.
-pub(crate) fn run_command(socket: &Path, command: &str, timeout: Duration) -> Result<(), QmpFailure> {
+pub(crate) fn run_command(
+    socket: &Path,
+    command: &str,
+    timeout: Duration,
+) -> Result<(), QmpFailure> {
     let stream = UnixStream::connect(socket).map_err(QmpFailure::Io)?;
-    stream.set_read_timeout(Some(timeout)).map_err(QmpFailure::Io)?;
-    stream.set_write_timeout(Some(timeout)).map_err(QmpFailure::Io)?;
+    stream
+        .set_read_timeout(Some(timeout))
+        .map_err(QmpFailure::Io)?;
+    stream
+        .set_write_timeout(Some(timeout))
+        .map_err(QmpFailure::Io)?;
     let mut writer = stream.try_clone().map_err(QmpFailure::Io)?;
     let mut reader = BufReader::new(stream);
     match next_message(&mut reader)? {
@@ -32,7 +40,11 @@ pub(crate) fn run_command(socket: &Path, command: &str, timeout: Duration) -> Re
     }
     exchange(&mut reader, &mut writer, "qmp_capabilities", "maqet-cap")?;
     match exchange(&mut reader, &mut writer, command, "maqet-stop") {
-        Err(QmpFailure::Io(err)) if command == "quit" && err.kind() == std::io::ErrorKind::UnexpectedEof => Ok(()),
+        Err(QmpFailure::Io(err))
+            if command == "quit" && err.kind() == std::io::ErrorKind::UnexpectedEof =>
+        {
+            Ok(())
+        }
         other => other,
     }
 }
@@ -55,7 +67,10 @@ fn exchange(
             return Err(QmpFailure::Io(std::io::ErrorKind::UnexpectedEof.into()));
         };
         match message {
-            ServerMessage::Return { id: Some(Value::String(got)), .. } if got == id => return Ok(()),
+            ServerMessage::Return {
+                id: Some(Value::String(got)),
+                ..
+            } if got == id => return Ok(()),
             ServerMessage::Error {
                 id: Some(Value::String(got)),
                 class,

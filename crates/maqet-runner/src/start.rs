@@ -20,24 +20,48 @@ const LOG_TAIL_BYTES: u64 = 4096;
 /// outlives the caller. If QEMU exits during start-up the error is
 /// [`RunnerError::QemuRefused`] with QEMU's own output as its source, as soon as QEMU exits.
 /// After `timeout` the runner (and its QEMU) are stopped and [`RunnerError::Timeout`] returned.
-pub fn start(runner_exe: &Path, spec: &LaunchSpec, timeout: Duration) -> Result<Started, RunnerError> {
+pub fn start(
+    runner_exe: &Path,
+    spec: &LaunchSpec,
+    timeout: Duration,
+) -> Result<Started, RunnerError> {
     let input = serde_json::to_vec(spec).map_err(|e| RunnerError::Io {
         action: "encode the launch spec".into(),
         source: e.into(),
     })?;
-    run(runner_exe, "launch", &spec.vm_id, &spec.vm_name, &spec.paths, &input, timeout)
+    run(
+        runner_exe,
+        "launch",
+        &spec.vm_id,
+        &spec.vm_name,
+        &spec.paths,
+        &input,
+        timeout,
+    )
 }
 
 /// Starts a runner that takes over an already running QEMU whose runner is gone.
 ///
 /// The runner refuses ([`RunnerError::NotAdoptable`]) unless the PID still has the recorded
 /// start time and its command line names this VM's QMP socket.
-pub fn adopt(runner_exe: &Path, spec: &AdoptSpec, timeout: Duration) -> Result<Started, RunnerError> {
+pub fn adopt(
+    runner_exe: &Path,
+    spec: &AdoptSpec,
+    timeout: Duration,
+) -> Result<Started, RunnerError> {
     let input = serde_json::to_vec(spec).map_err(|e| RunnerError::Io {
         action: "encode the adopt spec".into(),
         source: e.into(),
     })?;
-    run(runner_exe, "adopt", &spec.vm_id, &spec.vm_name, &spec.paths, &input, timeout)
+    run(
+        runner_exe,
+        "adopt",
+        &spec.vm_id,
+        &spec.vm_name,
+        &spec.paths,
+        &input,
+        timeout,
+    )
 }
 
 fn run(

@@ -100,7 +100,11 @@ pub fn stop(
     let started = Instant::now();
     let runner = runner.filter(|r| is_alive(r));
     let sockets = qmp_sockets(qmp_socket, runner.is_some());
-    let step_wait = if opts.force { FORCE_STEP_WAIT } else { STEP_WAIT };
+    let step_wait = if opts.force {
+        FORCE_STEP_WAIT
+    } else {
+        STEP_WAIT
+    };
     let mut steps = Vec::new();
     if !opts.force {
         steps.push((StopMethod::Powerdown, opts.timeout));

@@ -102,7 +102,10 @@ impl VmView {
             problem,
         };
         let empty = Map::new();
-        let config = info["config"].as_object().unwrap_or(&empty);
+        let config = info["config_data"]
+            .as_object()
+            .or_else(|| info["config"].as_object())
+            .unwrap_or(&empty);
         let text = |key: &str| config.get(key).and_then(Value::as_str).map(str::to_owned);
         let arguments = Arguments::from_config(config.get("arguments"));
 

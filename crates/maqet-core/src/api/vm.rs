@@ -33,10 +33,10 @@ impl Maqet {
         vm_config: Vec<PathBuf>,
         #[arg(help = "VM name (default: the config's `name`, else vm-xxxxxxxx)")] name: Option<String>,
         #[arg(help = "Create a VM without any configuration, to fill in later with `apply`")] empty: bool,
-        #[arg(help = "VM config keys given as options, applied over the files")] overrides: ConfigOverrides,
+        #[arg(help = "VM config keys given as options, applied over the files")] set: ConfigOverrides,
     ) -> Result<AddedVm, MaqetError> {
         let files: Vec<PathBuf> = config.into_iter().chain(vm_config).collect();
-        if empty && (!files.is_empty() || !overrides.0.is_empty()) {
+        if empty && (!files.is_empty() || !set.0.is_empty()) {
             return Err(MaqetError::invalid(
                 "`--empty` creates a VM without configuration; drop it or drop the config files and options",
             ));
@@ -47,7 +47,7 @@ impl Maqet {
                 files: Vec::new(),
             }
         } else {
-            config::build_config(&files, &overrides.0)?
+            config::build_config(&files, &set.0)?
         };
         let vm = self.insert_vm(name, built)?;
         Ok(AddedVm(VmStatusReport::of(&vm)))
@@ -71,10 +71,10 @@ impl Maqet {
         #[arg(positional, help = "YAML config files, merged left to right", value_name = "CONFIG")]
         config: Vec<PathBuf>,
         #[arg(help = "More config files (repeatable)", value_name = "FILE")] vm_config: Vec<PathBuf>,
-        #[arg(help = "VM config keys given as options")] overrides: ConfigOverrides,
+        #[arg(help = "VM config keys given as options")] set: ConfigOverrides,
     ) -> Result<AppliedConfig, MaqetError> {
         let files: Vec<PathBuf> = config.into_iter().chain(vm_config).collect();
-        let built = config::build_config(&files, &overrides.0)?;
+        let built = config::build_config(&files, &set.0)?;
         let db = self.db()?;
         let Some(existing) = db.find_vm(&vm)? else {
             let record = self.insert_vm(Some(vm), built)?;

@@ -27,7 +27,9 @@ pub fn check_clashes(
     let mut rejected = Vec::new();
     plugins.retain(|plugin| {
         let names = typed_names(plugin.commands());
-        if let Some(reason) = first_clash(&names, &taken) {
+        if let Some(reason) =
+            own_duplicate(plugin.commands()).or_else(|| first_clash(&names, &taken))
+        {
             rejected.push(RejectedPlugin {
                 path: plugin.path().to_owned(),
                 reason,
@@ -46,6 +48,16 @@ pub fn check_clashes(
         true
     });
     rejected
+}
+
+/// maqet invokes plugin commands by bare name, so names and aliases must be unique per plugin.
+fn own_duplicate(commands: &[CommandSpec]) -> Option<String> {
+    let mut seen = std::collections::HashSet::new();
+    commands
+        .iter()
+        .flat_map(|c| std::iter::once(&c.name).chain(&c.aliases))
+        .find(|name| !seen.insert(name.as_str()))
+        .map(|name| format!("it offers two commands named `{name}`; the plugin must rename one"))
 }
 
 /// Every name a user can type to reach the commands (full names, aliases, group names).
@@ -105,6 +117,20 @@ mod tests {
             CommandSpec::new("export", "x"),
         ];
         assert_eq!(typed_names(&commands), ["vm snap", "vm sn", "export"]);
+    }
+
+    #[test]
+    fn duplicate_names_inside_one_plugin_are_caught() {
+        let commands = [
+            CommandSpec::new("list", "x").group("vm"),
+            CommandSpec::new("list", "x").group("net"),
+        ];
+        assert!(
+            own_duplicate(&commands)
+                .unwrap()
+                .contains("two commands named `list`")
+        );
+        assert!(own_duplicate(&commands[..1]).is_none());
     }
 
     #[test]

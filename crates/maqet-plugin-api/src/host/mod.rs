@@ -103,19 +103,22 @@ impl LoadedPlugin {
         &self.commands
     }
 
-    /// Runs one of its commands (by CLI name) with JSON arguments.
+    /// Runs one of its commands (by CLI name or alias) with JSON arguments.
     pub fn invoke(
         &self,
         command: &str,
         args: &Value,
         host: &dyn HostServices,
     ) -> Result<Value, PluginError> {
-        if !self.commands.iter().any(|c| c.name == command) {
-            return Err(PluginError::UnknownCommand {
+        let spec = self
+            .commands
+            .iter()
+            .find(|c| c.name == command || c.aliases.iter().any(|a| a == command))
+            .ok_or_else(|| PluginError::UnknownCommand {
                 plugin: self.name.clone(),
                 command: command.to_owned(),
-            });
-        }
+            })?;
+        let command = spec.name.as_str();
         let args = args.to_string();
         let handle = handle_for(&host);
         let answer = (self.module.invoke())(command.into(), args.as_str().into(), handle);

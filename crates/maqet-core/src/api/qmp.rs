@@ -1,0 +1,317 @@
+//! QMP commands on a running VM.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use maqet_macros::api_method;
+use maqet_qmp::keys;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::registry::{CommandOutput, KeyValues};
+use crate::{ErrorKind, Maqet, MaqetError};
+
+/// QMP commands that can take over the host or the guest; refused unless explicitly allowed.
+pub const DANGEROUS_QMP_COMMANDS: &[&str] = &[
+    "human-monitor-command",
+    "inject-nmi",
+    "migrate",
+    "migrate-incoming",
+    "migrate-recover",
+    "dump-guest-memory",
+    "pmemsave",
+    "memsave",
+    "quit",
+    "getfd",
+    "add-fd",
+    "object-add",
+    "chardev-add",
+    "netdev_add",
+    "blockdev-add",
+    "drive-mirror",
+    "blockdev-mirror",
+    "drive-backup",
+    "blockdev-backup",
+    "block-commit",
+    "x-exit-preconfig",
+];
+
+/// A QMP command's `return` value.
+#[derive(Debug, Clone, Serialize)]
+#[serde(transparent)]
+pub struct QmpReply(pub Value);
+
+impl CommandOutput for QmpReply {
+    fn human(&self) -> Option<String> {
+        match &self.0 {
+            Value::Object(m) if m.is_empty() => Some(String::new()),
+            Value::Null => Some(String::new()),
+            other => Some(serde_json::to_string_pretty(other).unwrap_or_default()),
+        }
+    }
+}
+
+/// `qmp screendump`: the file written.
+#[derive(Debug, Clone, Serialize)]
+pub struct Screenshot {
+    /// Absolute path of the image.
+    pub file: PathBuf,
+    /// `ppm` or `png`.
+    pub format: String,
+}
+
+impl CommandOutput for Screenshot {
+    fn human(&self) -> Option<String> {
+        Some(self.file.display().to_string())
+    }
+}
+
+fn check_command_name(command: &str, allow_dangerous: bool) -> Result<(), MaqetError> {
+    let valid = command
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase())
+        && command
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !valid {
+        return Err(MaqetError::invalid(format!(
+            "`{command}` is not a QMP command name (lowercase letters, digits, `-` and `_`)"
+        )));
+    }
+    if !allow_dangerous && DANGEROUS_QMP_COMMANDS.contains(&command) {
+        return Err(MaqetError::invalid(format!(
+            "QMP command `{command}` can take over the host or the guest and is refused; \
+             pass --allow-dangerous if you mean it (see docs/qmp-security.md)"
+        )));
+    }
+    Ok(())
+}
+
+impl Maqet {
+    /// Runs one QMP command on a running VM and returns its `return` value.
+    pub fn qmp_execute(
+        &self,
+        vm: &str,
+        command: &str,
+        arguments: Option<Value>,
+        allow_dangerous: bool,
+    ) -> Result<Value, MaqetError> {
+        check_command_name(command, allow_dangerous)?;
+        let record = self.observe(self.vm_record(vm)?);
+        self.require_running(&record)?;
+        self.block_on(async {
+            let client = self.qmp_client(&record).await?;
+            Ok::<Value, MaqetError>(client.execute(command, arguments).await?)
+        })?
+    }
+
+    fn qmp_arguments(args: Option<String>, extra: KeyValues) -> Result<Option<Value>, MaqetError> {
+        let mut merged = Map::new();
+        if let Some(text) = args {
+            match serde_json::from_str::<Value>(&text) {
+                Ok(Value::Object(map)) => merged.extend(map),
+                _ => {
+                    return Err(MaqetError::invalid(format!(
+                        "`--args` must be a JSON object such as '{{\"filename\": \"/tmp/x.ppm\"}}', got `{text}`"
+                    )));
+                }
+            }
+        }
+        merged.extend(extra.0);
+        Ok(if merged.is_empty() { None } else { Some(Value::Object(merged)) })
+    }
+
+    /// Run a raw QMP command on a running VM and print its result.
+    ///
+    /// Arguments come as `--NAME VALUE` (values are JSON when they parse, else strings) or as
+    /// one `--args JSON` object. A QEMU error exits with status 1 and shows QEMU's class and
+    /// description. Commands that can take over the host are refused without `--allow-dangerous`.
+    #[api_method(
+        category = "qmp",
+        examples = [
+            "maqet qmp web query-status",
+            "maqet qmp web screendump --filename /tmp/web.ppm",
+            "maqet qmp web device_add --args '{\"driver\": \"virtio-rng-pci\", \"id\": \"rng0\"}'"
+        ]
+    )]
+    pub fn qmp(
+        &self,
+        #[arg(positional, help = "VM name or id")] vm: String,
+        #[arg(positional, help = "QMP command, e.g. query-status")] command: String,
+        #[arg(help = "All arguments as one JSON object", value_name = "JSON")] args: Option<String>,
+        #[arg(help = "Allow commands that can take over the host or guest")] allow_dangerous: bool,
+        #[arg(help = "QMP arguments as --NAME VALUE")] arguments: KeyValues,
+    ) -> Result<QmpReply, MaqetError> {
+        let arguments = Maqet::qmp_arguments(args, arguments)?;
+        self.qmp_execute(&vm, &command, arguments, allow_dangerous).map(QmpReply)
+    }
+
+    /// Run a raw QMP command (the same as `maqet qmp VM COMMAND`).
+    #[api_method(
+        group = "qmp",
+        name = "run",
+        examples = ["maqet qmp run web query-status", "maqet qmp run web query-block --format json"]
+    )]
+    pub fn qmp_run(
+        &self,
+        #[arg(positional, help = "VM name or id")] vm: String,
+        #[arg(positional, help = "QMP command")] command: String,
+        #[arg(help = "All arguments as one JSON object", value_name = "JSON")] args: Option<String>,
+        #[arg(help = "Allow commands that can take over the host or guest")] allow_dangerous: bool,
+        #[arg(help = "QMP arguments as --NAME VALUE")] arguments: KeyValues,
+    ) -> Result<QmpReply, MaqetError> {
+        self.qmp(vm, command, args, allow_dangerous, arguments)
+    }
+
+    /// Press keys together (a chord) on the VM's keyboard, e.g. `ctrl alt f2`.
+    #[api_method(
+        group = "qmp",
+        name = "keys",
+        examples = ["maqet qmp keys web ctrl alt f2", "maqet qmp keys web --hold-time 50 ctrl l", "maqet qmp keys web ret"]
+    )]
+    pub fn qmp_key(
+        &self,
+        #[arg(positional, help = "VM name or id")] vm: String,
+        #[arg(positional, help = "Key names (QEMU qcodes: a, ret, spc, ctrl, alt, f2, ...)", value_name = "KEY")]
+        keys: Vec<String>,
+        #[arg(help = "How long the keys stay pressed, in ms", default = "100")] hold_time: u32,
+    ) -> Result<(), MaqetError> {
+        if keys.is_empty() {
+            return Err(MaqetError::invalid("give at least one key, e.g. `ret` or `ctrl alt f2`"));
+        }
+        let names: Vec<&str> = keys.iter().map(String::as_str).collect();
+        keys::validate_keys(&names).map_err(|e| MaqetError::with_source(ErrorKind::InvalidInput, "cannot send these keys", e))?;
+        let record = self.observe(self.vm_record(&vm)?);
+        self.require_running(&record)?;
+        self.block_on(async {
+            let client = self.qmp_client(&record).await?;
+            client.send_key(&names, Some(hold_time)).await?;
+            Ok(())
+        })?
+    }
+
+    /// Type text on the VM's keyboard (US layout). Every character is checked before any is sent.
+    #[api_method(
+        group = "qmp",
+        name = "type",
+        examples = ["maqet qmp type web 'echo hello'", "maqet qmp type web root --hold-time 50"]
+    )]
+    pub fn qmp_type(
+        &self,
+        #[arg(positional, help = "VM name or id")] vm: String,
+        #[arg(positional, help = "Text to type")] text: String,
+        #[arg(help = "How long each key stays pressed, in ms", default = "100")] hold_time: u32,
+    ) -> Result<(), MaqetError> {
+        keys::text_to_chords(&text)
+            .map_err(|e| MaqetError::with_source(ErrorKind::InvalidInput, "cannot type this text; nothing was sent", e))?;
+        let record = self.observe(self.vm_record(&vm)?);
+        self.require_running(&record)?;
+        self.block_on(async {
+            let client = self.qmp_client(&record).await?;
+            client.type_text(&text, Some(hold_time)).await?;
+            Ok(())
+        })?
+    }
+
+    /// Save the VM's screen to a file (PPM as QEMU writes it, or PNG with `--png`).
+    #[api_method(
+        group = "qmp",
+        name = "screendump",
+        examples = ["maqet qmp screendump web screen.ppm", "maqet qmp screendump web screen.png --png"]
+    )]
+    pub fn screendump(
+        &self,
+        #[arg(positional, help = "VM name or id")] vm: String,
+        #[arg(positional, help = "Output file (relative to the current directory)")] file: PathBuf,
+        #[arg(help = "Write PNG instead of PPM")] png: bool,
+    ) -> Result<Screenshot, MaqetError> {
+        let file = crate::config::absolute(&file);
+        let record = self.observe(self.vm_record(&vm)?);
+        self.require_running(&record)?;
+        let ppm_path = if png {
+            let mut tmp = file.clone().into_os_string();
+            tmp.push(".maqet-tmp.ppm");
+            PathBuf::from(tmp)
+        } else {
+            file.clone()
+        };
+        self.block_on(async {
+            let client = self.qmp_client(&record).await?;
+            client.screendump(&ppm_path, None).await?;
+            Ok::<(), MaqetError>(())
+        })??;
+        if png {
+            let result = crate::screenshot::ppm_to_png(&ppm_path, &file);
+            let _ = std::fs::remove_file(&ppm_path);
+            result?;
+        }
+        Ok(Screenshot {
+            file,
+            format: if png { "png" } else { "ppm" }.into(),
+        })
+    }
+
+    /// Pause the VM's CPUs (QMP `stop`).
+    #[api_method(group = "qmp", name = "pause", examples = ["maqet qmp pause web"])]
+    pub fn qmp_stop(&self, #[arg(positional, help = "VM name or id")] vm: String) -> Result<(), MaqetError> {
+        self.qmp_execute(&vm, "stop", None, false).map(|_| ())
+    }
+
+    /// Resume the VM's CPUs (QMP `cont`).
+    #[api_method(group = "qmp", name = "resume", examples = ["maqet qmp resume web"])]
+    pub fn qmp_cont(&self, #[arg(positional, help = "VM name or id")] vm: String) -> Result<(), MaqetError> {
+        self.qmp_execute(&vm, "cont", None, false).map(|_| ())
+    }
+
+    /// Hot-plug a device; extra `--PROP VALUE` options become device properties.
+    #[api_method(
+        group = "qmp",
+        name = "device-add",
+        examples = [
+            "maqet qmp device-add web virtio-rng-pci --device-id rng0",
+            "maqet qmp device-add web usb-storage --device-id usb1 --drive usb-drive"
+        ]
+    )]
+    pub fn device_add(
+        &self,
+        #[arg(positional, help = "VM name or id")] vm: String,
+        #[arg(positional, help = "Device driver, e.g. virtio-rng-pci")] driver: String,
+        #[arg(help = "Id of the new device")] device_id: String,
+        #[arg(help = "Device properties as --PROP VALUE")] props: KeyValues,
+    ) -> Result<(), MaqetError> {
+        let record = self.observe(self.vm_record(&vm)?);
+        self.require_running(&record)?;
+        self.block_on(async {
+            let client = self.qmp_client(&record).await?;
+            client.device_add(&driver, &device_id, props.0).await?;
+            Ok(())
+        })?
+    }
+
+    /// Hot-unplug a device by id.
+    #[api_method(group = "qmp", name = "device-del", examples = ["maqet qmp device-del web rng0"])]
+    pub fn device_del(
+        &self,
+        #[arg(positional, help = "VM name or id")] vm: String,
+        #[arg(positional, help = "Device id")] device_id: String,
+    ) -> Result<(), MaqetError> {
+        let record = self.observe(self.vm_record(&vm)?);
+        self.require_running(&record)?;
+        self.block_on(async {
+            let client = self.qmp_client(&record).await?;
+            // device_del only asks the guest; wait briefly for the removal to complete.
+            let mut events = client.events();
+            client.device_del(&device_id).await?;
+            let _ = tokio::time::timeout(Duration::from_secs(5), async {
+                while let Ok(ev) = events.recv().await {
+                    if ev.event == "DEVICE_DELETED" && ev.data.get("device").and_then(Value::as_str) == Some(device_id.as_str()) {
+                        break;
+                    }
+                }
+            })
+            .await;
+            Ok(())
+        })?
+    }
+}

@@ -1,0 +1,234 @@
+//! Running VMs: start, stop, inspect.
+
+use std::time::Duration;
+
+use maqet_macros::api_method;
+use maqet_runner::{LaunchSpec, StopMethod, StopOptions};
+use maqet_state::{StorageEntry, VmRecord, VmStatus};
+use serde::Serialize;
+
+use crate::registry::CommandOutput;
+use crate::results::VmStatusReport;
+use crate::{ErrorKind, Maqet, MaqetError};
+
+/// How long `start` waits for QEMU to answer on QMP.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `start`: the running VM.
+#[derive(Debug, Clone, Serialize)]
+pub struct StartReport {
+    /// The VM, now running.
+    #[serde(flatten)]
+    pub vm: VmStatusReport,
+    /// Whether the guest's writes are thrown away at stop (`--ephemeral`).
+    pub ephemeral: bool,
+    /// Disk images created for this start.
+    pub created_files: Vec<std::path::PathBuf>,
+}
+
+impl CommandOutput for StartReport {
+    fn human(&self) -> Option<String> {
+        let mut text = format!(
+            "started VM {} (pid {})",
+            self.vm.name,
+            self.vm.pid.map_or_else(|| "?".into(), |p| p.to_string())
+        );
+        for f in &self.created_files {
+            text.push_str(&format!("\ncreated {}", f.display()));
+        }
+        Some(text)
+    }
+}
+
+/// `stop`: how the VM stopped.
+#[derive(Debug, Clone, Serialize)]
+pub struct StopReport {
+    /// The VM, now stopped.
+    #[serde(flatten)]
+    pub vm: VmStatusReport,
+    /// The step that ended QEMU: already-stopped, powerdown, quit, terminate or kill.
+    pub method: StopMethod,
+    /// How long it took, in milliseconds.
+    pub elapsed_ms: u64,
+}
+
+impl CommandOutput for StopReport {
+    fn human(&self) -> Option<String> {
+        Some(match self.method {
+            StopMethod::AlreadyStopped => format!("VM {} is not running", self.vm.name),
+            method => format!(
+                "stopped VM {} ({}, {:.1} s)",
+                self.vm.name,
+                method,
+                self.elapsed_ms as f64 / 1000.0
+            ),
+        })
+    }
+}
+
+impl Maqet {
+    /// Start a VM and wait until QEMU answers on QMP.
+    ///
+    /// Missing qcow2/raw images with a `size` are created first (under the VM's data
+    /// directory unless the config names a file). With `--ephemeral` QEMU runs with `-snapshot`:
+    /// nothing the guest writes reaches the disks.
+    #[api_method(category = "vm", examples = ["maqet start web", "maqet start web --ephemeral --format json"])]
+    pub fn start(
+        &self,
+        #[arg(positional, help = "VM name or id")] vm: String,
+        #[arg(help = "Throw away everything the guest writes to its disks (QEMU -snapshot)")] ephemeral: bool,
+    ) -> Result<StartReport, MaqetError> {
+        let record = self.vm_record(&vm)?;
+        let _lock = self.lock_vm(&record)?;
+        let record = self.observe(self.vm_record(&record.id)?);
+        if matches!(record.status, VmStatus::Running | VmStatus::Paused) {
+            return Err(MaqetError::new(
+                ErrorKind::AlreadyExists,
+                format!(
+                    "VM `{}` is already running (pid {})",
+                    record.name,
+                    record.qemu.map_or_else(|| "?".into(), |p| p.pid.to_string())
+                ),
+            ));
+        }
+        if record.config.as_object().is_none_or(|m| m.is_empty()) {
+            return Err(MaqetError::invalid(format!(
+                "VM `{}` has no configuration yet; give it one with `maqet apply {} CONFIG.yaml`",
+                record.name, record.name
+            )));
+        }
+        let created_files = self.prepare_storage(&record)?;
+        let mut qemu_argv = self.qemu_argv(&record)?;
+        if ephemeral {
+            qemu_argv.push("-snapshot".into());
+        }
+        let paths = self.vm_paths(&record);
+        crate::dirs::create_private_dir(&paths.data_dir)?;
+        crate::dirs::create_private_dir(&self.dirs().runtime)?;
+        let spec = LaunchSpec {
+            vm_id: record.id.clone(),
+            vm_name: record.name.clone(),
+            db_path: self.dirs().state_db(),
+            paths,
+            qemu_argv,
+        };
+        let exe = maqet_runner::find_runner_executable(self.runner_override())?;
+        self.progress(&format!("starting VM `{}`", record.name));
+        maqet_runner::start(&exe, &spec, START_TIMEOUT)?;
+        let record = self.observe(self.vm_record(&record.id)?);
+        Ok(StartReport {
+            vm: VmStatusReport::of(&record),
+            ephemeral,
+            created_files,
+        })
+    }
+
+    /// Stop a VM: ACPI power-down, then quit, SIGTERM and SIGKILL as each step times out.
+    ///
+    /// The guest gets `--timeout` seconds to shut down after the ACPI power button; `--force`
+    /// skips the power button. The result says which step stopped it.
+    #[api_method(
+        category = "vm",
+        examples = ["maqet stop web", "maqet stop web --timeout 60", "maqet stop web --force"]
+    )]
+    pub fn stop(
+        &self,
+        #[arg(positional, help = "VM name or id")] vm: String,
+        #[arg(help = "Skip the graceful power-down")] force: bool,
+        #[arg(help = "Seconds the guest gets to power down", default = "30")] timeout: f64,
+    ) -> Result<StopReport, MaqetError> {
+        let record = self.vm_record(&vm)?;
+        let _lock = self.lock_vm(&record)?;
+        let record = self.vm_record(&record.id)?;
+        let (method, elapsed) = self.stop_record(&record, force, timeout)?;
+        let record = self.observe(self.vm_record(&record.id)?);
+        Ok(StopReport {
+            vm: VmStatusReport::of(&record),
+            method,
+            elapsed_ms: elapsed.as_millis() as u64,
+        })
+    }
+
+    /// Stops a VM's processes (the caller holds the VM lock) and makes sure the record says so.
+    pub(crate) fn stop_record(
+        &self,
+        record: &VmRecord,
+        force: bool,
+        timeout: f64,
+    ) -> Result<(StopMethod, Duration), MaqetError> {
+        if !timeout.is_finite() || timeout < 0.0 {
+            return Err(MaqetError::invalid("`--timeout` must be a number of seconds, 0 or more"));
+        }
+        let Some(qemu) = record.qemu.filter(maqet_runner::process::is_alive) else {
+            if matches!(record.status, VmStatus::Running | VmStatus::Paused) {
+                self.db()?.set_runtime(
+                    &record.id,
+                    &maqet_state::RuntimeUpdate::cleared(VmStatus::Stopped)
+                        .with_reason("QEMU was already gone"),
+                )?;
+            }
+            return Ok((StopMethod::AlreadyStopped, Duration::ZERO));
+        };
+        let socket = record
+            .qmp_socket
+            .clone()
+            .unwrap_or_else(|| self.vm_paths(record).qmp_socket());
+        let opts = StopOptions {
+            force,
+            timeout: Duration::from_secs_f64(timeout),
+        };
+        let outcome = maqet_runner::stop(&socket, &qemu, record.runner.as_ref(), &opts, &mut |msg| {
+            self.progress(msg)
+        })?;
+        let now = self.vm_record(&record.id)?;
+        if matches!(now.status, VmStatus::Running | VmStatus::Paused) {
+            self.db()?.set_runtime(
+                &record.id,
+                &maqet_state::RuntimeUpdate::cleared(VmStatus::Stopped)
+                    .with_reason(format!("host stop ({})", outcome.method)),
+            )?;
+        }
+        Ok((outcome.method, outcome.elapsed))
+    }
+
+    /// Creates missing disk images and records every file the VM uses.
+    fn prepare_storage(&self, vm: &VmRecord) -> Result<Vec<std::path::PathBuf>, MaqetError> {
+        let Some(storage) = vm.config.get("storage") else {
+            return Ok(Vec::new());
+        };
+        let mut drives = maqet_storage::parse_drives(storage)?;
+        maqet_storage::assign_default_files(&mut drives, &self.dirs().vm_data_dir(&vm.name));
+        let qemu_img = maqet_storage::QemuImg::new();
+        let db = self.db()?;
+        let mut created = Vec::new();
+        for drive in &drives {
+            if drive.kind == maqet_storage::DriveKind::Virtfs {
+                maqet_storage::prepare_image(&qemu_img, drive)?;
+                continue;
+            }
+            let Some(path) = drive.file.clone() else {
+                continue;
+            };
+            let made = maqet_storage::prepare_image(&qemu_img, drive)?;
+            let ours = made.is_some();
+            if ours {
+                created.push(path.clone());
+            }
+            let already = db
+                .storage_for_vm(&vm.id)?
+                .iter()
+                .any(|e| e.path == path);
+            if ours || !already {
+                db.register_storage(&StorageEntry {
+                    vm_id: vm.id.clone(),
+                    path: path.clone(),
+                    role: "disk".into(),
+                    created_by_maqet: ours,
+                    size_bytes: std::fs::metadata(&path).ok().map(|m| m.len()),
+                    created_at: String::new(),
+                })?;
+            }
+        }
+        Ok(created)
+    }
+}

@@ -1,0 +1,405 @@
+//! `maqet snapshot`: internal qcow2 snapshots, offline through qemu-img or live through QMP jobs.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use maqet_macros::api_method;
+use maqet_qmp::QmpError;
+use maqet_state::{VmRecord, VmStatus};
+use maqet_storage::{DriveKind, DriveSpec, Media, QemuImg, SnapshotInfo, StorageError};
+use serde::Serialize;
+
+use crate::registry::CommandOutput;
+use crate::{ErrorKind, Maqet, MaqetError};
+
+/// How long a live snapshot job may run before maqet stops waiting.
+pub const LIVE_SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// `snapshot create|load|delete`: what was done.
+#[derive(Debug, Clone, Serialize)]
+pub struct SnapshotChange {
+    /// Always `success` (failures are errors).
+    pub status: &'static str,
+    /// `create`, `load` or `delete`.
+    pub operation: String,
+    /// The VM's id.
+    pub vm_id: String,
+    /// The drive (block node) the snapshot lives on.
+    pub drive: String,
+    /// The snapshot name.
+    pub snapshot: String,
+    /// Whether an existing snapshot of that name was replaced (create only).
+    pub overwrite: bool,
+    /// Whether it ran on the running VM through QMP.
+    pub live: bool,
+    /// `qemu-img` (offline) or `qmp` (live).
+    pub method: &'static str,
+}
+
+/// `snapshot list`: the snapshots of one drive, oldest first.
+#[derive(Debug, Clone, Serialize)]
+#[serde(transparent)]
+pub struct SnapshotListing(pub Vec<SnapshotInfo>);
+
+/// The result of `snapshot`: a change, or a listing.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum SnapshotOutcome {
+    /// create, load or delete.
+    Changed(SnapshotChange),
+    /// list.
+    Listed(SnapshotListing),
+}
+
+impl CommandOutput for SnapshotOutcome {
+    fn human(&self) -> Option<String> {
+        Some(match self {
+            SnapshotOutcome::Changed(c) => {
+                let verb = match c.operation.as_str() {
+                    "create" if c.overwrite => "replaced",
+                    "create" => "created",
+                    "load" => "loaded",
+                    _ => "deleted",
+                };
+                format!("{verb} snapshot {} on drive {} ({})", c.snapshot, c.drive, c.method)
+            }
+            SnapshotOutcome::Listed(list) if list.0.is_empty() => "No snapshots.".to_string(),
+            SnapshotOutcome::Listed(list) => snapshot_table(&list.0),
+        })
+    }
+}
+
+fn snapshot_table(rows: &[SnapshotInfo]) -> String {
+    let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(0).max(16);
+    let mut out = format!(
+        "{:<4} {:<width$} {:>12} {:<20} {}",
+        "ID", "NAME", "VM STATE", "DATE", "VM CLOCK"
+    );
+    for r in rows {
+        let _ = write!(
+            out,
+            "\n{:<4} {:<width$} {:>12} {:<20} {}",
+            r.id,
+            r.name,
+            human_bytes(r.vm_state_size),
+            r.date,
+            r.vm_clock
+        );
+    }
+    out
+}
+
+/// Bytes as `0 B`, `12.3 MiB`, ...
+pub(crate) fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// A snapshot action, parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Action {
+    Create,
+    Load,
+    List,
+    Delete,
+}
+
+impl Action {
+    fn parse(text: &str) -> Result<Action, MaqetError> {
+        match text {
+            "create" => Ok(Action::Create),
+            "load" => Ok(Action::Load),
+            "list" => Ok(Action::List),
+            "delete" => Ok(Action::Delete),
+            other => Err(MaqetError::invalid(format!(
+                "unknown snapshot action `{other}`; use create, load, list or delete"
+            ))),
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Load => "load",
+            Action::List => "list",
+            Action::Delete => "delete",
+        }
+    }
+}
+
+impl Maqet {
+    /// Create, load, list or delete an internal snapshot of one qcow2 drive.
+    ///
+    /// A stopped VM's image is changed with `qemu-img snapshot`. On a running VM, `--live`
+    /// saves or restores through QEMU (the snapshot also holds the VM's RAM and device state,
+    /// stored on that drive); `list` works either way. Only qcow2 drives hold snapshots, and
+    /// purely numeric names are refused because QEMU confuses them with snapshot ids.
+    #[api_method(
+        category = "storage",
+        examples = [
+            "maqet snapshot web create hdd before-upgrade",
+            "maqet snapshot web create hdd before-upgrade --overwrite",
+            "maqet snapshot web list hdd --format json",
+            "maqet snapshot web load hdd before-upgrade",
+            "maqet snapshot web create hdd running-state --live",
+            "maqet snapshot web delete hdd before-upgrade"
+        ]
+    )]
+    pub fn snapshot(
+        &self,
+        #[arg(positional, help = "VM name or id")] vm: String,
+        #[arg(positional, help = "What to do", possible_values = ["create", "load", "list", "delete"])]
+        action: String,
+        #[arg(positional, help = "Drive name (from the VM's `storage` list)")] drive: String,
+        #[arg(positional, help = "Snapshot name (create, load and delete)")] name: Option<String>,
+        #[arg(help = "Replace an existing snapshot of the same name (create)")] overwrite: bool,
+        #[arg(help = "Act on the running VM through QEMU, including its RAM state")] live: bool,
+    ) -> Result<SnapshotOutcome, MaqetError> {
+        let action = Action::parse(&action)?;
+        let record = self.observe(self.vm_record(&vm)?);
+        let spec = self.snapshot_drive(&record, &drive)?;
+        let file = spec.file.clone().unwrap_or_default();
+        let running = matches!(record.status, VmStatus::Running | VmStatus::Paused);
+        let qemu_img = QemuImg::new();
+        if action == Action::List {
+            let list = qemu_img
+                .snapshot_list(&file, true)
+                .map_err(|e| drive_error(e, &record, &drive))?;
+            return Ok(SnapshotOutcome::Listed(SnapshotListing(list)));
+        }
+        let Some(name) = name.filter(|n| !n.is_empty()) else {
+            return Err(MaqetError::invalid(format!(
+                "`snapshot {}` needs a snapshot name: maqet snapshot {} {} {drive} NAME",
+                action.as_str(),
+                record.name,
+                action.as_str()
+            )));
+        };
+        maqet_storage::validate_snapshot_name(&name)?;
+        if overwrite && action != Action::Create {
+            return Err(MaqetError::invalid("`--overwrite` only applies to `snapshot create`"));
+        }
+        match (running, live) {
+            (true, false) => {
+                return Err(MaqetError::Snapshot {
+                    message: format!(
+                        "VM `{}` is running: use --live to {} the snapshot through QEMU, or stop the VM first (`maqet stop {}`)",
+                        record.name,
+                        action.as_str(),
+                        record.name
+                    ),
+                    kind: ErrorKind::InvalidInput,
+                    source: None,
+                });
+            }
+            (false, true) => {
+                return Err(MaqetError::Snapshot {
+                    message: format!(
+                        "VM `{}` is not running, so there is nothing live to snapshot; drop --live to use the image (`qemu-img`)",
+                        record.name
+                    ),
+                    kind: ErrorKind::InvalidInput,
+                    source: None,
+                });
+            }
+            _ => {}
+        }
+        let _lock = self.lock_vm(&record)?;
+        if live {
+            self.live_snapshot(&record, &spec, action, &name, overwrite)?;
+        } else {
+            let done = match action {
+                Action::Create => qemu_img.snapshot_create(&file, &name, overwrite),
+                Action::Load => qemu_img.snapshot_apply(&file, &name),
+                _ => qemu_img.snapshot_delete(&file, &name),
+            };
+            done.map_err(|e| drive_error(e, &record, &drive))?;
+        }
+        Ok(SnapshotOutcome::Changed(SnapshotChange {
+            status: "success",
+            operation: action.as_str().to_string(),
+            vm_id: record.id,
+            drive,
+            snapshot: name,
+            overwrite,
+            live,
+            method: if live { "qmp" } else { "qemu-img" },
+        }))
+    }
+
+    /// The drive to snapshot: it must exist, be a writable qcow2 disk, and have an image.
+    fn snapshot_drive(&self, record: &VmRecord, drive: &str) -> Result<DriveSpec, MaqetError> {
+        let drives = self.vm_drives(record)?;
+        let Some(spec) = drives.iter().find(|d| d.name == drive) else {
+            let names: Vec<&str> = drives.iter().map(|d| d.name.as_str()).collect();
+            return Err(MaqetError::new(
+                ErrorKind::NotFound,
+                format!(
+                    "VM `{}` has no drive `{drive}`; its drives: {}",
+                    record.name,
+                    if names.is_empty() { "none".to_string() } else { names.join(", ") }
+                ),
+            ));
+        };
+        if spec.kind != DriveKind::Qcow2 || spec.media == Media::Cdrom {
+            let what = if spec.media == Media::Cdrom { "cdrom".to_string() } else { spec.kind.to_string() };
+            return Err(MaqetError::Snapshot {
+                message: format!(
+                    "drive `{drive}` of VM `{}` is a {what} drive, which cannot hold snapshots; only qcow2 disks can",
+                    record.name
+                ),
+                kind: ErrorKind::InvalidInput,
+                source: None,
+            });
+        }
+        let file = spec.file.clone().unwrap_or_default();
+        if !file.exists() {
+            return Err(MaqetError::Snapshot {
+                message: format!(
+                    "drive `{drive}` of VM `{}` has no image yet at {} (it is created on the first start); nothing to snapshot",
+                    record.name,
+                    file.display()
+                ),
+                kind: ErrorKind::NotFound,
+                source: None,
+            });
+        }
+        Ok(spec.clone())
+    }
+
+    fn live_snapshot(
+        &self,
+        record: &VmRecord,
+        spec: &DriveSpec,
+        action: Action,
+        name: &str,
+        overwrite: bool,
+    ) -> Result<(), MaqetError> {
+        let file = spec.file.clone().unwrap_or_default();
+        let existing: Vec<String> = QemuImg::new()
+            .snapshot_list(&file, true)
+            .map_err(|e| drive_error(e, record, &spec.name))?
+            .into_iter()
+            .map(|s| s.name)
+            .collect();
+        let exists = existing.iter().any(|n| n == name);
+        match action {
+            Action::Create if exists && !overwrite => return Err(exists_error(record, &spec.name, name)),
+            Action::Load | Action::Delete if !exists => {
+                return Err(missing_error(record, &spec.name, name, &existing));
+            }
+            _ => {}
+        }
+        let node = maqet_storage::node_name(spec);
+        let job = |verb: &str| format!("maqet-{verb}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let fail = |what: &str, e: QmpError| live_error(record, &spec.name, name, what, e);
+        self.block_on(async {
+            let qmp = self.qmp_client(record).await?;
+            if action == Action::Delete || (action == Action::Create && exists) {
+                let id = job("delete");
+                qmp.snapshot_delete(&id, name, &[node]).await.map_err(|e| fail("delete", e))?;
+                qmp.wait_job(&id, LIVE_SNAPSHOT_TIMEOUT).await.map_err(|e| fail("delete", e))?;
+            }
+            match action {
+                Action::Create => {
+                    let id = job("save");
+                    self.progress(&format!("saving snapshot {name} of VM {}", record.name));
+                    qmp.snapshot_save(&id, name, node, &[node]).await.map_err(|e| fail("save", e))?;
+                    qmp.wait_job(&id, LIVE_SNAPSHOT_TIMEOUT).await.map_err(|e| fail("save", e))?;
+                }
+                Action::Load => {
+                    let id = job("load");
+                    self.progress(&format!("loading snapshot {name} into VM {}", record.name));
+                    qmp.snapshot_load(&id, name, node, &[node]).await.map_err(|e| fail("load", e))?;
+                    qmp.wait_job(&id, LIVE_SNAPSHOT_TIMEOUT).await.map_err(|e| fail("load", e))?;
+                }
+                _ => {}
+            }
+            Ok::<(), MaqetError>(())
+        })?
+    }
+}
+
+/// Rewrites storage errors so they name the VM and drive instead of the image path.
+fn drive_error(err: StorageError, record: &VmRecord, drive: &str) -> MaqetError {
+    match err {
+        StorageError::SnapshotExists { name, .. } => exists_error(record, drive, &name),
+        StorageError::SnapshotNotFound { name, available } => missing_error(record, drive, &name, &available),
+        StorageError::SnapshotUnsupported { format, .. } => MaqetError::Snapshot {
+            message: format!(
+                "drive `{drive}` of VM `{}` holds a {format} image, which cannot hold snapshots; only qcow2 images can",
+                record.name
+            ),
+            kind: ErrorKind::InvalidInput,
+            source: None,
+        },
+        other => MaqetError::from(other),
+    }
+}
+
+fn exists_error(record: &VmRecord, drive: &str, name: &str) -> MaqetError {
+    MaqetError::Snapshot {
+        message: format!(
+            "snapshot `{name}` already exists on drive `{drive}` of VM `{}`; add --overwrite to replace it",
+            record.name
+        ),
+        kind: ErrorKind::AlreadyExists,
+        source: None,
+    }
+}
+
+fn missing_error(record: &VmRecord, drive: &str, name: &str, available: &[String]) -> MaqetError {
+    MaqetError::Snapshot {
+        message: format!(
+            "snapshot `{name}` not found on drive `{drive}` of VM `{}`; existing snapshots: {}",
+            record.name,
+            if available.is_empty() { "none".to_string() } else { available.join(", ") }
+        ),
+        kind: ErrorKind::NotFound,
+        source: None,
+    }
+}
+
+fn live_error(record: &VmRecord, drive: &str, name: &str, what: &str, err: QmpError) -> MaqetError {
+    let kind = match err {
+        QmpError::JobTimeout { .. } | QmpError::Timeout { .. } => ErrorKind::Timeout,
+        _ => ErrorKind::Failure,
+    };
+    MaqetError::Snapshot {
+        message: format!(
+            "QEMU could not {what} snapshot `{name}` on drive `{drive}` of VM `{}`; QEMU's reason is below",
+            record.name
+        ),
+        kind,
+        source: Some(Box::new(err)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actions_parse_and_unknown_ones_name_the_choices() {
+        assert_eq!(Action::parse("delete").ok(), Some(Action::Delete));
+        let err = Action::parse("restore").err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("create, load, list or delete"), "{err}");
+    }
+
+    #[test]
+    fn byte_sizes_read_well() {
+        assert_eq!(human_bytes(0), "0 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(3 << 30), "3.0 GiB");
+    }
+}

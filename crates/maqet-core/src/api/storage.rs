@@ -1,0 +1,617 @@
+//! Storage commands: `storage verify`, `storage attach`, `storage-info`, and the drive helpers
+//! the snapshot, clone and maintenance commands share.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use maqet_macros::api_method;
+use maqet_state::{NewVm, StorageEntry, VmRecord};
+use maqet_storage::{DriveKind, DriveSpec, QemuImg};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use crate::api::snapshot::human_bytes;
+use crate::config;
+use crate::registry::CommandOutput;
+use crate::results::VmStatusReport;
+use crate::{ErrorKind, Maqet, MaqetError};
+
+/// One drive of `storage-info`.
+#[derive(Debug, Clone, Serialize)]
+pub struct DriveStorageInfo {
+    /// Drive name.
+    pub name: String,
+    /// Configured type: `qcow2`, `raw` or `virtfs`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The `file` (or virtfs `path`) as configured; `None` when the default location applies.
+    pub configured_path: Option<PathBuf>,
+    /// The path QEMU uses.
+    pub resolved_path: Option<PathBuf>,
+    /// Whether that path exists.
+    pub exists: bool,
+    /// Image format as `qemu-img info` reads it.
+    pub format: Option<String>,
+    /// Size the guest sees, in bytes.
+    pub virtual_size: Option<u64>,
+    /// Space used on the host, in bytes.
+    pub actual_size: Option<u64>,
+    /// Backing image, for overlays.
+    pub backing_file: Option<PathBuf>,
+    /// Number of internal snapshots.
+    pub snapshot_count: usize,
+    /// Whether the file is in maqet's storage registry.
+    pub registered: bool,
+    /// Whether maqet created the file (so `rm --clean-storage` deletes it).
+    pub created_by_maqet: bool,
+    /// Why the image could not be read, when it exists but `qemu-img` failed.
+    pub error: Option<String>,
+}
+
+/// `storage-info`: every drive of a VM.
+#[derive(Debug, Clone, Serialize)]
+pub struct StorageInfoReport {
+    /// VM id.
+    pub vm_id: String,
+    /// VM name.
+    pub name: String,
+    /// The drives, in config order.
+    pub drives: Vec<DriveStorageInfo>,
+}
+
+impl CommandOutput for StorageInfoReport {
+    fn human(&self) -> Option<String> {
+        if self.drives.is_empty() {
+            return Some(format!("VM {} has no drives.", self.name));
+        }
+        let mut out = String::new();
+        for d in &self.drives {
+            let path = d.resolved_path.as_deref().map_or("-".into(), |p| p.display().to_string());
+            let _ = writeln!(out, "{} ({}): {}", d.name, d.kind, path);
+            let state = match (&d.exists, &d.format) {
+                (false, _) => "missing (created on start when it has a size)".to_string(),
+                (true, Some(format)) => format!(
+                    "{format}, virtual {}, on disk {}, {} snapshot(s)",
+                    d.virtual_size.map_or("?".into(), human_bytes),
+                    d.actual_size.map_or("?".into(), human_bytes),
+                    d.snapshot_count
+                ),
+                (true, None) => d.error.clone().unwrap_or_else(|| "exists".into()),
+            };
+            let _ = writeln!(out, "  {state}");
+            if let Some(backing) = &d.backing_file {
+                let _ = writeln!(out, "  backing file: {}", backing.display());
+            }
+            let owner = match (d.registered, d.created_by_maqet) {
+                (true, true) => "created by maqet",
+                (true, false) => "yours (kept by rm --clean-storage)",
+                (false, _) => "not registered",
+            };
+            let _ = writeln!(out, "  {owner}");
+        }
+        Some(out.trim_end().to_string())
+    }
+}
+
+/// One file checked by `storage verify`.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifiedFile {
+    /// The file.
+    pub path: PathBuf,
+    /// The drive using it, if it is in the VM's config.
+    pub drive: Option<String>,
+    /// `ok`, `missing`, `not-created-yet`, `format-mismatch`, `backing-missing` or `unreadable`.
+    pub state: String,
+    /// What is wrong and what to do, when something is.
+    pub detail: Option<String>,
+}
+
+/// `storage verify`: whether every file of a VM is present and readable.
+#[derive(Debug, Clone, Serialize)]
+pub struct StorageVerification {
+    /// VM id.
+    pub vm_id: String,
+    /// VM name.
+    pub name: String,
+    /// True when no file has a problem.
+    pub ok: bool,
+    /// The files checked: configured drives, then registered files not in the config.
+    pub files: Vec<VerifiedFile>,
+}
+
+impl CommandOutput for StorageVerification {
+    fn human(&self) -> Option<String> {
+        let mut out = format!("Storage of VM {}:", self.name);
+        for f in &self.files {
+            let mark = if f.detail.is_none() { "+" } else { "-" };
+            let _ = write!(out, "\n  [{mark}] {} ({})", f.path.display(), f.state);
+            if let Some(detail) = &f.detail {
+                let _ = write!(out, ": {detail}");
+            }
+        }
+        out.push_str(if self.ok {
+            "\nAll storage verified."
+        } else {
+            "\nWARNING: some storage files have problems; the VM may fail to start."
+        });
+        Some(out)
+    }
+}
+
+/// `storage attach`: the new VM and the drive added to it.
+#[derive(Debug, Clone, Serialize)]
+pub struct AttachedStorage {
+    /// The new VM.
+    pub vm: VmStatusReport,
+    /// Name of the drive added for the file.
+    pub drive: String,
+    /// The attached file.
+    pub path: PathBuf,
+    /// Its image format.
+    pub format: String,
+}
+
+impl CommandOutput for AttachedStorage {
+    fn human(&self) -> Option<String> {
+        Some(format!(
+            "attached {} as drive {} ({}) of new VM {}\nstart it with: maqet start {}",
+            self.path.display(),
+            self.drive,
+            self.format,
+            self.vm.name,
+            self.vm.name
+        ))
+    }
+}
+
+impl Maqet {
+    /// Show each drive of a VM: configured and resolved path, existence, format and sizes.
+    #[api_method(
+        name = "storage-info",
+        category = "storage",
+        examples = ["maqet storage-info web", "maqet storage-info web --format json"]
+    )]
+    pub fn storage_info(&self, #[arg(positional, help = "VM name or id")] vm: String) -> Result<StorageInfoReport, MaqetError> {
+        let record = self.vm_record(&vm)?;
+        let registry = self.db()?.storage_for_vm(&record.id)?;
+        let configured = configured_paths(&record.config);
+        let qemu_img = QemuImg::new();
+        let drives = self
+            .vm_drives(&record)?
+            .into_iter()
+            .map(|d| {
+                let resolved = d.file.clone().or_else(|| d.path.clone());
+                let exists = resolved.as_deref().is_some_and(Path::exists);
+                let entry = resolved
+                    .as_deref()
+                    .and_then(|p| registry.iter().find(|e| e.path == p));
+                let mut info = DriveStorageInfo {
+                    configured_path: configured.get(&d.name).cloned(),
+                    kind: d.kind.to_string(),
+                    exists,
+                    format: None,
+                    virtual_size: None,
+                    actual_size: None,
+                    backing_file: None,
+                    snapshot_count: 0,
+                    registered: entry.is_some(),
+                    created_by_maqet: entry.is_some_and(|e| e.created_by_maqet),
+                    error: None,
+                    name: d.name,
+                    resolved_path: resolved.clone(),
+                };
+                if let (true, true, Some(path)) = (exists, d.kind.is_image(), resolved.as_deref()) {
+                    match qemu_img.info(path, true) {
+                        Ok(i) => {
+                            info.format = Some(i.format);
+                            info.virtual_size = Some(i.virtual_size);
+                            info.actual_size = i.actual_size;
+                            info.backing_file = i.backing_file;
+                            info.snapshot_count = i.snapshots.len();
+                        }
+                        Err(e) => info.error = Some(crate::api::maintenance::error_chain(&e)),
+                    }
+                }
+                info
+            })
+            .collect();
+        Ok(StorageInfoReport {
+            vm_id: record.id,
+            name: record.name,
+            drives,
+        })
+    }
+
+    /// Check that every storage file of a VM exists and is a readable image of the right format.
+    ///
+    /// Checks the drives in the VM's config and the files registered for it. A missing
+    /// writable image with a `size` is reported as `not-created-yet` (start creates it), not
+    /// as a problem. Prints a report; `ok` is false when any file has a problem.
+    #[api_method(group = "storage", category = "storage", examples = ["maqet storage verify web"])]
+    pub fn verify(&self, #[arg(positional, help = "VM name or id")] vm: String) -> Result<StorageVerification, MaqetError> {
+        let record = self.vm_record(&vm)?;
+        let qemu_img = QemuImg::new();
+        let mut files = Vec::new();
+        for d in self.vm_drives(&record)? {
+            let Some(path) = d.file.clone().or_else(|| d.path.clone()) else { continue };
+            let (state, detail) = verify_drive(&qemu_img, &d, &path);
+            files.push(VerifiedFile {
+                path,
+                drive: Some(d.name),
+                state: state.to_string(),
+                detail,
+            });
+        }
+        for entry in self.db()?.storage_for_vm(&record.id)? {
+            if files.iter().any(|f| f.path == entry.path) {
+                continue;
+            }
+            let (state, detail) = if entry.path.exists() {
+                ("ok", None)
+            } else {
+                ("missing", Some("registered for this VM but gone from disk".to_string()))
+            };
+            files.push(VerifiedFile {
+                path: entry.path,
+                drive: None,
+                state: state.into(),
+                detail,
+            });
+        }
+        Ok(StorageVerification {
+            ok: files.iter().all(|f| f.detail.is_none()),
+            vm_id: record.id,
+            name: record.name,
+            files,
+        })
+    }
+
+    /// Create a VM from a config file with an existing image added as a drive.
+    ///
+    /// The image (qcow2, raw or ISO) is added to the VM's `storage` list, as a drive named
+    /// after the file, and registered as yours: `rm --clean-storage` never deletes it.
+    #[api_method(
+        group = "storage",
+        category = "storage",
+        examples = ["maqet storage attach web ~/images/debian.qcow2 base.yaml"]
+    )]
+    pub fn attach(
+        &self,
+        #[arg(positional, help = "Name of the new VM")] name: String,
+        #[arg(positional, help = "Existing image file to attach")] path: PathBuf,
+        #[arg(positional, help = "VM config file for the new VM")] config: PathBuf,
+    ) -> Result<AttachedStorage, MaqetError> {
+        config::check_vm_name(&name).map_err(MaqetError::invalid)?;
+        let path = config::absolute(&path);
+        if !path.is_file() {
+            return Err(MaqetError::new(
+                ErrorKind::NotFound,
+                format!("{} is not an existing file; give the path of the image to attach", path.display()),
+            ));
+        }
+        if self.db()?.find_vm(&name)?.is_some() {
+            return Err(MaqetError::new(
+                ErrorKind::AlreadyExists,
+                format!("a VM named `{name}` already exists; pick another name"),
+            ));
+        }
+        let format = QemuImg::new().info(&path, true)?.format;
+        if format != "qcow2" && format != "raw" {
+            return Err(MaqetError::invalid(format!(
+                "{} is a {format} image; maqet uses qcow2 and raw: convert it with `qemu-img convert -O qcow2`",
+                path.display()
+            )));
+        }
+        let mut built = config::build_config(&[config], &Map::new())?;
+        let value = &mut built.value;
+        if let Some(map) = value.as_object_mut() {
+            map.remove("name");
+        }
+        let taken: Vec<String> = self_drive_names(value);
+        let drive = unique_drive_name(&path, &taken);
+        let mut item = json!({"name": drive, "type": format, "file": path});
+        if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("iso")) {
+            item["media"] = json!("cdrom");
+        }
+        push_drive(value, item);
+        config::validate_config(value, None)?;
+        let size = std::fs::metadata(&path).ok().map(|m| m.len());
+        let record = self.db()?.transaction(|tx| {
+            let record = tx.insert_vm(&NewVm {
+                name: name.clone(),
+                config: built.value.clone(),
+                config_paths: built.files.clone(),
+            })?;
+            tx.register_storage(&StorageEntry {
+                vm_id: record.id.clone(),
+                path: path.clone(),
+                role: "disk".into(),
+                created_by_maqet: false,
+                size_bytes: size,
+                created_at: String::new(),
+            })?;
+            Ok::<_, MaqetError>(record)
+        })?;
+        Ok(AttachedStorage {
+            vm: VmStatusReport::of(&record),
+            drive,
+            path,
+            format,
+        })
+    }
+}
+
+/// One drive of `clone`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClonedDrive {
+    /// Drive name.
+    pub drive: String,
+    /// The source VM's file.
+    pub source: Option<PathBuf>,
+    /// The clone's file.
+    pub file: Option<PathBuf>,
+    /// `copied` (full clone), `overlay` (linked clone), `shared` (read-only media and virtfs
+    /// directories, used by both VMs) or `not-created` (the source has no image yet; the clone
+    /// creates its own on start).
+    pub method: &'static str,
+}
+
+/// `clone`: the new VM and what happened to each drive.
+#[derive(Debug, Clone, Serialize)]
+pub struct CloneReport {
+    /// The new VM.
+    pub vm: VmStatusReport,
+    /// The VM it was cloned from.
+    pub source: String,
+    /// Whether the clone's disks are overlays on the source's.
+    pub linked: bool,
+    /// The drives.
+    pub drives: Vec<ClonedDrive>,
+}
+
+impl CommandOutput for CloneReport {
+    fn human(&self) -> Option<String> {
+        let mut out = format!("cloned VM {} into {} ({})", self.source, self.vm.name, self.vm.vm_id);
+        for d in &self.drives {
+            let file = d.file.as_deref().map_or("-".into(), |p| p.display().to_string());
+            let _ = write!(out, "\n  {}: {} {}", d.drive, d.method, file);
+        }
+        if self.linked {
+            let _ = write!(
+                out,
+                "\nnote: the clone reads the source's disks; do not start VM {} again until you no longer need {}",
+                self.source, self.vm.name
+            );
+        }
+        Some(out)
+    }
+}
+
+impl Maqet {
+    /// Copy a stopped VM into a new VM with its own disks (or qcow2 overlays with `--linked`).
+    ///
+    /// A full clone copies every writable qcow2/raw image with `qemu-img convert`; `--linked`
+    /// creates qcow2 overlays backed by the source's images instead (fast and small, but the
+    /// source must then stay unchanged). CD-ROMs, read-only drives and shared directories are
+    /// used by both VMs. The new files belong to the clone: `rm --clean-storage` deletes them.
+    #[api_method(
+        name = "clone",
+        category = "storage",
+        examples = ["maqet clone web web-copy", "maqet clone base test-1 --linked"]
+    )]
+    pub fn clone_vm(
+        &self,
+        #[arg(positional, help = "VM to clone (name or id)")] src: String,
+        #[arg(positional, help = "Name of the new VM")] new: String,
+        #[arg(help = "Create qcow2 overlays on the source's disks instead of copying them")] linked: bool,
+    ) -> Result<CloneReport, MaqetError> {
+        config::check_vm_name(&new).map_err(MaqetError::invalid)?;
+        let source = self.observe(self.vm_record(&src)?);
+        if matches!(source.status, maqet_state::VmStatus::Running | maqet_state::VmStatus::Paused) {
+            return Err(MaqetError::invalid(format!(
+                "VM `{}` is running and its disks are changing; stop it first (`maqet stop {}`), then clone",
+                source.name, source.name
+            )));
+        }
+        if self.db()?.find_vm(&new)?.is_some() {
+            return Err(MaqetError::new(
+                ErrorKind::AlreadyExists,
+                format!("a VM named `{new}` already exists; pick another name"),
+            ));
+        }
+        let _lock = self.lock_vm(&source)?;
+        let target_dir = self.dirs().vm_data_dir(&new);
+        let drives = self.vm_drives(&source)?;
+        let mut config = source.config.clone();
+        let mut created = CreatedFiles(Vec::new());
+        let mut report = Vec::new();
+        let qemu_img = QemuImg::new();
+        for (index, d) in drives.iter().enumerate() {
+            let item = config.pointer_mut(&format!("/storage/{index}"));
+            let Some(item) = item.and_then(Value::as_object_mut) else { continue };
+            let src_file = d.file.clone();
+            let shared = !d.kind.is_image() || !d.is_writable();
+            let entry = match src_file.as_deref() {
+                _ if shared => ClonedDrive { drive: d.name.clone(), source: src_file.clone().or(d.path.clone()), file: src_file.clone().or(d.path.clone()), method: "shared" },
+                Some(file) if file.exists() => {
+                    let ext = if linked { "qcow2" } else { d.kind.as_str() };
+                    let dst = target_dir.join(format!("{}.{ext}", d.name));
+                    let made = if linked {
+                        qemu_img.create_overlay(file, &dst)
+                    } else {
+                        let format = qemu_img.info(file, false)?.format;
+                        let format = if format == "raw" { maqet_storage::ImageFormat::Raw } else { maqet_storage::ImageFormat::Qcow2 };
+                        let name = d.name.clone();
+                        let mut report = |pct: f64| self.progress(&format!("copying drive {name}: {pct:.0}%"));
+                        qemu_img.convert(file, &dst, format, Some(&mut report))
+                    }?;
+                    created.0.push(made.path.clone());
+                    item.insert("file".into(), json!(made.path));
+                    if linked {
+                        item.insert("type".into(), json!("qcow2"));
+                        item.remove("backing_file");
+                        item.remove("backing_format");
+                    }
+                    ClonedDrive { drive: d.name.clone(), source: Some(file.to_path_buf()), file: Some(made.path), method: if linked { "overlay" } else { "copied" } }
+                }
+                _ => {
+                    item.remove("file");
+                    let file = maqet_storage::default_drive_path(&target_dir, d);
+                    ClonedDrive { drive: d.name.clone(), source: src_file.clone(), file, method: "not-created" }
+                }
+            };
+            report.push(entry);
+        }
+        let role = if linked { "overlay" } else { "disk" };
+        let record = self.db()?.transaction(|tx| {
+            let record = tx.insert_vm(&NewVm { name: new.clone(), config: config.clone(), config_paths: Vec::new() })?;
+            for path in &created.0 {
+                tx.register_storage(&StorageEntry {
+                    vm_id: record.id.clone(),
+                    path: path.clone(),
+                    role: role.into(),
+                    created_by_maqet: true,
+                    size_bytes: std::fs::metadata(path).ok().map(|m| m.len()),
+                    created_at: String::new(),
+                })?;
+            }
+            Ok::<_, MaqetError>(record)
+        })?;
+        created.0.clear();
+        Ok(CloneReport { vm: VmStatusReport::of(&record), source: source.name, linked, drives: report })
+    }
+}
+
+/// Files made for a clone that is not finished; deleted when dropped unless cleared.
+struct CreatedFiles(Vec<PathBuf>);
+
+impl Drop for CreatedFiles {
+    fn drop(&mut self) {
+        for path in &self.0 {
+            let _ = std::fs::remove_file(path);
+        }
+        if let Some(dir) = self.0.first().and_then(|p| p.parent()) {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
+impl Maqet {
+    /// A VM's drives, validated, with image drives' default files filled in.
+    pub(crate) fn vm_drives(&self, vm: &VmRecord) -> Result<Vec<DriveSpec>, MaqetError> {
+        let storage = vm.config.get("storage").cloned().unwrap_or(Value::Null);
+        let mut drives = maqet_storage::parse_drives(&storage)?;
+        maqet_storage::assign_default_files(&mut drives, &self.dirs().vm_data_dir(&vm.name));
+        Ok(drives)
+    }
+}
+
+/// Drive name → the `file`/`path` written in the config.
+fn configured_paths(config: &Value) -> std::collections::HashMap<String, PathBuf> {
+    config
+        .get("storage")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|d| {
+            let name = d.get("name")?.as_str()?;
+            let path = d.get("file").or_else(|| d.get("path"))?.as_str()?;
+            Some((name.to_string(), PathBuf::from(path)))
+        })
+        .collect()
+}
+
+fn verify_drive(qemu_img: &QemuImg, d: &DriveSpec, path: &Path) -> (&'static str, Option<String>) {
+    if d.kind == DriveKind::Virtfs {
+        return match path.is_dir() {
+            true => ("ok", None),
+            false if d.is_writable() => ("not-created-yet", None),
+            false => ("missing", Some("the shared directory does not exist".into())),
+        };
+    }
+    if !path.exists() {
+        if d.is_writable() && (d.size.is_some() || d.backing_file.is_some()) {
+            return ("not-created-yet", None);
+        }
+        return ("missing", Some("the image does not exist and start cannot create it".into()));
+    }
+    let info = match qemu_img.info(path, true) {
+        Ok(info) => info,
+        Err(e) => return ("unreadable", Some(crate::api::maintenance::error_chain(&e))),
+    };
+    if info.format != d.kind.as_str() {
+        return (
+            "format-mismatch",
+            Some(format!(
+                "the config says {} but the file is {}; fix `type:` of drive {}",
+                d.kind, info.format, d.name
+            )),
+        );
+    }
+    if let Some(backing) = info.backing_file.filter(|b| !b.exists()) {
+        return (
+            "backing-missing",
+            Some(format!("its backing file {} does not exist", backing.display())),
+        );
+    }
+    ("ok", None)
+}
+
+fn self_drive_names(config: &Value) -> Vec<String> {
+    config
+        .get("storage")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|d| d.get("name").and_then(Value::as_str).map(str::to_string))
+        .collect()
+}
+
+fn push_drive(config: &mut Value, item: Value) {
+    if !config.is_object() {
+        *config = Value::Object(Map::new());
+    }
+    if let Some(map) = config.as_object_mut() {
+        let storage = map.entry("storage").or_insert_with(|| Value::Array(Vec::new()));
+        match storage.as_array_mut() {
+            Some(items) => items.push(item),
+            None => *storage = Value::Array(vec![item]),
+        }
+    }
+}
+
+/// A valid drive name from a file's stem (`Debian 12.qcow2` → `Debian-12`), unique among `taken`.
+pub(crate) fn unique_drive_name(path: &Path, taken: &[String]) -> String {
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut base: String = stem
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '-' })
+        .collect();
+    if !base.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        base = format!("disk-{base}");
+    }
+    base.truncate(maqet_storage::MAX_NAME_LEN - 4);
+    let base = base.trim_end_matches('-').to_string();
+    let mut candidate = base.clone();
+    let mut n = 2;
+    while taken.contains(&candidate) {
+        candidate = format!("{base}-{n}");
+        n += 1;
+    }
+    candidate
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drive_names_come_from_the_file_stem() {
+        let taken = vec!["hdd".to_string(), "debian-12".to_string()];
+        assert_eq!(unique_drive_name(Path::new("/x/My Disk.qcow2"), &taken), "My-Disk");
+        assert_eq!(unique_drive_name(Path::new("/x/2024.img"), &taken), "disk-2024");
+        assert_eq!(unique_drive_name(Path::new("/x/hdd.raw"), &taken), "hdd-2");
+        assert_eq!(unique_drive_name(Path::new("/x/debian.12.iso"), &taken), "debian-12-2");
+        assert!(maqet_storage::validate_drive_name(&unique_drive_name(Path::new("/x/.qcow2"), &[])).is_ok());
+    }
+}

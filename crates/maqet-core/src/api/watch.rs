@@ -1,0 +1,337 @@
+//! Watching a VM: events, waiting for a condition, the serial console, inspection.
+
+use std::io::{BufRead, Read, Seek, SeekFrom};
+use std::time::{Duration, Instant};
+
+use maqet_macros::api_method;
+use maqet_state::VmStatus;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::registry::CommandOutput;
+use crate::results::{SocketState, VmStatusReport};
+use crate::{ErrorKind, Maqet, MaqetError};
+
+/// QMP events as JSON lines.
+#[derive(Debug, Clone, Serialize)]
+#[serde(transparent)]
+pub struct EventLines(pub Vec<Value>);
+
+impl CommandOutput for EventLines {
+    fn human(&self) -> Option<String> {
+        Some(self.0.iter().map(Value::to_string).collect::<Vec<_>>().join("\n"))
+    }
+}
+
+/// `wait`: what was seen.
+#[derive(Debug, Clone, Serialize)]
+pub struct WaitResult {
+    /// `serial`, `state` or `event`.
+    pub condition: String,
+    /// The matching serial line, state or event.
+    pub matched: Value,
+    /// How long the wait took, in milliseconds.
+    pub elapsed_ms: u64,
+}
+
+impl CommandOutput for WaitResult {
+    fn human(&self) -> Option<String> {
+        Some(match &self.matched {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+    }
+}
+
+/// `inspect`: status plus live process and QMP facts.
+#[derive(Debug, Clone, Serialize)]
+pub struct Inspection {
+    /// Everything `status` shows.
+    #[serde(flatten)]
+    pub status: VmStatusReport,
+    /// QEMU process facts, while it runs.
+    pub process: Option<ProcessFacts>,
+    /// Whether the QMP socket answers, and QEMU's own run state.
+    pub qmp: Option<QmpFacts>,
+}
+
+/// Facts about the QEMU process.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProcessFacts {
+    /// CPU use in percent over a short sample.
+    pub cpu_percent: f32,
+    /// Resident and virtual memory in bytes.
+    pub memory_info: MemoryInfo,
+    /// Start time, seconds since the Unix epoch.
+    pub create_time: u64,
+    /// Threads.
+    pub num_threads: usize,
+    /// Command line.
+    pub cmdline: Vec<String>,
+    /// Process state as the kernel reports it.
+    pub status: String,
+}
+
+/// Memory figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct MemoryInfo {
+    /// Resident set size.
+    pub rss: u64,
+    /// Virtual memory size.
+    pub vms: u64,
+}
+
+/// QMP facts.
+#[derive(Debug, Clone, Serialize)]
+pub struct QmpFacts {
+    /// The multiplexer socket.
+    pub socket: SocketState,
+    /// Whether it answered `query-status`.
+    pub answers: bool,
+    /// QEMU's run state (`running`, `paused`, ...).
+    pub run_state: Option<String>,
+}
+
+impl CommandOutput for Inspection {
+    fn human(&self) -> Option<String> {
+        let mut text = self.status.human().unwrap_or_default();
+        if let Some(p) = &self.process {
+            text.push_str(&format!(
+                "\ncpu:        {:.1}%\nrss:        {} KiB\nthreads:    {}",
+                p.cpu_percent,
+                p.memory_info.rss / 1024,
+                p.num_threads
+            ));
+        }
+        if let Some(q) = &self.qmp {
+            text.push_str(&format!(
+                "\nqmp:        {} ({})",
+                if q.answers { "answers" } else { "does not answer" },
+                q.run_state.as_deref().unwrap_or("-")
+            ));
+        }
+        Some(text)
+    }
+}
+
+fn timeout_error(what: &str, after: Duration) -> MaqetError {
+    MaqetError::new(
+        ErrorKind::Timeout,
+        format!("timed out after {:.1} s waiting for {what}", after.as_secs_f64()),
+    )
+}
+
+impl Maqet {
+    /// Show a VM's status with live process facts (CPU, memory, threads, command line) and QMP.
+    #[api_method(category = "vm", examples = ["maqet inspect web", "maqet inspect web --format json"])]
+    pub fn inspect(&self, #[arg(positional, help = "VM name or id")] vm: String) -> Result<Inspection, MaqetError> {
+        let record = self.observe(self.vm_record(&vm)?);
+        let status = VmStatusReport::of(&record);
+        let process = record.qemu.map(|q| process_facts(q.pid));
+        let qmp = match &record.qmp_socket {
+            Some(sock) if status.is_running => {
+                let state = self
+                    .block_on(async {
+                        let client = self.qmp_client(&record).await.ok()?;
+                        client.query_status().await.ok()
+                    })
+                    .ok()
+                    .flatten();
+                Some(QmpFacts {
+                    socket: SocketState { path: sock.clone(), exists: sock.exists() },
+                    answers: state.is_some(),
+                    run_state: state.map(|s| s.status.to_string()),
+                })
+            }
+            _ => None,
+        };
+        Ok(Inspection { status, process, qmp })
+    }
+
+    /// Print a VM's QMP events as JSON lines (recorded ones, then live ones with `--follow`).
+    #[api_method(
+        category = "watch",
+        examples = ["maqet events web", "maqet events web --follow --until SHUTDOWN --timeout 60"]
+    )]
+    pub fn events(
+        &self,
+        #[arg(positional, help = "VM name or id")] vm: String,
+        #[arg(help = "Keep printing new events as they happen")] follow: bool,
+        #[arg(help = "Stop after this event (implies --follow)", value_name = "EVENT")] until: Option<String>,
+        #[arg(help = "Give up after this many seconds (exit 2)")] timeout: Option<f64>,
+    ) -> Result<EventLines, MaqetError> {
+        let record = self.vm_record(&vm)?;
+        let log = self.vm_paths(&record).events_log();
+        let follow = follow || until.is_some();
+        let deadline = timeout.map(|t| Instant::now() + Duration::from_secs_f64(t.max(0.0)));
+        let mut collected = Vec::new();
+        let mut offset = 0u64;
+        loop {
+            let (lines, next) = read_new_lines(&log, offset)?;
+            offset = next;
+            for line in lines {
+                let Ok(event) = serde_json::from_str::<Value>(&line) else { continue };
+                let done = until.as_deref().is_some_and(|u| event.get("event").and_then(Value::as_str) == Some(u));
+                if !self.emit_line(&event.to_string()) {
+                    collected.push(event);
+                }
+                if done {
+                    return Ok(EventLines(collected));
+                }
+            }
+            if !follow {
+                return Ok(EventLines(collected));
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(timeout_error("events", Duration::from_secs_f64(timeout.unwrap_or(0.0))));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Wait until a VM prints a line on its serial console, reaches a state, or emits a QMP event.
+    ///
+    /// Exactly one of `--serial`, `--state`, `--event`. Exits with status 2 on timeout.
+    #[api_method(
+        category = "watch",
+        examples = [
+            "maqet wait web --serial 'login:' --timeout 120",
+            "maqet wait web --state stopped",
+            "maqet wait web --event SHUTDOWN"
+        ]
+    )]
+    pub fn wait(
+        &self,
+        #[arg(positional, help = "VM name or id")] vm: String,
+        #[arg(help = "Regular expression to find in the serial console output", value_name = "REGEX")] serial: Option<String>,
+        #[arg(help = "VM state to wait for (running, paused, stopped, crashed)")] state: Option<String>,
+        #[arg(help = "QMP event name to wait for", value_name = "EVENT")] event: Option<String>,
+        #[arg(help = "Give up after this many seconds (exit 2)", default = "60")] timeout: f64,
+    ) -> Result<WaitResult, MaqetError> {
+        let chosen = [serial.is_some(), state.is_some(), event.is_some()].iter().filter(|b| **b).count();
+        if chosen != 1 {
+            return Err(MaqetError::invalid("give exactly one of --serial, --state or --event"));
+        }
+        let record = self.vm_record(&vm)?;
+        let paths = self.vm_paths(&record);
+        let limit = Duration::from_secs_f64(timeout.max(0.0));
+        let started = Instant::now();
+        let result = |condition: &str, matched: Value| WaitResult {
+            condition: condition.into(),
+            matched,
+            elapsed_ms: started.elapsed().as_millis() as u64,
+        };
+        if let Some(pattern) = serial {
+            let re = regex::Regex::new(&pattern)
+                .map_err(|e| MaqetError::with_source(ErrorKind::InvalidInput, format!("`{pattern}` is not a valid regular expression"), e))?;
+            let log = paths.serial_log();
+            let mut offset = 0;
+            let mut partial = String::new();
+            loop {
+                let (chunk, next) = read_new_text(&log, offset)?;
+                offset = next;
+                partial.push_str(&chunk);
+                if let Some(line) = partial.lines().find(|l| re.is_match(l)) {
+                    return Ok(result("serial", Value::String(line.trim_end().to_string())));
+                }
+                if let Some(cut) = partial.rfind('\n') {
+                    partial.drain(..=cut);
+                }
+                self.check_wait_deadline(started, limit, &format!("`{pattern}` on the serial console"))?;
+            }
+        }
+        if let Some(wanted) = state {
+            let wanted: VmStatus = wanted
+                .parse()
+                .map_err(|_| MaqetError::invalid(format!("unknown state `{wanted}`; use running, paused, stopped or crashed")))?;
+            loop {
+                let now = self.observe(self.vm_record(&record.id)?);
+                if now.status == wanted {
+                    return Ok(result("state", Value::String(now.status.to_string())));
+                }
+                self.check_wait_deadline(started, limit, &format!("state {wanted}"))?;
+            }
+        }
+        let wanted = event.unwrap_or_default();
+        let log = paths.events_log();
+        let (_, mut offset) = read_new_lines(&log, 0)?;
+        loop {
+            let (lines, next) = read_new_lines(&log, offset)?;
+            offset = next;
+            for line in lines {
+                if let Ok(ev) = serde_json::from_str::<Value>(&line)
+                    && ev.get("event").and_then(Value::as_str) == Some(wanted.as_str())
+                {
+                    return Ok(result("event", ev));
+                }
+            }
+            self.check_wait_deadline(started, limit, &format!("event {wanted}"))?;
+        }
+    }
+
+    fn check_wait_deadline(&self, started: Instant, limit: Duration, what: &str) -> Result<(), MaqetError> {
+        if started.elapsed() >= limit {
+            return Err(timeout_error(what, limit));
+        }
+        self.progress(&format!("waiting for {what}"));
+        std::thread::sleep(Duration::from_millis(50));
+        Ok(())
+    }
+}
+
+fn process_facts(pid: u32) -> ProcessFacts {
+    use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
+    let threads = std::fs::read_dir(format!("/proc/{pid}/task")).map_or(0, |d| d.count());
+    let gone = ProcessFacts {
+        cpu_percent: 0.0,
+        memory_info: MemoryInfo { rss: 0, vms: 0 },
+        create_time: 0,
+        num_threads: 0,
+        cmdline: Vec::new(),
+        status: "gone".into(),
+    };
+    let Ok(mut system) = System::new() else {
+        return gone;
+    };
+    let pid = Pid::from_u32(pid);
+    let refresh = ProcessRefreshKind::everything();
+    system.refresh_processes_specifics(ProcessesToUpdate::Some(&[pid]), true, refresh);
+    std::thread::sleep(sysinfo::MINIMUM_CPU_UPDATE_INTERVAL);
+    system.refresh_processes_specifics(ProcessesToUpdate::Some(&[pid]), true, refresh);
+    match system.process(pid) {
+        Some(p) => ProcessFacts {
+            cpu_percent: p.cpu_usage(),
+            memory_info: MemoryInfo { rss: p.memory(), vms: p.virtual_memory() },
+            create_time: p.start_time(),
+            num_threads: threads,
+            cmdline: p.cmd().iter().map(|s| s.to_string_lossy().into_owned()).collect(),
+            status: p.status().to_string(),
+        },
+        None => gone,
+    }
+}
+
+/// Reads text appended to a file since `offset`; a missing file reads as empty.
+fn read_new_text(path: &std::path::Path, offset: u64) -> Result<(String, u64), MaqetError> {
+    let mut file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((String::new(), offset)),
+        Err(e) => return Err(MaqetError::io(format!("cannot read {}", path.display()), e)),
+    };
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let start = if len < offset { 0 } else { offset };
+    file.seek(SeekFrom::Start(start))
+        .map_err(|e| MaqetError::io(format!("cannot read {}", path.display()), e))?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)
+        .map_err(|e| MaqetError::io(format!("cannot read {}", path.display()), e))?;
+    Ok((String::from_utf8_lossy(&bytes).into_owned(), start + bytes.len() as u64))
+}
+
+/// Reads complete lines appended since `offset`.
+fn read_new_lines(path: &std::path::Path, offset: u64) -> Result<(Vec<String>, u64), MaqetError> {
+    let (text, end) = read_new_text(path, offset)?;
+    let complete = text.rfind('\n').map_or(0, |i| i + 1);
+    let lines = text[..complete].as_bytes().lines().map_while(Result::ok).collect();
+    Ok((lines, end - (text.len() - complete) as u64))
+}

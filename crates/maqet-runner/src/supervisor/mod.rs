@@ -1,0 +1,446 @@
+//! The runner's work: launch or adopt QEMU, serve the QMP multiplexer, record what happens.
+
+pub mod log;
+mod mux;
+mod qemu;
+pub mod ready;
+mod record;
+
+use std::io::Read;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::Path;
+use std::time::Duration;
+
+use maqet_qmp::{QmpClient, QmpEvent};
+use maqet_runner::layout::VmPaths;
+use maqet_runner::{AdoptSpec, FailureKind, LaunchSpec, Started};
+use maqet_state::{ProcessIdentity, RuntimeUpdate, StateDb, VmStatus};
+use serde_json::json;
+use tokio::signal::unix::{Signal, SignalKind, signal};
+use tokio::sync::broadcast::error::RecvError;
+
+use self::log::log;
+use self::qemu::{ExitKind, QemuProcess, error_chain};
+use self::ready::ReadyPipe;
+use self::record::VmRecorder;
+
+/// How long a launched QEMU gets to open its QMP socket before the runner gives up.
+const QMP_OPEN_LIMIT: Duration = Duration::from_secs(300);
+/// How long an adopted QEMU gets to accept the new runner's QMP connection.
+const QMP_ADOPT_LIMIT: Duration = Duration::from_secs(15);
+
+/// What the runner was asked to do.
+pub enum Job {
+    /// Launch QEMU.
+    Launch(LaunchSpec),
+    /// Take over a running QEMU.
+    Adopt(AdoptSpec),
+}
+
+impl Job {
+    fn paths(&self) -> &VmPaths {
+        match self {
+            Self::Launch(spec) => &spec.paths,
+            Self::Adopt(spec) => &spec.paths,
+        }
+    }
+
+    fn vm(&self) -> (&str, &str, &Path) {
+        match self {
+            Self::Launch(s) => (&s.vm_id, &s.vm_name, &s.db_path),
+            Self::Adopt(s) => (&s.vm_id, &s.vm_name, &s.db_path),
+        }
+    }
+}
+
+/// Reads the job for `mode` (`launch` or `adopt`) from `input` (JSON).
+pub fn read_job(mode: Option<&str>, mut input: impl Read) -> Result<Job, String> {
+    let mut text = String::new();
+    let parse = |mode: &str, text: &str| -> Result<Job, serde_json::Error> {
+        Ok(match mode {
+            "launch" => Job::Launch(serde_json::from_str(text)?),
+            _ => Job::Adopt(serde_json::from_str(text)?),
+        })
+    };
+    match mode {
+        Some(mode @ ("launch" | "adopt")) => {
+            input
+                .read_to_string(&mut text)
+                .map_err(|err| format!("cannot read the {mode} spec from stdin: {err}"))?;
+            parse(mode, &text)
+                .map_err(|err| format!("the {mode} spec on stdin is not valid: {err}"))
+        }
+        Some(other) => Err(format!("unknown mode `{other}`")),
+        None => Err("missing mode".into()),
+    }
+}
+
+/// Creates the runtime dir (0700) and data dir, sends stderr to `runner.log` (truncated on
+/// launch, appended on adopt) and detaches stdin.
+pub fn prepare_files(job: &Job) -> Result<(), (String, std::io::Error)> {
+    let paths = job.paths();
+    let runtime = &paths.runtime_dir;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(runtime)
+        .and_then(|()| std::fs::set_permissions(runtime, std::fs::Permissions::from_mode(0o700)))
+        .map_err(|e| {
+            (
+                format!("cannot create the runtime directory {}", runtime.display()),
+                e,
+            )
+        })?;
+    std::fs::create_dir_all(&paths.data_dir).map_err(|e| {
+        (
+            format!(
+                "cannot create the data directory {}",
+                paths.data_dir.display()
+            ),
+            e,
+        )
+    })?;
+    let log_path = paths.runner_log();
+    let log_file = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(matches!(job, Job::Adopt(_)))
+        .truncate(matches!(job, Job::Launch(_)))
+        .open(&log_path)
+        .map_err(|e| {
+            (
+                format!("cannot open the runner log {}", log_path.display()),
+                e,
+            )
+        })?;
+    ready::redirect(&log_file, 2)
+        .and_then(|()| ready::redirect_to_null(0, false))
+        .map_err(|e| {
+            (
+                "cannot redirect the runner's standard streams".to_owned(),
+                e,
+            )
+        })?;
+    let (id, name, _) = job.vm();
+    let mode = if matches!(job, Job::Launch(_)) {
+        "launch"
+    } else {
+        "adopt"
+    };
+    log!(
+        "maqet-runner {} ({mode}) for VM {name} ({id}), pid {}",
+        env!("CARGO_PKG_VERSION"),
+        std::process::id()
+    );
+    Ok(())
+}
+
+/// Runs the job to its end; returns the process exit code.
+pub async fn run(job: Job, runner: ProcessIdentity, mut pipe: ReadyPipe) -> u8 {
+    let (vm_id, _, db_path) = job.vm();
+    let paths = job.paths().clone();
+    let recorder = match StateDb::open(db_path) {
+        Ok(db) => VmRecorder::new(db, vm_id.to_owned(), paths.events_log()),
+        Err(err) => {
+            fail(
+                &mut pipe,
+                FailureKind::Other,
+                "cannot open the state database",
+                error_chain(&err),
+            );
+            return 1;
+        }
+    };
+    let mut sigterm = match signal(SignalKind::terminate()) {
+        Ok(sigterm) => sigterm,
+        Err(err) => {
+            fail(
+                &mut pipe,
+                FailureKind::Other,
+                "cannot handle SIGTERM",
+                err.to_string(),
+            );
+            return 1;
+        }
+    };
+    let adopting = matches!(job, Job::Adopt(_));
+    let got = match &job {
+        Job::Launch(spec) => launch(spec, &recorder, &mut pipe, &mut sigterm).await,
+        Job::Adopt(spec) => adopt(spec, runner, &recorder, &mut pipe, &mut sigterm).await,
+    };
+    let Some((mut qemu, qemu_id, qmp)) = got else {
+        remove_runtime_files(&paths, false);
+        return 1;
+    };
+    let mut events = qmp.events();
+    let listener = match mux::bind(&paths.qmp_socket()) {
+        Ok(listener) => listener,
+        Err(err) => {
+            fail(
+                &mut pipe,
+                FailureKind::Other,
+                "cannot serve the VM's QMP socket",
+                err.to_string(),
+            );
+            return give_up(&mut qemu, &recorder, &paths).await;
+        }
+    };
+    let running = qmp.query_status().await.map(|s| s.running).unwrap_or(true);
+    let update = RuntimeUpdate {
+        status: if running {
+            VmStatus::Running
+        } else {
+            VmStatus::Paused
+        },
+        reason: Some(
+            if adopting {
+                "re-adopted by a new runner"
+            } else {
+                "started"
+            }
+            .into(),
+        ),
+        qemu: Some(qemu_id),
+        runner: Some(runner),
+        qmp_socket: Some(paths.qmp_socket()),
+        console_socket: Some(paths.console_socket()),
+        runtime_dir: Some(paths.runtime_dir.clone()),
+    };
+    if let Err(err) = recorder.set_runtime(&update) {
+        fail(
+            &mut pipe,
+            FailureKind::Other,
+            "cannot record the running VM",
+            error_chain(&err),
+        );
+        remove_file(&paths.qmp_socket());
+        return give_up(&mut qemu, &recorder, &paths).await;
+    }
+    tokio::spawn(mux::serve(listener, qmp.clone()));
+    pipe.ready(Started {
+        runner,
+        qemu: qemu_id,
+        qmp_socket: paths.qmp_socket(),
+    });
+    log!(
+        "ready: QEMU pid {}, QMP multiplexer on {}",
+        qemu_id.pid,
+        paths.qmp_socket().display()
+    );
+
+    let mut shutdown = None;
+    let mut events_open = true;
+    let exit = loop {
+        tokio::select! {
+            exit = qemu.wait() => break Some(exit),
+            event = events.recv(), if events_open => match event {
+                Ok(event) => on_event(&recorder, &mut shutdown, &event),
+                Err(RecvError::Lagged(missed)) => log!("missed {missed} QMP events (too many at once)"),
+                Err(RecvError::Closed) => events_open = false,
+            },
+            _ = sigterm.recv() => break None,
+        }
+    };
+    let Some(exit) = exit else {
+        log!(
+            "SIGTERM: the runner exits and leaves QEMU (pid {}) running; any maqet command re-adopts it",
+            qemu_id.pid
+        );
+        remove_file(&paths.qmp_socket());
+        return 0;
+    };
+    // Events QEMU sent just before exiting (SHUTDOWN) may still be in flight.
+    drop(tokio::time::timeout(Duration::from_secs(1), qmp.closed()).await);
+    while let Ok(event) = events.try_recv() {
+        on_event(&recorder, &mut shutdown, &event);
+    }
+    let (status, reason) = record::exit_outcome(shutdown.as_deref(), exit);
+    log!(
+        "QEMU exited ({exit}); SHUTDOWN reason: {}",
+        shutdown.as_deref().unwrap_or("none")
+    );
+    recorder.record_exit(&qemu_id, status, &reason);
+    remove_runtime_files(&paths, true);
+    0
+}
+
+fn on_event(recorder: &VmRecorder, shutdown: &mut Option<String>, event: &QmpEvent) {
+    recorder.append_event(event);
+    match event.event.as_str() {
+        "STOP" if shutdown.is_none() => recorder.set_status(VmStatus::Paused, None),
+        "RESUME" => recorder.set_status(VmStatus::Running, None),
+        "SHUTDOWN" => {
+            let reason = event.data.get("reason").and_then(|r| r.as_str());
+            *shutdown = Some(reason.unwrap_or("unknown").to_owned());
+        }
+        _ => {}
+    }
+}
+
+/// Launches QEMU and connects to it; `None` after reporting a failure.
+async fn launch(
+    spec: &LaunchSpec,
+    recorder: &VmRecorder,
+    pipe: &mut ReadyPipe,
+    sigterm: &mut Signal,
+) -> Option<(QemuProcess, ProcessIdentity, QmpClient)> {
+    let paths = &spec.paths;
+    for socket in [paths.qemu_qmp_socket(), paths.console_socket()] {
+        if socket.exists() && std::os::unix::net::UnixStream::connect(&socket).is_ok() {
+            let message = format!(
+                "another process already serves {}; is the VM running?",
+                socket.display()
+            );
+            fail(pipe, FailureKind::Other, &message, String::new());
+            return None;
+        }
+        remove_file(&socket);
+    }
+    log!("starting QEMU: {}", spec.qemu_argv.join(" "));
+    let (mut qemu, qemu_id, tail, copier) = match qemu::spawn(&spec.qemu_argv) {
+        Ok(spawned) => spawned,
+        Err(err) => {
+            let binary = spec.qemu_argv.first().map_or("", String::as_str);
+            let message = format!("cannot run the QEMU binary `{binary}`");
+            record_failure(recorder, &message);
+            fail(pipe, FailureKind::Other, &message, err.to_string());
+            return None;
+        }
+    };
+    log!("QEMU pid {}", qemu_id.pid);
+    enum Early {
+        Connected(QmpClient),
+        NoQmp(String),
+        Exited(ExitKind),
+        Terminated,
+    }
+    let socket = paths.qemu_qmp_socket();
+    let early = tokio::select! {
+        result = qemu::connect_qmp(&socket, QMP_OPEN_LIMIT) => match result {
+            Ok(client) => Early::Connected(client),
+            Err(err) => Early::NoQmp(err),
+        },
+        exit = qemu.wait() => Early::Exited(exit),
+        _ = sigterm.recv() => Early::Terminated,
+    };
+    match early {
+        Early::Connected(client) => Some((qemu, qemu_id, client)),
+        Early::Exited(exit) => {
+            // Let the copier read what QEMU wrote before it exited.
+            drop(tokio::time::timeout(Duration::from_millis(500), copier).await);
+            record_failure(recorder, &format!("QEMU refused to start ({exit})"));
+            fail(
+                pipe,
+                FailureKind::QemuExited,
+                &exit.to_string(),
+                tail.text(),
+            );
+            None
+        }
+        Early::NoQmp(err) => {
+            let message = format!("QEMU did not open its QMP socket within {QMP_OPEN_LIMIT:?}");
+            fail(pipe, FailureKind::QmpTimeout, &message, err);
+            give_up(&mut qemu, recorder, paths).await;
+            None
+        }
+        Early::Terminated => {
+            fail(
+                pipe,
+                FailureKind::Other,
+                "the runner was told to terminate during start-up",
+                String::new(),
+            );
+            give_up(&mut qemu, recorder, paths).await;
+            None
+        }
+    }
+}
+
+/// Checks and connects to a running QEMU; `None` after reporting a failure.
+async fn adopt(
+    spec: &AdoptSpec,
+    runner: ProcessIdentity,
+    recorder: &VmRecorder,
+    pipe: &mut ReadyPipe,
+    sigterm: &mut Signal,
+) -> Option<(QemuProcess, ProcessIdentity, QmpClient)> {
+    let mut qemu = match qemu::adopt(&spec.qemu, &spec.paths.qemu_qmp_socket()) {
+        Ok(qemu) => qemu,
+        Err(text) => {
+            log!("refusing to adopt: {text}");
+            fail(pipe, FailureKind::NotAdoptable, &text, String::new());
+            return None;
+        }
+    };
+    let socket = spec.paths.qemu_qmp_socket();
+    let client = tokio::select! {
+        result = qemu::connect_qmp(&socket, QMP_ADOPT_LIMIT) => result,
+        exit = qemu.wait() => Err(format!("QEMU exited ({exit}) while being adopted")),
+        _ = sigterm.recv() => Err("the runner was told to terminate".into()),
+    };
+    match client {
+        Ok(client) => {
+            let note = record::note_event(
+                "MAQET_READOPTED",
+                json!({"qemu_pid": spec.qemu.pid, "runner_pid": runner.pid}),
+            );
+            recorder.append_event(&note);
+            log!("re-adopted QEMU pid {}", spec.qemu.pid);
+            Some((qemu, spec.qemu, client))
+        }
+        Err(text) => {
+            log!("cannot adopt: {text}");
+            fail(
+                pipe,
+                FailureKind::NotAdoptable,
+                "QEMU does not answer on its QMP socket",
+                text,
+            );
+            None
+        }
+    }
+}
+
+fn fail(pipe: &mut ReadyPipe, kind: FailureKind, message: &str, detail: String) {
+    log!(
+        "start-up failed: {message}{}{detail}",
+        if detail.is_empty() { "" } else { ": " }
+    );
+    pipe.failed(kind, message.to_owned(), detail);
+}
+
+fn record_failure(recorder: &VmRecorder, reason: &str) {
+    let update = RuntimeUpdate::cleared(VmStatus::Failed).with_reason(reason);
+    if let Err(err) = recorder.set_runtime(&update) {
+        log!("cannot record the failed start: {err}");
+    }
+}
+
+/// Ends a start that cannot complete: kills a QEMU this runner launched (never an adopted one).
+async fn give_up(qemu: &mut QemuProcess, recorder: &VmRecorder, paths: &VmPaths) -> u8 {
+    if let QemuProcess::Child(_) = qemu {
+        qemu.kill_if_child();
+        qemu.wait().await;
+        record_failure(recorder, "start-up did not complete");
+    }
+    remove_runtime_files(paths, false);
+    1
+}
+
+fn remove_runtime_files(paths: &VmPaths, include_mux: bool) {
+    if include_mux {
+        remove_file(&paths.qmp_socket());
+    }
+    remove_file(&paths.qemu_qmp_socket());
+    remove_file(&paths.console_socket());
+    // Only succeeds when empty (the caller's lock file may still be there).
+    drop(std::fs::remove_dir(&paths.runtime_dir));
+}
+
+fn remove_file(path: &Path) {
+    if let Err(err) = std::fs::remove_file(path)
+        && err.kind() != std::io::ErrorKind::NotFound
+    {
+        log!("cannot remove {}: {err}", path.display());
+    }
+}

@@ -1,0 +1,215 @@
+//! The QEMU process: spawning it with its output captured, adopting one, waiting for its exit.
+
+use std::os::fd::OwnedFd;
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use maqet_qmp::QmpClient;
+use maqet_runner::process;
+use maqet_state::ProcessIdentity;
+use tokio::io::AsyncReadExt;
+use tokio::io::unix::AsyncFd;
+
+use super::log::log;
+
+/// How much of QEMU's output is kept for error reports.
+const OUTPUT_KEPT: usize = 64 * 1024;
+
+/// How a QEMU process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitKind {
+    /// Exited with this status code.
+    Code(i32),
+    /// Killed by this signal.
+    Signal(i32),
+    /// Not our child (re-adopted): the status is not available.
+    Unknown,
+}
+
+impl std::fmt::Display for ExitKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Code(code) => write!(f, "exit status {code}"),
+            Self::Signal(signal) => write!(f, "killed by signal {signal}"),
+            Self::Unknown => f.write_str("exit status unknown"),
+        }
+    }
+}
+
+/// The last bytes QEMU wrote to stdout and stderr.
+#[derive(Debug, Clone, Default)]
+pub struct OutputTail(Arc<Mutex<Vec<u8>>>);
+
+impl OutputTail {
+    fn push(&self, bytes: &[u8]) {
+        let mut kept = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        kept.extend_from_slice(bytes);
+        if kept.len() > OUTPUT_KEPT {
+            let cut = kept.len() - OUTPUT_KEPT;
+            kept.drain(..cut);
+        }
+    }
+
+    /// The kept output as text.
+    pub fn text(&self) -> String {
+        let kept = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        String::from_utf8_lossy(&kept).into_owned()
+    }
+}
+
+/// A supervised QEMU: our child (launched) or a process watched through a pidfd (adopted).
+pub enum QemuProcess {
+    /// Launched by this runner.
+    Child(tokio::process::Child),
+    /// Re-adopted: not our child.
+    Adopted(AsyncFd<OwnedFd>),
+}
+
+impl QemuProcess {
+    /// Waits for QEMU to exit.
+    pub async fn wait(&mut self) -> ExitKind {
+        match self {
+            Self::Child(child) => match child.wait().await {
+                Ok(status) => match (status.code(), status.signal()) {
+                    (Some(code), _) => ExitKind::Code(code),
+                    (None, Some(signal)) => ExitKind::Signal(signal),
+                    (None, None) => ExitKind::Unknown,
+                },
+                Err(err) => {
+                    log!("cannot wait for QEMU: {err}");
+                    ExitKind::Unknown
+                }
+            },
+            Self::Adopted(pidfd) => {
+                // A pidfd becomes readable when the process exits.
+                if let Err(err) = pidfd.readable().await {
+                    log!("cannot watch the adopted QEMU: {err}");
+                    std::future::pending::<()>().await;
+                }
+                ExitKind::Unknown
+            }
+        }
+    }
+
+    /// Kills QEMU, only if this runner launched it (an adopted QEMU is never killed here).
+    pub fn kill_if_child(&mut self) {
+        if let Self::Child(child) = self {
+            drop(child.start_kill());
+        }
+    }
+}
+
+/// Spawns QEMU with stdin from /dev/null and stdout+stderr into the log and an [`OutputTail`].
+///
+/// No parent-death signal is set: QEMU outlives this runner if the runner dies.
+pub fn spawn(
+    argv: &[String],
+) -> std::io::Result<(
+    QemuProcess,
+    ProcessIdentity,
+    OutputTail,
+    tokio::task::JoinHandle<()>,
+)> {
+    let Some((binary, args)) = argv.split_first() else {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "the QEMU command line is empty",
+        ));
+    };
+    let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+    let write2 = write.try_clone()?;
+    let mut command = tokio::process::Command::new(binary);
+    command
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(write))
+        .stderr(Stdio::from(write2));
+    let child = command.spawn()?;
+    // Dropping the command closes our copies of the pipe's write end, so EOF comes with QEMU's exit.
+    drop(command);
+    let pid = child.id().unwrap_or(0);
+    let identity = process::identity_of(pid).unwrap_or(ProcessIdentity { pid, start_time: 0 });
+    let tail = OutputTail::default();
+    let reader = tokio::net::unix::pipe::Receiver::from_owned_fd(read)?;
+    let copier = tokio::spawn(copy_output(reader, tail.clone()));
+    Ok((QemuProcess::Child(child), identity, tail, copier))
+}
+
+async fn copy_output(mut reader: tokio::net::unix::pipe::Receiver, tail: OutputTail) {
+    let mut chunk = vec![0u8; 4096];
+    loop {
+        match reader.read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                tail.push(&chunk[..n]);
+                let text = String::from_utf8_lossy(&chunk[..n]);
+                for line in text.lines() {
+                    log!("qemu: {line}");
+                }
+            }
+        }
+    }
+}
+
+/// Checks that `identity` is this VM's QEMU and pins it with a pidfd.
+pub fn adopt(identity: &ProcessIdentity, qemu_qmp_socket: &Path) -> Result<QemuProcess, String> {
+    use rustix::process::{Pid, PidfdFlags, pidfd_open};
+    let pid = i32::try_from(identity.pid)
+        .ok()
+        .and_then(Pid::from_raw)
+        .ok_or_else(|| format!("{} is not a valid PID", identity.pid))?;
+    let pidfd = pidfd_open(pid, PidfdFlags::NONBLOCK)
+        .map_err(|err| format!("QEMU (pid {}) is gone: {err}", identity.pid))?;
+    if !process::is_alive(identity) {
+        return Err(format!(
+            "QEMU (pid {}) is no longer running (the PID now belongs to another process or none)",
+            identity.pid
+        ));
+    }
+    let socket = qemu_qmp_socket.to_string_lossy().replace(',', ",,");
+    let cmdline = process::cmdline(identity.pid).unwrap_or_default();
+    if !cmdline.iter().any(|arg| arg.contains(&socket)) {
+        return Err(format!(
+            "process {} is not this VM's QEMU: its command line does not name {}",
+            identity.pid,
+            qemu_qmp_socket.display()
+        ));
+    }
+    // SAFETY: `OwnedFd` owns a valid open descriptor and always returns that same descriptor.
+    unsafe { AsyncFd::register_with_interest(pidfd, tokio::io::Interest::READABLE) }
+        .map(QemuProcess::Adopted)
+        .map_err(|err| format!("cannot watch QEMU (pid {}): {err}", identity.pid))
+}
+
+/// Connects to QEMU's own QMP socket, retrying while it does not exist or refuses.
+///
+/// Gives up after `limit`; the caller races this against QEMU's exit.
+pub async fn connect_qmp(socket: &Path, limit: Duration) -> Result<QmpClient, String> {
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut last_error = String::from("the socket never appeared");
+    while tokio::time::Instant::now() < deadline {
+        if socket.exists() {
+            match QmpClient::connect_with_timeout(socket, Duration::from_secs(5)).await {
+                Ok(client) => return Ok(client),
+                Err(err) => last_error = error_chain(&err),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Err(last_error)
+}
+
+/// An error and its sources, joined with ": ".
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -1,0 +1,211 @@
+//! What the runner records: status transitions in the state DB, QMP events in `events.jsonl`.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use maqet_qmp::{QmpEvent, Timestamp};
+use maqet_state::{ProcessIdentity, RuntimeUpdate, StateDb, StateErrorKind, VmStatus};
+use serde_json::{Value, json};
+
+use super::log::log;
+use super::qemu::ExitKind;
+
+/// The VM's row in the state DB, written by this runner.
+pub struct VmRecorder {
+    db: StateDb,
+    vm_id: String,
+    events_log: PathBuf,
+}
+
+impl VmRecorder {
+    /// Records into `db` for VM `vm_id`, events into `events_log`.
+    pub fn new(db: StateDb, vm_id: String, events_log: PathBuf) -> Self {
+        Self {
+            db,
+            vm_id,
+            events_log,
+        }
+    }
+
+    /// Writes the full runtime state (status, processes, sockets).
+    pub fn set_runtime(&self, update: &RuntimeUpdate) -> Result<(), maqet_state::StateError> {
+        self.db.set_runtime(&self.vm_id, update)
+    }
+
+    /// Sets the status, logging (not failing) when the database refuses.
+    pub fn set_status(&self, status: VmStatus, reason: Option<&str>) {
+        if let Err(err) = self.db.set_status(&self.vm_id, status, reason) {
+            log!("cannot record status {status}: {err}");
+        }
+    }
+
+    /// Records QEMU's exit, unless the row is gone or now belongs to another QEMU.
+    pub fn record_exit(&self, qemu: &ProcessIdentity, status: VmStatus, reason: &str) {
+        match self.db.find_vm(&self.vm_id) {
+            Ok(None) => log!("the VM was removed meanwhile; only cleaning up"),
+            Ok(Some(vm)) if vm.qemu.is_some_and(|q| q != *qemu) => {
+                log!("the VM now records another QEMU; leaving its state alone");
+            }
+            Ok(Some(_)) => {
+                let update = RuntimeUpdate::cleared(status).with_reason(reason);
+                match self.db.set_runtime(&self.vm_id, &update) {
+                    Ok(()) => log!("recorded status {status} ({reason})"),
+                    Err(err) if err.kind() == StateErrorKind::NotFound => {
+                        log!("the VM was removed meanwhile; only cleaning up");
+                    }
+                    Err(err) => log!("cannot record status {status}: {err}"),
+                }
+            }
+            Err(err) => log!("cannot read the VM's state: {err}"),
+        }
+    }
+
+    /// Appends one event as a JSON line to `events.jsonl`.
+    pub fn append_event(&self, event: &QmpEvent) {
+        let timestamp = event.timestamp.unwrap_or_else(now);
+        let line = json!({
+            "timestamp": timestamp,
+            "event": event.event,
+            "data": event.data,
+        });
+        let write = || -> std::io::Result<()> {
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.events_log)?;
+            file.write_all(format!("{line}\n").as_bytes())
+        };
+        if let Err(err) = write() {
+            log!("cannot append to {}: {err}", self.events_log.display());
+        }
+    }
+}
+
+/// The current time as a QMP timestamp.
+pub fn now() -> Timestamp {
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    Timestamp {
+        seconds: i64::try_from(since.as_secs()).unwrap_or(i64::MAX),
+        microseconds: i64::from(since.subsec_micros()),
+    }
+}
+
+/// A note event the runner adds to `events.jsonl` itself (not from QEMU).
+pub fn note_event(name: &str, data: Value) -> QmpEvent {
+    QmpEvent {
+        event: name.to_owned(),
+        data,
+        timestamp: Some(now()),
+    }
+}
+
+/// The status and reason to record for a QEMU that ended, from its last SHUTDOWN reason (if
+/// any) and how the process ended.
+pub fn exit_outcome(shutdown_reason: Option<&str>, exit: ExitKind) -> (VmStatus, String) {
+    if let Some(reason) = shutdown_reason {
+        return match reason {
+            "guest-shutdown" => (VmStatus::Stopped, "guest shutdown".into()),
+            "host-qmp-quit" | "host-qmp-system-reset" | "host-signal" | "host-ui" => {
+                (VmStatus::Stopped, "host stop".into())
+            }
+            "guest-panic" | "host-error" => (VmStatus::Crashed, reason.replace('-', " ")),
+            other => (VmStatus::Stopped, other.replace('-', " ")),
+        };
+    }
+    match exit {
+        ExitKind::Signal(signal @ (libc::SIGKILL | libc::SIGTERM)) => {
+            (VmStatus::Stopped, format!("killed (signal {signal})"))
+        }
+        ExitKind::Signal(signal) => (
+            VmStatus::Crashed,
+            format!("QEMU died of signal {signal}{}", signal_name(signal)),
+        ),
+        ExitKind::Code(0) => (VmStatus::Stopped, "QEMU exited".into()),
+        ExitKind::Code(code) => (VmStatus::Crashed, format!("QEMU exited with status {code}")),
+        ExitKind::Unknown => (
+            VmStatus::Crashed,
+            "QEMU exited without a SHUTDOWN event (killed or crashed; exit status unknown for a re-adopted QEMU)"
+                .into(),
+        ),
+    }
+}
+
+fn signal_name(signal: i32) -> &'static str {
+    match signal {
+        libc::SIGSEGV => " (SIGSEGV)",
+        libc::SIGABRT => " (SIGABRT)",
+        libc::SIGBUS => " (SIGBUS)",
+        libc::SIGILL => " (SIGILL)",
+        libc::SIGFPE => " (SIGFPE)",
+        _ => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shutdown_reason_decides_over_exit_status() {
+        let cases = [
+            (
+                Some("guest-shutdown"),
+                ExitKind::Code(0),
+                VmStatus::Stopped,
+                "guest shutdown",
+            ),
+            (
+                Some("host-qmp-quit"),
+                ExitKind::Code(0),
+                VmStatus::Stopped,
+                "host stop",
+            ),
+            (
+                Some("host-signal"),
+                ExitKind::Signal(15),
+                VmStatus::Stopped,
+                "host stop",
+            ),
+            (
+                Some("host-qmp-quit"),
+                ExitKind::Unknown,
+                VmStatus::Stopped,
+                "host stop",
+            ),
+            (
+                Some("guest-panic"),
+                ExitKind::Code(0),
+                VmStatus::Crashed,
+                "guest panic",
+            ),
+        ];
+        for (reason, exit, status, text) in cases {
+            assert_eq!(
+                exit_outcome(reason, exit),
+                (status, text.to_owned()),
+                "{reason:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn without_shutdown_the_exit_decides() {
+        let outcome = |exit| exit_outcome(None, exit);
+        assert_eq!(
+            outcome(ExitKind::Signal(9)),
+            (VmStatus::Stopped, "killed (signal 9)".into())
+        );
+        assert_eq!(outcome(ExitKind::Signal(15)).0, VmStatus::Stopped);
+        let (status, reason) = outcome(ExitKind::Signal(11));
+        assert_eq!(status, VmStatus::Crashed);
+        assert!(reason.contains("SIGSEGV"), "{reason}");
+        assert_eq!(
+            outcome(ExitKind::Code(1)),
+            (VmStatus::Crashed, "QEMU exited with status 1".into())
+        );
+        assert_eq!(outcome(ExitKind::Unknown).0, VmStatus::Crashed);
+    }
+}

@@ -104,3 +104,57 @@ impl Maqet {
         }
     }
 }
+
+impl Maqet {
+    /// The VM as it really is, with a new runner started for a QEMU whose runner is gone
+    /// (re-adoption). `locked` says whether the caller already holds the VM's lock.
+    pub fn supervise(&self, vm: VmRecord, locked: bool) -> VmRecord {
+        if !self.is_orphaned(&vm) {
+            return self.observe(vm);
+        }
+        let _lock = if locked {
+            None
+        } else {
+            match self.lock_vm(&vm) {
+                Ok(lock) => Some(lock),
+                Err(_) => return self.observe(vm),
+            }
+        };
+        let vm = match self.vm_record(&vm.id) {
+            Ok(fresh) if self.is_orphaned(&fresh) => fresh,
+            Ok(fresh) => return self.observe(fresh),
+            Err(_) => return self.observe(vm),
+        };
+        if let (Some(qemu), Ok(exe)) = (vm.qemu, maqet_runner::find_runner_executable(self.runner_override())) {
+            let spec = maqet_runner::AdoptSpec {
+                vm_id: vm.id.clone(),
+                vm_name: vm.name.clone(),
+                db_path: self.dirs().state_db(),
+                paths: self.vm_paths(&vm),
+                qemu,
+            };
+            self.progress(&format!("reconnecting to VM `{}` (its supervisor had stopped)", vm.name));
+            if let Err(e) = maqet_runner::adopt(&exe, &spec, Duration::from_secs(10)) {
+                tracing::warn!("could not re-adopt VM `{}`: {e}", vm.name);
+            }
+        }
+        match self.vm_record(&vm.id) {
+            Ok(fresh) => self.observe(fresh),
+            Err(_) => self.observe(vm),
+        }
+    }
+
+    /// Whether QEMU runs but its runner does not.
+    fn is_orphaned(&self, vm: &VmRecord) -> bool {
+        matches!(vm.status, VmStatus::Running | VmStatus::Paused)
+            && vm.qemu.as_ref().is_some_and(maqet_runner::process::is_alive)
+            && !vm.runner.as_ref().is_some_and(maqet_runner::process::is_alive)
+    }
+
+    /// Looks up a VM that must be running, re-adopting it if its runner is gone.
+    pub fn running_vm(&self, ident: &str) -> Result<VmRecord, MaqetError> {
+        let record = self.supervise(self.vm_record(ident)?, false);
+        self.require_running(&record)?;
+        Ok(record)
+    }
+}

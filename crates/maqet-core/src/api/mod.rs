@@ -1,10 +1,19 @@
 //! The `#[api_method]` commands, by area.
 
 mod config_cmds;
+mod console;
+mod maintenance;
 mod qmp;
 mod run;
+mod snapshot;
+mod storage;
 mod vm;
 mod watch;
 
 pub use config_cmds::{Markdown, ValidationReport};
 pub use run::{StartReport, StopReport};
+pub use maintenance::{CheckStatus, CleanupItem, CleanupReport, DoctorCheck, DoctorReport, OrphanFile, OrphanReport};
+pub use snapshot::{LIVE_SNAPSHOT_TIMEOUT, SnapshotChange, SnapshotListing, SnapshotOutcome};
+pub use storage::{
+    AttachedStorage, CloneReport, ClonedDrive, DriveStorageInfo, StorageInfoReport, StorageVerification, VerifiedFile,
+};

@@ -98,8 +98,7 @@ impl Maqet {
         allow_dangerous: bool,
     ) -> Result<Value, MaqetError> {
         check_command_name(command, allow_dangerous)?;
-        let record = self.observe(self.vm_record(vm)?);
-        self.require_running(&record)?;
+        let record = self.running_vm(vm)?;
         self.block_on(async {
             let client = self.qmp_client(&record).await?;
             Ok::<Value, MaqetError>(client.execute(command, arguments).await?)
@@ -182,8 +181,7 @@ impl Maqet {
         }
         let names: Vec<&str> = keys.iter().map(String::as_str).collect();
         keys::validate_keys(&names).map_err(|e| MaqetError::with_source(ErrorKind::InvalidInput, "cannot send these keys", e))?;
-        let record = self.observe(self.vm_record(&vm)?);
-        self.require_running(&record)?;
+        let record = self.running_vm(&vm)?;
         self.block_on(async {
             let client = self.qmp_client(&record).await?;
             client.send_key(&names, Some(hold_time)).await?;
@@ -205,8 +203,7 @@ impl Maqet {
     ) -> Result<(), MaqetError> {
         keys::text_to_chords(&text)
             .map_err(|e| MaqetError::with_source(ErrorKind::InvalidInput, "cannot type this text; nothing was sent", e))?;
-        let record = self.observe(self.vm_record(&vm)?);
-        self.require_running(&record)?;
+        let record = self.running_vm(&vm)?;
         self.block_on(async {
             let client = self.qmp_client(&record).await?;
             client.type_text(&text, Some(hold_time)).await?;
@@ -227,8 +224,7 @@ impl Maqet {
         #[arg(help = "Write PNG instead of PPM")] png: bool,
     ) -> Result<Screenshot, MaqetError> {
         let file = crate::config::absolute(&file);
-        let record = self.observe(self.vm_record(&vm)?);
-        self.require_running(&record)?;
+        let record = self.running_vm(&vm)?;
         let ppm_path = if png {
             let mut tmp = file.clone().into_os_string();
             tmp.push(".maqet-tmp.ppm");
@@ -280,8 +276,7 @@ impl Maqet {
         #[arg(help = "Id of the new device")] device_id: String,
         #[arg(help = "Device properties as --PROP VALUE")] props: KeyValues,
     ) -> Result<(), MaqetError> {
-        let record = self.observe(self.vm_record(&vm)?);
-        self.require_running(&record)?;
+        let record = self.running_vm(&vm)?;
         self.block_on(async {
             let client = self.qmp_client(&record).await?;
             client.device_add(&driver, &device_id, props.0).await?;
@@ -296,8 +291,7 @@ impl Maqet {
         #[arg(positional, help = "VM name or id")] vm: String,
         #[arg(positional, help = "Device id")] device_id: String,
     ) -> Result<(), MaqetError> {
-        let record = self.observe(self.vm_record(&vm)?);
-        self.require_running(&record)?;
+        let record = self.running_vm(&vm)?;
         self.block_on(async {
             let client = self.qmp_client(&record).await?;
             // device_del only asks the guest; wait briefly for the removal to complete.

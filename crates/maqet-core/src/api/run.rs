@@ -80,7 +80,7 @@ impl Maqet {
     ) -> Result<StartReport, MaqetError> {
         let record = self.vm_record(&vm)?;
         let _lock = self.lock_vm(&record)?;
-        let record = self.observe(self.vm_record(&record.id)?);
+        let record = self.supervise(self.vm_record(&record.id)?, true);
         if matches!(record.status, VmStatus::Running | VmStatus::Paused) {
             return Err(MaqetError::new(
                 ErrorKind::AlreadyExists,
@@ -139,7 +139,7 @@ impl Maqet {
     ) -> Result<StopReport, MaqetError> {
         let record = self.vm_record(&vm)?;
         let _lock = self.lock_vm(&record)?;
-        let record = self.vm_record(&record.id)?;
+        let record = self.supervise(self.vm_record(&record.id)?, true);
         let (method, elapsed) = self.stop_record(&record, force, timeout)?;
         let record = self.observe(self.vm_record(&record.id)?);
         Ok(StopReport {

@@ -139,7 +139,7 @@ impl Maqet {
             .db()?
             .list_vms(None)?
             .into_iter()
-            .map(|vm| self.observe(vm))
+            .map(|vm| self.supervise(vm, false))
             .filter(|vm| wanted.is_none_or(|w| vm.status == w))
             .map(|vm| VmListRow {
                 pid: vm.qemu.map(|p| p.pid),
@@ -155,7 +155,7 @@ impl Maqet {
     #[api_method(category = "vm", examples = ["maqet status web", "maqet status web --format json"])]
     pub fn status(&self, #[arg(positional, help = "VM name or id")] vm: String) -> Result<VmStatusReport, MaqetError> {
         let record = self.vm_record(&vm)?;
-        Ok(VmStatusReport::of(&self.observe(record)))
+        Ok(VmStatusReport::of(&self.supervise(record, false)))
     }
 
     /// Show a VM's configuration and the QEMU command line it produces.

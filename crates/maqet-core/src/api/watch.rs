@@ -125,7 +125,7 @@ impl Maqet {
     /// Show a VM's status with live process facts (CPU, memory, threads, command line) and QMP.
     #[api_method(category = "vm", examples = ["maqet inspect web", "maqet inspect web --format json"])]
     pub fn inspect(&self, #[arg(positional, help = "VM name or id")] vm: String) -> Result<Inspection, MaqetError> {
-        let record = self.observe(self.vm_record(&vm)?);
+        let record = self.supervise(self.vm_record(&vm)?, false);
         let status = VmStatusReport::of(&record);
         let process = record.qemu.map(|q| process_facts(q.pid));
         let qmp = match &record.qmp_socket {

@@ -1,0 +1,510 @@
+//! Housekeeping: `storage orphaned`, `doctor` and `cleanup`.
+
+use std::collections::HashSet;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use maqet_macros::api_method;
+use maqet_runner::process::{StopSignal, is_alive, send_signal};
+use maqet_state::{RuntimeUpdate, VmRecord, VmStatus};
+use maqet_storage::QemuImg;
+use serde::Serialize;
+
+use crate::api::snapshot::human_bytes;
+use crate::registry::CommandOutput;
+use crate::{Maqet, MaqetError};
+
+/// A file under `<data>/vms/` that no VM uses.
+#[derive(Debug, Clone, Serialize)]
+pub struct OrphanFile {
+    /// The file.
+    pub path: PathBuf,
+    /// Its size in bytes.
+    pub size_bytes: u64,
+}
+
+/// `storage orphaned`: the files found.
+#[derive(Debug, Clone, Serialize)]
+#[serde(transparent)]
+pub struct OrphanReport(pub Vec<OrphanFile>);
+
+impl CommandOutput for OrphanReport {
+    fn human(&self) -> Option<String> {
+        if self.0.is_empty() {
+            return Some("No orphaned storage found.".into());
+        }
+        let mut out = format!("Found {} orphaned file(s):", self.0.len());
+        for f in &self.0 {
+            let _ = write!(out, "\n  {} ({})", f.path.display(), human_bytes(f.size_bytes));
+        }
+        let total: u64 = self.0.iter().map(|f| f.size_bytes).sum();
+        let _ = write!(
+            out,
+            "\nTotal: {}\nNothing was deleted. Remove them by hand, or give one to a new VM with `maqet storage attach NAME PATH CONFIG`.",
+            human_bytes(total)
+        );
+        Some(out)
+    }
+}
+
+/// Outcome of one `doctor` check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckStatus {
+    /// Fine.
+    Ok,
+    /// Works, but worth a look.
+    Warning,
+    /// Broken: maqet cannot work properly.
+    Error,
+}
+
+/// One `doctor` check.
+#[derive(Debug, Clone, Serialize)]
+pub struct DoctorCheck {
+    /// `qemu`, `qemu-img`, `kvm`, `database`, `vm-states`, `runtime-dirs` or `orphans`.
+    pub name: &'static str,
+    /// The verdict.
+    pub status: CheckStatus,
+    /// What was found, and what to do about it.
+    pub detail: String,
+}
+
+/// `doctor`: the checks and what `--fix` changed.
+#[derive(Debug, Clone, Serialize)]
+pub struct DoctorReport {
+    /// False when any check is an error (warnings do not count).
+    pub healthy: bool,
+    /// Whether `--fix` was given.
+    pub fix: bool,
+    /// Every check, in order.
+    pub checks: Vec<DoctorCheck>,
+    /// First line of `qemu-system-x86_64 --version`.
+    pub qemu_version: Option<String>,
+    /// First line of `qemu-img --version`.
+    pub qemu_img_version: Option<String>,
+    /// Whether `/dev/kvm` can be used.
+    pub kvm_usable: bool,
+    /// Problems reported by the database's integrity check.
+    pub database_problems: Vec<String>,
+    /// Runtime directories of VMs that are not running.
+    pub stale_runtime_dirs: Vec<PathBuf>,
+    /// Those removed by `--fix`.
+    pub removed_runtime_dirs: Vec<PathBuf>,
+    /// VMs recorded as running whose QEMU is gone (`maqet cleanup` fixes them).
+    pub stale_vms: Vec<String>,
+    /// Those set to stopped by `--fix`.
+    pub cleaned_vms: Vec<String>,
+    /// Files under the data directory that no VM uses (never deleted by `doctor`).
+    pub orphaned_files: Vec<OrphanFile>,
+}
+
+impl CommandOutput for DoctorReport {
+    fn human(&self) -> Option<String> {
+        let mut out = String::new();
+        for c in &self.checks {
+            let mark = match c.status {
+                CheckStatus::Ok => "ok  ",
+                CheckStatus::Warning => "warn",
+                CheckStatus::Error => "FAIL",
+            };
+            let _ = writeln!(out, "[{mark}] {:<12} {}", c.name, c.detail);
+        }
+        out.push_str(if self.healthy { "maqet is ready." } else { "maqet has problems; see FAIL above." });
+        Some(out)
+    }
+}
+
+/// One VM `cleanup` looked at.
+#[derive(Debug, Clone, Serialize)]
+pub struct CleanupItem {
+    /// VM name.
+    pub name: String,
+    /// VM id.
+    pub vm_id: String,
+    /// The status in the database.
+    pub recorded_status: VmStatus,
+    /// `mark-stopped` (QEMU is gone), `stop-qemu` (QEMU runs without its runner; `--force`)
+    /// or `needs-force` (same, without `--force`: left alone).
+    pub action: &'static str,
+    /// Whether the action was carried out (false with `--dry-run`).
+    pub done: bool,
+    /// Why the VM needs cleaning.
+    pub reason: String,
+}
+
+/// `cleanup`: what was (or would be) cleaned.
+#[derive(Debug, Clone, Serialize)]
+pub struct CleanupReport {
+    /// Whether this was a dry run.
+    pub dry_run: bool,
+    /// How many VMs were cleaned.
+    pub cleaned: usize,
+    /// The VMs that need (or needed) cleaning.
+    pub vms: Vec<CleanupItem>,
+}
+
+impl CommandOutput for CleanupReport {
+    fn human(&self) -> Option<String> {
+        if self.vms.is_empty() {
+            return Some("No cleanup needed - all VMs are healthy.".into());
+        }
+        let mut out = format!("Found {} VM(s) requiring cleanup:", self.vms.len());
+        for vm in &self.vms {
+            let what = match (vm.action, vm.done) {
+                ("mark-stopped", true) => "marked stopped",
+                ("mark-stopped", false) => "would be marked stopped",
+                ("stop-qemu", true) => "QEMU stopped, marked stopped",
+                ("stop-qemu", false) => "QEMU would be stopped",
+                _ => "left alone; use --force to stop its QEMU",
+            };
+            let _ = write!(out, "\n  - {} ({}): {}; {what}", vm.name, vm.recorded_status, vm.reason);
+        }
+        if self.dry_run {
+            out.push_str("\nDry run: nothing was changed.");
+        }
+        Some(out)
+    }
+}
+
+impl Maqet {
+    /// List files under maqet's data directory that no VM uses.
+    ///
+    /// Looks at every file under `<data>/vms/` (images of any extension, logs of removed VMs,
+    /// leftovers of failed creates) and reports those that no VM's config, no registered
+    /// storage entry and no image's backing chain refers to. Nothing is deleted.
+    #[api_method(group = "storage", category = "storage", examples = ["maqet storage orphaned", "maqet storage orphaned --format json"])]
+    pub fn orphaned(&self) -> Result<OrphanReport, MaqetError> {
+        Ok(OrphanReport(self.orphaned_files()?))
+    }
+
+    /// Check the host and maqet's own files: QEMU, qemu-img, KVM, database, stale runtime files.
+    ///
+    /// Reports only; with `--fix` it also removes runtime directories of VMs that are not
+    /// running and marks VMs whose QEMU is gone as stopped. Orphaned images are listed, never
+    /// deleted.
+    #[api_method(category = "maintenance", examples = ["maqet doctor", "maqet doctor --fix", "maqet doctor --format json"])]
+    pub fn doctor(&self, #[arg(help = "Remove stale runtime directories and reset stale VM states")] fix: bool) -> Result<DoctorReport, MaqetError> {
+        let mut checks = Vec::new();
+        let mut check = |name, status, detail: String| checks.push(DoctorCheck { name, status, detail });
+        let qemu_version = tool_check("qemu-system-x86_64", "qemu-system-x86", &mut check, "qemu");
+        let qemu_img_version = tool_check("qemu-img", "qemu-utils", &mut check, "qemu-img");
+        let kvm_usable = Maqet::kvm_usable();
+        match kvm_usable {
+            true => check("kvm", CheckStatus::Ok, "/dev/kvm is usable".into()),
+            false => check("kvm", CheckStatus::Warning, "/dev/kvm is not usable: VMs run with TCG emulation (slow); add your user to the `kvm` group or enable virtualization".into()),
+        }
+        let db = self.db()?;
+        let database_problems = db.integrity_check()?;
+        match database_problems.is_empty() {
+            true => check("database", CheckStatus::Ok, format!("{} passes its integrity check", self.dirs().state_db().display())),
+            false => check("database", CheckStatus::Error, format!("{} problem(s): {}; restore a backup from {}", database_problems.len(), database_problems.join("; "), maqet_state::backup_dir(&self.dirs().state_db()).display())),
+        }
+        let stale_vms: Vec<String> = self.cleanup_candidates(true)?.into_iter().map(|(vm, _, _)| vm.name).collect();
+        let cleaned_vms: Vec<String> = match (fix, stale_vms.is_empty()) {
+            (true, false) => self.run_cleanup(false, false)?.vms.into_iter().filter(|v| v.done).map(|v| v.name).collect(),
+            _ => Vec::new(),
+        };
+        match (stale_vms.is_empty(), cleaned_vms.len() == stale_vms.len()) {
+            (true, _) => check("vm-states", CheckStatus::Ok, "every VM recorded as running has its QEMU".into()),
+            (false, true) => check("vm-states", CheckStatus::Ok, format!("marked stopped: {}", cleaned_vms.join(", "))),
+            (false, false) => check("vm-states", CheckStatus::Warning, format!("recorded as running but QEMU is gone or unmanaged: {}; run `maqet cleanup`", stale_vms.join(", "))),
+        }
+        let stale_runtime_dirs = self.stale_runtime_dirs()?;
+        let mut removed_runtime_dirs = Vec::new();
+        if fix {
+            for dir in &stale_runtime_dirs {
+                std::fs::remove_dir_all(dir).map_err(|e| MaqetError::io(format!("cannot remove the stale runtime directory {}", dir.display()), e))?;
+                removed_runtime_dirs.push(dir.clone());
+            }
+        }
+        match (stale_runtime_dirs.len(), removed_runtime_dirs.len()) {
+            (0, _) => check("runtime-dirs", CheckStatus::Ok, "no stale runtime directories".into()),
+            (n, r) if r == n => check("runtime-dirs", CheckStatus::Ok, format!("removed {n} stale runtime director(y/ies)")),
+            (n, _) => check("runtime-dirs", CheckStatus::Warning, format!("{n} runtime director(y/ies) of VMs that are not running; `maqet doctor --fix` removes them")),
+        }
+        let orphaned_files = self.orphaned_files()?;
+        match orphaned_files.len() {
+            0 => check("orphans", CheckStatus::Ok, "every file under the data directory belongs to a VM".into()),
+            n => check("orphans", CheckStatus::Warning, format!("{n} file(s) under {} belong to no VM; `maqet storage orphaned` lists them (they are never deleted automatically)", self.dirs().data.join("vms").display())),
+        }
+        Ok(DoctorReport {
+            healthy: checks.iter().all(|c| c.status != CheckStatus::Error),
+            fix,
+            checks,
+            qemu_version,
+            qemu_img_version,
+            kvm_usable,
+            database_problems,
+            stale_runtime_dirs,
+            removed_runtime_dirs,
+            stale_vms,
+            cleaned_vms,
+            orphaned_files,
+        })
+    }
+
+    /// Reset VMs recorded as running whose QEMU is gone.
+    ///
+    /// Such VMs are set to `stopped` with a reason, and their runtime directory is removed.
+    /// A QEMU still running without its maqet runner is left alone unless `--force`, which
+    /// stops it. `--dry-run` only shows what would be done.
+    #[api_method(category = "maintenance", examples = ["maqet cleanup --dry-run", "maqet cleanup", "maqet cleanup --force"])]
+    pub fn cleanup(
+        &self,
+        #[arg(help = "Show what would be cleaned without changing anything")] dry_run: bool,
+        #[arg(help = "Also stop QEMU processes whose maqet runner has exited")] force: bool,
+    ) -> Result<CleanupReport, MaqetError> {
+        self.run_cleanup(dry_run, force)
+    }
+}
+
+impl Maqet {
+    fn run_cleanup(&self, dry_run: bool, force: bool) -> Result<CleanupReport, MaqetError> {
+        let db = self.db()?;
+        let mut vms = Vec::new();
+        for (vm, unmanaged, reason) in self.cleanup_candidates(true)? {
+            let action = match (unmanaged, force) {
+                (false, _) => "mark-stopped",
+                (true, true) => "stop-qemu",
+                (true, false) => "needs-force",
+            };
+            let mut done = false;
+            if !dry_run && action != "needs-force" {
+                let why = if unmanaged {
+                    if let Some(qemu) = vm.qemu.as_ref() {
+                        stop_process(qemu)?;
+                    }
+                    "stopped by `maqet cleanup --force`: its maqet runner had exited"
+                } else {
+                    "QEMU had exited while no maqet runner watched it (found by `maqet cleanup`)"
+                };
+                let update = RuntimeUpdate::cleared(VmStatus::Stopped).with_reason(why);
+                done = db.compare_and_set_status(&vm.id, &[VmStatus::Running, VmStatus::Paused], &update)?;
+                let dir = self.dirs().vm_runtime_dir(&vm.id);
+                if done && dir.is_dir() && !runtime_dir_busy(self, &vm.id, &dir) {
+                    let _ = std::fs::remove_dir_all(&dir);
+                }
+            }
+            vms.push(CleanupItem {
+                name: vm.name,
+                vm_id: vm.id,
+                recorded_status: vm.status,
+                action,
+                done,
+                reason,
+            });
+        }
+        Ok(CleanupReport {
+            dry_run,
+            cleaned: vms.iter().filter(|v| v.done).count(),
+            vms,
+        })
+    }
+
+    /// VMs recorded as running or paused that need cleaning: (record, QEMU runs unmanaged, reason).
+    /// `include_unmanaged` adds those whose QEMU still runs without a runner.
+    fn cleanup_candidates(&self, include_unmanaged: bool) -> Result<Vec<(VmRecord, bool, String)>, MaqetError> {
+        let mut out = Vec::new();
+        for vm in self.db()?.list_vms(None)? {
+            if !matches!(vm.status, VmStatus::Running | VmStatus::Paused) {
+                continue;
+            }
+            let qemu_alive = vm.qemu.as_ref().is_some_and(is_alive);
+            let runner_dead = vm.runner.as_ref().is_some_and(|r| !is_alive(r));
+            if !qemu_alive {
+                let reason = match vm.qemu {
+                    Some(q) => format!("QEMU (pid {}) is no longer running", q.pid),
+                    None => "no QEMU process is recorded".into(),
+                };
+                out.push((vm, false, reason));
+            } else if runner_dead && include_unmanaged {
+                let reason = format!("QEMU (pid {}) runs but its maqet runner has exited", vm.qemu.map_or(0, |q| q.pid));
+                out.push((vm, true, reason));
+            }
+        }
+        Ok(out)
+    }
+
+    /// `<runtime>/vms/<id>` directories whose VM is gone or not running, and not in use.
+    fn stale_runtime_dirs(&self) -> Result<Vec<PathBuf>, MaqetError> {
+        let root = self.dirs().runtime.join("vms");
+        let Ok(entries) = std::fs::read_dir(&root) else { return Ok(Vec::new()) };
+        let db = self.db()?;
+        let mut stale = Vec::new();
+        for entry in entries.flatten() {
+            let dir = entry.path();
+            if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            let id = entry.file_name().to_string_lossy().into_owned();
+            let in_use = match db.find_vm(&id)?.filter(|vm| vm.id == id) {
+                Some(vm) => {
+                    let vm = self.observe(vm);
+                    matches!(vm.status, VmStatus::Running | VmStatus::Paused) || vm.runner.as_ref().is_some_and(is_alive)
+                }
+                None => false,
+            };
+            if !in_use && !runtime_dir_busy(self, &id, &dir) {
+                stale.push(dir);
+            }
+        }
+        stale.sort();
+        Ok(stale)
+    }
+
+    /// Files under `<data>/vms/` that nothing refers to.
+    pub(crate) fn orphaned_files(&self) -> Result<Vec<OrphanFile>, MaqetError> {
+        let root = self.dirs().data.join("vms");
+        let mut files = Vec::new();
+        collect_files(&root, &mut files);
+        if files.is_empty() {
+            return Ok(Vec::new());
+        }
+        let db = self.db()?;
+        let mut used = PathSet::default();
+        let mut owned_dirs = Vec::new();
+        let mut images = Vec::new();
+        for vm in db.list_vms(None)? {
+            let paths = self.vm_paths(&vm);
+            for log in [paths.serial_log(), paths.events_log(), paths.runner_log()] {
+                used.insert(&log);
+            }
+            match self.vm_drives(&vm) {
+                Ok(drives) => {
+                    for d in drives {
+                        if let Some(dir) = &d.path {
+                            owned_dirs.push(dir.clone());
+                        }
+                        for p in [&d.file, &d.backing_file].into_iter().flatten() {
+                            used.insert(p);
+                            images.push(p.clone());
+                        }
+                    }
+                }
+                // A config we cannot read: treat its whole data directory as in use.
+                Err(_) => owned_dirs.push(self.dirs().vm_data_dir(&vm.name)),
+            }
+        }
+        for entry in db.all_storage()? {
+            used.insert(&entry.path);
+            images.push(entry.path);
+        }
+        // Images may sit on backing files that only their qcow2 header names.
+        let qemu_img = QemuImg::new();
+        let mut seen = HashSet::new();
+        while let Some(image) = images.pop() {
+            if !image.is_file() || !seen.insert(image.clone()) || seen.len() > 4096 {
+                continue;
+            }
+            if let Ok(info) = qemu_img.info(&image, true)
+                && let Some(backing) = info.backing_file
+            {
+                used.insert(&backing);
+                images.push(backing);
+            }
+        }
+        Ok(files
+            .into_iter()
+            .filter(|f| !used.contains(f) && !owned_dirs.iter().any(|d| f.starts_with(d)))
+            .map(|path| OrphanFile {
+                size_bytes: std::fs::symlink_metadata(&path).map_or(0, |m| m.len()),
+                path,
+            })
+            .collect())
+    }
+}
+
+/// Paths compared both as written and canonicalized.
+#[derive(Default)]
+struct PathSet(HashSet<PathBuf>);
+
+impl PathSet {
+    fn insert(&mut self, path: &Path) {
+        self.0.insert(path.to_path_buf());
+        if let Ok(real) = path.canonicalize() {
+            self.0.insert(real);
+        }
+    }
+
+    fn contains(&self, path: &Path) -> bool {
+        self.0.contains(path) || path.canonicalize().is_ok_and(|real| self.0.contains(&real))
+    }
+}
+
+fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let mut entries: Vec<_> = entries.flatten().collect();
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        match entry.file_type() {
+            Ok(t) if t.is_dir() => collect_files(&entry.path(), out),
+            Ok(_) => out.push(entry.path()),
+            Err(_) => {}
+        }
+    }
+}
+
+/// Whether a command or runner holds the VM's lock or its runtime directory's lock.
+fn runtime_dir_busy(maqet: &Maqet, id: &str, dir: &Path) -> bool {
+    let command_lock = maqet.dirs().runtime.join("locks").join(format!("{id}.lock"));
+    [command_lock, dir.join("lock")].iter().any(|path| {
+        let Ok(file) = std::fs::File::open(path) else { return false };
+        matches!(
+            rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockShared),
+            Err(rustix::io::Errno::WOULDBLOCK)
+        )
+    })
+}
+
+/// SIGTERM, up to 10 s for the process to go, then SIGKILL.
+fn stop_process(process: &maqet_state::ProcessIdentity) -> Result<(), MaqetError> {
+    let signal = |s| send_signal(process, s).map_err(|e| MaqetError::io(format!("cannot signal QEMU (pid {})", process.pid), e));
+    signal(StopSignal::Terminate)?;
+    for _ in 0..100 {
+        if !is_alive(process) {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    signal(StopSignal::Kill)?;
+    Ok(())
+}
+
+/// Finds `tool` on PATH, records a check, and returns its version line.
+fn tool_check(tool: &str, package: &str, check: &mut impl FnMut(&'static str, CheckStatus, String), name: &'static str) -> Option<String> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths).map(|d| d.join(tool)).find(|p| {
+            use std::os::unix::fs::PermissionsExt;
+            p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+    });
+    let Some(path) = found else {
+        check(name, CheckStatus::Error, format!("{tool} is not on PATH; install the `{package}` package"));
+        return None;
+    };
+    let version = std::process::Command::new(&path)
+        .arg("--version")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).lines().next().map(str::to_string));
+    match &version {
+        Some(v) => check(name, CheckStatus::Ok, format!("{} ({v})", path.display())),
+        None => check(name, CheckStatus::Error, format!("{} does not run (`{tool} --version` failed); reinstall `{package}`", path.display())),
+    }
+    version
+}
+
+/// An error and its causes on one line, `outer: inner: ...`.
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let _ = write!(text, ": {cause}");
+        source = cause.source();
+    }
+    text
+}

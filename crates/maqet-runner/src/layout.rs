@@ -70,7 +70,7 @@ impl VmPaths {
             ),
             "-chardev".into(),
             format!(
-                "socket,id=maqet-serial,path={},server=on,wait=off,logfile={},logappend=on",
+                "socket,id=maqet-serial,path={},server=on,wait=off,logfile={},logappend=off",
                 escape(&self.console_socket()),
                 escape(&self.serial_log())
             ),

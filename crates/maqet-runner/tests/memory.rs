@@ -41,13 +41,54 @@ fn runner_pss_with_a_running_vm() {
         pss as f64 / 1024.0,
         rss as f64 / 1024.0
     );
+    print_biggest_mappings(started.runner.pid);
     drop(client);
     let opts = maqet_runner::StopOptions {
         force: true,
         timeout: Duration::from_secs(5),
     };
-    maqet_runner::stop(&started.qmp_socket, &started.qemu, Some(&started.runner), &opts, &mut |_| {}).unwrap();
+    maqet_runner::stop(
+        &started.qmp_socket,
+        &started.qemu,
+        Some(&started.runner),
+        &opts,
+        &mut |_| {},
+    )
+    .unwrap();
     if !cfg!(debug_assertions) {
-        assert!(pss <= 4 * 1024, "runner PSS {pss} KiB is over the 4 MiB target");
+        assert!(
+            pss <= 4 * 1024,
+            "runner PSS {pss} KiB is over the 4 MiB target"
+        );
+    }
+}
+
+/// The mappings with the most PSS, to see where the memory goes.
+fn print_biggest_mappings(pid: u32) {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
+    let mut mappings: Vec<(u64, String)> = Vec::new();
+    let mut name = String::new();
+    for line in text.lines() {
+        let first = line.split_whitespace().next().unwrap_or("");
+        if first.contains('-') && !first.ends_with(':') {
+            name = line
+                .split_whitespace()
+                .skip(5)
+                .collect::<Vec<_>>()
+                .join(" ");
+            let range = first.to_owned();
+            name = format!("{range} {name}");
+        } else if let Some(rest) = line.strip_prefix("Pss:") {
+            let kib = rest
+                .split_whitespace()
+                .next()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            mappings.push((kib, name.clone()));
+        }
+    }
+    mappings.sort_by_key(|m| std::cmp::Reverse(m.0));
+    for (kib, name) in mappings.iter().take(8) {
+        println!("  {kib:>6} KiB  {name}");
     }
 }

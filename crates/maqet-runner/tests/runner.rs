@@ -228,6 +228,9 @@ fn killed_qemu_is_recorded_and_the_runner_cleans_up() {
     assert_eq!(record.status, VmStatus::Stopped);
     assert_eq!(record.status_reason.as_deref(), Some("killed (signal 9)"));
     assert_eq!((record.qemu, record.runner), (None, None));
+    let log = std::fs::read_to_string(vm.paths.runner_log()).unwrap();
+    println!("{log}");
+    assert!(log.contains("QEMU exited (killed by signal 9)"), "{log}");
     for file in [
         vm.paths.qmp_socket(),
         vm.paths.qemu_qmp_socket(),
@@ -398,4 +401,31 @@ fn a_peer_with_another_uid_is_refused() {
     assert!(client.greeting.get("QMP").is_some());
     drop(client);
     force_stop(&vm, &started);
+}
+
+#[test]
+fn sigterm_to_the_runner_leaves_qemu_running_and_stop_still_works_without_it() {
+    let vm = TestVm::new("runner-term");
+    let started = vm.start();
+    let _ = maqet_runner::process::send_signal(
+        &started.runner,
+        maqet_runner::process::StopSignal::Terminate,
+    );
+    assert!(
+        wait_for(Duration::from_secs(5), || gone(&started.runner)),
+        "runner should exit on SIGTERM"
+    );
+    assert!(
+        is_alive(&started.qemu),
+        "QEMU must survive its runner's SIGTERM"
+    );
+    assert!(
+        !started.qmp_socket.exists(),
+        "the runner removes its socket when it leaves"
+    );
+
+    // With no runner, stop talks to QEMU's own QMP socket.
+    let outcome = force_stop(&vm, &started);
+    assert_eq!(outcome.method, StopMethod::Quit);
+    assert!(gone(&started.qemu));
 }

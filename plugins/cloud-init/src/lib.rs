@@ -105,6 +105,10 @@ fn attach_seed(args: &Value, host: &Host) -> Result<Value, CloudInitError> {
         .as_str()
         .ok_or_else(|| CloudInitError::NoDataDir { vm: vm.to_owned() })?;
     let iso_path = absolute(&Path::new(data_dir).join(ISO_FILE_NAME));
+    if let Some(parent) = iso_path.parent() {
+        // The VM's data directory exists once it has started; create it for a VM that has not.
+        let _ = std::fs::create_dir_all(parent);
+    }
     write_atomically(&iso_path, &build_seed_iso(files)?)?;
     host.log(LogLevel::Info, &format!("wrote {}", iso_path.display()));
 

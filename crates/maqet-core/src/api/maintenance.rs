@@ -36,7 +36,12 @@ impl CommandOutput for OrphanReport {
         }
         let mut out = format!("Found {} orphaned file(s):", self.0.len());
         for f in &self.0 {
-            let _ = write!(out, "\n  {} ({})", f.path.display(), human_bytes(f.size_bytes));
+            let _ = write!(
+                out,
+                "\n  {} ({})",
+                f.path.display(),
+                human_bytes(f.size_bytes)
+            );
         }
         let total: u64 = self.0.iter().map(|f| f.size_bytes).sum();
         let _ = write!(
@@ -111,7 +116,11 @@ impl CommandOutput for DoctorReport {
             };
             let _ = writeln!(out, "[{mark}] {:<12} {}", c.name, c.detail);
         }
-        out.push_str(if self.healthy { "maqet is ready." } else { "maqet has problems; see FAIL above." });
+        out.push_str(if self.healthy {
+            "maqet is ready."
+        } else {
+            "maqet has problems; see FAIL above."
+        });
         Some(out)
     }
 }
@@ -125,8 +134,8 @@ pub struct CleanupItem {
     pub vm_id: String,
     /// The status in the database.
     pub recorded_status: VmStatus,
-    /// `mark-stopped` (QEMU is gone), `stop-qemu` (QEMU runs without its runner; `--force`)
-    /// or `needs-force` (same, without `--force`: left alone).
+    /// `mark-stopped` (QEMU is gone), `readopt` (QEMU runs without its runner: a new runner
+    /// takes over) or `stop-qemu` (the same with `--force`: QEMU is stopped).
     pub action: &'static str,
     /// Whether the action was carried out (false with `--dry-run`).
     pub done: bool,
@@ -157,9 +166,15 @@ impl CommandOutput for CleanupReport {
                 ("mark-stopped", false) => "would be marked stopped",
                 ("stop-qemu", true) => "QEMU stopped, marked stopped",
                 ("stop-qemu", false) => "QEMU would be stopped",
-                _ => "left alone; use --force to stop its QEMU",
+                ("readopt", true) => "a new maqet runner watches it again",
+                ("readopt", false) if self.dry_run => "a new maqet runner would watch it (or --force stops it)",
+                _ => "could not start a new runner for it; `maqet cleanup --force` stops its QEMU",
             };
-            let _ = write!(out, "\n  - {} ({}): {}; {what}", vm.name, vm.recorded_status, vm.reason);
+            let _ = write!(
+                out,
+                "\n  - {} ({}): {}; {what}",
+                vm.name, vm.recorded_status, vm.reason
+            );
         }
         if self.dry_run {
             out.push_str("\nDry run: nothing was changed.");
@@ -185,9 +200,18 @@ impl Maqet {
     /// running and marks VMs whose QEMU is gone as stopped. Orphaned images are listed, never
     /// deleted.
     #[api_method(category = "maintenance", examples = ["maqet doctor", "maqet doctor --fix", "maqet doctor --format json"])]
-    pub fn doctor(&self, #[arg(help = "Remove stale runtime directories and reset stale VM states")] fix: bool) -> Result<DoctorReport, MaqetError> {
+    pub fn doctor(
+        &self,
+        #[arg(help = "Remove stale runtime directories and reset stale VM states")] fix: bool,
+    ) -> Result<DoctorReport, MaqetError> {
         let mut checks = Vec::new();
-        let mut check = |name, status, detail: String| checks.push(DoctorCheck { name, status, detail });
+        let mut check = |name, status, detail: String| {
+            checks.push(DoctorCheck {
+                name,
+                status,
+                detail,
+            })
+        };
         let qemu_version = tool_check("qemu-system-x86_64", "qemu-system-x86", &mut check, "qemu");
         let qemu_img_version = tool_check("qemu-img", "qemu-utils", &mut check, "qemu-img");
         let kvm_usable = Maqet::kvm_usable();
@@ -198,36 +222,110 @@ impl Maqet {
         let db = self.db()?;
         let database_problems = db.integrity_check()?;
         match database_problems.is_empty() {
-            true => check("database", CheckStatus::Ok, format!("{} passes its integrity check", self.dirs().state_db().display())),
-            false => check("database", CheckStatus::Error, format!("{} problem(s): {}; restore a backup from {}", database_problems.len(), database_problems.join("; "), maqet_state::backup_dir(&self.dirs().state_db()).display())),
+            true => check(
+                "database",
+                CheckStatus::Ok,
+                format!(
+                    "{} passes its integrity check",
+                    self.dirs().state_db().display()
+                ),
+            ),
+            false => check(
+                "database",
+                CheckStatus::Error,
+                format!(
+                    "{} problem(s): {}; restore a backup from {}",
+                    database_problems.len(),
+                    database_problems.join("; "),
+                    maqet_state::backup_dir(&self.dirs().state_db()).display()
+                ),
+            ),
         }
-        let stale_vms: Vec<String> = self.cleanup_candidates(true)?.into_iter().map(|(vm, _, _)| vm.name).collect();
+        let stale_vms: Vec<String> = self
+            .cleanup_candidates(true)?
+            .into_iter()
+            .map(|(vm, _, _)| vm.name)
+            .collect();
         let cleaned_vms: Vec<String> = match (fix, stale_vms.is_empty()) {
-            (true, false) => self.run_cleanup(false, false)?.vms.into_iter().filter(|v| v.done).map(|v| v.name).collect(),
+            (true, false) => self
+                .run_cleanup(false, false)?
+                .vms
+                .into_iter()
+                .filter(|v| v.done)
+                .map(|v| v.name)
+                .collect(),
             _ => Vec::new(),
         };
         match (stale_vms.is_empty(), cleaned_vms.len() == stale_vms.len()) {
-            (true, _) => check("vm-states", CheckStatus::Ok, "every VM recorded as running has its QEMU".into()),
-            (false, true) => check("vm-states", CheckStatus::Ok, format!("marked stopped: {}", cleaned_vms.join(", "))),
-            (false, false) => check("vm-states", CheckStatus::Warning, format!("recorded as running but QEMU is gone or unmanaged: {}; run `maqet cleanup`", stale_vms.join(", "))),
+            (true, _) => check(
+                "vm-states",
+                CheckStatus::Ok,
+                "every VM recorded as running has its QEMU".into(),
+            ),
+            (false, true) => check(
+                "vm-states",
+                CheckStatus::Ok,
+                format!("marked stopped: {}", cleaned_vms.join(", ")),
+            ),
+            (false, false) => check(
+                "vm-states",
+                CheckStatus::Warning,
+                format!(
+                    "recorded as running but QEMU is gone or unmanaged: {}; run `maqet cleanup`",
+                    stale_vms.join(", ")
+                ),
+            ),
         }
         let stale_runtime_dirs = self.stale_runtime_dirs()?;
         let mut removed_runtime_dirs = Vec::new();
         if fix {
             for dir in &stale_runtime_dirs {
-                std::fs::remove_dir_all(dir).map_err(|e| MaqetError::io(format!("cannot remove the stale runtime directory {}", dir.display()), e))?;
+                std::fs::remove_dir_all(dir).map_err(|e| {
+                    MaqetError::io(
+                        format!(
+                            "cannot remove the stale runtime directory {}",
+                            dir.display()
+                        ),
+                        e,
+                    )
+                })?;
                 removed_runtime_dirs.push(dir.clone());
             }
         }
         match (stale_runtime_dirs.len(), removed_runtime_dirs.len()) {
-            (0, _) => check("runtime-dirs", CheckStatus::Ok, "no stale runtime directories".into()),
-            (n, r) if r == n => check("runtime-dirs", CheckStatus::Ok, format!("removed {n} stale runtime director(y/ies)")),
-            (n, _) => check("runtime-dirs", CheckStatus::Warning, format!("{n} runtime director(y/ies) of VMs that are not running; `maqet doctor --fix` removes them")),
+            (0, _) => check(
+                "runtime-dirs",
+                CheckStatus::Ok,
+                "no stale runtime directories".into(),
+            ),
+            (n, r) if r == n => check(
+                "runtime-dirs",
+                CheckStatus::Ok,
+                format!("removed {n} stale runtime director(y/ies)"),
+            ),
+            (n, _) => check(
+                "runtime-dirs",
+                CheckStatus::Warning,
+                format!(
+                    "{n} runtime director(y/ies) of VMs that are not running; `maqet doctor --fix` removes them"
+                ),
+            ),
         }
         let orphaned_files = self.orphaned_files()?;
         match orphaned_files.len() {
-            0 => check("orphans", CheckStatus::Ok, "every file under the data directory belongs to a VM".into()),
-            n => check("orphans", CheckStatus::Warning, format!("{n} file(s) under {} belong to no VM; `maqet storage orphaned` lists them (they are never deleted automatically)", self.dirs().data.join("vms").display())),
+            0 => check(
+                "orphans",
+                CheckStatus::Ok,
+                "every file under the data directory belongs to a VM".into(),
+            ),
+            n => check(
+                "orphans",
+                CheckStatus::Warning,
+                format!(
+                    "{n} file(s) under {} belong to no VM; `maqet storage orphaned` lists them (they are never deleted automatically)",
+                    self.dirs().data.join("vms").display()
+                ),
+            ),
         }
         Ok(DoctorReport {
             healthy: checks.iter().all(|c| c.status != CheckStatus::Error),
@@ -248,8 +346,8 @@ impl Maqet {
     /// Reset VMs recorded as running whose QEMU is gone.
     ///
     /// Such VMs are set to `stopped` with a reason, and their runtime directory is removed.
-    /// A QEMU still running without its maqet runner is left alone unless `--force`, which
-    /// stops it. `--dry-run` only shows what would be done.
+    /// A QEMU still running without its maqet runner gets a new runner, or is stopped with
+    /// `--force`. `--dry-run` only shows what would be done.
     #[api_method(category = "maintenance", examples = ["maqet cleanup --dry-run", "maqet cleanup", "maqet cleanup --force"])]
     pub fn cleanup(
         &self,
@@ -268,10 +366,13 @@ impl Maqet {
             let action = match (unmanaged, force) {
                 (false, _) => "mark-stopped",
                 (true, true) => "stop-qemu",
-                (true, false) => "needs-force",
+                (true, false) => "readopt",
             };
             let mut done = false;
-            if !dry_run && action != "needs-force" {
+            if !dry_run && action == "readopt" {
+                let fresh = self.supervise(vm.clone(), false);
+                done = fresh.runner.as_ref().is_some_and(is_alive);
+            } else if !dry_run {
                 let why = if unmanaged {
                     if let Some(qemu) = vm.qemu.as_ref() {
                         stop_process(qemu)?;
@@ -281,7 +382,11 @@ impl Maqet {
                     "QEMU had exited while no maqet runner watched it (found by `maqet cleanup`)"
                 };
                 let update = RuntimeUpdate::cleared(VmStatus::Stopped).with_reason(why);
-                done = db.compare_and_set_status(&vm.id, &[VmStatus::Running, VmStatus::Paused], &update)?;
+                done = db.compare_and_set_status(
+                    &vm.id,
+                    &[VmStatus::Running, VmStatus::Paused],
+                    &update,
+                )?;
                 let dir = self.dirs().vm_runtime_dir(&vm.id);
                 if done && dir.is_dir() && !runtime_dir_busy(self, &vm.id, &dir) {
                     let _ = std::fs::remove_dir_all(&dir);
@@ -305,7 +410,10 @@ impl Maqet {
 
     /// VMs recorded as running or paused that need cleaning: (record, QEMU runs unmanaged, reason).
     /// `include_unmanaged` adds those whose QEMU still runs without a runner.
-    fn cleanup_candidates(&self, include_unmanaged: bool) -> Result<Vec<(VmRecord, bool, String)>, MaqetError> {
+    fn cleanup_candidates(
+        &self,
+        include_unmanaged: bool,
+    ) -> Result<Vec<(VmRecord, bool, String)>, MaqetError> {
         let mut out = Vec::new();
         for vm in self.db()?.list_vms(None)? {
             if !matches!(vm.status, VmStatus::Running | VmStatus::Paused) {
@@ -320,7 +428,10 @@ impl Maqet {
                 };
                 out.push((vm, false, reason));
             } else if runner_dead && include_unmanaged {
-                let reason = format!("QEMU (pid {}) runs but its maqet runner has exited", vm.qemu.map_or(0, |q| q.pid));
+                let reason = format!(
+                    "QEMU (pid {}) runs but its maqet runner has exited",
+                    vm.qemu.map_or(0, |q| q.pid)
+                );
                 out.push((vm, true, reason));
             }
         }
@@ -330,7 +441,9 @@ impl Maqet {
     /// `<runtime>/vms/<id>` directories whose VM is gone or not running, and not in use.
     fn stale_runtime_dirs(&self) -> Result<Vec<PathBuf>, MaqetError> {
         let root = self.dirs().runtime.join("vms");
-        let Ok(entries) = std::fs::read_dir(&root) else { return Ok(Vec::new()) };
+        let Ok(entries) = std::fs::read_dir(&root) else {
+            return Ok(Vec::new());
+        };
         let db = self.db()?;
         let mut stale = Vec::new();
         for entry in entries.flatten() {
@@ -342,7 +455,8 @@ impl Maqet {
             let in_use = match db.find_vm(&id)?.filter(|vm| vm.id == id) {
                 Some(vm) => {
                     let vm = self.observe(vm);
-                    matches!(vm.status, VmStatus::Running | VmStatus::Paused) || vm.runner.as_ref().is_some_and(is_alive)
+                    matches!(vm.status, VmStatus::Running | VmStatus::Paused)
+                        || vm.runner.as_ref().is_some_and(is_alive)
                 }
                 None => false,
             };
@@ -434,7 +548,9 @@ impl PathSet {
 }
 
 fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     let mut entries: Vec<_> = entries.flatten().collect();
     entries.sort_by_key(|e| e.file_name());
     for entry in entries {
@@ -448,9 +564,15 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
 
 /// Whether a command or runner holds the VM's lock or its runtime directory's lock.
 fn runtime_dir_busy(maqet: &Maqet, id: &str, dir: &Path) -> bool {
-    let command_lock = maqet.dirs().runtime.join("locks").join(format!("{id}.lock"));
+    let command_lock = maqet
+        .dirs()
+        .runtime
+        .join("locks")
+        .join(format!("{id}.lock"));
     [command_lock, dir.join("lock")].iter().any(|path| {
-        let Ok(file) = std::fs::File::open(path) else { return false };
+        let Ok(file) = std::fs::File::open(path) else {
+            return false;
+        };
         matches!(
             rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockShared),
             Err(rustix::io::Errno::WOULDBLOCK)
@@ -460,7 +582,10 @@ fn runtime_dir_busy(maqet: &Maqet, id: &str, dir: &Path) -> bool {
 
 /// SIGTERM, up to 10 s for the process to go, then SIGKILL.
 fn stop_process(process: &maqet_state::ProcessIdentity) -> Result<(), MaqetError> {
-    let signal = |s| send_signal(process, s).map_err(|e| MaqetError::io(format!("cannot signal QEMU (pid {})", process.pid), e));
+    let signal = |s| {
+        send_signal(process, s)
+            .map_err(|e| MaqetError::io(format!("cannot signal QEMU (pid {})", process.pid), e))
+    };
     signal(StopSignal::Terminate)?;
     for _ in 0..100 {
         if !is_alive(process) {
@@ -473,15 +598,27 @@ fn stop_process(process: &maqet_state::ProcessIdentity) -> Result<(), MaqetError
 }
 
 /// Finds `tool` on PATH, records a check, and returns its version line.
-fn tool_check(tool: &str, package: &str, check: &mut impl FnMut(&'static str, CheckStatus, String), name: &'static str) -> Option<String> {
+fn tool_check(
+    tool: &str,
+    package: &str,
+    check: &mut impl FnMut(&'static str, CheckStatus, String),
+    name: &'static str,
+) -> Option<String> {
     let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths).map(|d| d.join(tool)).find(|p| {
-            use std::os::unix::fs::PermissionsExt;
-            p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
+        std::env::split_paths(&paths)
+            .map(|d| d.join(tool))
+            .find(|p| {
+                use std::os::unix::fs::PermissionsExt;
+                p.metadata()
+                    .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            })
     });
     let Some(path) = found else {
-        check(name, CheckStatus::Error, format!("{tool} is not on PATH; install the `{package}` package"));
+        check(
+            name,
+            CheckStatus::Error,
+            format!("{tool} is not on PATH; install the `{package}` package"),
+        );
         return None;
     };
     let version = std::process::Command::new(&path)
@@ -490,10 +627,22 @@ fn tool_check(tool: &str, package: &str, check: &mut impl FnMut(&'static str, Ch
         .output()
         .ok()
         .filter(|o| o.status.success())
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).lines().next().map(str::to_string));
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .next()
+                .map(str::to_string)
+        });
     match &version {
         Some(v) => check(name, CheckStatus::Ok, format!("{} ({v})", path.display())),
-        None => check(name, CheckStatus::Error, format!("{} does not run (`{tool} --version` failed); reinstall `{package}`", path.display())),
+        None => check(
+            name,
+            CheckStatus::Error,
+            format!(
+                "{} does not run (`{tool} --version` failed); reinstall `{package}`",
+                path.display()
+            ),
+        ),
     }
     version
 }

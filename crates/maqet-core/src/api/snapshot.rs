@@ -61,7 +61,10 @@ impl CommandOutput for SnapshotOutcome {
                     "load" => "loaded",
                     _ => "deleted",
                 };
-                format!("{verb} snapshot {} on drive {} ({})", c.snapshot, c.drive, c.method)
+                format!(
+                    "{verb} snapshot {} on drive {} ({})",
+                    c.snapshot, c.drive, c.method
+                )
             }
             SnapshotOutcome::Listed(list) if list.0.is_empty() => "No snapshots.".to_string(),
             SnapshotOutcome::Listed(list) => snapshot_table(&list.0),
@@ -166,7 +169,7 @@ impl Maqet {
         #[arg(help = "Act on the running VM through QEMU, including its RAM state")] live: bool,
     ) -> Result<SnapshotOutcome, MaqetError> {
         let action = Action::parse(&action)?;
-        let record = self.observe(self.vm_record(&vm)?);
+        let record = self.supervise(self.vm_record(&vm)?, false);
         let spec = self.snapshot_drive(&record, &drive)?;
         let file = spec.file.clone().unwrap_or_default();
         let running = matches!(record.status, VmStatus::Running | VmStatus::Paused);
@@ -187,7 +190,9 @@ impl Maqet {
         };
         maqet_storage::validate_snapshot_name(&name)?;
         if overwrite && action != Action::Create {
-            return Err(MaqetError::invalid("`--overwrite` only applies to `snapshot create`"));
+            return Err(MaqetError::invalid(
+                "`--overwrite` only applies to `snapshot create`",
+            ));
         }
         match (running, live) {
             (true, false) => {
@@ -247,12 +252,20 @@ impl Maqet {
                 format!(
                     "VM `{}` has no drive `{drive}`; its drives: {}",
                     record.name,
-                    if names.is_empty() { "none".to_string() } else { names.join(", ") }
+                    if names.is_empty() {
+                        "none".to_string()
+                    } else {
+                        names.join(", ")
+                    }
                 ),
             ));
         };
         if spec.kind != DriveKind::Qcow2 || spec.media == Media::Cdrom {
-            let what = if spec.media == Media::Cdrom { "cdrom".to_string() } else { spec.kind.to_string() };
+            let what = if spec.media == Media::Cdrom {
+                "cdrom".to_string()
+            } else {
+                spec.kind.to_string()
+            };
             return Err(MaqetError::Snapshot {
                 message: format!(
                     "drive `{drive}` of VM `{}` is a {what} drive, which cannot hold snapshots; only qcow2 disks can",
@@ -294,34 +307,53 @@ impl Maqet {
             .collect();
         let exists = existing.iter().any(|n| n == name);
         match action {
-            Action::Create if exists && !overwrite => return Err(exists_error(record, &spec.name, name)),
+            Action::Create if exists && !overwrite => {
+                return Err(exists_error(record, &spec.name, name));
+            }
             Action::Load | Action::Delete if !exists => {
                 return Err(missing_error(record, &spec.name, name, &existing));
             }
             _ => {}
         }
         let node = maqet_storage::node_name(spec);
-        let job = |verb: &str| format!("maqet-{verb}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let job = |verb: &str| {
+            format!(
+                "maqet-{verb}-{}",
+                &uuid::Uuid::new_v4().simple().to_string()[..8]
+            )
+        };
         let fail = |what: &str, e: QmpError| live_error(record, &spec.name, name, what, e);
         self.block_on(async {
             let qmp = self.qmp_client(record).await?;
             if action == Action::Delete || (action == Action::Create && exists) {
                 let id = job("delete");
-                qmp.snapshot_delete(&id, name, &[node]).await.map_err(|e| fail("delete", e))?;
-                qmp.wait_job(&id, LIVE_SNAPSHOT_TIMEOUT).await.map_err(|e| fail("delete", e))?;
+                qmp.snapshot_delete(&id, name, &[node])
+                    .await
+                    .map_err(|e| fail("delete", e))?;
+                qmp.wait_job(&id, LIVE_SNAPSHOT_TIMEOUT)
+                    .await
+                    .map_err(|e| fail("delete", e))?;
             }
             match action {
                 Action::Create => {
                     let id = job("save");
                     self.progress(&format!("saving snapshot {name} of VM {}", record.name));
-                    qmp.snapshot_save(&id, name, node, &[node]).await.map_err(|e| fail("save", e))?;
-                    qmp.wait_job(&id, LIVE_SNAPSHOT_TIMEOUT).await.map_err(|e| fail("save", e))?;
+                    qmp.snapshot_save(&id, name, node, &[node])
+                        .await
+                        .map_err(|e| fail("save", e))?;
+                    qmp.wait_job(&id, LIVE_SNAPSHOT_TIMEOUT)
+                        .await
+                        .map_err(|e| fail("save", e))?;
                 }
                 Action::Load => {
                     let id = job("load");
                     self.progress(&format!("loading snapshot {name} into VM {}", record.name));
-                    qmp.snapshot_load(&id, name, node, &[node]).await.map_err(|e| fail("load", e))?;
-                    qmp.wait_job(&id, LIVE_SNAPSHOT_TIMEOUT).await.map_err(|e| fail("load", e))?;
+                    qmp.snapshot_load(&id, name, node, &[node])
+                        .await
+                        .map_err(|e| fail("load", e))?;
+                    qmp.wait_job(&id, LIVE_SNAPSHOT_TIMEOUT)
+                        .await
+                        .map_err(|e| fail("load", e))?;
                 }
                 _ => {}
             }
@@ -334,7 +366,9 @@ impl Maqet {
 fn drive_error(err: StorageError, record: &VmRecord, drive: &str) -> MaqetError {
     match err {
         StorageError::SnapshotExists { name, .. } => exists_error(record, drive, &name),
-        StorageError::SnapshotNotFound { name, available } => missing_error(record, drive, &name, &available),
+        StorageError::SnapshotNotFound { name, available } => {
+            missing_error(record, drive, &name, &available)
+        }
         StorageError::SnapshotUnsupported { format, .. } => MaqetError::Snapshot {
             message: format!(
                 "drive `{drive}` of VM `{}` holds a {format} image, which cannot hold snapshots; only qcow2 images can",
@@ -363,7 +397,11 @@ fn missing_error(record: &VmRecord, drive: &str, name: &str, available: &[String
         message: format!(
             "snapshot `{name}` not found on drive `{drive}` of VM `{}`; existing snapshots: {}",
             record.name,
-            if available.is_empty() { "none".to_string() } else { available.join(", ") }
+            if available.is_empty() {
+                "none".to_string()
+            } else {
+                available.join(", ")
+            }
         ),
         kind: ErrorKind::NotFound,
         source: None,
@@ -392,7 +430,10 @@ mod tests {
     #[test]
     fn actions_parse_and_unknown_ones_name_the_choices() {
         assert_eq!(Action::parse("delete").ok(), Some(Action::Delete));
-        let err = Action::parse("restore").err().map(|e| e.to_string()).unwrap_or_default();
+        let err = Action::parse("restore")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.contains("create, load, list or delete"), "{err}");
     }
 

@@ -66,7 +66,10 @@ impl CommandOutput for StorageInfoReport {
         }
         let mut out = String::new();
         for d in &self.drives {
-            let path = d.resolved_path.as_deref().map_or("-".into(), |p| p.display().to_string());
+            let path = d
+                .resolved_path
+                .as_deref()
+                .map_or("-".into(), |p| p.display().to_string());
             let _ = writeln!(out, "{} ({}): {}", d.name, d.kind, path);
             let state = match (&d.exists, &d.format) {
                 (false, _) => "missing (created on start when it has a size)".to_string(),
@@ -171,7 +174,10 @@ impl Maqet {
         category = "storage",
         examples = ["maqet storage-info web", "maqet storage-info web --format json"]
     )]
-    pub fn storage_info(&self, #[arg(positional, help = "VM name or id")] vm: String) -> Result<StorageInfoReport, MaqetError> {
+    pub fn storage_info(
+        &self,
+        #[arg(positional, help = "VM name or id")] vm: String,
+    ) -> Result<StorageInfoReport, MaqetError> {
         let record = self.vm_record(&vm)?;
         let registry = self.db()?.storage_for_vm(&record.id)?;
         let configured = configured_paths(&record.config);
@@ -228,12 +234,17 @@ impl Maqet {
     /// writable image with a `size` is reported as `not-created-yet` (start creates it), not
     /// as a problem. Prints a report; `ok` is false when any file has a problem.
     #[api_method(group = "storage", category = "storage", examples = ["maqet storage verify web"])]
-    pub fn verify(&self, #[arg(positional, help = "VM name or id")] vm: String) -> Result<StorageVerification, MaqetError> {
+    pub fn verify(
+        &self,
+        #[arg(positional, help = "VM name or id")] vm: String,
+    ) -> Result<StorageVerification, MaqetError> {
         let record = self.vm_record(&vm)?;
         let qemu_img = QemuImg::new();
         let mut files = Vec::new();
         for d in self.vm_drives(&record)? {
-            let Some(path) = d.file.clone().or_else(|| d.path.clone()) else { continue };
+            let Some(path) = d.file.clone().or_else(|| d.path.clone()) else {
+                continue;
+            };
             let (state, detail) = verify_drive(&qemu_img, &d, &path);
             files.push(VerifiedFile {
                 path,
@@ -249,7 +260,10 @@ impl Maqet {
             let (state, detail) = if entry.path.exists() {
                 ("ok", None)
             } else {
-                ("missing", Some("registered for this VM but gone from disk".to_string()))
+                (
+                    "missing",
+                    Some("registered for this VM but gone from disk".to_string()),
+                )
             };
             files.push(VerifiedFile {
                 path: entry.path,
@@ -286,7 +300,10 @@ impl Maqet {
         if !path.is_file() {
             return Err(MaqetError::new(
                 ErrorKind::NotFound,
-                format!("{} is not an existing file; give the path of the image to attach", path.display()),
+                format!(
+                    "{} is not an existing file; give the path of the image to attach",
+                    path.display()
+                ),
             ));
         }
         if self.db()?.find_vm(&name)?.is_some() {
@@ -310,7 +327,10 @@ impl Maqet {
         let taken: Vec<String> = self_drive_names(value);
         let drive = unique_drive_name(&path, &taken);
         let mut item = json!({"name": drive, "type": format, "file": path});
-        if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("iso")) {
+        if path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("iso"))
+        {
             item["media"] = json!("cdrom");
         }
         push_drive(value, item);
@@ -371,9 +391,15 @@ pub struct CloneReport {
 
 impl CommandOutput for CloneReport {
     fn human(&self) -> Option<String> {
-        let mut out = format!("cloned VM {} into {} ({})", self.source, self.vm.name, self.vm.vm_id);
+        let mut out = format!(
+            "cloned VM {} into {} ({})",
+            self.source, self.vm.name, self.vm.vm_id
+        );
         for d in &self.drives {
-            let file = d.file.as_deref().map_or("-".into(), |p| p.display().to_string());
+            let file = d
+                .file
+                .as_deref()
+                .map_or("-".into(), |p| p.display().to_string());
             let _ = write!(out, "\n  {}: {} {}", d.drive, d.method, file);
         }
         if self.linked {
@@ -407,7 +433,10 @@ impl Maqet {
     ) -> Result<CloneReport, MaqetError> {
         config::check_vm_name(&new).map_err(MaqetError::invalid)?;
         let source = self.observe(self.vm_record(&src)?);
-        if matches!(source.status, maqet_state::VmStatus::Running | maqet_state::VmStatus::Paused) {
+        if matches!(
+            source.status,
+            maqet_state::VmStatus::Running | maqet_state::VmStatus::Paused
+        ) {
             return Err(MaqetError::invalid(format!(
                 "VM `{}` is running and its disks are changing; stop it first (`maqet stop {}`), then clone",
                 source.name, source.name
@@ -428,11 +457,18 @@ impl Maqet {
         let qemu_img = QemuImg::new();
         for (index, d) in drives.iter().enumerate() {
             let item = config.pointer_mut(&format!("/storage/{index}"));
-            let Some(item) = item.and_then(Value::as_object_mut) else { continue };
+            let Some(item) = item.and_then(Value::as_object_mut) else {
+                continue;
+            };
             let src_file = d.file.clone();
             let shared = !d.kind.is_image() || !d.is_writable();
             let entry = match src_file.as_deref() {
-                _ if shared => ClonedDrive { drive: d.name.clone(), source: src_file.clone().or(d.path.clone()), file: src_file.clone().or(d.path.clone()), method: "shared" },
+                _ if shared => ClonedDrive {
+                    drive: d.name.clone(),
+                    source: src_file.clone().or(d.path.clone()),
+                    file: src_file.clone().or(d.path.clone()),
+                    method: "shared",
+                },
                 Some(file) if file.exists() => {
                     let ext = if linked { "qcow2" } else { d.kind.as_str() };
                     let dst = target_dir.join(format!("{}.{ext}", d.name));
@@ -440,9 +476,14 @@ impl Maqet {
                         qemu_img.create_overlay(file, &dst)
                     } else {
                         let format = qemu_img.info(file, false)?.format;
-                        let format = if format == "raw" { maqet_storage::ImageFormat::Raw } else { maqet_storage::ImageFormat::Qcow2 };
+                        let format = if format == "raw" {
+                            maqet_storage::ImageFormat::Raw
+                        } else {
+                            maqet_storage::ImageFormat::Qcow2
+                        };
                         let name = d.name.clone();
-                        let mut report = |pct: f64| self.progress(&format!("copying drive {name}: {pct:.0}%"));
+                        let mut report =
+                            |pct: f64| self.progress(&format!("copying drive {name}: {pct:.0}%"));
                         qemu_img.convert(file, &dst, format, Some(&mut report))
                     }?;
                     created.0.push(made.path.clone());
@@ -452,19 +493,33 @@ impl Maqet {
                         item.remove("backing_file");
                         item.remove("backing_format");
                     }
-                    ClonedDrive { drive: d.name.clone(), source: Some(file.to_path_buf()), file: Some(made.path), method: if linked { "overlay" } else { "copied" } }
+                    ClonedDrive {
+                        drive: d.name.clone(),
+                        source: Some(file.to_path_buf()),
+                        file: Some(made.path),
+                        method: if linked { "overlay" } else { "copied" },
+                    }
                 }
                 _ => {
                     item.remove("file");
                     let file = maqet_storage::default_drive_path(&target_dir, d);
-                    ClonedDrive { drive: d.name.clone(), source: src_file.clone(), file, method: "not-created" }
+                    ClonedDrive {
+                        drive: d.name.clone(),
+                        source: src_file.clone(),
+                        file,
+                        method: "not-created",
+                    }
                 }
             };
             report.push(entry);
         }
         let role = if linked { "overlay" } else { "disk" };
         let record = self.db()?.transaction(|tx| {
-            let record = tx.insert_vm(&NewVm { name: new.clone(), config: config.clone(), config_paths: Vec::new() })?;
+            let record = tx.insert_vm(&NewVm {
+                name: new.clone(),
+                config: config.clone(),
+                config_paths: Vec::new(),
+            })?;
             for path in &created.0 {
                 tx.register_storage(&StorageEntry {
                     vm_id: record.id.clone(),
@@ -478,7 +533,12 @@ impl Maqet {
             Ok::<_, MaqetError>(record)
         })?;
         created.0.clear();
-        Ok(CloneReport { vm: VmStatusReport::of(&record), source: source.name, linked, drives: report })
+        Ok(CloneReport {
+            vm: VmStatusReport::of(&record),
+            source: source.name,
+            linked,
+            drives: report,
+        })
     }
 }
 
@@ -526,14 +586,20 @@ fn verify_drive(qemu_img: &QemuImg, d: &DriveSpec, path: &Path) -> (&'static str
         return match path.is_dir() {
             true => ("ok", None),
             false if d.is_writable() => ("not-created-yet", None),
-            false => ("missing", Some("the shared directory does not exist".into())),
+            false => (
+                "missing",
+                Some("the shared directory does not exist".into()),
+            ),
         };
     }
     if !path.exists() {
         if d.is_writable() && (d.size.is_some() || d.backing_file.is_some()) {
             return ("not-created-yet", None);
         }
-        return ("missing", Some("the image does not exist and start cannot create it".into()));
+        return (
+            "missing",
+            Some("the image does not exist and start cannot create it".into()),
+        );
     }
     let info = match qemu_img.info(path, true) {
         Ok(info) => info,
@@ -551,7 +617,10 @@ fn verify_drive(qemu_img: &QemuImg, d: &DriveSpec, path: &Path) -> (&'static str
     if let Some(backing) = info.backing_file.filter(|b| !b.exists()) {
         return (
             "backing-missing",
-            Some(format!("its backing file {} does not exist", backing.display())),
+            Some(format!(
+                "its backing file {} does not exist",
+                backing.display()
+            )),
         );
     }
     ("ok", None)
@@ -572,7 +641,9 @@ fn push_drive(config: &mut Value, item: Value) {
         *config = Value::Object(Map::new());
     }
     if let Some(map) = config.as_object_mut() {
-        let storage = map.entry("storage").or_insert_with(|| Value::Array(Vec::new()));
+        let storage = map
+            .entry("storage")
+            .or_insert_with(|| Value::Array(Vec::new()));
         match storage.as_array_mut() {
             Some(items) => items.push(item),
             None => *storage = Value::Array(vec![item]),
@@ -582,10 +653,19 @@ fn push_drive(config: &mut Value, item: Value) {
 
 /// A valid drive name from a file's stem (`Debian 12.qcow2` → `Debian-12`), unique among `taken`.
 pub(crate) fn unique_drive_name(path: &Path, taken: &[String]) -> String {
-    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let mut base: String = stem
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
     if !base.starts_with(|c: char| c.is_ascii_alphabetic()) {
         base = format!("disk-{base}");
@@ -608,10 +688,22 @@ mod tests {
     #[test]
     fn drive_names_come_from_the_file_stem() {
         let taken = vec!["hdd".to_string(), "debian-12".to_string()];
-        assert_eq!(unique_drive_name(Path::new("/x/My Disk.qcow2"), &taken), "My-Disk");
-        assert_eq!(unique_drive_name(Path::new("/x/2024.img"), &taken), "disk-2024");
+        assert_eq!(
+            unique_drive_name(Path::new("/x/My Disk.qcow2"), &taken),
+            "My-Disk"
+        );
+        assert_eq!(
+            unique_drive_name(Path::new("/x/2024.img"), &taken),
+            "disk-2024"
+        );
         assert_eq!(unique_drive_name(Path::new("/x/hdd.raw"), &taken), "hdd-2");
-        assert_eq!(unique_drive_name(Path::new("/x/debian.12.iso"), &taken), "debian-12-2");
-        assert!(maqet_storage::validate_drive_name(&unique_drive_name(Path::new("/x/.qcow2"), &[])).is_ok());
+        assert_eq!(
+            unique_drive_name(Path::new("/x/debian.12.iso"), &taken),
+            "debian-12-2"
+        );
+        assert!(
+            maqet_storage::validate_drive_name(&unique_drive_name(Path::new("/x/.qcow2"), &[]))
+                .is_ok()
+        );
     }
 }

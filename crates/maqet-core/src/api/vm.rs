@@ -101,6 +101,7 @@ impl Maqet {
         }
         config::merge_config(&mut merged, &incoming);
         config::validate_config(&merged, None)?;
+        self.fill_default_drive_files(&mut merged, &existing.name)?;
         let mut paths = existing.config_paths.clone();
         for f in built.files {
             if !paths.contains(&f) {
@@ -262,12 +263,33 @@ impl Maqet {
             None => format!("vm-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]),
         };
         config::check_vm_name(&name).map_err(MaqetError::invalid)?;
+        self.fill_default_drive_files(&mut value, &name)?;
         let record = self.db()?.insert_vm(&NewVm {
             name,
             config: value,
             config_paths: built.files,
         })?;
         Ok(record)
+    }
+
+    /// Writes the default image path (`<data>/vms/<name>/<drive>.<type>`) into every drive that
+    /// names no file, so the stored config says where each disk lives.
+    fn fill_default_drive_files(&self, config: &mut Value, vm_name: &str) -> Result<(), MaqetError> {
+        let Some(storage) = config.get("storage") else {
+            return Ok(());
+        };
+        let drives = maqet_storage::parse_drives(storage)?;
+        let dir = self.dirs().vm_data_dir(vm_name);
+        if let Some(Value::Array(items)) = config.get_mut("storage") {
+            for (item, drive) in items.iter_mut().zip(&drives) {
+                if let (Value::Object(map), Some(path)) = (item, maqet_storage::default_drive_path(&dir, drive))
+                    && drive.file.is_none()
+                {
+                    map.insert("file".into(), Value::String(path.to_string_lossy().into_owned()));
+                }
+            }
+        }
+        Ok(())
     }
 
     fn remove_one(&self, vm: VmRecord, clean_storage: bool, report: &mut RemoveReport) -> Result<(), MaqetError> {

@@ -5,24 +5,25 @@ mod mux;
 mod qemu;
 pub mod ready;
 mod record;
+mod startup;
 
 use std::io::Read;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::Path;
 use std::time::Duration;
 
-use maqet_qmp::{QmpClient, QmpEvent};
+use maqet_qmp::QmpEvent;
 use maqet_runner::layout::VmPaths;
 use maqet_runner::{AdoptSpec, FailureKind, LaunchSpec, Started};
 use maqet_state::{ProcessIdentity, RuntimeUpdate, StateDb, VmStatus};
-use serde_json::json;
-use tokio::signal::unix::{Signal, SignalKind, signal};
+use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::broadcast::error::RecvError;
 
 use self::log::log;
-use self::qemu::{ExitKind, QemuProcess, error_chain};
+use self::qemu::error_chain;
 use self::ready::ReadyPipe;
 use self::record::VmRecorder;
+use self::startup::{adopt, fail, give_up, launch};
 
 /// How long a launched QEMU gets to open its QMP socket before the runner gives up.
 const QMP_OPEN_LIMIT: Duration = Duration::from_secs(300);
@@ -277,157 +278,7 @@ fn on_event(recorder: &VmRecorder, shutdown: &mut Option<String>, event: &QmpEve
     }
 }
 
-/// Launches QEMU and connects to it; `None` after reporting a failure.
-async fn launch(
-    spec: &LaunchSpec,
-    recorder: &VmRecorder,
-    pipe: &mut ReadyPipe,
-    sigterm: &mut Signal,
-) -> Option<(QemuProcess, ProcessIdentity, QmpClient)> {
-    let paths = &spec.paths;
-    for socket in [paths.qemu_qmp_socket(), paths.console_socket()] {
-        if socket.exists() && std::os::unix::net::UnixStream::connect(&socket).is_ok() {
-            let message = format!(
-                "another process already serves {}; is the VM running?",
-                socket.display()
-            );
-            fail(pipe, FailureKind::Other, &message, String::new());
-            return None;
-        }
-        remove_file(&socket);
-    }
-    log!("starting QEMU: {}", spec.qemu_argv.join(" "));
-    let (mut qemu, qemu_id, tail, copier) = match qemu::spawn(&spec.qemu_argv) {
-        Ok(spawned) => spawned,
-        Err(err) => {
-            let binary = spec.qemu_argv.first().map_or("", String::as_str);
-            let message = format!("cannot run the QEMU binary `{binary}`");
-            record_failure(recorder, &message);
-            fail(pipe, FailureKind::Other, &message, err.to_string());
-            return None;
-        }
-    };
-    log!("QEMU pid {}", qemu_id.pid);
-    enum Early {
-        Connected(QmpClient),
-        NoQmp(String),
-        Exited(ExitKind),
-        Terminated,
-    }
-    let socket = paths.qemu_qmp_socket();
-    let early = tokio::select! {
-        result = qemu::connect_qmp(&socket, QMP_OPEN_LIMIT) => match result {
-            Ok(client) => Early::Connected(client),
-            Err(err) => Early::NoQmp(err),
-        },
-        exit = qemu.wait() => Early::Exited(exit),
-        _ = sigterm.recv() => Early::Terminated,
-    };
-    match early {
-        Early::Connected(client) => Some((qemu, qemu_id, client)),
-        Early::Exited(exit) => {
-            // Let the copier read what QEMU wrote before it exited.
-            drop(tokio::time::timeout(Duration::from_millis(500), copier).await);
-            record_failure(recorder, &format!("QEMU refused to start ({exit})"));
-            fail(
-                pipe,
-                FailureKind::QemuExited,
-                &exit.to_string(),
-                tail.text(),
-            );
-            None
-        }
-        Early::NoQmp(err) => {
-            let message = format!("QEMU did not open its QMP socket within {QMP_OPEN_LIMIT:?}");
-            fail(pipe, FailureKind::QmpTimeout, &message, err);
-            give_up(&mut qemu, recorder, paths).await;
-            None
-        }
-        Early::Terminated => {
-            fail(
-                pipe,
-                FailureKind::Other,
-                "the runner was told to terminate during start-up",
-                String::new(),
-            );
-            give_up(&mut qemu, recorder, paths).await;
-            None
-        }
-    }
-}
-
-/// Checks and connects to a running QEMU; `None` after reporting a failure.
-async fn adopt(
-    spec: &AdoptSpec,
-    runner: ProcessIdentity,
-    recorder: &VmRecorder,
-    pipe: &mut ReadyPipe,
-    sigterm: &mut Signal,
-) -> Option<(QemuProcess, ProcessIdentity, QmpClient)> {
-    let mut qemu = match qemu::adopt(&spec.qemu, &spec.paths.qemu_qmp_socket()) {
-        Ok(qemu) => qemu,
-        Err(text) => {
-            log!("refusing to adopt: {text}");
-            fail(pipe, FailureKind::NotAdoptable, &text, String::new());
-            return None;
-        }
-    };
-    let socket = spec.paths.qemu_qmp_socket();
-    let client = tokio::select! {
-        result = qemu::connect_qmp(&socket, QMP_ADOPT_LIMIT) => result,
-        exit = qemu.wait() => Err(format!("QEMU exited ({exit}) while being adopted")),
-        _ = sigterm.recv() => Err("the runner was told to terminate".into()),
-    };
-    match client {
-        Ok(client) => {
-            let note = record::note_event(
-                "MAQET_READOPTED",
-                json!({"qemu_pid": spec.qemu.pid, "runner_pid": runner.pid}),
-            );
-            recorder.append_event(&note);
-            log!("re-adopted QEMU pid {}", spec.qemu.pid);
-            Some((qemu, spec.qemu, client))
-        }
-        Err(text) => {
-            log!("cannot adopt: {text}");
-            fail(
-                pipe,
-                FailureKind::NotAdoptable,
-                "QEMU does not answer on its QMP socket",
-                text,
-            );
-            None
-        }
-    }
-}
-
-fn fail(pipe: &mut ReadyPipe, kind: FailureKind, message: &str, detail: String) {
-    log!(
-        "start-up failed: {message}{}{detail}",
-        if detail.is_empty() { "" } else { ": " }
-    );
-    pipe.failed(kind, message.to_owned(), detail);
-}
-
-fn record_failure(recorder: &VmRecorder, reason: &str) {
-    let update = RuntimeUpdate::cleared(VmStatus::Failed).with_reason(reason);
-    if let Err(err) = recorder.set_runtime(&update) {
-        log!("cannot record the failed start: {err}");
-    }
-}
-
-/// Ends a start that cannot complete: kills a QEMU this runner launched (never an adopted one).
-async fn give_up(qemu: &mut QemuProcess, recorder: &VmRecorder, paths: &VmPaths) -> u8 {
-    if let QemuProcess::Child(_) = qemu {
-        qemu.kill_if_child();
-        qemu.wait().await;
-        record_failure(recorder, "start-up did not complete");
-    }
-    remove_runtime_files(paths, false);
-    1
-}
-
-fn remove_runtime_files(paths: &VmPaths, include_mux: bool) {
+pub(super) fn remove_runtime_files(paths: &VmPaths, include_mux: bool) {
     if include_mux {
         remove_file(&paths.qmp_socket());
     }
@@ -437,7 +288,7 @@ fn remove_runtime_files(paths: &VmPaths, include_mux: bool) {
     drop(std::fs::remove_dir(&paths.runtime_dir));
 }
 
-fn remove_file(path: &Path) {
+pub(super) fn remove_file(path: &Path) {
     if let Err(err) = std::fs::remove_file(path)
         && err.kind() != std::io::ErrorKind::NotFound
     {

@@ -11,25 +11,44 @@ fn plugin_library(lib_name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     let deps = exe.parent().expect("deps dir");
     let file = format!("lib{lib_name}.so");
-    [deps.join(&file), deps.parent().expect("profile dir").join(&file)]
-        .into_iter()
-        .find(|p| p.exists())
-        .unwrap_or_else(|| panic!("{file} was not built next to {}; run `cargo build --workspace`", deps.display()))
+    [
+        deps.join(&file),
+        deps.parent().expect("profile dir").join(&file),
+    ]
+    .into_iter()
+    .find(|p| p.exists())
+    .unwrap_or_else(|| {
+        panic!(
+            "{file} was not built next to {}; run `cargo build --workspace`",
+            deps.display()
+        )
+    })
 }
 
 fn install_plugins(home: &MaqetHome) -> PathBuf {
     let dir = home.data_dir().join("plugins");
     std::fs::create_dir_all(&dir).unwrap();
-    for lib in ["maqet_cloud_init", "maqet_export", "maqet_incompatible_test"] {
+    for lib in [
+        "maqet_cloud_init",
+        "maqet_export",
+        "maqet_incompatible_test",
+    ] {
         std::fs::copy(plugin_library(lib), dir.join(format!("lib{lib}.so"))).unwrap();
     }
-    std::fs::write(dir.join("libbroken.so"), b"\x7fELF this is not a plugin at all").unwrap();
+    std::fs::write(
+        dir.join("libbroken.so"),
+        b"\x7fELF this is not a plugin at all",
+    )
+    .unwrap();
     dir
 }
 
 fn json_of(output: &std::process::Output) -> Value {
     serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-        panic!("stdout is not JSON ({e}): {}", String::from_utf8_lossy(&output.stdout))
+        panic!(
+            "stdout is not JSON ({e}): {}",
+            String::from_utf8_lossy(&output.stdout)
+        )
     })
 }
 
@@ -37,8 +56,16 @@ fn json_of(output: &std::process::Output) -> Value {
 fn plugin_list_shows_loaded_and_rejected_files_and_the_cli_keeps_working() {
     let home = MaqetHome::new();
     install_plugins(&home);
-    let out = home.cmd().args(["plugin", "list", "--format", "json"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = home
+        .cmd()
+        .args(["plugin", "list", "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let rows = json_of(&out);
     let rows = rows.as_array().unwrap();
     let status_of = |file: &str| {
@@ -54,11 +81,17 @@ fn plugin_list_shows_loaded_and_rejected_files_and_the_cli_keeps_working() {
     assert!(!broken["reason"].as_str().unwrap().is_empty());
     let incompatible = status_of("libmaqet_incompatible_test.so");
     assert_eq!(incompatible["status"], "rejected");
-    assert!(incompatible["reason"].as_str().unwrap().contains("version"), "{incompatible}");
+    assert!(
+        incompatible["reason"].as_str().unwrap().contains("version"),
+        "{incompatible}"
+    );
 
     let help = home.cmd().arg("--help").output().unwrap();
     let help = String::from_utf8_lossy(&help.stdout);
-    assert!(help.contains("cloud-init") && help.contains("export"), "{help}");
+    assert!(
+        help.contains("cloud-init") && help.contains("export"),
+        "{help}"
+    );
     let sub_help = home.cmd().args(["export", "--help"]).output().unwrap();
     assert!(sub_help.status.success());
     assert!(String::from_utf8_lossy(&sub_help.stdout).contains("--to"));
@@ -78,17 +111,32 @@ fn export_renders_libvirt_xml_with_memory_cpus_and_disks() {
         "name: web\nmemory: 512M\ncpu: 2\naccel: tcg\nstorage:\n  - {name: hdd, type: qcow2, size: 1G}\n",
     );
     home.cmd().arg("add").arg(&cfg).assert().success();
-    let out = home.cmd().args(["export", "web", "--to", "libvirt"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = home
+        .cmd()
+        .args(["export", "web", "--to", "libvirt"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let xml = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(xml.contains("<domain") && xml.contains("</domain>"), "{xml}");
+    assert!(
+        xml.contains("<domain") && xml.contains("</domain>"),
+        "{xml}"
+    );
     assert!(xml.contains("524288"), "memory in KiB: {xml}");
     assert!(xml.contains("<vcpu") && xml.contains(">2</vcpu>"), "{xml}");
     assert!(xml.contains("hdd.qcow2"), "{xml}");
     let file = home.path().join("web.xml");
     std::fs::write(&file, &xml).unwrap();
     if Path::new("/usr/bin/xmllint").exists() {
-        let lint = std::process::Command::new("xmllint").arg("--noout").arg(&file).status().unwrap();
+        let lint = std::process::Command::new("xmllint")
+            .arg("--noout")
+            .arg(&file)
+            .status()
+            .unwrap();
         assert!(lint.success(), "xmllint rejected {xml}");
     }
 }
@@ -100,12 +148,34 @@ fn cloud_init_seed_iso_is_seen_by_the_guest_as_a_cdrom() {
     let cfg = home.write_config("ci", &guest_config_yaml("ci", ""));
     home.cmd().arg("add").arg(&cfg).assert().success();
     let user_data = home.write_config("user-data", "#cloud-config\nhostname: ci\n");
-    let out = home.cmd().arg("cloud-init").arg("ci").arg("--user-data").arg(&user_data).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = home
+        .cmd()
+        .arg("cloud-init")
+        .arg("ci")
+        .arg("--user-data")
+        .arg(&user_data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
-    let info = json_of(&home.cmd().args(["info", "ci", "--format", "json"]).output().unwrap());
-    let drives = info["config_data"]["storage"].as_array().expect("storage list");
-    let seed = drives.iter().find(|d| d["name"] == "cidata").expect("cidata drive");
+    let info = json_of(
+        &home
+            .cmd()
+            .args(["info", "ci", "--format", "json"])
+            .output()
+            .unwrap(),
+    );
+    let drives = info["config_data"]["storage"]
+        .as_array()
+        .expect("storage list");
+    let seed = drives
+        .iter()
+        .find(|d| d["name"] == "cidata")
+        .expect("cidata drive");
     assert_eq!(seed["media"], "cdrom");
     assert!(Path::new(seed["file"].as_str().unwrap()).exists());
 
@@ -113,7 +183,10 @@ fn cloud_init_seed_iso_is_seen_by_the_guest_as_a_cdrom() {
     let serial = home.data_dir().join("vms/ci/serial.log");
     let seen = wait_for_file_text(&serial, "MAQET-GUEST CDROM[^\n]*", Duration::from_secs(60))
         .unwrap_or_else(|e| panic!("guest did not report the cdrom: {e}"));
-    assert!(seen.contains("user-data") && seen.contains("meta-data"), "{seen}");
+    assert!(
+        seen.contains("user-data") && seen.contains("meta-data"),
+        "{seen}"
+    );
     wait_for_file_text(&serial, READY_BANNER, Duration::from_secs(60)).unwrap();
     home.cmd().args(["stop", "ci"]).assert().success();
 }

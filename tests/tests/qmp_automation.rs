@@ -57,7 +57,10 @@ fn maqet_json(home: &MaqetHome, args: &[&str]) -> Value {
 
 fn add(home: &MaqetHome, name: &str, yaml: &str) {
     let config = home.write_config(name, yaml);
-    maqet_ok(home, &["add", config.to_str().expect("temp paths are UTF-8")]);
+    maqet_ok(
+        home,
+        &["add", config.to_str().expect("temp paths are UTF-8")],
+    );
 }
 
 /// Adds and starts a VM that has no OS: enough for QMP, cheap to run.
@@ -69,9 +72,16 @@ fn start_bare(home: &MaqetHome, name: &str) {
 /// Adds and starts the test guest with a standard VGA screen and waits for its banner.
 fn boot_guest(home: &MaqetHome, name: &str) {
     let append = format!("{GUEST_KERNEL_APPEND} {STILL_SCREEN_APPEND}");
-    add(home, name, &guest_config_yaml_with_append(name, &append, "vga: std"));
+    add(
+        home,
+        name,
+        &guest_config_yaml_with_append(name, &append, "vga: std"),
+    );
     maqet_json(home, &["start", name]);
-    maqet_json(home, &["wait", name, "--serial", READY_BANNER, "--timeout", "120"]);
+    maqet_json(
+        home,
+        &["wait", name, "--serial", READY_BANNER, "--timeout", "120"],
+    );
 }
 
 /// Takes a screendump to `file` (relative to the home) and returns its bytes.
@@ -90,7 +100,10 @@ fn still_screen(home: &MaqetHome, vm: &str, file: &str) -> Vec<u8> {
         if now == last {
             return now;
         }
-        assert!(Instant::now() < deadline, "the guest's screen never stopped changing");
+        assert!(
+            Instant::now() < deadline,
+            "the guest's screen never stopped changing"
+        );
         last = now;
     }
 }
@@ -103,7 +116,10 @@ fn changed_screen(home: &MaqetHome, vm: &str, file: &str, before: &[u8], what: &
         if now != before {
             return now;
         }
-        assert!(Instant::now() < deadline, "{what} did not change the guest's screen");
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not change the guest's screen"
+        );
         thread::sleep(Duration::from_millis(200));
     }
 }
@@ -154,23 +170,46 @@ fn raw_qmp_commands_answer_and_errors_exit_non_zero() {
 
     let args = ["qmp", "bare", "no-such-command"];
     let unknown = maqet(&home, &args);
-    assert_eq!(unknown.status.code(), Some(1), "{}", describe(&args, &unknown));
+    assert_eq!(
+        unknown.status.code(),
+        Some(1),
+        "{}",
+        describe(&args, &unknown)
+    );
     let stderr = String::from_utf8_lossy(&unknown.stderr);
-    assert!(stderr.contains("CommandNotFound"), "QEMU's error class: {stderr}");
+    assert!(
+        stderr.contains("CommandNotFound"),
+        "QEMU's error class: {stderr}"
+    );
 
     let args = ["qmp", "bare", "quit"];
     let refused = maqet(&home, &args);
-    assert_eq!(refused.status.code(), Some(3), "{}", describe(&args, &refused));
+    assert_eq!(
+        refused.status.code(),
+        Some(3),
+        "{}",
+        describe(&args, &refused)
+    );
     let stderr = String::from_utf8_lossy(&refused.stderr);
-    assert!(stderr.contains("--allow-dangerous"), "the message must name the way out: {stderr}");
-    assert_eq!(query_status(&home, "bare")["status"], "running", "a refused quit was sent");
+    assert!(
+        stderr.contains("--allow-dangerous"),
+        "the message must name the way out: {stderr}"
+    );
+    assert_eq!(
+        query_status(&home, "bare")["status"],
+        "running",
+        "a refused quit was sent"
+    );
 
     let args = ["qmp", "bare", "quit", "--allow-dangerous"];
     let out = maqet(&home, &args);
     assert!(out.status.success(), "{}", describe(&args, &out));
     let deadline = Instant::now() + Duration::from_secs(10);
     while maqet_json(&home, &["status", "bare"])["is_running"] == true {
-        assert!(Instant::now() < deadline, "quit --allow-dangerous did not stop QEMU");
+        assert!(
+            Instant::now() < deadline,
+            "quit --allow-dangerous did not stop QEMU"
+        );
         thread::sleep(Duration::from_millis(100));
     }
 }
@@ -186,7 +225,12 @@ fn typed_text_and_keys_change_the_guest_screen() {
     // A character a US keyboard cannot type is refused before any key is sent.
     let args = ["qmp", "type", "vm1", "abcé"];
     let refused = maqet(&home, &args);
-    assert_eq!(refused.status.code(), Some(3), "{}", describe(&args, &refused));
+    assert_eq!(
+        refused.status.code(),
+        Some(3),
+        "{}",
+        describe(&args, &refused)
+    );
     assert!(String::from_utf8_lossy(&refused.stderr).contains('é'));
     thread::sleep(Duration::from_secs(1));
     assert!(
@@ -201,13 +245,23 @@ fn typed_text_and_keys_change_the_guest_screen() {
     let entered = still_screen(&home, "vm1", "entered.ppm");
 
     // The documented form with the flag before the keys: Ctrl-L redraws the shell's screen.
-    maqet_ok(&home, &["qmp", "keys", "vm1", "--hold-time", "50", "ctrl", "l"]);
+    maqet_ok(
+        &home,
+        &["qmp", "keys", "vm1", "--hold-time", "50", "ctrl", "l"],
+    );
     changed_screen(&home, "vm1", "cleared.ppm", &entered, "ctrl l");
 
     maqet_ok(&home, &["qmp", "screendump", "vm1", "screen.png", "--png"]);
     let png = std::fs::read(home.path().join("screen.png")).unwrap();
-    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG: {:?}", &png[..png.len().min(8)]);
-    assert!(png.len() > 100, "a PNG of a whole screen is more than a header");
+    assert!(
+        png.starts_with(b"\x89PNG\r\n\x1a\n"),
+        "not a PNG: {:?}",
+        &png[..png.len().min(8)]
+    );
+    assert!(
+        png.len() > 100,
+        "a PNG of a whole screen is more than a header"
+    );
 }
 
 #[test]
@@ -221,7 +275,10 @@ fn pause_and_resume_show_in_qmp_and_status() {
     assert_eq!(paused["running"], false, "{paused}");
     let shown = maqet_json(&home, &["status", "bare"]);
     assert_eq!(shown["status"], "paused", "{shown}");
-    assert_eq!(shown["is_running"], true, "a paused VM still has its QEMU: {shown}");
+    assert_eq!(
+        shown["is_running"], true,
+        "a paused VM still has its QEMU: {shown}"
+    );
 
     maqet_ok(&home, &["qmp", "resume", "bare"]);
     assert_eq!(query_status(&home, "bare")["status"], "running");
@@ -235,15 +292,31 @@ fn hot_plugged_rng_shows_in_query_pci_and_goes_away_when_unplugged() {
     boot_guest(&home, "vm1");
     assert!(!pci_ids(&home, "vm1").contains(&"rng0".to_owned()));
 
-    maqet_ok(&home, &["qmp", "device-add", "vm1", "virtio-rng-pci", "--device-id", "rng0"]);
+    maqet_ok(
+        &home,
+        &[
+            "qmp",
+            "device-add",
+            "vm1",
+            "virtio-rng-pci",
+            "--device-id",
+            "rng0",
+        ],
+    );
     let ids = pci_ids(&home, "vm1");
-    assert!(ids.contains(&"rng0".to_owned()), "rng0 not in query-pci: {ids:?}");
+    assert!(
+        ids.contains(&"rng0".to_owned()),
+        "rng0 not in query-pci: {ids:?}"
+    );
 
     // Unplugging goes through the guest's ACPI hot-plug handler: poll for it.
     maqet_ok(&home, &["qmp", "device-del", "vm1", "rng0"]);
     let deadline = Instant::now() + Duration::from_secs(15);
     while pci_ids(&home, "vm1").contains(&"rng0".to_owned()) {
-        assert!(Instant::now() < deadline, "rng0 still in query-pci after device-del");
+        assert!(
+            Instant::now() < deadline,
+            "rng0 still in query-pci after device-del"
+        );
         thread::sleep(Duration::from_millis(200));
     }
 }
@@ -258,7 +331,9 @@ impl RawQmp {
     fn connect(socket: &Path) -> RawQmp {
         let stream = UnixStream::connect(socket)
             .unwrap_or_else(|e| panic!("cannot connect to {}: {e}", socket.display()));
-        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
         let writer = stream.try_clone().unwrap();
         let mut qmp = RawQmp {
             reader: BufReader::new(stream),
@@ -280,7 +355,10 @@ impl RawQmp {
 
     fn read(&mut self) -> Value {
         let mut line = String::new();
-        let n = self.reader.read_line(&mut line).expect("a QMP answer in time");
+        let n = self
+            .reader
+            .read_line(&mut line)
+            .expect("a QMP answer in time");
         assert!(n > 0, "qmp.sock closed the connection");
         serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON {line:?}: {e}"))
     }
@@ -293,7 +371,10 @@ impl RawQmp {
                 continue;
             }
             if let Some(id) = id {
-                assert_eq!(message["id"], id, "the reply must carry the client's own id");
+                assert_eq!(
+                    message["id"], id,
+                    "the reply must carry the client's own id"
+                );
             }
             return message;
         }

@@ -94,17 +94,30 @@ fn vm_yaml(name: &str, storage: &str) -> String {
 fn write_pattern(image: &Path, pattern: &str) {
     tool(
         "qemu-io",
-        &["-f", "qcow2", "-c", &format!("write -P {pattern} 0 64k"), s(image)],
+        &[
+            "-f",
+            "qcow2",
+            "-c",
+            &format!("write -P {pattern} 0 64k"),
+            s(image),
+        ],
     );
 }
 
 /// Whether the first 64 KiB hold `pattern` (qemu-io reports "Pattern verification failed").
 fn holds_pattern(image: &Path, pattern: &str) -> bool {
     let out = Command::new("qemu-io")
-        .args(["-f", "qcow2", "-c", &format!("read -P {pattern} 0 64k"), s(image)])
+        .args([
+            "-f",
+            "qcow2",
+            "-c",
+            &format!("read -P {pattern} 0 64k"),
+            s(image),
+        ])
         .output()
         .expect("qemu-io runs");
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     out.status.success() && !text.contains("verification failed")
 }
 
@@ -120,7 +133,11 @@ fn snapshot_names(list: &Value) -> Vec<String> {
 fn offline_snapshot_cycle_restores_the_disk() {
     let home = MaqetHome::new();
     let disk = image(&home, "disk.qcow2", "qcow2", "16M");
-    add(&home, "web", &vm_yaml("web", &format!("  - name: hdd\n    file: {}\n", s(&disk))));
+    add(
+        &home,
+        "web",
+        &vm_yaml("web", &format!("  - name: hdd\n    file: {}\n", s(&disk))),
+    );
     write_pattern(&disk, "0xaa");
 
     let created = maqet_json(&home, &["snapshot", "web", "create", "hdd", "clean"]);
@@ -131,7 +148,10 @@ fn offline_snapshot_cycle_restores_the_disk() {
 
     let again = maqet_fails(&home, &["snapshot", "web", "create", "hdd", "clean"], 3);
     assert!(again.contains("--overwrite"), "{again}");
-    let replaced = maqet_json(&home, &["snapshot", "web", "create", "hdd", "clean", "--overwrite"]);
+    let replaced = maqet_json(
+        &home,
+        &["snapshot", "web", "create", "hdd", "clean", "--overwrite"],
+    );
     assert_eq!(replaced["overwrite"], true);
 
     let list = maqet_json(&home, &["snapshot", "web", "list", "hdd"]);
@@ -143,10 +163,16 @@ fn offline_snapshot_cycle_restores_the_disk() {
     write_pattern(&disk, "0xbb");
     assert!(holds_pattern(&disk, "0xbb"));
     maqet_ok(&home, &["snapshot", "web", "load", "hdd", "clean"]);
-    assert!(holds_pattern(&disk, "0xaa"), "data written after the snapshot must be gone");
+    assert!(
+        holds_pattern(&disk, "0xaa"),
+        "data written after the snapshot must be gone"
+    );
 
     let missing = maqet_fails(&home, &["snapshot", "web", "load", "hdd", "nope"], 3);
-    assert!(missing.contains("nope") && missing.contains("clean"), "{missing}");
+    assert!(
+        missing.contains("nope") && missing.contains("clean"),
+        "{missing}"
+    );
 
     maqet_ok(&home, &["snapshot", "web", "delete", "hdd", "clean"]);
     let list = maqet_json(&home, &["snapshot", "web", "list", "hdd"]);
@@ -167,21 +193,33 @@ fn snapshot_refuses_raw_drives_numeric_names_and_unknown_drives() {
     add(&home, "web", &vm_yaml("web", &storage));
 
     let err = maqet_fails(&home, &["snapshot", "web", "create", "scratch", "s1"], 3);
-    assert!(err.contains("`scratch`") && err.contains("raw") && err.contains("qcow2"), "{err}");
+    assert!(
+        err.contains("`scratch`") && err.contains("raw") && err.contains("qcow2"),
+        "{err}"
+    );
     let err = maqet_fails(&home, &["snapshot", "web", "create", "hdd", "42"], 3);
     assert!(err.contains("numeric"), "{err}");
     let err = maqet_fails(&home, &["snapshot", "web", "list", "floppy"], 3);
-    assert!(err.contains("floppy") && err.contains("hdd, scratch"), "{err}");
+    assert!(
+        err.contains("floppy") && err.contains("hdd, scratch"),
+        "{err}"
+    );
     let err = maqet_fails(&home, &["snapshot", "web", "create", "hdd"], 3);
     assert!(err.contains("name"), "{err}");
-    assert!(!snapshot_names(&maqet_json(&home, &["snapshot", "web", "list", "hdd"])).contains(&"42".to_string()));
+    assert!(
+        !snapshot_names(&maqet_json(&home, &["snapshot", "web", "list", "hdd"]))
+            .contains(&"42".to_string())
+    );
 }
 
 #[test]
 fn storage_info_and_verify_describe_each_drive() {
     let home = MaqetHome::new();
     let disk = image(&home, "disk.qcow2", "qcow2", "16M");
-    let storage = format!("  - name: hdd\n    file: {}\n  - name: later\n    size: 8M\n", s(&disk));
+    let storage = format!(
+        "  - name: hdd\n    file: {}\n  - name: later\n    size: 8M\n",
+        s(&disk)
+    );
     add(&home, "web", &vm_yaml("web", &storage));
 
     let info = maqet_json(&home, &["storage-info", "web"]);
@@ -216,8 +254,15 @@ fn orphaned_lists_stray_files_and_nothing_in_use() {
     std::fs::create_dir_all(&vm_dir).expect("vm dir");
     let used = vm_dir.join("hdd.qcow2");
     tool("qemu-img", &["create", "-q", "-f", "qcow2", s(&used), "8M"]);
-    add(&home, "web", &vm_yaml("web", "  - name: hdd\n    size: 8M\n"));
-    assert_eq!(maqet_json(&home, &["storage", "orphaned"]), Value::Array(Vec::new()));
+    add(
+        &home,
+        "web",
+        &vm_yaml("web", "  - name: hdd\n    size: 8M\n"),
+    );
+    assert_eq!(
+        maqet_json(&home, &["storage", "orphaned"]),
+        Value::Array(Vec::new())
+    );
 
     let ghost_dir = home.data_dir().join("vms/ghost");
     std::fs::create_dir_all(&ghost_dir).expect("ghost dir");
@@ -234,7 +279,10 @@ fn orphaned_lists_stray_files_and_nothing_in_use() {
         .filter_map(|o| o["path"].as_str())
         .collect();
     assert_eq!(paths.len(), 2, "{orphans}");
-    assert!(paths.contains(&s(&stray_raw)) && paths.contains(&s(&stray_iso)), "{orphans}");
+    assert!(
+        paths.contains(&s(&stray_raw)) && paths.contains(&s(&stray_iso)),
+        "{orphans}"
+    );
     assert!(stray_raw.exists(), "listing must not delete anything");
     let human = maqet_ok(&home, &["storage", "orphaned"]);
     assert!(human.contains("old.raw"), "{human}");
@@ -256,36 +304,69 @@ fn attach_adds_the_image_to_the_config_and_rm_keeps_it() {
     assert_eq!(storage["drives"][0]["registered"], true);
     assert_eq!(storage["drives"][0]["created_by_maqet"], false);
 
-    maqet_fails(&home, &["storage", "attach", "box", s(&mine), s(&config)], 3);
+    maqet_fails(
+        &home,
+        &["storage", "attach", "box", s(&mine), s(&config)],
+        3,
+    );
     let missing = home.path().join("images/none.qcow2");
-    maqet_fails(&home, &["storage", "attach", "other", s(&missing), s(&config)], 3);
+    maqet_fails(
+        &home,
+        &["storage", "attach", "other", s(&missing), s(&config)],
+        3,
+    );
 
     let removed = maqet_json(&home, &["rm", "box", "--clean-storage"]);
     assert_eq!(removed["kept_files"][0], s(&mine), "{removed}");
-    assert!(mine.exists(), "the user's image must survive rm --clean-storage");
+    assert!(
+        mine.exists(),
+        "the user's image must survive rm --clean-storage"
+    );
 }
 
 #[test]
 fn clone_copies_disks_or_links_them() {
     let home = MaqetHome::new();
     let disk = image(&home, "base.qcow2", "qcow2", "16M");
-    add(&home, "base", &vm_yaml("base", &format!("  - name: hdd\n    file: {}\n", s(&disk))));
+    add(
+        &home,
+        "base",
+        &vm_yaml("base", &format!("  - name: hdd\n    file: {}\n", s(&disk))),
+    );
     write_pattern(&disk, "0xaa");
 
     let full = maqet_json(&home, &["clone", "base", "copy"]);
     assert_eq!(full["drives"][0]["method"], "copied");
     let copy = PathBuf::from(full["drives"][0]["file"].as_str().expect("file"));
-    assert!(copy.starts_with(home.data_dir().join("vms/copy")), "{}", copy.display());
-    assert!(holds_pattern(&copy, "0xaa"), "a full clone has the source's data");
-    let info: Value = serde_json::from_str(&tool("qemu-img", &["info", "--output=json", s(&copy)])).expect("json");
-    assert!(info.get("backing-filename").is_none(), "a full clone stands alone: {info}");
+    assert!(
+        copy.starts_with(home.data_dir().join("vms/copy")),
+        "{}",
+        copy.display()
+    );
+    assert!(
+        holds_pattern(&copy, "0xaa"),
+        "a full clone has the source's data"
+    );
+    let info: Value = serde_json::from_str(&tool("qemu-img", &["info", "--output=json", s(&copy)]))
+        .expect("json");
+    assert!(
+        info.get("backing-filename").is_none(),
+        "a full clone stands alone: {info}"
+    );
     write_pattern(&copy, "0xcc");
-    assert!(holds_pattern(&disk, "0xaa"), "writing the copy leaves the source alone");
+    assert!(
+        holds_pattern(&disk, "0xaa"),
+        "writing the copy leaves the source alone"
+    );
 
     let linked = maqet_json(&home, &["clone", "base", "thin", "--linked"]);
     assert_eq!(linked["drives"][0]["method"], "overlay");
-    let overlay = linked["drives"][0]["file"].as_str().expect("file").to_string();
-    let info: Value = serde_json::from_str(&tool("qemu-img", &["info", "--output=json", &overlay])).expect("json");
+    let overlay = linked["drives"][0]["file"]
+        .as_str()
+        .expect("file")
+        .to_string();
+    let info: Value = serde_json::from_str(&tool("qemu-img", &["info", "--output=json", &overlay]))
+        .expect("json");
     assert_eq!(info["backing-filename"], s(&disk), "{info}");
 
     let storage = maqet_json(&home, &["storage-info", "thin"]);
@@ -300,8 +381,14 @@ fn clone_copies_disks_or_links_them() {
 #[test]
 fn doctor_reports_checks_as_json_and_fix_removes_stale_runtime_dirs() {
     let home = MaqetHome::new();
-    add(&home, "web", &vm_yaml("web", "  - name: hdd\n    size: 8M\n"));
-    let stale = home.runtime_dir().join("vms/00000000-0000-4000-8000-000000000000");
+    add(
+        &home,
+        "web",
+        &vm_yaml("web", "  - name: hdd\n    size: 8M\n"),
+    );
+    let stale = home
+        .runtime_dir()
+        .join("vms/00000000-0000-4000-8000-000000000000");
     std::fs::create_dir_all(&stale).expect("stale dir");
 
     let report = maqet_json(&home, &["doctor"]);
@@ -313,8 +400,23 @@ fn doctor_reports_checks_as_json_and_fix_removes_stale_runtime_dirs() {
         .iter()
         .filter_map(|c| c["name"].as_str())
         .collect();
-    assert_eq!(names, ["qemu", "qemu-img", "kvm", "database", "vm-states", "runtime-dirs", "orphans"]);
-    assert!(report["qemu_img_version"].as_str().is_some_and(|v| v.contains("qemu-img")));
+    assert_eq!(
+        names,
+        [
+            "qemu",
+            "qemu-img",
+            "kvm",
+            "database",
+            "vm-states",
+            "runtime-dirs",
+            "orphans"
+        ]
+    );
+    assert!(
+        report["qemu_img_version"]
+            .as_str()
+            .is_some_and(|v| v.contains("qemu-img"))
+    );
     assert_eq!(report["database_problems"], Value::Array(Vec::new()));
     assert_eq!(report["stale_runtime_dirs"][0], s(&stale));
     assert!(stale.exists(), "doctor without --fix changes nothing");
@@ -328,31 +430,67 @@ fn doctor_reports_checks_as_json_and_fix_removes_stale_runtime_dirs() {
 /// Runner and QEMU PIDs of a running VM.
 fn pids(home: &MaqetHome, vm: &str) -> (i32, i32) {
     let status = maqet_json(home, &["status", vm]);
-    let pid = |key: &str| status[key].as_i64().unwrap_or_else(|| panic!("{key} in {status}")) as i32;
+    let pid = |key: &str| {
+        status[key]
+            .as_i64()
+            .unwrap_or_else(|| panic!("{key} in {status}")) as i32
+    };
     (pid("runner_pid"), pid("pid"))
 }
 
 #[test]
 fn live_snapshots_hold_vm_state_and_offline_actions_explain_themselves() {
     let home = MaqetHome::new();
-    add(&home, "live", &vm_yaml("live", "  - name: hdd\n    size: 16M\n"));
+    add(
+        &home,
+        "live",
+        &vm_yaml("live", "  - name: hdd\n    size: 16M\n"),
+    );
     maqet_ok(&home, &["start", "live"]);
 
     let err = maqet_fails(&home, &["snapshot", "live", "create", "hdd", "s1"], 3);
     assert!(err.contains("--live") && err.contains("stop"), "{err}");
-    let made = maqet_json(&home, &["snapshot", "live", "create", "hdd", "s1", "--live"]);
+    let made = maqet_json(
+        &home,
+        &["snapshot", "live", "create", "hdd", "s1", "--live"],
+    );
     assert_eq!(made["method"], "qmp");
     assert_eq!(made["live"], true);
     let list = maqet_json(&home, &["snapshot", "live", "list", "hdd"]);
     assert_eq!(snapshot_names(&list), ["s1"]);
-    assert!(list[0]["vm_state_size"].as_u64().is_some_and(|n| n > 0), "{list}");
+    assert!(
+        list[0]["vm_state_size"].as_u64().is_some_and(|n| n > 0),
+        "{list}"
+    );
 
-    maqet_fails(&home, &["snapshot", "live", "create", "hdd", "s1", "--live"], 3);
-    maqet_ok(&home, &["snapshot", "live", "create", "hdd", "s1", "--live", "--overwrite"]);
+    maqet_fails(
+        &home,
+        &["snapshot", "live", "create", "hdd", "s1", "--live"],
+        3,
+    );
+    maqet_ok(
+        &home,
+        &[
+            "snapshot",
+            "live",
+            "create",
+            "hdd",
+            "s1",
+            "--live",
+            "--overwrite",
+        ],
+    );
     maqet_ok(&home, &["snapshot", "live", "load", "hdd", "s1", "--live"]);
     assert_eq!(maqet_json(&home, &["status", "live"])["status"], "running");
-    maqet_fails(&home, &["snapshot", "live", "load", "hdd", "zz", "--live"], 3);
-    maqet_ok(&home, &["snapshot", "live", "delete", "hdd", "s1", "--live"]);
+    maqet_fails(
+        &home,
+        &["snapshot", "live", "load", "hdd", "zz", "--live"],
+        3,
+    );
+    maqet_ok(
+        &home,
+        &["snapshot", "live", "delete", "hdd", "s1", "--live"],
+    );
 
     // QEMU and its runner die behind maqet's back: cleanup marks the VM stopped.
     let (runner, qemu) = pids(&home, "live");
@@ -379,18 +517,33 @@ fn live_snapshots_hold_vm_state_and_offline_actions_explain_themselves() {
 fn rm_clean_storage_deletes_what_maqet_created_and_keeps_the_users_image() {
     let home = MaqetHome::new();
     let raw = image(&home, "user.raw", "raw", "4M");
-    let storage = format!("  - name: hdd\n    size: 16M\n  - name: data\n    type: raw\n    file: {}\n", s(&raw));
+    let storage = format!(
+        "  - name: hdd\n    size: 16M\n  - name: data\n    type: raw\n    file: {}\n",
+        s(&raw)
+    );
     add(&home, "web", &vm_yaml("web", &storage));
     maqet_ok(&home, &["start", "web"]);
     let created = home.data_dir().join("vms/web/hdd.qcow2");
     assert!(created.exists());
-    let info: Value = serde_json::from_str(&tool("qemu-img", &["info", "-U", "--output=json", s(&created)])).expect("json");
+    let info: Value = serde_json::from_str(&tool(
+        "qemu-img",
+        &["info", "-U", "--output=json", s(&created)],
+    ))
+    .expect("json");
     assert_eq!(info["virtual-size"], 16 << 20);
     maqet_ok(&home, &["stop", "web"]);
 
     let removed = maqet_json(&home, &["rm", "web", "--clean-storage"]);
-    assert_eq!(removed["deleted_files"], serde_json::json!([s(&created)]), "{removed}");
-    assert_eq!(removed["kept_files"], serde_json::json!([s(&raw)]), "{removed}");
+    assert_eq!(
+        removed["deleted_files"],
+        serde_json::json!([s(&created)]),
+        "{removed}"
+    );
+    assert_eq!(
+        removed["kept_files"],
+        serde_json::json!([s(&raw)]),
+        "{removed}"
+    );
     assert!(!created.exists());
     assert!(raw.exists());
 }

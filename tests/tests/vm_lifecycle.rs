@@ -66,7 +66,10 @@ fn add(home: &MaqetHome, name: &str, yaml: &str) {
 fn boot_guest(home: &MaqetHome, name: &str, append: &str) -> Value {
     add(home, name, &guest_config_yaml_with_append(name, append, ""));
     let started = maqet_json(home, &["start", name]);
-    maqet_json(home, &["wait", name, "--serial", READY_BANNER, "--timeout", "120"]);
+    maqet_json(
+        home,
+        &["wait", name, "--serial", READY_BANNER, "--timeout", "120"],
+    );
     started
 }
 
@@ -120,7 +123,10 @@ fn a_started_guest_is_live_ready_and_cannot_be_started_twice() {
 
     let started = maqet_json(&home, &["start", "vm1"]);
     let pid = pid_of(&started);
-    assert!(is_alive(pid), "start returned PID {pid}, which is not alive");
+    assert!(
+        is_alive(pid),
+        "start returned PID {pid}, which is not alive"
+    );
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
     assert!(
         String::from_utf8_lossy(&cmdline).starts_with("qemu-system-x86_64"),
@@ -128,14 +134,23 @@ fn a_started_guest_is_live_ready_and_cannot_be_started_twice() {
         String::from_utf8_lossy(&cmdline)
     );
 
-    let waited = maqet_json(&home, &["wait", "vm1", "--serial", READY_BANNER, "--timeout", "120"]);
+    let waited = maqet_json(
+        &home,
+        &["wait", "vm1", "--serial", READY_BANNER, "--timeout", "120"],
+    );
     assert_eq!(waited["condition"], "serial", "{waited}");
     assert!(
-        waited["matched"].as_str().unwrap_or_default().contains(READY_BANNER),
+        waited["matched"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(READY_BANNER),
         "{waited}"
     );
     let serial = std::fs::read_to_string(home.data_dir().join("vms/vm1/serial.log")).unwrap();
-    assert!(serial.contains(READY_BANNER), "the serial log misses the banner");
+    assert!(
+        serial.contains(READY_BANNER),
+        "the serial log misses the banner"
+    );
 
     let now = status(&home, "vm1");
     assert_eq!(now["status"], "running", "{now}");
@@ -144,14 +159,27 @@ fn a_started_guest_is_live_ready_and_cannot_be_started_twice() {
     assert_eq!(ls_row(&home, "vm1")["pid"], pid, "ls shows the QEMU PID");
 
     let inspected = maqet_json(&home, &["inspect", "vm1"]);
-    let rss = inspected["process"]["memory_info"]["rss"].as_u64().unwrap_or(0);
+    let rss = inspected["process"]["memory_info"]["rss"]
+        .as_u64()
+        .unwrap_or(0);
     assert!(rss > 0, "inspect must show QEMU's real RSS: {inspected}");
 
     let second = maqet(&home, &["start", "vm1"]);
-    assert_eq!(second.status.code(), Some(3), "{}", describe(&["start", "vm1"], &second));
+    assert_eq!(
+        second.status.code(),
+        Some(3),
+        "{}",
+        describe(&["start", "vm1"], &second)
+    );
     let stderr = String::from_utf8_lossy(&second.stderr);
-    assert!(stderr.contains("running"), "second start must say it is running: {stderr}");
-    assert!(is_alive(pid), "a refused second start must leave the VM alone");
+    assert!(
+        stderr.contains("running"),
+        "second start must say it is running: {stderr}"
+    );
+    assert!(
+        is_alive(pid),
+        "a refused second start must leave the VM alone"
+    );
     assert_eq!(pid_of(&status(&home, "vm1")), pid);
 }
 
@@ -168,7 +196,10 @@ fn graceful_stop_powers_the_guest_down() {
         took < Duration::from_secs(10),
         "graceful stop of a guest that powers off at once took {took:?}"
     );
-    assert!(wait_until_dead(pid, Duration::from_secs(2)), "QEMU {pid} still runs after stop");
+    assert!(
+        wait_until_dead(pid, Duration::from_secs(2)),
+        "QEMU {pid} still runs after stop"
+    );
     let now = status(&home, "vm1");
     assert_eq!(now["status"], "stopped", "{now}");
     assert_eq!(now["is_running"], false, "{now}");
@@ -182,7 +213,10 @@ fn assert_stopped_by_escalation(home: &MaqetHome, name: &str, pid: u32) {
         matches!(method, "quit" | "terminate" | "kill"),
         "a VM that ignores ACPI must be stopped by quit/terminate/kill: {stopped}"
     );
-    assert!(wait_until_dead(pid, Duration::from_secs(5)), "QEMU {pid} still runs");
+    assert!(
+        wait_until_dead(pid, Duration::from_secs(5)),
+        "QEMU {pid} still runs"
+    );
     assert_eq!(status(home, name)["status"], "stopped");
 }
 
@@ -229,7 +263,10 @@ fn a_killed_qemu_shows_as_not_running_and_the_vm_starts_again() {
         is_stopped_state(&shown["status"]) && shown["is_running"] == false,
         "status still claims the killed VM runs: {shown}"
     );
-    assert!(is_stopped_state(&listed["status"]), "ls still claims it runs: {listed}");
+    assert!(
+        is_stopped_state(&listed["status"]),
+        "ls still claims it runs: {listed}"
+    );
     assert!(listed["pid"].is_null(), "ls shows a dead PID: {listed}");
 
     let again = maqet_json(&home, &["start", "bare"]);
@@ -245,9 +282,17 @@ fn a_memory_size_that_is_not_a_size_is_rejected_when_added() {
     let config = home.write_config("bad", &no_os_config("bad", "memory: banana"));
     let config = config.to_str().unwrap();
     let out = maqet(&home, &["add", config]);
-    assert_eq!(out.status.code(), Some(3), "{}", describe(&["add", config], &out));
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        describe(&["add", config], &out)
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("banana"), "the message must name the bad value: {stderr}");
+    assert!(
+        stderr.contains("banana"),
+        "the message must name the bad value: {stderr}"
+    );
     let rows = maqet_json(&home, &["ls"]);
     assert_eq!(rows, Value::Array(Vec::new()), "nothing may be added");
 }
@@ -255,13 +300,24 @@ fn a_memory_size_that_is_not_a_size_is_rejected_when_added() {
 #[test]
 fn qemu_refusing_its_arguments_fails_start_fast_with_qemus_message() {
     let home = MaqetHome::new();
-    add(&home, "bad", &no_os_config("bad", "arguments:\n  - m: banana\n"));
+    add(
+        &home,
+        "bad",
+        &no_os_config("bad", "arguments:\n  - m: banana\n"),
+    );
 
     let asked = Instant::now();
     let out = maqet(&home, &["start", "bad"]);
     let took = asked.elapsed();
-    assert!(!out.status.success(), "{}", describe(&["start", "bad"], &out));
-    assert!(took < Duration::from_secs(5), "a refused -m must fail at once, took {took:?}");
+    assert!(
+        !out.status.success(),
+        "{}",
+        describe(&["start", "bad"], &out)
+    );
+    assert!(
+        took < Duration::from_secs(5),
+        "a refused -m must fail at once, took {took:?}"
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     // QEMU 7.2 says: "qemu-system-x86_64: -m banana: Parameter 'size' expects a non-negative number ..."
     assert!(
@@ -282,18 +338,36 @@ fn rm_force_stops_and_removes_a_running_vm() {
     let runner_pid = started["runner_pid"].as_u64().map(|p| p as u32);
 
     let refused = maqet(&home, &["rm", "bare"]);
-    assert!(!refused.status.success(), "rm of a running VM needs --force");
+    assert!(
+        !refused.status.success(),
+        "rm of a running VM needs --force"
+    );
     assert!(is_alive(pid), "a refused rm must not stop the VM");
 
     let out = maqet(&home, &["rm", "bare", "--force"]);
-    assert!(out.status.success(), "{}", describe(&["rm", "bare", "--force"], &out));
-    assert!(wait_until_dead(pid, Duration::from_secs(5)), "QEMU {pid} survived rm --force");
+    assert!(
+        out.status.success(),
+        "{}",
+        describe(&["rm", "bare", "--force"], &out)
+    );
+    assert!(
+        wait_until_dead(pid, Duration::from_secs(5)),
+        "QEMU {pid} survived rm --force"
+    );
     if let Some(runner) = runner_pid {
-        assert!(wait_until_dead(runner, Duration::from_secs(5)), "runner {runner} survived");
+        assert!(
+            wait_until_dead(runner, Duration::from_secs(5)),
+            "runner {runner} survived"
+        );
     }
     assert_eq!(maqet_json(&home, &["ls"]), Value::Array(Vec::new()));
     let gone = maqet(&home, &["status", "bare"]);
-    assert_eq!(gone.status.code(), Some(3), "{}", describe(&["status", "bare"], &gone));
+    assert_eq!(
+        gone.status.code(),
+        Some(3),
+        "{}",
+        describe(&["status", "bare"], &gone)
+    );
 }
 
 #[test]
@@ -310,7 +384,11 @@ fn events_show_stop_and_resume_after_pause_and_resume() {
     let deadline = Instant::now() + Duration::from_secs(5);
     let names = loop {
         let out = maqet(&home, &["events", "bare"]);
-        assert!(out.status.success(), "{}", describe(&["events", "bare"], &out));
+        assert!(
+            out.status.success(),
+            "{}",
+            describe(&["events", "bare"], &out)
+        );
         let names: Vec<String> = String::from_utf8_lossy(&out.stdout)
             .lines()
             .filter(|l| !l.trim().is_empty())
@@ -341,13 +419,26 @@ fn wait_for_the_stopped_state_returns_when_the_guest_powers_off() {
     let pid = pid_of(&boot_guest(&home, "vm1", GUEST_KERNEL_APPEND));
 
     let mut waiter = home.cmd();
-    waiter.args(["wait", "vm1", "--state", "stopped", "--timeout", "60", "--format", "json"]);
+    waiter.args([
+        "wait",
+        "vm1",
+        "--state",
+        "stopped",
+        "--timeout",
+        "60",
+        "--format",
+        "json",
+    ]);
     let waiter = thread::spawn(move || waiter.output().expect("the maqet binary must run"));
     // Give `wait` time to see the VM running, so it really waits for the change.
     thread::sleep(Duration::from_millis(500));
     // The guest powers itself off: the power button is pressed behind maqet's back.
     let out = maqet(&home, &["qmp", "vm1", "system_powerdown"]);
-    assert!(out.status.success(), "{}", describe(&["qmp", "vm1", "system_powerdown"], &out));
+    assert!(
+        out.status.success(),
+        "{}",
+        describe(&["qmp", "vm1", "system_powerdown"], &out)
+    );
 
     let done = waiter.join().expect("the wait thread must not panic");
     assert!(
@@ -371,5 +462,9 @@ fn wait_that_never_matches_times_out_with_exit_2() {
     let args = ["wait", "bare", "--timeout", "1", "--serial", "NEVER"];
     let out = maqet(&home, &args);
     assert_eq!(out.status.code(), Some(2), "{}", describe(&args, &out));
-    assert_eq!(status(&home, "bare")["status"], "running", "a wait changes nothing");
+    assert_eq!(
+        status(&home, "bare")["status"],
+        "running",
+        "a wait changes nothing"
+    );
 }

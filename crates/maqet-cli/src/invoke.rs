@@ -35,8 +35,14 @@ pub fn arguments(def: &CommandDef, matches: &ArgMatches) -> Result<Value, MaqetE
             ParamKind::KeyValues => extra_target = Some(param.name.clone()),
             ParamKind::Bool => {
                 let set = matches.get_flag(&param.name);
-                let from_conf = param.default.as_deref().map(|d| matches!(d, "true" | "yes" | "on" | "1"));
-                out.insert(param.name.clone(), Value::Bool(set || from_conf.unwrap_or(false)));
+                let from_conf = param
+                    .default
+                    .as_deref()
+                    .map(|d| matches!(d, "true" | "yes" | "on" | "1"));
+                out.insert(
+                    param.name.clone(),
+                    Value::Bool(set || from_conf.unwrap_or(false)),
+                );
             }
             ParamKind::List => {
                 if let Some(values) = matches.get_many::<String>(&param.name) {
@@ -51,7 +57,8 @@ pub fn arguments(def: &CommandDef, matches: &ArgMatches) -> Result<Value, MaqetE
             }
             _ => {
                 if let Some(v) = matches.get_one::<String>(&param.name) {
-                    let explicit = matches.value_source(&param.name) != Some(ValueSource::DefaultValue);
+                    let explicit =
+                        matches.value_source(&param.name) != Some(ValueSource::DefaultValue);
                     if explicit || param.default.is_some() {
                         out.insert(param.name.clone(), Value::String(v.clone()));
                     }
@@ -66,7 +73,11 @@ pub fn arguments(def: &CommandDef, matches: &ArgMatches) -> Result<Value, MaqetE
             .unwrap_or_default();
         let mut pairs = key_values(&words)?;
         // A declared option written after free `--KEY VALUE` words still belongs to its parameter.
-        for param in def.params.iter().filter(|p| !p.positional && p.kind != ParamKind::KeyValues) {
+        for param in def
+            .params
+            .iter()
+            .filter(|p| !p.positional && p.kind != ParamKind::KeyValues)
+        {
             if let Some(v) = pairs.remove(&param.long)
                 && !out.contains_key(&param.name)
             {
@@ -130,10 +141,17 @@ mod tests {
 
     #[test]
     fn free_options_parse_as_json_when_they_can() {
-        let words: Vec<String> = ["--filename", "/tmp/x.ppm", "--hold-time=50", "--force", "--props", "{\"a\":1}"]
-            .into_iter()
-            .map(String::from)
-            .collect();
+        let words: Vec<String> = [
+            "--filename",
+            "/tmp/x.ppm",
+            "--hold-time=50",
+            "--force",
+            "--props",
+            "{\"a\":1}",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect();
         let map = key_values(&words).unwrap();
         assert_eq!(
             Value::Object(map),

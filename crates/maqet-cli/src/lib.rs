@@ -66,9 +66,15 @@ pub fn run(args: Vec<OsString>) -> i32 {
             return code;
         }
     };
-    let format = Format::parse(matches.get_one::<String>("format").map_or("auto", String::as_str));
+    let format = Format::parse(
+        matches
+            .get_one::<String>("format")
+            .map_or("auto", String::as_str),
+    );
     let _log_guard = report::init_logging(
-        matches.get_count("verbose").saturating_add(settings.verbosity.unwrap_or(0)),
+        matches
+            .get_count("verbose")
+            .saturating_add(settings.verbosity.unwrap_or(0)),
         matches
             .get_one::<String>("log-file")
             .map(std::path::PathBuf::from)
@@ -139,7 +145,11 @@ fn find_command<'a>(
 
 /// Asks before removing every VM, on a terminal only, and never with `--force`.
 fn confirm(def: &CommandDef, args: &serde_json::Value) -> Result<(), MaqetError> {
-    let flag = |n: &str| args.get(n).and_then(serde_json::Value::as_bool).unwrap_or(false);
+    let flag = |n: &str| {
+        args.get(n)
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false)
+    };
     if def.path() != "rm" || !flag("all") || flag("force") || !std::io::stdin().is_terminal() {
         return Ok(());
     }
@@ -150,7 +160,10 @@ fn confirm(def: &CommandDef, args: &serde_json::Value) -> Result<(), MaqetError>
     if matches!(answer.trim(), "y" | "Y" | "yes") {
         Ok(())
     } else {
-        Err(MaqetError::new(ErrorKind::Cancelled, "cancelled; no VM was removed"))
+        Err(MaqetError::new(
+            ErrorKind::Cancelled,
+            "cancelled; no VM was removed",
+        ))
     }
 }
 

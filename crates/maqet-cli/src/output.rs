@@ -102,12 +102,24 @@ fn table(value: &Value) -> String {
     }
     let cells: Vec<Vec<String>> = rows
         .iter()
-        .map(|r| columns.iter().map(|c| r.get(*c).map_or_else(|| "-".into(), cell)).collect())
+        .map(|r| {
+            columns
+                .iter()
+                .map(|c| r.get(*c).map_or_else(|| "-".into(), cell))
+                .collect()
+        })
         .collect();
     let widths: Vec<usize> = columns
         .iter()
         .enumerate()
-        .map(|(i, c)| cells.iter().map(|r| r[i].len()).chain([c.len()]).max().unwrap_or(0))
+        .map(|(i, c)| {
+            cells
+                .iter()
+                .map(|r| r[i].len())
+                .chain([c.len()])
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     let mut out = String::new();
     let header: Vec<String> = columns
@@ -117,7 +129,11 @@ fn table(value: &Value) -> String {
         .collect();
     out.push_str(header.join("  ").trim_end());
     for row in cells {
-        let line: Vec<String> = row.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
         let _ = write!(out, "\n{}", line.join("  ").trim_end());
     }
     out
@@ -154,12 +170,18 @@ mod tests {
             value: json!([{"name": "a", "pid": 1}, {"name": "bb", "status": "x"}]),
             human: None,
         };
-        assert_eq!(render(&out, Format::Table).unwrap(), "NAME  PID  STATUS\na     1    -\nbb    -    x");
+        assert_eq!(
+            render(&out, Format::Table).unwrap(),
+            "NAME  PID  STATUS\na     1    -\nbb    -    x"
+        );
     }
 
     #[test]
     fn auto_prefers_human_text_and_empty_prints_nothing() {
-        let out = Output { value: json!({"a": 1}), human: Some(String::new()) };
+        let out = Output {
+            value: json!({"a": 1}),
+            human: Some(String::new()),
+        };
         assert_eq!(render(&out, Format::Auto), None);
         assert_eq!(render(&out, Format::Json).unwrap(), "{\n  \"a\": 1\n}");
     }

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use maqet_core::dirs::Dirs;
 use maqet_core::registry::{self, Output, ParamKind};
 use maqet_core::{ErrorKind, Maqet, MaqetError};
-use maqet_plugin_api::host::{self, HostServices, LoadedPlugin, LogLevel, PluginFile, RejectedPlugin};
+use maqet_plugin_api::host::{
+    self, HostServices, LoadedPlugin, LogLevel, PluginFile, RejectedPlugin,
+};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -43,7 +45,10 @@ impl PluginSet {
                 PluginFile::Rejected(r) => rejected.push(r),
             }
         }
-        let mut builtin: Vec<String> = registry::top_level_names().into_iter().map(str::to_string).collect();
+        let mut builtin: Vec<String> = registry::top_level_names()
+            .into_iter()
+            .map(str::to_string)
+            .collect();
         builtin.extend(registry::methods().into_iter().map(|m| m.path()));
         builtin.extend(["completions", "man", "plugin", "help"].map(String::from));
         let names: Vec<&str> = builtin.iter().map(String::as_str).collect();
@@ -162,7 +167,11 @@ impl PluginSet {
                         r.file.display(),
                         r.commands.join(", ")
                     ),
-                    _ => format!("rejected  {}: {}", r.file.display(), r.reason.as_deref().unwrap_or("?")),
+                    _ => format!(
+                        "rejected  {}: {}",
+                        r.file.display(),
+                        r.reason.as_deref().unwrap_or("?")
+                    ),
                 })
                 .collect::<Vec<_>>()
                 .join("\n")
@@ -174,7 +183,13 @@ impl PluginSet {
     }
 
     /// Runs a plugin command; the plugin may call back into maqet through `maqet`.
-    pub fn invoke(&self, index: usize, name: &str, args: Value, maqet: &Maqet) -> Result<Output, MaqetError> {
+    pub fn invoke(
+        &self,
+        index: usize,
+        name: &str,
+        args: Value,
+        maqet: &Maqet,
+    ) -> Result<Output, MaqetError> {
         let plugin = self
             .loaded
             .get(index)

@@ -19,7 +19,10 @@ pub struct EarlyOptions {
 /// Scans argv for the options above, in `--opt value` and `--opt=value` form, anywhere.
 pub fn scan(args: &[OsString]) -> EarlyOptions {
     let mut out = EarlyOptions::default();
-    let mut iter = args.iter().skip(1).map(|a| a.to_string_lossy().into_owned());
+    let mut iter = args
+        .iter()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned());
     while let Some(arg) = iter.next() {
         if arg == "--" {
             break;
@@ -50,12 +53,22 @@ mod tests {
 
     #[test]
     fn finds_options_anywhere_in_both_forms() {
-        let args: Vec<OsString> = ["maqet", "ls", "--maqet-data-dir=/d", "--plugin-dir", "/p1", "--plugin-dir=/p2"]
-            .into_iter()
-            .map(OsString::from)
-            .collect();
+        let args: Vec<OsString> = [
+            "maqet",
+            "ls",
+            "--maqet-data-dir=/d",
+            "--plugin-dir",
+            "/p1",
+            "--plugin-dir=/p2",
+        ]
+        .into_iter()
+        .map(OsString::from)
+        .collect();
         let early = scan(&args);
         assert_eq!(early.data_dir, Some(PathBuf::from("/d")));
-        assert_eq!(early.plugin_dirs, vec![PathBuf::from("/p1"), PathBuf::from("/p2")]);
+        assert_eq!(
+            early.plugin_dirs,
+            vec![PathBuf::from("/p1"), PathBuf::from("/p2")]
+        );
     }
 }

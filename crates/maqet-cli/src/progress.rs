@@ -20,7 +20,10 @@ pub fn attach(maqet: &Maqet, format: Format) -> Option<ProgressBar> {
         return None;
     }
     let bar = ProgressBar::hidden();
-    bar.set_style(ProgressStyle::with_template("{spinner} {msg} ({elapsed})").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
     let handle = bar.clone();
     maqet.set_progress_hook(Some(Box::new(move |message: &str| {
         if handle.is_hidden() {

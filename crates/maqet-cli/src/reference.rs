@@ -34,13 +34,28 @@ pub fn cli_reference_markdown() -> String {
                 let name = match (p.kind, p.positional) {
                     (ParamKind::ConfigKeys, _) => "`--KEY VALUE`".to_string(),
                     (ParamKind::KeyValues, _) => "`--KEY VALUE`...".to_string(),
-                    (_, true) => format!("`{}`", p.value_name.clone().unwrap_or_else(|| p.name.to_uppercase())),
+                    (_, true) => format!(
+                        "`{}`",
+                        p.value_name
+                            .clone()
+                            .unwrap_or_else(|| p.name.to_uppercase())
+                    ),
                     (ParamKind::Bool, false) => format!("`--{}`", p.long),
-                    (_, false) => format!("`--{} {}`", p.long, p.value_name.clone().unwrap_or_else(|| p.name.to_uppercase())),
+                    (_, false) => format!(
+                        "`--{} {}`",
+                        p.long,
+                        p.value_name
+                            .clone()
+                            .unwrap_or_else(|| p.name.to_uppercase())
+                    ),
                 };
                 let mut help = p.help.clone();
                 if p.kind == ParamKind::ConfigKeys {
-                    let keys: Vec<String> = CONFIG_KEYS.iter().filter(|k| k.name != "name").map(|k| format!("`--{}`", k.name)).collect();
+                    let keys: Vec<String> = CONFIG_KEYS
+                        .iter()
+                        .filter(|k| k.name != "name")
+                        .map(|k| format!("`--{}`", k.name))
+                        .collect();
                     help.push_str(&format!(": {}", keys.join(", ")));
                 }
                 if let Some(d) = &p.default {
@@ -69,7 +84,10 @@ pub fn cli_reference_markdown() -> String {
 fn usage(def: &CommandDef) -> String {
     let mut words = vec![format!("maqet {}", def.path())];
     for p in &def.params {
-        let vn = p.value_name.clone().unwrap_or_else(|| p.name.to_uppercase());
+        let vn = p
+            .value_name
+            .clone()
+            .unwrap_or_else(|| p.name.to_uppercase());
         words.push(match (p.kind, p.positional, p.required) {
             (ParamKind::ConfigKeys | ParamKind::KeyValues, _, _) => "[--KEY VALUE]...".into(),
             (ParamKind::List, true, true) => format!("<{vn}>..."),

@@ -11,7 +11,11 @@ use tracing_subscriber::fmt::writer::MakeWriterExt;
 /// Prints an error and its causes once, on stderr, and returns the exit code.
 pub fn error(err: &MaqetError) -> i32 {
     let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let label = if color { "\x1b[1;31merror\x1b[0m" } else { "error" };
+    let label = if color {
+        "\x1b[1;31merror\x1b[0m"
+    } else {
+        "error"
+    };
     let mut text = format!("{label}: {err}");
     let mut source = err.source();
     while let Some(cause) = source {
@@ -53,11 +57,19 @@ pub fn init_logging(verbosity: u8, log_file: Option<PathBuf>) -> Option<LogGuard
     let result = match file {
         Some(file) => {
             let file = std::sync::Mutex::new(file);
-            let filter = if verbosity < 2 { EnvFilter::new("debug") } else { filter };
+            let filter = if verbosity < 2 {
+                EnvFilter::new("debug")
+            } else {
+                filter
+            };
             builder
                 .with_env_filter(filter)
                 .with_ansi(false)
-                .with_writer(std::io::stderr.with_max_level(tracing::Level::WARN).and(file))
+                .with_writer(
+                    std::io::stderr
+                        .with_max_level(tracing::Level::WARN)
+                        .and(file),
+                )
                 .try_init()
         }
         None => builder

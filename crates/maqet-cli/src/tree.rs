@@ -52,9 +52,9 @@ pub fn build(commands: &[CommandDef], plugin_groups: &[(String, String)]) -> Com
             cmd = cmd.subcommand(command_for(child));
         }
         if group == "plugin" {
-            cmd = cmd.subcommand(
-                Command::new("list").about("Show each plugin file found: loaded (name, version, commands) or rejected (why)"),
-            );
+            cmd = cmd.subcommand(Command::new("list").about(
+                "Show each plugin file found: loaded (name, version, commands) or rejected (why)",
+            ));
         }
         root = root.subcommand(cmd);
     }
@@ -87,7 +87,9 @@ fn global_args() -> Vec<Arg> {
             .long("format")
             .global(true)
             .value_name("FORMAT")
-            .value_parser(PossibleValuesParser::new(["auto", "json", "yaml", "table", "plain"]))
+            .value_parser(PossibleValuesParser::new([
+                "auto", "json", "yaml", "table", "plain",
+            ]))
             .default_value("auto")
             .help("Output format; with json or yaml, stdout holds only the document"),
         Arg::new("verbose")
@@ -194,7 +196,9 @@ fn arg_for(param: &ParamDef) -> Arg {
     }
     arg = match (param.kind, param.positional) {
         (ParamKind::Bool, _) => arg.action(ArgAction::SetTrue),
-        (ParamKind::List, true) => arg.num_args(if param.required { 1.. } else { 0.. }).action(ArgAction::Append),
+        (ParamKind::List, true) => arg
+            .num_args(if param.required { 1.. } else { 0.. })
+            .action(ArgAction::Append),
         (ParamKind::List, false) => arg.action(ArgAction::Append),
         _ => arg.action(ArgAction::Set),
     };

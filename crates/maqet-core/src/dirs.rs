@@ -195,7 +195,9 @@ impl Settings {
         };
         if let Some(Value::Object(commands)) = doc.value.get("commands") {
             for (command, options) in commands {
-                let Value::Object(options) = options else { continue };
+                let Value::Object(options) = options else {
+                    continue;
+                };
                 let entry = settings
                     .command_defaults
                     .entry(command.replace('.', " "))

@@ -43,19 +43,19 @@ type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 pub enum MaqetError {
     /// A VM config could not be read, parsed, merged or validated.
     #[error(transparent)]
-    Config(#[from] ConfigError),
+    Config(Box<ConfigError>),
     /// The state database failed.
     #[error(transparent)]
-    State(#[from] maqet_state::StateError),
+    State(Box<maqet_state::StateError>),
     /// A drive or an image operation failed.
     #[error(transparent)]
-    Storage(#[from] maqet_storage::StorageError),
+    Storage(Box<maqet_storage::StorageError>),
     /// Starting, watching or stopping a VM's runner failed.
     #[error(transparent)]
-    Runner(#[from] maqet_runner::RunnerError),
+    Runner(Box<maqet_runner::RunnerError>),
     /// A QMP command failed or QEMU refused it.
     #[error(transparent)]
-    Qmp(#[from] maqet_qmp::QmpError),
+    Qmp(Box<maqet_qmp::QmpError>),
     /// A snapshot operation failed.
     #[error("{message}")]
     Snapshot {
@@ -128,10 +128,9 @@ impl MaqetError {
             MaqetError::State(e) => state_kind(e),
             MaqetError::Storage(e) => storage_kind(e),
             MaqetError::Runner(e) => runner_kind(e),
-            MaqetError::Qmp(e) => match e {
-                maqet_qmp::QmpError::Timeout { .. } | maqet_qmp::QmpError::HandshakeTimeout { .. } => {
-                    ErrorKind::Timeout
-                }
+            MaqetError::Qmp(e) => match e.as_ref() {
+                maqet_qmp::QmpError::Timeout { .. }
+                | maqet_qmp::QmpError::HandshakeTimeout { .. } => ErrorKind::Timeout,
                 maqet_qmp::QmpError::Untypeable(_) => ErrorKind::InvalidInput,
                 _ => ErrorKind::Failure,
             },
@@ -173,5 +172,35 @@ fn runner_kind(err: &maqet_runner::RunnerError) -> ErrorKind {
         K::Timeout => ErrorKind::Timeout,
         K::Permission => ErrorKind::PermissionDenied,
         _ => ErrorKind::Failure,
+    }
+}
+
+impl From<ConfigError> for MaqetError {
+    fn from(err: ConfigError) -> MaqetError {
+        MaqetError::Config(Box::new(err))
+    }
+}
+
+impl From<maqet_state::StateError> for MaqetError {
+    fn from(err: maqet_state::StateError) -> MaqetError {
+        MaqetError::State(Box::new(err))
+    }
+}
+
+impl From<maqet_storage::StorageError> for MaqetError {
+    fn from(err: maqet_storage::StorageError) -> MaqetError {
+        MaqetError::Storage(Box::new(err))
+    }
+}
+
+impl From<maqet_runner::RunnerError> for MaqetError {
+    fn from(err: maqet_runner::RunnerError) -> MaqetError {
+        MaqetError::Runner(Box::new(err))
+    }
+}
+
+impl From<maqet_qmp::QmpError> for MaqetError {
+    fn from(err: maqet_qmp::QmpError) -> MaqetError {
+        MaqetError::Qmp(Box::new(err))
     }
 }

@@ -27,9 +27,9 @@ pub mod dirs;
 mod error;
 mod lifecycle;
 mod maqet;
-mod screenshot;
 pub mod registry;
 pub mod results;
+mod screenshot;
 mod text;
 
 #[doc(hidden)]

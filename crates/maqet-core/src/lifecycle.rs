@@ -11,7 +11,10 @@ use crate::{ErrorKind, Maqet, MaqetError};
 impl Maqet {
     /// The runtime and data paths of a VM.
     pub fn vm_paths(&self, vm: &VmRecord) -> VmPaths {
-        VmPaths::new(self.dirs().vm_runtime_dir(&vm.id), self.dirs().vm_data_dir(&vm.name))
+        VmPaths::new(
+            self.dirs().vm_runtime_dir(&vm.id),
+            self.dirs().vm_data_dir(&vm.name),
+        )
     }
 
     /// Fails unless the VM runs (running or paused) according to its live processes.
@@ -75,13 +78,18 @@ impl Maqet {
             .truncate(false)
             .write(true)
             .open(&path)
-            .map_err(|e| MaqetError::io(format!("cannot open the lock file {}", path.display()), e))?;
+            .map_err(|e| {
+                MaqetError::io(format!("cannot open the lock file {}", path.display()), e)
+            })?;
         let deadline = std::time::Instant::now() + LOCK_WAIT;
         loop {
             match flock(&file, FlockOperation::NonBlockingLockExclusive) {
                 Ok(()) => return Ok(VmLock { _file: file }),
                 Err(rustix::io::Errno::WOULDBLOCK) if std::time::Instant::now() < deadline => {
-                    self.progress(&format!("waiting for another maqet command on VM `{}`", vm.name));
+                    self.progress(&format!(
+                        "waiting for another maqet command on VM `{}`",
+                        vm.name
+                    ));
                     std::thread::sleep(Duration::from_millis(50));
                 }
                 Err(rustix::io::Errno::WOULDBLOCK) => {
@@ -125,7 +133,10 @@ impl Maqet {
             Ok(fresh) => return self.observe(fresh),
             Err(_) => return self.observe(vm),
         };
-        if let (Some(qemu), Ok(exe)) = (vm.qemu, maqet_runner::find_runner_executable(self.runner_override())) {
+        if let (Some(qemu), Ok(exe)) = (
+            vm.qemu,
+            maqet_runner::find_runner_executable(self.runner_override()),
+        ) {
             let spec = maqet_runner::AdoptSpec {
                 vm_id: vm.id.clone(),
                 vm_name: vm.name.clone(),
@@ -133,7 +144,10 @@ impl Maqet {
                 paths: self.vm_paths(&vm),
                 qemu,
             };
-            self.progress(&format!("reconnecting to VM `{}` (its supervisor had stopped)", vm.name));
+            self.progress(&format!(
+                "reconnecting to VM `{}` (its supervisor had stopped)",
+                vm.name
+            ));
             if let Err(e) = maqet_runner::adopt(&exe, &spec, Duration::from_secs(10)) {
                 tracing::warn!("could not re-adopt VM `{}`: {e}", vm.name);
             }
@@ -147,8 +161,14 @@ impl Maqet {
     /// Whether QEMU runs but its runner does not.
     fn is_orphaned(&self, vm: &VmRecord) -> bool {
         matches!(vm.status, VmStatus::Running | VmStatus::Paused)
-            && vm.qemu.as_ref().is_some_and(maqet_runner::process::is_alive)
-            && !vm.runner.as_ref().is_some_and(maqet_runner::process::is_alive)
+            && vm
+                .qemu
+                .as_ref()
+                .is_some_and(maqet_runner::process::is_alive)
+            && !vm
+                .runner
+                .as_ref()
+                .is_some_and(maqet_runner::process::is_alive)
     }
 
     /// Looks up a VM that must be running, re-adopting it if its runner is gone.

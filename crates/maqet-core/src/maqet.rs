@@ -165,7 +165,11 @@ impl Maqet {
 
     /// Calls a registered command by name (`"ls"`, `"qmp keys"`) with JSON arguments keyed
     /// by parameter name, and returns its JSON result.
-    pub fn call(&self, command: &str, args: serde_json::Value) -> Result<serde_json::Value, MaqetError> {
+    pub fn call(
+        &self,
+        command: &str,
+        args: serde_json::Value,
+    ) -> Result<serde_json::Value, MaqetError> {
         let method = registry::find(command).ok_or_else(|| {
             MaqetError::new(
                 ErrorKind::NotFound,

@@ -53,13 +53,23 @@ impl ConfigurationSummary {
                 items
                     .iter()
                     .map(|d| DriveSummary {
-                        name: d.get("name").map(crate::config::scalar_text).unwrap_or_default(),
-                        kind: d.get("type").map_or_else(|| "qcow2".into(), crate::config::scalar_text),
-                        size: d.get("size").map_or_else(|| "unknown".into(), crate::config::scalar_text),
+                        name: d
+                            .get("name")
+                            .map(crate::config::scalar_text)
+                            .unwrap_or_default(),
+                        kind: d
+                            .get("type")
+                            .map_or_else(|| "qcow2".into(), crate::config::scalar_text),
+                        size: d
+                            .get("size")
+                            .map_or_else(|| "unknown".into(), crate::config::scalar_text),
                         interface: d
                             .get("interface")
                             .map_or_else(|| "virtio".into(), crate::config::scalar_text),
-                        file: d.get("file").or_else(|| d.get("path")).map(crate::config::scalar_text),
+                        file: d
+                            .get("file")
+                            .or_else(|| d.get("path"))
+                            .map(crate::config::scalar_text),
                     })
                     .collect()
             })
@@ -67,7 +77,9 @@ impl ConfigurationSummary {
         ConfigurationSummary {
             binary: text("binary").unwrap_or_else(|| "qemu-system-x86_64".into()),
             memory: text("memory"),
-            cpu: config.get("cpu").and_then(crate::config::validate::count_value),
+            cpu: config
+                .get("cpu")
+                .and_then(crate::config::validate::count_value),
             display: text("display").unwrap_or_else(|| "none".into()),
             storage_count: drives.len(),
             storage_devices: drives,
@@ -163,7 +175,11 @@ impl CommandOutput for VmStatusReport {
             let _ = writeln!(out, "qmp socket: {}", sock.display());
         }
         if self.is_empty {
-            let _ = writeln!(out, "config:     (empty; add one with `maqet apply {} FILE`)", self.name);
+            let _ = writeln!(
+                out,
+                "config:     (empty; add one with `maqet apply {} FILE`)",
+                self.name
+            );
         }
         let _ = write!(out, "created:    {}", self.created_at);
         Some(out)
@@ -230,8 +246,16 @@ impl CommandOutput for VmInfo {
         let _ = writeln!(out, "id:       {}", self.vm_id);
         let c = &self.configuration;
         let _ = writeln!(out, "binary:   {}", c.binary);
-        let _ = writeln!(out, "memory:   {}", c.memory.as_deref().unwrap_or("(QEMU default)"));
-        let _ = writeln!(out, "cpu:      {}", c.cpu.map_or("(QEMU default)".into(), |n| n.to_string()));
+        let _ = writeln!(
+            out,
+            "memory:   {}",
+            c.memory.as_deref().unwrap_or("(QEMU default)")
+        );
+        let _ = writeln!(
+            out,
+            "cpu:      {}",
+            c.cpu.map_or("(QEMU default)".into(), |n| n.to_string())
+        );
         let _ = writeln!(out, "display:  {}", c.display);
         for d in &c.storage_devices {
             let _ = writeln!(
@@ -241,7 +265,10 @@ impl CommandOutput for VmInfo {
                 d.kind,
                 d.interface,
                 d.size,
-                d.file.as_deref().map(|f| format!(" {f}")).unwrap_or_default()
+                d.file
+                    .as_deref()
+                    .map(|f| format!(" {f}"))
+                    .unwrap_or_default()
             );
         }
         let _ = write!(out, "command:  {}", shell_words(&self.qemu_argv));
@@ -289,12 +316,24 @@ impl CommandOutput for VmList {
         if self.0.is_empty() {
             return Some("No virtual machines found.".into());
         }
-        let width = self.0.iter().map(|r| r.name.len()).max().unwrap_or(0).max(20);
+        let width = self
+            .0
+            .iter()
+            .map(|r| r.name.len())
+            .max()
+            .unwrap_or(0)
+            .max(20);
         let mut out = format!("{:<width$} {:<10} {}\n", "NAME", "STATUS", "PID");
         out.push_str(&"-".repeat(width + 19));
         for row in &self.0 {
             let pid = row.pid.map_or_else(|| "-".to_string(), |p| p.to_string());
-            let _ = write!(out, "\n{:<width$} {:<10} {}", row.name, row.status.as_str(), pid);
+            let _ = write!(
+                out,
+                "\n{:<width$} {:<10} {}",
+                row.name,
+                row.status.as_str(),
+                pid
+            );
         }
         Some(out)
     }

@@ -6,9 +6,16 @@ use crate::{ErrorKind, MaqetError};
 
 /// Reads a binary PPM (P6, 8-bit) and writes it as PNG.
 pub fn ppm_to_png(ppm: &Path, png_path: &Path) -> Result<(), MaqetError> {
-    let data = std::fs::read(ppm).map_err(|e| MaqetError::io(format!("cannot read {}", ppm.display()), e))?;
+    let data = std::fs::read(ppm)
+        .map_err(|e| MaqetError::io(format!("cannot read {}", ppm.display()), e))?;
     let (width, height, pixels) = parse_ppm(&data).ok_or_else(|| {
-        MaqetError::new(ErrorKind::Failure, format!("{} is not a P6 PPM image as QEMU writes them", ppm.display()))
+        MaqetError::new(
+            ErrorKind::Failure,
+            format!(
+                "{} is not a P6 PPM image as QEMU writes them",
+                ppm.display()
+            ),
+        )
     })?;
     let file = std::fs::File::create(png_path)
         .map_err(|e| MaqetError::io(format!("cannot create {}", png_path.display()), e))?;
@@ -18,7 +25,13 @@ pub fn ppm_to_png(ppm: &Path, png_path: &Path) -> Result<(), MaqetError> {
     let write = encoder
         .write_header()
         .and_then(|mut w| w.write_image_data(pixels));
-    write.map_err(|e| MaqetError::with_source(ErrorKind::Failure, format!("cannot write {}", png_path.display()), e))
+    write.map_err(|e| {
+        MaqetError::with_source(
+            ErrorKind::Failure,
+            format!("cannot write {}", png_path.display()),
+            e,
+        )
+    })
 }
 
 fn parse_ppm(data: &[u8]) -> Option<(u32, u32, &[u8])> {
@@ -49,7 +62,9 @@ fn parse_ppm(data: &[u8]) -> Option<(u32, u32, &[u8])> {
     }
     let width: u32 = fields[1].parse().ok()?;
     let height: u32 = fields[2].parse().ok()?;
-    let len = (width as usize).checked_mul(height as usize)?.checked_mul(3)?;
+    let len = (width as usize)
+        .checked_mul(height as usize)?
+        .checked_mul(3)?;
     let pixels = data.get(pos..pos + len)?;
     Some((width, height, pixels))
 }

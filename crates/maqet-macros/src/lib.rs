@@ -136,10 +136,7 @@ fn expand(metas: Punctuated<Meta, Token![,]>, mut method: ImplItemFn) -> syn::Re
         let ty = pat_type.ty.as_ref().clone();
         let positional = param.positional;
         let default = opt_str(&param.default);
-        let long = param
-            .long
-            .clone()
-            .unwrap_or_else(|| name.replace('_', "-"));
+        let long = param.long.clone().unwrap_or_else(|| name.replace('_', "-"));
         let short = match param.short {
             Some(c) => quote!(::core::option::Option::Some(#c)),
             None => quote!(::core::option::Option::None),
@@ -323,11 +320,17 @@ fn lit_string(expr: &Expr) -> syn::Result<String> {
 
 fn string_list(meta: &Meta) -> syn::Result<Vec<String>> {
     let Meta::NameValue(nv) = meta else {
-        return Err(syn::Error::new(meta.span(), "expected `key = [\"a\", \"b\"]`"));
+        return Err(syn::Error::new(
+            meta.span(),
+            "expected `key = [\"a\", \"b\"]`",
+        ));
     };
     match &nv.value {
         Expr::Array(ExprArray { elems, .. }) => elems.iter().map(lit_string).collect(),
         Expr::Lit(_) => Ok(vec![lit_string(&nv.value)?]),
-        other => Err(syn::Error::new(other.span(), "expected an array of strings")),
+        other => Err(syn::Error::new(
+            other.span(),
+            "expected an array of strings",
+        )),
     }
 }

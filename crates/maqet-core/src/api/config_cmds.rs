@@ -50,7 +50,9 @@ impl Maqet {
         #[arg(positional, help = "YAML config files", value_name = "FILE")] files: Vec<PathBuf>,
     ) -> Result<ValidationReport, MaqetError> {
         if files.is_empty() {
-            return Err(MaqetError::invalid("give at least one config file to validate"));
+            return Err(MaqetError::invalid(
+                "give at least one config file to validate",
+            ));
         }
         let built = config::build_config(&files, &serde_json::Map::new())?;
         Ok(ValidationReport {

@@ -31,7 +31,11 @@ impl RawTerminal {
 impl Drop for RawTerminal {
     fn drop(&mut self) {
         if let Some(original) = &self.saved {
-            let _ = rustix::termios::tcsetattr(std::io::stdin(), rustix::termios::OptionalActions::Now, original);
+            let _ = rustix::termios::tcsetattr(
+                std::io::stdin(),
+                rustix::termios::OptionalActions::Now,
+                original,
+            );
         }
     }
 }
@@ -42,7 +46,10 @@ impl Maqet {
     /// Everything the guest writes to its first serial port also goes to
     /// `<data>/vms/<name>/serial.log`, whether or not a console is attached.
     #[api_method(category = "watch", examples = ["maqet console web"])]
-    pub fn console(&self, #[arg(positional, help = "VM name or id")] vm: String) -> Result<(), MaqetError> {
+    pub fn console(
+        &self,
+        #[arg(positional, help = "VM name or id")] vm: String,
+    ) -> Result<(), MaqetError> {
         let record = self.running_vm(&vm)?;
         let socket = self.vm_paths(&record).console_socket();
         let stream = UnixStream::connect(&socket).map_err(|e| {
@@ -58,7 +65,10 @@ impl Maqet {
         let mut from_vm = stream
             .try_clone()
             .map_err(|e| MaqetError::io("cannot use the console socket", e))?;
-        eprintln!("Connected to the console of {} (Ctrl-] detaches)\r", record.name);
+        eprintln!(
+            "Connected to the console of {} (Ctrl-] detaches)\r",
+            record.name
+        );
         let _raw = RawTerminal::enter();
         std::thread::spawn(move || {
             let mut buf = [0u8; 4096];

@@ -167,7 +167,9 @@ impl CommandOutput for CleanupReport {
                 ("stop-qemu", true) => "QEMU stopped, marked stopped",
                 ("stop-qemu", false) => "QEMU would be stopped",
                 ("readopt", true) => "a new maqet runner watches it again",
-                ("readopt", false) if self.dry_run => "a new maqet runner would watch it (or --force stops it)",
+                ("readopt", false) if self.dry_run => {
+                    "a new maqet runner would watch it (or --force stops it)"
+                }
                 _ => "could not start a new runner for it; `maqet cleanup --force` stops its QEMU",
             };
             let _ = write!(
@@ -301,13 +303,14 @@ impl Maqet {
             (n, r) if r == n => check(
                 "runtime-dirs",
                 CheckStatus::Ok,
-                format!("removed {n} stale runtime director(y/ies)"),
+                format!("removed {n} stale runtime {}", dirs_word(n)),
             ),
             (n, _) => check(
                 "runtime-dirs",
                 CheckStatus::Warning,
                 format!(
-                    "{n} runtime director(y/ies) of VMs that are not running; `maqet doctor --fix` removes them"
+                    "{n} runtime {} of VMs that are not running; `maqet doctor --fix` removes them",
+                    dirs_word(n)
                 ),
             ),
         }
@@ -645,6 +648,10 @@ fn tool_check(
         ),
     }
     version
+}
+
+fn dirs_word(n: usize) -> &'static str {
+    if n == 1 { "directory" } else { "directories" }
 }
 
 /// An error and its causes on one line, `outer: inner: ...`.

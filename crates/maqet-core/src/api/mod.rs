@@ -11,9 +11,12 @@ mod vm;
 mod watch;
 
 pub use config_cmds::{Markdown, ValidationReport};
+pub use maintenance::{
+    CheckStatus, CleanupItem, CleanupReport, DoctorCheck, DoctorReport, OrphanFile, OrphanReport,
+};
 pub use run::{StartReport, StopReport};
-pub use maintenance::{CheckStatus, CleanupItem, CleanupReport, DoctorCheck, DoctorReport, OrphanFile, OrphanReport};
 pub use snapshot::{LIVE_SNAPSHOT_TIMEOUT, SnapshotChange, SnapshotListing, SnapshotOutcome};
 pub use storage::{
-    AttachedStorage, CloneReport, ClonedDrive, DriveStorageInfo, StorageInfoReport, StorageVerification, VerifiedFile,
+    AttachedStorage, CloneReport, ClonedDrive, DriveStorageInfo, StorageInfoReport,
+    StorageVerification, VerifiedFile,
 };

@@ -118,7 +118,11 @@ impl Maqet {
             }
         }
         merged.extend(extra.0);
-        Ok(if merged.is_empty() { None } else { Some(Value::Object(merged)) })
+        Ok(if merged.is_empty() {
+            None
+        } else {
+            Some(Value::Object(merged))
+        })
     }
 
     /// Run a raw QMP command on a running VM and print its result.
@@ -143,7 +147,8 @@ impl Maqet {
         #[arg(help = "QMP arguments as --NAME VALUE")] arguments: KeyValues,
     ) -> Result<QmpReply, MaqetError> {
         let arguments = Maqet::qmp_arguments(args, arguments)?;
-        self.qmp_execute(&vm, &command, arguments, allow_dangerous).map(QmpReply)
+        self.qmp_execute(&vm, &command, arguments, allow_dangerous)
+            .map(QmpReply)
     }
 
     /// Run a raw QMP command (the same as `maqet qmp VM COMMAND`).
@@ -172,15 +177,23 @@ impl Maqet {
     pub fn qmp_key(
         &self,
         #[arg(positional, help = "VM name or id")] vm: String,
-        #[arg(positional, help = "Key names (QEMU qcodes: a, ret, spc, ctrl, alt, f2, ...)", value_name = "KEY")]
+        #[arg(
+            positional,
+            help = "Key names (QEMU qcodes: a, ret, spc, ctrl, alt, f2, ...)",
+            value_name = "KEY"
+        )]
         keys: Vec<String>,
         #[arg(help = "How long the keys stay pressed, in ms", default = "100")] hold_time: u32,
     ) -> Result<(), MaqetError> {
         if keys.is_empty() {
-            return Err(MaqetError::invalid("give at least one key, e.g. `ret` or `ctrl alt f2`"));
+            return Err(MaqetError::invalid(
+                "give at least one key, e.g. `ret` or `ctrl alt f2`",
+            ));
         }
         let names: Vec<&str> = keys.iter().map(String::as_str).collect();
-        keys::validate_keys(&names).map_err(|e| MaqetError::with_source(ErrorKind::InvalidInput, "cannot send these keys", e))?;
+        keys::validate_keys(&names).map_err(|e| {
+            MaqetError::with_source(ErrorKind::InvalidInput, "cannot send these keys", e)
+        })?;
         let record = self.running_vm(&vm)?;
         self.block_on(async {
             let client = self.qmp_client(&record).await?;
@@ -201,8 +214,13 @@ impl Maqet {
         #[arg(positional, help = "Text to type")] text: String,
         #[arg(help = "How long each key stays pressed, in ms", default = "100")] hold_time: u32,
     ) -> Result<(), MaqetError> {
-        keys::text_to_chords(&text)
-            .map_err(|e| MaqetError::with_source(ErrorKind::InvalidInput, "cannot type this text; nothing was sent", e))?;
+        keys::text_to_chords(&text).map_err(|e| {
+            MaqetError::with_source(
+                ErrorKind::InvalidInput,
+                "cannot type this text; nothing was sent",
+                e,
+            )
+        })?;
         let record = self.running_vm(&vm)?;
         self.block_on(async {
             let client = self.qmp_client(&record).await?;
@@ -250,13 +268,19 @@ impl Maqet {
 
     /// Pause the VM's CPUs (QMP `stop`).
     #[api_method(group = "qmp", name = "pause", examples = ["maqet qmp pause web"])]
-    pub fn qmp_stop(&self, #[arg(positional, help = "VM name or id")] vm: String) -> Result<(), MaqetError> {
+    pub fn qmp_stop(
+        &self,
+        #[arg(positional, help = "VM name or id")] vm: String,
+    ) -> Result<(), MaqetError> {
         self.qmp_execute(&vm, "stop", None, false).map(|_| ())
     }
 
     /// Resume the VM's CPUs (QMP `cont`).
     #[api_method(group = "qmp", name = "resume", examples = ["maqet qmp resume web"])]
-    pub fn qmp_cont(&self, #[arg(positional, help = "VM name or id")] vm: String) -> Result<(), MaqetError> {
+    pub fn qmp_cont(
+        &self,
+        #[arg(positional, help = "VM name or id")] vm: String,
+    ) -> Result<(), MaqetError> {
         self.qmp_execute(&vm, "cont", None, false).map(|_| ())
     }
 
@@ -299,7 +323,9 @@ impl Maqet {
             client.device_del(&device_id).await?;
             let _ = tokio::time::timeout(Duration::from_secs(5), async {
                 while let Ok(ev) = events.recv().await {
-                    if ev.event == "DEVICE_DELETED" && ev.data.get("device").and_then(Value::as_str) == Some(device_id.as_str()) {
+                    if ev.event == "DEVICE_DELETED"
+                        && ev.data.get("device").and_then(Value::as_str) == Some(device_id.as_str())
+                    {
                         break;
                     }
                 }

@@ -76,7 +76,8 @@ impl Maqet {
     pub fn start(
         &self,
         #[arg(positional, help = "VM name or id")] vm: String,
-        #[arg(help = "Throw away everything the guest writes to its disks (QEMU -snapshot)")] ephemeral: bool,
+        #[arg(help = "Throw away everything the guest writes to its disks (QEMU -snapshot)")]
+        ephemeral: bool,
     ) -> Result<StartReport, MaqetError> {
         let record = self.vm_record(&vm)?;
         let _lock = self.lock_vm(&record)?;
@@ -87,7 +88,9 @@ impl Maqet {
                 format!(
                     "VM `{}` is already running (pid {})",
                     record.name,
-                    record.qemu.map_or_else(|| "?".into(), |p| p.pid.to_string())
+                    record
+                        .qemu
+                        .map_or_else(|| "?".into(), |p| p.pid.to_string())
                 ),
             ));
         }
@@ -157,7 +160,9 @@ impl Maqet {
         timeout: f64,
     ) -> Result<(StopMethod, Duration), MaqetError> {
         if !timeout.is_finite() || timeout < 0.0 {
-            return Err(MaqetError::invalid("`--timeout` must be a number of seconds, 0 or more"));
+            return Err(MaqetError::invalid(
+                "`--timeout` must be a number of seconds, 0 or more",
+            ));
         }
         let Some(qemu) = record.qemu.filter(maqet_runner::process::is_alive) else {
             if matches!(record.status, VmStatus::Running | VmStatus::Paused) {
@@ -177,9 +182,10 @@ impl Maqet {
             force,
             timeout: Duration::from_secs_f64(timeout),
         };
-        let outcome = maqet_runner::stop(&socket, &qemu, record.runner.as_ref(), &opts, &mut |msg| {
-            self.progress(msg)
-        })?;
+        let outcome =
+            maqet_runner::stop(&socket, &qemu, record.runner.as_ref(), &opts, &mut |msg| {
+                self.progress(msg)
+            })?;
         let now = self.vm_record(&record.id)?;
         if matches!(now.status, VmStatus::Running | VmStatus::Paused) {
             self.db()?.set_runtime(
@@ -214,10 +220,7 @@ impl Maqet {
             if ours {
                 created.push(path.clone());
             }
-            let already = db
-                .storage_for_vm(&vm.id)?
-                .iter()
-                .any(|e| e.path == path);
+            let already = db.storage_for_vm(&vm.id)?.iter().any(|e| e.path == path);
             if ours || !already {
                 db.register_storage(&StorageEntry {
                     vm_id: vm.id.clone(),

@@ -564,6 +564,45 @@ impl Maqet {
         maqet_storage::assign_default_files(&mut drives, &self.dirs().vm_data_dir(&vm.name));
         Ok(drives)
     }
+
+    /// Names of the VMs other than `vm_id` whose images sit on `path` through their backing
+    /// chain (linked clones and overlays); such a file must not be deleted.
+    pub fn backing_dependents(&self, path: &Path, vm_id: &str) -> Result<Vec<String>, MaqetError> {
+        let target = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+        let qemu_img = QemuImg::new();
+        let mut names = Vec::new();
+        for vm in self.db()?.list_vms(None)? {
+            if vm.id == vm_id {
+                continue;
+            }
+            let Ok(drives) = self.vm_drives(&vm) else {
+                continue;
+            };
+            let depends = drives.iter().filter_map(|d| d.file.clone()).any(|file| {
+                let mut next = Some(file);
+                for _ in 0..16 {
+                    let Some(image) = next.take().filter(|p| p.is_file()) else {
+                        break;
+                    };
+                    let Ok(info) = qemu_img.info(&image, true) else {
+                        break;
+                    };
+                    let Some(backing) = info.backing_file else {
+                        break;
+                    };
+                    if backing.canonicalize().unwrap_or_else(|_| backing.clone()) == target {
+                        return true;
+                    }
+                    next = Some(backing);
+                }
+                false
+            });
+            if depends {
+                names.push(vm.name);
+            }
+        }
+        Ok(names)
+    }
 }
 
 /// Drive name → the `file`/`path` written in the config.

@@ -8,7 +8,9 @@ use serde_json::{Map, Value};
 
 use crate::config::{self, ArgvContext, BuiltConfig};
 use crate::registry::ConfigOverrides;
-use crate::results::{AddedVm, AppliedConfig, RemoveReport, VmInfo, VmList, VmListRow, VmStatusReport};
+use crate::results::{
+    AddedVm, AppliedConfig, RemoveReport, VmInfo, VmList, VmListRow, VmStatusReport,
+};
 use crate::{ErrorKind, Maqet, MaqetError};
 
 impl Maqet {
@@ -27,13 +29,23 @@ impl Maqet {
     )]
     pub fn add(
         &self,
-        #[arg(positional, help = "YAML config files, merged left to right", value_name = "CONFIG")]
+        #[arg(
+            positional,
+            help = "YAML config files, merged left to right",
+            value_name = "CONFIG"
+        )]
         config: Vec<PathBuf>,
-        #[arg(help = "More config files, merged after the positional ones (repeatable)", value_name = "FILE")]
+        #[arg(
+            help = "More config files, merged after the positional ones (repeatable)",
+            value_name = "FILE"
+        )]
         vm_config: Vec<PathBuf>,
-        #[arg(help = "VM name (default: the config's `name`, else vm-xxxxxxxx)")] name: Option<String>,
+        #[arg(help = "VM name (default: the config's `name`, else vm-xxxxxxxx)")] name: Option<
+            String,
+        >,
         #[arg(help = "Create a VM without any configuration, to fill in later with `apply`")] empty: bool,
-        #[arg(help = "VM config keys given as options, applied over the files")] set: ConfigOverrides,
+        #[arg(help = "VM config keys given as options, applied over the files")]
+        set: ConfigOverrides,
     ) -> Result<AddedVm, MaqetError> {
         let files: Vec<PathBuf> = config.into_iter().chain(vm_config).collect();
         if empty && (!files.is_empty() || !set.0.is_empty()) {
@@ -68,9 +80,15 @@ impl Maqet {
     pub fn apply(
         &self,
         #[arg(positional, help = "VM name or id (created when missing)")] vm: String,
-        #[arg(positional, help = "YAML config files, merged left to right", value_name = "CONFIG")]
+        #[arg(
+            positional,
+            help = "YAML config files, merged left to right",
+            value_name = "CONFIG"
+        )]
         config: Vec<PathBuf>,
-        #[arg(help = "More config files (repeatable)", value_name = "FILE")] vm_config: Vec<PathBuf>,
+        #[arg(help = "More config files (repeatable)", value_name = "FILE")] vm_config: Vec<
+            PathBuf,
+        >,
         #[arg(help = "VM config keys given as options")] set: ConfigOverrides,
     ) -> Result<AppliedConfig, MaqetError> {
         let files: Vec<PathBuf> = config.into_iter().chain(vm_config).collect();
@@ -135,7 +153,11 @@ impl Maqet {
             .as_deref()
             .map(|s| s.parse::<VmStatus>())
             .transpose()
-            .map_err(|_| MaqetError::invalid("unknown status; use created, running, paused, stopped, crashed or failed"))?;
+            .map_err(|_| {
+                MaqetError::invalid(
+                    "unknown status; use created, running, paused, stopped, crashed or failed",
+                )
+            })?;
         let rows = self
             .db()?
             .list_vms(None)?
@@ -154,14 +176,20 @@ impl Maqet {
 
     /// Show a VM's status: state, PIDs, QMP socket and a config summary.
     #[api_method(category = "vm", examples = ["maqet status web", "maqet status web --format json"])]
-    pub fn status(&self, #[arg(positional, help = "VM name or id")] vm: String) -> Result<VmStatusReport, MaqetError> {
+    pub fn status(
+        &self,
+        #[arg(positional, help = "VM name or id")] vm: String,
+    ) -> Result<VmStatusReport, MaqetError> {
         let record = self.vm_record(&vm)?;
         Ok(VmStatusReport::of(&self.supervise(record, false)))
     }
 
     /// Show a VM's configuration and the QEMU command line it produces.
     #[api_method(category = "vm", examples = ["maqet info web", "maqet info web --format json"])]
-    pub fn info(&self, #[arg(positional, help = "VM name or id")] vm: String) -> Result<VmInfo, MaqetError> {
+    pub fn info(
+        &self,
+        #[arg(positional, help = "VM name or id")] vm: String,
+    ) -> Result<VmInfo, MaqetError> {
         let record = self.vm_record(&vm)?;
         let qemu_argv = self.qemu_argv(&record)?;
         Ok(VmInfo {
@@ -195,7 +223,11 @@ impl Maqet {
         let db = self.db()?;
         let targets: Vec<VmRecord> = match (vm, all) {
             (Some(_), true) => return Err(MaqetError::invalid("give a VM or `--all`, not both")),
-            (None, false) => return Err(MaqetError::invalid("say which VM to remove, or use `--all`")),
+            (None, false) => {
+                return Err(MaqetError::invalid(
+                    "say which VM to remove, or use `--all`",
+                ));
+            }
             (Some(ident), false) => vec![self.vm_record(&ident)?],
             (None, true) => db.list_vms(None)?,
         };
@@ -241,7 +273,10 @@ impl Maqet {
     /// The record with its status checked against the live processes (nothing is written).
     pub fn observe(&self, mut vm: VmRecord) -> VmRecord {
         if matches!(vm.status, VmStatus::Running | VmStatus::Paused)
-            && !vm.qemu.as_ref().is_some_and(maqet_runner::process::is_alive)
+            && !vm
+                .qemu
+                .as_ref()
+                .is_some_and(maqet_runner::process::is_alive)
         {
             vm.status = VmStatus::Stopped;
             vm.status_reason = Some("QEMU is no longer running".into());
@@ -274,7 +309,11 @@ impl Maqet {
 
     /// Writes the default image path (`<data>/vms/<name>/<drive>.<type>`) into every drive that
     /// names no file, so the stored config says where each disk lives.
-    fn fill_default_drive_files(&self, config: &mut Value, vm_name: &str) -> Result<(), MaqetError> {
+    fn fill_default_drive_files(
+        &self,
+        config: &mut Value,
+        vm_name: &str,
+    ) -> Result<(), MaqetError> {
         let Some(storage) = config.get("storage") else {
             return Ok(());
         };
@@ -282,17 +321,26 @@ impl Maqet {
         let dir = self.dirs().vm_data_dir(vm_name);
         if let Some(Value::Array(items)) = config.get_mut("storage") {
             for (item, drive) in items.iter_mut().zip(&drives) {
-                if let (Value::Object(map), Some(path)) = (item, maqet_storage::default_drive_path(&dir, drive))
+                if let (Value::Object(map), Some(path)) =
+                    (item, maqet_storage::default_drive_path(&dir, drive))
                     && drive.file.is_none()
                 {
-                    map.insert("file".into(), Value::String(path.to_string_lossy().into_owned()));
+                    map.insert(
+                        "file".into(),
+                        Value::String(path.to_string_lossy().into_owned()),
+                    );
                 }
             }
         }
         Ok(())
     }
 
-    fn remove_one(&self, vm: VmRecord, clean_storage: bool, report: &mut RemoveReport) -> Result<(), MaqetError> {
+    fn remove_one(
+        &self,
+        vm: VmRecord,
+        clean_storage: bool,
+        report: &mut RemoveReport,
+    ) -> Result<(), MaqetError> {
         if matches!(vm.status, VmStatus::Running | VmStatus::Paused) {
             self.stop_for_removal(&vm)?;
         }
@@ -306,7 +354,11 @@ impl Maqet {
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                     Err(e) => {
                         return Err(MaqetError::io(
-                            format!("VM `{}` is removed, but deleting {} failed", vm.name, entry.path.display()),
+                            format!(
+                                "VM `{}` is removed, but deleting {} failed",
+                                vm.name,
+                                entry.path.display()
+                            ),
                             e,
                         ));
                     }

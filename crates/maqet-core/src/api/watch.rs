@@ -19,7 +19,13 @@ pub struct EventLines(pub Vec<Value>);
 
 impl CommandOutput for EventLines {
     fn human(&self) -> Option<String> {
-        Some(self.0.iter().map(Value::to_string).collect::<Vec<_>>().join("\n"))
+        Some(
+            self.0
+                .iter()
+                .map(Value::to_string)
+                .collect::<Vec<_>>()
+                .join("\n"),
+        )
     }
 }
 
@@ -106,7 +112,11 @@ impl CommandOutput for Inspection {
         if let Some(q) = &self.qmp {
             text.push_str(&format!(
                 "\nqmp:        {} ({})",
-                if q.answers { "answers" } else { "does not answer" },
+                if q.answers {
+                    "answers"
+                } else {
+                    "does not answer"
+                },
                 q.run_state.as_deref().unwrap_or("-")
             ));
         }
@@ -117,14 +127,20 @@ impl CommandOutput for Inspection {
 fn timeout_error(what: &str, after: Duration) -> MaqetError {
     MaqetError::new(
         ErrorKind::Timeout,
-        format!("timed out after {:.1} s waiting for {what}", after.as_secs_f64()),
+        format!(
+            "timed out after {:.1} s waiting for {what}",
+            after.as_secs_f64()
+        ),
     )
 }
 
 impl Maqet {
     /// Show a VM's status with live process facts (CPU, memory, threads, command line) and QMP.
     #[api_method(category = "vm", examples = ["maqet inspect web", "maqet inspect web --format json"])]
-    pub fn inspect(&self, #[arg(positional, help = "VM name or id")] vm: String) -> Result<Inspection, MaqetError> {
+    pub fn inspect(
+        &self,
+        #[arg(positional, help = "VM name or id")] vm: String,
+    ) -> Result<Inspection, MaqetError> {
         let record = self.supervise(self.vm_record(&vm)?, false);
         let status = VmStatusReport::of(&record);
         let process = record.qemu.map(|q| process_facts(q.pid));
@@ -138,14 +154,21 @@ impl Maqet {
                     .ok()
                     .flatten();
                 Some(QmpFacts {
-                    socket: SocketState { path: sock.clone(), exists: sock.exists() },
+                    socket: SocketState {
+                        path: sock.clone(),
+                        exists: sock.exists(),
+                    },
                     answers: state.is_some(),
                     run_state: state.map(|s| s.status.to_string()),
                 })
             }
             _ => None,
         };
-        Ok(Inspection { status, process, qmp })
+        Ok(Inspection {
+            status,
+            process,
+            qmp,
+        })
     }
 
     /// Print a VM's QMP events as JSON lines (recorded ones, then live ones with `--follow`).
@@ -157,7 +180,11 @@ impl Maqet {
         &self,
         #[arg(positional, help = "VM name or id")] vm: String,
         #[arg(help = "Keep printing new events as they happen")] follow: bool,
-        #[arg(help = "Stop after this event (implies --follow)", value_name = "EVENT")] until: Option<String>,
+        #[arg(
+            help = "Stop after this event (implies --follow)",
+            value_name = "EVENT"
+        )]
+        until: Option<String>,
         #[arg(help = "Give up after this many seconds (exit 2)")] timeout: Option<f64>,
     ) -> Result<EventLines, MaqetError> {
         let record = self.vm_record(&vm)?;
@@ -170,8 +197,12 @@ impl Maqet {
             let (lines, next) = read_new_lines(&log, offset)?;
             offset = next;
             for line in lines {
-                let Ok(event) = serde_json::from_str::<Value>(&line) else { continue };
-                let done = until.as_deref().is_some_and(|u| event.get("event").and_then(Value::as_str) == Some(u));
+                let Ok(event) = serde_json::from_str::<Value>(&line) else {
+                    continue;
+                };
+                let done = until
+                    .as_deref()
+                    .is_some_and(|u| event.get("event").and_then(Value::as_str) == Some(u));
                 if !self.emit_line(&event.to_string()) {
                     collected.push(event);
                 }
@@ -183,7 +214,10 @@ impl Maqet {
                 return Ok(EventLines(collected));
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Err(timeout_error("events", Duration::from_secs_f64(timeout.unwrap_or(0.0))));
+                return Err(timeout_error(
+                    "events",
+                    Duration::from_secs_f64(timeout.unwrap_or(0.0)),
+                ));
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -203,14 +237,25 @@ impl Maqet {
     pub fn wait(
         &self,
         #[arg(positional, help = "VM name or id")] vm: String,
-        #[arg(help = "Regular expression to find in the serial console output", value_name = "REGEX")] serial: Option<String>,
-        #[arg(help = "VM state to wait for (running, paused, stopped, crashed)")] state: Option<String>,
+        #[arg(
+            help = "Regular expression to find in the serial console output",
+            value_name = "REGEX"
+        )]
+        serial: Option<String>,
+        #[arg(help = "VM state to wait for (running, paused, stopped, crashed)")] state: Option<
+            String,
+        >,
         #[arg(help = "QMP event name to wait for", value_name = "EVENT")] event: Option<String>,
         #[arg(help = "Give up after this many seconds (exit 2)", default = "60")] timeout: f64,
     ) -> Result<WaitResult, MaqetError> {
-        let chosen = [serial.is_some(), state.is_some(), event.is_some()].iter().filter(|b| **b).count();
+        let chosen = [serial.is_some(), state.is_some(), event.is_some()]
+            .iter()
+            .filter(|b| **b)
+            .count();
         if chosen != 1 {
-            return Err(MaqetError::invalid("give exactly one of --serial, --state or --event"));
+            return Err(MaqetError::invalid(
+                "give exactly one of --serial, --state or --event",
+            ));
         }
         let record = self.vm_record(&vm)?;
         let paths = self.vm_paths(&record);
@@ -222,8 +267,13 @@ impl Maqet {
             elapsed_ms: started.elapsed().as_millis() as u64,
         };
         if let Some(pattern) = serial {
-            let re = regex::Regex::new(&pattern)
-                .map_err(|e| MaqetError::with_source(ErrorKind::InvalidInput, format!("`{pattern}` is not a valid regular expression"), e))?;
+            let re = regex::Regex::new(&pattern).map_err(|e| {
+                MaqetError::with_source(
+                    ErrorKind::InvalidInput,
+                    format!("`{pattern}` is not a valid regular expression"),
+                    e,
+                )
+            })?;
             let log = paths.serial_log();
             let mut offset = 0;
             let mut partial = String::new();
@@ -237,13 +287,19 @@ impl Maqet {
                 if let Some(cut) = partial.rfind('\n') {
                     partial.drain(..=cut);
                 }
-                self.check_wait_deadline(started, limit, &format!("`{pattern}` on the serial console"))?;
+                self.check_wait_deadline(
+                    started,
+                    limit,
+                    &format!("`{pattern}` on the serial console"),
+                )?;
             }
         }
         if let Some(wanted) = state {
-            let wanted: VmStatus = wanted
-                .parse()
-                .map_err(|_| MaqetError::invalid(format!("unknown state `{wanted}`; use running, paused, stopped or crashed")))?;
+            let wanted: VmStatus = wanted.parse().map_err(|_| {
+                MaqetError::invalid(format!(
+                    "unknown state `{wanted}`; use running, paused, stopped or crashed"
+                ))
+            })?;
             loop {
                 let now = self.observe(self.vm_record(&record.id)?);
                 if now.status == wanted {
@@ -269,7 +325,12 @@ impl Maqet {
         }
     }
 
-    fn check_wait_deadline(&self, started: Instant, limit: Duration, what: &str) -> Result<(), MaqetError> {
+    fn check_wait_deadline(
+        &self,
+        started: Instant,
+        limit: Duration,
+        what: &str,
+    ) -> Result<(), MaqetError> {
         if started.elapsed() >= limit {
             return Err(timeout_error(what, limit));
         }
@@ -301,10 +362,17 @@ fn process_facts(pid: u32) -> ProcessFacts {
     match system.process(pid) {
         Some(p) => ProcessFacts {
             cpu_percent: p.cpu_usage(),
-            memory_info: MemoryInfo { rss: p.memory(), vms: p.virtual_memory() },
+            memory_info: MemoryInfo {
+                rss: p.memory(),
+                vms: p.virtual_memory(),
+            },
             create_time: p.start_time(),
             num_threads: threads,
-            cmdline: p.cmd().iter().map(|s| s.to_string_lossy().into_owned()).collect(),
+            cmdline: p
+                .cmd()
+                .iter()
+                .map(|s| s.to_string_lossy().into_owned())
+                .collect(),
             status: p.status().to_string(),
         },
         None => gone,
@@ -325,13 +393,19 @@ fn read_new_text(path: &std::path::Path, offset: u64) -> Result<(String, u64), M
     let mut bytes = Vec::new();
     file.read_to_end(&mut bytes)
         .map_err(|e| MaqetError::io(format!("cannot read {}", path.display()), e))?;
-    Ok((String::from_utf8_lossy(&bytes).into_owned(), start + bytes.len() as u64))
+    Ok((
+        String::from_utf8_lossy(&bytes).into_owned(),
+        start + bytes.len() as u64,
+    ))
 }
 
 /// Reads complete lines appended since `offset`.
 fn read_new_lines(path: &std::path::Path, offset: u64) -> Result<(Vec<String>, u64), MaqetError> {
     let (text, end) = read_new_text(path, offset)?;
     let complete = text.rfind('\n').map_or(0, |i| i + 1);
-    let lines = text[..complete].as_bytes().lines().map_while(Result::ok).collect();
+    let lines = text.as_bytes()[..complete]
+        .lines()
+        .map_while(Result::ok)
+        .collect();
     Ok((lines, end - (text.len() - complete) as u64))
 }

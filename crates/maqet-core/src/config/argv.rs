@@ -64,15 +64,17 @@ pub fn render_qemu_argv(config: &Value, ctx: &ArgvContext) -> Result<Vec<String>
         argv.extend(raw.iter().filter_map(Value::as_str).map(str::to_string));
     }
     if let Some(storage) = map.get("storage") {
-        let mut drives = maqet_storage::parse_drives(storage).map_err(|source| ConfigError::Storage {
-            location: Location::default(),
-            source,
-        })?;
+        let mut drives =
+            maqet_storage::parse_drives(storage).map_err(|source| ConfigError::Storage {
+                location: Location::default(),
+                source: Box::new(source),
+            })?;
         maqet_storage::assign_default_files(&mut drives, &ctx.vm_data_dir);
-        let drive_argv = maqet_storage::drive_args(&drives).map_err(|source| ConfigError::Storage {
-            location: Location::default(),
-            source,
-        })?;
+        let drive_argv =
+            maqet_storage::drive_args(&drives).map_err(|source| ConfigError::Storage {
+                location: Location::default(),
+                source: Box::new(source),
+            })?;
         argv.extend(drive_argv);
     }
     Ok(argv)
@@ -81,9 +83,7 @@ pub fn render_qemu_argv(config: &Value, ctx: &ArgvContext) -> Result<Vec<String>
 fn default_value(key: &str, ctx: &ArgvContext) -> Option<String> {
     match key {
         "accel" => Some(if ctx.kvm_usable { "kvm" } else { "tcg" }.to_string()),
-        _ => find_key(key)
-            .and_then(|k| k.default)
-            .map(str::to_string),
+        _ => find_key(key).and_then(|k| k.default).map(str::to_string),
     }
 }
 
@@ -99,7 +99,14 @@ fn option_value(key: &str, value: &Value) -> Result<String, ConfigError> {
             parse_memory_mib(&text).map_err(invalid)?;
             let upper = text.trim().to_ascii_uppercase();
             let digits_only = upper.chars().all(|c| c.is_ascii_digit());
-            Ok(if digits_only { format!("{upper}M") } else { upper.trim_end_matches("IB").trim_end_matches('B').to_string() })
+            Ok(if digits_only {
+                format!("{upper}M")
+            } else {
+                upper
+                    .trim_end_matches("IB")
+                    .trim_end_matches('B')
+                    .to_string()
+            })
         }
         "cpu" => count_value(value)
             .filter(|n| *n >= 1)
@@ -198,14 +205,29 @@ mod tests {
         let cases = [
             (json!({"enable-kvm": null}), vec!["-enable-kvm"]),
             (json!({"m": "1G"}), vec!["-m", "1G"]),
-            (json!({"netdev": ["user", "id=n0"]}), vec!["-netdev", "user,id=n0"]),
-            (json!({"machine": {"type": "q35", "accel": "tcg"}}), vec!["-machine", "type=q35,accel=tcg"]),
+            (
+                json!({"netdev": ["user", "id=n0"]}),
+                vec!["-netdev", "user,id=n0"],
+            ),
+            (
+                json!({"machine": {"type": "q35", "accel": "tcg"}}),
+                vec!["-machine", "type=q35,accel=tcg"],
+            ),
             (json!({"object": {"a": {"b": 1}}}), vec!["-object", "a.b=1"]),
-            (json!({"display": "gtk", "zoom-to-fit": true}), vec!["-display", "gtk,zoom-to-fit=on"]),
-            (json!({"device": "virtio-net", "netdev": "n0", "x": null}), vec!["-device", "virtio-net,netdev=n0,x"]),
+            (
+                json!({"display": "gtk", "zoom-to-fit": true}),
+                vec!["-display", "gtk,zoom-to-fit=on"],
+            ),
+            (
+                json!({"device": "virtio-net", "netdev": "n0", "x": null}),
+                vec!["-device", "virtio-net,netdev=n0,x"],
+            ),
             (json!("-nodefaults"), vec!["-nodefaults"]),
             (json!("no-reboot"), vec!["-no-reboot"]),
-            (json!("-device virtio-rng-pci"), vec!["-device", "virtio-rng-pci"]),
+            (
+                json!("-device virtio-rng-pci"),
+                vec!["-device", "virtio-rng-pci"],
+            ),
         ];
         for (item, want) in cases {
             assert_eq!(render_argument(&item), want, "{item}");
@@ -231,9 +253,18 @@ mod tests {
     fn defaults_only_when_not_set_in_arguments() {
         let cfg = json!({"arguments": [{"display": "vnc=:1"}, {"enable-kvm": null}]});
         let argv = render_qemu_argv(&cfg, &ctx()).unwrap().join(" ");
-        assert_eq!(argv, "qemu-system-x86_64 -name web -display vnc=:1 -enable-kvm");
-        let kvm = ArgvContext { kvm_usable: true, ..ctx() };
+        assert_eq!(
+            argv,
+            "qemu-system-x86_64 -name web -display vnc=:1 -enable-kvm"
+        );
+        let kvm = ArgvContext {
+            kvm_usable: true,
+            ..ctx()
+        };
         let argv = render_qemu_argv(&json!({}), &kvm).unwrap().join(" ");
-        assert_eq!(argv, "qemu-system-x86_64 -name web -accel kvm -display none");
+        assert_eq!(
+            argv,
+            "qemu-system-x86_64 -name web -accel kvm -display none"
+        );
     }
 }

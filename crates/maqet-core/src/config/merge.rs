@@ -11,10 +11,41 @@ use serde_json::{Map, Value};
 
 /// QEMU options that may appear once; a later config replaces them by key.
 pub const SINGLE_INSTANCE_OPTIONS: &[&str] = &[
-    "m", "smp", "cpu", "machine", "M", "accel", "display", "vga", "kernel", "initrd", "append",
-    "bios", "boot", "name", "uuid", "rtc", "k", "L", "dtb", "pidfile", "nographic", "vnc",
-    "icount", "overcommit", "sandbox", "msg", "nodefaults", "no-reboot", "no-shutdown",
-    "enable-kvm", "S", "snapshot", "daemonize", "mem-path", "mem-prealloc",
+    "m",
+    "smp",
+    "cpu",
+    "machine",
+    "M",
+    "accel",
+    "display",
+    "vga",
+    "kernel",
+    "initrd",
+    "append",
+    "bios",
+    "boot",
+    "name",
+    "uuid",
+    "rtc",
+    "k",
+    "L",
+    "dtb",
+    "pidfile",
+    "nographic",
+    "vnc",
+    "icount",
+    "overcommit",
+    "sandbox",
+    "msg",
+    "nodefaults",
+    "no-reboot",
+    "no-shutdown",
+    "enable-kvm",
+    "S",
+    "snapshot",
+    "daemonize",
+    "mem-path",
+    "mem-prealloc",
 ];
 
 /// Merges `over` into `base` following the rules above.
@@ -98,10 +129,13 @@ fn merge_arguments(base: &mut Vec<Value>, over: &Value) {
             continue;
         }
         let key = argument_key(item);
-        let slot = key.as_deref().filter(|k| is_single_instance(k)).and_then(|k| {
-            base.iter()
-                .position(|b| argument_key(b).as_deref() == Some(k))
-        });
+        let slot = key
+            .as_deref()
+            .filter(|k| is_single_instance(k))
+            .and_then(|k| {
+                base.iter()
+                    .position(|b| argument_key(b).as_deref() == Some(k))
+            });
         match slot {
             Some(index) => base[index] = item.clone(),
             None => base.push(item.clone()),
@@ -132,13 +166,17 @@ mod tests {
     fn single_instance_options_are_replaced_in_place() {
         let mut base = json!({"arguments": [{"m": "1G"}, {"device": "a"}, {"smp": 1}]});
         merge_config(&mut base, &json!({"arguments": [{"smp": 4}, {"m": "2G"}]}));
-        assert_eq!(base["arguments"], json!([{"m": "2G"}, {"device": "a"}, {"smp": 4}]));
+        assert_eq!(
+            base["arguments"],
+            json!([{"m": "2G"}, {"device": "a"}, {"smp": 4}])
+        );
     }
 
     #[test]
     fn storage_merges_by_name() {
         let mut base = json!({"storage": [{"name": "hdd", "size": "10G", "type": "qcow2"}]});
-        let over = json!({"storage": [{"name": "hdd", "size": "20G"}, {"name": "iso", "type": "raw"}]});
+        let over =
+            json!({"storage": [{"name": "hdd", "size": "20G"}, {"name": "iso", "type": "raw"}]});
         merge_config(&mut base, &over);
         assert_eq!(
             base["storage"],

@@ -91,7 +91,7 @@ pub enum ConfigError {
         location: Location,
         /// What the storage layer found.
         #[source]
-        source: maqet_storage::StorageError,
+        source: Box<maqet_storage::StorageError>,
     },
 }
 
@@ -172,12 +172,23 @@ pub fn coerce_overrides(overrides: &Map<String, Value>) -> Result<Value, ConfigE
     let value = Value::Object(out);
     validate_config(&value, None).map_err(|e| match e {
         ConfigError::Invalid {
-            location: Location { position: None, file: None, .. },
+            location:
+                Location {
+                    position: None,
+                    file: None,
+                    ..
+                },
             field,
             message,
         } => ConfigError::Invalid {
             location: Location {
-                option: Some(field.split(['.', '[']).next().unwrap_or("").replace('_', "-")),
+                option: Some(
+                    field
+                        .split(['.', '['])
+                        .next()
+                        .unwrap_or("")
+                        .replace('_', "-"),
+                ),
                 ..Location::default()
             },
             field,
@@ -189,7 +200,10 @@ pub fn coerce_overrides(overrides: &Map<String, Value>) -> Result<Value, ConfigE
 }
 
 /// Reads, validates and merges config files left to right, then applies overrides.
-pub fn build_config(files: &[PathBuf], overrides: &Map<String, Value>) -> Result<BuiltConfig, ConfigError> {
+pub fn build_config(
+    files: &[PathBuf],
+    overrides: &Map<String, Value>,
+) -> Result<BuiltConfig, ConfigError> {
     let mut merged = Value::Object(Map::new());
     let mut absolute_files = Vec::with_capacity(files.len());
     for file in files {

@@ -25,10 +25,10 @@ pub fn resolve_path(path: &str, base: &Path) -> String {
 }
 
 fn expand_home(path: &str) -> String {
-    if path == "~" || path.starts_with("~/") {
-        if let Some(home) = std::env::var_os("HOME") {
-            return format!("{}{}", PathBuf::from(home).display(), &path[1..]);
-        }
+    if (path == "~" || path.starts_with("~/"))
+        && let Some(home) = std::env::var_os("HOME")
+    {
+        return format!("{}{}", PathBuf::from(home).display(), &path[1..]);
     }
     path.to_string()
 }

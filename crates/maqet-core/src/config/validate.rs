@@ -97,7 +97,7 @@ pub fn validate_config(value: &Value, source: Option<&SourceDoc>) -> Result<(), 
             let pointer = storage_pointer(err.config_path().unwrap_or("storage"));
             ConfigError::Storage {
                 location: locate(source, &pointer, false),
-                source: err,
+                source: Box::new(err),
             }
         })?;
     }
@@ -177,30 +177,47 @@ fn check_type(kind: KeyType, value: &Value) -> Result<(), TypeError> {
             let text = match value {
                 Value::String(s) => s.clone(),
                 Value::Number(n) => n.to_string(),
-                other => return Err(top(format!("must be a size like `2G`, got {}", describe(other)))),
+                other => {
+                    return Err(top(format!(
+                        "must be a size like `2G`, got {}",
+                        describe(other)
+                    )));
+                }
             };
             parse_memory_mib(&text).map(|_| ()).map_err(top)
         }
         KeyType::Count => match count_value(value) {
             Some(n) if n >= 1 => Ok(()),
             Some(_) => Err(top("must be at least 1".into())),
-            None => Err(top(format!("must be a whole number, got {}", describe(value)))),
+            None => Err(top(format!(
+                "must be a whole number, got {}",
+                describe(value)
+            ))),
         },
         KeyType::RawArgs => match value {
             Value::Array(items) => {
                 for (i, item) in items.iter().enumerate() {
                     if !item.is_string() {
-                        return Err((format!("/{i}"), format!("must be text, got {}", describe(item))));
+                        return Err((
+                            format!("/{i}"),
+                            format!("must be text, got {}", describe(item)),
+                        ));
                     }
                 }
                 Ok(())
             }
-            other => Err(top(format!("must be a list of strings, got {}", describe(other)))),
+            other => Err(top(format!(
+                "must be a list of strings, got {}",
+                describe(other)
+            ))),
         },
         KeyType::Arguments => check_arguments(value),
         KeyType::Storage => match value {
             Value::Array(_) => Ok(()),
-            other => Err(top(format!("must be a list of drives, got {}", describe(other)))),
+            other => Err(top(format!(
+                "must be a list of drives, got {}",
+                describe(other)
+            ))),
         },
     }
 }
@@ -216,7 +233,10 @@ pub fn count_value(value: &Value) -> Option<i64> {
 
 fn check_arguments(value: &Value) -> Result<(), TypeError> {
     let Value::Array(items) = value else {
-        return Err((String::new(), format!("must be a list, got {}", describe(value))));
+        return Err((
+            String::new(),
+            format!("must be a list, got {}", describe(value)),
+        ));
     };
     let mut seen: Vec<(String, usize)> = Vec::new();
     for (i, item) in items.iter().enumerate() {
@@ -294,7 +314,9 @@ mod tests {
 
     fn err_of(yaml: &str) -> String {
         let doc = parse_str(yaml, Some(Path::new("vm.yaml"))).unwrap();
-        validate_config(&doc.value, Some(&doc)).unwrap_err().to_string()
+        validate_config(&doc.value, Some(&doc))
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
@@ -307,7 +329,10 @@ mod tests {
     #[test]
     fn bad_size_and_cpu() {
         let msg = err_of("memory: banana\n");
-        assert!(msg.contains("vm.yaml:1:9") && msg.contains("banana"), "{msg}");
+        assert!(
+            msg.contains("vm.yaml:1:9") && msg.contains("banana"),
+            "{msg}"
+        );
         assert!(err_of("cpu: 0\n").contains("at least 1"));
     }
 
@@ -331,9 +356,19 @@ mod tests {
     #[test]
     fn duplicate_single_instance_arguments_and_conflicts() {
         let v = json!({"arguments": [{"m": "1G"}, {"m": "2G"}]});
-        assert!(validate_config(&v, None).unwrap_err().to_string().contains("may appear once"));
+        assert!(
+            validate_config(&v, None)
+                .unwrap_err()
+                .to_string()
+                .contains("may appear once")
+        );
         let v = json!({"memory": "1G", "arguments": [{"m": "2G"}]});
-        assert!(validate_config(&v, None).unwrap_err().to_string().contains("keep only one"));
+        assert!(
+            validate_config(&v, None)
+                .unwrap_err()
+                .to_string()
+                .contains("keep only one")
+        );
         let v = json!({"arguments": [{"device": "a"}, {"device": "b"}]});
         assert!(validate_config(&v, None).is_ok());
     }

@@ -182,7 +182,12 @@ impl ArgType for KeyValues {
             Value::Object(map) => Ok(KeyValues(map)),
             Value::String(s) => match serde_json::from_str::<Value>(&s) {
                 Ok(Value::Object(map)) => Ok(KeyValues(map)),
-                _ => Err(wrong_type(command, name, "a JSON object", &Value::String(s))),
+                _ => Err(wrong_type(
+                    command,
+                    name,
+                    "a JSON object",
+                    &Value::String(s),
+                )),
             },
             other => Err(wrong_type(command, name, "a JSON object", &other)),
         }

@@ -31,7 +31,7 @@ maqet start demo
 maqet wait demo --serial 'MAQET-GUEST READY' --timeout 60
 maqet qmp type demo 'echo hello from maqet'
 maqet qmp keys demo ret
-sleep 1
+sleep 0.5
 maqet qmp screendump demo "$home/screen.png" --png
 maqet status demo
 maqet stop demo

@@ -66,6 +66,14 @@ impl CommandOutput for Screenshot {
     }
 }
 
+/// How long QEMU takes to deliver `chords` queued key chords held for `hold_time` ms each.
+///
+/// QEMU queues each chord as press, 10 ms, hold, release, 10 ms on its virtual clock, which runs
+/// behind the wall clock when the host is busy; half again as much covers that.
+fn key_queue_time(chords: usize, hold_time: u32) -> Duration {
+    Duration::from_millis(chords as u64 * (u64::from(hold_time) + 25) * 3 / 2 + 50)
+}
+
 fn check_command_name(command: &str, allow_dangerous: bool) -> Result<(), MaqetError> {
     let valid = command
         .chars()
@@ -198,6 +206,7 @@ impl Maqet {
         self.block_on(async {
             let client = self.qmp_client(&record).await?;
             client.send_key(&names, Some(hold_time)).await?;
+            tokio::time::sleep(key_queue_time(1, hold_time)).await;
             Ok(())
         })?
     }
@@ -214,7 +223,7 @@ impl Maqet {
         #[arg(positional, help = "Text to type")] text: String,
         #[arg(help = "How long each key stays pressed, in ms", default = "100")] hold_time: u32,
     ) -> Result<(), MaqetError> {
-        keys::text_to_chords(&text).map_err(|e| {
+        let chords = keys::text_to_chords(&text).map_err(|e| {
             MaqetError::with_source(
                 ErrorKind::InvalidInput,
                 "cannot type this text; nothing was sent",
@@ -225,6 +234,8 @@ impl Maqet {
         self.block_on(async {
             let client = self.qmp_client(&record).await?;
             client.type_text(&text, Some(hold_time)).await?;
+            // QEMU queues the key presses and answers at once; return when the guest has them all.
+            tokio::time::sleep(key_queue_time(chords.len(), hold_time)).await;
             Ok(())
         })?
     }

@@ -745,4 +745,52 @@ mod tests {
                 .is_ok()
         );
     }
+    #[test]
+    fn a_linked_clone_makes_the_source_image_a_dependency() {
+        let dir = tempfile::tempdir().unwrap();
+        let maqet = Maqet::builder()
+            .data_dir(dir.path().join("data"))
+            .config_dir(dir.path().join("config"))
+            .runtime_dir(dir.path().join("run"))
+            .settings(crate::dirs::Settings::default())
+            .build()
+            .unwrap();
+        let base = dir.path().join("base.qcow2");
+        QemuImg::new()
+            .create(
+                &base,
+                maqet_storage::ImageFormat::Qcow2,
+                Some("8M".parse().unwrap()),
+                None,
+            )
+            .unwrap();
+        let config = dir.path().join("base.yaml");
+        std::fs::write(
+            &config,
+            format!("storage:\n  - name: hdd\n    file: {}\n", base.display()),
+        )
+        .unwrap();
+        let source = maqet
+            .add(
+                vec![config],
+                vec![],
+                Some("base".into()),
+                false,
+                Default::default(),
+            )
+            .unwrap();
+        assert!(
+            maqet
+                .backing_dependents(&base, &source.0.vm_id)
+                .unwrap()
+                .is_empty()
+        );
+
+        let clone = maqet.clone_vm("base".into(), "thin".into(), true).unwrap();
+        assert_eq!(clone.drives[0].method, "overlay");
+        assert_eq!(
+            maqet.backing_dependents(&base, &source.0.vm_id).unwrap(),
+            ["thin"]
+        );
+    }
 }

@@ -232,8 +232,8 @@ fn storage_info_and_verify_describe_each_drive() {
     assert_eq!(drives[0]["format"], "qcow2");
     assert_eq!(drives[0]["virtual_size"], 16 << 20);
     assert!(drives[0]["actual_size"].as_u64().is_some_and(|n| n > 0));
-    assert_eq!(drives[1]["configured_path"], Value::Null);
     let default = home.data_dir().join("vms/web/later.qcow2");
+    assert_eq!(drives[1]["configured_path"], s(&default));
     assert_eq!(drives[1]["resolved_path"], s(&default));
     assert_eq!(drives[1]["exists"], false);
 

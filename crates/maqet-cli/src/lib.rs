@@ -37,6 +37,12 @@ pub fn run(args: Vec<OsString>) -> i32 {
         println!("maqet {}", env!("CARGO_PKG_VERSION"));
         return 0;
     }
+    if maqet_core::linked_command_count() == 0 {
+        eprintln!(
+            "error: this maqet binary was linked without its commands; rebuild it from the workspace"
+        );
+        return 1;
+    }
     let early = prescan::scan(&args);
     let settings = match Settings::discover(early.config_dir.as_deref()) {
         Ok(s) => s,

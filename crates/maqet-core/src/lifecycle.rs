@@ -50,12 +50,6 @@ impl Maqet {
                 )
             })
     }
-
-    /// Stops a VM that is about to be removed.
-    pub(crate) fn stop_for_removal(&self, vm: &VmRecord) -> Result<(), MaqetError> {
-        let _lock = self.lock_vm(vm)?;
-        self.stop_record(vm, true, 0.0).map(|_| ())
-    }
 }
 
 /// An exclusive per-VM lock held while a command changes the VM (start, stop, apply, rm, ...).

@@ -24,7 +24,7 @@ pub struct DriveStorageInfo {
     /// Configured type: `qcow2`, `raw` or `virtfs`.
     #[serde(rename = "type")]
     pub kind: String,
-    /// The `file` (or virtfs `path`) as configured; `None` when the default location applies.
+    /// The `file` (or virtfs `path`) in the stored config (`add` writes the default location in).
     pub configured_path: Option<PathBuf>,
     /// The path QEMU uses.
     pub resolved_path: Option<PathBuf>,
@@ -335,6 +335,7 @@ impl Maqet {
         }
         push_drive(value, item);
         config::validate_config(value, None)?;
+        fill_default_files(value, &self.dirs().vm_data_dir(&name))?;
         let size = std::fs::metadata(&path).ok().map(|m| m.len());
         let record = self.db()?.transaction(|tx| {
             let record = tx.insert_vm(&NewVm {
@@ -501,8 +502,11 @@ impl Maqet {
                     }
                 }
                 _ => {
-                    item.remove("file");
                     let file = maqet_storage::default_drive_path(&target_dir, d);
+                    match &file {
+                        Some(path) => item.insert("file".into(), json!(path)),
+                        None => item.remove("file"),
+                    };
                     ClonedDrive {
                         drive: d.name.clone(),
                         source: src_file.clone(),
@@ -673,6 +677,28 @@ fn self_drive_names(config: &Value) -> Vec<String> {
         .flatten()
         .filter_map(|d| d.get("name").and_then(Value::as_str).map(str::to_string))
         .collect()
+}
+
+/// Writes the default image path into every image drive that names no file, so the stored
+/// config says where each disk lives (as `add` does).
+fn fill_default_files(config: &mut Value, vm_data_dir: &Path) -> Result<(), MaqetError> {
+    let Some(storage) = config.get("storage") else {
+        return Ok(());
+    };
+    let drives = maqet_storage::parse_drives(storage)?;
+    if let Some(items) = config.get_mut("storage").and_then(Value::as_array_mut) {
+        for (item, drive) in items.iter_mut().zip(&drives) {
+            if drive.file.is_none()
+                && let (Some(map), Some(path)) = (
+                    item.as_object_mut(),
+                    maqet_storage::default_drive_path(vm_data_dir, drive),
+                )
+            {
+                map.insert("file".into(), json!(path));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn push_drive(config: &mut Value, item: Value) {

@@ -102,7 +102,8 @@ impl Maqet {
                 changed: true,
             });
         };
-        let existing = self.observe(existing);
+        let _lock = self.lock_vm(&existing)?;
+        let existing = self.supervise(db.get_vm(&existing.id)?, true);
         if matches!(existing.status, VmStatus::Running | VmStatus::Paused) {
             return Err(MaqetError::new(
                 ErrorKind::InvalidInput,
@@ -341,8 +342,10 @@ impl Maqet {
         clean_storage: bool,
         report: &mut RemoveReport,
     ) -> Result<(), MaqetError> {
+        let _lock = self.lock_vm(&vm)?;
+        let vm = self.supervise(self.vm_record(&vm.id)?, true);
         if matches!(vm.status, VmStatus::Running | VmStatus::Paused) {
-            self.stop_for_removal(&vm)?;
+            self.stop_record(&vm, true, 0.0)?;
         }
         let db = self.db()?;
         let files = db.storage_for_vm(&vm.id)?;

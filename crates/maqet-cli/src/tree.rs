@@ -82,7 +82,7 @@ pub fn build(commands: &[CommandDef], plugin_groups: &[(String, String)]) -> Com
 }
 
 fn global_args() -> Vec<Arg> {
-    vec![
+    let args = vec![
         Arg::new("format")
             .long("format")
             .global(true)
@@ -124,7 +124,10 @@ fn global_args() -> Vec<Arg> {
             .value_name("DIR")
             .action(ArgAction::Append)
             .help("Also load plugins from this directory (repeatable)"),
-    ]
+    ];
+    args.into_iter()
+        .map(|a| a.help_heading("Global options"))
+        .collect()
 }
 
 fn command_for(def: &CommandDef) -> Command {
@@ -138,7 +141,7 @@ fn command_for(def: &CommandDef) -> Command {
         }
     }
     let mut cmd = Command::new(def.name.clone())
-        .about(def.about.clone())
+        .about(def.about.trim_end_matches('.').to_string())
         .hide(def.hidden)
         .visible_aliases(def.aliases.clone());
     if def.long_about.contains('\n') {
@@ -185,7 +188,7 @@ fn arg_for(param: &ParamDef) -> Arg {
     let mut arg = Arg::new(param.name.clone()).help(param.help.clone());
     if let Some(v) = &param.value_name {
         arg = arg.value_name(v.clone());
-    } else if param.positional {
+    } else if param.kind != ParamKind::Bool {
         arg = arg.value_name(param.name.to_uppercase());
     }
     if !param.positional {

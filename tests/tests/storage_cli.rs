@@ -328,15 +328,24 @@ fn attach_adds_the_image_to_the_config_and_rm_keeps_it() {
 fn clone_copies_disks_or_links_them() {
     let home = MaqetHome::new();
     let disk = image(&home, "base.qcow2", "qcow2", "16M");
-    add(
-        &home,
-        "base",
-        &vm_yaml("base", &format!("  - name: hdd\n    file: {}\n", s(&disk))),
+    let storage = format!(
+        "  - name: hdd\n    file: {}\n  - name: later\n    size: 8M\n",
+        s(&disk)
     );
+    add(&home, "base", &vm_yaml("base", &storage));
     write_pattern(&disk, "0xaa");
 
     let full = maqet_json(&home, &["clone", "base", "copy"]);
     assert_eq!(full["drives"][0]["method"], "copied");
+    assert_eq!(full["drives"][1]["method"], "not-created");
+    let later = home.data_dir().join("vms/copy/later.qcow2");
+    assert_eq!(full["drives"][1]["file"], s(&later));
+    let info = maqet_json(&home, &["info", "copy"]);
+    assert_eq!(
+        info["config_data"]["storage"][1]["file"],
+        s(&later),
+        "the clone gets its own disk"
+    );
     let copy = PathBuf::from(full["drives"][0]["file"].as_str().expect("file"));
     assert!(
         copy.starts_with(home.data_dir().join("vms/copy")),

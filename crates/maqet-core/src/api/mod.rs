@@ -1,5 +1,6 @@
 //! The `#[api_method]` commands, by area.
 
+mod clone;
 mod config_cmds;
 mod console;
 mod maintenance;
@@ -10,6 +11,7 @@ mod storage;
 mod vm;
 mod watch;
 
+pub use clone::{CloneReport, ClonedDrive};
 pub use config_cmds::{Markdown, ValidationReport};
 pub use maintenance::{
     CheckStatus, CleanupItem, CleanupReport, DoctorCheck, DoctorReport, OrphanFile, OrphanReport,
@@ -17,6 +19,5 @@ pub use maintenance::{
 pub use run::{StartReport, StopReport};
 pub use snapshot::{LIVE_SNAPSHOT_TIMEOUT, SnapshotChange, SnapshotListing, SnapshotOutcome};
 pub use storage::{
-    AttachedStorage, CloneReport, ClonedDrive, DriveStorageInfo, StorageInfoReport,
-    StorageVerification, VerifiedFile,
+    AttachedStorage, DriveStorageInfo, StorageInfoReport, StorageVerification, VerifiedFile,
 };

@@ -310,7 +310,7 @@ impl Maqet {
 
     /// Writes the default image path (`<data>/vms/<name>/<drive>.<type>`) into every drive that
     /// names no file, so the stored config says where each disk lives.
-    fn fill_default_drive_files(
+    pub(crate) fn fill_default_drive_files(
         &self,
         config: &mut Value,
         vm_name: &str,
@@ -351,7 +351,11 @@ impl Maqet {
         let files = db.storage_for_vm(&vm.id)?;
         db.delete_vm(&vm.id)?;
         for entry in files {
-            if clean_storage && entry.created_by_maqet {
+            // A disk another VM's overlay is built on stays, or that VM would lose its disk.
+            let needed_by_others = clean_storage
+                && entry.created_by_maqet
+                && !self.backing_dependents(&entry.path, &vm.id)?.is_empty();
+            if clean_storage && entry.created_by_maqet && !needed_by_others {
                 match std::fs::remove_file(&entry.path) {
                     Ok(()) => report.deleted_files.push(entry.path),
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

@@ -1,0 +1,213 @@
+//! `clone`: a new VM from an existing one, with copied disks or qcow2 overlays.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use maqet_macros::api_method;
+use maqet_state::{NewVm, StorageEntry};
+use maqet_storage::QemuImg;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::config;
+use crate::registry::CommandOutput;
+use crate::results::VmStatusReport;
+use crate::{ErrorKind, Maqet, MaqetError};
+
+/// One drive of `clone`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClonedDrive {
+    /// Drive name.
+    pub drive: String,
+    /// The source VM's file.
+    pub source: Option<PathBuf>,
+    /// The clone's file.
+    pub file: Option<PathBuf>,
+    /// `copied` (full clone), `overlay` (linked clone), `shared` (read-only media and virtfs
+    /// directories, used by both VMs) or `not-created` (the source has no image yet; the clone
+    /// creates its own on start).
+    pub method: &'static str,
+}
+
+/// `clone`: the new VM and what happened to each drive.
+#[derive(Debug, Clone, Serialize)]
+pub struct CloneReport {
+    /// The new VM.
+    pub vm: VmStatusReport,
+    /// The VM it was cloned from.
+    pub source: String,
+    /// Whether the clone's disks are overlays on the source's.
+    pub linked: bool,
+    /// The drives.
+    pub drives: Vec<ClonedDrive>,
+}
+
+impl CommandOutput for CloneReport {
+    fn human(&self) -> Option<String> {
+        let mut out = format!(
+            "cloned VM {} into {} ({})",
+            self.source, self.vm.name, self.vm.vm_id
+        );
+        for d in &self.drives {
+            let file = d
+                .file
+                .as_deref()
+                .map_or("-".into(), |p| p.display().to_string());
+            let _ = write!(out, "\n  {}: {} {}", d.drive, d.method, file);
+        }
+        if self.linked {
+            let _ = write!(
+                out,
+                "\nnote: the clone reads the source's disks; do not start VM {} again until you no longer need {}",
+                self.source, self.vm.name
+            );
+        }
+        Some(out)
+    }
+}
+
+impl Maqet {
+    /// Copy a stopped VM into a new VM with its own disks (or qcow2 overlays with `--linked`).
+    ///
+    /// A full clone copies every writable qcow2/raw image with `qemu-img convert`; `--linked`
+    /// creates qcow2 overlays backed by the source's images instead (fast and small, but the
+    /// source must then stay unchanged). CD-ROMs, read-only drives and shared directories are
+    /// used by both VMs. The new files belong to the clone: `rm --clean-storage` deletes them.
+    #[api_method(
+        name = "clone",
+        category = "storage",
+        examples = ["maqet clone web web-copy", "maqet clone base test-1 --linked"]
+    )]
+    pub fn clone_vm(
+        &self,
+        #[arg(positional, help = "VM to clone (name or id)")] src: String,
+        #[arg(positional, help = "Name of the new VM")] new: String,
+        #[arg(help = "Create qcow2 overlays on the source's disks instead of copying them")] linked: bool,
+    ) -> Result<CloneReport, MaqetError> {
+        config::check_vm_name(&new).map_err(MaqetError::invalid)?;
+        let source = self.observe(self.vm_record(&src)?);
+        if matches!(
+            source.status,
+            maqet_state::VmStatus::Running | maqet_state::VmStatus::Paused
+        ) {
+            return Err(MaqetError::invalid(format!(
+                "VM `{}` is running and its disks are changing; stop it first (`maqet stop {}`), then clone",
+                source.name, source.name
+            )));
+        }
+        if self.db()?.find_vm(&new)?.is_some() {
+            return Err(MaqetError::new(
+                ErrorKind::AlreadyExists,
+                format!("a VM named `{new}` already exists; pick another name"),
+            ));
+        }
+        let _lock = self.lock_vm(&source)?;
+        let target_dir = self.dirs().vm_data_dir(&new);
+        let drives = self.vm_drives(&source)?;
+        let mut config = source.config.clone();
+        let mut created = CreatedFiles(Vec::new());
+        let mut report = Vec::new();
+        let qemu_img = QemuImg::new();
+        for (index, d) in drives.iter().enumerate() {
+            let item = config.pointer_mut(&format!("/storage/{index}"));
+            let Some(item) = item.and_then(Value::as_object_mut) else {
+                continue;
+            };
+            let src_file = d.file.clone();
+            let shared = !d.kind.is_image() || !d.is_writable();
+            let entry = match src_file.as_deref() {
+                _ if shared => ClonedDrive {
+                    drive: d.name.clone(),
+                    source: src_file.clone().or(d.path.clone()),
+                    file: src_file.clone().or(d.path.clone()),
+                    method: "shared",
+                },
+                Some(file) if file.exists() => {
+                    let ext = if linked { "qcow2" } else { d.kind.as_str() };
+                    let dst = target_dir.join(format!("{}.{ext}", d.name));
+                    let made = if linked {
+                        qemu_img.create_overlay(file, &dst)
+                    } else {
+                        let format = qemu_img.info(file, false)?.format;
+                        let format = if format == "raw" {
+                            maqet_storage::ImageFormat::Raw
+                        } else {
+                            maqet_storage::ImageFormat::Qcow2
+                        };
+                        let name = d.name.clone();
+                        let mut report =
+                            |pct: f64| self.progress(&format!("copying drive {name}: {pct:.0}%"));
+                        qemu_img.convert(file, &dst, format, Some(&mut report))
+                    }?;
+                    created.0.push(made.path.clone());
+                    item.insert("file".into(), json!(made.path));
+                    if linked {
+                        item.insert("type".into(), json!("qcow2"));
+                        item.remove("backing_file");
+                        item.remove("backing_format");
+                    }
+                    ClonedDrive {
+                        drive: d.name.clone(),
+                        source: Some(file.to_path_buf()),
+                        file: Some(made.path),
+                        method: if linked { "overlay" } else { "copied" },
+                    }
+                }
+                _ => {
+                    let file = maqet_storage::default_drive_path(&target_dir, d);
+                    match &file {
+                        Some(path) => item.insert("file".into(), json!(path)),
+                        None => item.remove("file"),
+                    };
+                    ClonedDrive {
+                        drive: d.name.clone(),
+                        source: src_file.clone(),
+                        file,
+                        method: "not-created",
+                    }
+                }
+            };
+            report.push(entry);
+        }
+        let role = if linked { "overlay" } else { "disk" };
+        let record = self.db()?.transaction(|tx| {
+            let record = tx.insert_vm(&NewVm {
+                name: new.clone(),
+                config: config.clone(),
+                config_paths: Vec::new(),
+            })?;
+            for path in &created.0 {
+                tx.register_storage(&StorageEntry {
+                    vm_id: record.id.clone(),
+                    path: path.clone(),
+                    role: role.into(),
+                    created_by_maqet: true,
+                    size_bytes: std::fs::metadata(path).ok().map(|m| m.len()),
+                    created_at: String::new(),
+                })?;
+            }
+            Ok::<_, MaqetError>(record)
+        })?;
+        created.0.clear();
+        Ok(CloneReport {
+            vm: VmStatusReport::of(&record),
+            source: source.name,
+            linked,
+            drives: report,
+        })
+    }
+}
+
+/// Files made for a clone that is not finished; deleted when dropped unless cleared.
+struct CreatedFiles(Vec<PathBuf>);
+
+impl Drop for CreatedFiles {
+    fn drop(&mut self) {
+        for path in &self.0 {
+            let _ = std::fs::remove_file(path);
+        }
+        if let Some(dir) = self.0.first().and_then(|p| p.parent()) {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}

@@ -1,0 +1,221 @@
+//! A client sends arbitrary bytes to the runner's QMP multiplexer (the real `supervisor/mux.rs`).
+//!
+//! One multiplexer serves for the whole run, in front of a scripted stand-in for QEMU on a
+//! socket pair. Each input is one client connection: the bytes are written in fuzzer-chosen
+//! chunks, then the client half-closes and reads everything until the multiplexer hangs up.
+//!
+//! Checked besides "never panics, never hangs":
+//! - every line the multiplexer sends is a valid QMP server message, the first the greeting;
+//! - every complete input line gets exactly one reply, in order, echoing that line's `id`;
+//! - capability negotiation: commands before `qmp_capabilities` are refused with
+//!   `CommandNotFound`, a second `qmp_capabilities` too, and afterwards commands are forwarded
+//!   and QEMU's answer (return or error) comes back unchanged.
+#![no_main]
+
+#[path = "runner_supervisor.rs"]
+mod supervisor;
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use libfuzzer_sys::fuzz_target;
+use maqet_qmp::QmpClient;
+use maqet_qmp::wire::{ClientCommand, LineDecoder, LineReader, ServerMessage};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixStream;
+use tokio::runtime::Runtime;
+
+/// How long one connection may take before the multiplexer counts as hung.
+const HANG_LIMIT: Duration = Duration::from_secs(10);
+
+struct Fixture {
+    runtime: Runtime,
+    socket: PathBuf,
+}
+
+fn fixture() -> &'static Fixture {
+    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        let dir = std::env::temp_dir().join(format!("maqet-fuzz-mux-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("socket directory");
+        let socket = dir.join("qmp.sock");
+        runtime.block_on(async {
+            let (runner_end, qemu_end) = UnixStream::pair().expect("socket pair");
+            tokio::spawn(fake_qemu(qemu_end));
+            let qmp = QmpClient::from_stream(runner_end)
+                .await
+                .expect("handshake with the fake QEMU");
+            let listener = supervisor::mux::bind(&socket).expect("bind the multiplexer socket");
+            tokio::spawn(supervisor::mux::serve(listener, qmp));
+        });
+        Fixture { runtime, socket }
+    })
+}
+
+/// Stands in for QEMU: answers `qmp_capabilities`; for any other command it first emits a
+/// `FUZZ` event, then fails commands whose name starts with `e` and echoes the arguments of
+/// the rest.
+async fn fake_qemu(stream: UnixStream) {
+    let (read, mut write) = stream.into_split();
+    let greeting = r#"{"QMP": {"version": {"qemu": {"micro": 0, "minor": 2, "major": 7}, "package": "fuzz"}, "capabilities": ["oob"]}}"#;
+    if write.write_all(format!("{greeting}\r\n").as_bytes()).await.is_err() {
+        return;
+    }
+    let mut reader = LineReader::new(read);
+    while let Ok(Some(Ok(line))) = reader.next_line().await {
+        let Ok(command) = ClientCommand::parse(&line) else {
+            continue;
+        };
+        let mut out = String::new();
+        if command.execute != "qmp_capabilities" {
+            out.push_str(&format!(
+                "{}\r\n",
+                json!({"event": "FUZZ", "data": {"command": command.execute}})
+            ));
+        }
+        out.push_str(&expected_from_qemu(&command, command.id.clone()).to_line());
+        if write.write_all(out.as_bytes()).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// What the fake QEMU answers to a forwarded command.
+fn expected_from_qemu(command: &ClientCommand, id: Option<Value>) -> ServerMessage {
+    if command.execute.starts_with('e') {
+        ServerMessage::Error {
+            id,
+            class: "GenericError".into(),
+            desc: format!("fake failure of {}", command.execute),
+        }
+    } else {
+        ServerMessage::Return {
+            id,
+            ret: json!({"echo": command.arguments.clone().unwrap_or(Value::Null)}),
+        }
+    }
+}
+
+/// The replies the multiplexer must send, one per complete line, by its negotiation rules.
+fn expected_replies(input: &[u8]) -> Vec<ServerMessage> {
+    let mut decoder = LineDecoder::new();
+    decoder.push(input);
+    let mut negotiated = false;
+    let refused = |id: Option<Value>, desc: &str| ServerMessage::Error {
+        id,
+        class: "CommandNotFound".into(),
+        desc: desc.into(),
+    };
+    std::iter::from_fn(|| decoder.next_line())
+        .map(|line| {
+            let Ok(command) = line.and_then(|l| ClientCommand::parse(&l)) else {
+                return None;
+            };
+            let id = command.id.clone();
+            Some(match (negotiated, command.execute == "qmp_capabilities") {
+                (false, true) => {
+                    negotiated = true;
+                    ServerMessage::Return { id, ret: json!({}) }
+                }
+                (false, false) => refused(
+                    id,
+                    "Expecting capabilities negotiation with 'qmp_capabilities'",
+                ),
+                (true, true) => refused(
+                    id,
+                    "Capabilities negotiation is already complete, command ignored",
+                ),
+                (true, false) => expected_from_qemu(&command, id),
+            })
+        })
+        .map(|reply| {
+            // A line that is not a command gets a GenericError without id; its text is the
+            // parse error's, which is not modelled here.
+            reply.unwrap_or(ServerMessage::Error {
+                id: None,
+                class: "GenericError".into(),
+                desc: String::new(),
+            })
+        })
+        .collect()
+}
+
+async fn talk(socket: &PathBuf, input: &[u8], seed: u8) -> Vec<u8> {
+    let stream = UnixStream::connect(socket).await.expect("connect to the multiplexer");
+    let (mut read, mut write) = stream.into_split();
+    let sender = async move {
+        let mut state = u32::from(seed) | 1;
+        let mut rest = input;
+        while !rest.is_empty() {
+            state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            let size = (((state >> 16) % 64) as usize + 1).min(rest.len());
+            let (chunk, tail) = rest.split_at(size);
+            if write.write_all(chunk).await.is_err() {
+                return;
+            }
+            rest = tail;
+            tokio::task::yield_now().await;
+        }
+        drop(write.shutdown().await);
+    };
+    let receiver = async move {
+        let mut out = Vec::new();
+        drop(read.read_to_end(&mut out).await);
+        out
+    };
+    tokio::join!(sender, receiver).1
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&seed, input)) = data.split_first() else {
+        return;
+    };
+    let fx = fixture();
+    let output = fx.runtime.block_on(async {
+        tokio::time::timeout(HANG_LIMIT, talk(&fx.socket, input, seed))
+            .await
+            .expect("the multiplexer did not finish a connection within 10 s")
+    });
+
+    let mut decoder = LineDecoder::new();
+    decoder.push(&output);
+    assert!(output.is_empty() || output.ends_with(b"\n"), "a reply line was cut short");
+    let messages: Vec<ServerMessage> = std::iter::from_fn(|| decoder.next_line())
+        .map(|line| {
+            let line = line.expect("multiplexer line within the limit");
+            ServerMessage::parse(&line).expect("the multiplexer sends valid QMP messages")
+        })
+        .collect();
+    let Some((ServerMessage::Greeting(greeting), rest)) = messages.split_first() else {
+        panic!("the multiplexer's first message is not the greeting: {messages:?}");
+    };
+    assert!(greeting.capabilities.is_empty(), "the multiplexer offers no capabilities");
+
+    let replies: Vec<&ServerMessage> = rest
+        .iter()
+        .filter(|m| !matches!(m, ServerMessage::Event(_)))
+        .collect();
+    let expected = expected_replies(input);
+    assert_eq!(replies.len(), expected.len(), "one reply per complete line");
+    for (got, want) in replies.iter().zip(&expected) {
+        match (got, want) {
+            (
+                ServerMessage::Error { id, class, .. },
+                ServerMessage::Error {
+                    id: want_id,
+                    class: want_class,
+                    desc,
+                },
+            ) if desc.is_empty() => {
+                assert_eq!((id, class), (want_id, want_class), "reply to a bad line");
+            }
+            _ => assert_eq!(*got, want, "reply to a command"),
+        }
+    }
+});

@@ -13,7 +13,9 @@ use std::process::Output;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use maqet_tests::{GUEST_KERNEL_APPEND, MaqetHome, READY_BANNER, guest_config_yaml_with_append};
+use maqet_tests::{
+    GUEST_KERNEL_APPEND, MaqetHome, READY_BANNER, guest_config_yaml_with_append, wait_for_file_text,
+};
 use serde_json::{Value, json};
 
 /// Hides the console cursor so that a screen only changes when the guest draws something.
@@ -238,11 +240,22 @@ fn typed_text_and_keys_change_the_guest_screen() {
         "the typeable part of a refused text reached the guest"
     );
 
-    maqet_ok(&home, &["qmp", "type", "vm1", "echo maqet-typed"]);
-    let typed = changed_screen(&home, "vm1", "typed.ppm", &before, "typing");
+    // Typed on tty1; the command sends its output to the serial port, so the serial log shows
+    // that the text and the Enter key reached the guest's shell.
+    maqet_ok(
+        &home,
+        &["qmp", "type", "vm1", "echo maqet-typed >/dev/ttyS0"],
+    );
+    changed_screen(&home, "vm1", "typed.ppm", &before, "typing");
     maqet_ok(&home, &["qmp", "keys", "vm1", "ret"]);
-    changed_screen(&home, "vm1", "entered.ppm", &typed, "pressing Enter");
+    let serial_log = home.data_dir().join("vms/vm1/serial.log");
+    let ran = wait_for_file_text(&serial_log, "maqet-typed", Duration::from_secs(30));
+    assert!(ran.is_ok(), "the typed command did not run: {ran:?}");
     let entered = still_screen(&home, "vm1", "entered.ppm");
+    assert!(
+        entered != before,
+        "typing and Enter did not change the screen"
+    );
 
     // The documented form with the flag before the keys: Ctrl-L redraws the shell's screen.
     maqet_ok(

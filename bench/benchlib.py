@@ -177,4 +177,5 @@ def machine():
             cpu = line.split(":", 1)[1].strip()
             break
     qemu = subprocess.run(["qemu-system-x86_64", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
-    return f"{os.cpu_count()} cores, {cpu}; {qemu}; kernel {os.uname().release}"
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    return f"{os.cpu_count()} cores, {cpu}; {qemu}; kernel {os.uname().release}; load average {load}"

@@ -380,7 +380,7 @@ fn rm_removes_one_vm_and_rm_all_force_removes_the_rest_without_asking() {
 
     home.cmd()
         .args(["rm", "--all", "--force"])
-        .stdin(Stdio::null())
+        .write_stdin("")
         .timeout(std::time::Duration::from_secs(60))
         .assert()
         .success();
@@ -396,7 +396,7 @@ fn rm_all_without_a_terminal_does_not_wait_for_an_answer() {
         .success();
     home.cmd()
         .args(["rm", "--all"])
-        .stdin(Stdio::null())
+        .write_stdin("")
         .timeout(std::time::Duration::from_secs(60))
         .assert()
         .success();

@@ -452,6 +452,11 @@ fn wait_for_the_stopped_state_returns_when_the_guest_powers_off() {
     assert!(wait_until_dead(pid, Duration::from_secs(2)));
     let now = status(&home, "vm1");
     assert_eq!(now["status"], "stopped", "{now}");
+    let reason = now["status_reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("guest"),
+        "the reason must say the guest shut down: {now}"
+    );
 }
 
 #[test]

@@ -20,7 +20,9 @@ pub fn error(err: &MaqetError) -> i32 {
     let mut source = err.source();
     while let Some(cause) = source {
         let line = cause.to_string();
-        if !text.contains(&line) {
+        // SQLite's numeric code line repeats the sentence above it.
+        let sqlite_code = line.starts_with("Error code ") && text.contains("caused by");
+        if !text.contains(&line) && !sqlite_code {
             text.push_str("\n  caused by: ");
             text.push_str(&line);
         }

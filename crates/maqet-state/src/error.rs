@@ -196,6 +196,18 @@ pub enum StateError {
         source: serde_json::Error,
     },
 
+    /// The disk under the database is full or failing.
+    #[error(
+        "the state database could not {action}: the disk holding maqet's data directory is full or failing; free some space and retry"
+    )]
+    DiskFull {
+        /// What this process was doing.
+        action: &'static str,
+        /// Underlying SQLite error.
+        #[source]
+        source: rusqlite::Error,
+    },
+
     /// Any other SQLite failure.
     #[error("the state database failed to {action}")]
     Sqlite {
@@ -237,7 +249,8 @@ impl StateError {
             Self::CreateDir { .. }
             | Self::Open { .. }
             | Self::Backup { .. }
-            | Self::BackupDir { .. } => StateErrorKind::Io,
+            | Self::BackupDir { .. }
+            | Self::DiskFull { .. } => StateErrorKind::Io,
             Self::Sqlite { source, .. } => match source.sqlite_error_code() {
                 Some(
                     ErrorCode::SystemIoFailure
@@ -274,6 +287,9 @@ pub(crate) fn sql(action: &'static str) -> impl Fn(rusqlite::Error) -> StateErro
         }
         Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => {
             StateError::Corrupt { action, source }
+        }
+        Some(ErrorCode::DiskFull | ErrorCode::SystemIoFailure) => {
+            StateError::DiskFull { action, source }
         }
         _ => StateError::Sqlite { action, source },
     }

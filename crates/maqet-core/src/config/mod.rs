@@ -67,11 +67,11 @@ pub enum ConfigError {
         size: u64,
     },
     /// The YAML does not parse.
-    #[error("{}: invalid YAML: {message}", file.as_deref().map_or_else(|| "config".into(), |f| f.display().to_string()))]
+    #[error("{location}: invalid YAML: {message}")]
     Syntax {
-        /// The file.
-        file: Option<PathBuf>,
-        /// The parser's message with line and column.
+        /// Where the parser stopped.
+        location: Location,
+        /// The parser's message.
         message: String,
     },
     /// A value breaks a rule.
@@ -121,7 +121,16 @@ pub struct BuiltConfig {
 /// Reads one file, resolves its relative paths and validates it on its own.
 pub fn load_file(path: &Path) -> Result<SourceDoc, ConfigError> {
     let absolute = absolute(path);
-    let mut doc = yaml::read_file(&absolute)?;
+    let mut doc = yaml::read_file(&absolute).map_err(|e| match e {
+        ConfigError::Syntax {
+            mut location,
+            message,
+        } => {
+            location.file = Some(path.to_path_buf());
+            ConfigError::Syntax { location, message }
+        }
+        other => other,
+    })?;
     doc.file = Some(path.to_path_buf());
     validate_config(&doc.value, Some(&doc))?;
     let base = absolute.parent().map(Path::to_path_buf).unwrap_or_default();

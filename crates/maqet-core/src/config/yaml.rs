@@ -145,15 +145,32 @@ pub fn parse_str(text: &str, file: Option<&Path>) -> Result<SourceDoc, ConfigErr
         return Ok(doc);
     }
     let node: Spanned<Node> = serde_saphyr::from_str(text).map_err(|e| ConfigError::Syntax {
-        file: file.map(Path::to_path_buf),
-        message: first_line(&e.to_string()),
+        location: super::Location {
+            file: file.map(Path::to_path_buf),
+            position: e
+                .location()
+                .filter(|l| l.line() > 0)
+                .map(|l| position(l.line() as usize, l.column() as usize)),
+            option: None,
+        },
+        message: parser_message(&e.to_string()),
     })?;
     doc.value = convert(node, "", &mut doc.positions);
     Ok(doc)
 }
 
-fn first_line(message: &str) -> String {
-    message.lines().next().unwrap_or(message).trim().to_string()
+/// The parser's own sentence, without its `error: line N column M:` prefix (maqet prints the
+/// position itself).
+fn parser_message(message: &str) -> String {
+    let first = message.lines().next().unwrap_or(message).trim();
+    let first = first.strip_prefix("error:").unwrap_or(first).trim();
+    match first
+        .strip_prefix("line ")
+        .and_then(|rest| rest.split_once(": "))
+    {
+        Some((position, rest)) if position.contains("column") => rest.trim().to_string(),
+        _ => first.to_string(),
+    }
 }
 
 fn position(spanned_line: usize, spanned_col: usize) -> Position {
@@ -227,8 +244,8 @@ mod tests {
     fn syntax_error_names_line_and_column() {
         let err = parse_str("name: x\n  memory: [4G\n", Some(Path::new("bad.yaml"))).unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("bad.yaml"), "{text}");
-        assert!(text.contains("line 2 column"), "{text}");
+        assert!(text.starts_with("bad.yaml:2:9: invalid YAML: "), "{text}");
+        assert!(!text.contains("error:"), "{text}");
     }
 
     #[test]

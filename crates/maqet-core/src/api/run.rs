@@ -117,7 +117,10 @@ impl Maqet {
         };
         let exe = maqet_runner::find_runner_executable(self.runner_override())?;
         self.progress(&format!("starting VM `{}`", record.name));
-        maqet_runner::start(&exe, &spec, START_TIMEOUT)?;
+        tracing::info!(vm = %record.name, runner = %exe.display(), "starting VM");
+        tracing::debug!(argv = ?spec.qemu_argv, "QEMU command line");
+        let started = maqet_runner::start(&exe, &spec, START_TIMEOUT)?;
+        tracing::info!(vm = %record.name, qemu_pid = started.qemu.pid, runner_pid = started.runner.pid, "VM running");
         let record = self.observe(self.vm_record(&record.id)?);
         Ok(StartReport {
             vm: VmStatusReport::of(&record),
@@ -186,6 +189,7 @@ impl Maqet {
             maqet_runner::stop(&socket, &qemu, record.runner.as_ref(), &opts, &mut |msg| {
                 self.progress(msg)
             })?;
+        tracing::info!(vm = %record.name, method = %outcome.method, elapsed_ms = outcome.elapsed.as_millis() as u64, "VM stopped");
         let now = self.vm_record(&record.id)?;
         if matches!(now.status, VmStatus::Running | VmStatus::Paused) {
             self.db()?.set_runtime(

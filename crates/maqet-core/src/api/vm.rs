@@ -62,6 +62,7 @@ impl Maqet {
             config::build_config(&files, &set.0)?
         };
         let vm = self.insert_vm(name, built)?;
+        tracing::info!(vm = %vm.name, id = %vm.id, "VM added");
         Ok(AddedVm(VmStatusReport::of(&vm)))
     }
 
@@ -378,6 +379,7 @@ impl Maqet {
             let dir = self.dirs().vm_data_dir(&vm.name);
             let _ = std::fs::remove_dir(&dir);
         }
+        tracing::info!(vm = %vm.name, deleted = report.deleted_files.len(), "VM removed");
         report.removed.push(vm.name);
         Ok(())
     }

@@ -30,6 +30,7 @@ mod maqet;
 pub mod registry;
 pub mod results;
 mod screenshot;
+mod session;
 mod text;
 
 #[doc(hidden)]
@@ -38,6 +39,7 @@ pub use inventory;
 pub use error::{ErrorKind, MaqetError};
 pub use maqet::{Maqet, MaqetBuilder, ProgressHook};
 pub use maqet_state::{VmRecord, VmStatus};
+pub use session::Session;
 
 /// Makes sure this crate's command registrations are linked into the final binary.
 ///

@@ -7,7 +7,7 @@ VMs in turn for `--duration` seconds, then checks every VM still runs, sums the 
 RSS/PSS (/proc/PID/smaps_rollup), times `maqet ls` with everything registered, stops all VMs
 concurrently (`stop --force`) and checks that no QEMU or runner is left.
 Every failed command counts (target 0). Nothing leaves this machine.
-Usage: soak.sh [--vms 50] [--duration 180] [--clients 8] [--registered 1000]
+Usage: soak.sh [--vms 50] [--duration 180] [--clients 8] [--registered 1000] [--settle 5]
 """
 
 import argparse
@@ -48,6 +48,7 @@ def main():
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--registered", type=int, default=1000)
     parser.add_argument("--memory", default="32M")
+    parser.add_argument("--settle", type=float, default=5.0, help="pause before timing ls")
     opts = parser.parse_args()
 
     home = benchlib.Home(prefix="maqet-soak-")
@@ -123,6 +124,7 @@ def main():
         print(f"runners: total RSS {runner_rss / 1024:.1f} MiB, total PSS {runner_pss / 1024:.1f} MiB "
               f"({runner_pss / max(1, opts.vms):.0f} KiB PSS each); QEMUs: total RSS {qemu_rss / 1024:.0f} MiB")
 
+        time.sleep(opts.settle)  # let the clients' load die down: ls is timed, not the soak
         measured = benchlib.hyperfine_median_ms(home.argv("ls"), 30, home.env)
         if measured is not None:
             ls_ms = measured[0]

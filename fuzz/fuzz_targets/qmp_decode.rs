@@ -5,6 +5,8 @@
 //! re-serialises to a line that parses back to the same message.
 #![no_main]
 
+use std::sync::OnceLock;
+
 use libfuzzer_sys::fuzz_target;
 use maqet_qmp::wire::{ClientCommand, LineDecoder, ServerMessage};
 
@@ -44,7 +46,7 @@ fuzz_target!(|data: &[u8]| {
     let reference: Vec<Result<Vec<u8>, String>> = std::iter::from_fn(|| whole.next_line())
         .map(|line| line.map_err(|e| e.to_string()))
         .collect();
-    if !has_long_blank_segment(stream) {
+    if !has_long_blank_segment(stream) && !(cr_at_limit_bug() && has_cr_at_limit_line(stream)) {
         assert_eq!(chunked, reference, "chunking changed the framing");
     }
 
@@ -61,6 +63,29 @@ fn has_long_blank_segment(stream: &[u8]) -> bool {
     stream
         .split(|&b| b == b'\n')
         .any(|seg| seg.len() > MAX_LINE && seg.iter().all(u8::is_ascii_whitespace))
+}
+
+/// Whether this build's decoder still has the bug the fuzzer found first: a line of exactly
+/// the limit followed by `"\r\n"` is rejected when a read ends between `"\r"` and `"\n"`
+/// (regression test: `crates/maqet-qmp/tests/fuzz_regressions.rs`). While it is unfixed, such
+/// inputs are not compared, so the fuzzer can look for other bugs; once fixed, they are.
+fn cr_at_limit_bug() -> bool {
+    static BUG: OnceLock<bool> = OnceLock::new();
+    *BUG.get_or_init(|| {
+        let mut decoder = LineDecoder::with_max_len(4);
+        decoder.push(b"abcd\r");
+        let early = decoder.next_line();
+        decoder.push(b"\n");
+        let line = early.or_else(|| decoder.next_line());
+        !matches!(line, Some(Ok(ref l)) if l == b"abcd")
+    })
+}
+
+/// Whether a line is exactly the limit long plus a `"\r"`.
+fn has_cr_at_limit_line(stream: &[u8]) -> bool {
+    stream
+        .split(|&b| b == b'\n')
+        .any(|seg| seg.len() == MAX_LINE + 1 && seg.ends_with(b"\r"))
 }
 
 fn check_line(line: &[u8]) {

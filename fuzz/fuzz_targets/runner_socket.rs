@@ -33,6 +33,8 @@ const HANG_LIMIT: Duration = Duration::from_secs(10);
 struct Fixture {
     runtime: Runtime,
     socket: PathBuf,
+    /// Tasks alive between connections: the accept loop, the fake QEMU, the client's two.
+    idle_tasks: usize,
 }
 
 fn fixture() -> &'static Fixture {
@@ -54,7 +56,12 @@ fn fixture() -> &'static Fixture {
             let listener = supervisor::mux::bind(&socket).expect("bind the multiplexer socket");
             tokio::spawn(supervisor::mux::serve(listener, qmp));
         });
-        Fixture { runtime, socket }
+        let idle_tasks = runtime.block_on(settled_task_count(usize::MAX));
+        Fixture {
+            runtime,
+            socket,
+            idle_tasks,
+        }
     })
 }
 
@@ -146,6 +153,22 @@ fn expected_replies(input: &[u8]) -> Vec<ServerMessage> {
         .collect()
 }
 
+/// Lets spawned tasks run until at most `target` are alive (or 1000 scheduler turns pass);
+/// returns how many are alive.
+async fn settled_task_count(target: usize) -> usize {
+    let metrics = tokio::runtime::Handle::current().metrics();
+    let mut last = metrics.num_alive_tasks();
+    for _ in 0..1000 {
+        tokio::task::yield_now().await;
+        let now = metrics.num_alive_tasks();
+        if now <= target || (target == usize::MAX && now == last) {
+            return now;
+        }
+        last = now;
+    }
+    last
+}
+
 async fn talk(socket: &PathBuf, input: &[u8], seed: u8) -> Vec<u8> {
     let stream = UnixStream::connect(socket).await.expect("connect to the multiplexer");
     let (mut read, mut write) = stream.into_split();
@@ -182,6 +205,12 @@ fuzz_target!(|data: &[u8]| {
             .await
             .expect("the multiplexer did not finish a connection within 10 s")
     });
+    let alive = fx.runtime.block_on(settled_task_count(fx.idle_tasks));
+    assert!(
+        alive <= fx.idle_tasks,
+        "a finished connection left {} tasks behind",
+        alive - fx.idle_tasks
+    );
 
     let mut decoder = LineDecoder::new();
     decoder.push(&output);

@@ -258,15 +258,23 @@ fn a_vm_survives_its_killed_runner_and_is_readopted_by_status_ls_and_qmp() {
         .unwrap_or_else(|| panic!("vm1 missing from `ls`: {rows}"));
     assert_eq!(row["status"], "running", "{row}");
     assert_eq!(row["pid"], qemu_pid, "{row}");
+    assert_eq!(
+        readoption_count(&home, "vm1", qemu_pid),
+        2,
+        "`ls` itself must re-adopt"
+    );
     assert_readopted(&status(&home, "vm1"), qemu_pid, old_runner);
     assert_qmp_answers(&home, "vm1");
-    assert_eq!(readoption_count(&home, "vm1", qemu_pid), 2);
 
     // `qmp` as the first command after the kill re-adopts.
     let old_runner = kill_runner_keeping_qemu(&home, "vm1", qemu_pid);
     assert_qmp_answers(&home, "vm1");
+    assert_eq!(
+        readoption_count(&home, "vm1", qemu_pid),
+        3,
+        "`qmp` itself must re-adopt"
+    );
     assert_readopted(&status(&home, "vm1"), qemu_pid, old_runner);
-    assert_eq!(readoption_count(&home, "vm1", qemu_pid), 3);
 
     // `stop` stops the re-adopted QEMU (no longer the runner's child).
     maqet_json(&home, &["stop", "vm1", "--force"]);
@@ -334,19 +342,21 @@ fn ten_concurrent_starts_of_one_vm_give_one_qemu() {
     assert_eq!(pid_field(&status(&home, "vm1"), "pid"), qemus[0]);
 }
 
-/// Holds the flock on a VM's lock file from another process until dropped.
+/// Holds the flock on a VM's lock file from another process until released (or dropped).
 struct LockHolder {
     child: QemuProcessGuard,
 }
 
 impl LockHolder {
     fn hold(python: &Path, lock_file: &Path) -> Self {
-        let script = "import fcntl, os, sys\n\
-             os.makedirs(os.path.dirname(sys.argv[1]), mode=0o700, exist_ok=True)\n\
-             f = open(sys.argv[1], 'a')\n\
-             fcntl.flock(f, fcntl.LOCK_EX)\n\
-             print('locked', flush=True)\n\
-             sys.stdin.read()\n";
+        let script = r#"
+import fcntl, os, sys
+os.makedirs(os.path.dirname(sys.argv[1]), mode=0o700, exist_ok=True)
+f = open(sys.argv[1], 'a')
+fcntl.flock(f, fcntl.LOCK_EX)
+print('locked', flush=True)
+sys.stdin.read()
+"#;
         let mut child = Command::new(python)
             .args(["-c", script])
             .arg(lock_file)
@@ -570,28 +580,33 @@ fn the_runtime_dir_and_every_socket_are_private() {
 }
 
 /// Connects to `socket`, answers the greeting with `qmp_capabilities`, asks `query-status`,
-/// and prints everything received, then `EOF` if the runner closed the connection.
-const QMP_PROBE: &str = "import socket, sys\n\
-s = socket.socket(socket.AF_UNIX)\n\
-s.settimeout(5)\n\
-s.connect(sys.argv[1])\n\
-got = b''\n\
-closed = False\n\
-try:\n\
-    got += s.recv(65536)\n\
-    s.sendall(b'{\"execute\": \"qmp_capabilities\"}\\n{\"execute\": \"query-status\"}\\n')\n\
-    while True:\n\
-        chunk = s.recv(65536)\n\
-        if not chunk:\n\
-            closed = True\n\
-            break\n\
-        got += chunk\n\
-        if got.count(b'\"return\"') >= 2:\n\
-            break\n\
-except (socket.timeout, BrokenPipeError, ConnectionResetError):\n\
-    closed = True\n\
-sys.stdout.write(got.decode('utf-8', 'replace'))\n\
-print('EOF' if closed else 'OPEN')\n";
+/// and prints everything received, then `EOF` if the runner closed the connection (`OPEN`
+/// when it was still open after 5 s without data).
+const QMP_PROBE: &str = r#"
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(5)
+s.connect(sys.argv[1])
+got = b''
+closed = False
+try:
+    got += s.recv(65536)
+    s.sendall(b'{"execute": "qmp_capabilities"}\n{"execute": "query-status"}\n')
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            closed = True
+            break
+        got += chunk
+        if got.count(b'"return"') >= 2:
+            break
+except (BrokenPipeError, ConnectionResetError):
+    closed = True
+except socket.timeout:
+    pass
+sys.stdout.write(got.decode('utf-8', 'replace'))
+print('EOF' if closed else 'OPEN')
+"#;
 
 #[test]
 fn a_peer_of_another_uid_is_refused_by_the_runner() {
@@ -777,17 +792,9 @@ fn dangerous_qmp_is_refused_without_allow_dangerous() {
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(stderr.contains("--allow-dangerous"), "{stderr}");
 
-    let allowed = maqet(
-        &home,
-        &[
-            "qmp",
-            "vm1",
-            "--allow-dangerous",
-            "human-monitor-command",
-            "--command-line",
-            "info version",
-        ],
-    );
+    let mut args = vec!["qmp", "vm1", "--allow-dangerous"];
+    args.extend(HMP);
+    let allowed = maqet(&home, &args);
     assert!(allowed.status.success(), "{}", describe(&args, &allowed));
     assert_prints_a_version(&args, &allowed);
 }

@@ -72,15 +72,39 @@ pub fn arguments(def: &CommandDef, matches: &ArgMatches) -> Result<Value, MaqetE
             .map(|v| v.cloned().collect())
             .unwrap_or_default();
         let mut pairs = key_values(&words)?;
+        // Global options typed after free words were taken as free words; they are not arguments.
+        for global in [
+            "format",
+            "verbose",
+            "log-file",
+            "maqet-data-dir",
+            "maqet-config-dir",
+            "maqet-runtime-dir",
+            "plugin-dir",
+        ] {
+            pairs.remove(global);
+        }
         // A declared option written after free `--KEY VALUE` words still belongs to its parameter.
         for param in def
             .params
             .iter()
             .filter(|p| !p.positional && p.kind != ParamKind::KeyValues)
         {
-            if let Some(v) = pairs.remove(&param.long)
-                && !out.contains_key(&param.name)
-            {
+            let Some(v) = pairs.remove(&param.long) else {
+                continue;
+            };
+            if param.kind == ParamKind::Bool {
+                let on = match &v {
+                    Value::Bool(b) => *b,
+                    Value::String(s) => matches!(s.as_str(), "true" | "yes" | "on" | "1"),
+                    _ => false,
+                };
+                if on {
+                    out.insert(param.name.clone(), Value::Bool(true));
+                }
+                continue;
+            }
+            if !out.contains_key(&param.name) {
                 let v = match v {
                     Value::String(s) => Value::String(s),
                     other => Value::String(other.to_string()),

@@ -14,7 +14,11 @@ pub struct EarlyOptions {
     pub runtime_dir: Option<PathBuf>,
     /// `--plugin-dir`, repeatable.
     pub plugin_dirs: Vec<PathBuf>,
+    /// `--format`, when it names an output format.
+    pub format: Option<String>,
 }
+
+const FORMATS: &[&str] = &["auto", "json", "yaml", "table", "plain"];
 
 /// Scans argv for the options above, in `--opt value` and `--opt=value` form, anywhere.
 pub fn scan(args: &[OsString]) -> EarlyOptions {
@@ -36,6 +40,11 @@ pub fn scan(args: &[OsString]) -> EarlyOptions {
             "--maqet-data-dir" => out.data_dir = value(&mut iter).map(PathBuf::from),
             "--maqet-config-dir" => out.config_dir = value(&mut iter).map(PathBuf::from),
             "--maqet-runtime-dir" => out.runtime_dir = value(&mut iter).map(PathBuf::from),
+            "--format" => {
+                if let Some(v) = value(&mut iter).filter(|v| FORMATS.contains(&v.as_str())) {
+                    out.format = Some(v);
+                }
+            }
             "--plugin-dir" => {
                 if let Some(v) = value(&mut iter) {
                     out.plugin_dirs.push(PathBuf::from(v));

@@ -155,14 +155,17 @@ impl Maqet {
     /// Whether QEMU runs but its runner does not.
     fn is_orphaned(&self, vm: &VmRecord) -> bool {
         matches!(vm.status, VmStatus::Running | VmStatus::Paused)
-            && vm
-                .qemu
-                .as_ref()
-                .is_some_and(maqet_runner::process::is_alive)
-            && !vm
-                .runner
-                .as_ref()
-                .is_some_and(maqet_runner::process::is_alive)
+            && self.qemu_alive(vm)
+            && !runner_alive(vm)
+    }
+
+    /// Whether the recorded QEMU still runs and really is this VM's QEMU (same PID, same start
+    /// time, and a command line naming this VM's QMP socket).
+    pub fn qemu_alive(&self, vm: &VmRecord) -> bool {
+        let socket = self.vm_paths(vm).qemu_qmp_socket();
+        vm.qemu
+            .as_ref()
+            .is_some_and(|q| maqet_runner::process::is_vm_qemu(q, &socket))
     }
 
     /// Looks up a VM that must be running, re-adopting it if its runner is gone.
@@ -171,4 +174,11 @@ impl Maqet {
         self.require_running(&record)?;
         Ok(record)
     }
+}
+
+/// Whether the recorded runner still runs and is a `maqet-runner`.
+pub fn runner_alive(vm: &VmRecord) -> bool {
+    vm.runner
+        .as_ref()
+        .is_some_and(maqet_runner::process::is_runner)
 }

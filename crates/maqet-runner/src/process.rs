@@ -45,6 +45,23 @@ pub fn cmdline(pid: u32) -> Option<Vec<String>> {
     )
 }
 
+/// Whether the recorded process runs and is the QEMU of the VM whose QEMU QMP socket is
+/// `qemu_qmp_socket` (its command line names that socket). A reused PID that happens to have
+/// the same start time, or any other program, is never taken for the VM's QEMU.
+pub fn is_vm_qemu(identity: &ProcessIdentity, qemu_qmp_socket: &std::path::Path) -> bool {
+    let socket = qemu_qmp_socket.to_string_lossy().replace(',', ",,");
+    is_alive(identity)
+        && cmdline(identity.pid).is_some_and(|args| args.iter().any(|a| a.contains(&socket)))
+}
+
+/// Whether the recorded process runs and is a `maqet-runner`.
+pub fn is_runner(identity: &ProcessIdentity) -> bool {
+    is_alive(identity)
+        && cmdline(identity.pid)
+            .and_then(|args| args.into_iter().next())
+            .is_some_and(|argv0| argv0.rsplit('/').next() == Some(crate::locate::RUNNER_NAME))
+}
+
 /// A signal maqet sends to its processes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StopSignal {

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::RunnerError;
 use crate::layout::QEMU_QMP_SOCKET_NAME;
-use crate::process::{StopSignal, is_alive, send_signal};
+use crate::process::{StopSignal, is_alive, is_runner, is_vm_qemu, send_signal};
 use crate::qmp_sync::{QmpFailure, run_command};
 
 /// How long `quit` and `SIGTERM` each get before the next step.
@@ -98,7 +98,18 @@ pub fn stop(
     on_wait: &mut dyn FnMut(&str),
 ) -> Result<StopOutcome, RunnerError> {
     let started = Instant::now();
-    let runner = runner.filter(|r| is_alive(r));
+    let qemu_socket = qmp_socket
+        .parent()
+        .map(|dir| dir.join(QEMU_QMP_SOCKET_NAME))
+        .unwrap_or_default();
+    if !is_vm_qemu(qemu, &qemu_socket) {
+        // Gone, or the PID now belongs to some other program: nothing of ours to stop.
+        return Ok(StopOutcome {
+            method: StopMethod::AlreadyStopped,
+            elapsed: started.elapsed(),
+        });
+    }
+    let runner = runner.filter(|r| is_runner(r));
     let sockets = qmp_sockets(qmp_socket, runner.is_some());
     let step_wait = if opts.force {
         FORCE_STEP_WAIT

@@ -374,7 +374,7 @@ impl Maqet {
             let mut done = false;
             if !dry_run && action == "readopt" {
                 let fresh = self.supervise(vm.clone(), false);
-                done = fresh.runner.as_ref().is_some_and(is_alive);
+                done = crate::lifecycle::runner_alive(&fresh);
             } else if !dry_run {
                 let why = if unmanaged {
                     if let Some(qemu) = vm.qemu.as_ref() {
@@ -422,8 +422,8 @@ impl Maqet {
             if !matches!(vm.status, VmStatus::Running | VmStatus::Paused) {
                 continue;
             }
-            let qemu_alive = vm.qemu.as_ref().is_some_and(is_alive);
-            let runner_dead = vm.runner.as_ref().is_some_and(|r| !is_alive(r));
+            let qemu_alive = self.qemu_alive(&vm);
+            let runner_dead = vm.runner.is_some() && !crate::lifecycle::runner_alive(&vm);
             if !qemu_alive {
                 let reason = match vm.qemu {
                     Some(q) => format!("QEMU (pid {}) is no longer running", q.pid),
@@ -459,7 +459,7 @@ impl Maqet {
                 Some(vm) => {
                     let vm = self.observe(vm);
                     matches!(vm.status, VmStatus::Running | VmStatus::Paused)
-                        || vm.runner.as_ref().is_some_and(is_alive)
+                        || crate::lifecycle::runner_alive(&vm)
                 }
                 None => false,
             };

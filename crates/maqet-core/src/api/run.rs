@@ -167,7 +167,7 @@ impl Maqet {
                 "`--timeout` must be a number of seconds, 0 or more",
             ));
         }
-        let Some(qemu) = record.qemu.filter(maqet_runner::process::is_alive) else {
+        let Some(qemu) = record.qemu.filter(|_| self.qemu_alive(record)) else {
             if matches!(record.status, VmStatus::Running | VmStatus::Paused) {
                 self.db()?.set_runtime(
                     &record.id,

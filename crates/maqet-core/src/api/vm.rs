@@ -274,12 +274,7 @@ impl Maqet {
 
     /// The record with its status checked against the live processes (nothing is written).
     pub fn observe(&self, mut vm: VmRecord) -> VmRecord {
-        if matches!(vm.status, VmStatus::Running | VmStatus::Paused)
-            && !vm
-                .qemu
-                .as_ref()
-                .is_some_and(maqet_runner::process::is_alive)
-        {
+        if matches!(vm.status, VmStatus::Running | VmStatus::Paused) && !self.qemu_alive(&vm) {
             vm.status = VmStatus::Stopped;
             vm.status_reason = Some("QEMU is no longer running".into());
             vm.qemu = None;

@@ -36,15 +36,13 @@ mkdir -p "$logdir"
 
 cd fuzz
 echo "building fuzz targets (sanitizer: $sanitizer)..." >&2
-if ! cargo fuzz build -O --sanitizer "$sanitizer" >"$logdir/build.log" 2>&1; then
-    if [[ $sanitizer == none ]]; then
-        tail -30 "$logdir/build.log" >&2
-        exit 1
-    fi
-    echo "build with sanitizer $sanitizer failed (see $logdir/build.log); retrying without" >&2
+if ! cargo fuzz build -O --sanitizer "$sanitizer" >"$logdir/build-$sanitizer.log" 2>&1; then
+    tail -20 "$logdir/build-$sanitizer.log" >&2
+    [[ $sanitizer != none ]] || exit 1
+    echo "building with sanitizer $sanitizer failed (above); retrying without a sanitizer" >&2
     sanitizer=none
-    cargo fuzz build -O --sanitizer none >"$logdir/build.log" 2>&1 || {
-        tail -30 "$logdir/build.log" >&2
+    cargo fuzz build -O --sanitizer none >"$logdir/build-none.log" 2>&1 || {
+        tail -20 "$logdir/build-none.log" >&2
         exit 1
     }
 fi

@@ -71,7 +71,11 @@ fn fixture() -> &'static Fixture {
 async fn fake_qemu(stream: UnixStream) {
     let (read, mut write) = stream.into_split();
     let greeting = r#"{"QMP": {"version": {"qemu": {"micro": 0, "minor": 2, "major": 7}, "package": "fuzz"}, "capabilities": ["oob"]}}"#;
-    if write.write_all(format!("{greeting}\r\n").as_bytes()).await.is_err() {
+    if write
+        .write_all(format!("{greeting}\r\n").as_bytes())
+        .await
+        .is_err()
+    {
         return;
     }
     let mut reader = LineReader::new(read);
@@ -170,7 +174,9 @@ async fn settled_task_count(target: usize) -> usize {
 }
 
 async fn talk(socket: &PathBuf, input: &[u8], seed: u8) -> Vec<u8> {
-    let stream = UnixStream::connect(socket).await.expect("connect to the multiplexer");
+    let stream = UnixStream::connect(socket)
+        .await
+        .expect("connect to the multiplexer");
     let (mut read, mut write) = stream.into_split();
     let sender = async move {
         let mut state = u32::from(seed) | 1;
@@ -214,7 +220,10 @@ fuzz_target!(|data: &[u8]| {
 
     let mut decoder = LineDecoder::new();
     decoder.push(&output);
-    assert!(output.is_empty() || output.ends_with(b"\n"), "a reply line was cut short");
+    assert!(
+        output.is_empty() || output.ends_with(b"\n"),
+        "a reply line was cut short"
+    );
     let messages: Vec<ServerMessage> = std::iter::from_fn(|| decoder.next_line())
         .map(|line| {
             let line = line.expect("multiplexer line within the limit");
@@ -224,7 +233,10 @@ fuzz_target!(|data: &[u8]| {
     let Some((ServerMessage::Greeting(greeting), rest)) = messages.split_first() else {
         panic!("the multiplexer's first message is not the greeting: {messages:?}");
     };
-    assert!(greeting.capabilities.is_empty(), "the multiplexer offers no capabilities");
+    assert!(
+        greeting.capabilities.is_empty(),
+        "the multiplexer offers no capabilities"
+    );
 
     let replies: Vec<&ServerMessage> = rest
         .iter()

@@ -37,6 +37,7 @@ mod model;
 mod parse;
 mod paths;
 mod provision;
+pub mod qcow2;
 pub mod qemu_img;
 mod size;
 

@@ -191,12 +191,18 @@ impl Maqet {
             })?;
         tracing::info!(vm = %record.name, method = %outcome.method, elapsed_ms = outcome.elapsed.as_millis() as u64, "VM stopped");
         let now = self.vm_record(&record.id)?;
-        if matches!(now.status, VmStatus::Running | VmStatus::Paused) {
-            self.db()?.set_runtime(
+        let reason = format!("host stop ({})", outcome.method);
+        match now.status {
+            VmStatus::Running | VmStatus::Paused => self.db()?.set_runtime(
                 &record.id,
-                &maqet_state::RuntimeUpdate::cleared(VmStatus::Stopped)
-                    .with_reason(format!("host stop ({})", outcome.method)),
-            )?;
+                &maqet_state::RuntimeUpdate::cleared(VmStatus::Stopped).with_reason(reason),
+            )?,
+            // The runner saw the guest power off; say that the host asked for it.
+            VmStatus::Stopped if outcome.method != StopMethod::AlreadyStopped => {
+                self.db()?
+                    .set_status(&record.id, VmStatus::Stopped, Some(&reason))?;
+            }
+            _ => {}
         }
         Ok((outcome.method, outcome.elapsed))
     }

@@ -38,6 +38,8 @@ mod home;
 mod process;
 mod qmp;
 
+pub mod cli;
+
 pub use binaries::{maqet_binary, maqet_runner_binary};
 pub use files::wait_for_file_text;
 pub use guest::{

@@ -13,6 +13,7 @@ use std::process::Output;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use maqet_tests::cli::{describe, maqet, no_os_config};
 use maqet_tests::{
     GUEST_KERNEL_APPEND, MaqetHome, READY_BANNER, guest_config_yaml_with_append, wait_for_file_text,
 };
@@ -20,28 +21,6 @@ use serde_json::{Value, json};
 
 /// Hides the console cursor so that a screen only changes when the guest draws something.
 const STILL_SCREEN_APPEND: &str = "vt.global_cursor_default=0";
-
-fn no_os_config(name: &str) -> String {
-    format!("name: {name}\nbinary: qemu-system-x86_64\naccel: tcg\ndisplay: none\nmemory: 64M\n")
-}
-
-/// Runs `maqet ARGS` with the home's root as the current directory.
-fn maqet(home: &MaqetHome, args: &[&str]) -> Output {
-    home.cmd()
-        .current_dir(home.path())
-        .args(args)
-        .output()
-        .expect("the maqet binary must run")
-}
-
-fn describe(args: &[&str], out: &Output) -> String {
-    format!(
-        "maqet {args:?} -> {}\n--- stdout\n{}--- stderr\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 fn maqet_ok(home: &MaqetHome, args: &[&str]) -> Output {
     let out = maqet(home, args);
@@ -67,7 +46,7 @@ fn add(home: &MaqetHome, name: &str, yaml: &str) {
 
 /// Adds and starts a VM that has no OS: enough for QMP, cheap to run.
 fn start_bare(home: &MaqetHome, name: &str) {
-    add(home, name, &no_os_config(name));
+    add(home, name, &no_os_config(name, ""));
     maqet_json(home, &["start", name]);
 }
 

@@ -17,48 +17,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::Barrier;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use maqet_tests::cli::{
+    describe, is_alive, maqet, maqet_json, no_os_config, status, wait_until_dead,
+};
 use maqet_tests::{MaqetHome, QemuProcessGuard};
 use serde_json::Value;
-
-/// Bounds every maqet run so that a hang fails the test instead of blocking it.
-const HANG_GUARD: Duration = Duration::from_secs(120);
-
-/// A VM with no kernel and no disk, `extra` appended as YAML.
-fn no_os_config(name: &str, extra: &str) -> String {
-    format!(
-        "name: {name}\nbinary: qemu-system-x86_64\naccel: tcg\ndisplay: none\nmemory: 64M\n{extra}"
-    )
-}
-
-/// Runs `maqet ARGS` in `home` and returns what it did.
-fn maqet(home: &MaqetHome, args: &[&str]) -> Output {
-    home.cmd()
-        .args(args)
-        .timeout(HANG_GUARD)
-        .output()
-        .expect("the maqet binary must run")
-}
-
-fn describe(args: &[&str], out: &Output) -> String {
-    format!(
-        "maqet {args:?} -> {}\n--- stdout\n{}--- stderr\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-/// Runs `maqet ARGS --format json`, asserts success and parses stdout.
-fn maqet_json(home: &MaqetHome, args: &[&str]) -> Value {
-    let mut all = args.to_vec();
-    all.extend(["--format", "json"]);
-    let out = maqet(home, &all);
-    assert!(out.status.success(), "{}", describe(&all, &out));
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", describe(&all, &out)))
-}
 
 /// Writes `yaml` as `<name>.yaml` and runs `maqet add` on it.
 fn try_add(home: &MaqetHome, name: &str, yaml: &str) -> Output {
@@ -74,34 +39,11 @@ fn add(home: &MaqetHome, name: &str, yaml: &str) {
     assert!(out.status.success(), "{}", describe(&["add", name], &out));
 }
 
-fn status(home: &MaqetHome, name: &str) -> Value {
-    maqet_json(home, &["status", name])
-}
-
 fn pid_field(report: &Value, field: &str) -> u32 {
     let pid = report[field]
         .as_u64()
         .unwrap_or_else(|| panic!("no `{field}` in {report}"));
     u32::try_from(pid).expect("PIDs fit in u32")
-}
-
-/// Alive and not a zombie.
-fn is_alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        stat.rsplit_once(')')
-            .is_some_and(|(_, rest)| !rest.trim_start().starts_with(['Z', 'X']))
-    })
-}
-
-fn wait_until_dead(pid: u32, timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
-    while is_alive(pid) {
-        if Instant::now() >= deadline {
-            return false;
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-    true
 }
 
 /// The process's command line, arguments separated.

@@ -6,43 +6,17 @@
 //! Build the binaries first: `cargo build -p maqet-cli -p maqet-runner`.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use maqet_tests::MaqetHome;
+use maqet_tests::cli::{describe, maqet, maqet_json};
 use serde_json::Value;
-
-/// Runs `maqet ARGS` in `home`.
-fn maqet(home: &MaqetHome, args: &[&str]) -> Output {
-    home.cmd()
-        .args(args)
-        .output()
-        .expect("the maqet binary must run")
-}
-
-fn describe(args: &[&str], out: &Output) -> String {
-    format!(
-        "maqet {args:?} -> {}\n--- stdout\n{}--- stderr\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 /// Runs `maqet ARGS`, asserts success and returns stdout.
 fn maqet_ok(home: &MaqetHome, args: &[&str]) -> String {
     let out = maqet(home, args);
     assert!(out.status.success(), "{}", describe(args, &out));
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Runs `maqet ARGS --format json`, asserts success and parses stdout.
-fn maqet_json(home: &MaqetHome, args: &[&str]) -> Value {
-    let mut all = args.to_vec();
-    all.extend(["--format", "json"]);
-    let out = maqet(home, &all);
-    assert!(out.status.success(), "{}", describe(&all, &out));
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", describe(&all, &out)))
 }
 
 /// Runs `maqet ARGS`, asserts exit code `code` and returns stderr.

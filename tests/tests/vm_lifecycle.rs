@@ -5,54 +5,17 @@
 //!
 //! Build the binaries first: `cargo build -p maqet-cli -p maqet-runner`.
 
-use std::process::Output;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use maqet_tests::cli::{
+    describe, is_alive, maqet, maqet_json, no_os_config, status, wait_until_dead,
+};
 use maqet_tests::{
     GUEST_KERNEL_APPEND, IGNORE_ACPI_PARAM, MaqetHome, READY_BANNER, guest_config_yaml,
     guest_config_yaml_with_append,
 };
 use serde_json::Value;
-
-/// A VM with no kernel and no disk: SeaBIOS finds nothing to boot, so ACPI does nothing.
-fn no_os_config(name: &str, extra: &str) -> String {
-    format!(
-        "name: {name}\nbinary: qemu-system-x86_64\naccel: tcg\ndisplay: none\n{extra}{}",
-        if extra.is_empty() || extra.ends_with('\n') {
-            ""
-        } else {
-            "\n"
-        }
-    )
-}
-
-/// Runs `maqet ARGS` in `home` and returns what it did.
-fn maqet(home: &MaqetHome, args: &[&str]) -> Output {
-    home.cmd()
-        .args(args)
-        .output()
-        .expect("the maqet binary must run")
-}
-
-fn describe(args: &[&str], out: &Output) -> String {
-    format!(
-        "maqet {args:?} -> {}\n--- stdout\n{}--- stderr\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-/// Runs `maqet ARGS --format json`, asserts success and parses stdout.
-fn maqet_json(home: &MaqetHome, args: &[&str]) -> Value {
-    let mut all = args.to_vec();
-    all.extend(["--format", "json"]);
-    let out = maqet(home, &all);
-    assert!(out.status.success(), "{}", describe(&all, &out));
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", describe(&all, &out)))
-}
 
 /// Writes `yaml` as `<name>.yaml` and `maqet add`s it.
 fn add(home: &MaqetHome, name: &str, yaml: &str) {
@@ -78,30 +41,6 @@ fn pid_of(report: &Value) -> u32 {
         .as_u64()
         .unwrap_or_else(|| panic!("no pid in {report}"));
     u32::try_from(pid).expect("PIDs fit in u32")
-}
-
-/// Alive and not a zombie.
-fn is_alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        stat.rsplit_once(')')
-            .is_some_and(|(_, rest)| !rest.trim_start().starts_with(['Z', 'X']))
-    })
-}
-
-fn wait_until_dead(pid: u32, timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
-    while is_alive(pid) {
-        if Instant::now() >= deadline {
-            return false;
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-    true
-}
-
-/// `status` of `name` as JSON.
-fn status(home: &MaqetHome, name: &str) -> Value {
-    maqet_json(home, &["status", name])
 }
 
 fn ls_row(home: &MaqetHome, name: &str) -> Value {
@@ -303,7 +242,8 @@ fn qemu_refusing_its_arguments_fails_start_fast_with_qemus_message() {
     add(
         &home,
         "bad",
-        &no_os_config("bad", "arguments:\n  - m: banana\n"),
+        // No `memory:` key here: it would clash with `-m` in `arguments`.
+        "name: bad\nbinary: qemu-system-x86_64\naccel: tcg\ndisplay: none\narguments:\n  - m: banana\n",
     );
 
     let asked = Instant::now();

@@ -62,11 +62,17 @@ pub fn read_snapshots(path: &Path) -> Result<Option<Vec<SnapshotInfo>>, StorageE
     file.seek(SeekFrom::Start(table.offset)).map_err(fail)?;
     let limit = (file_len - table.offset).min(MAX_TABLE_BYTES);
     let mut reader = BufReader::new(file.take(limit));
-    (0..table.count)
-        .map(|_| read_entry(&mut reader))
-        .collect::<io::Result<Vec<_>>>()
-        .map(Some)
-        .map_err(fail)
+    let mut snapshots = Vec::new();
+    let mut position = 0;
+    for _ in 0..table.count {
+        // Entries start on 8-byte boundaries; the last one's padding may be missing.
+        let padding = (8 - position % 8) % 8;
+        reader.read_exact(&mut [0u8; 8][..padding]).map_err(fail)?;
+        let (snapshot, len) = read_entry(&mut reader).map_err(fail)?;
+        snapshots.push(snapshot);
+        position += padding + len;
+    }
+    Ok(Some(snapshots))
 }
 
 /// Where the snapshot table is and how many entries it has.
@@ -130,7 +136,7 @@ fn parse_header(header: &[u8], file_len: u64) -> io::Result<Option<TableLocation
     if count == 0 {
         return Ok(Some(TableLocation { offset: 0, count }));
     }
-    if offset % (1u64 << cluster_bits) != 0 {
+    if !offset.is_multiple_of(1u64 << cluster_bits) {
         return Err(damaged("the snapshot table is not cluster aligned"));
     }
     let minimum = u64::from(count) * ENTRY_HEADER as u64;
@@ -142,8 +148,8 @@ fn parse_header(header: &[u8], file_len: u64) -> io::Result<Option<TableLocation
     Ok(Some(TableLocation { offset, count }))
 }
 
-/// Reads one table entry, including its padding to a multiple of 8 bytes.
-fn read_entry(reader: &mut impl Read) -> io::Result<SnapshotInfo> {
+/// Reads one table entry (without its padding); returns it and the bytes it took.
+fn read_entry(reader: &mut impl Read) -> io::Result<(SnapshotInfo, usize)> {
     let mut fixed = [0u8; ENTRY_HEADER];
     reader.read_exact(&mut fixed)?;
     let id_len = usize::from(be_u16(&fixed, 12));
@@ -167,15 +173,14 @@ fn read_entry(reader: &mut impl Read) -> io::Result<SnapshotInfo> {
     };
     let id = text(&rest[extra_len..extra_len + id_len])?;
     let name = text(&rest[extra_len + id_len..])?;
-    let padding = (8 - (ENTRY_HEADER + rest.len()) % 8) % 8;
-    reader.read_exact(&mut [0u8; 8][..padding])?;
-    Ok(SnapshotInfo {
+    let snapshot = SnapshotInfo {
         id,
         name,
         vm_state_size,
         date: iso_date(i64::from(date_sec)),
         vm_clock: vm_clock(vm_clock_nsec / 1_000_000_000, vm_clock_nsec % 1_000_000_000),
-    })
+    };
+    Ok((snapshot, ENTRY_HEADER + rest.len()))
 }
 
 /// Seconds since the epoch as `YYYY-MM-DDTHH:MM:SSZ` (UTC), as `qemu_img::info` prints it.

@@ -1,0 +1,87 @@
+//! Running the `maqet` binary in a [`MaqetHome`] and reading what it printed.
+
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::MaqetHome;
+
+/// Longest a single `maqet` command may take before a test gives up on it (a hang guard).
+pub const COMMAND_GUARD: Duration = Duration::from_secs(120);
+
+/// Runs `maqet ARGS` in `home` (with the home's root as the current directory).
+pub fn maqet(home: &MaqetHome, args: &[&str]) -> Output {
+    home.cmd()
+        .current_dir(home.path())
+        .args(args)
+        .timeout(COMMAND_GUARD)
+        .output()
+        .expect("the maqet binary must run")
+}
+
+/// A readable account of a finished command, for assertion messages.
+pub fn describe(args: &[&str], out: &Output) -> String {
+    format!(
+        "maqet {args:?} -> {}\n--- stdout\n{}--- stderr\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Runs `maqet ARGS --format json`, asserts success and parses stdout.
+pub fn maqet_json(home: &MaqetHome, args: &[&str]) -> Value {
+    let mut all = args.to_vec();
+    all.extend(["--format", "json"]);
+    let out = maqet(home, &all);
+    assert!(out.status.success(), "{}", describe(&all, &out));
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", describe(&all, &out)))
+}
+
+/// `maqet status VM --format json`.
+pub fn status(home: &MaqetHome, name: &str) -> Value {
+    maqet_json(home, &["status", name])
+}
+
+/// A VM with no kernel and no disk under TCG (SeaBIOS finds nothing to boot, so ACPI does
+/// nothing); `extra` is appended as YAML, with 64M of memory unless `extra` sets it.
+pub fn no_os_config(name: &str, extra: &str) -> String {
+    let memory = if extra.contains("memory:") {
+        ""
+    } else {
+        "memory: 64M\n"
+    };
+    let newline = if extra.is_empty() || extra.ends_with('\n') {
+        ""
+    } else {
+        "\n"
+    };
+    format!(
+        "name: {name}\nbinary: qemu-system-x86_64\naccel: tcg\ndisplay: none\n{memory}{extra}{newline}"
+    )
+}
+
+/// Whether a process exists and is not a zombie.
+pub fn is_alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X"),
+        Err(_) => false,
+    }
+}
+
+/// Waits up to `timeout` for a process to go away; true when it did.
+pub fn wait_until_dead(pid: u32, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if !is_alive(pid) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    !is_alive(pid)
+}

@@ -112,6 +112,10 @@ impl<'de> Deserialize<'de> for Node {
     }
 }
 
+/// How many YAML events aliases may replay in one config: far more than any hand-written
+/// config needs, and a bound on the work a few hundred bytes of nested aliases can cause.
+const MAX_ALIAS_REPLAYED_EVENTS: usize = 10_000;
+
 /// Largest config file maqet reads.
 pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 
@@ -144,17 +148,23 @@ pub fn parse_str(text: &str, file: Option<&Path>) -> Result<SourceDoc, ConfigErr
         doc.value = Value::Object(Map::new());
         return Ok(doc);
     }
-    let node: Spanned<Node> = serde_saphyr::from_str(text).map_err(|e| ConfigError::Syntax {
-        location: super::Location {
-            file: file.map(Path::to_path_buf),
-            position: e
-                .location()
-                .filter(|l| l.line() > 0)
-                .map(|l| position(l.line() as usize, l.column() as usize)),
-            option: None,
+    let options = serde_saphyr::options! {
+        alias_limits: serde_saphyr::alias_limits! {
+            max_total_replayed_events: MAX_ALIAS_REPLAYED_EVENTS,
         },
-        message: parser_message(&e.to_string()),
-    })?;
+    };
+    let node: Spanned<Node> =
+        serde_saphyr::from_str_with_options(text, options).map_err(|e| ConfigError::Syntax {
+            location: super::Location {
+                file: file.map(Path::to_path_buf),
+                position: e
+                    .location()
+                    .filter(|l| l.line() > 0)
+                    .map(|l| position(l.line() as usize, l.column() as usize)),
+                option: None,
+            },
+            message: parser_message(&e.to_string()),
+        })?;
     doc.value = convert(node, "", &mut doc.positions);
     Ok(doc)
 }

@@ -64,6 +64,12 @@ impl QemuImg {
         let stderr_reader = thread::spawn(move || read_capped(stderr));
 
         let deadline = job.limited.then(|| Instant::now() + self.timeout);
+        // A pidfd turns "is qemu-img done yet?" into a wait that ends the moment it exits.
+        let exit_fd = rustix::process::pidfd_open(
+            rustix::process::Pid::from_child(&child),
+            rustix::process::PidfdFlags::empty(),
+        )
+        .ok();
         let status = loop {
             match percent_rx.recv_timeout(POLL) {
                 Ok(percent) => {
@@ -72,8 +78,8 @@ impl QemuImg {
                     }
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
-                // No progress wanted, or stdout closed: just pace the polling.
-                Err(mpsc::RecvTimeoutError::Disconnected) => thread::sleep(POLL),
+                // No progress wanted, or stdout closed: wait for the exit itself.
+                Err(mpsc::RecvTimeoutError::Disconnected) => wait_for_exit(exit_fd.as_ref(), POLL),
             }
             match child.try_wait() {
                 Ok(Some(status)) => break status,
@@ -172,5 +178,22 @@ mod tests {
         assert_eq!(parse_progress("(100.00/100%)"), Some(100.0));
         assert_eq!(parse_progress("Converting"), None);
         assert_eq!(parse_progress("(x/100%)"), None);
+    }
+}
+
+/// Waits up to `limit` for the process behind `exit_fd` to exit (sleeps without a pidfd).
+fn wait_for_exit(exit_fd: Option<&std::os::fd::OwnedFd>, limit: Duration) {
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    let Some(fd) = exit_fd else {
+        thread::sleep(limit);
+        return;
+    };
+    let timeout = Timespec {
+        tv_sec: 0,
+        tv_nsec: limit.subsec_nanos().into(),
+    };
+    let mut fds = [PollFd::new(fd, PollFlags::IN)];
+    if poll(&mut fds, Some(&timeout)).is_err() {
+        thread::sleep(limit);
     }
 }

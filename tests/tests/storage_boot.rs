@@ -81,3 +81,52 @@ fn every_interface_cdrom_and_virtfs_boot_and_the_guest_sees_them() {
     );
     home.cmd().args(["stop", "drives"]).assert().success();
 }
+
+/// Boots the guest with a raw disk, writes a marker to it from inside the guest, stops, and
+/// says whether the marker reached the image file.
+fn guest_write_reaches_disk(ephemeral: bool) -> bool {
+    use std::io::Write;
+    let home = MaqetHome::new();
+    let extra = "storage:\n  - {name: data, type: raw, size: 4M}\n";
+    let cfg = home.write_config("eph", &guest_config_yaml("eph", extra));
+    home.cmd().arg("add").arg(&cfg).assert().success();
+    let mut start = vec!["start", "eph"];
+    if ephemeral {
+        start.push("--ephemeral");
+    }
+    home.cmd().args(&start).assert().success();
+    let serial = home.data_dir().join("vms/eph/serial.log");
+    wait_for_file_text(&serial, READY_BANNER, Duration::from_secs(90)).unwrap();
+    let status: serde_json::Value = serde_json::from_slice(
+        &home
+            .cmd()
+            .args(["status", "eph", "--format", "json"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let console = std::path::Path::new(status["socket_path"].as_str().unwrap())
+        .with_file_name("console.sock");
+    let mut shell = std::os::unix::net::UnixStream::connect(&console).unwrap();
+    shell
+        .write_all(b"echo maqet-wrote-this > /dev/vda; sync; echo write-$((1+1))-done\n")
+        .unwrap();
+    wait_for_file_text(&serial, "write-2-done", Duration::from_secs(30)).unwrap();
+    drop(shell);
+    home.cmd().args(["stop", "eph"]).assert().success();
+    let image = std::fs::read(home.data_dir().join("vms/eph/data.raw")).unwrap();
+    image.windows(15).any(|w| w == b"maqet-wrote-thi")
+}
+
+#[test]
+fn an_ephemeral_start_keeps_guest_writes_off_the_disk() {
+    assert!(
+        guest_write_reaches_disk(false),
+        "a normal start must keep what the guest writes"
+    );
+    assert!(
+        !guest_write_reaches_disk(true),
+        "--ephemeral must throw the guest's writes away"
+    );
+}

@@ -183,8 +183,8 @@ fn read_entry(reader: &mut impl Read) -> io::Result<(SnapshotInfo, usize)> {
     Ok((snapshot, ENTRY_HEADER + rest.len()))
 }
 
-/// Seconds since the epoch as `YYYY-MM-DDTHH:MM:SSZ` (UTC), as `qemu_img::info` prints it.
-fn iso_date(seconds: i64) -> String {
+/// Seconds since the epoch as `YYYY-MM-DDTHH:MM:SSZ` (UTC), as `qemu-img info` dates are shown.
+pub(crate) fn iso_date(seconds: i64) -> String {
     let days = seconds.div_euclid(86_400);
     let rest = seconds.rem_euclid(86_400);
     // Howard Hinnant's civil_from_days.
@@ -205,8 +205,8 @@ fn iso_date(seconds: i64) -> String {
     )
 }
 
-/// Guest clock as `HH:MM:SS.mmm`, as `qemu_img::info` prints it.
-fn vm_clock(seconds: u64, nanos: u64) -> String {
+/// Guest clock as `HH:MM:SS.mmm`.
+pub(crate) fn vm_clock(seconds: u64, nanos: u64) -> String {
     format!(
         "{:02}:{:02}:{:02}.{:03}",
         seconds / 3600,

@@ -1,5 +1,6 @@
 //! `qemu-img info --output=json`: format, sizes, backing file and snapshots.
 
+use crate::qcow2::{iso_date, vm_clock};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
@@ -117,38 +118,6 @@ fn parse_info(json: &[u8]) -> Result<ImageInfo, serde_json::Error> {
             })
             .collect(),
     })
-}
-
-/// Seconds since the epoch as `YYYY-MM-DDTHH:MM:SSZ` (UTC).
-fn iso_date(seconds: i64) -> String {
-    let days = seconds.div_euclid(86_400);
-    let rest = seconds.rem_euclid(86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
-    )
-}
-
-fn vm_clock(seconds: u64, nanos: u64) -> String {
-    format!(
-        "{:02}:{:02}:{:02}.{:03}",
-        seconds / 3600,
-        seconds % 3600 / 60,
-        seconds % 60,
-        nanos / 1_000_000
-    )
 }
 
 #[cfg(test)]

@@ -168,19 +168,6 @@ pub(super) fn parse_progress(line: &str) -> Option<f64> {
     inner.parse().ok()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn progress_lines_parse() {
-        assert_eq!(parse_progress("    (12.34/100%)"), Some(12.34));
-        assert_eq!(parse_progress("(100.00/100%)"), Some(100.0));
-        assert_eq!(parse_progress("Converting"), None);
-        assert_eq!(parse_progress("(x/100%)"), None);
-    }
-}
-
 /// Waits up to `limit` for the process behind `exit_fd` to exit (sleeps without a pidfd).
 fn wait_for_exit(exit_fd: Option<&std::os::fd::OwnedFd>, limit: Duration) {
     use rustix::event::{PollFd, PollFlags, Timespec, poll};
@@ -195,5 +182,18 @@ fn wait_for_exit(exit_fd: Option<&std::os::fd::OwnedFd>, limit: Duration) {
     let mut fds = [PollFd::new(fd, PollFlags::IN)];
     if poll(&mut fds, Some(&timeout)).is_err() {
         thread::sleep(limit);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_lines_parse() {
+        assert_eq!(parse_progress("    (12.34/100%)"), Some(12.34));
+        assert_eq!(parse_progress("(100.00/100%)"), Some(100.0));
+        assert_eq!(parse_progress("Converting"), None);
+        assert_eq!(parse_progress("(x/100%)"), None);
     }
 }

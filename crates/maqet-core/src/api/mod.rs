@@ -4,6 +4,7 @@ mod clone;
 mod config_cmds;
 mod console;
 mod maintenance;
+mod orphans;
 mod qmp;
 mod run;
 mod snapshot;
@@ -13,9 +14,8 @@ mod watch;
 
 pub use clone::{CloneReport, ClonedDrive};
 pub use config_cmds::{Markdown, ValidationReport};
-pub use maintenance::{
-    CheckStatus, CleanupItem, CleanupReport, DoctorCheck, DoctorReport, OrphanFile, OrphanReport,
-};
+pub use maintenance::{CheckStatus, CleanupItem, CleanupReport, DoctorCheck, DoctorReport};
+pub use orphans::{OrphanFile, OrphanReport};
 pub use run::{StartReport, StopReport};
 pub use snapshot::{LIVE_SNAPSHOT_TIMEOUT, SnapshotChange, SnapshotListing, SnapshotOutcome};
 pub use storage::{

@@ -1,5 +1,6 @@
 //! The `#[api_method]` commands, by area.
 
+mod attach;
 mod clone;
 mod config_cmds;
 mod console;
@@ -12,12 +13,11 @@ mod storage;
 mod vm;
 mod watch;
 
+pub use attach::AttachedStorage;
 pub use clone::{CloneReport, ClonedDrive};
 pub use config_cmds::{Markdown, ValidationReport};
 pub use maintenance::{CheckStatus, CleanupItem, CleanupReport, DoctorCheck, DoctorReport};
 pub use orphans::{OrphanFile, OrphanReport};
 pub use run::{StartReport, StopReport};
 pub use snapshot::{LIVE_SNAPSHOT_TIMEOUT, SnapshotChange, SnapshotListing, SnapshotOutcome};
-pub use storage::{
-    AttachedStorage, DriveStorageInfo, StorageInfoReport, StorageVerification, VerifiedFile,
-};
+pub use storage::{DriveStorageInfo, StorageInfoReport, StorageVerification, VerifiedFile};

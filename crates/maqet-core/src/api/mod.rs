@@ -1,6 +1,7 @@
 //! The `#[api_method]` commands, by area.
 
 mod attach;
+mod cleanup;
 mod clone;
 mod config_cmds;
 mod console;
@@ -14,9 +15,10 @@ mod vm;
 mod watch;
 
 pub use attach::AttachedStorage;
+pub use cleanup::{CleanupItem, CleanupReport};
 pub use clone::{CloneReport, ClonedDrive};
 pub use config_cmds::{Markdown, ValidationReport};
-pub use maintenance::{CheckStatus, CleanupItem, CleanupReport, DoctorCheck, DoctorReport};
+pub use maintenance::{CheckStatus, DoctorCheck, DoctorReport};
 pub use orphans::{OrphanFile, OrphanReport};
 pub use run::{StartReport, StopReport};
 pub use snapshot::{LIVE_SNAPSHOT_TIMEOUT, SnapshotChange, SnapshotListing, SnapshotOutcome};

@@ -30,6 +30,16 @@ pub fn describe(args: &[&str], out: &Output) -> String {
     )
 }
 
+/// Runs `maqet ARGS`, asserts exit code `code` and an `error: ` report on stderr, and
+/// returns stderr.
+pub fn fails_with(home: &MaqetHome, args: &[&str], code: i32) -> String {
+    let out = maqet(home, args);
+    assert_eq!(out.status.code(), Some(code), "{}", describe(args, &out));
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(stderr.contains("error: "), "{}", describe(args, &out));
+    stderr
+}
+
 /// Runs `maqet ARGS --format json`, asserts success and parses stdout.
 pub fn maqet_json(home: &MaqetHome, args: &[&str]) -> Value {
     let mut all = args.to_vec();

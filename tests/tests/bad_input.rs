@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use maqet_tests::cli::fails_with;
 use maqet_tests::{MaqetHome, QemuProcessGuard, maqet_binary};
 use serde_json::Value;
 
@@ -28,19 +29,6 @@ fn run(home: &MaqetHome, args: &[&str]) -> Outcome {
         code: output.status.code(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
-}
-
-/// Runs `maqet ARGS`, asserts exit code `code` and an `error: ` report, returns stderr.
-fn fails_with(home: &MaqetHome, args: &[&str], code: i32) -> String {
-    let outcome = run(home, args);
-    assert_eq!(
-        outcome.code,
-        Some(code),
-        "maqet {args:?}: {}",
-        outcome.stderr
-    );
-    assert!(outcome.stderr.starts_with("error: "), "{}", outcome.stderr);
-    outcome.stderr
 }
 
 fn succeeds(home: &MaqetHome, args: &[&str]) {

@@ -6,6 +6,7 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use maqet_tests::cli::fails_with;
 use maqet_tests::{MaqetHome, maqet_binary};
 use serde_json::Value;
 
@@ -23,20 +24,6 @@ fn json_of(home: &MaqetHome, args: &[&str]) -> Value {
             String::from_utf8_lossy(&output.stdout)
         )
     })
-}
-
-/// Runs `maqet ARGS`, expects exit code `code`, and returns stderr.
-fn fails_with(home: &MaqetHome, args: &[&str], code: i32) -> String {
-    let output = home.cmd().args(args).output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert_eq!(
-        output.status.code(),
-        Some(code),
-        "maqet {args:?}: stdout {} stderr {stderr}",
-        String::from_utf8_lossy(&output.stdout)
-    );
-    assert!(stderr.starts_with("error: "), "{stderr}");
-    stderr
 }
 
 fn vm_names(home: &MaqetHome) -> Vec<String> {

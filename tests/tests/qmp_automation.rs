@@ -13,7 +13,7 @@ use std::process::Output;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use maqet_tests::cli::{describe, maqet, no_os_config};
+use maqet_tests::cli::{describe, fails_with, maqet, no_os_config};
 use maqet_tests::{
     GUEST_KERNEL_APPEND, MaqetHome, READY_BANNER, guest_config_yaml_with_append, wait_for_file_text,
 };
@@ -150,28 +150,14 @@ fn raw_qmp_commands_answer_and_errors_exit_non_zero() {
     assert_eq!(run["status"], "running", "{run}");
 
     let args = ["qmp", "bare", "no-such-command"];
-    let unknown = maqet(&home, &args);
-    assert_eq!(
-        unknown.status.code(),
-        Some(1),
-        "{}",
-        describe(&args, &unknown)
-    );
-    let stderr = String::from_utf8_lossy(&unknown.stderr);
+    let stderr = fails_with(&home, &args, 1);
     assert!(
         stderr.contains("CommandNotFound"),
         "QEMU's error class: {stderr}"
     );
 
     let args = ["qmp", "bare", "quit"];
-    let refused = maqet(&home, &args);
-    assert_eq!(
-        refused.status.code(),
-        Some(3),
-        "{}",
-        describe(&args, &refused)
-    );
-    let stderr = String::from_utf8_lossy(&refused.stderr);
+    let stderr = fails_with(&home, &args, 3);
     assert!(
         stderr.contains("--allow-dangerous"),
         "the message must name the way out: {stderr}"

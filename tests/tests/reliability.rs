@@ -20,7 +20,7 @@ use std::thread;
 use std::time::Duration;
 
 use maqet_tests::cli::{
-    describe, is_alive, maqet, maqet_json, no_os_config, status, wait_until_dead,
+    describe, fails_with, is_alive, maqet, maqet_json, no_os_config, status, wait_until_dead,
 };
 use maqet_tests::{MaqetHome, QemuProcessGuard};
 use serde_json::Value;
@@ -724,14 +724,7 @@ fn dangerous_qmp_is_refused_without_allow_dangerous() {
 
     let mut args = vec!["qmp", "vm1"];
     args.extend(HMP);
-    let refused = maqet(&home, &args);
-    assert_eq!(
-        refused.status.code(),
-        Some(3),
-        "{}",
-        describe(&args, &refused)
-    );
-    let stderr = String::from_utf8_lossy(&refused.stderr);
+    let stderr = fails_with(&home, &args, 3);
     assert!(stderr.contains("--allow-dangerous"), "{stderr}");
 
     let mut args = vec!["qmp", "vm1", "--allow-dangerous"];

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use maqet_tests::MaqetHome;
-use maqet_tests::cli::{describe, maqet, maqet_json};
+use maqet_tests::cli::{describe, fails_with, maqet, maqet_json};
 use serde_json::Value;
 
 /// Runs `maqet ARGS`, asserts success and returns stdout.
@@ -17,13 +17,6 @@ fn maqet_ok(home: &MaqetHome, args: &[&str]) -> String {
     let out = maqet(home, args);
     assert!(out.status.success(), "{}", describe(args, &out));
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Runs `maqet ARGS`, asserts exit code `code` and returns stderr.
-fn maqet_fails(home: &MaqetHome, args: &[&str], code: i32) -> String {
-    let out = maqet(home, args);
-    assert_eq!(out.status.code(), Some(code), "{}", describe(args, &out));
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// Runs an external tool and asserts it succeeded; returns stdout.
@@ -120,7 +113,7 @@ fn offline_snapshot_cycle_restores_the_disk() {
     assert_eq!(created["method"], "qemu-img");
     assert_eq!(created["live"], false);
 
-    let again = maqet_fails(&home, &["snapshot", "web", "create", "hdd", "clean"], 3);
+    let again = fails_with(&home, &["snapshot", "web", "create", "hdd", "clean"], 3);
     assert!(again.contains("--overwrite"), "{again}");
     let replaced = maqet_json(
         &home,
@@ -142,7 +135,7 @@ fn offline_snapshot_cycle_restores_the_disk() {
         "data written after the snapshot must be gone"
     );
 
-    let missing = maqet_fails(&home, &["snapshot", "web", "load", "hdd", "nope"], 3);
+    let missing = fails_with(&home, &["snapshot", "web", "load", "hdd", "nope"], 3);
     assert!(
         missing.contains("nope") && missing.contains("clean"),
         "{missing}"
@@ -151,7 +144,7 @@ fn offline_snapshot_cycle_restores_the_disk() {
     maqet_ok(&home, &["snapshot", "web", "delete", "hdd", "clean"]);
     let list = maqet_json(&home, &["snapshot", "web", "list", "hdd"]);
     assert_eq!(list, Value::Array(Vec::new()));
-    maqet_fails(&home, &["snapshot", "web", "delete", "hdd", "clean"], 3);
+    fails_with(&home, &["snapshot", "web", "delete", "hdd", "clean"], 3);
 }
 
 #[test]
@@ -166,19 +159,19 @@ fn snapshot_refuses_raw_drives_numeric_names_and_unknown_drives() {
     );
     add(&home, "web", &vm_yaml("web", &storage));
 
-    let err = maqet_fails(&home, &["snapshot", "web", "create", "scratch", "s1"], 3);
+    let err = fails_with(&home, &["snapshot", "web", "create", "scratch", "s1"], 3);
     assert!(
         err.contains("`scratch`") && err.contains("raw") && err.contains("qcow2"),
         "{err}"
     );
-    let err = maqet_fails(&home, &["snapshot", "web", "create", "hdd", "42"], 3);
+    let err = fails_with(&home, &["snapshot", "web", "create", "hdd", "42"], 3);
     assert!(err.contains("numeric"), "{err}");
-    let err = maqet_fails(&home, &["snapshot", "web", "list", "floppy"], 3);
+    let err = fails_with(&home, &["snapshot", "web", "list", "floppy"], 3);
     assert!(
         err.contains("floppy") && err.contains("hdd, scratch"),
         "{err}"
     );
-    let err = maqet_fails(&home, &["snapshot", "web", "create", "hdd"], 3);
+    let err = fails_with(&home, &["snapshot", "web", "create", "hdd"], 3);
     assert!(err.contains("name"), "{err}");
     assert!(
         !snapshot_names(&maqet_json(&home, &["snapshot", "web", "list", "hdd"]))
@@ -278,13 +271,13 @@ fn attach_adds_the_image_to_the_config_and_rm_keeps_it() {
     assert_eq!(storage["drives"][0]["registered"], true);
     assert_eq!(storage["drives"][0]["created_by_maqet"], false);
 
-    maqet_fails(
+    fails_with(
         &home,
         &["storage", "attach", "box", s(&mine), s(&config)],
         3,
     );
     let missing = home.path().join("images/none.qcow2");
-    maqet_fails(
+    fails_with(
         &home,
         &["storage", "attach", "other", s(&missing), s(&config)],
         3,
@@ -354,7 +347,7 @@ fn clone_copies_disks_or_links_them() {
 
     let storage = maqet_json(&home, &["storage-info", "thin"]);
     assert_eq!(storage["drives"][0]["created_by_maqet"], true);
-    maqet_fails(&home, &["clone", "base", "copy"], 3);
+    fails_with(&home, &["clone", "base", "copy"], 3);
 
     let removed = maqet_json(&home, &["rm", "copy", "--clean-storage"]);
     assert_eq!(removed["deleted_files"][0], s(&copy));
@@ -431,7 +424,7 @@ fn live_snapshots_hold_vm_state_and_offline_actions_explain_themselves() {
     );
     maqet_ok(&home, &["start", "live"]);
 
-    let err = maqet_fails(&home, &["snapshot", "live", "create", "hdd", "s1"], 3);
+    let err = fails_with(&home, &["snapshot", "live", "create", "hdd", "s1"], 3);
     assert!(err.contains("--live") && err.contains("stop"), "{err}");
     let made = maqet_json(
         &home,
@@ -446,7 +439,7 @@ fn live_snapshots_hold_vm_state_and_offline_actions_explain_themselves() {
         "{list}"
     );
 
-    maqet_fails(
+    fails_with(
         &home,
         &["snapshot", "live", "create", "hdd", "s1", "--live"],
         3,
@@ -465,7 +458,7 @@ fn live_snapshots_hold_vm_state_and_offline_actions_explain_themselves() {
     );
     maqet_ok(&home, &["snapshot", "live", "load", "hdd", "s1", "--live"]);
     assert_eq!(maqet_json(&home, &["status", "live"])["status"], "running");
-    maqet_fails(
+    fails_with(
         &home,
         &["snapshot", "live", "load", "hdd", "zz", "--live"],
         3,

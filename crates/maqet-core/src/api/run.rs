@@ -216,6 +216,7 @@ impl Maqet {
         maqet_storage::assign_default_files(&mut drives, &self.dirs().vm_data_dir(&vm.name));
         let qemu_img = maqet_storage::QemuImg::new();
         let db = self.db()?;
+        let registered = db.storage_for_vm(&vm.id)?;
         let mut created = Vec::new();
         for drive in &drives {
             if drive.kind == maqet_storage::DriveKind::Virtfs {
@@ -230,7 +231,7 @@ impl Maqet {
             if ours {
                 created.push(path.clone());
             }
-            let already = db.storage_for_vm(&vm.id)?.iter().any(|e| e.path == path);
+            let already = registered.iter().any(|e| e.path == path);
             if ours || !already {
                 db.register_storage(&StorageEntry {
                     vm_id: vm.id.clone(),

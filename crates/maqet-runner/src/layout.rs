@@ -12,7 +12,7 @@ pub(crate) const QEMU_QMP_SOCKET_NAME: &str = "qemu-qmp.sock";
 pub struct VmPaths {
     /// `<runtime>/vms/<id>`: sockets and the lock (mode 0700).
     pub runtime_dir: PathBuf,
-    /// `<data>/vms/<name>`: disks and logs.
+    /// `<data>/vms/<id>`: disks, logs and the VM's record file.
     pub data_dir: PathBuf,
 }
 
@@ -38,6 +38,12 @@ impl VmPaths {
     /// The serial console socket (served by QEMU, one client at a time).
     pub fn console_socket(&self) -> PathBuf {
         self.runtime_dir.join("console.sock")
+    }
+
+    /// QEMU's identity (`{"pid":N,"start_time":T}`), written by the runner right after it
+    /// spawned QEMU, before anything else can fail.
+    pub fn qemu_pid_file(&self) -> PathBuf {
+        self.runtime_dir.join("qemu.pid")
     }
 
     /// The per-VM lock file.

@@ -101,11 +101,43 @@ pub(crate) fn create_private_file(path: &Path) -> std::io::Result<()> {
     }
 }
 
+/// Moves the `-wal` and `-shm` files of a database file that is missing or empty into
+/// `backups/`: they belong to a file that was deleted or truncated (a WAL-mode database is
+/// never empty), and SQLite would otherwise replay the old log into the new file.
+fn set_aside_stale_logs(path: &Path) {
+    if std::fs::metadata(path).is_ok_and(|m| m.len() > 0) {
+        return;
+    }
+    set_aside_logs(path);
+}
+
+/// Moves the `-wal` and `-shm` files of `path` into `backups/`.
+pub(crate) fn set_aside_logs(path: &Path) {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let dir = crate::migrate::backup_dir(path);
+    for suffix in ["-wal", "-shm"] {
+        let log = path.with_file_name(format!("{name}{suffix}"));
+        if !log.exists() || create_private_dir(&dir).is_err() {
+            continue;
+        }
+        let stamp = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis();
+        let aside = dir.join(format!("{name}{suffix}.stale-{stamp}"));
+        let _ = std::fs::rename(&log, &aside);
+    }
+}
+
 /// Opens the database file at `path`, switching it to WAL and migrating it to `migrations`.
 pub(crate) fn open_file(path: &Path, list: &[M<'static>]) -> Result<Connection, StateError> {
     if let Some(parent) = path.parent() {
         create_private_dir(parent)?;
     }
+    set_aside_stale_logs(path);
     // Best effort: SQLite would create the file anyway, just with the umask's permissions.
     let _ = create_private_file(path);
     let mut conn = Connection::open(path).map_err(|source| match source.sqlite_error_code() {

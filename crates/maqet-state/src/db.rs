@@ -1,5 +1,7 @@
 //! [`StateDb`], the handle to one state database, and [`Tx`], a write transaction on it.
 
+use std::cell::RefCell;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -9,7 +11,8 @@ use rusqlite_migration::M;
 use crate::error::sql;
 use crate::migrate::MIGRATIONS;
 use crate::{
-    NewVm, RuntimeUpdate, StateError, StorageEntry, VmRecord, VmStatus, connection, storage, vms,
+    NewVm, RuntimeUpdate, StateError, StorageEntry, VmRecord, VmStatus, connection, storage,
+    vm_file, vms,
 };
 
 /// The schema version this build creates and expects.
@@ -24,6 +27,8 @@ pub const LATEST_SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
 pub struct StateDb {
     conn: Mutex<Connection>,
     path: Option<PathBuf>,
+    /// Device and inode of the file when it was opened (to notice a replaced or deleted file).
+    file_id: Mutex<Option<(u64, u64)>>,
 }
 
 /// A write transaction (`BEGIN IMMEDIATE`) handed to [`StateDb::transaction`]'s closure.
@@ -32,6 +37,12 @@ pub struct StateDb {
 #[derive(Debug)]
 pub struct Tx<'c> {
     conn: &'c Connection,
+    /// Ids of the VMs this transaction changed, whose record files are rewritten after commit.
+    touched: RefCell<Vec<String>>,
+}
+
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 impl StateDb {
@@ -49,6 +60,7 @@ impl StateDb {
         Ok(Self {
             conn: Mutex::new(connection::open_memory(MIGRATIONS)?),
             path: None,
+            file_id: Mutex::new(None),
         })
     }
 
@@ -57,10 +69,40 @@ impl StateDb {
         path: &Path,
         list: &[M<'static>],
     ) -> Result<Self, StateError> {
+        let conn = connection::open_file(path, list)?;
         Ok(Self {
-            conn: Mutex::new(connection::open_file(path, list)?),
+            conn: Mutex::new(conn),
             path: Some(path.to_path_buf()),
+            file_id: Mutex::new(file_id(path)),
         })
+    }
+
+    /// Opens the file again when the one opened was deleted or replaced (another inode now
+    /// has its name), so a long-lived process writes where the others read. Says whether it
+    /// reopened.
+    pub fn reopen_if_replaced(&self) -> Result<bool, StateError> {
+        let Some(path) = &self.path else {
+            return Ok(false);
+        };
+        let now = file_id(path);
+        let mut known = self.file_id.lock().unwrap_or_else(PoisonError::into_inner);
+        if now.is_some() && now == *known {
+            return Ok(false);
+        }
+        // Close the old connection first: its write-ahead log has the same name as the new
+        // file's and must not be read as the new file's.
+        let mut conn = self.conn();
+        let placeholder = Connection::open_in_memory().map_err(|source| StateError::Open {
+            path: ":memory:".into(),
+            source,
+        })?;
+        drop(std::mem::replace(&mut *conn, placeholder));
+        // SQLite cannot checkpoint a file that was moved or deleted while open, so the log
+        // left under the shared name is the old file's: set it aside.
+        connection::set_aside_logs(path);
+        *conn = connection::open_file(path, MIGRATIONS)?;
+        *known = file_id(path);
+        Ok(true)
     }
 
     /// The database file, or `None` for an in-memory database.
@@ -70,6 +112,11 @@ impl StateDb {
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The connection, for the crate's other modules.
+    pub(crate) fn lock_conn(&self) -> MutexGuard<'_, Connection> {
+        self.conn()
     }
 
     /// The schema version stored in the file.
@@ -89,11 +136,54 @@ impl StateDb {
         let tx = rusqlite::Transaction::new_unchecked(&conn, TransactionBehavior::Immediate)
             .map_err(sql("start a write transaction"))
             .map_err(E::from)?;
-        let value = f(&Tx { conn: &tx })?;
+        let handle = Tx {
+            conn: &tx,
+            touched: RefCell::new(Vec::new()),
+        };
+        let value = f(&handle)?;
+        let touched = handle.touched.take();
         tx.commit()
             .map_err(sql("commit the write transaction"))
             .map_err(E::from)?;
+        self.sync_vm_files(&conn, touched).map_err(E::from)?;
         Ok(value)
+    }
+
+    /// Rewrites (or removes, for a VM that is gone) the record file of every VM in `ids`.
+    fn sync_vm_files(&self, conn: &Connection, mut ids: Vec<String>) -> Result<(), StateError> {
+        let Some(db_path) = &self.path else {
+            return Ok(());
+        };
+        ids.sort();
+        ids.dedup();
+        for id in ids {
+            let path = vm_file::vm_file_path(db_path, &id);
+            match vms::find_by_id(conn, &id)? {
+                Some(vm) => {
+                    let files = storage::for_vm(conn, &id)?;
+                    vm_file::write_vm_file(&path, &vm, &files)?;
+                }
+                None => vm_file::remove_vm_file(&path)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Rewrites the record file of VM `id` from its row (e.g. after the file was lost).
+    pub fn write_vm_file(&self, id: &str) -> Result<(), StateError> {
+        let conn = self.conn();
+        self.sync_vm_files(&conn, vec![id.to_owned()])
+    }
+
+    /// Puts a VM row back exactly as it was recorded (id, name, timestamps, runtime state),
+    /// with its storage rows; fails with `NameTaken` when another VM has the name meanwhile.
+    pub fn restore_vm(&self, vm: &VmRecord, storage: &[StorageEntry]) -> Result<(), StateError> {
+        self.transaction(|tx| tx.restore_vm(vm, storage))
+    }
+
+    /// Adds a VM with the given id (a UUID the caller generated, e.g. to name its files first).
+    pub fn insert_vm_with_id(&self, vm: &NewVm, id: &str) -> Result<VmRecord, StateError> {
+        self.transaction(|tx| tx.insert_vm_with_id(vm, id))
     }
 
     /// Adds a VM (fresh UUID v4 id, status `created`); fails with `NameTaken` if the name is used.
@@ -211,9 +301,31 @@ impl StateDb {
 }
 
 impl Tx<'_> {
+    fn touch(&self, id: &str) {
+        self.touched.borrow_mut().push(id.to_owned());
+    }
+
     /// See [`StateDb::insert_vm`].
     pub fn insert_vm(&self, vm: &NewVm) -> Result<VmRecord, StateError> {
-        vms::insert(self.conn, vm)
+        let id = uuid::Uuid::new_v4().to_string();
+        self.insert_vm_with_id(vm, &id)
+    }
+
+    /// See [`StateDb::insert_vm_with_id`].
+    pub fn insert_vm_with_id(&self, vm: &NewVm, id: &str) -> Result<VmRecord, StateError> {
+        let record = vms::insert(self.conn, vm, id)?;
+        self.touch(&record.id);
+        Ok(record)
+    }
+
+    /// See [`StateDb::restore_vm`].
+    pub fn restore_vm(&self, vm: &VmRecord, files: &[StorageEntry]) -> Result<(), StateError> {
+        vms::restore(self.conn, vm)?;
+        for entry in files {
+            storage::restore(self.conn, entry)?;
+        }
+        self.touch(&vm.id);
+        Ok(())
     }
 
     /// See [`StateDb::get_vm`].
@@ -238,11 +350,13 @@ impl Tx<'_> {
         config: &serde_json::Value,
         config_paths: &[PathBuf],
     ) -> Result<VmRecord, StateError> {
+        self.touch(id);
         vms::update_config(self.conn, id, config, config_paths)
     }
 
     /// See [`StateDb::set_runtime`].
     pub fn set_runtime(&self, id: &str, update: &RuntimeUpdate) -> Result<(), StateError> {
+        self.touch(id);
         vms::set_runtime(self.conn, id, update)
     }
 
@@ -253,6 +367,7 @@ impl Tx<'_> {
         status: VmStatus,
         reason: Option<&str>,
     ) -> Result<(), StateError> {
+        self.touch(id);
         vms::set_status(self.conn, id, status, reason)
     }
 
@@ -263,21 +378,27 @@ impl Tx<'_> {
         expected: &[VmStatus],
         update: &RuntimeUpdate,
     ) -> Result<bool, StateError> {
+        self.touch(id);
         vms::compare_and_set_status(self.conn, id, expected, update)
     }
 
     /// See [`StateDb::delete_vm`].
     pub fn delete_vm(&self, id: &str) -> Result<(), StateError> {
+        self.touch(id);
         vms::delete(self.conn, id)
     }
 
     /// See [`StateDb::delete_all`].
     pub fn delete_all(&self) -> Result<usize, StateError> {
+        for id in vms::all_ids(self.conn)? {
+            self.touch(&id);
+        }
         vms::delete_all(self.conn)
     }
 
     /// See [`StateDb::register_storage`].
     pub fn register_storage(&self, entry: &StorageEntry) -> Result<(), StateError> {
+        self.touch(&entry.vm_id);
         storage::register(self.conn, entry)
     }
 
@@ -293,6 +414,7 @@ impl Tx<'_> {
 
     /// See [`StateDb::unregister_storage`].
     pub fn unregister_storage(&self, vm_id: &str, path: &Path) -> Result<bool, StateError> {
+        self.touch(vm_id);
         storage::unregister(self.conn, vm_id, path)
     }
 }

@@ -29,8 +29,8 @@ pub enum StateError {
 
     /// The file exists but is not a maqet state database.
     #[error(
-        "{path} is not a maqet state database; move it aside (maqet then creates a new one) \
-         or point maqet at another data directory"
+        "{path} is not a maqet state database; `maqet state rebuild` moves it aside and \
+         recreates the registry from each VM's record file"
     )]
     NotADatabase {
         /// Offending file.
@@ -119,8 +119,8 @@ pub enum StateError {
 
     /// SQLite reported damage in the database file.
     #[error(
-        "the state database is damaged (while trying to {action}); run `maqet doctor`, or \
-         restore a backup"
+        "the state database is damaged (while trying to {action}); `maqet state rebuild` \
+         recreates it from each VM's record file"
     )]
     Corrupt {
         /// What this process was doing.
@@ -208,6 +208,28 @@ pub enum StateError {
         source: rusqlite::Error,
     },
 
+    /// A VM's record file (`vm.json` in its data directory) could not be written or read.
+    #[error(
+        "cannot write or read the VM record file {path}; check free space and the permissions of its directory"
+    )]
+    VmFile {
+        /// The record file.
+        path: PathBuf,
+        /// Underlying I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A VM's record file exists but cannot be understood.
+    #[error("the VM record file {path} is damaged or from a newer maqet; move it aside")]
+    BadVmFile {
+        /// The record file.
+        path: PathBuf,
+        /// Why it could not be read.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
     /// Any other SQLite failure.
     #[error("the state database failed to {action}")]
     Sqlite {
@@ -243,14 +265,16 @@ impl StateError {
             Self::VmNotFound { .. } => StateErrorKind::NotFound,
             Self::NameTaken { .. } => StateErrorKind::AlreadyExists,
             Self::Busy { .. } | Self::UpgradeLocked { .. } => StateErrorKind::Busy,
-            Self::NotADatabase { .. } | Self::Corrupt { .. } | Self::InvalidStoredValue { .. } => {
-                StateErrorKind::Corrupt
-            }
+            Self::NotADatabase { .. }
+            | Self::Corrupt { .. }
+            | Self::InvalidStoredValue { .. }
+            | Self::BadVmFile { .. } => StateErrorKind::Corrupt,
             Self::CreateDir { .. }
             | Self::Open { .. }
             | Self::Backup { .. }
             | Self::BackupDir { .. }
-            | Self::DiskFull { .. } => StateErrorKind::Io,
+            | Self::DiskFull { .. }
+            | Self::VmFile { .. } => StateErrorKind::Io,
             Self::Sqlite { source, .. } => match source.sqlite_error_code() {
                 Some(
                     ErrorCode::SystemIoFailure

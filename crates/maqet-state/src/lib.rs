@@ -10,6 +10,11 @@
 //! - the schema is versioned (`PRAGMA user_version`); an older file is backed up to
 //!   `backups/` next to it before it is upgraded, and a newer one is refused.
 //!
+//! Every committed change to a VM is also written to that VM's record file
+//! (`<dir>/vms/<id>/vm.json`, see [`VmFile`]), atomically, so the registry can be rebuilt from
+//! those files when the database file is lost or damaged; [`StateDb::backup_online`] keeps
+//! recent copies of the database itself.
+//!
 //! [`StateDb::transaction`] groups several steps (check a name, add the VM, record its disks)
 //! so that either all of them land or none does.
 //!
@@ -47,7 +52,9 @@ mod db;
 mod error;
 mod migrate;
 mod model;
+mod online_backup;
 mod storage;
+mod vm_file;
 mod vms;
 
 pub use connection::BUSY_TIMEOUT;
@@ -55,6 +62,10 @@ pub use db::{LATEST_SCHEMA_VERSION, StateDb, Tx};
 pub use error::{StateError, StateErrorKind};
 pub use migrate::{BACKUPS_KEPT, backup_dir};
 pub use model::{NewVm, ProcessIdentity, RuntimeUpdate, StorageEntry, VmRecord, VmStatus};
+pub use online_backup::{ONLINE_BACKUPS_KEPT, online_backups};
+pub use vm_file::{
+    VM_FILE_NAME, VmFile, read_vm_file, scan_vm_files, vm_file_path, vms_root, write_atomically,
+};
 
 #[cfg(test)]
 mod migrate_tests;

@@ -53,6 +53,27 @@ pub(crate) fn register(conn: &Connection, entry: &StorageEntry) -> Result<(), St
     Ok(())
 }
 
+/// Puts back a storage row exactly as recorded (its registration time included).
+pub(crate) fn restore(conn: &Connection, entry: &StorageEntry) -> Result<(), StateError> {
+    let path = path_text(&entry.path)?;
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO storage (vm_id, path, role, created_by_maqet, size_bytes, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            entry.vm_id,
+            path,
+            entry.role,
+            entry.created_by_maqet,
+            entry.size_bytes,
+            entry.created_at
+        ])
+    })
+    .map_err(sql("restore the storage file record"))?;
+    Ok(())
+}
+
 /// Files recorded for one VM, in registration order.
 pub(crate) fn for_vm(conn: &Connection, vm_id: &str) -> Result<Vec<StorageEntry>, StateError> {
     let action = "list the VM's storage files";

@@ -170,15 +170,82 @@ fn id_for_name(conn: &Connection, name: &str) -> Result<Option<String>, StateErr
         .map_err(sql("check whether the VM name is free"))
 }
 
-/// Adds a VM with a fresh UUID v4 and status `created`.
-pub(crate) fn insert(conn: &Connection, vm: &NewVm) -> Result<VmRecord, StateError> {
+/// The VM whose id is `id` (never a name match).
+pub(crate) fn find_by_id(conn: &Connection, id: &str) -> Result<Option<VmRecord>, StateError> {
+    let action = "look up a VM";
+    let mut stmt = conn
+        .prepare_cached(&format!("{SELECT_VM} WHERE id = ?1"))
+        .map_err(sql(action))?;
+    let row = stmt
+        .query_row([id], read_row)
+        .optional()
+        .map_err(sql(action))?;
+    row.transpose()
+}
+
+/// Every VM id.
+pub(crate) fn all_ids(conn: &Connection) -> Result<Vec<String>, StateError> {
+    conn.prepare_cached("SELECT id FROM vms")
+        .and_then(|mut stmt| stmt.query_map([], |row| row.get(0))?.collect())
+        .map_err(sql("list VM ids"))
+}
+
+/// Puts back a VM row exactly as recorded.
+pub(crate) fn restore(conn: &Connection, vm: &VmRecord) -> Result<(), StateError> {
+    if let Some(existing_id) = id_for_name(conn, &vm.name)?.filter(|id| *id != vm.id) {
+        return Err(StateError::NameTaken {
+            name: vm.name.clone(),
+            existing_id,
+        });
+    }
+    let config = serde_json::to_string(&vm.config).map_err(|source| StateError::EncodeConfig {
+        vm: vm.name.clone(),
+        source,
+    })?;
+    let paths = paths_json(&vm.config_paths)?;
+    let qemu = process_columns(vm.qemu.as_ref());
+    let runner = process_columns(vm.runner.as_ref());
+    let qmp_socket = optional_path(vm.qmp_socket.as_ref())?;
+    let console_socket = optional_path(vm.console_socket.as_ref())?;
+    let runtime_dir = optional_path(vm.runtime_dir.as_ref())?;
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO vms (id, name, config, config_paths, status, status_reason, \
+         qemu_pid, qemu_start_time, runner_pid, runner_start_time, qmp_socket, console_socket, \
+         runtime_dir, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            vm.id,
+            vm.name,
+            config,
+            paths,
+            vm.status.as_str(),
+            vm.status_reason,
+            qemu.0,
+            qemu.1,
+            runner.0,
+            runner.1,
+            qmp_socket,
+            console_socket,
+            runtime_dir,
+            vm.created_at,
+            vm.updated_at,
+        ])
+    })
+    .map_err(sql("restore the VM"))?;
+    Ok(())
+}
+
+/// Adds a VM with id `id` (a UUID) and status `created`.
+pub(crate) fn insert(conn: &Connection, vm: &NewVm, id: &str) -> Result<VmRecord, StateError> {
     if let Some(existing_id) = id_for_name(conn, &vm.name)? {
         return Err(StateError::NameTaken {
             name: vm.name.clone(),
             existing_id,
         });
     }
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = id.to_owned();
     let config = serde_json::to_string(&vm.config).map_err(|source| StateError::EncodeConfig {
         vm: vm.name.clone(),
         source,

@@ -90,7 +90,7 @@ fn text_file_is_not_a_database() {
     assert_eq!(err.kind(), StateErrorKind::Corrupt);
     let msg = err.to_string();
     assert!(
-        msg.contains(&path.display().to_string()) && msg.contains("move it aside"),
+        msg.contains(&path.display().to_string()) && msg.contains("moves it aside"),
         "{msg}"
     );
     // The user's file is left as it was.

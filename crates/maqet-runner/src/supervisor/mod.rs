@@ -1,5 +1,6 @@
 //! The runner's work: launch or adopt QEMU, serve the QMP multiplexer, record what happens.
 
+mod fault;
 pub mod log;
 mod mux;
 mod qemu;
@@ -141,7 +142,7 @@ pub async fn run(job: Job, runner: ProcessIdentity, mut pipe: ReadyPipe) -> u8 {
     let (vm_id, _, db_path) = job.vm();
     let paths = job.paths().clone();
     let recorder = match StateDb::open(db_path) {
-        Ok(db) => VmRecorder::new(db, vm_id.to_owned(), paths.events_log()),
+        Ok(db) => VmRecorder::new(db, vm_id.to_owned(), &paths),
         Err(err) => {
             fail(
                 &mut pipe,
@@ -166,11 +167,14 @@ pub async fn run(job: Job, runner: ProcessIdentity, mut pipe: ReadyPipe) -> u8 {
     };
     let adopting = matches!(job, Job::Adopt(_));
     let got = match &job {
-        Job::Launch(spec) => launch(spec, &recorder, &mut pipe, &mut sigterm).await,
+        Job::Launch(spec) => launch(spec, runner, &recorder, &mut pipe, &mut sigterm).await,
         Job::Adopt(spec) => adopt(spec, runner, &recorder, &mut pipe, &mut sigterm).await,
     };
     let Some((mut qemu, qemu_id, qmp)) = got else {
-        remove_runtime_files(&paths, false);
+        // A QEMU that could not be adopted may still run: its sockets stay.
+        if !adopting {
+            remove_runtime_files(&paths, false);
+        }
         return 1;
     };
     let mut events = qmp.events();
@@ -223,6 +227,7 @@ pub async fn run(job: Job, runner: ProcessIdentity, mut pipe: ReadyPipe) -> u8 {
         qemu: qemu_id,
         qmp_socket: paths.qmp_socket(),
     });
+    fault::crash_point("after-ready");
     log!(
         "ready: QEMU pid {}, QMP multiplexer on {}",
         qemu_id.pid,
@@ -284,6 +289,7 @@ pub(super) fn remove_runtime_files(paths: &VmPaths, include_mux: bool) {
     }
     remove_file(&paths.qemu_qmp_socket());
     remove_file(&paths.console_socket());
+    remove_file(&paths.qemu_pid_file());
     // Only succeeds when empty (the caller's lock file may still be there).
     drop(std::fs::remove_dir(&paths.runtime_dir));
 }

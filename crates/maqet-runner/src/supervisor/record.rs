@@ -1,48 +1,81 @@
 //! What the runner records: status transitions in the state DB, QMP events in `events.jsonl`.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use maqet_qmp::{QmpEvent, Timestamp};
-use maqet_state::{ProcessIdentity, RuntimeUpdate, StateDb, StateErrorKind, VmStatus};
+use maqet_runner::layout::VmPaths;
+use maqet_state::{ProcessIdentity, RuntimeUpdate, StateDb, StateError, StateErrorKind, VmStatus};
 use serde_json::{Value, json};
 
 use super::log::log;
 use super::qemu::ExitKind;
 
 /// The VM's row in the state DB, written by this runner.
+///
+/// The database may be deleted or replaced while the VM runs: every write first reopens the
+/// file when it is no longer the one opened, and a row that is missing although the VM's record
+/// file (`vm.json`) still exists is put back from that file before writing.
 pub struct VmRecorder {
     db: StateDb,
     vm_id: String,
     events_log: PathBuf,
+    data_dir: PathBuf,
 }
 
 impl VmRecorder {
-    /// Records into `db` for VM `vm_id`, events into `events_log`.
-    pub fn new(db: StateDb, vm_id: String, events_log: PathBuf) -> Self {
+    /// Records into `db` for VM `vm_id`, events into the VM's `events.jsonl`.
+    pub fn new(db: StateDb, vm_id: String, paths: &VmPaths) -> Self {
         Self {
             db,
             vm_id,
-            events_log,
+            events_log: paths.events_log(),
+            data_dir: paths.data_dir.clone(),
         }
+    }
+
+    /// Runs `write`, after reopening a replaced database, and once more after restoring a
+    /// lost row from the VM's record file.
+    fn write(&self, write: impl Fn(&StateDb) -> Result<(), StateError>) -> Result<(), StateError> {
+        match self.db.reopen_if_replaced() {
+            Ok(true) => log!("the state database file was replaced or deleted; reopened it"),
+            Ok(false) => {}
+            Err(err) => log!("cannot reopen the state database: {err}"),
+        }
+        match write(&self.db) {
+            Err(err) if err.kind() == StateErrorKind::NotFound && self.restore_row() => {
+                write(&self.db)
+            }
+            other => other,
+        }
+    }
+
+    /// Puts the VM's row back from its record file; says whether it did.
+    fn restore_row(&self) -> bool {
+        restore_from_file(&self.db, &self.data_dir, &self.vm_id)
     }
 
     /// Writes the full runtime state (status, processes, sockets).
     pub fn set_runtime(&self, update: &RuntimeUpdate) -> Result<(), maqet_state::StateError> {
-        self.db.set_runtime(&self.vm_id, update)
+        self.write(|db| db.set_runtime(&self.vm_id, update))
     }
 
     /// Sets the status, logging (not failing) when the database refuses.
     pub fn set_status(&self, status: VmStatus, reason: Option<&str>) {
-        if let Err(err) = self.db.set_status(&self.vm_id, status, reason) {
+        if let Err(err) = self.write(|db| db.set_status(&self.vm_id, status, reason)) {
             log!("cannot record status {status}: {err}");
         }
     }
 
-    /// Records QEMU's exit, unless the row is gone or now belongs to another QEMU.
+    /// Records QEMU's exit, unless the VM was removed or now belongs to another QEMU.
     pub fn record_exit(&self, qemu: &ProcessIdentity, status: VmStatus, reason: &str) {
-        match self.db.find_vm(&self.vm_id) {
+        drop(self.db.reopen_if_replaced());
+        let found = match self.db.find_vm(&self.vm_id) {
+            Ok(None) if self.restore_row() => self.db.find_vm(&self.vm_id),
+            other => other,
+        };
+        match found {
             Ok(None) => log!("the VM was removed meanwhile; only cleaning up"),
             Ok(Some(vm)) if vm.qemu.is_some_and(|q| q != *qemu) => {
                 log!("the VM now records another QEMU; leaving its state alone");
@@ -78,6 +111,27 @@ impl VmRecorder {
         };
         if let Err(err) = write() {
             log!("cannot append to {}: {err}", self.events_log.display());
+        }
+    }
+}
+
+/// Restores VM `vm_id`'s row from the record file in `data_dir`; says whether it did.
+fn restore_from_file(db: &StateDb, data_dir: &Path, vm_id: &str) -> bool {
+    match maqet_state::read_vm_file(data_dir) {
+        Ok(Some(file)) if file.vm.id == vm_id => match db.restore_vm(&file.vm, &file.storage) {
+            Ok(()) => {
+                log!("the VM's row was missing from the state database; restored it from its record file");
+                true
+            }
+            Err(err) => {
+                log!("cannot restore the VM's row from its record file: {err}");
+                false
+            }
+        },
+        Ok(_) => false,
+        Err(err) => {
+            log!("cannot read the VM's record file: {err}");
+            false
         }
     }
 }

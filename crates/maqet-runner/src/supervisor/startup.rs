@@ -9,6 +9,7 @@ use maqet_state::{ProcessIdentity, RuntimeUpdate, VmStatus};
 use serde_json::json;
 use tokio::signal::unix::Signal;
 
+use super::fault::crash_point;
 use super::log::log;
 use super::qemu::{self, ExitKind, QemuProcess};
 use super::ready::ReadyPipe;
@@ -18,11 +19,21 @@ use super::{QMP_ADOPT_LIMIT, QMP_OPEN_LIMIT, remove_file, remove_runtime_files};
 /// Launches QEMU and connects to it; `None` after reporting a failure.
 pub(super) async fn launch(
     spec: &LaunchSpec,
+    runner: ProcessIdentity,
     recorder: &VmRecorder,
     pipe: &mut ReadyPipe,
     sigterm: &mut Signal,
 ) -> Option<(QemuProcess, ProcessIdentity, QmpClient)> {
     let paths = &spec.paths;
+    if let Some(running) = recorded_live_qemu(paths) {
+        let message = format!(
+            "the VM is already running as QEMU pid {} (recorded in {}); stop it first",
+            running.pid,
+            paths.qemu_pid_file().display()
+        );
+        fail(pipe, FailureKind::Other, &message, String::new());
+        return None;
+    }
     for socket in [paths.qemu_qmp_socket(), paths.console_socket()] {
         if socket.exists() && std::os::unix::net::UnixStream::connect(&socket).is_ok() {
             let message = format!(
@@ -35,6 +46,7 @@ pub(super) async fn launch(
         remove_file(&socket);
     }
     log!("starting QEMU: {}", spec.qemu_argv.join(" "));
+    crash_point("before-spawn");
     let (mut qemu, qemu_id, tail, copier) = match qemu::spawn(&spec.qemu_argv) {
         Ok(spawned) => spawned,
         Err(err) => {
@@ -46,6 +58,9 @@ pub(super) async fn launch(
         }
     };
     log!("QEMU pid {}", qemu_id.pid);
+    crash_point("after-spawn");
+    record_spawned(paths, recorder, qemu_id, runner);
+    crash_point("before-ready");
     enum Early {
         Connected(QmpClient),
         NoQmp(String),
@@ -145,6 +160,40 @@ pub(super) fn fail(pipe: &mut ReadyPipe, kind: FailureKind, message: &str, detai
         if detail.is_empty() { "" } else { ": " }
     );
     pipe.failed(kind, message.to_owned(), detail);
+}
+
+/// The QEMU named by the VM's pid file, if it still runs and is this VM's QEMU.
+fn recorded_live_qemu(paths: &VmPaths) -> Option<ProcessIdentity> {
+    let text = std::fs::read(paths.qemu_pid_file()).ok()?;
+    let qemu: ProcessIdentity = serde_json::from_slice(&text).ok()?;
+    maqet_runner::process::is_vm_qemu(&qemu, &paths.qemu_qmp_socket()).then_some(qemu)
+}
+
+/// Records the just-spawned QEMU (pid file in the runtime dir, then the state database) so
+/// that a runner killed from here on leaves a QEMU every maqet command finds. The status is
+/// `running` with reason `starting` until QMP answers.
+fn record_spawned(
+    paths: &VmPaths,
+    recorder: &VmRecorder,
+    qemu: ProcessIdentity,
+    runner: ProcessIdentity,
+) {
+    let text = serde_json::to_vec(&qemu).unwrap_or_default();
+    if let Err(err) = maqet_state::write_atomically(&paths.qemu_pid_file(), &text) {
+        log!("cannot write {}: {err}", paths.qemu_pid_file().display());
+    }
+    let update = RuntimeUpdate {
+        status: VmStatus::Running,
+        reason: Some("starting".into()),
+        qemu: Some(qemu),
+        runner: Some(runner),
+        qmp_socket: Some(paths.qmp_socket()),
+        console_socket: Some(paths.console_socket()),
+        runtime_dir: Some(paths.runtime_dir.clone()),
+    };
+    if let Err(err) = recorder.set_runtime(&update) {
+        log!("cannot record the spawned QEMU: {err}");
+    }
 }
 
 fn record_failure(recorder: &VmRecorder, reason: &str) {

@@ -84,8 +84,17 @@ impl Dirs {
         self.data.join("maqet.db")
     }
 
-    /// A VM's data directory (disks, logs): `<data>/vms/<name>`.
-    pub fn vm_data_dir(&self, vm_name: &str) -> PathBuf {
+    /// A VM's data directory (disks, logs, its record file `vm.json`): `<data>/vms/<id>`.
+    ///
+    /// Keyed by the VM's id, never its name, so a new VM that reuses a removed VM's name never
+    /// sees the old one's files. (Data directories of VMs made by older maqet versions were
+    /// named after the VM; `<data>/vms/<id>` is then a symbolic link to that directory.)
+    pub fn vm_data_dir(&self, vm_id: &str) -> PathBuf {
+        self.data.join("vms").join(vm_id)
+    }
+
+    /// Where older maqet versions kept a VM's data: `<data>/vms/<name>`.
+    pub fn legacy_vm_data_dir(&self, vm_name: &str) -> PathBuf {
         self.data.join("vms").join(vm_name)
     }
 

@@ -22,9 +22,11 @@
 extern crate self as maqet_core;
 
 pub mod api;
+mod census;
 pub mod config;
 pub mod dirs;
 mod error;
+mod identity;
 mod lifecycle;
 mod maqet;
 pub mod registry;
@@ -37,6 +39,7 @@ mod text;
 pub use inventory;
 
 pub use error::{ErrorKind, MaqetError};
+pub use identity::looks_like_vm_id;
 pub use maqet::{Maqet, MaqetBuilder, ProgressHook};
 pub use maqet_state::{VmRecord, VmStatus};
 pub use session::Session;

@@ -4,8 +4,9 @@ use std::time::Duration;
 
 use maqet_qmp::QmpClient;
 use maqet_runner::layout::VmPaths;
-use maqet_state::{VmRecord, VmStatus};
+use maqet_state::{ProcessIdentity, RuntimeUpdate, VmRecord, VmStatus};
 
+use crate::census::Census;
 use crate::{ErrorKind, Maqet, MaqetError};
 
 impl Maqet {
@@ -13,7 +14,7 @@ impl Maqet {
     pub fn vm_paths(&self, vm: &VmRecord) -> VmPaths {
         VmPaths::new(
             self.dirs().vm_runtime_dir(&vm.id),
-            self.dirs().vm_data_dir(&vm.name),
+            self.dirs().vm_data_dir(&vm.id),
         )
     }
 
@@ -109,9 +110,16 @@ impl Maqet {
 
 impl Maqet {
     /// The VM as it really is, with a new runner started for a QEMU whose runner is gone
-    /// (re-adoption). `locked` says whether the caller already holds the VM's lock.
+    /// (re-adoption), and a QEMU the record does not name (its runner was killed before
+    /// recording it, or the database was lost) recorded first. `locked` says whether the caller
+    /// already holds the VM's lock.
     pub fn supervise(&self, vm: VmRecord, locked: bool) -> VmRecord {
-        if !self.is_orphaned(&vm) {
+        self.supervise_in(vm, locked, &Census::scan())
+    }
+
+    /// [`Maqet::supervise`] with processes found by an earlier scan (one scan for many VMs).
+    pub(crate) fn supervise_in(&self, vm: VmRecord, locked: bool, census: &Census) -> VmRecord {
+        if self.unrecorded_qemu(&vm, census).is_none() && !self.is_orphaned(&vm) {
             return self.observe(vm);
         }
         let _lock = if locked {
@@ -122,11 +130,16 @@ impl Maqet {
                 Err(_) => return self.observe(vm),
             }
         };
-        let vm = match self.vm_record(&vm.id) {
-            Ok(fresh) if self.is_orphaned(&fresh) => fresh,
-            Ok(fresh) => return self.observe(fresh),
+        let mut vm = match self.vm_record(&vm.id) {
+            Ok(fresh) => fresh,
             Err(_) => return self.observe(vm),
         };
+        if let Some(qemu) = self.unrecorded_qemu(&vm, census) {
+            vm = self.record_found_qemu(vm, qemu);
+        }
+        if !self.is_orphaned(&vm) {
+            return self.observe(vm);
+        }
         if let (Some(qemu), Ok(exe)) = (
             vm.qemu,
             maqet_runner::find_runner_executable(self.runner_override()),
@@ -150,6 +163,57 @@ impl Maqet {
             Ok(fresh) => self.observe(fresh),
             Err(_) => self.observe(vm),
         }
+    }
+
+    /// A live QEMU of this VM that its record does not name, when no runner is busy starting
+    /// it (a runner records its QEMU right after spawning it).
+    pub(crate) fn unrecorded_qemu(&self, vm: &VmRecord, census: &Census) -> Option<ProcessIdentity> {
+        let found = census.qemus_in(&self.vm_paths(vm).runtime_dir);
+        let first = *found.first()?;
+        if vm.qemu.is_some_and(|q| found.contains(&q)) && self.qemu_alive(vm) {
+            return None;
+        }
+        if census.runner_for(&vm.id).is_some() {
+            // A live runner works for this VM; it records its QEMU right after spawning it.
+            return None;
+        }
+        Some(first)
+    }
+
+    /// Records a QEMU found running for the VM (status `running`, no runner yet).
+    fn record_found_qemu(&self, vm: VmRecord, qemu: ProcessIdentity) -> VmRecord {
+        let paths = self.vm_paths(&vm);
+        tracing::warn!(vm = %vm.name, pid = qemu.pid, "found a QEMU the state database did not record");
+        let update = RuntimeUpdate {
+            status: VmStatus::Running,
+            reason: Some(format!(
+                "QEMU pid {} was found running without a record (its runner died before recording it)",
+                qemu.pid
+            )),
+            qemu: Some(qemu),
+            runner: None,
+            qmp_socket: Some(paths.qmp_socket()),
+            console_socket: Some(paths.console_socket()),
+            runtime_dir: Some(paths.runtime_dir.clone()),
+        };
+        match self.db().and_then(|db| Ok(db.set_runtime(&vm.id, &update)?)) {
+            Ok(()) => self.vm_record(&vm.id).unwrap_or(vm),
+            Err(err) => {
+                tracing::warn!(vm = %vm.name, "cannot record the QEMU found running: {err}");
+                vm
+            }
+        }
+    }
+
+    /// The error for a VM whose QEMU runs without a runner that could take it over.
+    pub(crate) fn orphan_error(&self, vm: &VmRecord, qemu: &ProcessIdentity) -> MaqetError {
+        MaqetError::new(
+            ErrorKind::AlreadyExists,
+            format!(
+                "VM `{}` is already running as orphan QEMU pid {}; `maqet stop {}`",
+                vm.name, qemu.pid, vm.name
+            ),
+        )
     }
 
     /// Whether QEMU runs but its runner does not.

@@ -17,6 +17,8 @@ pub struct Maqet {
     settings: Settings,
     runner_path: Option<PathBuf>,
     db: OnceCell<StateDb>,
+    /// VMs whose rows were put back from their record files when the database was opened.
+    recovered: std::cell::RefCell<Vec<String>>,
     runtime: OnceCell<tokio::runtime::Runtime>,
     progress: std::cell::RefCell<Option<ProgressHook>>,
     lines: std::cell::RefCell<Option<ProgressHook>>,
@@ -76,6 +78,7 @@ impl MaqetBuilder {
             settings,
             runner_path: self.runner_path,
             db: OnceCell::new(),
+            recovered: std::cell::RefCell::new(Vec::new()),
             runtime: OnceCell::new(),
             progress: std::cell::RefCell::new(None),
             lines: std::cell::RefCell::new(None),
@@ -110,13 +113,43 @@ impl Maqet {
     }
 
     /// The state database, opened (and created) on first use.
+    ///
+    /// On opening: VM directories of older versions are linked under the VM ids (once), an
+    /// empty registry next to VM record files is refilled from them (a lost database never
+    /// shows as "no VMs"), and an online backup is taken when the newest is old.
     pub fn db(&self) -> Result<&StateDb, MaqetError> {
         if let Some(db) = self.db.get() {
             return Ok(db);
         }
         create_private_dir(&self.dirs.data)?;
         let db = StateDb::open(&self.dirs.state_db())?;
-        Ok(self.db.get_or_init(|| db))
+        let db = self.db.get_or_init(|| db);
+        self.migrate_legacy_layout(db);
+        if db.vm_count().is_ok_and(|n| n == 0) {
+            let restored = self.restore_missing_rows(db).restored;
+            if !restored.is_empty() {
+                let message = format!(
+                    "the state database had no VMs; restored {} from their record files: {}",
+                    restored.len(),
+                    restored.join(", ")
+                );
+                tracing::warn!("{message}");
+                self.progress(&message);
+            }
+            self.recovered.borrow_mut().extend(restored);
+        }
+        self.backup_if_due(db);
+        Ok(db)
+    }
+
+    /// Whether the state database has been opened by this instance.
+    pub(crate) fn db_is_open(&self) -> bool {
+        self.db.get().is_some()
+    }
+
+    /// Takes the names of VMs restored from their record files when the database was opened.
+    pub(crate) fn take_recovered(&self) -> Vec<String> {
+        std::mem::take(&mut *self.recovered.borrow_mut())
     }
 
     /// Sets the hook that receives progress lines during long waits.

@@ -201,6 +201,14 @@ impl StateDb {
         vms::find(&self.conn(), name_or_id)
     }
 
+    /// How many VMs the registry holds.
+    pub fn vm_count(&self) -> Result<usize, StateError> {
+        self.conn()
+            .query_row("SELECT count(*) FROM vms", [], |row| row.get::<_, i64>(0))
+            .map(|n| usize::try_from(n).unwrap_or(0))
+            .map_err(sql("count the VMs"))
+    }
+
     /// All VMs, or only those with `status`, ordered by creation time then name.
     pub fn list_vms(&self, status: Option<VmStatus>) -> Result<Vec<VmRecord>, StateError> {
         vms::list(&self.conn(), status)

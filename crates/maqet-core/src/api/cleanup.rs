@@ -114,11 +114,13 @@ impl Maqet {
                     "QEMU had exited while no maqet runner watched it (found by `maqet cleanup`)"
                 };
                 let update = RuntimeUpdate::cleared(VmStatus::Stopped).with_reason(why);
-                done = db.compare_and_set_status(
-                    &vm.id,
-                    &[VmStatus::Running, VmStatus::Paused],
-                    &update,
-                )?;
+                // A QEMU found without a record leaves the row in whatever status it had.
+                let expected: &[VmStatus] = if unmanaged {
+                    &VmStatus::ALL
+                } else {
+                    &[VmStatus::Running, VmStatus::Paused]
+                };
+                done = db.compare_and_set_status(&vm.id, expected, &update)?;
                 let dir = self.dirs().vm_runtime_dir(&vm.id);
                 if done && dir.is_dir() && !runtime_dir_busy(self, &vm.id, &dir) {
                     let _ = std::fs::remove_dir_all(&dir);
@@ -147,12 +149,25 @@ impl Maqet {
         include_unmanaged: bool,
     ) -> Result<Vec<(VmRecord, bool, String)>, MaqetError> {
         let mut out = Vec::new();
-        for vm in self.db()?.list_vms(None)? {
+        let census = crate::census::Census::scan();
+        for mut vm in self.db()?.list_vms(None)? {
+            if let Some(qemu) = self.unrecorded_qemu(&vm, &census) {
+                if include_unmanaged {
+                    let reason = format!(
+                        "QEMU (pid {}) runs but the state database does not record it (its runner died before recording it)",
+                        qemu.pid
+                    );
+                    vm.qemu = Some(qemu);
+                    vm.runner = None;
+                    out.push((vm, true, reason));
+                }
+                continue;
+            }
             if !matches!(vm.status, VmStatus::Running | VmStatus::Paused) {
                 continue;
             }
             let qemu_alive = self.qemu_alive(&vm);
-            let runner_dead = vm.runner.is_some() && !crate::lifecycle::runner_alive(&vm);
+            let runner_dead = !crate::lifecycle::runner_alive(&vm);
             if !qemu_alive {
                 let reason = match vm.qemu {
                     Some(q) => format!("QEMU (pid {}) is no longer running", q.pid),

@@ -9,7 +9,6 @@ use maqet_storage::QemuImg;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::config;
 use crate::registry::CommandOutput;
 use crate::results::VmStatusReport;
 use crate::{ErrorKind, Maqet, MaqetError};
@@ -84,7 +83,7 @@ impl Maqet {
         #[arg(positional, help = "Name of the new VM")] new: String,
         #[arg(help = "Create qcow2 overlays on the source's disks instead of copying them")] linked: bool,
     ) -> Result<CloneReport, MaqetError> {
-        config::check_vm_name(&new).map_err(MaqetError::invalid)?;
+        self.check_new_vm_name(&new)?;
         let source = self.observe(self.vm_record(&src)?);
         if matches!(
             source.status,
@@ -102,7 +101,9 @@ impl Maqet {
             ));
         }
         let _lock = self.lock_vm(&source)?;
-        let target_dir = self.dirs().vm_data_dir(&new);
+        // The new VM's id comes first: its files live under it.
+        let new_id = uuid::Uuid::new_v4().to_string();
+        let target_dir = self.dirs().vm_data_dir(&new_id);
         let drives = self.vm_drives(&source)?;
         let mut config = source.config.clone();
         let mut created = CreatedFiles(Vec::new());
@@ -171,11 +172,14 @@ impl Maqet {
         }
         let role = if linked { "overlay" } else { "disk" };
         let record = self.db()?.transaction(|tx| {
-            let record = tx.insert_vm(&NewVm {
-                name: new.clone(),
-                config: config.clone(),
-                config_paths: Vec::new(),
-            })?;
+            let record = tx.insert_vm_with_id(
+                &NewVm {
+                    name: new.clone(),
+                    config: config.clone(),
+                    config_paths: Vec::new(),
+                },
+                &new_id,
+            )?;
             for path in &created.0 {
                 tx.register_storage(&StorageEntry {
                     vm_id: record.id.clone(),

@@ -109,25 +109,85 @@ impl Maqet {
             true => check("kvm", CheckStatus::Ok, "/dev/kvm is usable".into()),
             false => check("kvm", CheckStatus::Warning, "/dev/kvm is not usable: VMs run with TCG emulation (slow); add your user to the `kvm` group or enable virtualization".into()),
         }
-        let db = self.db()?;
-        let database_problems = db.integrity_check()?;
-        match database_problems.is_empty() {
-            true => check(
+        let db_path = self.dirs().state_db();
+        let database_problems = match self.db_is_open() {
+            true => self.db()?.integrity_check()?,
+            false => database_problems(&db_path),
+        };
+        let mut rebuilt = None;
+        if fix && (!database_problems.is_empty() || !self.records_without_rows()?.is_empty()) {
+            rebuilt = Some(self.rebuild_state()?);
+        }
+        match (database_problems.is_empty(), &rebuilt) {
+            (true, _) => check(
+                "database",
+                CheckStatus::Ok,
+                format!("{} passes its integrity check", db_path.display()),
+            ),
+            (false, Some(report)) => check(
                 "database",
                 CheckStatus::Ok,
                 format!(
-                    "{} passes its integrity check",
-                    self.dirs().state_db().display()
+                    "{} was damaged ({}); moved it to {} and rebuilt the registry from the VMs' record files",
+                    db_path.display(),
+                    database_problems.join("; "),
+                    report
+                        .moved_aside
+                        .as_ref()
+                        .map_or_else(|| "(not moved)".into(), |p| p.display().to_string())
                 ),
             ),
-            false => check(
+            (false, None) => check(
                 "database",
                 CheckStatus::Error,
                 format!(
-                    "{} problem(s): {}; restore a backup from {}",
+                    "{} problem(s): {}; `maqet doctor --fix` (or `maqet state rebuild`) moves it aside and rebuilds the registry from the VMs' record files{}",
                     database_problems.len(),
                     database_problems.join("; "),
-                    maqet_state::backup_dir(&self.dirs().state_db()).display()
+                    crate::api::state::newest_backup(&db_path).map_or_else(String::new, |b| {
+                        format!(", or restore the backup {}", b.display())
+                    })
+                ),
+            ),
+        }
+        if !database_problems.is_empty() && rebuilt.is_none() {
+            // Nothing more can be read from a damaged database.
+            return Ok(DoctorReport {
+                healthy: false,
+                fix,
+                checks,
+                qemu_version,
+                qemu_img_version,
+                kvm_usable,
+                database_problems,
+                stale_runtime_dirs: Vec::new(),
+                removed_runtime_dirs: Vec::new(),
+                stale_vms: Vec::new(),
+                cleaned_vms: Vec::new(),
+                orphaned_files: Vec::new(),
+            });
+        }
+        let missing = self.records_without_rows()?;
+        match (missing.is_empty(), &rebuilt) {
+            (true, Some(report)) if !report.restored.is_empty() => check(
+                "registry",
+                CheckStatus::Ok,
+                format!(
+                    "restored from their record files: {}",
+                    report.restored.join(", ")
+                ),
+            ),
+            (true, _) => check(
+                "registry",
+                CheckStatus::Ok,
+                "every VM record file has its row in the database".into(),
+            ),
+            (false, _) => check(
+                "registry",
+                CheckStatus::Error,
+                format!(
+                    "VMs with a record file but no row in the database: {}; `maqet state rebuild` restores them",
+                    missing.join(", ")
                 ),
             ),
         }
@@ -243,6 +303,7 @@ impl Maqet {
             return Ok(Vec::new());
         };
         let db = self.db()?;
+        let census = crate::census::Census::scan();
         let mut stale = Vec::new();
         for entry in entries.flatten() {
             let dir = entry.path();
@@ -250,6 +311,10 @@ impl Maqet {
                 continue;
             }
             let id = entry.file_name().to_string_lossy().into_owned();
+            // A QEMU or runner naming the directory makes it live, whatever the database says.
+            if census.uses_runtime_dir(&dir, &id) {
+                continue;
+            }
             let in_use = match db.find_vm(&id)?.filter(|vm| vm.id == id) {
                 Some(vm) => {
                     let vm = self.observe(vm);
@@ -264,6 +329,36 @@ impl Maqet {
         }
         stale.sort();
         Ok(stale)
+    }
+}
+
+impl Maqet {
+    /// Names of VMs that have a record file but no row in the database.
+    fn records_without_rows(&self) -> Result<Vec<String>, MaqetError> {
+        let db = self.db()?;
+        let mut missing = Vec::new();
+        for (_, file) in maqet_state::scan_vm_files(&self.dirs().data.join("vms"))
+            .into_iter()
+            .flatten()
+        {
+            if db.find_vm(&file.vm.id)?.is_none_or(|row| row.id != file.vm.id) {
+                missing.push(file.vm.name);
+            }
+        }
+        Ok(missing)
+    }
+}
+
+/// Problems of the database file, from a connection of its own (opening errors included).
+fn database_problems(db_path: &Path) -> Vec<String> {
+    if !db_path.exists() {
+        return Vec::new();
+    }
+    match maqet_state::StateDb::open(db_path) {
+        Ok(db) => db
+            .integrity_check()
+            .unwrap_or_else(|err| vec![error_chain(&err)]),
+        Err(err) => vec![error_chain(&err)],
     }
 }
 

@@ -91,7 +91,7 @@ impl Maqet {
                     }
                 }
                 // A config we cannot read: treat its whole data directory as in use.
-                Err(_) => owned_dirs.push(self.dirs().vm_data_dir(&vm.name)),
+                Err(_) => owned_dirs.push(self.dirs().vm_data_dir(&vm.id)),
             }
         }
         for entry in db.all_storage()? {

@@ -82,6 +82,12 @@ impl Maqet {
         let record = self.vm_record(&vm)?;
         let _lock = self.lock_vm(&record)?;
         let record = self.supervise(self.vm_record(&record.id)?, true);
+        if matches!(record.status, VmStatus::Running | VmStatus::Paused)
+            && let Some(qemu) = record.qemu
+            && !crate::lifecycle::runner_alive(&record)
+        {
+            return Err(self.orphan_error(&record, &qemu));
+        }
         if matches!(record.status, VmStatus::Running | VmStatus::Paused) {
             return Err(MaqetError::new(
                 ErrorKind::AlreadyExists,
@@ -106,6 +112,13 @@ impl Maqet {
             qemu_argv.push("-snapshot".into());
         }
         let paths = self.vm_paths(&record);
+        // Never a second QEMU: one the record does not name may still run for this VM.
+        if let Some(qemu) = crate::census::Census::scan()
+            .qemus_in(&paths.runtime_dir)
+            .first()
+        {
+            return Err(self.orphan_error(&record, qemu));
+        }
         crate::dirs::create_private_dir(&paths.data_dir)?;
         crate::dirs::create_private_dir(&self.dirs().runtime)?;
         let spec = LaunchSpec {
@@ -119,7 +132,8 @@ impl Maqet {
         self.progress(&format!("starting VM `{}`", record.name));
         tracing::info!(vm = %record.name, runner = %exe.display(), "starting VM");
         tracing::debug!(argv = ?spec.qemu_argv, "QEMU command line");
-        let started = maqet_runner::start(&exe, &spec, START_TIMEOUT)?;
+        let started = maqet_runner::start(&exe, &spec, START_TIMEOUT)
+            .map_err(|err| self.explain_start_failure(&record, err))?;
         tracing::info!(vm = %record.name, qemu_pid = started.qemu.pid, runner_pid = started.runner.pid, "VM running");
         let record = self.observe(self.vm_record(&record.id)?);
         Ok(StartReport {
@@ -207,13 +221,59 @@ impl Maqet {
         Ok((outcome.method, outcome.elapsed))
     }
 
+    /// A start failure, explained better when QEMU refused because another QEMU holds one of
+    /// the VM's disks (QEMU's image locking): names that QEMU and how to stop it, instead of
+    /// blaming the configuration.
+    fn explain_start_failure(&self, vm: &VmRecord, err: maqet_runner::RunnerError) -> MaqetError {
+        let maqet_runner::RunnerError::QemuRefused { source, .. } = &err else {
+            return err.into();
+        };
+        if !source.0.contains("\"write\" lock") {
+            return err.into();
+        }
+        let census = crate::census::Census::scan();
+        if let Some(qemu) = census.qemus_in(&self.vm_paths(vm).runtime_dir).first() {
+            return self.orphan_error(vm, qemu);
+        }
+        let disks = self
+            .vm_drives(vm)
+            .map(|drives| drives.into_iter().filter_map(|d| d.file).collect::<Vec<_>>())
+            .unwrap_or_default();
+        for disk in disks {
+            if let Some(holder) = census.qemus_naming(&disk).first() {
+                let owner = self
+                    .db()
+                    .and_then(|db| Ok(db.list_vms(None)?))
+                    .unwrap_or_default()
+                    .into_iter()
+                    .find(|other| other.qemu.is_some_and(|q| q == *holder));
+                let what = match owner {
+                    Some(other) => format!(
+                        "QEMU pid {} of VM `{}`; stop it with `maqet stop {}`",
+                        holder.pid, other.name, other.name
+                    ),
+                    None => format!("QEMU pid {} that maqet does not manage; stop it", holder.pid),
+                };
+                return MaqetError::new(
+                    ErrorKind::AlreadyExists,
+                    format!(
+                        "VM `{}` cannot start: its disk {} is in use by {what}",
+                        vm.name,
+                        disk.display()
+                    ),
+                );
+            }
+        }
+        err.into()
+    }
+
     /// Creates missing disk images and records every file the VM uses.
     fn prepare_storage(&self, vm: &VmRecord) -> Result<Vec<std::path::PathBuf>, MaqetError> {
         let Some(storage) = vm.config.get("storage") else {
             return Ok(Vec::new());
         };
         let mut drives = maqet_storage::parse_drives(storage)?;
-        maqet_storage::assign_default_files(&mut drives, &self.dirs().vm_data_dir(&vm.name));
+        maqet_storage::assign_default_files(&mut drives, &self.dirs().vm_data_dir(&vm.id));
         let qemu_img = maqet_storage::QemuImg::new();
         let db = self.db()?;
         let registered = db.storage_for_vm(&vm.id)?;

@@ -258,7 +258,7 @@ impl Maqet {
     pub(crate) fn vm_drives(&self, vm: &VmRecord) -> Result<Vec<DriveSpec>, MaqetError> {
         let storage = vm.config.get("storage").cloned().unwrap_or(Value::Null);
         let mut drives = maqet_storage::parse_drives(&storage)?;
-        maqet_storage::assign_default_files(&mut drives, &self.dirs().vm_data_dir(&vm.name));
+        maqet_storage::assign_default_files(&mut drives, &self.dirs().vm_data_dir(&vm.id));
         Ok(drives)
     }
 

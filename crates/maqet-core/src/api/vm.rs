@@ -121,7 +121,7 @@ impl Maqet {
         }
         config::merge_config(&mut merged, &incoming);
         config::validate_config(&merged, None)?;
-        self.fill_default_drive_files(&mut merged, &existing.name)?;
+        self.fill_default_drive_files(&mut merged, &existing.id)?;
         let mut paths = existing.config_paths.clone();
         for f in built.files {
             if !paths.contains(&f) {
@@ -160,11 +160,12 @@ impl Maqet {
                     "unknown status; use created, running, paused, stopped, crashed or failed",
                 )
             })?;
+        let census = crate::census::Census::scan();
         let rows = self
             .db()?
             .list_vms(None)?
             .into_iter()
-            .map(|vm| self.supervise(vm, false))
+            .map(|vm| self.supervise_in(vm, false, &census))
             .filter(|vm| wanted.is_none_or(|w| vm.status == w))
             .map(|vm| VmListRow {
                 pid: vm.qemu.map(|p| p.pid),
@@ -197,7 +198,7 @@ impl Maqet {
         Ok(VmInfo {
             configuration: crate::results::ConfigurationSummary::of(&record.config),
             config_path: record.config_paths.first().cloned(),
-            data_dir: self.dirs().vm_data_dir(&record.name),
+            data_dir: self.dirs().vm_data_dir(&record.id),
             vm_id: record.id,
             name: record.name,
             config_paths: record.config_paths,
@@ -233,7 +234,11 @@ impl Maqet {
             (Some(ident), false) => vec![self.vm_record(&ident)?],
             (None, true) => db.list_vms(None)?,
         };
-        let targets: Vec<VmRecord> = targets.into_iter().map(|vm| self.observe(vm)).collect();
+        let census = crate::census::Census::scan();
+        let targets: Vec<VmRecord> = targets
+            .into_iter()
+            .map(|vm| self.supervise_in(vm, false, &census))
+            .collect();
         if !force
             && let Some(running) = targets
                 .iter()
@@ -264,7 +269,7 @@ impl Maqet {
     pub fn qemu_argv(&self, vm: &VmRecord) -> Result<Vec<String>, MaqetError> {
         let ctx = ArgvContext {
             vm_name: vm.name.clone(),
-            vm_data_dir: self.dirs().vm_data_dir(&vm.name),
+            vm_data_dir: self.dirs().vm_data_dir(&vm.id),
             kvm_usable: Maqet::kvm_usable(),
         };
         let mut argv = config::render_qemu_argv(&vm.config, &ctx)?;
@@ -294,28 +299,37 @@ impl Maqet {
             Some(n) => n,
             None => format!("vm-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]),
         };
-        config::check_vm_name(&name).map_err(MaqetError::invalid)?;
-        self.fill_default_drive_files(&mut value, &name)?;
-        let record = self.db()?.insert_vm(&NewVm {
-            name,
-            config: value,
-            config_paths: built.files,
-        })?;
-        Ok(record)
+        self.check_new_vm_name(&name)?;
+        // The id comes first: the VM's files live under it.
+        let id = uuid::Uuid::new_v4().to_string();
+        self.fill_default_drive_files(&mut value, &id)?;
+        crate::dirs::create_private_dir(&self.dirs().vm_data_dir(&id))?;
+        let record = self.db()?.insert_vm_with_id(
+            &NewVm {
+                name,
+                config: value,
+                config_paths: built.files,
+            },
+            &id,
+        );
+        if record.is_err() {
+            let _ = std::fs::remove_dir(self.dirs().vm_data_dir(&id));
+        }
+        Ok(record?)
     }
 
-    /// Writes the default image path (`<data>/vms/<name>/<drive>.<type>`) into every drive that
+    /// Writes the default image path (`<data>/vms/<id>/<drive>.<type>`) into every drive that
     /// names no file, so the stored config says where each disk lives.
     pub(crate) fn fill_default_drive_files(
         &self,
         config: &mut Value,
-        vm_name: &str,
+        vm_id: &str,
     ) -> Result<(), MaqetError> {
         let Some(storage) = config.get("storage") else {
             return Ok(());
         };
         let drives = maqet_storage::parse_drives(storage)?;
-        let dir = self.dirs().vm_data_dir(vm_name);
+        let dir = self.dirs().vm_data_dir(vm_id);
         if let Some(Value::Array(items)) = config.get_mut("storage") {
             for (item, drive) in items.iter_mut().zip(&drives) {
                 if let (Value::Object(map), Some(path)) =
@@ -371,8 +385,7 @@ impl Maqet {
             }
         }
         if clean_storage {
-            let dir = self.dirs().vm_data_dir(&vm.name);
-            let _ = std::fs::remove_dir(&dir);
+            self.remove_empty_vm_data_dir(&vm);
         }
         tracing::info!(vm = %vm.name, deleted = report.deleted_files.len(), "VM removed");
         report.removed.push(vm.name);

@@ -96,6 +96,25 @@ impl Census {
             .collect()
     }
 
+    /// Ids of the VMs whose runtime directory `<vms_root>/<id>/` a live QEMU names.
+    pub fn vm_ids_in(&self, vms_root: &Path) -> Vec<String> {
+        let prefix = format!("{}/", vms_root.display());
+        let mut ids: Vec<String> = self
+            .qemus
+            .iter()
+            .flat_map(|q| q.args.iter())
+            .filter_map(|arg| {
+                let at = arg.find(&prefix)?;
+                let rest = &arg[at + prefix.len()..];
+                rest.split_once('/').map(|(id, _)| id.to_owned())
+            })
+            .filter(|id| crate::identity::looks_like_vm_id(id))
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    }
+
     /// A live runner working for VM `vm_id` (`maqet-runner launch|adopt <id>`), if any.
     pub fn runner_for(&self, vm_id: &str) -> Option<ProcessIdentity> {
         self.runners

@@ -130,7 +130,7 @@ impl Maqet {
                 format!(
                     "{} was damaged ({}); moved it to {} and rebuilt the registry from the VMs' record files",
                     db_path.display(),
-                    database_problems.join("; "),
+                    database_problems.join("; ").chars().take(200).collect::<String>(),
                     report
                         .moved_aside
                         .as_ref()
@@ -357,9 +357,18 @@ fn database_problems(db_path: &Path) -> Vec<String> {
     match maqet_state::StateDb::open(db_path) {
         Ok(db) => db
             .integrity_check()
-            .unwrap_or_else(|err| vec![error_chain(&err)]),
-        Err(err) => vec![error_chain(&err)],
+            .unwrap_or_else(|err| vec![root_cause(&err)]),
+        Err(err) => vec![root_cause(&err)],
     }
+}
+
+/// The innermost cause of an error (SQLite's own words, without maqet's advice).
+fn root_cause(err: &dyn std::error::Error) -> String {
+    let mut cause = err;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
 }
 
 /// Whether a command or runner holds the VM's lock or its runtime directory's lock.

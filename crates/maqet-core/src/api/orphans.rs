@@ -66,6 +66,11 @@ impl Maqet {
         let root = self.dirs().data.join("vms");
         let mut files = Vec::new();
         collect_files(&root, &mut files);
+        // maqet's own marker files at the top (e.g. the layout marker) belong to no VM.
+        files.retain(|f| {
+            f.parent() != Some(root.as_path())
+                || !f.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        });
         if files.is_empty() {
             return Ok(Vec::new());
         }
@@ -75,7 +80,13 @@ impl Maqet {
         let mut images = Vec::new();
         for vm in db.list_vms(None)? {
             let paths = self.vm_paths(&vm);
-            for log in [paths.serial_log(), paths.events_log(), paths.runner_log()] {
+            let record_file = paths.data_dir.join(maqet_state::VM_FILE_NAME);
+            for log in [
+                paths.serial_log(),
+                paths.events_log(),
+                paths.runner_log(),
+                record_file,
+            ] {
                 used.insert(&log);
             }
             match self.vm_drives(&vm) {
@@ -149,6 +160,8 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in entries {
         match entry.file_type() {
             Ok(t) if t.is_dir() => collect_files(&entry.path(), out),
+            // `<id>` links to an old `<name>` directory, which is walked itself.
+            Ok(t) if t.is_symlink() && entry.path().is_dir() => {}
             Ok(_) => out.push(entry.path()),
             Err(_) => {}
         }

@@ -156,6 +156,31 @@ impl Maqet {
         out
     }
 
+    /// When a QEMU runs for a VM id the database does not know (the database was replaced
+    /// by another or an older file) and that VM has a record file, puts its row back.
+    pub(crate) fn restore_running_unknown(&self, census: &Census) -> Result<(), MaqetError> {
+        let db = self.db()?;
+        let unknown: Vec<String> = census
+            .vm_ids_in(&self.dirs().runtime.join("vms"))
+            .into_iter()
+            .filter(|id| db.find_vm(id).ok().flatten().is_none_or(|vm| vm.id != *id))
+            .collect();
+        if unknown.is_empty() {
+            return Ok(());
+        }
+        let restored = self.restore_missing_rows(db).restored;
+        if !restored.is_empty() {
+            let message = format!(
+                "running VMs were missing from the state database; restored {} from their record files: {}",
+                restored.len(),
+                restored.join(", ")
+            );
+            tracing::warn!("{message}");
+            self.progress(&message);
+        }
+        Ok(())
+    }
+
     /// Takes an online backup when the newest is older than [`BACKUP_INTERVAL`].
     pub(crate) fn backup_if_due(&self, db: &StateDb) {
         let newest = maqet_state::online_backups(&self.dirs().state_db())

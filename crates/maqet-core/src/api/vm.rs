@@ -161,6 +161,7 @@ impl Maqet {
                 )
             })?;
         let census = crate::census::Census::scan();
+        self.restore_running_unknown(&census)?;
         let rows = self
             .db()?
             .list_vms(None)?

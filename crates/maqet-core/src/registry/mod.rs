@@ -111,6 +111,7 @@ pub const GROUPS: &[(&str, &str)] = &[
     ("qmp", "Drive a running VM through QMP"),
     ("storage", "Inspect and manage VM storage files"),
     ("config", "Validate VM config files and print their schema"),
+    ("state", "Recover maqet's VM registry (the state database)"),
 ];
 
 /// All registered commands, sorted by group then name.

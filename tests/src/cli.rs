@@ -55,6 +55,19 @@ pub fn status(home: &MaqetHome, name: &str) -> Value {
     maqet_json(home, &["status", name])
 }
 
+/// The VM's id (from `maqet status`).
+pub fn vm_id(home: &MaqetHome, name: &str) -> String {
+    status(home, name)["vm_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("`maqet status {name}` has no vm_id"))
+        .to_owned()
+}
+
+/// The VM's data directory (disks, logs, `vm.json`): `<data>/vms/<id>`.
+pub fn vm_data_dir(home: &MaqetHome, name: &str) -> std::path::PathBuf {
+    home.data_dir().join("vms").join(vm_id(home, name))
+}
+
 /// A VM with no kernel and no disk under TCG (SeaBIOS finds nothing to boot, so ACPI does
 /// nothing); `extra` is appended as YAML, with 64M of memory unless `extra` sets it.
 pub fn no_os_config(name: &str, extra: &str) -> String {

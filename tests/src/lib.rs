@@ -47,5 +47,5 @@ pub use guest::{
     guest_config_yaml_with_append, plain_qemu_command, test_guest,
 };
 pub use home::MaqetHome;
-pub use process::{QemuProcessGuard, kill_processes_mentioning};
+pub use process::{QemuProcessGuard, kill_processes_mentioning, qemu_pids_mentioning};
 pub use qmp::QmpTestClient;

@@ -87,6 +87,22 @@ pub fn kill_processes_mentioning(path: &Path) -> usize {
     killed.len()
 }
 
+/// Live `qemu-system-x86_64` processes whose command line contains `path`, e.g. a VM's
+/// runtime directory (so a test can count the QEMUs of one VM).
+pub fn qemu_pids_mentioning(path: &Path) -> Vec<u32> {
+    let needle = path.as_os_str().as_bytes();
+    processes()
+        .into_iter()
+        .filter(|(pid, cmdline)| {
+            let argv0 = cmdline.split(|&b| b == 0).next().unwrap_or_default();
+            argv0.rsplit(|&b| b == b'/').next() == Some(b"qemu-system-x86_64".as_slice())
+                && contains(cmdline, needle)
+                && is_alive(*pid)
+        })
+        .map(|(pid, _)| pid)
+        .collect()
+}
+
 /// Every process as (pid, NUL-separated command line).
 fn processes() -> Vec<(u32, Vec<u8>)> {
     let Ok(entries) = std::fs::read_dir("/proc") else {

@@ -157,7 +157,12 @@ fn bad_size() {
     contains_all(&stderr, &["drive.yaml:3:36", "size", "10Q"]);
     let stderr = fails_with(&home, &["add", "--name", "m", "--memory", "12X"], 3);
     contains_all(&stderr, &["--memory", "12X"]);
-    assert!(!home.data_dir().join("vms/drive").exists(), "no image dir");
+    let vm_dirs = std::fs::read_dir(home.data_dir().join("vms")).map_or(0, |dir| {
+        dir.flatten()
+            .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+            .count()
+    });
+    assert_eq!(vm_dirs, 0, "no VM directory is left by a refused add");
 }
 
 #[test]

@@ -180,7 +180,7 @@ fn cloud_init_seed_iso_is_seen_by_the_guest_as_a_cdrom() {
     assert!(Path::new(seed["file"].as_str().unwrap()).exists());
 
     home.cmd().args(["start", "ci"]).assert().success();
-    let serial = home.data_dir().join("vms/ci/serial.log");
+    let serial = maqet_tests::cli::vm_data_dir(&home, "ci").join("serial.log");
     let seen = wait_for_file_text(&serial, "MAQET-GUEST CDROM[^\n]*", Duration::from_secs(60))
         .unwrap_or_else(|e| panic!("guest did not report the cdrom: {e}"));
     assert!(

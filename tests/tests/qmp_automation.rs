@@ -213,7 +213,7 @@ fn typed_text_and_keys_change_the_guest_screen() {
     );
     changed_screen(&home, "vm1", "typed.ppm", &before, "typing");
     maqet_ok(&home, &["qmp", "keys", "vm1", "ret"]);
-    let serial_log = home.data_dir().join("vms/vm1/serial.log");
+    let serial_log = maqet_tests::cli::vm_data_dir(&home, "vm1").join("serial.log");
     let ran = wait_for_file_text(&serial_log, "maqet-typed", Duration::from_secs(30));
     assert!(ran.is_ok(), "the typed command did not run: {ran:?}");
     let entered = still_screen(&home, "vm1", "entered.ppm");

@@ -100,7 +100,7 @@ fn qemu_processes_mentioning(needle: &Path) -> Vec<u32> {
 }
 
 fn events(home: &MaqetHome, name: &str) -> Vec<Value> {
-    let path = home.data_dir().join("vms").join(name).join("events.jsonl");
+    let path = maqet_tests::cli::vm_data_dir(home, name).join("events.jsonl");
     std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
         .lines()

@@ -34,7 +34,7 @@ fn every_interface_cdrom_and_virtfs_boot_and_the_guest_sees_them() {
         String::from_utf8_lossy(&start.stderr)
     );
 
-    let serial = home.data_dir().join("vms/drives/serial.log");
+    let serial = maqet_tests::cli::vm_data_dir(&home, "drives").join("serial.log");
     wait_for_file_text(&serial, READY_BANNER, Duration::from_secs(90)).unwrap();
     let log = std::fs::read_to_string(&serial).unwrap();
     let block = log
@@ -95,7 +95,7 @@ fn guest_write_reaches_disk(ephemeral: bool) -> bool {
         start.push("--ephemeral");
     }
     home.cmd().args(&start).assert().success();
-    let serial = home.data_dir().join("vms/eph/serial.log");
+    let serial = maqet_tests::cli::vm_data_dir(&home, "eph").join("serial.log");
     wait_for_file_text(&serial, READY_BANNER, Duration::from_secs(90)).unwrap();
     let status: serde_json::Value = serde_json::from_slice(
         &home
@@ -115,7 +115,7 @@ fn guest_write_reaches_disk(ephemeral: bool) -> bool {
     wait_for_file_text(&serial, "write-2-done", Duration::from_secs(30)).unwrap();
     drop(shell);
     home.cmd().args(["stop", "eph"]).assert().success();
-    let image = std::fs::read(home.data_dir().join("vms/eph/data.raw")).unwrap();
+    let image = std::fs::read(maqet_tests::cli::vm_data_dir(&home, "eph").join("data.raw")).unwrap();
     image.windows(15).any(|w| w == b"maqet-wrote-thi")
 }
 

@@ -199,7 +199,7 @@ fn storage_info_and_verify_describe_each_drive() {
     assert_eq!(drives[0]["format"], "qcow2");
     assert_eq!(drives[0]["virtual_size"], 16 << 20);
     assert!(drives[0]["actual_size"].as_u64().is_some_and(|n| n > 0));
-    let default = home.data_dir().join("vms/web/later.qcow2");
+    let default = maqet_tests::cli::vm_data_dir(&home, "web").join("later.qcow2");
     assert_eq!(drives[1]["configured_path"], s(&default));
     assert_eq!(drives[1]["resolved_path"], s(&default));
     assert_eq!(drives[1]["exists"], false);
@@ -217,15 +217,14 @@ fn storage_info_and_verify_describe_each_drive() {
 #[test]
 fn orphaned_lists_stray_files_and_nothing_in_use() {
     let home = MaqetHome::new();
-    let vm_dir = home.data_dir().join("vms/web");
-    std::fs::create_dir_all(&vm_dir).expect("vm dir");
-    let used = vm_dir.join("hdd.qcow2");
-    tool("qemu-img", &["create", "-q", "-f", "qcow2", s(&used), "8M"]);
     add(
         &home,
         "web",
         &vm_yaml("web", "  - name: hdd\n    size: 8M\n"),
     );
+    let vm_dir = maqet_tests::cli::vm_data_dir(&home, "web");
+    let used = vm_dir.join("hdd.qcow2");
+    tool("qemu-img", &["create", "-q", "-f", "qcow2", s(&used), "8M"]);
     assert_eq!(
         maqet_json(&home, &["storage", "orphaned"]),
         Value::Array(Vec::new())
@@ -305,7 +304,7 @@ fn clone_copies_disks_or_links_them() {
     let full = maqet_json(&home, &["clone", "base", "copy"]);
     assert_eq!(full["drives"][0]["method"], "copied");
     assert_eq!(full["drives"][1]["method"], "not-created");
-    let later = home.data_dir().join("vms/copy/later.qcow2");
+    let later = maqet_tests::cli::vm_data_dir(&home, "copy").join("later.qcow2");
     assert_eq!(full["drives"][1]["file"], s(&later));
     let info = maqet_json(&home, &["info", "copy"]);
     assert_eq!(
@@ -315,7 +314,7 @@ fn clone_copies_disks_or_links_them() {
     );
     let copy = PathBuf::from(full["drives"][0]["file"].as_str().expect("file"));
     assert!(
-        copy.starts_with(home.data_dir().join("vms/copy")),
+        copy.starts_with(maqet_tests::cli::vm_data_dir(&home, "copy")),
         "{}",
         copy.display()
     );
@@ -499,7 +498,7 @@ fn rm_clean_storage_deletes_what_maqet_created_and_keeps_the_users_image() {
     );
     add(&home, "web", &vm_yaml("web", &storage));
     maqet_ok(&home, &["start", "web"]);
-    let created = home.data_dir().join("vms/web/hdd.qcow2");
+    let created = maqet_tests::cli::vm_data_dir(&home, "web").join("hdd.qcow2");
     assert!(created.exists());
     let info: Value = serde_json::from_str(&tool(
         "qemu-img",

@@ -55,7 +55,7 @@ impl Maqet {
         #[arg(positional, help = "Existing image file to attach")] path: PathBuf,
         #[arg(positional, help = "VM config file for the new VM")] config: PathBuf,
     ) -> Result<AttachedStorage, MaqetError> {
-        config::check_vm_name(&name).map_err(MaqetError::invalid)?;
+        self.check_new_vm_name(&name)?;
         let path = config::absolute(&path);
         if !path.is_file() {
             return Err(MaqetError::new(
@@ -95,14 +95,19 @@ impl Maqet {
         }
         push_drive(value, item);
         config::validate_config(value, None)?;
-        self.fill_default_drive_files(value, &name)?;
+        // The id comes first: the VM's files live under it.
+        let id = uuid::Uuid::new_v4().to_string();
+        self.fill_default_drive_files(value, &id)?;
         let size = std::fs::metadata(&path).ok().map(|m| m.len());
         let record = self.db()?.transaction(|tx| {
-            let record = tx.insert_vm(&NewVm {
-                name: name.clone(),
-                config: built.value.clone(),
-                config_paths: built.files.clone(),
-            })?;
+            let record = tx.insert_vm_with_id(
+                &NewVm {
+                    name: name.clone(),
+                    config: built.value.clone(),
+                    config_paths: built.files.clone(),
+                },
+                &id,
+            )?;
             tx.register_storage(&StorageEntry {
                 vm_id: record.id.clone(),
                 path: path.clone(),

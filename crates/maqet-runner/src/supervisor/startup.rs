@@ -126,6 +126,18 @@ pub(super) async fn adopt(
         }
     };
     let socket = spec.paths.qemu_qmp_socket();
+    if !socket.exists() {
+        // An adopted QEMU made its socket long ago: waiting for it to appear is pointless.
+        let text = format!("QEMU's QMP socket {} is gone", socket.display());
+        log!("cannot adopt: {text}");
+        fail(
+            pipe,
+            FailureKind::NotAdoptable,
+            "QEMU does not answer on its QMP socket",
+            text,
+        );
+        return None;
+    }
     let client = tokio::select! {
         result = qemu::connect_qmp(&socket, QMP_ADOPT_LIMIT) => result,
         exit = qemu.wait() => Err(format!("QEMU exited ({exit}) while being adopted")),

@@ -141,8 +141,9 @@ pub fn prepare_files(job: &Job) -> Result<(), (String, std::io::Error)> {
 pub async fn run(job: Job, runner: ProcessIdentity, mut pipe: ReadyPipe) -> u8 {
     let (vm_id, _, db_path) = job.vm();
     let paths = job.paths().clone();
+    // Checked once here; the recorder opens it for each write.
     let recorder = match StateDb::open(db_path) {
-        Ok(db) => VmRecorder::new(db, vm_id.to_owned(), &paths),
+        Ok(_) => VmRecorder::new(db_path.to_owned(), vm_id.to_owned(), &paths),
         Err(err) => {
             fail(
                 &mut pipe,

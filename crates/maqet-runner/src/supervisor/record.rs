@@ -14,21 +14,22 @@ use super::qemu::ExitKind;
 
 /// The VM's row in the state DB, written by this runner.
 ///
-/// The database may be deleted or replaced while the VM runs: every write first reopens the
-/// file when it is no longer the one opened, and a row that is missing although the VM's record
-/// file (`vm.json`) still exists is put back from that file before writing.
+/// The database may be deleted, truncated or replaced while the VM runs: it is opened for each
+/// write and closed again (an idle runner holds no lock on it), and a row that is missing
+/// although the VM's record file (`vm.json`) still exists is put back from that file first.
 pub struct VmRecorder {
-    db: StateDb,
+    db_path: PathBuf,
     vm_id: String,
     events_log: PathBuf,
     data_dir: PathBuf,
 }
 
 impl VmRecorder {
-    /// Records into `db` for VM `vm_id`, events into the VM's `events.jsonl`.
-    pub fn new(db: StateDb, vm_id: String, paths: &VmPaths) -> Self {
+    /// Records into the database at `db_path` for VM `vm_id`, events into the VM's
+    /// `events.jsonl`.
+    pub fn new(db_path: PathBuf, vm_id: String, paths: &VmPaths) -> Self {
         Self {
-            db,
+            db_path,
             vm_id,
             events_log: paths.events_log(),
             data_dir: paths.data_dir.clone(),
@@ -38,22 +39,18 @@ impl VmRecorder {
     /// Runs `write`, after reopening a replaced database, and once more after restoring a
     /// lost row from the VM's record file.
     fn write(&self, write: impl Fn(&StateDb) -> Result<(), StateError>) -> Result<(), StateError> {
-        match self.db.reopen_if_replaced() {
-            Ok(true) => log!("the state database file was replaced or deleted; reopened it"),
-            Ok(false) => {}
-            Err(err) => log!("cannot reopen the state database: {err}"),
-        }
-        match write(&self.db) {
-            Err(err) if err.kind() == StateErrorKind::NotFound && self.restore_row() => {
-                write(&self.db)
+        let db = StateDb::open(&self.db_path)?;
+        match write(&db) {
+            Err(err) if err.kind() == StateErrorKind::NotFound && self.restore_row(&db) => {
+                write(&db)
             }
             other => other,
         }
     }
 
     /// Puts the VM's row back from its record file; says whether it did.
-    fn restore_row(&self) -> bool {
-        restore_from_file(&self.db, &self.data_dir, &self.vm_id)
+    fn restore_row(&self, db: &StateDb) -> bool {
+        restore_from_file(db, &self.data_dir, &self.vm_id)
     }
 
     /// Writes the full runtime state (status, processes, sockets).
@@ -70,9 +67,15 @@ impl VmRecorder {
 
     /// Records QEMU's exit, unless the VM was removed or now belongs to another QEMU.
     pub fn record_exit(&self, qemu: &ProcessIdentity, status: VmStatus, reason: &str) {
-        drop(self.db.reopen_if_replaced());
-        let found = match self.db.find_vm(&self.vm_id) {
-            Ok(None) if self.restore_row() => self.db.find_vm(&self.vm_id),
+        let db = match StateDb::open(&self.db_path) {
+            Ok(db) => db,
+            Err(err) => {
+                log!("cannot open the state database to record status {status}: {err}");
+                return;
+            }
+        };
+        let found = match db.find_vm(&self.vm_id) {
+            Ok(None) if self.restore_row(&db) => db.find_vm(&self.vm_id),
             other => other,
         };
         match found {
@@ -82,7 +85,7 @@ impl VmRecorder {
             }
             Ok(Some(_)) => {
                 let update = RuntimeUpdate::cleared(status).with_reason(reason);
-                match self.db.set_runtime(&self.vm_id, &update) {
+                match db.set_runtime(&self.vm_id, &update) {
                     Ok(()) => log!("recorded status {status} ({reason})"),
                     Err(err) if err.kind() == StateErrorKind::NotFound => {
                         log!("the VM was removed meanwhile; only cleaning up");

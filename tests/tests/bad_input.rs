@@ -162,7 +162,7 @@ fn bad_size() {
             .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
             .count()
     });
-    assert_eq!(vm_dirs, 0, "no VM directory is left by a refused add");
+    assert_eq!(vm_dirs, 1, "only `existing` has a VM directory; a refused add leaves none");
 }
 
 #[test]
@@ -447,7 +447,7 @@ fn database_file_is_not_sqlite() {
         let stderr = fails_with(&home, args, 1);
         contains_all(
             &stderr,
-            &[p(&db), "is not a maqet state database", "move it aside"],
+            &[p(&db), "is not a maqet state database", "moves it aside"],
         );
     }
     assert_eq!(

@@ -382,6 +382,7 @@ fn doctor_reports_checks_as_json_and_fix_removes_stale_runtime_dirs() {
             "qemu-img",
             "kvm",
             "database",
+            "registry",
             "vm-states",
             "runtime-dirs",
             "orphans"

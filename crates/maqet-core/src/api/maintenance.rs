@@ -26,7 +26,7 @@ pub enum CheckStatus {
 /// One `doctor` check.
 #[derive(Debug, Clone, Serialize)]
 pub struct DoctorCheck {
-    /// `qemu`, `qemu-img`, `kvm`, `database`, `vm-states`, `runtime-dirs` or `orphans`.
+    /// `qemu`, `qemu-img`, `kvm`, `database`, `registry`, `vm-states`, `runtime-dirs` or `orphans`.
     pub name: &'static str,
     /// The verdict.
     pub status: CheckStatus,

@@ -280,7 +280,26 @@ impl Maqet {
 
     /// The record with its status checked against the live processes (nothing is written).
     pub fn observe(&self, mut vm: VmRecord) -> VmRecord {
-        if matches!(vm.status, VmStatus::Running | VmStatus::Paused) && !self.qemu_alive(&vm) {
+        let live = |vm: &VmRecord| matches!(vm.status, VmStatus::Running | VmStatus::Paused);
+        if live(&vm) && !self.qemu_alive(&vm) && crate::lifecycle::runner_alive(&vm) {
+            // QEMU just ended and its runner is recording why: give it a moment.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+            loop {
+                match self.vm_record(&vm.id) {
+                    Ok(fresh) if !live(&fresh) => return fresh,
+                    _ if !crate::lifecycle::runner_alive(&vm)
+                        || std::time::Instant::now() >= deadline =>
+                    {
+                        break;
+                    }
+                    _ => std::thread::sleep(std::time::Duration::from_millis(20)),
+                }
+            }
+            if let Ok(fresh) = self.vm_record(&vm.id) {
+                vm = fresh;
+            }
+        }
+        if live(&vm) && !self.qemu_alive(&vm) {
             vm.status = VmStatus::Stopped;
             vm.status_reason = Some("QEMU is no longer running".into());
             vm.qemu = None;

@@ -41,7 +41,7 @@ async def main(socket: str) -> None:
         await qmp.execute("human-monitor-command", {"command-line": "info version"})
         raise AssertionError("human-monitor-command was not refused")
     except ExecuteError as err:
-        gated = {"class": err.error_class, "desc": err.error.desc}
+        gated = {"class": err.error_class, "desc": err.error.error.desc}
     assert gated["class"] == "GenericError", gated
     assert "--allow-dangerous" in gated["desc"], gated
 
@@ -51,7 +51,6 @@ async def main(socket: str) -> None:
         "unknown": unknown,
         "events": [stop["event"], resume["event"]],
         "gated": gated,
-        "greeting": qmp.greeting._raw if qmp.greeting else None,
     }))
 
 

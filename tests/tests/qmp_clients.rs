@@ -412,4 +412,6 @@ fn maqet_answers_scripted_sessions_exactly_as_qemu_does() {
         );
     }
     assert_eq!(qemu_steps.len(), maqet_steps.len());
+    let replies: usize = qemu_steps.iter().map(Vec::len).sum();
+    assert!(replies > SCRIPT.len(), "QEMU answered only {replies} times");
 }

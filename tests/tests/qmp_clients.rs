@@ -96,7 +96,8 @@ impl Raw {
     /// The next JSON value from the server (QEMU and maqet end each with "\r\n").
     fn read(&mut self) -> Value {
         loop {
-            let mut values = serde_json::Deserializer::from_slice(&self.buffer).into_iter::<Value>();
+            let mut values =
+                serde_json::Deserializer::from_slice(&self.buffer).into_iter::<Value>();
             if let Some(Ok(value)) = values.next() {
                 let used = values.byte_offset();
                 self.buffer.drain(..used);
@@ -248,7 +249,10 @@ fn a_client_sending_nonsense_forever_does_not_starve_the_others() {
     let home = MaqetHome::new();
     let socket = start_bare(&home, "vm1");
     let (mut noisy, _) = Raw::negotiated(&socket, &[]);
-    noisy.stream.set_write_timeout(Some(Duration::from_secs(1))).unwrap();
+    noisy
+        .stream
+        .set_write_timeout(Some(Duration::from_secs(1)))
+        .unwrap();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let stop_noise = stop.clone();
     // It never reads its error replies: the runner must stop reading it, not stall the rest.
@@ -286,7 +290,10 @@ fn the_gate_refuses_dangerous_commands_and_bad_paths_on_the_socket() {
     assert_eq!(reply["id"], "hmp");
     assert_eq!(reply["error"]["class"], "GenericError", "{reply}");
     let desc = reply["error"]["desc"].as_str().unwrap();
-    assert!(desc.contains("maqet qmp VM human-monitor-command --allow-dangerous"), "{desc}");
+    assert!(
+        desc.contains("maqet qmp VM human-monitor-command --allow-dangerous"),
+        "{desc}"
+    );
     assert!(desc.contains("x-maqet-allow-dangerous"), "{desc}");
 
     let reply = raw.execute(json!({"execute": "quit", "id": 1}));
@@ -296,8 +303,14 @@ fn the_gate_refuses_dangerous_commands_and_bad_paths_on_the_socket() {
     let link = home.path().join("etc-link");
     std::os::unix::fs::symlink("/etc", &link).unwrap();
     for (file, why) in [
-        ("/etc/maqet-gate-test.ppm".to_owned(), "system directory /etc"),
-        (format!("{}/maqet-gate-test.ppm", link.display()), "resolves to '/etc/maqet-gate-test.ppm'"),
+        (
+            "/etc/maqet-gate-test.ppm".to_owned(),
+            "system directory /etc",
+        ),
+        (
+            format!("{}/maqet-gate-test.ppm", link.display()),
+            "resolves to '/etc/maqet-gate-test.ppm'",
+        ),
         ("shot.ppm".to_owned(), "relative"),
     ] {
         let reply = raw.execute(json!({"execute": "screendump", "arguments": {"filename": file}}));
@@ -305,7 +318,9 @@ fn the_gate_refuses_dangerous_commands_and_bad_paths_on_the_socket() {
         assert!(desc.contains(why), "{file}: {reply}");
     }
     assert!(!Path::new("/etc/maqet-gate-test.ppm").exists());
-    let reply = raw.execute(json!({"execute": "migrate", "arguments": {"uri": "exec:touch /tmp/maqet-gate-exec"}}));
+    let reply = raw.execute(
+        json!({"execute": "migrate", "arguments": {"uri": "exec:touch /tmp/maqet-gate-exec"}}),
+    );
     assert_eq!(reply["error"]["class"], "GenericError", "{reply}");
     assert!(!Path::new("/tmp/maqet-gate-exec").exists());
 
@@ -318,7 +333,10 @@ fn the_gate_refuses_dangerous_commands_and_bad_paths_on_the_socket() {
     // The owner opts in with maqet's capability.
     let (mut trusted, _) = Raw::negotiated(&socket, &["x-maqet-allow-dangerous"]);
     let reply = trusted.execute(hmp);
-    assert!(reply["return"].as_str().is_some_and(|v| v.contains('.')), "{reply}");
+    assert!(
+        reply["return"].as_str().is_some_and(|v| v.contains('.')),
+        "{reply}"
+    );
 }
 
 /// One step of a scripted session: bytes to send (a sync command follows each).
@@ -362,7 +380,11 @@ fn run_script(socket: &Path) -> (Value, Vec<Vec<Value>>) {
     for (n, step) in SCRIPT.iter().enumerate() {
         raw.send(step.as_bytes());
         let sync = format!("sync-{n}");
-        raw.send(json!({"execute": "query-status", "id": sync}).to_string().as_bytes());
+        raw.send(
+            json!({"execute": "query-status", "id": sync})
+                .to_string()
+                .as_bytes(),
+        );
         let mut replies = Vec::new();
         loop {
             let reply = raw.reply();
@@ -382,7 +404,16 @@ fn maqet_answers_scripted_sessions_exactly_as_qemu_does() {
     let dir = tempfile::tempdir().unwrap();
     let qemu_socket = dir.path().join("qemu.sock");
     let child = Command::new("qemu-system-x86_64")
-        .args(["-accel", "tcg", "-display", "none", "-nodefaults", "-m", "64M", "-qmp"])
+        .args([
+            "-accel",
+            "tcg",
+            "-display",
+            "none",
+            "-nodefaults",
+            "-m",
+            "64M",
+            "-qmp",
+        ])
         .arg(format!("unix:{},server=on,wait=off", qemu_socket.display()))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -391,7 +422,10 @@ fn maqet_answers_scripted_sessions_exactly_as_qemu_does() {
     let _qemu = QemuProcessGuard::new(child);
     let deadline = Instant::now() + Duration::from_secs(30);
     while !qemu_socket.exists() {
-        assert!(Instant::now() < deadline, "QEMU did not create its QMP socket");
+        assert!(
+            Instant::now() < deadline,
+            "QEMU did not create its QMP socket"
+        );
         thread::sleep(Duration::from_millis(20));
     }
 

@@ -196,15 +196,17 @@ impl QmpClient {
         let mut reader = MessageReader::new(read);
         let greeting = match reader.next_message().await.map_err(QmpError::Io)? {
             None => return Err(QmpError::Closed),
-            Some(message) => match ServerMessage::from_value(message.map_err(QmpError::Protocol)?) {
-                Ok(ServerMessage::Greeting(greeting)) => greeting,
-                Ok(other) => {
-                    return Err(QmpError::Protocol(WireError::NotGreeting {
-                        found: other.kind(),
-                    }));
+            Some(message) => {
+                match ServerMessage::from_value(message.map_err(QmpError::Protocol)?) {
+                    Ok(ServerMessage::Greeting(greeting)) => greeting,
+                    Ok(other) => {
+                        return Err(QmpError::Protocol(WireError::NotGreeting {
+                            found: other.kind(),
+                        }));
+                    }
+                    Err(err) => return Err(QmpError::Protocol(err)),
                 }
-                Err(err) => return Err(QmpError::Protocol(err)),
-            },
+            }
         };
         let client = Self::start(greeting, reader, write);
         if !capabilities.is_empty() {
@@ -395,7 +397,10 @@ async fn read_loop(
             Ok(ServerMessage::Event(event)) => drop(events.send(event)),
             Ok(ServerMessage::Greeting(_)) => tracing::warn!("ignoring a second QMP greeting"),
             Err(err) => {
-                tracing::warn!(error = &err as &dyn std::error::Error, "skipping a bad QMP message");
+                tracing::warn!(
+                    error = &err as &dyn std::error::Error,
+                    "skipping a bad QMP message"
+                );
             }
         }
     }

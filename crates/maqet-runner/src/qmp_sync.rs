@@ -52,9 +52,21 @@ pub(crate) fn run_command(
     // maqet's own `quit` passes the runner's gate; QEMU itself refuses the unknown
     // capability, and then plain negotiation follows.
     let enable = json!({ "enable": [ALLOW_DANGEROUS_CAPABILITY] });
-    match exchange(&mut reader, &mut writer, "qmp_capabilities", Some(enable), "maqet-cap") {
+    match exchange(
+        &mut reader,
+        &mut writer,
+        "qmp_capabilities",
+        Some(enable),
+        "maqet-cap",
+    ) {
         Err(QmpFailure::Refused { .. }) => {
-            exchange(&mut reader, &mut writer, "qmp_capabilities", None, "maqet-cap")?;
+            exchange(
+                &mut reader,
+                &mut writer,
+                "qmp_capabilities",
+                None,
+                "maqet-cap",
+            )?;
         }
         other => other?,
     }

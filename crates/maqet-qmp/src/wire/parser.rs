@@ -219,7 +219,9 @@ fn hex4(bytes: &[u8]) -> Option<u32> {
 
 /// The contents of a quoted string token, with escapes resolved and UTF-8 checked.
 fn unquote(token: &[u8]) -> Result<String, String> {
-    let inner = token.get(1..token.len().saturating_sub(1)).unwrap_or_default();
+    let inner = token
+        .get(1..token.len().saturating_sub(1))
+        .unwrap_or_default();
     let mut out = String::with_capacity(inner.len());
     let mut i = 0;
     while i < inner.len() {
@@ -316,7 +318,10 @@ mod tests {
     fn numbers_are_integers_when_they_fit() {
         assert_eq!(integer("-0"), json!(0));
         assert_eq!(integer("18446744073709551615"), json!(u64::MAX));
-        assert_eq!(integer("18446744073709551616"), json!(1.8446744073709552e19));
+        assert_eq!(
+            integer("18446744073709551616"),
+            json!(1.8446744073709552e19)
+        );
         assert_eq!(float("2.50"), json!(2.5));
         assert_eq!(float("1e400"), Value::Null);
     }

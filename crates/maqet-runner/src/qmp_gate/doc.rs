@@ -44,7 +44,13 @@ pub fn security_doc() -> String {
             .join(", ")
     );
     for row in ALLOW_LIST {
-        let _ = writeln!(doc, "| `{}` | {} | {} |", row.name, checked(row.check), row.why);
+        let _ = writeln!(
+            doc,
+            "| `{}` | {} | {} |",
+            row.name,
+            checked(row.check),
+            row.why
+        );
     }
     doc.push_str(
         "\nEverything else QEMU offers — for example `human-monitor-command`, `quit`, `inject-nmi`,\n\

@@ -79,8 +79,14 @@ pub const ALLOW_LIST: &[Allowed] = &[
     safe("block_resize", "resizes one of the VM's own block nodes"),
     safe("block_set_io_throttle", "I/O limits on the VM's own drives"),
     safe("block-set-write-threshold", "an event threshold"),
-    safe("block-stream", "merges a backing chain into the VM's own image"),
-    safe("block-dirty-bitmap-*", "dirty bitmaps inside the VM's own images"),
+    safe(
+        "block-stream",
+        "merges a backing chain into the VM's own image",
+    ),
+    safe(
+        "block-dirty-bitmap-*",
+        "dirty bitmaps inside the VM's own images",
+    ),
     safe("block-job-*", "controls running block jobs"),
     safe("job-*", "controls running jobs"),
     safe(
@@ -173,10 +179,12 @@ pub const ALLOW_LIST: &[Allowed] = &[
 
 /// The allow-list row for `command`, if it has one.
 pub fn find(command: &str) -> Option<&'static Allowed> {
-    ALLOW_LIST.iter().find(|row| match row.name.strip_suffix('*') {
-        Some(prefix) => command.starts_with(prefix),
-        None => command == row.name,
-    })
+    ALLOW_LIST
+        .iter()
+        .find(|row| match row.name.strip_suffix('*') {
+            Some(prefix) => command.starts_with(prefix),
+            None => command == row.name,
+        })
 }
 
 /// `device_add` drivers that hand host hardware to the guest.

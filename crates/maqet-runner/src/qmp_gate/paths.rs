@@ -26,7 +26,7 @@ impl AllowedDirs {
     pub fn for_user(extra: &[PathBuf]) -> Self {
         let mut dirs: Vec<PathBuf> = ["HOME", "TMPDIR", "XDG_RUNTIME_DIR"]
             .iter()
-            .filter_map(|var| std::env::var_os(var))
+            .filter_map(std::env::var_os)
             .map(PathBuf::from)
             .filter(|dir| dir.is_absolute() && dir != Path::new("/"))
             .collect();
@@ -106,7 +106,10 @@ fn system_dir(path: &Path) -> Option<&'static str> {
     if SYSTEM_EXCEPTIONS.iter().any(|ok| path.starts_with(ok)) {
         return None;
     }
-    SYSTEM_DIRS.iter().copied().find(|dir| path.starts_with(dir))
+    SYSTEM_DIRS
+        .iter()
+        .copied()
+        .find(|dir| path.starts_with(dir))
 }
 
 /// `path` with every symlink in its longest existing prefix resolved; the rest is kept as is.

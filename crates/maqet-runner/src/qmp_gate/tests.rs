@@ -23,26 +23,59 @@ fn listed_commands_pass_and_unlisted_ones_are_refused_with_the_way_out() {
     assert!(desc.starts_with(REFUSAL_PREFIX), "{desc}");
     assert!(desc.contains("--allow-dangerous"), "{desc}");
     assert!(desc.contains(ALLOW_DANGEROUS_CAPABILITY), "{desc}");
-    for command in ["quit", "getfd", "object-add", "blockdev-add", "inject-nmi", "qom-set"] {
+    for command in [
+        "quit",
+        "getfd",
+        "object-add",
+        "blockdev-add",
+        "inject-nmi",
+        "qom-set",
+    ] {
         assert!(check(command, None, &dirs()).is_err(), "{command}");
     }
 }
 
 #[test]
 fn path_arguments_are_checked() {
-    assert!(check("screendump", Some(&json!({"filename": "/tmp/s.ppm"})), &dirs()).is_ok());
+    assert!(
+        check(
+            "screendump",
+            Some(&json!({"filename": "/tmp/s.ppm"})),
+            &dirs()
+        )
+        .is_ok()
+    );
     let desc = refused("screendump", json!({"filename": "/etc/cron.d/x"}));
     assert!(desc.contains("system directory /etc"), "{desc}");
     assert!(desc.contains("'filename'"), "{desc}");
-    refused("blockdev-change-medium", json!({"id": "cd", "filename": "/etc/shadow"}));
-    refused("drive-backup", json!({"device": "d", "target": "/usr/x", "sync": "full"}));
-    refused("blockdev-snapshot-sync", json!({"device": "d", "snapshot-file": "rel.qcow2"}));
-    refused("pmemsave", json!({"val": 0, "size": 1, "filename": "/proc/x"}));
+    refused(
+        "blockdev-change-medium",
+        json!({"id": "cd", "filename": "/etc/shadow"}),
+    );
+    refused(
+        "drive-backup",
+        json!({"device": "d", "target": "/usr/x", "sync": "full"}),
+    );
+    refused(
+        "blockdev-snapshot-sync",
+        json!({"device": "d", "snapshot-file": "rel.qcow2"}),
+    );
+    refused(
+        "pmemsave",
+        json!({"val": 0, "size": 1, "filename": "/proc/x"}),
+    );
 }
 
 #[test]
 fn migrate_dump_chardev_and_device_add_check_their_targets() {
-    assert!(check("migrate", Some(&json!({"uri": "unix:/tmp/m.sock"})), &dirs()).is_ok());
+    assert!(
+        check(
+            "migrate",
+            Some(&json!({"uri": "unix:/tmp/m.sock"})),
+            &dirs()
+        )
+        .is_ok()
+    );
     let desc = refused("migrate", json!({"uri": "exec:cat > /etc/x"}));
     assert!(desc.contains("exec:"), "{desc}");
     refused("migrate", json!({"uri": "tcp:10.0.0.1:4444"}));
@@ -55,10 +88,16 @@ fn migrate_dump_chardev_and_device_add_check_their_targets() {
         )
         .is_ok()
     );
-    refused("dump-guest-memory", json!({"paging": false, "protocol": "file:/etc/d"}));
+    refused(
+        "dump-guest-memory",
+        json!({"paging": false, "protocol": "file:/etc/d"}),
+    );
     let file = json!({"id": "c", "backend": {"type": "file", "data": {"out": "/etc/profile"}}});
     refused("chardev-change", file);
-    refused("chardev-change", json!({"id": "c", "backend": {"type": "pty", "data": {}}}));
+    refused(
+        "chardev-change",
+        json!({"id": "c", "backend": {"type": "pty", "data": {}}}),
+    );
     assert!(
         check(
             "chardev-change",
@@ -67,9 +106,22 @@ fn migrate_dump_chardev_and_device_add_check_their_targets() {
         )
         .is_ok()
     );
-    refused("device_add", json!({"driver": "vfio-pci", "host": "00:02.0"}));
-    refused("device_add", json!({"driver": "e1000", "romfile": "/etc/shadow"}));
-    assert!(check("device_add", Some(&json!({"driver": "virtio-rng-pci"})), &dirs()).is_ok());
+    refused(
+        "device_add",
+        json!({"driver": "vfio-pci", "host": "00:02.0"}),
+    );
+    refused(
+        "device_add",
+        json!({"driver": "e1000", "romfile": "/etc/shadow"}),
+    );
+    assert!(
+        check(
+            "device_add",
+            Some(&json!({"driver": "virtio-rng-pci"})),
+            &dirs()
+        )
+        .is_ok()
+    );
 }
 
 #[test]

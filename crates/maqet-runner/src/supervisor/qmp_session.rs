@@ -60,7 +60,10 @@ impl Session {
             };
             // Subscribe before answering, so no event after the answer is missed.
             let receiver = self.shared.qmp.events();
-            self.out.send(return_reply(command.id, json!({}))).await.ok()?;
+            self.out
+                .send(return_reply(command.id, json!({})))
+                .await
+                .ok()?;
             self.dangerous = dangerous;
             self.events = Some(tokio::spawn(forward_events(receiver, self.out.clone())));
             return None;
@@ -246,7 +249,10 @@ mod tests {
             err(json!({"enable": ["foo"]})),
             "Parameter 'null' does not accept value 'foo'"
         );
-        assert_eq!(err(json!({"enable": ["oob"]})), "Capability oob not available");
+        assert_eq!(
+            err(json!({"enable": ["oob"]})),
+            "Capability oob not available"
+        );
     }
 
     #[test]
@@ -255,7 +261,9 @@ mod tests {
         assert_eq!(capabilities(Some(&args), true), Ok(true));
         assert_eq!(
             capabilities(Some(&args), false),
-            Err(format!("Capability {ALLOW_DANGEROUS_CAPABILITY} not available"))
+            Err(format!(
+                "Capability {ALLOW_DANGEROUS_CAPABILITY} not available"
+            ))
         );
     }
 }

@@ -46,7 +46,8 @@ fn whitespace_and_crlf_anywhere_between_tokens() {
 
 #[test]
 fn every_split_point_gives_the_same_messages() {
-    let input = br#"{"execute": "x", "id": "a\"}"} {'execute':'y','arguments':{"k":[1.5e3,-2,true,null]}}"#;
+    let input =
+        br#"{"execute": "x", "id": "a\"}"} {'execute':'y','arguments':{"k":[1.5e3,-2,true,null]}}"#;
     let whole = decode(input);
     assert_eq!(whole.len(), 2);
     for cut in 0..=input.len() {
@@ -99,7 +100,12 @@ fn a_control_byte_in_a_string_is_a_stray_and_recovery_resumes_at_structure() {
 fn scalars_are_messages_too() {
     assert_eq!(
         decode(b"[1] 1 \"s\" true "),
-        vec![Ok(json!([1])), Ok(json!(1)), Ok(json!("s")), Ok(json!(true))]
+        vec![
+            Ok(json!([1])),
+            Ok(json!(1)),
+            Ok(json!("s")),
+            Ok(json!(true))
+        ]
     );
 }
 

@@ -302,7 +302,11 @@ fuzz_target!(|data: &[u8]| {
         .filter(|m| !matches!(m, ServerMessage::Event(_)))
         .collect();
     let expected = expected_replies(input);
-    assert_eq!(replies.len(), expected.len(), "one reply per complete message");
+    assert_eq!(
+        replies.len(),
+        expected.len(),
+        "one reply per complete message"
+    );
     for (got, want) in replies.iter().zip(&expected) {
         match (got, want) {
             (

@@ -14,7 +14,7 @@ use std::process::{Command, Output, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use maqet_tests::cli::{describe, maqet, maqet_json, no_os_config};
+use maqet_tests::cli::{describe, fails_with, maqet, maqet_json, no_os_config};
 use maqet_tests::{MaqetHome, QemuProcessGuard};
 use serde_json::{Value, json};
 
@@ -337,6 +337,25 @@ fn the_gate_refuses_dangerous_commands_and_bad_paths_on_the_socket() {
         reply["return"].as_str().is_some_and(|v| v.contains('.')),
         "{reply}"
     );
+}
+
+#[test]
+fn the_cli_meets_the_same_gate_as_the_socket() {
+    let home = MaqetHome::new();
+    start_bare(&home, "vm1");
+    let target = "/etc/maqet-cli-gate-test.ppm";
+    let args = ["qmp", "vm1", "screendump", "--filename", target];
+    let stderr = fails_with(&home, &args, 3);
+    assert!(stderr.contains("system directory /etc"), "{stderr}");
+    assert!(stderr.contains("--allow-dangerous"), "{stderr}");
+    assert!(!Path::new(target).exists());
+
+    let shot = home.path().join("xdg/cli-shot.ppm");
+    let shot_arg = shot.to_str().unwrap();
+    let args = ["qmp", "vm1", "screendump", "--filename", shot_arg];
+    let out = maqet(&home, &args);
+    assert!(out.status.success(), "{}", describe(&args, &out));
+    assert!(shot.exists());
 }
 
 /// One step of a scripted session: bytes to send (a sync command follows each).

@@ -128,7 +128,8 @@ impl Maqet {
     ///
     /// Arguments come as `--NAME VALUE` (values are JSON when they parse, else strings) or as
     /// one `--args JSON` object. A QEMU error exits with status 1 and shows QEMU's class and
-    /// description. Commands that can take over the host are refused without `--allow-dangerous`.
+    /// description. Commands not on maqet's raw-QMP allow-list, or naming host paths outside your
+    /// directories, are refused without `--allow-dangerous` (see docs/qmp-security.md).
     #[api_method(
         category = "qmp",
         examples = [

@@ -7,7 +7,7 @@ use super::paths::SYSTEM_DIRS;
 use super::{ALLOW_DANGEROUS_CAPABILITY, REFUSAL_PREFIX};
 
 const INTRO: &str = "# Raw QMP: what is allowed\n\n\
-<!-- Generated from crates/maqet-runner/src/qmp_gate by `MAQET_BLESS_DOCS=1 cargo test -p maqet-runner qmp_security_doc`; do not edit by hand. -->\n\n\
+<!-- Generated from crates/maqet-runner/src/qmp_gate by `MAQET_UPDATE_DOCS=1 cargo test -p maqet-runner qmp_security_doc`; do not edit by hand. -->\n\n\
 Raw QMP reaches QEMU two ways: `maqet qmp VM COMMAND` (and `qmp run`, and `Maqet::qmp_execute`),\n\
 and any client of the VM's `qmp.sock` (see [qmp.md](qmp.md)). Both go through the same gate in\n\
 the VM's runner, an **allow-list**: a command QEMU knows is refused unless it is listed below,\n\

@@ -136,18 +136,18 @@ fn a_transaction_is_as_strict_as_its_actions() {
     refused("transaction", worse);
 }
 
-/// docs/qmp-security.md must be what [`security_doc`] renders; `MAQET_BLESS_DOCS=1` rewrites it.
+/// docs/qmp-security.md must be what [`security_doc`] renders; `MAQET_UPDATE_DOCS=1` rewrites it.
 #[test]
 fn qmp_security_doc_is_generated_from_the_allow_list() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/qmp-security.md");
     let want = security_doc();
-    if std::env::var_os("MAQET_BLESS_DOCS").is_some() {
+    if std::env::var_os("MAQET_UPDATE_DOCS").is_some() {
         std::fs::write(&path, &want).unwrap();
     }
     let have = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         have == want,
-        "{} is stale; regenerate it with `MAQET_BLESS_DOCS=1 cargo test -p maqet-runner qmp_security_doc`",
+        "{} is stale; regenerate it with `MAQET_UPDATE_DOCS=1 cargo test -p maqet-runner qmp_security_doc`",
         path.display()
     );
 }

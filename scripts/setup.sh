@@ -26,6 +26,19 @@ if [ ${#need[@]} -gt 0 ]; then
         --allow-downgrades "${need[@]}" >/dev/null
 fi
 
+# QEMU's own QMP client library and qmp-shell, for the tests that drive qmp.sock with them
+# (tests/tests/qmp_clients.rs); the venv lives outside the checkout.
+qmp_venv="${MAQET_QMP_VENV:-$HOME/.cache/maqet/qmp-venv}"
+if [ ! -x "$qmp_venv/bin/qmp-shell" ]; then
+    python3 -c 'import venv, ensurepip' 2>/dev/null || {
+        $SUDO apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+            python3-venv >/dev/null
+    }
+    python3 -m venv "$qmp_venv"
+    "$qmp_venv/bin/pip" install --quiet --disable-pip-version-check 'qemu.qmp>=0.0.3'
+fi
+
 cargo build --workspace --quiet
 tests/guest/build-guest.sh >/dev/null
 echo "setup: done (qemu $(qemu-system-x86_64 --version | head -1 | awk '{print $4}'))" >&2

@@ -1,17 +1,23 @@
-//! QMP bytes → `LineDecoder` (fed in fuzzer-chosen chunks) → `ServerMessage` / `ClientCommand`.
+//! QMP bytes → `JsonDecoder` (fed in fuzzer-chosen chunks) → `ServerMessage` / `ClientCommand`.
 //!
-//! Checks, besides "never panics": the decoder yields exactly the lines a one-shot split of the
-//! same bytes gives (chunking must not change framing), and every message that parses
-//! re-serialises to a line that parses back to the same message.
+//! Checks, besides "never panics": the decoder yields exactly the messages (and QEMU-style
+//! errors) that one push of the same bytes gives — where reads end must never change the
+//! framing — and every message that interprets re-serialises to a line that decodes back to
+//! the same message.
 #![no_main]
 
-use std::sync::OnceLock;
-
 use libfuzzer_sys::fuzz_target;
-use maqet_qmp::wire::{ClientCommand, LineDecoder, ServerMessage};
+use maqet_qmp::wire::{ClientCommand, JsonDecoder, ServerMessage};
+use serde_json::Value;
 
-/// A small line limit so the overlong-line path is reached too.
-const MAX_LINE: usize = 64;
+/// A small size limit so the "JSON token size limit exceeded" path is reached too.
+const MAX_MESSAGE: usize = 64;
+
+fn drain(decoder: &mut JsonDecoder, out: &mut Vec<Result<Value, String>>) {
+    while let Some(message) = decoder.next_message() {
+        out.push(message.map_err(|e| e.to_string()));
+    }
+}
 
 fuzz_target!(|data: &[u8]| {
     // Byte 0 seeds the chunk sizes; the rest is the stream.
@@ -19,11 +25,8 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
 
-    // Whole input as one message, both directions.
-    check_line(stream);
-
     // The stream fed in chunks of 1..=16 bytes, sizes from a tiny LCG seeded by byte 0.
-    let mut decoder = LineDecoder::with_max_len(MAX_LINE);
+    let mut decoder = JsonDecoder::with_max_len(MAX_MESSAGE);
     let mut chunked = Vec::new();
     let mut state = u32::from(seed) | 1;
     let mut rest = stream;
@@ -33,74 +36,42 @@ fuzz_target!(|data: &[u8]| {
         let (chunk, tail) = rest.split_at(size);
         decoder.push(chunk);
         rest = tail;
-        while let Some(line) = decoder.next_line() {
-            chunked.push(line.map_err(|e| e.to_string()));
-        }
+        drain(&mut decoder, &mut chunked);
     }
-    assert!(decoder.pending_len() <= stream.len());
 
-    // Reference: the same limit, all bytes in one push. Read boundaries must not change which
-    // lines come out, nor which are rejected as too long.
-    let mut whole = LineDecoder::with_max_len(MAX_LINE);
+    let mut whole = JsonDecoder::with_max_len(MAX_MESSAGE);
     whole.push(stream);
-    let reference: Vec<Result<Vec<u8>, String>> = std::iter::from_fn(|| whole.next_line())
-        .map(|line| line.map_err(|e| e.to_string()))
-        .collect();
-    if !has_long_blank_segment(stream) && !(cr_at_limit_bug() && has_cr_at_limit_line(stream)) {
-        assert_eq!(chunked, reference, "chunking changed the framing");
-    }
+    let mut reference = Vec::new();
+    drain(&mut whole, &mut reference);
+    assert_eq!(chunked, reference, "chunking changed the framing");
 
-    for line in chunked.into_iter().flatten() {
-        assert!(!line.ends_with(b"\r\n") && !line.contains(&b'\n'));
-        check_line(&line);
+    for value in chunked.into_iter().flatten() {
+        check_value(value);
     }
 });
 
-/// Whether a blank (whitespace-only) segment is longer than the limit: one push skips it as
-/// blank, chunked reads reject it as too long before its end arrives. Neither yields a message,
-/// so that difference is accepted.
-fn has_long_blank_segment(stream: &[u8]) -> bool {
-    stream
-        .split(|&b| b == b'\n')
-        .any(|seg| seg.len() > MAX_LINE && seg.iter().all(u8::is_ascii_whitespace))
+fn decode_one(line: &str) -> Value {
+    let mut decoder = JsonDecoder::new();
+    decoder.push(line.as_bytes());
+    decoder
+        .next_message()
+        .expect("a serialised message is complete")
+        .expect("a serialised message decodes")
 }
 
-/// Whether this build's decoder still has the bug the fuzzer found first: a line of exactly
-/// the limit followed by `"\r\n"` is rejected when a read ends between `"\r"` and `"\n"`
-/// (regression test: `crates/maqet-qmp/tests/fuzz_regressions.rs`). While it is unfixed, such
-/// inputs are not compared, so the fuzzer can look for other bugs; once fixed, they are.
-fn cr_at_limit_bug() -> bool {
-    static BUG: OnceLock<bool> = OnceLock::new();
-    *BUG.get_or_init(|| {
-        let mut decoder = LineDecoder::with_max_len(4);
-        decoder.push(b"abcd\r");
-        let early = decoder.next_line();
-        decoder.push(b"\n");
-        let line = early.or_else(|| decoder.next_line());
-        !matches!(line, Some(Ok(ref l)) if l == b"abcd")
-    })
-}
-
-/// Whether a line is exactly the limit long plus a `"\r"`.
-fn has_cr_at_limit_line(stream: &[u8]) -> bool {
-    stream
-        .split(|&b| b == b'\n')
-        .any(|seg| seg.len() == MAX_LINE + 1 && seg.ends_with(b"\r"))
-}
-
-fn check_line(line: &[u8]) {
-    if let Ok(message) = ServerMessage::parse(line) {
+fn check_value(value: Value) {
+    if let Ok(message) = ServerMessage::from_value(value.clone()) {
         let _ = message.kind();
         let text = message.to_line();
         assert!(text.ends_with("\r\n"));
-        let again = ServerMessage::parse(text.trim_end().as_bytes())
-            .expect("a serialised server message parses again");
+        let again = ServerMessage::from_value(decode_one(&text))
+            .expect("a serialised server message interprets again");
         assert_eq!(again.to_line(), text, "server message round trip");
     }
-    if let Ok(command) = ClientCommand::parse(line) {
+    if let Ok(command) = ClientCommand::from_request(value) {
         let text = command.to_line();
-        let again = ClientCommand::parse(text.trim_end().as_bytes())
-            .expect("a serialised client command parses again");
+        let again = ClientCommand::from_request(decode_one(&text))
+            .expect("a serialised client command is a valid request");
         assert_eq!(again, command, "client command round trip");
     }
 }

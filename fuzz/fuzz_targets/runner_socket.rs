@@ -5,11 +5,14 @@
 //! chunks, then the client half-closes and reads everything until the multiplexer hangs up.
 //!
 //! Checked besides "never panics, never hangs":
-//! - every line the multiplexer sends is a valid QMP server message, the first the greeting;
-//! - every complete input line gets exactly one reply, in order, echoing that line's `id`;
+//! - every message the multiplexer sends is a valid QMP server message, the first the greeting;
+//! - every complete input message gets exactly one reply (two for an error that QEMU's lexer
+//!   reports before recovering, as the decoder yields them), in order, echoing its `id`;
 //! - capability negotiation: commands before `qmp_capabilities` are refused with
 //!   `CommandNotFound`, a second `qmp_capabilities` too, and afterwards commands are forwarded
-//!   and QEMU's answer (return or error) comes back unchanged.
+//!   and QEMU's answer (return or error) comes back unchanged;
+//! - the gate: `quit` (known to the fake QEMU, not allow-listed) is refused with a
+//!   `GenericError` unless the session enabled `x-maqet-allow-dangerous`.
 #![no_main]
 
 #[path = "runner_supervisor.rs"]
@@ -21,7 +24,8 @@ use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
 use maqet_qmp::QmpClient;
-use maqet_qmp::wire::{ClientCommand, LineDecoder, LineReader, ServerMessage};
+use maqet_qmp::wire::{ClientCommand, JsonDecoder, MessageReader, ServerMessage};
+use maqet_runner::qmp_gate::{ALLOW_DANGEROUS_CAPABILITY, AllowedDirs};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
@@ -54,7 +58,8 @@ fn fixture() -> &'static Fixture {
                 .await
                 .expect("handshake with the fake QEMU");
             let listener = supervisor::mux::bind(&socket).expect("bind the multiplexer socket");
-            tokio::spawn(supervisor::mux::serve(listener, qmp));
+            let dirs = AllowedDirs::new([std::env::temp_dir()]);
+            tokio::spawn(supervisor::mux::serve(listener, qmp, dirs));
         });
         let idle_tasks = runtime.block_on(settled_task_count(usize::MAX));
         Fixture {
@@ -65,9 +70,9 @@ fn fixture() -> &'static Fixture {
     })
 }
 
-/// Stands in for QEMU: answers `qmp_capabilities`; for any other command it first emits a
-/// `FUZZ` event, then fails commands whose name starts with `e` and echoes the arguments of
-/// the rest.
+/// Stands in for QEMU: answers `qmp_capabilities` and `query-commands` (it knows `quit` and
+/// `query-status`); for any other command it first emits a `FUZZ` event, then fails commands
+/// whose name starts with `e` and echoes the arguments of the rest.
 async fn fake_qemu(stream: UnixStream) {
     let (read, mut write) = stream.into_split();
     let greeting = r#"{"QMP": {"version": {"qemu": {"micro": 0, "minor": 2, "major": 7}, "package": "fuzz"}, "capabilities": ["oob"]}}"#;
@@ -78,12 +83,23 @@ async fn fake_qemu(stream: UnixStream) {
     {
         return;
     }
-    let mut reader = LineReader::new(read);
-    while let Ok(Some(Ok(line))) = reader.next_line().await {
-        let Ok(command) = ClientCommand::parse(&line) else {
+    let mut reader = MessageReader::new(read);
+    while let Ok(Some(Ok(message))) = reader.next_message().await {
+        let Ok(command) = ClientCommand::from_request(message) else {
             continue;
         };
         let mut out = String::new();
+        if command.execute == "query-commands" {
+            let list = json!([{"name": "quit"}, {"name": "query-status"}]);
+            let reply = ServerMessage::Return {
+                id: command.id.clone(),
+                ret: list,
+            };
+            if write.write_all(reply.to_line().as_bytes()).await.is_err() {
+                return;
+            }
+            continue;
+        }
         if command.execute != "qmp_capabilities" {
             out.push_str(&format!(
                 "{}\r\n",
@@ -113,46 +129,89 @@ fn expected_from_qemu(command: &ClientCommand, id: Option<Value>) -> ServerMessa
     }
 }
 
-/// The replies the multiplexer must send, one per complete line, by its negotiation rules.
+/// The capabilities a `qmp_capabilities` asks for, or `None` when QEMU would refuse its
+/// arguments (a `GenericError` whose text is not modelled here).
+fn requested(arguments: Option<&Value>) -> Option<Vec<String>> {
+    let Some(args) = arguments.and_then(Value::as_object) else {
+        return Some(Vec::new());
+    };
+    if args.keys().any(|k| k != "enable") {
+        return None;
+    }
+    match args.get("enable") {
+        None => Some(Vec::new()),
+        Some(Value::Array(list)) => list
+            .iter()
+            .map(|v| match v.as_str() {
+                Some(name @ ("oob" | ALLOW_DANGEROUS_CAPABILITY)) => Some(name.to_owned()),
+                _ => None,
+            })
+            .collect(),
+        Some(_) => None,
+    }
+}
+
+/// A `GenericError` whose text is not modelled.
+fn generic(id: Option<Value>) -> ServerMessage {
+    ServerMessage::Error {
+        id,
+        class: "GenericError".into(),
+        desc: String::new(),
+    }
+}
+
+/// The replies the multiplexer must send, one per decoded message, by its negotiation rules.
 fn expected_replies(input: &[u8]) -> Vec<ServerMessage> {
-    let mut decoder = LineDecoder::new();
+    let mut decoder = JsonDecoder::new();
     decoder.push(input);
     let mut negotiated = false;
+    let mut dangerous = false;
     let refused = |id: Option<Value>, desc: &str| ServerMessage::Error {
         id,
         class: "CommandNotFound".into(),
         desc: desc.into(),
     };
-    std::iter::from_fn(|| decoder.next_line())
-        .map(|line| {
-            let Ok(command) = line.and_then(|l| ClientCommand::parse(&l)) else {
-                return None;
+    std::iter::from_fn(|| decoder.next_message())
+        .map(|message| {
+            let Ok(request) = message else {
+                return generic(None);
+            };
+            let command = match ClientCommand::from_request(request) {
+                Ok(command) => command,
+                Err(bad) => return generic(bad.id),
             };
             let id = command.id.clone();
-            Some(match (negotiated, command.execute == "qmp_capabilities") {
-                (false, true) => {
-                    negotiated = true;
-                    ServerMessage::Return { id, ret: json!({}) }
+            if command.execute == "qmp_capabilities" {
+                let Some(names) = requested(command.arguments.as_ref()) else {
+                    return generic(id);
+                };
+                if negotiated {
+                    return refused(
+                        id,
+                        "Capabilities negotiation is already complete, command ignored",
+                    );
                 }
-                (false, false) => refused(
+                if names.iter().any(|n| n == "oob") {
+                    return generic(id);
+                }
+                negotiated = true;
+                dangerous = names.iter().any(|n| n == ALLOW_DANGEROUS_CAPABILITY);
+                return ServerMessage::Return { id, ret: json!({}) };
+            }
+            if !negotiated {
+                return refused(
                     id,
                     "Expecting capabilities negotiation with 'qmp_capabilities'",
-                ),
-                (true, true) => refused(
-                    id,
-                    "Capabilities negotiation is already complete, command ignored",
-                ),
-                (true, false) => expected_from_qemu(&command, id),
-            })
-        })
-        .map(|reply| {
-            // A line that is not a command gets a GenericError without id; its text is the
-            // parse error's, which is not modelled here.
-            reply.unwrap_or(ServerMessage::Error {
-                id: None,
-                class: "GenericError".into(),
-                desc: String::new(),
-            })
+                );
+            }
+            if command.execute == "quit" && !dangerous {
+                return generic(id);
+            }
+            if command.execute == "query-commands" {
+                let ret = json!([{"name": "quit"}, {"name": "query-status"}]);
+                return ServerMessage::Return { id, ret };
+            }
+            expected_from_qemu(&command, id)
         })
         .collect()
 }
@@ -218,16 +277,16 @@ fuzz_target!(|data: &[u8]| {
         alive - fx.idle_tasks
     );
 
-    let mut decoder = LineDecoder::new();
+    let mut decoder = JsonDecoder::new();
     decoder.push(&output);
     assert!(
-        output.is_empty() || output.ends_with(b"\n"),
-        "a reply line was cut short"
+        output.is_empty() || output.ends_with(b"\r\n"),
+        "a reply was cut short"
     );
-    let messages: Vec<ServerMessage> = std::iter::from_fn(|| decoder.next_line())
-        .map(|line| {
-            let line = line.expect("multiplexer line within the limit");
-            ServerMessage::parse(&line).expect("the multiplexer sends valid QMP messages")
+    let messages: Vec<ServerMessage> = std::iter::from_fn(|| decoder.next_message())
+        .map(|message| {
+            let message = message.expect("multiplexer messages decode");
+            ServerMessage::from_value(message).expect("the multiplexer sends valid QMP messages")
         })
         .collect();
     let Some((ServerMessage::Greeting(greeting), rest)) = messages.split_first() else {
@@ -243,7 +302,11 @@ fuzz_target!(|data: &[u8]| {
         .filter(|m| !matches!(m, ServerMessage::Event(_)))
         .collect();
     let expected = expected_replies(input);
-    assert_eq!(replies.len(), expected.len(), "one reply per complete line");
+    assert_eq!(
+        replies.len(),
+        expected.len(),
+        "one reply per complete message"
+    );
     for (got, want) in replies.iter().zip(&expected) {
         match (got, want) {
             (
@@ -254,7 +317,7 @@ fuzz_target!(|data: &[u8]| {
                     desc,
                 },
             ) if desc.is_empty() => {
-                assert_eq!((id, class), (want_id, want_class), "reply to a bad line");
+                assert_eq!((id, class), (want_id, want_class), "reply to a bad message");
             }
             _ => assert_eq!(*got, want, "reply to a command"),
         }

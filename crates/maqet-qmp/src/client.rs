@@ -14,7 +14,7 @@ use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::error::QmpError;
-use crate::wire::{ClientCommand, Greeting, LineReader, QmpEvent, ServerMessage, WireError};
+use crate::wire::{ClientCommand, Greeting, MessageReader, QmpEvent, ServerMessage, WireError};
 
 /// How long a command waits for its reply unless told otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -149,7 +149,33 @@ impl QmpClient {
                     path: path.to_owned(),
                     source,
                 })?;
-            Self::handshake(stream).await
+            Self::handshake(stream, &[]).await
+        };
+        tokio::time::timeout(timeout, work)
+            .await
+            .map_err(|_| QmpError::HandshakeTimeout { after: timeout })?
+    }
+
+    /// Like [`connect_with_timeout`](Self::connect_with_timeout), asking the server to enable
+    /// `capabilities` as well (`qmp_capabilities` with `enable`).
+    ///
+    /// A server that refuses them (QEMU itself refuses capabilities it does not know) is
+    /// negotiated with again without them, so this never fails where a plain connect works;
+    /// whether they were enabled shows in what the server then allows.
+    pub async fn connect_with_capabilities(
+        path: impl AsRef<Path>,
+        timeout: Duration,
+        capabilities: &[&str],
+    ) -> Result<QmpClient, QmpError> {
+        let path = path.as_ref();
+        let work = async {
+            let stream = UnixStream::connect(path)
+                .await
+                .map_err(|source| QmpError::Connect {
+                    path: path.to_owned(),
+                    source,
+                })?;
+            Self::handshake(stream, capabilities).await
         };
         tokio::time::timeout(timeout, work)
             .await
@@ -158,36 +184,48 @@ impl QmpClient {
 
     /// Performs the handshake on an already connected stream (bounded by [`DEFAULT_TIMEOUT`]).
     pub async fn from_stream(stream: UnixStream) -> Result<QmpClient, QmpError> {
-        tokio::time::timeout(DEFAULT_TIMEOUT, Self::handshake(stream))
+        tokio::time::timeout(DEFAULT_TIMEOUT, Self::handshake(stream, &[]))
             .await
             .map_err(|_| QmpError::HandshakeTimeout {
                 after: DEFAULT_TIMEOUT,
             })?
     }
 
-    async fn handshake(stream: UnixStream) -> Result<QmpClient, QmpError> {
+    async fn handshake(stream: UnixStream, capabilities: &[&str]) -> Result<QmpClient, QmpError> {
         let (read, write) = stream.into_split();
-        let mut reader = LineReader::new(read);
-        let greeting = match reader.next_line().await.map_err(QmpError::Io)? {
+        let mut reader = MessageReader::new(read);
+        let greeting = match reader.next_message().await.map_err(QmpError::Io)? {
             None => return Err(QmpError::Closed),
-            Some(line) => match ServerMessage::parse(&line.map_err(QmpError::Protocol)?) {
-                Ok(ServerMessage::Greeting(greeting)) => greeting,
-                Ok(other) => {
-                    return Err(QmpError::Protocol(WireError::NotGreeting {
-                        found: other.kind(),
-                    }));
+            Some(message) => {
+                match ServerMessage::from_value(message.map_err(QmpError::Protocol)?) {
+                    Ok(ServerMessage::Greeting(greeting)) => greeting,
+                    Ok(other) => {
+                        return Err(QmpError::Protocol(WireError::NotGreeting {
+                            found: other.kind(),
+                        }));
+                    }
+                    Err(err) => return Err(QmpError::Protocol(err)),
                 }
-                Err(err) => return Err(QmpError::Protocol(err)),
-            },
+            }
         };
         let client = Self::start(greeting, reader, write);
+        if !capabilities.is_empty() {
+            let enable = serde_json::json!({ "enable": capabilities });
+            match client.execute("qmp_capabilities", Some(enable)).await {
+                Ok(_) => return Ok(client),
+                Err(QmpError::Command { desc, .. }) => {
+                    tracing::debug!(%desc, ?capabilities, "the QMP server refused the capabilities");
+                }
+                Err(err) => return Err(err),
+            }
+        }
         client.execute("qmp_capabilities", None).await?;
         Ok(client)
     }
 
     fn start(
         greeting: Greeting,
-        reader: LineReader<OwnedReadHalf>,
+        reader: MessageReader<OwnedReadHalf>,
         writer: OwnedWriteHalf,
     ) -> QmpClient {
         let pending = Arc::new(PendingReplies::default());
@@ -323,18 +361,18 @@ impl QmpClient {
 }
 
 async fn read_loop(
-    mut reader: LineReader<OwnedReadHalf>,
+    mut reader: MessageReader<OwnedReadHalf>,
     pending: Arc<PendingReplies>,
     events: broadcast::Sender<QmpEvent>,
     closed: Arc<watch::Sender<bool>>,
 ) {
     loop {
-        let line = match reader.next_line().await {
-            Ok(Some(Ok(line))) => line,
+        let message = match reader.next_message().await {
+            Ok(Some(Ok(message))) => message,
             Ok(Some(Err(err))) => {
                 tracing::warn!(
                     error = &err as &dyn std::error::Error,
-                    "skipping a bad line from QMP"
+                    "skipping bad input from QMP"
                 );
                 continue;
             }
@@ -350,7 +388,7 @@ async fn read_loop(
                 break;
             }
         };
-        match ServerMessage::parse(&line) {
+        match ServerMessage::from_value(message) {
             Ok(ServerMessage::Return { id, ret }) => pending.resolve(id, Reply::Return(ret)),
             Ok(ServerMessage::Error { id, class, desc }) => {
                 pending.resolve(id, Reply::Error { class, desc })
@@ -359,8 +397,10 @@ async fn read_loop(
             Ok(ServerMessage::Event(event)) => drop(events.send(event)),
             Ok(ServerMessage::Greeting(_)) => tracing::warn!("ignoring a second QMP greeting"),
             Err(err) => {
-                let text = String::from_utf8_lossy(&line);
-                tracing::warn!(error = &err as &dyn std::error::Error, line = %text, "skipping a bad QMP message");
+                tracing::warn!(
+                    error = &err as &dyn std::error::Error,
+                    "skipping a bad QMP message"
+                );
             }
         }
     }

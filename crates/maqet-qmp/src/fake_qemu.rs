@@ -8,7 +8,7 @@ use tokio::net::UnixListener;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 
 use crate::QmpClient;
-use crate::wire::{ClientCommand, LineReader, ServerMessage};
+use crate::wire::{ClientCommand, MessageReader, ServerMessage};
 
 pub(crate) const GREETING: &str = r#"{"QMP": {"version": {"qemu": {"micro": 0, "minor": 2, "major": 7}, "package": "fake"}, "capabilities": ["oob"]}}"#;
 
@@ -21,7 +21,7 @@ pub(crate) struct FakeQemu {
 
 /// The server side of one accepted connection.
 pub(crate) struct FakeConn {
-    reader: LineReader<OwnedReadHalf>,
+    reader: MessageReader<OwnedReadHalf>,
     writer: OwnedWriteHalf,
 }
 
@@ -42,7 +42,7 @@ impl FakeQemu {
         let (stream, _) = self.listener.accept().await.unwrap();
         let (read, writer) = stream.into_split();
         FakeConn {
-            reader: LineReader::new(read),
+            reader: MessageReader::new(read),
             writer,
         }
     }
@@ -71,8 +71,8 @@ impl FakeConn {
 
     /// The next command from the client, or `None` when the client closed the socket.
     pub(crate) async fn try_recv(&mut self) -> Option<ClientCommand> {
-        let line = self.reader.next_line().await.unwrap()?.unwrap();
-        Some(ClientCommand::parse(&line).unwrap())
+        let message = self.reader.next_message().await.unwrap()?.unwrap();
+        Some(ClientCommand::from_request(message).unwrap())
     }
 
     /// The next command from the client.

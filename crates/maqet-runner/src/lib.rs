@@ -42,6 +42,7 @@ mod error;
 pub mod layout;
 mod locate;
 pub mod process;
+pub mod qmp_gate;
 mod qmp_sync;
 mod spec;
 mod start;

@@ -1,12 +1,20 @@
 //! A tiny blocking QMP exchange, for `stop` (which must work without an async runtime).
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
 
-use maqet_qmp::wire::{ClientCommand, ServerMessage};
-use serde_json::Value;
+use maqet_qmp::wire::{ClientCommand, JsonDecoder, ServerMessage};
+use serde_json::{Value, json};
+
+use crate::qmp_gate::ALLOW_DANGEROUS_CAPABILITY;
+
+/// The read side: the socket and the QMP stream decoder.
+struct Reader {
+    stream: UnixStream,
+    decoder: JsonDecoder,
+}
 
 /// Why a blocking QMP command did not succeed.
 #[derive(Debug)]
@@ -33,13 +41,36 @@ pub(crate) fn run_command(
         .set_write_timeout(Some(timeout))
         .map_err(QmpFailure::Io)?;
     let mut writer = stream.try_clone().map_err(QmpFailure::Io)?;
-    let mut reader = BufReader::new(stream);
+    let mut reader = Reader {
+        stream,
+        decoder: JsonDecoder::new(),
+    };
     match next_message(&mut reader)? {
         Some(ServerMessage::Greeting(_)) => {}
         _ => return Err(QmpFailure::Io(std::io::Error::other("no QMP greeting"))),
     }
-    exchange(&mut reader, &mut writer, "qmp_capabilities", "maqet-cap")?;
-    match exchange(&mut reader, &mut writer, command, "maqet-stop") {
+    // maqet's own `quit` passes the runner's gate; QEMU itself refuses the unknown
+    // capability, and then plain negotiation follows.
+    let enable = json!({ "enable": [ALLOW_DANGEROUS_CAPABILITY] });
+    match exchange(
+        &mut reader,
+        &mut writer,
+        "qmp_capabilities",
+        Some(enable),
+        "maqet-cap",
+    ) {
+        Err(QmpFailure::Refused { .. }) => {
+            exchange(
+                &mut reader,
+                &mut writer,
+                "qmp_capabilities",
+                None,
+                "maqet-cap",
+            )?;
+        }
+        other => other?,
+    }
+    match exchange(&mut reader, &mut writer, command, None, "maqet-stop") {
         Err(QmpFailure::Io(err))
             if command == "quit" && err.kind() == std::io::ErrorKind::UnexpectedEof =>
         {
@@ -50,14 +81,15 @@ pub(crate) fn run_command(
 }
 
 fn exchange(
-    reader: &mut BufReader<UnixStream>,
+    reader: &mut Reader,
     writer: &mut UnixStream,
     command: &str,
+    arguments: Option<Value>,
     id: &str,
 ) -> Result<(), QmpFailure> {
     let line = ClientCommand {
         execute: command.to_owned(),
-        arguments: None,
+        arguments,
         id: Some(Value::String(id.to_owned())),
     }
     .to_line();
@@ -81,14 +113,20 @@ fn exchange(
     }
 }
 
-fn next_message(reader: &mut BufReader<UnixStream>) -> Result<Option<ServerMessage>, QmpFailure> {
+fn next_message(reader: &mut Reader) -> Result<Option<ServerMessage>, QmpFailure> {
+    let mut chunk = [0u8; 4096];
     loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).map_err(QmpFailure::Io)? == 0 {
+        while let Some(message) = reader.decoder.next_message() {
+            if let Ok(message) = message.map(ServerMessage::from_value)
+                && let Ok(message) = message
+            {
+                return Ok(Some(message));
+            }
+        }
+        let read = reader.stream.read(&mut chunk).map_err(QmpFailure::Io)?;
+        if read == 0 {
             return Ok(None);
         }
-        if let Ok(message) = ServerMessage::parse(line.trim_end().as_bytes()) {
-            return Ok(Some(message));
-        }
+        reader.decoder.push(&chunk[..read]);
     }
 }

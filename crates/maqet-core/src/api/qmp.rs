@@ -4,37 +4,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use maqet_macros::api_method;
-use maqet_qmp::keys;
+use maqet_qmp::{QmpError, keys};
+use maqet_runner::qmp_gate;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::registry::{CommandOutput, KeyValues};
 use crate::{ErrorKind, Maqet, MaqetError};
-
-/// QMP commands that can take over the host or the guest; refused unless explicitly allowed.
-pub const DANGEROUS_QMP_COMMANDS: &[&str] = &[
-    "human-monitor-command",
-    "inject-nmi",
-    "migrate",
-    "migrate-incoming",
-    "migrate-recover",
-    "dump-guest-memory",
-    "pmemsave",
-    "memsave",
-    "quit",
-    "getfd",
-    "add-fd",
-    "object-add",
-    "chardev-add",
-    "netdev_add",
-    "blockdev-add",
-    "drive-mirror",
-    "blockdev-mirror",
-    "drive-backup",
-    "blockdev-backup",
-    "block-commit",
-    "x-exit-preconfig",
-];
 
 /// A QMP command's `return` value.
 #[derive(Debug, Clone, Serialize)]
@@ -74,7 +50,7 @@ fn key_queue_time(chords: usize, hold_time: u32) -> Duration {
     Duration::from_millis(chords as u64 * (u64::from(hold_time) + 25) * 3 / 2 + 50)
 }
 
-fn check_command_name(command: &str, allow_dangerous: bool) -> Result<(), MaqetError> {
+fn check_command_name(command: &str) -> Result<(), MaqetError> {
     let valid = command
         .chars()
         .next()
@@ -87,13 +63,20 @@ fn check_command_name(command: &str, allow_dangerous: bool) -> Result<(), MaqetE
             "`{command}` is not a QMP command name (lowercase letters, digits, `-` and `_`)"
         )));
     }
-    if !allow_dangerous && DANGEROUS_QMP_COMMANDS.contains(&command) {
-        return Err(MaqetError::invalid(format!(
-            "QMP command `{command}` can take over the host or the guest and is refused; \
-             pass --allow-dangerous if you mean it (see docs/qmp-security.md)"
-        )));
-    }
     Ok(())
+}
+
+/// A refusal by the runner's raw-QMP gate (the same gate every `qmp.sock` client meets)
+/// becomes an invalid-input error (exit 3); anything else stays QEMU's answer.
+fn gate_refusal(err: QmpError) -> MaqetError {
+    match err {
+        QmpError::Command { class, desc, .. }
+            if class == "GenericError" && desc.starts_with(qmp_gate::REFUSAL_PREFIX) =>
+        {
+            MaqetError::invalid(desc)
+        }
+        other => other.into(),
+    }
 }
 
 impl Maqet {
@@ -105,11 +88,19 @@ impl Maqet {
         arguments: Option<Value>,
         allow_dangerous: bool,
     ) -> Result<Value, MaqetError> {
-        check_command_name(command, allow_dangerous)?;
+        check_command_name(command)?;
         let record = self.running_vm(vm)?;
         self.block_on(async {
-            let client = self.qmp_client(&record).await?;
-            Ok::<Value, MaqetError>(client.execute(command, arguments).await?)
+            // Without --allow-dangerous the runner's gate decides, as for any socket client.
+            let client = if allow_dangerous {
+                self.qmp_client(&record).await?
+            } else {
+                self.qmp_client_gated(&record).await?
+            };
+            client
+                .execute(command, arguments)
+                .await
+                .map_err(gate_refusal)
         })?
     }
 
@@ -137,7 +128,8 @@ impl Maqet {
     ///
     /// Arguments come as `--NAME VALUE` (values are JSON when they parse, else strings) or as
     /// one `--args JSON` object. A QEMU error exits with status 1 and shows QEMU's class and
-    /// description. Commands that can take over the host are refused without `--allow-dangerous`.
+    /// description. Commands not on maqet's raw-QMP allow-list, or naming host paths outside your
+    /// directories, are refused without `--allow-dangerous` (see docs/qmp-security.md).
     #[api_method(
         category = "qmp",
         examples = [

@@ -5,9 +5,15 @@ use serde_json::{Map, Value};
 
 use crate::types::QemuVersion;
 
-/// A line that could not be understood as a QMP message; the stream itself stays usable.
+/// Input that could not be understood as a QMP message; the stream itself stays usable.
 #[derive(Debug, thiserror::Error)]
 pub enum WireError {
+    /// The bytes are not JSON (or break a size limit); `desc` is what QEMU answers to them.
+    #[error("the QMP peer sent input that is not a JSON value ({desc}); it was skipped")]
+    Json {
+        /// QEMU's description, e.g. `"JSON parse error, expecting value"`.
+        desc: String,
+    },
     /// The line is not JSON.
     #[error("a QMP line is not valid JSON; it was skipped")]
     NotJson(#[source] serde_json::Error),
@@ -37,12 +43,6 @@ pub enum WireError {
     /// A command object without a string `execute` key.
     #[error("a QMP command needs a string `execute` key naming the command")]
     MissingExecute,
-    /// The line is longer than the decoder's limit.
-    #[error("a QMP line is longer than {limit} bytes; it was skipped")]
-    LineTooLong {
-        /// The limit in bytes.
-        limit: usize,
-    },
     /// The first message from a server was not the `{"QMP": ...}` greeting.
     #[error(
         "the QMP server's first message was a {found}, not the greeting; is this really a QMP socket?"
@@ -113,9 +113,22 @@ pub enum ServerMessage {
 }
 
 impl ServerMessage {
-    /// Parses one line (without its line ending); unknown fields are ignored.
+    /// Parses one message's bytes (one JSON object); unknown fields are ignored.
     pub fn parse(line: &[u8]) -> Result<Self, WireError> {
-        let mut obj = parse_object(line)?;
+        Self::from_object(parse_object(line)?)
+    }
+
+    /// Interprets one decoded JSON value (from [`JsonDecoder`](super::JsonDecoder)).
+    pub fn from_value(value: Value) -> Result<Self, WireError> {
+        match value {
+            Value::Object(obj) => Self::from_object(obj),
+            other => Err(WireError::NotAnObject {
+                found: json_type(&other),
+            }),
+        }
+    }
+
+    fn from_object(mut obj: Map<String, Value>) -> Result<Self, WireError> {
         if let Some(ret) = obj.remove("return") {
             return Ok(Self::Return {
                 id: obj.remove("id"),
@@ -211,8 +224,57 @@ pub struct ClientCommand {
     pub id: Option<Value>,
 }
 
+/// Why QEMU would refuse a request before looking at its command: QEMU's description, and
+/// the request's `id` when it had one (QEMU echoes it even then).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BadRequest {
+    /// The request's `id`, if it was an object with one.
+    pub id: Option<Value>,
+    /// QEMU's description, e.g. `"QMP input lacks member 'execute'"`.
+    pub desc: String,
+}
+
 impl ClientCommand {
-    /// Parses one line (without its line ending); unknown fields are ignored.
+    /// Checks a decoded request as QEMU's dispatcher does (without out-of-band support):
+    /// an object with a string `execute`, an object `arguments` if any, an `id` of any type,
+    /// and no other member.
+    pub fn from_request(request: Value) -> Result<Self, BadRequest> {
+        let Value::Object(mut obj) = request else {
+            return Err(BadRequest {
+                id: None,
+                desc: "QMP input must be a JSON object".into(),
+            });
+        };
+        let id = obj.remove("id");
+        let refuse = |desc: String| BadRequest {
+            id: id.clone(),
+            desc,
+        };
+        for (key, value) in &obj {
+            match key.as_str() {
+                "execute" if !value.is_string() => {
+                    return Err(refuse("QMP input member 'execute' must be a string".into()));
+                }
+                "arguments" if !value.is_object() => {
+                    return Err(refuse(
+                        "QMP input member 'arguments' must be an object".into(),
+                    ));
+                }
+                "execute" | "arguments" => {}
+                other => return Err(refuse(format!("QMP input member '{other}' is unexpected"))),
+            }
+        }
+        let Some(Value::String(execute)) = obj.remove("execute") else {
+            return Err(refuse("QMP input lacks member 'execute'".into()));
+        };
+        Ok(Self {
+            execute,
+            arguments: obj.remove("arguments"),
+            id,
+        })
+    }
+
+    /// Parses one message's bytes (one JSON object); unknown fields are ignored.
     pub fn parse(line: &[u8]) -> Result<Self, WireError> {
         let obj = parse_object(line)?;
         if !obj.get("execute").is_some_and(Value::is_string) {

@@ -4,6 +4,7 @@ mod fault;
 pub mod log;
 mod mux;
 mod qemu;
+mod qmp_session;
 pub mod ready;
 mod record;
 mod startup;
@@ -222,7 +223,11 @@ pub async fn run(job: Job, runner: ProcessIdentity, mut pipe: ReadyPipe) -> u8 {
         remove_file(&paths.qmp_socket());
         return give_up(&mut qemu, &recorder, &paths).await;
     }
-    tokio::spawn(mux::serve(listener, qmp.clone()));
+    let dirs = maqet_runner::qmp_gate::AllowedDirs::for_user(&[
+        paths.data_dir.clone(),
+        paths.runtime_dir.clone(),
+    ]);
+    tokio::spawn(mux::serve(listener, qmp.clone(), dirs));
     pipe.ready(Started {
         runner,
         qemu: qemu_id,

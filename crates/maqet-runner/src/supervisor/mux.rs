@@ -1,21 +1,32 @@
 //! The QMP multiplexer: a QMP server on `qmp.sock` that forwards every client's commands over
 //! the runner's one connection to QEMU and fans QEMU's events out to all clients.
+//!
+//! Each client gets a session as QEMU runs it (see [`super::qmp_session`]): the greeting of
+//! the VM's QEMU (without `oob`, which the multiplexer does not implement), capability
+//! negotiation, QEMU's own error replies, its `id` back verbatim whatever its JSON type, and
+//! every event after negotiation. Commands pass the raw-QMP gate ([`maqet_runner::qmp_gate`])
+//! unless the session opted in to dangerous commands.
 
+use std::collections::HashSet;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
-use maqet_qmp::wire::{ClientCommand, Greeting, LineReader, ServerMessage};
-use maqet_qmp::{QmpClient, QmpError};
-use serde_json::{Value, json};
+use maqet_qmp::QmpClient;
+use maqet_qmp::wire::{ClientCommand, Greeting, MessageReader, ServerMessage, WireError};
+use maqet_runner::qmp_gate::AllowedDirs;
+use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 
 use super::log::log;
+use super::qmp_session::{Session, error_reply};
 
-/// How long a forwarded command may take (long jobs like `savevm` are synchronous in QEMU).
-const FORWARD_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+/// How many replies and events may wait for a slow client before the multiplexer stops
+/// reading its commands (replies) or drops events for it.
+const OUT_QUEUE: usize = 256;
 
 /// Binds the multiplexer socket with mode 0600, replacing a stale file only if nobody answers on it.
 pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
@@ -33,19 +44,40 @@ pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
     Ok(listener)
 }
 
+/// What every client's session shares.
+pub struct MuxShared {
+    /// The runner's connection to QEMU.
+    pub qmp: QmpClient,
+    /// The greeting line every client gets.
+    pub greeting: String,
+    /// The runner's uid: the VM's owner.
+    pub own_uid: u32,
+    /// The commands QEMU knows (empty if QEMU could not be asked: then all are gated).
+    pub known: HashSet<String>,
+    /// Where raw clients may make QEMU read and write.
+    pub dirs: AllowedDirs,
+}
+
 /// Accepts clients forever, each served by its own task.
-pub async fn serve(listener: UnixListener, qmp: QmpClient) {
+pub async fn serve(listener: UnixListener, qmp: QmpClient, dirs: AllowedDirs) {
     // The multiplexer does not implement out-of-band execution, so it offers no capabilities.
     let greeting = ServerMessage::Greeting(Greeting {
         version: qmp.greeting().version.clone(),
         capabilities: Vec::new(),
     })
     .to_line();
-    let own_uid = rustix::process::geteuid().as_raw();
+    let known = known_commands(&qmp).await;
+    let shared = Arc::new(MuxShared {
+        qmp,
+        greeting,
+        own_uid: rustix::process::geteuid().as_raw(),
+        known,
+        dirs,
+    });
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
-                tokio::spawn(serve_client(stream, qmp.clone(), greeting.clone(), own_uid));
+                tokio::spawn(serve_client(stream, shared.clone()));
             }
             Err(err) => {
                 log!("accepting a QMP client failed: {err}");
@@ -55,12 +87,26 @@ pub async fn serve(listener: UnixListener, qmp: QmpClient) {
     }
 }
 
+async fn known_commands(qmp: &QmpClient) -> HashSet<String> {
+    match qmp.execute("query-commands", None).await {
+        Ok(Value::Array(list)) => list
+            .iter()
+            .filter_map(|c| c.get("name").and_then(Value::as_str))
+            .map(str::to_owned)
+            .collect(),
+        other => {
+            log!("cannot list QEMU's QMP commands ({other:?}); gating every raw command");
+            HashSet::new()
+        }
+    }
+}
+
 /// Whether a peer of `uid` may use the socket of a runner running as `own_uid`.
 pub fn peer_allowed(uid: u32, own_uid: u32) -> bool {
     uid == own_uid || uid == 0
 }
 
-async fn serve_client(mut stream: UnixStream, qmp: QmpClient, greeting: String, own_uid: u32) {
+async fn serve_client(mut stream: UnixStream, shared: Arc<MuxShared>) {
     let uid = match stream.peer_cred() {
         Ok(cred) => cred.uid(),
         Err(err) => {
@@ -68,6 +114,7 @@ async fn serve_client(mut stream: UnixStream, qmp: QmpClient, greeting: String, 
             return;
         }
     };
+    let own_uid = shared.own_uid;
     if !peer_allowed(uid, own_uid) {
         log!("refusing a QMP client with uid {uid}");
         let refusal = error_reply(
@@ -81,7 +128,7 @@ async fn serve_client(mut stream: UnixStream, qmp: QmpClient, greeting: String, 
         return;
     }
     let (read, mut write) = stream.into_split();
-    let (out_tx, mut out_rx) = mpsc::unbounded_channel::<String>();
+    let (out_tx, mut out_rx) = mpsc::channel::<String>(OUT_QUEUE);
     let writer = tokio::spawn(async move {
         while let Some(line) = out_rx.recv().await {
             if write.write_all(line.as_bytes()).await.is_err() {
@@ -89,96 +136,28 @@ async fn serve_client(mut stream: UnixStream, qmp: QmpClient, greeting: String, 
             }
         }
     });
-    let mut events: Option<tokio::task::JoinHandle<()>> = None;
-    drop(out_tx.send(greeting));
-    let mut reader = LineReader::new(read);
-    while let Ok(Some(line)) = reader.next_line().await {
-        let reply = match line
-            .map_err(|e| e.to_string())
-            .and_then(|line| ClientCommand::parse(&line).map_err(|e| e.to_string()))
-        {
-            Err(desc) => error_reply(None, "GenericError", desc),
-            Ok(command) if events.is_none() => {
-                if command.execute == "qmp_capabilities" {
-                    // Subscribe before answering, so no event after the answer is missed.
-                    let receiver = qmp.events();
-                    let reply = return_reply(command.id, json!({}));
-                    drop(out_tx.send(reply));
-                    events = Some(tokio::spawn(forward_events(receiver, out_tx.clone())));
-                    continue;
-                }
-                error_reply(
-                    command.id,
-                    "CommandNotFound",
-                    "Expecting capabilities negotiation with 'qmp_capabilities'".into(),
-                )
+    let mut session = Session::new(shared.clone(), uid == own_uid, out_tx.clone());
+    if out_tx.send(shared.greeting.clone()).await.is_ok() {
+        let mut reader = MessageReader::new(read);
+        while let Ok(Some(message)) = reader.next_message().await {
+            let reply = match message {
+                Err(WireError::Json { desc }) => Some(error_reply(None, "GenericError", desc)),
+                Err(other) => Some(error_reply(None, "GenericError", other.to_string())),
+                Ok(request) => match ClientCommand::from_request(request) {
+                    Err(bad) => Some(error_reply(bad.id, "GenericError", bad.desc)),
+                    Ok(command) => session.handle(command).await,
+                },
+            };
+            if let Some(reply) = reply
+                && out_tx.send(reply).await.is_err()
+            {
+                break;
             }
-            Ok(command) if command.execute == "qmp_capabilities" => error_reply(
-                command.id,
-                "CommandNotFound",
-                "Capabilities negotiation is already complete, command ignored".into(),
-            ),
-            Ok(command) => forward(&qmp, command).await,
-        };
-        if out_tx.send(reply).is_err() {
-            break;
         }
     }
-    if let Some(events) = events {
-        events.abort();
-    }
+    session.end();
     drop(out_tx);
     drop(writer.await);
-}
-
-async fn forward(qmp: &QmpClient, command: ClientCommand) -> String {
-    let ClientCommand {
-        execute,
-        arguments,
-        id,
-    } = command;
-    match qmp
-        .execute_with_timeout(&execute, arguments, FORWARD_TIMEOUT)
-        .await
-    {
-        Ok(ret) => return_reply(id, ret),
-        Err(QmpError::Command { class, desc, .. }) => error_reply(id, &class, desc),
-        // QEMU may close the connection before answering `quit`; it did quit.
-        Err(QmpError::Closed) if execute == "quit" => return_reply(id, json!({})),
-        Err(err) => error_reply(id, "GenericError", super::qemu::error_chain(&err)),
-    }
-}
-
-async fn forward_events(
-    mut events: broadcast::Receiver<maqet_qmp::QmpEvent>,
-    out: mpsc::UnboundedSender<String>,
-) {
-    loop {
-        match events.recv().await {
-            Ok(event) => {
-                if out.send(ServerMessage::Event(event).to_line()).is_err() {
-                    return;
-                }
-            }
-            Err(broadcast::error::RecvError::Lagged(missed)) => {
-                log!("a QMP client fell behind and missed {missed} events");
-            }
-            Err(broadcast::error::RecvError::Closed) => return,
-        }
-    }
-}
-
-fn return_reply(id: Option<Value>, ret: Value) -> String {
-    ServerMessage::Return { id, ret }.to_line()
-}
-
-fn error_reply(id: Option<Value>, class: &str, desc: String) -> String {
-    ServerMessage::Error {
-        id,
-        class: class.to_owned(),
-        desc,
-    }
-    .to_line()
 }
 
 #[cfg(test)]
@@ -193,16 +172,5 @@ mod tests {
         assert!(!peer_allowed(1001, 1000));
         assert!(peer_allowed(0, 0));
         assert!(!peer_allowed(65534, 0));
-    }
-
-    #[test]
-    fn replies_keep_the_clients_id_or_have_none() {
-        let with = error_reply(Some(json!("abc")), "GenericError", "no".into());
-        assert_eq!(
-            serde_json::from_str::<Value>(&with).unwrap(),
-            json!({"error": {"class": "GenericError", "desc": "no"}, "id": "abc"})
-        );
-        let without = return_reply(None, json!({}));
-        assert_eq!(without, "{\"return\":{}}\r\n");
     }
 }

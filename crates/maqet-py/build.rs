@@ -12,6 +12,13 @@ use std::process::Command;
 
 const BINARIES: [&str; 2] = ["maqet-runner", "maqet"];
 
+fn same_dir(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
 fn main() {
     println!("cargo:rerun-if-env-changed=PYO3_BUILD_EXTENSION_MODULE");
     println!("cargo:rerun-if-changed=build.rs");
@@ -29,7 +36,16 @@ fn main() {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
     let release = env::var("PROFILE").map(|p| p == "release").unwrap_or(false);
-    let target_dir = root.join("target").join("maqet-py-bins");
+    // The outer build's target dir holds a lock; build beside it, in the workspace's own target
+    // dir when the outer build uses another one (its binaries are then reused as they are).
+    let workspace_target = root.join("target");
+    let outer_target = env::var_os("OUT_DIR")
+        .map(PathBuf::from)
+        .and_then(|out| out.ancestors().nth(4).map(Path::to_path_buf));
+    let target_dir = match outer_target {
+        Some(outer) if !same_dir(&outer, &workspace_target) => workspace_target,
+        _ => workspace_target.join("maqet-py-bins"),
+    };
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut build = Command::new(cargo);
     build

@@ -147,6 +147,12 @@ impl PyMaqet {
             .build()
             .map_err(|e| errors::to_py(py, &e, Context::Plain))?;
         let dirs = probe.dirs();
+        // Workers use exactly these directories and settings, whatever the environment does later.
+        let builder = builder
+            .settings(probe.settings().clone())
+            .data_dir(dirs.data.clone())
+            .config_dir(dirs.config.clone())
+            .runtime_dir(dirs.runtime.clone());
         Ok(PyMaqet {
             data_dir: dirs.data.clone(),
             config_dir: dirs.config.clone(),

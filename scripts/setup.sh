@@ -19,6 +19,9 @@ command -v virt-xml-validate >/dev/null || need+=(libvirt-clients)
 command -v xmllint >/dev/null || need+=(libxml2-utils)
 command -v cpio >/dev/null || need+=(cpio)
 command -v socat >/dev/null || need+=(socat)
+# The Python package (scripts/python-tests.sh): venv with pip, and Python's headers for PyO3.
+python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
+[ -e "$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["include"])')/Python.h" ] || need+=(python3-dev)
 if [ ${#need[@]} -gt 0 ]; then
     echo "setup: installing ${need[*]}" >&2
     $SUDO apt-get update -qq

@@ -7,3 +7,5 @@ scripts/setup.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo test --workspace --no-fail-fast
+# The Python package: `pip install .` into a fresh venv, then pytest against real QEMU.
+scripts/python-tests.sh

@@ -424,7 +424,8 @@ fn live_snapshots_hold_vm_state_and_offline_actions_explain_themselves() {
     );
     maqet_ok(&home, &["start", "live"]);
 
-    let err = fails_with(&home, &["snapshot", "live", "create", "hdd", "s1"], 3);
+    // Loading a disk snapshot under a running guest is refused; the message names both ways out.
+    let err = fails_with(&home, &["snapshot", "live", "load", "hdd", "s1"], 3);
     assert!(err.contains("--live") && err.contains("stop"), "{err}");
     let made = maqet_json(
         &home,
@@ -467,6 +468,16 @@ fn live_snapshots_hold_vm_state_and_offline_actions_explain_themselves() {
         &home,
         &["snapshot", "live", "delete", "hdd", "s1", "--live"],
     );
+
+    // Without --live, a running VM gets a disk-only snapshot taken by QEMU.
+    let disk = maqet_json(&home, &["snapshot", "live", "create", "hdd", "disk1"]);
+    assert_eq!(disk["method"], "qmp-disk-only", "{disk}");
+    assert_eq!(disk["live"], false);
+    let list = maqet_json(&home, &["snapshot", "live", "list", "hdd"]);
+    assert_eq!(snapshot_names(&list), ["disk1"]);
+    assert_eq!(list[0]["vm_state_size"].as_u64(), Some(0), "{list}");
+    maqet_ok(&home, &["snapshot", "live", "delete", "hdd", "disk1"]);
+    assert!(snapshot_names(&maqet_json(&home, &["snapshot", "live", "list", "hdd"])).is_empty());
 
     // QEMU and its runner die behind maqet's back: cleanup marks the VM stopped.
     let (runner, qemu) = pids(&home, "live");

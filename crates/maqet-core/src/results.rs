@@ -22,6 +22,7 @@ pub struct DriveSummary {
     /// Bus the guest sees it on.
     pub interface: String,
     /// Image file or shared directory, when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
 }
 
@@ -31,8 +32,10 @@ pub struct ConfigurationSummary {
     /// QEMU binary.
     pub binary: String,
     /// Guest RAM, when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub memory: Option<String>,
     /// vCPU count, when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub cpu: Option<i64>,
     /// Display backend.
     pub display: String,
@@ -106,6 +109,7 @@ pub struct VmStatusReport {
     /// `created`, `running`, `paused`, `stopped`, `crashed` or `failed`.
     pub status: VmStatus,
     /// Why it is in that state, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub status_reason: Option<String>,
     /// Whether QEMU runs (running or paused).
     pub is_running: bool,
@@ -114,6 +118,7 @@ pub struct VmStatusReport {
     /// QEMU's PID while it runs.
     pub pid: Option<u32>,
     /// The runner's PID while it runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub runner_pid: Option<u32>,
     /// When the VM was added (UTC).
     pub created_at: String,
@@ -123,7 +128,8 @@ pub struct VmStatusReport {
     pub config_path: Option<PathBuf>,
     /// The QMP socket of the running VM.
     pub socket_path: Option<PathBuf>,
-    /// The QMP socket and whether it exists.
+    /// The QMP socket and whether it exists, while the VM runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub qmp_socket: Option<SocketState>,
     /// Summary of the configuration.
     pub configuration: ConfigurationSummary,
@@ -324,7 +330,7 @@ impl CommandOutput for VmList {
             .unwrap_or(0)
             .max(20);
         let mut out = format!("{:<width$} {:<10} {}\n", "NAME", "STATUS", "PID");
-        out.push_str(&"-".repeat(width + 19));
+        out.push_str(&"-".repeat(width + 20));
         for row in &self.0 {
             let pid = row.pid.map_or_else(|| "-".to_string(), |p| p.to_string());
             let _ = write!(

@@ -21,6 +21,7 @@ pub use clone::{CloneReport, ClonedDrive};
 pub use config_cmds::{Markdown, ValidationReport};
 pub use maintenance::{CheckStatus, DoctorCheck, DoctorReport};
 pub use orphans::{OrphanFile, OrphanReport};
+pub use qmp::{QmpReplies, QmpReply, Screenshot};
 pub use run::{StartReport, StopReport};
 pub use state::RebuildReport;
 pub use snapshot::{LIVE_SNAPSHOT_TIMEOUT, SnapshotChange, SnapshotListing, SnapshotOutcome};

@@ -27,6 +27,26 @@ impl CommandOutput for QmpReply {
     }
 }
 
+/// `qmp type`: QEMU's reply to each key event sent, in order.
+#[derive(Debug, Clone, Serialize)]
+#[serde(transparent)]
+pub struct QmpReplies(pub Vec<Value>);
+
+impl CommandOutput for QmpReplies {
+    fn human(&self) -> Option<String> {
+        Some(String::new())
+    }
+}
+
+/// The arguments of one `send-key` command.
+fn send_key_arguments(keys: &[&str], hold_time: u32) -> Value {
+    let keys: Vec<Value> = keys
+        .iter()
+        .map(|k| serde_json::json!({"type": "qcode", "data": k}))
+        .collect();
+    serde_json::json!({"keys": keys, "hold-time": hold_time})
+}
+
 /// `qmp screendump`: the file written.
 #[derive(Debug, Clone, Serialize)]
 pub struct Screenshot {
@@ -184,7 +204,7 @@ impl Maqet {
         )]
         keys: Vec<String>,
         #[arg(help = "How long the keys stay pressed, in ms", default = "100")] hold_time: u32,
-    ) -> Result<(), MaqetError> {
+    ) -> Result<QmpReply, MaqetError> {
         if keys.is_empty() {
             return Err(MaqetError::invalid(
                 "give at least one key, e.g. `ret` or `ctrl alt f2`",
@@ -197,9 +217,11 @@ impl Maqet {
         let record = self.running_vm(&vm)?;
         self.block_on(async {
             let client = self.qmp_client(&record).await?;
-            client.send_key(&names, Some(hold_time)).await?;
+            let reply = client
+                .execute("send-key", Some(send_key_arguments(&names, hold_time)))
+                .await?;
             tokio::time::sleep(key_queue_time(1, hold_time)).await;
-            Ok(())
+            Ok(QmpReply(reply))
         })?
     }
 
@@ -214,7 +236,7 @@ impl Maqet {
         #[arg(positional, help = "VM name or id")] vm: String,
         #[arg(positional, help = "Text to type")] text: String,
         #[arg(help = "How long each key stays pressed, in ms", default = "100")] hold_time: u32,
-    ) -> Result<(), MaqetError> {
+    ) -> Result<QmpReplies, MaqetError> {
         let chords = keys::text_to_chords(&text).map_err(|e| {
             MaqetError::with_source(
                 ErrorKind::InvalidInput,
@@ -225,10 +247,14 @@ impl Maqet {
         let record = self.running_vm(&vm)?;
         self.block_on(async {
             let client = self.qmp_client(&record).await?;
-            client.type_text(&text, Some(hold_time)).await?;
+            let mut replies = Vec::with_capacity(chords.len());
+            for chord in &chords {
+                let arguments = send_key_arguments(chord, hold_time);
+                replies.push(client.execute("send-key", Some(arguments)).await?);
+            }
             // QEMU queues the key presses and answers at once; return when the guest has them all.
             tokio::time::sleep(key_queue_time(chords.len(), hold_time)).await;
-            Ok(())
+            Ok(QmpReplies(replies))
         })?
     }
 
@@ -274,8 +300,8 @@ impl Maqet {
     pub fn qmp_stop(
         &self,
         #[arg(positional, help = "VM name or id")] vm: String,
-    ) -> Result<(), MaqetError> {
-        self.qmp_execute(&vm, "stop", None, false).map(|_| ())
+    ) -> Result<QmpReply, MaqetError> {
+        self.qmp_execute(&vm, "stop", None, false).map(QmpReply)
     }
 
     /// Resume the VM's CPUs (QMP `cont`).
@@ -283,8 +309,8 @@ impl Maqet {
     pub fn qmp_cont(
         &self,
         #[arg(positional, help = "VM name or id")] vm: String,
-    ) -> Result<(), MaqetError> {
-        self.qmp_execute(&vm, "cont", None, false).map(|_| ())
+    ) -> Result<QmpReply, MaqetError> {
+        self.qmp_execute(&vm, "cont", None, false).map(QmpReply)
     }
 
     /// Hot-plug a device; extra `--PROP VALUE` options become device properties.
@@ -302,12 +328,17 @@ impl Maqet {
         #[arg(positional, help = "Device driver, e.g. virtio-rng-pci")] driver: String,
         #[arg(help = "Id of the new device")] device_id: String,
         #[arg(help = "Device properties as --PROP VALUE")] props: KeyValues,
-    ) -> Result<(), MaqetError> {
+    ) -> Result<QmpReply, MaqetError> {
         let record = self.running_vm(&vm)?;
+        let mut arguments = props.0;
+        arguments.insert("driver".into(), driver.into());
+        arguments.insert("id".into(), device_id.into());
         self.block_on(async {
             let client = self.qmp_client(&record).await?;
-            client.device_add(&driver, &device_id, props.0).await?;
-            Ok(())
+            let reply = client
+                .execute("device_add", Some(Value::Object(arguments)))
+                .await?;
+            Ok(QmpReply(reply))
         })?
     }
 
@@ -317,13 +348,15 @@ impl Maqet {
         &self,
         #[arg(positional, help = "VM name or id")] vm: String,
         #[arg(positional, help = "Device id")] device_id: String,
-    ) -> Result<(), MaqetError> {
+    ) -> Result<QmpReply, MaqetError> {
         let record = self.running_vm(&vm)?;
         self.block_on(async {
             let client = self.qmp_client(&record).await?;
             // device_del only asks the guest; wait briefly for the removal to complete.
             let mut events = client.events();
-            client.device_del(&device_id).await?;
+            let reply = client
+                .execute("device_del", Some(serde_json::json!({"id": device_id})))
+                .await?;
             let _ = tokio::time::timeout(Duration::from_secs(5), async {
                 while let Ok(ev) = events.recv().await {
                     if ev.event == "DEVICE_DELETED"
@@ -334,7 +367,7 @@ impl Maqet {
                 }
             })
             .await;
-            Ok(())
+            Ok(QmpReply(reply))
         })?
     }
 }

@@ -143,9 +143,11 @@ impl Action {
 impl Maqet {
     /// Create, load, list or delete an internal snapshot of one qcow2 drive.
     ///
-    /// A stopped VM's image is changed with `qemu-img snapshot`. On a running VM, `--live`
-    /// saves or restores through QEMU (the snapshot also holds the VM's RAM and device state,
-    /// stored on that drive); `list` works either way. Only qcow2 drives hold snapshots, and
+    /// A stopped VM's image is changed with `qemu-img snapshot`. On a running or paused VM,
+    /// `create` and `delete` go through QEMU and hold the disk alone (pause the VM first for a
+    /// consistent disk), while `--live` saves or restores through QEMU with the VM's RAM and
+    /// device state too; `load` on a running VM needs `--live` or a stopped VM. `list` works
+    /// either way. Only qcow2 drives hold snapshots, and
     /// purely numeric names are refused because QEMU confuses them with snapshot ids.
     #[api_method(
         category = "storage",
@@ -195,13 +197,11 @@ impl Maqet {
             ));
         }
         match (running, live) {
-            (true, false) => {
+            (true, false) if action == Action::Load => {
                 return Err(MaqetError::Snapshot {
                     message: format!(
-                        "VM `{}` is running: use --live to {} the snapshot through QEMU, or stop the VM first (`maqet stop {}`)",
-                        record.name,
-                        action.as_str(),
-                        record.name
+                        "VM `{}` is running, and loading a disk snapshot under a running guest would corrupt it: use --live to restore the VM's full state through QEMU, or stop the VM first (`maqet stop {}`)",
+                        record.name, record.name
                     ),
                     kind: ErrorKind::InvalidInput,
                     source: None,
@@ -220,8 +220,11 @@ impl Maqet {
             _ => {}
         }
         let _lock = self.lock_vm(&record)?;
+        let disk_only = running && !live;
         if live {
             self.live_snapshot(&record, &spec, action, &name, overwrite)?;
+        } else if disk_only {
+            self.disk_snapshot_through_qemu(&record, &spec, action, &name, overwrite)?;
         } else {
             let done = match action {
                 Action::Create => qemu_img.snapshot_create(&file, &name, overwrite),
@@ -238,7 +241,13 @@ impl Maqet {
             snapshot: name,
             overwrite,
             live,
-            method: if live { "qmp" } else { "qemu-img" },
+            method: if live {
+                "qmp"
+            } else if disk_only {
+                "qmp-disk-only"
+            } else {
+                "qemu-img"
+            },
         }))
     }
 
@@ -288,6 +297,56 @@ impl Maqet {
             });
         }
         Ok(spec.clone())
+    }
+
+    /// Creates or deletes an internal snapshot of the disk alone while QEMU holds the image
+    /// (`blockdev-snapshot-internal-sync`): no RAM or device state, so a paused guest gives a
+    /// consistent disk and a running one a crash-consistent disk.
+    fn disk_snapshot_through_qemu(
+        &self,
+        record: &VmRecord,
+        spec: &DriveSpec,
+        action: Action,
+        name: &str,
+        overwrite: bool,
+    ) -> Result<(), MaqetError> {
+        let file = spec.file.clone().unwrap_or_default();
+        let existing: Vec<String> = QemuImg::new()
+            .snapshot_list(&file, true)
+            .map_err(|e| drive_error(e, record, &spec.name))?
+            .into_iter()
+            .map(|s| s.name)
+            .collect();
+        let exists = existing.iter().any(|n| n == name);
+        match action {
+            Action::Create if exists && !overwrite => {
+                return Err(exists_error(record, &spec.name, name));
+            }
+            Action::Delete if !exists => {
+                return Err(missing_error(record, &spec.name, name, &existing));
+            }
+            _ => {}
+        }
+        let node = maqet_storage::node_name(spec);
+        let arguments = serde_json::json!({"device": node, "name": name});
+        let fail = |what: &str, e: QmpError| live_error(record, &spec.name, name, what, e);
+        self.block_on(async {
+            let qmp = self.qmp_client(record).await?;
+            if exists {
+                qmp.execute(
+                    "blockdev-snapshot-delete-internal-sync",
+                    Some(arguments.clone()),
+                )
+                .await
+                .map_err(|e| fail("delete", e))?;
+            }
+            if action == Action::Create {
+                qmp.execute("blockdev-snapshot-internal-sync", Some(arguments))
+                    .await
+                    .map_err(|e| fail("take", e))?;
+            }
+            Ok::<(), MaqetError>(())
+        })?
     }
 
     fn live_snapshot(

@@ -56,8 +56,10 @@ pub struct Inspection {
     #[serde(flatten)]
     pub status: VmStatusReport,
     /// QEMU process facts, while it runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub process: Option<ProcessFacts>,
     /// Whether the QMP socket answers, and QEMU's own run state.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub qmp: Option<QmpFacts>,
 }
 
@@ -69,7 +71,7 @@ pub struct ProcessFacts {
     /// Resident and virtual memory in bytes.
     pub memory_info: MemoryInfo,
     /// Start time, seconds since the Unix epoch.
-    pub create_time: u64,
+    pub create_time: f64,
     /// Threads.
     pub num_threads: usize,
     /// Command line.
@@ -346,7 +348,7 @@ fn process_facts(pid: u32) -> ProcessFacts {
     let gone = ProcessFacts {
         cpu_percent: 0.0,
         memory_info: MemoryInfo { rss: 0, vms: 0 },
-        create_time: 0,
+        create_time: 0.0,
         num_threads: 0,
         cmdline: Vec::new(),
         status: "gone".into(),
@@ -366,7 +368,7 @@ fn process_facts(pid: u32) -> ProcessFacts {
                 rss: p.memory(),
                 vms: p.virtual_memory(),
             },
-            create_time: p.start_time(),
+            create_time: p.start_time() as f64,
             num_threads: threads,
             cmdline: p
                 .cmd()

@@ -3,6 +3,11 @@
 Nothing here is used by CI. Binaries: $MAQET_BIN and $MAQET_RUNNER, else the release build in
 $CARGO_TARGET_DIR (default: <repo>/target). Build it with
 `cargo build --release -p maqet-cli -p maqet-runner`.
+
+Honesty rules every script follows through [`Bench`]: the load average is printed before and
+after; a run that starts with a 1-minute load above 1.0 is marked NOT COMPARABLE; compared
+commands run interleaved; figures report median and min; every figure prints one
+`FIGURE<TAB>name<TAB>target<TAB>result<TAB>verdict` line that bench/run-all.sh collects.
 """
 
 import json
@@ -179,3 +184,65 @@ def machine():
     qemu = subprocess.run(["qemu-system-x86_64", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     return f"{os.cpu_count()} cores, {cpu}; {qemu}; kernel {os.uname().release}; load average {load}"
+
+
+MAX_QUIET_LOAD = 1.0
+
+
+class Bench:
+    """One benchmark run: load average before/after, comparability, FIGURE lines."""
+
+    def __init__(self, name):
+        self.name = name
+        self.load_before = os.getloadavg()
+        self.comparable = self.load_before[0] <= MAX_QUIET_LOAD
+        print(f"[{name}] load average before: {fmt_load(self.load_before)}", flush=True)
+        if not self.comparable:
+            print(f"[{name}] NOT COMPARABLE: the 1-minute load is {self.load_before[0]:.2f} > "
+                  f"{MAX_QUIET_LOAD} at the start; other work competes for the CPUs", flush=True)
+
+    def figure(self, name, target, result, passed):
+        """Prints one figure; `passed` None means reported only (no target)."""
+        verdict = "—" if passed is None else ("PASS" if passed else "FAIL")
+        if passed is not None and not self.comparable:
+            verdict += " (NOT COMPARABLE)"
+        print(f"FIGURE\t{name}\t{target}\t{result}\t{verdict}", flush=True)
+
+    def close(self):
+        after = os.getloadavg()
+        print(f"[{self.name}] load average after: {fmt_load(after)}", flush=True)
+        print(f"LOAD\t{self.name}\t{fmt_load(self.load_before)}\t{fmt_load(after)}\t"
+              f"{'comparable' if self.comparable else 'NOT COMPARABLE'}", flush=True)
+
+
+def fmt_load(load):
+    return ", ".join(f"{x:.2f}" for x in load)
+
+
+def spawn_ms(argv, env, stdout=os.devnull):
+    """Wall time in ms of one run of argv (posix_spawn + waitpid, output to /dev/null); the
+    exit status must be 0. Costs the caller about as little as `hyperfine -N`."""
+    actions = [
+        (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+        (os.POSIX_SPAWN_OPEN, 1, stdout, os.O_WRONLY, 0),
+        (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0),
+    ]
+    t0 = time.perf_counter()
+    pid = os.posix_spawn(argv[0], argv, env, file_actions=actions)
+    _, status = os.waitpid(pid, 0)
+    ms = (time.perf_counter() - t0) * 1000
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed with status {status}")
+    return ms
+
+
+def spawn_runs(argv, env, runs, warmup=3):
+    """`runs` timings (ms) of argv after `warmup` untimed runs."""
+    for _ in range(warmup):
+        spawn_ms(argv, env)
+    return [spawn_ms(argv, env) for _ in range(runs)]
+
+
+def med_min(times):
+    """'median X ms (min Y, n N)'."""
+    return f"median {statistics.median(times):.2f} ms (min {min(times):.2f}, n {len(times)})"

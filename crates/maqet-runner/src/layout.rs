@@ -7,6 +7,13 @@ use serde::{Deserialize, Serialize};
 /// File name of QEMU's own QMP socket, next to the multiplexer socket.
 pub(crate) const QEMU_QMP_SOCKET_NAME: &str = "qemu-qmp.sock";
 
+/// The descriptor number under which QEMU inherits its QMP listening socket.
+///
+/// The runner binds `qemu-qmp.sock` itself, connects to it at once (the connection waits in the
+/// listen backlog until QEMU accepts it) and hands the listening socket to QEMU as this fd, so
+/// the runner never polls for the socket to appear.
+pub const QEMU_QMP_FD: i32 = 3;
+
 /// The files of one VM: sockets in its runtime directory, logs in its data directory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VmPaths {
@@ -67,11 +74,20 @@ impl VmPaths {
     }
 
     /// The QEMU options that connect QEMU to the runner and the serial log.
+    ///
+    /// QMP is served on the listening socket the runner passes as fd [`QEMU_QMP_FD`]. QEMU
+    /// refuses `path=` next to `fd=`, so an inert `secret` object carries the socket's path:
+    /// the command line still names the VM's own QMP socket, which is how a recorded QEMU is
+    /// recognised as this VM's (see `process::is_vm_qemu`).
     pub fn control_args(&self) -> Vec<String> {
         vec![
-            "-qmp".into(),
+            "-chardev".into(),
+            format!("socket,id=maqet-qmp,fd={QEMU_QMP_FD},server=on,wait=off"),
+            "-mon".into(),
+            "chardev=maqet-qmp,mode=control".into(),
+            "-object".into(),
             format!(
-                "unix:{},server=on,wait=off",
+                "secret,id=maqet-qmp-path,data={}",
                 escape(&self.qemu_qmp_socket())
             ),
             "-chardev".into(),

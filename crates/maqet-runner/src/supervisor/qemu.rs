@@ -1,6 +1,7 @@
 //! The QEMU process: spawning it with its output captured, adopting one, waiting for its exit.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixListener;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::Stdio;
@@ -8,6 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use maqet_qmp::QmpClient;
+use maqet_runner::layout::QEMU_QMP_FD;
 use maqet_runner::process;
 use maqet_state::ProcessIdentity;
 use tokio::io::AsyncReadExt;
@@ -102,11 +104,13 @@ impl QemuProcess {
     }
 }
 
-/// Spawns QEMU with stdin from /dev/null and stdout+stderr into the log and an [`OutputTail`].
+/// Spawns QEMU with stdin from /dev/null and stdout+stderr into the log and an [`OutputTail`];
+/// QEMU inherits `qmp_listener` as fd [`QEMU_QMP_FD`].
 ///
 /// No parent-death signal is set: QEMU outlives this runner if the runner dies.
 pub fn spawn(
     argv: &[String],
+    qmp_listener: BorrowedFd<'_>,
 ) -> std::io::Result<(
     QemuProcess,
     ProcessIdentity,
@@ -127,6 +131,12 @@ pub fn spawn(
         .stdin(Stdio::null())
         .stdout(Stdio::from(write))
         .stderr(Stdio::from(write2));
+    let listener = qmp_listener.as_raw_fd();
+    // SAFETY: the closure runs in the forked child before exec and only calls dup2/fcntl, which
+    // are async-signal-safe; it allocates nothing and touches no lock.
+    unsafe {
+        command.pre_exec(move || pass_fd(listener, QEMU_QMP_FD));
+    }
     let child = command.spawn()?;
     // Dropping the command closes our copies of the pipe's write end, so EOF comes with QEMU's exit.
     drop(command);
@@ -136,6 +146,27 @@ pub fn spawn(
     let reader = tokio::net::unix::pipe::Receiver::from_owned_fd(read)?;
     let copier = tokio::spawn(copy_output(reader, tail.clone()));
     Ok((QemuProcess::Child(child), identity, tail, copier))
+}
+
+/// Makes `fd` available to the exec'd program as `target` (without close-on-exec).
+fn pass_fd(fd: RawFd, target: RawFd) -> std::io::Result<()> {
+    // SAFETY: plain descriptor calls on descriptors this process owns.
+    let result = unsafe {
+        if fd == target {
+            let flags = libc::fcntl(fd, libc::F_GETFD);
+            if flags == -1 {
+                -1
+            } else {
+                libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC)
+            }
+        } else {
+            libc::dup2(fd, target)
+        }
+    };
+    if result == -1 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 async fn copy_output(mut reader: tokio::net::unix::pipe::Receiver, tail: OutputTail) {
@@ -184,9 +215,40 @@ pub fn adopt(identity: &ProcessIdentity, qemu_qmp_socket: &Path) -> Result<QemuP
         .map_err(|err| format!("cannot watch QEMU (pid {}): {err}", identity.pid))
 }
 
+/// Binds QEMU's QMP socket and connects to it before QEMU exists.
+///
+/// The connection waits in the listen backlog until QEMU, which inherits the listener, accepts
+/// it and sends its greeting; the caller drops the listener once QEMU holds it, so the
+/// connection ends when QEMU does.
+pub fn bind_qmp(socket: &Path) -> std::io::Result<(UnixListener, std::os::unix::net::UnixStream)> {
+    let listener = UnixListener::bind(socket)?;
+    let stream = std::os::unix::net::UnixStream::connect(socket)?;
+    stream.set_nonblocking(true)?;
+    Ok((listener, stream))
+}
+
+/// Waits (on readiness, no polling) for QEMU's greeting on a connection made by [`bind_qmp`],
+/// then negotiates capabilities. Gives up after `limit`; the caller races this against QEMU's
+/// exit.
+pub async fn await_qmp(
+    stream: std::os::unix::net::UnixStream,
+    limit: Duration,
+) -> Result<QmpClient, String> {
+    let stream = tokio::net::UnixStream::from_std(stream).map_err(|err| err.to_string())?;
+    match tokio::time::timeout(limit, stream.readable()).await {
+        Err(_) => return Err("QEMU sent no QMP greeting".into()),
+        Ok(Err(err)) => return Err(err.to_string()),
+        Ok(Ok(())) => {}
+    }
+    QmpClient::from_stream(stream)
+        .await
+        .map_err(|err| error_chain(&err))
+}
+
 /// Connects to QEMU's own QMP socket, retrying while it does not exist or refuses.
 ///
-/// Gives up after `limit`; the caller races this against QEMU's exit.
+/// Used when adopting a QEMU that is already running (its socket normally exists, so the first
+/// attempt succeeds). Gives up after `limit`; the caller races this against QEMU's exit.
 pub async fn connect_qmp(socket: &Path, limit: Duration) -> Result<QmpClient, String> {
     let deadline = tokio::time::Instant::now() + limit;
     let mut last_error = String::from("the socket never appeared");

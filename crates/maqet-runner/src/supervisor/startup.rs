@@ -1,5 +1,6 @@
 //! Getting QEMU going: launching it or adopting it, up to a working QMP connection.
 
+use std::os::fd::AsFd;
 use std::time::Duration;
 
 use maqet_qmp::QmpClient;
@@ -15,6 +16,9 @@ use super::qemu::{self, ExitKind, QemuProcess};
 use super::ready::ReadyPipe;
 use super::record::{self, VmRecorder};
 use super::{QMP_ADOPT_LIMIT, QMP_OPEN_LIMIT, remove_file, remove_runtime_files};
+
+/// How long a QMP connection that QEMU dropped waits for QEMU's exit status.
+const EXIT_GRACE: Duration = Duration::from_secs(2);
 
 /// Launches QEMU and connects to it; `None` after reporting a failure.
 pub(super) async fn launch(
@@ -45,9 +49,22 @@ pub(super) async fn launch(
         }
         remove_file(&socket);
     }
+    let socket = paths.qemu_qmp_socket();
+    let (listener, qmp_stream) = match qemu::bind_qmp(&socket) {
+        Ok(bound) => bound,
+        Err(err) => {
+            let message = format!("cannot create QEMU's QMP socket {}", socket.display());
+            record_failure(recorder, &message);
+            fail(pipe, FailureKind::Other, &message, err.to_string());
+            return None;
+        }
+    };
     log!("starting QEMU: {}", spec.qemu_argv.join(" "));
     crash_point("before-spawn");
-    let (mut qemu, qemu_id, tail, copier) = match qemu::spawn(&spec.qemu_argv) {
+    let spawned = qemu::spawn(&spec.qemu_argv, listener.as_fd());
+    // QEMU holds its own copy now: the socket must close when QEMU exits.
+    drop(listener);
+    let (mut qemu, qemu_id, tail, copier) = match spawned {
         Ok(spawned) => spawned,
         Err(err) => {
             let binary = spec.qemu_argv.first().map_or("", String::as_str);
@@ -67,11 +84,14 @@ pub(super) async fn launch(
         Exited(ExitKind),
         Terminated,
     }
-    let socket = paths.qemu_qmp_socket();
     let early = tokio::select! {
-        result = qemu::connect_qmp(&socket, QMP_OPEN_LIMIT) => match result {
+        result = qemu::await_qmp(qmp_stream, QMP_OPEN_LIMIT) => match result {
             Ok(client) => Early::Connected(client),
-            Err(err) => Early::NoQmp(err),
+            // A QEMU that exits before accepting resets the connection: report the exit.
+            Err(err) => match tokio::time::timeout(EXIT_GRACE, qemu.wait()).await {
+                Ok(exit) => Early::Exited(exit),
+                Err(_) => Early::NoQmp(err),
+            },
         },
         exit = qemu.wait() => Early::Exited(exit),
         _ = sigterm.recv() => Early::Terminated,

@@ -32,6 +32,7 @@ pub mod results;
 mod screenshot;
 mod session;
 mod text;
+pub mod trust;
 
 #[doc(hidden)]
 pub use inventory;

@@ -6,6 +6,8 @@ use serde::{Deserialize, Serialize};
 
 /// File name of QEMU's own QMP socket, next to the multiplexer socket.
 pub(crate) const QEMU_QMP_SOCKET_NAME: &str = "qemu-qmp.sock";
+/// File name of the marker `maqet stop` leaves while it stops QEMU.
+pub(crate) const STOP_MARKER_NAME: &str = "stop-requested";
 
 /// The files of one VM: sockets in its runtime directory, logs in its data directory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,6 +42,12 @@ impl VmPaths {
         self.runtime_dir.join("console.sock")
     }
 
+    /// Created by `maqet stop` before it signals QEMU, so the runner records a stop rather than
+    /// a crash when QEMU dies of that signal.
+    pub fn stop_marker(&self) -> PathBuf {
+        self.runtime_dir.join(STOP_MARKER_NAME)
+    }
+
     /// The per-VM lock file.
     pub fn lock_file(&self) -> PathBuf {
         self.runtime_dir.join("lock")
@@ -60,7 +68,8 @@ impl VmPaths {
         self.data_dir.join("runner.log")
     }
 
-    /// The QEMU options that connect QEMU to the runner and the serial log.
+    /// The QEMU options that connect QEMU to the runner and the serial log (appended to, so
+    /// the runner can truncate it when rotating; each launch moves the previous log aside).
     pub fn control_args(&self) -> Vec<String> {
         vec![
             "-qmp".into(),
@@ -70,7 +79,7 @@ impl VmPaths {
             ),
             "-chardev".into(),
             format!(
-                "socket,id=maqet-serial,path={},server=on,wait=off,logfile={},logappend=off",
+                "socket,id=maqet-serial,path={},server=on,wait=off,logfile={},logappend=on",
                 escape(&self.console_socket()),
                 escape(&self.serial_log())
             ),

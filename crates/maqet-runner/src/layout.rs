@@ -6,6 +6,9 @@ use serde::{Deserialize, Serialize};
 
 /// File name of QEMU's own QMP socket, next to the multiplexer socket.
 pub(crate) const QEMU_QMP_SOCKET_NAME: &str = "qemu-qmp.sock";
+/// Longest path a UNIX socket can be bound at: `sun_path` holds 108 bytes with the
+/// terminating NUL.
+pub const MAX_SOCKET_PATH: usize = 107;
 /// File name of the marker `maqet stop` leaves while it stops QEMU.
 pub(crate) const STOP_MARKER_NAME: &str = "stop-requested";
 
@@ -46,6 +49,15 @@ impl VmPaths {
     /// a crash when QEMU dies of that signal.
     pub fn stop_marker(&self) -> PathBuf {
         self.runtime_dir.join(STOP_MARKER_NAME)
+    }
+
+    /// Every UNIX socket bound in the runtime dir (their paths must fit [`MAX_SOCKET_PATH`]).
+    pub fn socket_paths(&self) -> Vec<PathBuf> {
+        vec![
+            self.qemu_qmp_socket(),
+            self.qmp_socket(),
+            self.console_socket(),
+        ]
     }
 
     /// The per-VM lock file.

@@ -106,6 +106,7 @@ impl Maqet {
             qemu_argv.push("-snapshot".into());
         }
         let paths = self.vm_paths(&record);
+        self.check_launch(&qemu_argv, &paths)?;
         crate::dirs::create_private_dir(&paths.data_dir)?;
         crate::dirs::create_private_dir(&self.dirs().runtime)?;
         let spec = LaunchSpec {

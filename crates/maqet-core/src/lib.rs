@@ -22,6 +22,7 @@
 extern crate self as maqet_core;
 
 pub mod api;
+mod atomic_file;
 mod bounded_read;
 pub mod config;
 pub mod dirs;

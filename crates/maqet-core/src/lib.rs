@@ -32,6 +32,7 @@ mod maqet;
 pub mod registry;
 pub mod results;
 mod screenshot;
+mod seconds;
 mod session;
 mod text;
 pub mod trust;

@@ -71,7 +71,8 @@ impl CommandOutput for Screenshot {
 /// QEMU queues each chord as press, 10 ms, hold, release, 10 ms on its virtual clock, which runs
 /// behind the wall clock when the host is busy; half again as much covers that.
 fn key_queue_time(chords: usize, hold_time: u32) -> Duration {
-    Duration::from_millis(chords as u64 * (u64::from(hold_time) + 25) * 3 / 2 + 50)
+    let per_key = (u64::from(hold_time) + 25) * 3 / 2;
+    Duration::from_millis((chords as u64).saturating_mul(per_key).saturating_add(50))
 }
 
 fn check_command_name(command: &str, allow_dangerous: bool) -> Result<(), MaqetError> {

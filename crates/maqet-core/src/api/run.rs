@@ -163,11 +163,7 @@ impl Maqet {
         force: bool,
         timeout: f64,
     ) -> Result<(StopMethod, Duration), MaqetError> {
-        if !timeout.is_finite() || timeout < 0.0 {
-            return Err(MaqetError::invalid(
-                "`--timeout` must be a number of seconds, 0 or more",
-            ));
-        }
+        let timeout = crate::seconds::seconds("timeout", timeout)?;
         let Some(qemu) = record.qemu.filter(|_| self.qemu_alive(record)) else {
             if matches!(record.status, VmStatus::Running | VmStatus::Paused) {
                 self.db()?.set_runtime(
@@ -184,7 +180,7 @@ impl Maqet {
             .unwrap_or_else(|| self.vm_paths(record).qmp_socket());
         let opts = StopOptions {
             force,
-            timeout: Duration::from_secs_f64(timeout),
+            timeout,
         };
         let outcome =
             maqet_runner::stop(&socket, &qemu, record.runner.as_ref(), &opts, &mut |msg| {

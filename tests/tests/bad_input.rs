@@ -203,7 +203,7 @@ fn unreadable_config_file() {
     let stderr = fails_with(&home, &["add", p(&directory)], 3);
     contains_all(
         &stderr,
-        &["cannot read config file", p(&directory), "Is a directory"],
+        &["config file", p(&directory), "is a directory, not a regular file"],
     );
     assert_eq!(vm_names(&home), Vec::<String>::new());
 

@@ -34,8 +34,7 @@ use output::Format;
 /// Runs the CLI with these arguments (the first is the program name) and returns the exit code.
 pub fn run(args: Vec<OsString>) -> i32 {
     if args.len() == 2 && (args[1] == "--version" || args[1] == "-V") {
-        println!("maqet {}", env!("CARGO_PKG_VERSION"));
-        return 0;
+        return write_stdout(&format!("maqet {}\n", env!("CARGO_PKG_VERSION")));
     }
     if maqet_core::linked_command_count() == 0 {
         eprintln!(
@@ -174,11 +173,44 @@ fn confirm(def: &CommandDef, args: &serde_json::Value) -> Result<(), MaqetError>
 }
 
 fn print_result(output: &Output, format: Format) -> i32 {
-    if let Some(text) = output::render(output, format) {
-        let mut stdout = std::io::stdout().lock();
-        let _ = writeln!(stdout, "{text}");
+    match output::render(output, format) {
+        Some(text) => write_stdout(&format!("{text}\n")),
+        None => 0,
     }
-    0
+}
+
+/// Writes `text` to stdout and flushes it; a full disk or a closed pipe is an error (exit 1),
+/// never a silently truncated result.
+fn write_stdout(text: &str) -> i32 {
+    match write_and_flush(&mut std::io::stdout().lock(), text.as_bytes()) {
+        Ok(()) => 0,
+        Err(e) => report::error(&output_error(e)),
+    }
+}
+
+fn write_and_flush(out: &mut dyn Write, bytes: &[u8]) -> std::io::Result<()> {
+    out.write_all(bytes)?;
+    out.flush()
+}
+
+/// The error for output that could not be written.
+pub(crate) fn output_error(err: std::io::Error) -> MaqetError {
+    MaqetError::io(
+        "cannot write the output to stdout (full disk or closed pipe?); the command itself ran",
+        err,
+    )
+}
+
+/// Renders into memory, then writes it all to stdout.
+fn write_rendered(render: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>) -> i32 {
+    let mut buffer = Vec::new();
+    if let Err(e) = render(&mut buffer) {
+        return report::error(&MaqetError::io("cannot render the output", e));
+    }
+    match write_and_flush(&mut std::io::stdout().lock(), &buffer) {
+        Ok(()) => 0,
+        Err(e) => report::error(&output_error(e)),
+    }
 }
 
 fn print_completions(mut cli: clap::Command, matches: &ArgMatches) -> i32 {
@@ -190,14 +222,13 @@ fn print_completions(mut cli: clap::Command, matches: &ArgMatches) -> i32 {
         Some("elvish") => Shell::Elvish,
         _ => Shell::PowerShell,
     };
-    clap_complete::generate(shell, &mut cli, "maqet", &mut std::io::stdout());
-    0
+    write_rendered(|out| {
+        clap_complete::generate(shell, &mut cli, "maqet", out);
+        Ok(())
+    })
 }
 
 fn print_man(cli: clap::Command) -> i32 {
     let man = clap_mangen::Man::new(cli);
-    match man.render(&mut std::io::stdout()) {
-        Ok(()) => 0,
-        Err(e) => report::error(&MaqetError::io("cannot write the man page", e)),
-    }
+    write_rendered(|out| man.render(out))
 }

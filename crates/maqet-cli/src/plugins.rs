@@ -39,7 +39,12 @@ impl PluginSet {
         }
         let mut loaded = Vec::new();
         let mut rejected = Vec::new();
-        for file in host::discover(&search) {
+        let trusted = |path: &std::path::Path| {
+            maqet_core::trust::check_trusted(path).map_err(|why| {
+                format!("{why}, so another user could run code as you through it")
+            })
+        };
+        for file in host::discover(&search, &trusted) {
             match file {
                 PluginFile::Loaded(p) => loaded.push(p),
                 PluginFile::Rejected(r) => rejected.push(r),

@@ -13,8 +13,10 @@ use crate::output::Format;
 pub fn attach(maqet: &Maqet, format: Format) -> Option<ProgressBar> {
     maqet.set_line_hook(Some(Box::new(|line: &str| {
         let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{line}");
-        let _ = out.flush();
+        if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush()) {
+            // Nobody reads the stream any more: stop the command instead of following forever.
+            std::process::exit(crate::report::error(&crate::output_error(e)));
+        }
     })));
     if format.is_document() || !std::io::stderr().is_terminal() {
         return None;

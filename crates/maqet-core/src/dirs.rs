@@ -150,7 +150,7 @@ impl Settings {
     pub fn discover(config_dir: Option<&Path>) -> Result<Settings, MaqetError> {
         if let Some(explicit) = std::env::var_os("MAQET_CONFIG").filter(|v| !v.is_empty()) {
             let path = PathBuf::from(explicit);
-            if !path.is_file() {
+            if path.symlink_metadata().is_err() {
                 return Err(MaqetError::new(
                     ErrorKind::NotFound,
                     format!(
@@ -175,8 +175,18 @@ impl Settings {
         }
     }
 
-    /// Reads one `maqet.conf` file (YAML).
+    /// Reads one `maqet.conf` file (YAML). It must be owned by you or root and writable by
+    /// nobody else (see [`crate::trust`]): it names the directories and defaults maqet uses.
     pub fn read(path: &Path) -> Result<Settings, MaqetError> {
+        crate::trust::check_trusted(path).map_err(|reason| {
+            MaqetError::new(
+                ErrorKind::PermissionDenied,
+                format!(
+                    "refusing {}: {reason}; another user could change maqet's settings through it",
+                    path.display()
+                ),
+            )
+        })?;
         let doc = yaml::read_file(path)?;
         let base = crate::config::absolute(path)
             .parent()

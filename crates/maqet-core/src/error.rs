@@ -121,8 +121,16 @@ impl MaqetError {
         MaqetError::with_source(kind, what, err)
     }
 
-    /// The class of this failure.
+    /// The class of this failure. A failure whose cause is the OS refusing access (`EACCES`,
+    /// `EPERM`) anywhere in its source chain is [`ErrorKind::PermissionDenied`] (exit 4).
     pub fn kind(&self) -> ErrorKind {
+        match self.own_kind() {
+            ErrorKind::Failure if caused_by_permission(self) => ErrorKind::PermissionDenied,
+            kind => kind,
+        }
+    }
+
+    fn own_kind(&self) -> ErrorKind {
         match self {
             MaqetError::Config(e) => e.kind(),
             MaqetError::State(e) => state_kind(e),
@@ -143,6 +151,20 @@ impl MaqetError {
     pub fn exit_code(&self) -> i32 {
         self.kind().exit_code()
     }
+}
+
+/// Whether an I/O "permission denied" is somewhere in the chain of causes.
+fn caused_by_permission(err: &(dyn StdError + 'static)) -> bool {
+    let mut cause: Option<&(dyn StdError + 'static)> = Some(err);
+    while let Some(e) = cause {
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::PermissionDenied
+        {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
 }
 
 fn state_kind(err: &maqet_state::StateError) -> ErrorKind {

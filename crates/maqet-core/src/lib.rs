@@ -22,6 +22,8 @@
 extern crate self as maqet_core;
 
 pub mod api;
+mod atomic_file;
+mod bounded_read;
 mod census;
 pub mod config;
 pub mod dirs;
@@ -32,8 +34,10 @@ mod maqet;
 pub mod registry;
 pub mod results;
 mod screenshot;
+mod seconds;
 mod session;
 mod text;
+pub mod trust;
 
 #[doc(hidden)]
 pub use inventory;

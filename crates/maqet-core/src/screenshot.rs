@@ -1,14 +1,62 @@
-//! Converting QEMU's PPM screendumps to PNG.
+//! Screendumps: QEMU writes its PPM into the VM's private runtime dir, maqet moves it (or its
+//! PNG conversion) to the user's file through [`crate::atomic_file::AtomicFile`].
+//!
+//! QEMU is never given the user's path: it opens its file with `O_CREAT|O_TRUNC` and follows
+//! symlinks, so a name guessable by another user (such as `FILE.tmp.ppm` next to the target)
+//! could be aimed at any file the user may write.
 
-use std::path::Path;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
+use crate::atomic_file::AtomicFile;
+use crate::bounded_read::{BoundedReadError, read_regular};
 use crate::{ErrorKind, MaqetError};
 
-/// Reads a binary PPM (P6, 8-bit) and writes it as PNG.
-pub fn ppm_to_png(ppm: &Path, png_path: &Path) -> Result<(), MaqetError> {
-    let data = std::fs::read(ppm)
-        .map_err(|e| MaqetError::io(format!("cannot read {}", ppm.display()), e))?;
-    let (width, height, pixels) = parse_ppm(&data).ok_or_else(|| {
+/// Largest PPM accepted from QEMU: 16384 × 16384 pixels, 3 bytes each, plus the header.
+const MAX_PPM_BYTES: u64 = 16384 * 16384 * 3 + 64;
+
+/// A random name for QEMU's PPM inside the VM's runtime dir (mode 0700, owned by the user).
+pub fn private_ppm_path(runtime_dir: &Path) -> PathBuf {
+    runtime_dir.join(format!(
+        "screendump-{}.ppm",
+        uuid::Uuid::new_v4().simple()
+    ))
+}
+
+/// Writes QEMU's PPM at `ppm` to `target`, as PNG when `png`; `ppm` is removed in any case.
+pub fn deliver(ppm: &Path, target: &Path, png: bool) -> Result<(), MaqetError> {
+    let result = read_ppm(ppm).and_then(|data| {
+        let mut out = AtomicFile::create(target)?;
+        if png {
+            write_png(&data, ppm, out.file(), target)?;
+        } else {
+            out.file()
+                .write_all(&data)
+                .map_err(|e| MaqetError::io(format!("cannot write {}", target.display()), e))?;
+        }
+        out.commit().map(|_| ())
+    });
+    let _ = std::fs::remove_file(ppm);
+    result
+}
+
+fn read_ppm(ppm: &Path) -> Result<Vec<u8>, MaqetError> {
+    read_regular(ppm, MAX_PPM_BYTES).map_err(|e| match e {
+        BoundedReadError::Io(e) => MaqetError::io(format!("cannot read QEMU's screendump {}", ppm.display()), e),
+        BoundedReadError::NotRegular(what) => MaqetError::new(
+            ErrorKind::Failure,
+            format!("QEMU's screendump {} is {what}", ppm.display()),
+        ),
+        BoundedReadError::TooLarge => MaqetError::new(
+            ErrorKind::Failure,
+            format!("QEMU's screendump {} is larger than {MAX_PPM_BYTES} bytes", ppm.display()),
+        ),
+    })
+}
+
+/// Encodes a binary PPM (P6, 8-bit) as PNG into `out`.
+fn write_png(data: &[u8], ppm: &Path, out: &mut std::fs::File, png_path: &Path) -> Result<(), MaqetError> {
+    let (width, height, pixels) = parse_ppm(data).ok_or_else(|| {
         MaqetError::new(
             ErrorKind::Failure,
             format!(
@@ -17,14 +65,12 @@ pub fn ppm_to_png(ppm: &Path, png_path: &Path) -> Result<(), MaqetError> {
             ),
         )
     })?;
-    let file = std::fs::File::create(png_path)
-        .map_err(|e| MaqetError::io(format!("cannot create {}", png_path.display()), e))?;
-    let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), width, height);
+    let mut encoder = png::Encoder::new(std::io::BufWriter::new(out), width, height);
     encoder.set_color(png::ColorType::Rgb);
     encoder.set_depth(png::BitDepth::Eight);
     let write = encoder
         .write_header()
-        .and_then(|mut w| w.write_image_data(pixels));
+        .and_then(|mut w| w.write_image_data(pixels).and_then(|()| w.finish()));
     write.map_err(|e| {
         MaqetError::with_source(
             ErrorKind::Failure,

@@ -11,7 +11,8 @@ use maqet_plugin_api::host::{self, PluginFile};
 fn main() {
     let dirs: Vec<PathBuf> = std::env::args_os().skip(1).map(PathBuf::from).collect();
     let started = Instant::now();
-    let files = host::discover(&dirs);
+    let accept_all = |_: &std::path::Path| Ok(());
+    let files = host::discover(&dirs, &accept_all);
     let elapsed = started.elapsed();
     for file in &files {
         match file {

@@ -45,6 +45,12 @@ fn plugin_dir(lib_names: &[&str]) -> tempfile::TempDir {
     dir
 }
 
+/// These tests check loading, not file ownership (maqet's CLI vets files; see
+/// tests/tests/security.rs).
+fn accept_all(_: &Path) -> Result<(), String> {
+    Ok(())
+}
+
 fn split(files: Vec<PluginFile>) -> (Vec<LoadedPlugin>, Vec<RejectedPlugin>) {
     let mut loaded = Vec::new();
     let mut rejected = Vec::new();
@@ -59,7 +65,7 @@ fn split(files: Vec<PluginFile>) -> (Vec<LoadedPlugin>, Vec<RejectedPlugin>) {
 
 fn load(lib_names: &[&str]) -> (tempfile::TempDir, Vec<LoadedPlugin>) {
     let dir = plugin_dir(lib_names);
-    let (loaded, rejected) = split(host::discover(&[dir.path().to_owned()]));
+    let (loaded, rejected) = split(host::discover(&[dir.path().to_owned()], &accept_all));
     assert!(rejected.is_empty(), "{rejected:?}");
     (dir, loaded)
 }
@@ -136,7 +142,7 @@ fn discover_loads_plugins_and_rejects_broken_and_incompatible_ones() {
     .unwrap();
     std::fs::write(dir.path().join("README.txt"), b"not a library").unwrap();
 
-    let (loaded, rejected) = split(host::discover(&[dir.path().to_owned()]));
+    let (loaded, rejected) = split(host::discover(&[dir.path().to_owned()], &accept_all));
 
     let mut names: Vec<(&str, &str)> = loaded.iter().map(|p| (p.name(), p.version())).collect();
     names.sort();
@@ -173,7 +179,7 @@ fn discover_loads_plugins_and_rejects_broken_and_incompatible_ones() {
 fn loading_two_plugins_is_fast() {
     let dir = plugin_dir(&[EXPORT, CLOUD_INIT]);
     let started = Instant::now();
-    let (loaded, rejected) = split(host::discover(&[dir.path().to_owned()]));
+    let (loaded, rejected) = split(host::discover(&[dir.path().to_owned()], &accept_all));
     let elapsed = started.elapsed();
     assert_eq!((loaded.len(), rejected.len()), (2, 0));
     // Reported, not asserted (timing belongs to benchmarks; see examples/load_time.rs).
@@ -194,7 +200,7 @@ fn several_dirs_and_repeated_loads_behave() {
     ];
 
     // The same directory listed twice loads its files once; a copy elsewhere is its own file.
-    let (mut loaded, rejected) = split(host::discover(&dirs));
+    let (mut loaded, rejected) = split(host::discover(&dirs, &accept_all));
     assert!(rejected.is_empty(), "{rejected:?}");
     let paths: Vec<&Path> = loaded.iter().map(|p| p.path()).collect();
     assert_eq!(
@@ -228,7 +234,7 @@ fn several_dirs_and_repeated_loads_behave() {
     );
 
     // Loading the same file again gives a working plugin (abi_stable's per-type cache is not used).
-    let (again, _) = split(host::discover(&[first.path().to_owned()]));
+    let (again, _) = split(host::discover(&[first.path().to_owned()], &accept_all));
     let fake = FakeMaqet::new(json!({}));
     for plugins in [&loaded, &again] {
         let answer = plugin(plugins, "hello")

@@ -6,6 +6,11 @@ use serde::{Deserialize, Serialize};
 
 /// File name of QEMU's own QMP socket, next to the multiplexer socket.
 pub(crate) const QEMU_QMP_SOCKET_NAME: &str = "qemu-qmp.sock";
+/// Longest path a UNIX socket can be bound at: `sun_path` holds 108 bytes with the
+/// terminating NUL.
+pub const MAX_SOCKET_PATH: usize = 107;
+/// File name of the marker `maqet stop` leaves while it stops QEMU.
+pub(crate) const STOP_MARKER_NAME: &str = "stop-requested";
 
 /// The descriptor number under which QEMU inherits its QMP listening socket.
 ///
@@ -53,6 +58,21 @@ impl VmPaths {
         self.runtime_dir.join("qemu.pid")
     }
 
+    /// Created by `maqet stop` before it signals QEMU, so the runner records a stop rather than
+    /// a crash when QEMU dies of that signal.
+    pub fn stop_marker(&self) -> PathBuf {
+        self.runtime_dir.join(STOP_MARKER_NAME)
+    }
+
+    /// Every UNIX socket bound in the runtime dir (their paths must fit [`MAX_SOCKET_PATH`]).
+    pub fn socket_paths(&self) -> Vec<PathBuf> {
+        vec![
+            self.qemu_qmp_socket(),
+            self.qmp_socket(),
+            self.console_socket(),
+        ]
+    }
+
     /// The per-VM lock file.
     pub fn lock_file(&self) -> PathBuf {
         self.runtime_dir.join("lock")
@@ -73,7 +93,8 @@ impl VmPaths {
         self.data_dir.join("runner.log")
     }
 
-    /// The QEMU options that connect QEMU to the runner and the serial log.
+    /// The QEMU options that connect QEMU to the runner and the serial log (appended to, so
+    /// the runner can truncate it when rotating; each launch moves the previous log aside).
     ///
     /// QMP is served on the listening socket the runner passes as fd [`QEMU_QMP_FD`]. QEMU
     /// refuses `path=` next to `fd=`, so an inert `secret` object carries the socket's path:
@@ -92,7 +113,7 @@ impl VmPaths {
             ),
             "-chardev".into(),
             format!(
-                "socket,id=maqet-serial,path={},server=on,wait=off,logfile={},logappend=off",
+                "socket,id=maqet-serial,path={},server=on,wait=off,logfile={},logappend=on",
                 escape(&self.console_socket()),
                 escape(&self.serial_log())
             ),

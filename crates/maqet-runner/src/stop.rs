@@ -126,14 +126,23 @@ pub fn stop(
         (StopMethod::Kill, KILL_WAIT),
     ]);
 
+    mark_stop_requested(qmp_socket);
     let mut method = StopMethod::AlreadyStopped;
     for (step, wait) in steps {
         if !is_alive(qemu) {
             break;
         }
         let sent = match step {
-            StopMethod::Powerdown => qmp_to_any(&sockets, "system_powerdown"),
-            StopMethod::Quit => qmp_to_any(&sockets, "quit"),
+            StopMethod::Powerdown => match qmp_to_any(&sockets, "system_powerdown") {
+                Ok(()) => true,
+                Err(why) => {
+                    tracing::warn!(
+                        "skipping the ACPI power-down: {why}; trying QMP quit, then SIGTERM, then SIGKILL"
+                    );
+                    false
+                }
+            },
+            StopMethod::Quit => qmp_to_any(&sockets, "quit").is_ok(),
             StopMethod::Terminate => signal(qemu, StopSignal::Terminate)?,
             StopMethod::Kill => signal(qemu, StopSignal::Kill)?,
             StopMethod::AlreadyStopped => false,
@@ -144,6 +153,12 @@ pub fn stop(
         method = step;
         if wait_until_gone(qemu, wait, step, on_wait) {
             break;
+        }
+        if step == StopMethod::Powerdown {
+            tracing::warn!(
+                "the guest did not power off within {:.0} s of the ACPI power button; stopping QEMU instead",
+                wait.as_secs_f64()
+            );
         }
     }
     if is_alive(qemu) {
@@ -158,6 +173,12 @@ pub fn stop(
         while is_alive(runner) && Instant::now() < deadline {
             std::thread::sleep(POLL);
         }
+    }
+    if runner.is_none_or(|r| !is_alive(r))
+        && let Some(dir) = qmp_socket.parent()
+    {
+        // No runner is left to read it; a later crash must not look like this stop.
+        let _ = std::fs::remove_file(dir.join(crate::layout::STOP_MARKER_NAME));
     }
     Ok(StopOutcome {
         method,
@@ -174,19 +195,41 @@ fn qmp_sockets(qmp_socket: &Path, runner_alive: bool) -> Vec<PathBuf> {
     sockets
 }
 
-/// Sends a QMP command through the first socket that answers; says whether one accepted it.
-fn qmp_to_any(sockets: &[PathBuf], command: &str) -> bool {
-    sockets.iter().any(|socket| match run_command(socket, command, QMP_TIMEOUT) {
-        Ok(()) => true,
-        Err(QmpFailure::Refused { class, desc }) => {
-            tracing::debug!(%class, %desc, command, "QEMU refused a stop command");
-            false
+/// Sends a QMP command through the first socket that answers; on failure, says why (for
+/// every socket tried).
+fn qmp_to_any(sockets: &[PathBuf], command: &str) -> Result<(), String> {
+    let mut why = Vec::new();
+    for socket in sockets {
+        match run_command(socket, command, QMP_TIMEOUT) {
+            Ok(()) => return Ok(()),
+            Err(QmpFailure::Refused { class, desc }) => {
+                tracing::debug!(%class, %desc, command, "QEMU refused a stop command");
+                why.push(format!("QEMU refused `{command}` ({desc})"));
+            }
+            Err(QmpFailure::Io(err)) => {
+                tracing::debug!(error = %err, socket = %socket.display(), "QMP socket did not answer");
+                why.push(format!("QMP socket {} did not answer ({err})", socket.display()));
+            }
         }
-        Err(QmpFailure::Io(err)) => {
-            tracing::debug!(error = %err, socket = %socket.display(), "QMP socket did not answer");
-            false
-        }
-    })
+    }
+    Err(why.join("; "))
+}
+
+/// Leaves the marker that tells the VM's runner this stop is maqet's (see
+/// [`crate::layout::VmPaths::stop_marker`]). The runtime dir is the VM's own (0700).
+fn mark_stop_requested(qmp_socket: &Path) {
+    let Some(dir) = qmp_socket.parent() else {
+        return;
+    };
+    let marker = dir.join(crate::layout::STOP_MARKER_NAME);
+    if let Err(err) = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&marker)
+    {
+        tracing::debug!(error = %err, marker = %marker.display(), "cannot leave the stop marker");
+    }
 }
 
 fn signal(qemu: &ProcessIdentity, signal: StopSignal) -> Result<bool, RunnerError> {

@@ -369,10 +369,22 @@ fn get_size(obj: &Map<String, Value>, at: &str) -> Result<Option<ByteSize>, Stor
         },
         Some(other) => return Err(wrong_type(at, "size", "a size such as 10G", other)),
     };
-    parsed
-        .map(Some)
-        .map_err(|err| StorageError::invalid(format!("{at}.size"), err.to_string()))
+    let size = parsed.map_err(|err| StorageError::invalid(format!("{at}.size"), err.to_string()))?;
+    if !size.bytes().is_multiple_of(DISK_SECTOR) {
+        return Err(StorageError::invalid(
+            format!("{at}.size"),
+            format!(
+                "{} bytes is not a whole number of {DISK_SECTOR}-byte sectors, and QEMU would round it up; \
+                 give a multiple of 512 bytes (for example 1K or 512B)",
+                size.bytes()
+            ),
+        ));
+    }
+    Ok(Some(size))
 }
+
+/// Disk images are a whole number of sectors: QEMU rounds any other size up.
+const DISK_SECTOR: u64 = 512;
 
 fn get_choice<'c>(
     obj: &Map<String, Value>,

@@ -18,6 +18,7 @@
 //! ```
 
 mod error;
+pub mod input;
 pub mod seed;
 
 use std::path::{Path, PathBuf};
@@ -146,7 +147,7 @@ fn string_arg<'a>(args: &'a Value, name: &'static str) -> Result<Option<&'a str>
 }
 
 fn read_input(what: &'static str, path: &str) -> Result<Vec<u8>, CloudInitError> {
-    std::fs::read(path).map_err(|source| CloudInitError::ReadInput {
+    input::read_input_file(Path::new(path)).map_err(|source| CloudInitError::ReadInput {
         what,
         path: PathBuf::from(path),
         source,
@@ -157,13 +158,10 @@ fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
 }
 
-/// Writes `bytes` to a sibling temp file, then renames it over `path`.
+/// Writes the ISO through [`input::write_atomically`].
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CloudInitError> {
-    let wrap = |source| CloudInitError::WriteIso {
+    input::write_atomically(path, bytes).map_err(|source| CloudInitError::WriteIso {
         path: path.to_owned(),
         source,
-    };
-    let tmp = path.with_extension("iso.tmp");
-    std::fs::write(&tmp, bytes).map_err(wrap)?;
-    std::fs::rename(&tmp, path).map_err(wrap)
+    })
 }

@@ -5,6 +5,7 @@ mod cleanup;
 mod clone;
 mod config_cmds;
 mod console;
+mod launch_checks;
 mod maintenance;
 mod orphans;
 mod qmp;

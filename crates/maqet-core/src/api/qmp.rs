@@ -67,7 +67,8 @@ impl CommandOutput for Screenshot {
 /// QEMU queues each chord as press, 10 ms, hold, release, 10 ms on its virtual clock, which runs
 /// behind the wall clock when the host is busy; half again as much covers that.
 fn key_queue_time(chords: usize, hold_time: u32) -> Duration {
-    Duration::from_millis(chords as u64 * (u64::from(hold_time) + 25) * 3 / 2 + 50)
+    let per_key = (u64::from(hold_time) + 25) * 3 / 2;
+    Duration::from_millis((chords as u64).saturating_mul(per_key).saturating_add(50))
 }
 
 fn check_command_name(command: &str) -> Result<(), MaqetError> {
@@ -272,23 +273,18 @@ impl Maqet {
     ) -> Result<Screenshot, MaqetError> {
         let file = crate::config::absolute(&file);
         let record = self.running_vm(&vm)?;
-        let ppm_path = if png {
-            let mut tmp = file.clone().into_os_string();
-            tmp.push(".maqet-tmp.ppm");
-            PathBuf::from(tmp)
-        } else {
-            file.clone()
-        };
-        self.block_on(async {
+        // QEMU writes into the VM's private runtime dir; maqet moves the image into place.
+        let ppm_path = crate::screenshot::private_ppm_path(&self.vm_paths(&record).runtime_dir);
+        let dumped = self.block_on(async {
             let client = self.qmp_client(&record).await?;
             client.screendump(&ppm_path, None).await?;
             Ok::<(), MaqetError>(())
-        })??;
-        if png {
-            let result = crate::screenshot::ppm_to_png(&ppm_path, &file);
+        });
+        if let Err(e) | Ok(Err(e)) = dumped {
             let _ = std::fs::remove_file(&ppm_path);
-            result?;
+            return Err(e);
         }
+        crate::screenshot::deliver(&ppm_path, &file, png)?;
         Ok(Screenshot {
             file,
             format: if png { "png" } else { "ppm" }.into(),

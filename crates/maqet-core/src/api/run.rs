@@ -119,6 +119,7 @@ impl Maqet {
         {
             return Err(self.orphan_error(&record, qemu));
         }
+        self.check_launch(&qemu_argv, &paths)?;
         crate::dirs::create_private_dir(&paths.data_dir)?;
         crate::dirs::create_private_dir(&self.dirs().runtime)?;
         let spec = LaunchSpec {
@@ -176,11 +177,7 @@ impl Maqet {
         force: bool,
         timeout: f64,
     ) -> Result<(StopMethod, Duration), MaqetError> {
-        if !timeout.is_finite() || timeout < 0.0 {
-            return Err(MaqetError::invalid(
-                "`--timeout` must be a number of seconds, 0 or more",
-            ));
-        }
+        let timeout = crate::seconds::seconds("timeout", timeout)?;
         let Some(qemu) = record.qemu.filter(|_| self.qemu_alive(record)) else {
             if matches!(record.status, VmStatus::Running | VmStatus::Paused) {
                 self.db()?.set_runtime(
@@ -197,7 +194,7 @@ impl Maqet {
             .unwrap_or_else(|| self.vm_paths(record).qmp_socket());
         let opts = StopOptions {
             force,
-            timeout: Duration::from_secs_f64(timeout),
+            timeout,
         };
         let outcome =
             maqet_runner::stop(&socket, &qemu, record.runner.as_ref(), &opts, &mut |msg| {

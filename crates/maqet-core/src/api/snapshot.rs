@@ -381,7 +381,10 @@ impl Maqet {
                 &uuid::Uuid::new_v4().simple().to_string()[..8]
             )
         };
-        let fail = |what: &str, e: QmpError| live_error(record, &spec.name, name, what, e);
+        let fail = |what: &str, e: QmpError| {
+            let died = !self.qemu_alive(record);
+            live_error(record, &spec.name, name, what, e, died)
+        };
         self.block_on(async {
             let qmp = self.qmp_client(record).await?;
             if action == Action::Delete || (action == Action::Create && exists) {
@@ -467,11 +470,35 @@ fn missing_error(record: &VmRecord, drive: &str, name: &str, available: &[String
     }
 }
 
-fn live_error(record: &VmRecord, drive: &str, name: &str, what: &str, err: QmpError) -> MaqetError {
+/// The error for a failed live snapshot step; `qemu_died` says QEMU is gone (checked after the
+/// failure), which then is the message instead of "QEMU refused".
+fn live_error(
+    record: &VmRecord,
+    drive: &str,
+    name: &str,
+    what: &str,
+    err: QmpError,
+    qemu_died: bool,
+) -> MaqetError {
     let kind = match err {
         QmpError::JobTimeout { .. } | QmpError::Timeout { .. } => ErrorKind::Timeout,
         _ => ErrorKind::Failure,
     };
+    if qemu_died {
+        return MaqetError::Snapshot {
+            message: format!(
+                "QEMU of VM `{}` (pid {}) died while trying to {what} snapshot `{name}` on drive `{drive}`; \
+                 the snapshot is not complete. `maqet status {}` shows how QEMU ended; check the \
+                 image with `maqet snapshot {} list {drive}` after starting the VM again",
+                record.name,
+                record.qemu.map_or_else(|| "?".into(), |q| q.pid.to_string()),
+                record.name,
+                record.name,
+            ),
+            kind: ErrorKind::Failure,
+            source: Some(Box::new(err)),
+        };
+    }
     MaqetError::Snapshot {
         message: format!(
             "QEMU could not {what} snapshot `{name}` on drive `{drive}` of VM `{}`; QEMU's reason is below",

@@ -189,10 +189,13 @@ impl Maqet {
         until: Option<String>,
         #[arg(help = "Give up after this many seconds (exit 2)")] timeout: Option<f64>,
     ) -> Result<EventLines, MaqetError> {
+        let timeout = timeout
+            .map(|t| crate::seconds::seconds("timeout", t))
+            .transpose()?;
         let record = self.vm_record(&vm)?;
         let log = self.vm_paths(&record).events_log();
         let follow = follow || until.is_some();
-        let deadline = timeout.map(|t| Instant::now() + Duration::from_secs_f64(t.max(0.0)));
+        let deadline = timeout.map(|t| Instant::now() + t);
         let mut collected = Vec::new();
         let mut offset = 0u64;
         loop {
@@ -216,10 +219,7 @@ impl Maqet {
                 return Ok(EventLines(collected));
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Err(timeout_error(
-                    "events",
-                    Duration::from_secs_f64(timeout.unwrap_or(0.0)),
-                ));
+                return Err(timeout_error("events", timeout.unwrap_or_default()));
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -261,7 +261,7 @@ impl Maqet {
         }
         let record = self.vm_record(&vm)?;
         let paths = self.vm_paths(&record);
-        let limit = Duration::from_secs_f64(timeout.max(0.0));
+        let limit = crate::seconds::seconds("timeout", timeout)?;
         let started = Instant::now();
         let result = |condition: &str, matched: Value| WaitResult {
             condition: condition.into(),

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::keys::{CONFIG_KEYS, QemuMapping, find_key};
 use super::merge::argument_key;
-use super::validate::{count_value, parse_memory_mib};
+use super::validate::{count_value, parse_memory_bytes, qemu_memory_text};
 use super::{ConfigError, Location};
 
 /// What the command line depends on besides the config.
@@ -95,18 +95,8 @@ fn option_value(key: &str, value: &Value) -> Result<String, ConfigError> {
     };
     match key {
         "memory" => {
-            let text = scalar_text(value);
-            parse_memory_mib(&text).map_err(invalid)?;
-            let upper = text.trim().to_ascii_uppercase();
-            let digits_only = upper.chars().all(|c| c.is_ascii_digit());
-            Ok(if digits_only {
-                format!("{upper}M")
-            } else {
-                upper
-                    .trim_end_matches("IB")
-                    .trim_end_matches('B')
-                    .to_string()
-            })
+            let bytes = parse_memory_bytes(&scalar_text(value)).map_err(invalid)?;
+            Ok(qemu_memory_text(bytes))
         }
         "cpu" => count_value(value)
             .filter(|n| *n >= 1)

@@ -97,7 +97,7 @@ pub const CONFIG_KEYS: &[ConfigKey] = &[
         name: "memory",
         kind: KeyType::Memory,
         default: None,
-        doc: "Guest RAM (`-m`): a size like `512M` or `4G`.",
+        doc: "Guest RAM (`-m`): a size like `512M` or `4G`; a bare number is MiB, `B` bytes, `K` KiB (passed to QEMU exactly). At least 8K and a multiple of 8K, as QEMU allocates RAM in 8 KiB steps.",
         example: "2G",
         qemu: QemuMapping::Option("m"),
         same_as: &["m"],

@@ -58,13 +58,27 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
-    /// The file is larger than maqet accepts.
-    #[error("config file {} is {size} bytes; the limit is 1 MiB", path.display())]
+    /// The file is larger than maqet accepts ([`yaml::MAX_CONFIG_BYTES`]).
+    #[error("config file {} is larger than the limit of 1 MiB; maqet stopped reading it there", path.display())]
     TooLarge {
         /// The file.
         path: PathBuf,
-        /// Its size.
-        size: u64,
+    },
+    /// The path is not a regular file (a FIFO, a device, a directory...).
+    #[error("config file {} is {what}, not a regular file; give the path of a YAML file", path.display())]
+    NotRegular {
+        /// The path.
+        path: PathBuf,
+        /// What it is instead.
+        what: &'static str,
+    },
+    /// The file could be changed by another user, and it sets what maqet runs.
+    #[error("refusing config file {}: it sets `binary`, and {reason}", path.display())]
+    Untrusted {
+        /// The config file.
+        path: PathBuf,
+        /// Which file or directory is not safe and why.
+        reason: crate::trust::Untrusted,
     },
     /// The YAML does not parse.
     #[error("{location}: invalid YAML: {message}")]
@@ -104,6 +118,7 @@ impl ConfigError {
                 std::io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
                 _ => ErrorKind::InvalidInput,
             },
+            ConfigError::Untrusted { .. } => ErrorKind::PermissionDenied,
             _ => ErrorKind::InvalidInput,
         }
     }
@@ -133,6 +148,13 @@ pub fn load_file(path: &Path) -> Result<SourceDoc, ConfigError> {
     })?;
     doc.file = Some(path.to_path_buf());
     validate_config(&doc.value, Some(&doc))?;
+    if doc.value.get("binary").is_some() {
+        // This file decides which program maqet runs: it must be as safe as that program.
+        crate::trust::check_trusted(&absolute).map_err(|reason| ConfigError::Untrusted {
+            path: path.to_path_buf(),
+            reason,
+        })?;
+    }
     let base = absolute.parent().map(Path::to_path_buf).unwrap_or_default();
     resolve_config_paths(&mut doc.value, &base);
     Ok(doc)

@@ -32,31 +32,58 @@ pub fn check_vm_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Parses a memory size as QEMU's `-m` takes it; returns MiB. A bare number means MiB.
-pub fn parse_memory_mib(text: &str) -> Result<u64, String> {
+/// QEMU allocates guest RAM in 8 KiB steps and rounds any other size up; so this is both its
+/// smallest size and the step an exact size must be a multiple of.
+pub const QEMU_RAM_STEP: u64 = 8 * 1024;
+
+/// Parses a memory size as QEMU's `-m` takes it; returns bytes. A bare number means MiB (as
+/// in QEMU); `B` means bytes, `K`/`M`/`G`/`T` (optionally `KiB`, `KB`...) powers of 1024.
+/// Sizes below [`QEMU_RAM_STEP`], or not a multiple of it, are refused: QEMU would run a
+/// guest with a different amount of memory than written.
+pub fn parse_memory_bytes(text: &str) -> Result<u64, String> {
     let t = text.trim();
     let upper = t.to_ascii_uppercase();
-    let upper = upper
-        .strip_suffix("IB")
-        .or_else(|| upper.strip_suffix('B'))
-        .unwrap_or(&upper);
-    let (digits, unit) = match upper.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
-        Some((i, _)) => upper.split_at(i),
-        None => (upper, "M"),
-    };
     let bad = || format!("`{text}` is not a memory size; write it like `512M` or `4G`");
-    let number: u64 = digits.parse().map_err(|_| bad())?;
-    let mib = match unit {
-        "K" => number / 1024,
-        "M" => number,
-        "G" => number.checked_mul(1024).ok_or_else(bad)?,
-        "T" => number.checked_mul(1024 * 1024).ok_or_else(bad)?,
-        _ => return Err(bad()),
+    let (digits, shift) = match upper.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        None => (upper.as_str(), 20),
+        Some((i, _)) => {
+            let (digits, unit) = upper.split_at(i);
+            let shift = match unit {
+                "B" => 0,
+                "K" | "KB" | "KIB" => 10,
+                "M" | "MB" | "MIB" => 20,
+                "G" | "GB" | "GIB" => 30,
+                "T" | "TB" | "TIB" => 40,
+                _ => return Err(bad()),
+            };
+            (digits, shift)
+        }
     };
-    if mib == 0 {
-        return Err(format!("memory `{text}` is too small; give at least 1M"));
+    let number: u64 = digits.parse().map_err(|_| bad())?;
+    let bytes = number
+        .checked_mul(1u64 << shift)
+        .ok_or_else(|| format!("memory `{text}` is too large"))?;
+    if bytes < QEMU_RAM_STEP {
+        return Err(format!(
+            "memory `{text}` is below QEMU's minimum of 8K (8192 bytes)"
+        ));
     }
-    Ok(mib)
+    if !bytes.is_multiple_of(QEMU_RAM_STEP) {
+        return Err(format!(
+            "memory `{text}` is not a multiple of 8K, and QEMU would round it up; give a multiple of 8K (8192 bytes)"
+        ));
+    }
+    Ok(bytes)
+}
+
+/// The exact text for QEMU's `-m`: whole MiB as `<n>M`, anything else as `<n>B`.
+pub fn qemu_memory_text(bytes: u64) -> String {
+    const MIB: u64 = 1 << 20;
+    if bytes.is_multiple_of(MIB) {
+        format!("{}M", bytes / MIB)
+    } else {
+        format!("{bytes}B")
+    }
 }
 
 /// Validates a config value. `source` gives positions for errors when the value came from a
@@ -184,7 +211,7 @@ fn check_type(kind: KeyType, value: &Value) -> Result<(), TypeError> {
                     )));
                 }
             };
-            parse_memory_mib(&text).map(|_| ()).map_err(top)
+            parse_memory_bytes(&text).map(|_| ()).map_err(top)
         }
         KeyType::Count => match count_value(value) {
             Some(n) if n >= 1 => Ok(()),
@@ -346,11 +373,23 @@ mod tests {
 
     #[test]
     fn memory_sizes() {
-        assert_eq!(parse_memory_mib("4G"), Ok(4096));
-        assert_eq!(parse_memory_mib("512m"), Ok(512));
-        assert_eq!(parse_memory_mib("1024"), Ok(1024));
-        assert!(parse_memory_mib("0").is_err());
-        assert!(parse_memory_mib("4X").is_err());
+        const MIB: u64 = 1 << 20;
+        assert_eq!(parse_memory_bytes("4G"), Ok(4096 * MIB));
+        assert_eq!(parse_memory_bytes("512m"), Ok(512 * MIB));
+        assert_eq!(parse_memory_bytes("512MiB"), Ok(512 * MIB));
+        assert_eq!(parse_memory_bytes("1024"), Ok(1024 * MIB));
+        assert_eq!(parse_memory_bytes("8192B"), Ok(8192));
+        assert_eq!(parse_memory_bytes("1536K"), Ok(1536 * 1024));
+        assert_eq!(parse_memory_bytes("64KiB"), Ok(64 * 1024));
+        let small = parse_memory_bytes("1024B").unwrap_err();
+        assert!(small.contains("below QEMU's minimum"), "{small}");
+        assert!(parse_memory_bytes("12K").unwrap_err().contains("multiple of 8K"));
+        assert!(parse_memory_bytes("0").is_err());
+        assert!(parse_memory_bytes("4X").is_err());
+        assert!(parse_memory_bytes("-1G").is_err());
+        assert!(parse_memory_bytes("99999999999999T").is_err());
+        assert_eq!(qemu_memory_text(512 * MIB), "512M");
+        assert_eq!(qemu_memory_text(1536 * 1024), "1572864B");
     }
 
     #[test]

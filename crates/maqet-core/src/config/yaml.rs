@@ -116,24 +116,29 @@ impl<'de> Deserialize<'de> for Node {
 /// config needs, and a bound on the work a few hundred bytes of nested aliases can cause.
 const MAX_ALIAS_REPLAYED_EVENTS: usize = 10_000;
 
-/// Largest config file maqet reads.
+/// Largest config file maqet reads (also `maqet.conf`): 1 MiB. Reading stops one byte past it.
 pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 
-/// Reads and parses one YAML config file.
+/// Reads and parses one YAML config file: a regular file (no FIFO or device) of at most
+/// [`MAX_CONFIG_BYTES`], in UTF-8.
 pub fn read_file(path: &Path) -> Result<SourceDoc, ConfigError> {
-    let meta = std::fs::metadata(path).map_err(|source| ConfigError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    if meta.len() > MAX_CONFIG_BYTES {
-        return Err(ConfigError::TooLarge {
+    use crate::bounded_read::{BoundedReadError, read_regular};
+    let bytes = read_regular(path, MAX_CONFIG_BYTES).map_err(|e| match e {
+        BoundedReadError::Io(source) => ConfigError::Read {
             path: path.to_path_buf(),
-            size: meta.len(),
-        });
-    }
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            source,
+        },
+        BoundedReadError::NotRegular(what) => ConfigError::NotRegular {
+            path: path.to_path_buf(),
+            what,
+        },
+        BoundedReadError::TooLarge => ConfigError::TooLarge {
+            path: path.to_path_buf(),
+        },
+    })?;
+    let text = String::from_utf8(bytes).map_err(|e| ConfigError::Read {
         path: path.to_path_buf(),
-        source,
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
     })?;
     parse_str(&text, Some(path))
 }

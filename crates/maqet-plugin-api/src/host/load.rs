@@ -9,12 +9,17 @@ use super::{LoadedPlugin, PluginFile, RejectedPlugin};
 use crate::ffi::PluginModuleRef;
 use crate::spec::CommandSpec;
 
-/// Loads every `*.so` in `dirs`, in order (files sorted by name within a directory).
+/// Decides whether a library file may be loaded at all; `Err` holds the reason, in words for
+/// the user. maqet passes its ownership and mode check (`maqet_core::trust`).
+pub type Vetter<'a> = &'a dyn Fn(&Path) -> Result<(), String>;
+
+/// Loads every `*.so` in `dirs`, in order (files sorted by name within a directory), that
+/// `vet` accepts; no code of a refused file runs (it is never opened by the loader).
 ///
 /// Directories that do not exist are skipped. A file reached twice (same directory listed
 /// twice, symlinks) is loaded once. Nothing here panics on a bad file: it becomes
 /// [`PluginFile::Rejected`] and the others keep loading.
-pub fn discover(dirs: &[PathBuf]) -> Vec<PluginFile> {
+pub fn discover(dirs: &[PathBuf], vet: Vetter<'_>) -> Vec<PluginFile> {
     let mut seen = HashSet::new();
     let mut found = Vec::new();
     for dir in dirs {
@@ -37,7 +42,10 @@ pub fn discover(dirs: &[PathBuf]) -> Vec<PluginFile> {
         for path in libraries {
             let identity = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
             if seen.insert(identity) {
-                found.push(load(&path));
+                found.push(match vet(&path) {
+                    Ok(()) => load(&path),
+                    Err(reason) => PluginFile::Rejected(RejectedPlugin { path, reason }),
+                });
             }
         }
     }

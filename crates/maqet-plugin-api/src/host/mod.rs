@@ -5,7 +5,8 @@
 //! use std::path::PathBuf;
 //!
 //! let mut loaded = Vec::new();
-//! for file in host::discover(&[PathBuf::from("/var/lib/maqet/plugins")]) {
+//! let accept_all = |_: &std::path::Path| Ok(());
+//! for file in host::discover(&[PathBuf::from("/var/lib/maqet/plugins")], &accept_all) {
 //!     match file {
 //!         PluginFile::Loaded(plugin) => loaded.push(plugin),
 //!         PluginFile::Rejected(rejected) => eprintln!("warning: {rejected}"),
@@ -29,7 +30,7 @@ pub use crate::error::{PluginError, PluginMessage};
 pub use crate::services::{HostServices, LogLevel};
 pub use crate::spec::{CommandSpec, ParamKind, ParamSpec};
 pub use clash::check_clashes;
-pub use load::discover;
+pub use load::{Vetter, discover};
 
 use crate::ffi::PluginModuleRef;
 use crate::services::handle_for;

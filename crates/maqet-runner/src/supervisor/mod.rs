@@ -7,6 +7,7 @@ mod qemu;
 mod qmp_session;
 pub mod ready;
 mod record;
+mod rotate;
 mod startup;
 
 use std::io::Read;
@@ -31,6 +32,8 @@ use self::startup::{adopt, fail, give_up, launch};
 const QMP_OPEN_LIMIT: Duration = Duration::from_secs(300);
 /// How long an adopted QEMU gets to accept the new runner's QMP connection.
 const QMP_ADOPT_LIMIT: Duration = Duration::from_secs(15);
+/// How often the serial log's size is checked.
+const ROTATE_CHECK_EVERY: Duration = Duration::from_secs(2);
 
 /// What the runner was asked to do.
 pub enum Job {
@@ -103,6 +106,17 @@ pub fn prepare_files(job: &Job) -> Result<(), (String, std::io::Error)> {
             e,
         )
     })?;
+    if matches!(job, Job::Launch(_)) {
+        // A marker left by an earlier stop must not turn this QEMU's crash into a stop.
+        let _ = std::fs::remove_file(paths.stop_marker());
+        let serial = paths.serial_log();
+        rotate::keep_previous(&serial).map_err(|e| {
+            (
+                format!("cannot move the previous serial log {} aside", serial.display()),
+                e,
+            )
+        })?;
+    }
     let log_path = paths.runner_log();
     let log_file = std::fs::OpenOptions::new()
         .create(true)
@@ -242,9 +256,11 @@ pub async fn run(job: Job, runner: ProcessIdentity, mut pipe: ReadyPipe) -> u8 {
 
     let mut shutdown = None;
     let mut events_open = true;
+    let mut rotation = tokio::time::interval(ROTATE_CHECK_EVERY);
     let exit = loop {
         tokio::select! {
             exit = qemu.wait() => break Some(exit),
+            _ = rotation.tick() => rotate_serial_log(&paths),
             event = events.recv(), if events_open => match event {
                 Ok(event) => on_event(&recorder, &mut shutdown, &event),
                 Err(RecvError::Lagged(missed)) => log!("missed {missed} QMP events (too many at once)"),
@@ -266,7 +282,8 @@ pub async fn run(job: Job, runner: ProcessIdentity, mut pipe: ReadyPipe) -> u8 {
     while let Ok(event) = events.try_recv() {
         on_event(&recorder, &mut shutdown, &event);
     }
-    let (status, reason) = record::exit_outcome(shutdown.as_deref(), exit);
+    let stop_requested = paths.stop_marker().exists();
+    let (status, reason) = record::exit_outcome(shutdown.as_deref(), exit, stop_requested);
     log!(
         "QEMU exited ({exit}); SHUTDOWN reason: {}",
         shutdown.as_deref().unwrap_or("none")
@@ -274,6 +291,16 @@ pub async fn run(job: Job, runner: ProcessIdentity, mut pipe: ReadyPipe) -> u8 {
     recorder.record_exit(&qemu_id, status, &reason);
     remove_runtime_files(&paths, true);
     0
+}
+
+/// Keeps `serial.log` below the rotation limit.
+fn rotate_serial_log(paths: &VmPaths) {
+    let serial = paths.serial_log();
+    match rotate::copy_truncate_if_larger(&serial, rotate::max_log_bytes()) {
+        Ok(true) => log!("rotated {} (over the size limit)", serial.display()),
+        Ok(false) => {}
+        Err(err) => log!("cannot rotate {}: {err}", serial.display()),
+    }
 }
 
 fn on_event(recorder: &VmRecorder, shutdown: &mut Option<String>, event: &QmpEvent) {
@@ -296,6 +323,7 @@ pub(super) fn remove_runtime_files(paths: &VmPaths, include_mux: bool) {
     remove_file(&paths.qemu_qmp_socket());
     remove_file(&paths.console_socket());
     remove_file(&paths.qemu_pid_file());
+    remove_file(&paths.stop_marker());
     // Only succeeds when empty (the caller's lock file may still be there).
     drop(std::fs::remove_dir(&paths.runtime_dir));
 }

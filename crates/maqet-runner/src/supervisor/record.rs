@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use super::log::log;
 use super::qemu::ExitKind;
+use super::rotate;
 
 /// The VM's row in the state DB, written by this runner.
 ///
@@ -106,6 +107,7 @@ impl VmRecorder {
             "data": event.data,
         });
         let write = || -> std::io::Result<()> {
+            rotate::rename_if_larger(&self.events_log, rotate::max_log_bytes())?;
             let mut file = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
@@ -160,8 +162,14 @@ pub fn note_event(name: &str, data: Value) -> QmpEvent {
 }
 
 /// The status and reason to record for a QEMU that ended, from its last SHUTDOWN reason (if
-/// any) and how the process ended.
-pub fn exit_outcome(shutdown_reason: Option<&str>, exit: ExitKind) -> (VmStatus, String) {
+/// any), how the process ended, and whether `maqet stop` asked for it (`stop_requested`: its
+/// marker file was in the runtime dir). A signal nobody in maqet sent (the OOM killer,
+/// `kill -9`) is a crash.
+pub fn exit_outcome(
+    shutdown_reason: Option<&str>,
+    exit: ExitKind,
+    stop_requested: bool,
+) -> (VmStatus, String) {
     if let Some(reason) = shutdown_reason {
         return match reason {
             "guest-shutdown" => (VmStatus::Stopped, "guest shutdown".into()),
@@ -173,15 +181,25 @@ pub fn exit_outcome(shutdown_reason: Option<&str>, exit: ExitKind) -> (VmStatus,
         };
     }
     match exit {
-        ExitKind::Signal(signal @ (libc::SIGKILL | libc::SIGTERM)) => {
-            (VmStatus::Stopped, format!("killed (signal {signal})"))
-        }
+        ExitKind::Signal(signal) if stop_requested => (
+            VmStatus::Stopped,
+            format!("host stop (signal {signal}{})", signal_name(signal)),
+        ),
         ExitKind::Signal(signal) => (
             VmStatus::Crashed,
-            format!("QEMU died of signal {signal}{}", signal_name(signal)),
+            format!(
+                "QEMU was killed by signal {signal}{}, not by maqet{}",
+                signal_name(signal),
+                if signal == libc::SIGKILL {
+                    " (the kernel's out-of-memory killer or a `kill -9`)"
+                } else {
+                    ""
+                }
+            ),
         ),
         ExitKind::Code(0) => (VmStatus::Stopped, "QEMU exited".into()),
         ExitKind::Code(code) => (VmStatus::Crashed, format!("QEMU exited with status {code}")),
+        ExitKind::Unknown if stop_requested => (VmStatus::Stopped, "host stop".into()),
         ExitKind::Unknown => (
             VmStatus::Crashed,
             "QEMU exited without a SHUTDOWN event (killed or crashed; exit status unknown for a re-adopted QEMU)"
@@ -192,11 +210,15 @@ pub fn exit_outcome(shutdown_reason: Option<&str>, exit: ExitKind) -> (VmStatus,
 
 fn signal_name(signal: i32) -> &'static str {
     match signal {
+        libc::SIGKILL => " (SIGKILL)",
+        libc::SIGTERM => " (SIGTERM)",
         libc::SIGSEGV => " (SIGSEGV)",
         libc::SIGABRT => " (SIGABRT)",
         libc::SIGBUS => " (SIGBUS)",
         libc::SIGILL => " (SIGILL)",
         libc::SIGFPE => " (SIGFPE)",
+        libc::SIGINT => " (SIGINT)",
+        libc::SIGHUP => " (SIGHUP)",
         _ => "",
     }
 }
@@ -241,7 +263,7 @@ mod tests {
         ];
         for (reason, exit, status, text) in cases {
             assert_eq!(
-                exit_outcome(reason, exit),
+                exit_outcome(reason, exit, false),
                 (status, text.to_owned()),
                 "{reason:?}"
             );
@@ -250,12 +272,15 @@ mod tests {
 
     #[test]
     fn without_shutdown_the_exit_decides() {
-        let outcome = |exit| exit_outcome(None, exit);
+        let outcome = |exit| exit_outcome(None, exit, false);
+        let (status, reason) = outcome(ExitKind::Signal(9));
+        assert_eq!(status, VmStatus::Crashed);
+        assert!(reason.contains("signal 9 (SIGKILL)"), "{reason}");
+        assert_eq!(outcome(ExitKind::Signal(15)).0, VmStatus::Crashed);
         assert_eq!(
-            outcome(ExitKind::Signal(9)),
-            (VmStatus::Stopped, "killed (signal 9)".into())
+            exit_outcome(None, ExitKind::Signal(9), true),
+            (VmStatus::Stopped, "host stop (signal 9 (SIGKILL))".into())
         );
-        assert_eq!(outcome(ExitKind::Signal(15)).0, VmStatus::Stopped);
         let (status, reason) = outcome(ExitKind::Signal(11));
         assert_eq!(status, VmStatus::Crashed);
         assert!(reason.contains("SIGSEGV"), "{reason}");

@@ -174,11 +174,19 @@ fn confirm(def: &CommandDef, args: &serde_json::Value) -> Result<(), MaqetError>
 }
 
 fn print_result(output: &Output, format: Format) -> i32 {
+    if let (Some(pass), Format::Auto) = (&output.passthrough, format) {
+        let _ = std::io::stdout()
+            .lock()
+            .write_all(&pass.stdout)
+            .and_then(|()| std::io::stdout().flush());
+        let _ = std::io::stderr().lock().write_all(&pass.stderr);
+        return pass.exit_code;
+    }
     if let Some(text) = output::render(output, format) {
         let mut stdout = std::io::stdout().lock();
         let _ = writeln!(stdout, "{text}");
     }
-    0
+    output.passthrough.as_ref().map_or(0, |p| p.exit_code)
 }
 
 fn print_completions(mut cli: clap::Command, matches: &ArgMatches) -> i32 {

@@ -179,6 +179,7 @@ impl PluginSet {
         Output {
             value: serde_json::to_value(&rows).unwrap_or(Value::Null),
             human: Some(human),
+            passthrough: None,
         }
     }
 
@@ -206,7 +207,11 @@ impl PluginSet {
             Value::String(s) => Some(s.clone()),
             _ => None,
         };
-        Ok(Output { value, human })
+        Ok(Output {
+            value,
+            human,
+            passthrough: None,
+        })
     }
 }
 

@@ -25,6 +25,7 @@ pub mod api;
 pub mod config;
 pub mod dirs;
 mod error;
+mod host_ports;
 mod lifecycle;
 mod maqet;
 pub mod registry;

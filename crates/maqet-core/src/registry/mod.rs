@@ -7,7 +7,7 @@ mod args;
 mod output;
 
 pub use args::{ArgType, Args, ConfigOverrides, KeyValues};
-pub use output::{CommandOutput, Output};
+pub use output::{CommandOutput, Output, Passthrough};
 
 use crate::{Maqet, MaqetError};
 
@@ -111,6 +111,7 @@ pub const GROUPS: &[(&str, &str)] = &[
     ("qmp", "Drive a running VM through QMP"),
     ("storage", "Inspect and manage VM storage files"),
     ("config", "Validate VM config files and print their schema"),
+    ("guest", "Ask a running guest's agent about the guest"),
 ];
 
 /// All registered commands, sorted by group then name.

@@ -77,7 +77,10 @@ impl AgentConnection {
             .await?;
         let mut delimited = false;
         loop {
-            match self.read_frame(deadline, "guest-sync-delimited", limit).await? {
+            match self
+                .read_frame(deadline, "guest-sync-delimited", limit)
+                .await?
+            {
                 Frame::Delimiter => delimited = true,
                 Frame::Object(reply)
                     if delimited && reply.get("return").and_then(Value::as_u64) == Some(id) =>
@@ -149,7 +152,10 @@ impl AgentConnection {
         self.send_command(command, arguments, deadline, limit)
             .await?;
         self.synced = false;
-        match self.read_frame(Instant::now() + grace, command, grace).await {
+        match self
+            .read_frame(Instant::now() + grace, command, grace)
+            .await
+        {
             Ok(Frame::Object(reply)) => match reply.get("error") {
                 Some(error) => Err(AgentError::Command {
                     class: error["class"].as_str().unwrap_or_default().to_owned(),

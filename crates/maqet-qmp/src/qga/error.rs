@@ -22,7 +22,9 @@ pub enum AgentError {
     #[error("the guest agent channel was closed; QEMU probably exited")]
     Closed,
     /// The agent did not answer in time (not running, busy, or the guest is rebooting).
-    #[error("the guest agent did not answer `{command}` within {after:?}; is qemu-ga running in the guest?")]
+    #[error(
+        "the guest agent did not answer `{command}` within {after:?}; is qemu-ga running in the guest?"
+    )]
     Timeout {
         /// The command that got no answer.
         command: String,

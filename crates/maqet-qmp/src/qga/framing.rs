@@ -116,7 +116,8 @@ mod tests {
 
     #[test]
     fn objects_split_by_structure_with_or_without_newlines() {
-        let got = frames(b"{\"return\": {}}{\"return\": \"a}b{\\\"\"}\n{\"return\": [1, {\"x\": 2}]}\n");
+        let got =
+            frames(b"{\"return\": {}}{\"return\": \"a}b{\\\"\"}\n{\"return\": [1, {\"x\": 2}]}\n");
         assert_eq!(
             got,
             vec![
@@ -140,7 +141,10 @@ mod tests {
     fn a_torn_object_ends_at_the_delimiter() {
         let got = frames(b"{\"return\": \"half\xff{\"return\": 7}");
         assert!(matches!(got[0], Frame::Invalid(_)), "{got:?}");
-        assert_eq!(got[1..], [Frame::Delimiter, Frame::Object(json!({"return": 7}))]);
+        assert_eq!(
+            got[1..],
+            [Frame::Delimiter, Frame::Object(json!({"return": 7}))]
+        );
     }
 
     #[test]

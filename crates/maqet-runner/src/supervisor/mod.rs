@@ -1,5 +1,6 @@
 //! The runner's work: launch or adopt QEMU, serve the QMP multiplexer, record what happens.
 
+mod agent;
 pub mod log;
 mod mux;
 mod qemu;
@@ -218,6 +219,7 @@ pub async fn run(job: Job, runner: ProcessIdentity, mut pipe: ReadyPipe) -> u8 {
         return give_up(&mut qemu, &recorder, &paths).await;
     }
     tokio::spawn(mux::serve(listener, qmp.clone()));
+    agent::start(&paths, qemu_id.pid, qmp.events());
     pipe.ready(Started {
         runner,
         qemu: qemu_id,
@@ -248,6 +250,7 @@ pub async fn run(job: Job, runner: ProcessIdentity, mut pipe: ReadyPipe) -> u8 {
             qemu_id.pid
         );
         remove_file(&paths.qmp_socket());
+        remove_file(&paths.agent_socket());
         return 0;
     };
     // Events QEMU sent just before exiting (SHUTDOWN) may still be in flight.
@@ -281,9 +284,11 @@ fn on_event(recorder: &VmRecorder, shutdown: &mut Option<String>, event: &QmpEve
 pub(super) fn remove_runtime_files(paths: &VmPaths, include_mux: bool) {
     if include_mux {
         remove_file(&paths.qmp_socket());
+        remove_file(&paths.agent_socket());
     }
     remove_file(&paths.qemu_qmp_socket());
     remove_file(&paths.console_socket());
+    remove_file(&paths.qga_socket());
     // Only succeeds when empty (the caller's lock file may still be there).
     drop(std::fs::remove_dir(&paths.runtime_dir));
 }

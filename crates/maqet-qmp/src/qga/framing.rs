@@ -22,9 +22,23 @@ pub enum Frame {
 }
 
 /// Accumulates bytes and yields complete frames.
+///
+/// The scan of a partly received object resumes where it stopped, so a large reply (a 1 MiB
+/// file chunk is ~1.4 MB of base64) arriving in small reads costs linear time.
 #[derive(Debug, Default)]
 pub struct FrameBuffer {
     bytes: Vec<u8>,
+    scan: Scan,
+}
+
+/// How far the current object has been scanned.
+#[derive(Debug, Default, Clone, Copy)]
+struct Scan {
+    /// Bytes of `bytes` already looked at (0 = not inside an object yet).
+    at: usize,
+    depth: usize,
+    in_string: bool,
+    escaped: bool,
 }
 
 impl FrameBuffer {
@@ -41,66 +55,71 @@ impl FrameBuffer {
     /// Forgets everything buffered (before a resync).
     pub fn clear(&mut self) {
         self.bytes.clear();
+        self.scan = Scan::default();
     }
 
     /// The next complete frame, if the buffer holds one.
     pub fn next_frame(&mut self) -> Option<Frame> {
-        let start = self
-            .bytes
-            .iter()
-            .position(|b| *b == b'{' || *b == SYNC_DELIMITER);
-        let Some(start) = start else {
-            self.bytes.clear();
-            return None;
-        };
-        if self.bytes[start] == SYNC_DELIMITER {
-            self.bytes.drain(..=start);
-            return Some(Frame::Delimiter);
+        if self.scan.at == 0 {
+            let start = self
+                .bytes
+                .iter()
+                .position(|b| *b == b'{' || *b == SYNC_DELIMITER);
+            let Some(start) = start else {
+                self.bytes.clear();
+                return None;
+            };
+            if self.bytes[start] == SYNC_DELIMITER {
+                self.bytes.drain(..=start);
+                return Some(Frame::Delimiter);
+            }
+            self.bytes.drain(..start);
         }
-        self.bytes.drain(..start);
-        let end = object_end(&self.bytes)?;
+        let end = self.object_end()?;
+        self.scan = Scan::default();
         let object: Vec<u8> = self.bytes.drain(..end).collect();
         Some(match serde_json::from_slice(&object) {
             Ok(value) => Frame::Object(value),
             Err(_) => Frame::Invalid(String::from_utf8_lossy(&object).into_owned()),
         })
     }
-}
 
-/// Where the object starting at `bytes[0]` (a `{`) ends (one past its `}`), if it is complete.
-///
-/// A `0xFF` inside an object (never valid in UTF-8 JSON) ends it early, so a resync delimiter
-/// is never swallowed by a torn object.
-fn object_end(bytes: &[u8]) -> Option<usize> {
-    let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    for (i, &b) in bytes.iter().enumerate() {
-        if b == SYNC_DELIMITER {
-            return Some(i);
-        }
-        if in_string {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
+    /// Where the object starting at `bytes[0]` (a `{`) ends (one past its `}`), once complete.
+    ///
+    /// A `0xFF` inside an object (never valid in UTF-8 JSON) ends it early, so a resync
+    /// delimiter is never swallowed by a torn object.
+    fn object_end(&mut self) -> Option<usize> {
+        let scan = &mut self.scan;
+        while scan.at < self.bytes.len() {
+            let i = scan.at;
+            let b = self.bytes[i];
+            scan.at += 1;
+            if b == SYNC_DELIMITER {
+                return Some(i);
+            }
+            if scan.in_string {
+                match (scan.escaped, b) {
+                    (true, _) => scan.escaped = false,
+                    (false, b'\\') => scan.escaped = true,
+                    (false, b'"') => scan.in_string = false,
+                    _ => {}
+                }
+                continue;
+            }
+            match b {
+                b'"' => scan.in_string = true,
+                b'{' | b'[' => scan.depth += 1,
+                b'}' | b']' => {
+                    scan.depth = scan.depth.saturating_sub(1);
+                    if scan.depth == 0 {
+                        return Some(i + 1);
+                    }
+                }
                 _ => {}
             }
-            continue;
         }
-        match b {
-            b'"' => in_string = true,
-            b'{' | b'[' => depth += 1,
-            b'}' | b']' => {
-                depth = depth.saturating_sub(1);
-                if depth == 0 {
-                    return Some(i + 1);
-                }
-            }
-            _ => {}
-        }
+        None
     }
-    None
 }
 
 #[cfg(test)]

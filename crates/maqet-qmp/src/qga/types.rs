@@ -52,11 +52,11 @@ pub struct FileWrite {
 
 /// `guest-info`'s reply.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
 pub struct AgentInfo {
     /// The agent's version.
     pub version: String,
-    /// Every command the agent knows, and whether it is enabled.
+    /// Every command the agent knows, and whether it is enabled (qemu-ga spells this field
+    /// with an underscore, unlike the others).
     pub supported_commands: Vec<SupportedCommand>,
 }
 

@@ -19,6 +19,10 @@ command -v virt-xml-validate >/dev/null || need+=(libvirt-clients)
 command -v xmllint >/dev/null || need+=(libxml2-utils)
 command -v cpio >/dev/null || need+=(cpio)
 command -v socat >/dev/null || need+=(socat)
+# The test guest's qemu-ga is Debian's; build-guest.sh copies its shared libraries from the host.
+for lib in libglib-2.0.so.0 libnuma.so.1 liburing.so.2 libudev.so.1; do
+    ldconfig -p | grep -q "$lib" || need+=(libglib2.0-0 libnuma1 liburing2 libudev1)
+done
 if [ ${#need[@]} -gt 0 ]; then
     echo "setup: installing ${need[*]}" >&2
     $SUDO apt-get update -qq

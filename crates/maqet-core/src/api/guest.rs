@@ -491,7 +491,7 @@ fn read_input(source: &str) -> Result<Vec<u8>, MaqetError> {
 
 /// A number of seconds from an option, checked.
 pub(crate) fn seconds(option: &str, value: f64) -> Result<Duration, MaqetError> {
-    if !value.is_finite() || value < 0.0 || value > 1e9 {
+    if !value.is_finite() || !(0.0..=1e9).contains(&value) {
         return Err(MaqetError::invalid(format!(
             "`{option}` must be a number of seconds, 0 or more"
         )));

@@ -112,8 +112,8 @@ impl Maqet {
             bytes: 0,
         };
         match (guest_side(&src), guest_side(&dst)) {
-            (None, Some((_, guest))) => copier.to_guest(Path::new(&src), guest, recursive)?,
-            (Some((_, guest)), None) => copier.from_guest(guest, Path::new(&dst), recursive)?,
+            (None, Some((_, guest))) => copier.copy_in(Path::new(&src), guest, recursive)?,
+            (Some((_, guest)), None) => copier.copy_out(guest, Path::new(&dst), recursive)?,
             _ => {}
         }
         Ok(CopyReport {
@@ -131,7 +131,7 @@ impl Copier<'_> {
         Ok(self.agent.run_helper("test", &[flag, path])?.0 == 0)
     }
 
-    fn to_guest(&mut self, src: &Path, dst: &str, recursive: bool) -> Result<(), MaqetError> {
+    fn copy_in(&mut self, src: &Path, dst: &str, recursive: bool) -> Result<(), MaqetError> {
         let meta = std::fs::metadata(src)
             .map_err(|e| MaqetError::io(format!("cannot read {}", src.display()), e))?;
         let name = src
@@ -145,7 +145,7 @@ impl Copier<'_> {
             dst.to_owned()
         };
         if !meta.is_dir() {
-            return self.file_to_guest(src, &target, meta.len());
+            return self.file_in(src, &target, meta.len());
         }
         if !recursive {
             return Err(MaqetError::invalid(format!(
@@ -167,7 +167,7 @@ impl Copier<'_> {
             ));
         }
         for (file, len) in files {
-            self.file_to_guest(
+            self.file_in(
                 &src.join(&file),
                 &format!("{target}/{}", file.display()),
                 len,
@@ -176,7 +176,7 @@ impl Copier<'_> {
         Ok(())
     }
 
-    fn file_to_guest(&mut self, src: &Path, target: &str, len: u64) -> Result<(), MaqetError> {
+    fn file_in(&mut self, src: &Path, target: &str, len: u64) -> Result<(), MaqetError> {
         if !self.force && self.guest_test("-e", target)? {
             return Err(MaqetError::new(
                 ErrorKind::AlreadyExists,
@@ -254,14 +254,14 @@ impl Copier<'_> {
         }
     }
 
-    fn from_guest(&mut self, src: &str, dst: &Path, recursive: bool) -> Result<(), MaqetError> {
+    fn copy_out(&mut self, src: &str, dst: &Path, recursive: bool) -> Result<(), MaqetError> {
         let target = if dst.is_dir() {
             dst.join(base_name(src))
         } else {
             dst.to_path_buf()
         };
         if !self.guest_test("-d", src)? {
-            return self.file_from_guest(src, &target);
+            return self.file_out(src, &target);
         }
         if !recursive {
             return Err(MaqetError::invalid(format!(
@@ -289,12 +289,12 @@ impl Copier<'_> {
                 .map_err(|e| MaqetError::io(format!("cannot create {}", path.display()), e))?;
         }
         for file in list(self, "f")? {
-            self.file_from_guest(&format!("{root}/{file}"), &target.join(&file))?;
+            self.file_out(&format!("{root}/{file}"), &target.join(&file))?;
         }
         Ok(())
     }
 
-    fn file_from_guest(&mut self, src: &str, target: &Path) -> Result<(), MaqetError> {
+    fn file_out(&mut self, src: &str, target: &Path) -> Result<(), MaqetError> {
         if !self.force && target.exists() {
             return Err(MaqetError::new(
                 ErrorKind::AlreadyExists,

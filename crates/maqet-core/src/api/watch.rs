@@ -238,6 +238,8 @@ impl Maqet {
             "maqet wait web --tcp 22"
         ]
     )]
+    // One parameter per CLI option; a struct would hide them from the registry.
+    #[allow(clippy::too_many_arguments)]
     pub fn wait(
         &self,
         #[arg(positional, help = "VM name or id")] vm: String,

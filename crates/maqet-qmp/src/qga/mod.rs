@@ -19,6 +19,8 @@
 //! VM's channel and serialises its clients' commands over it.
 
 mod connection;
+#[cfg(test)]
+mod connection_tests;
 mod error;
 pub mod framing;
 pub mod types;

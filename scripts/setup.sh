@@ -22,6 +22,10 @@ command -v socat >/dev/null || need+=(socat)
 # The Python package (scripts/python-tests.sh): venv with pip, and Python's headers for PyO3.
 python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
 [ -e "$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["include"])')/Python.h" ] || need+=(python3-dev)
+# The test guest's qemu-ga is Debian's; build-guest.sh copies its shared libraries from the host.
+for lib in libglib-2.0.so.0 libnuma.so.1 liburing.so.2 libudev.so.1; do
+    ldconfig -p | grep -q "$lib" || need+=(libglib2.0-0 libnuma1 liburing2 libudev1)
+done
 if [ ${#need[@]} -gt 0 ]; then
     echo "setup: installing ${need[*]}" >&2
     $SUDO apt-get update -qq

@@ -3,7 +3,10 @@
 #
 # The guest is a stock Debian kernel plus a busybox initramfs whose /init (see guest-init.sh
 # below) loads a few modules, reports the devices it sees on the serial console, powers off
-# within milliseconds of an ACPI power-button press, and runs shells on tty1 and ttyS0.
+# within milliseconds of an ACPI power-button press, and runs shells on tty1 and ttyS0. It also
+# runs Debian's qemu-ga on the virtio port named org.qemu.guest_agent.0 (when there is one; not
+# with maqet.no_agent=1), has a /sbin/shutdown that powers off or reboots at once (qemu-ga's
+# guest-shutdown runs it), and serves /www with busybox httpd on TCP port 8080.
 #
 # Output: <cache>/<key>/{vmlinux (or vmlinuz),initrd.img,VERSION}, printed as KERNEL=... and
 # INITRD=... (vmlinux is the uncompressed kernel, booted by QEMU through its PVH entry point).
@@ -17,6 +20,9 @@ CACHE_ROOT="${MAQET_TEST_GUEST_DIR:-${HOME:-/root}/.cache/maqet/test-guest}"
 # The generic kernel, not -cloud: the cloud flavour lacks 9p and AHCI.
 KERNEL_META_PKG="${MAQET_TEST_GUEST_KERNEL_PKG:-linux-image-amd64}"
 BUSYBOX_PKG=busybox-static
+QGA_PKG=qemu-guest-agent
+# qemu-ga's shared libraries are copied from the host (found with ldd); these provide them.
+QGA_LIB_PKGS=(libglib2.0-0 libnuma1 liburing2 libudev1)
 RESOLVE_MAX_AGE_MIN=1440
 # group:module. /init loads the "disk" group in the background while it loads "main" (probing
 # the IDE ports takes ~0.4 s of mostly waiting), then "late", whose dependencies span both.
@@ -117,10 +123,11 @@ need xz xz-utils
 log "building test guest ($KPKG $KVER, busybox $BBVER) into $OUT"
 WORK=$(mktemp -d "$CACHE_ROOT/.build.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
-download_debs "$WORK" "$KPKG" "$BUSYBOX_PKG"
-mkdir "$WORK/kpkg" "$WORK/bbpkg"
+download_debs "$WORK" "$KPKG" "$BUSYBOX_PKG" "$QGA_PKG"
+mkdir "$WORK/kpkg" "$WORK/bbpkg" "$WORK/qgapkg"
 dpkg-deb -x "$WORK"/"$KPKG"_*.deb "$WORK/kpkg"
 dpkg-deb -x "$WORK"/"$BUSYBOX_PKG"_*.deb "$WORK/bbpkg"
+dpkg-deb -x "$WORK"/"$QGA_PKG"_*.deb "$WORK/qgapkg"
 BUSYBOX="$WORK/bbpkg/bin/busybox"
 [ -x "$BUSYBOX" ] || die "$BUSYBOX_PKG did not contain bin/busybox"
 KREL=$(basename "$(ls -d "$WORK"/kpkg/lib/modules/*/ | head -n1)")
@@ -135,6 +142,31 @@ cp "$BUSYBOX" "$R/bin/busybox"
 for applet in $("$BUSYBOX" --list); do
     [ "$applet" = busybox ] || ln -s busybox "$R/bin/$applet"
 done
+
+# --- the guest agent: qemu-ga and the shared libraries it needs (from the host, via ldd) --------
+QGA="$WORK/qgapkg/usr/sbin/qemu-ga"
+[ -x "$QGA" ] || die "$QGA_PKG did not contain usr/sbin/qemu-ga"
+if ldd "$QGA" | grep -q 'not found'; then
+    log "installing qemu-ga's libraries: ${QGA_LIB_PKGS[*]}"
+    apt-get install -y -qq "${QGA_LIB_PKGS[@]}" >&2 || die "cannot install ${QGA_LIB_PKGS[*]}"
+fi
+! ldd "$QGA" | grep 'not found' || die "qemu-ga needs libraries this host does not have"
+mkdir -p "$R/usr/sbin" "$R/www"
+cp "$QGA" "$R/usr/sbin/qemu-ga"
+for lib in $(ldd "$QGA" | grep -o '/[^ ]*'); do
+    mkdir -p "$R$(dirname "$lib")"
+    cp -L "$lib" "$R$lib"
+done
+# busybox has no shutdown; qemu-ga runs `shutdown -P|-H|-r +0 MESSAGE`.
+cat >"$R/sbin/shutdown" <<'SHUTDOWN'
+#!/bin/sh
+for arg in "$@"; do
+    [ "$arg" = -r ] && exec reboot -f
+done
+exec poweroff -f
+SHUTDOWN
+chmod 755 "$R/sbin/shutdown"
+echo 'maqet test guest' >"$R/www/index.html"
 
 # --- kernel modules and their dependencies --------------------------------------------------
 declare -A MOD_PATH=() BUILTIN=() COPIED=()
@@ -266,6 +298,30 @@ if [ -n "$tags" ]; then
     done
 fi
 
+# Networking for port-forward tests: QEMU's user-mode network gives the guest 10.0.2.15.
+ip link set lo up 2>/dev/null
+if ip link set eth0 up 2>/dev/null; then
+    ip addr add 10.0.2.15/24 dev eth0
+    ip route add default via 10.0.2.2
+fi
+httpd -p 8080 -h /www
+
+no_agent=0
+for arg in $(cat /proc/cmdline); do
+    [ "$arg" = maqet.no_agent=1 ] && no_agent=1
+done
+for port in /sys/class/virtio-ports/*; do
+    [ "$no_agent" = 0 ] && [ -f "$port/name" ] || continue
+    [ "$(cat "$port/name")" = org.qemu.guest_agent.0 ] || continue
+    mkdir -p /var/run/qemu-ga
+    (while true; do
+        PATH=/bin:/sbin:/usr/sbin qemu-ga -m virtio-serial -p "/dev/${port##*/}" \
+            -t /var/run/qemu-ga -f /var/run/qemu-ga.pid >/dev/null 2>&1
+        sleep 1
+    done) &
+    say "MAQET-GUEST AGENT /dev/${port##*/}"
+done
+
 say "MAQET-GUEST READY"
 
 # tty1 (VGA): an interactive shell, so keys sent with QMP send-key show on screen.
@@ -300,6 +356,7 @@ kernel_file=$KERNEL_FILE
 kernel_package=$KPKG $KVER
 kernel_release=$KREL
 busybox=$BBVER
+qemu_ga=$(dpkg-deb -f "$WORK"/"$QGA_PKG"_*.deb Version)
 modules=${LOAD_LIST[*]}
 EOF
 mv "$STAGE" "$OUT"

@@ -33,7 +33,15 @@ fn session_guard_stops_its_vms_on_drop_and_call_by_name_works() {
         assert_eq!(reply["status"], "running");
         // Booted guests power off on ACPI within milliseconds, so the drop stops it gracefully.
         session
-            .wait("api".into(), Some(READY_BANNER.into()), None, None, 60.0)
+            .wait(
+                "api".into(),
+                Some(READY_BANNER.into()),
+                None,
+                None,
+                60.0,
+                false,
+                None,
+            )
             .unwrap();
         pid
     };

@@ -173,10 +173,21 @@ fn confirm(def: &CommandDef, args: &serde_json::Value) -> Result<(), MaqetError>
 }
 
 fn print_result(output: &Output, format: Format) -> i32 {
-    match output::render(output, format) {
+    if let (Some(pass), Format::Auto) = (&output.passthrough, format) {
+        if let Err(e) = write_and_flush(&mut std::io::stdout().lock(), &pass.stdout) {
+            return report::error(&output_error(e));
+        }
+        let _ = std::io::stderr().lock().write_all(&pass.stderr);
+        return pass.exit_code;
+    }
+    let written = match output::render(output, format) {
         Some(text) => write_stdout(&format!("{text}\n")),
         None => 0,
+    };
+    if written != 0 {
+        return written;
     }
+    output.passthrough.as_ref().map_or(0, |p| p.exit_code)
 }
 
 /// Writes `text` to stdout and flushes it; a full disk or a closed pipe is an error (exit 1),

@@ -169,6 +169,7 @@ mod tests {
         let out = Output {
             value: json!([{"name": "a", "pid": 1}, {"name": "bb", "status": "x"}]),
             human: None,
+            passthrough: None,
         };
         assert_eq!(
             render(&out, Format::Table).unwrap(),
@@ -181,6 +182,7 @@ mod tests {
         let out = Output {
             value: json!({"a": 1}),
             human: Some(String::new()),
+            passthrough: None,
         };
         assert_eq!(render(&out, Format::Auto), None);
         assert_eq!(render(&out, Format::Json).unwrap(), "{\n  \"a\": 1\n}");

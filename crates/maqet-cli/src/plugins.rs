@@ -184,6 +184,7 @@ impl PluginSet {
         Output {
             value: serde_json::to_value(&rows).unwrap_or(Value::Null),
             human: Some(human),
+            passthrough: None,
         }
     }
 
@@ -211,7 +212,11 @@ impl PluginSet {
             Value::String(s) => Some(s.clone()),
             _ => None,
         };
-        Ok(Output { value, human })
+        Ok(Output {
+            value,
+            human,
+            passthrough: None,
+        })
     }
 }
 

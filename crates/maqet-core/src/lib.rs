@@ -29,6 +29,7 @@ pub mod config;
 pub mod dirs;
 mod error;
 mod identity;
+mod host_ports;
 mod lifecycle;
 mod maqet;
 pub mod registry;

@@ -43,6 +43,10 @@ pub struct ConfigurationSummary {
     pub storage_count: usize,
     /// The drives.
     pub storage_devices: Vec<DriveSummary>,
+    /// Whether the VM has a guest agent channel (`guest_agent`).
+    pub guest_agent: bool,
+    /// Host ports forwarded to the guest (`ports`).
+    pub ports: Vec<crate::config::forwards::PortForward>,
 }
 
 impl ConfigurationSummary {
@@ -86,6 +90,11 @@ impl ConfigurationSummary {
             display: text("display").unwrap_or_else(|| "none".into()),
             storage_count: drives.len(),
             storage_devices: drives,
+            guest_agent: config.get("guest_agent") == Some(&Value::Bool(true)),
+            ports: config
+                .get("ports")
+                .and_then(|p| crate::config::forwards::parse_forwards(p).ok())
+                .unwrap_or_default(),
         }
     }
 }
@@ -179,6 +188,9 @@ impl CommandOutput for VmStatusReport {
         }
         if let Some(sock) = &self.socket_path {
             let _ = writeln!(out, "qmp socket: {}", sock.display());
+        }
+        for forward in &self.configuration.ports {
+            let _ = writeln!(out, "port:       {forward}");
         }
         if self.is_empty {
             let _ = writeln!(

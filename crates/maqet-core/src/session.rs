@@ -53,7 +53,7 @@ impl Session<'_> {
     pub fn stop_all(&self) -> Result<(), MaqetError> {
         let mut first_error = None;
         for id in self.started.borrow_mut().drain(..).rev() {
-            if let Err(e) = self.maqet.stop(id, false, SESSION_STOP_TIMEOUT)
+            if let Err(e) = self.maqet.stop(id, false, SESSION_STOP_TIMEOUT, false)
                 && first_error.is_none()
             {
                 first_error = Some(e);

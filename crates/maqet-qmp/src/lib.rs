@@ -12,6 +12,9 @@
 //!   [`QmpError::Closed`] and [`QmpClient::closed`] resolves.
 //! - QEMU's error replies become [`QmpError::Command`] with QEMU's `class` and `desc`.
 //!
+//! [`qga`] is the guest agent's protocol (qemu-ga), which is close to QMP but has its own
+//! framing and no ids.
+//!
 //! [`wire`] holds the framing and message types on their own, for servers too; [`keys`] holds
 //! QEMU's key names and a US-layout text-to-keys map.
 //!
@@ -56,6 +59,7 @@ mod commands;
 mod error;
 mod jobs;
 pub mod keys;
+pub mod qga;
 mod types;
 pub mod wire;
 

@@ -70,7 +70,19 @@ impl VmPaths {
             self.qemu_qmp_socket(),
             self.qmp_socket(),
             self.console_socket(),
+            self.qga_socket(),
+            self.agent_socket(),
         ]
+    }
+
+    /// The guest agent channel (served by QEMU; only the runner connects to it).
+    pub fn qga_socket(&self) -> PathBuf {
+        self.runtime_dir.join("qga.sock")
+    }
+
+    /// The runner's guest agent socket that clients use.
+    pub fn agent_socket(&self) -> PathBuf {
+        self.runtime_dir.join("agent.sock")
     }
 
     /// The per-VM lock file.
@@ -120,6 +132,31 @@ impl VmPaths {
             "-serial".into(),
             "chardev:maqet-serial".into(),
         ]
+    }
+}
+
+impl VmPaths {
+    /// The QEMU options of the guest agent channel: a chardev socket QEMU serves for the runner,
+    /// on a virtio-serial port named `org.qemu.guest_agent.0` (the name qemu-ga looks for).
+    pub fn agent_args(&self) -> Vec<String> {
+        vec![
+            "-chardev".into(),
+            format!(
+                "socket,id=maqet-qga,path={},server=on,wait=off",
+                escape(&self.qga_socket())
+            ),
+            "-device".into(),
+            "virtio-serial-pci,id=maqet-qga-serial".into(),
+            "-device".into(),
+            "virtserialport,bus=maqet-qga-serial.0,chardev=maqet-qga,name=org.qemu.guest_agent.0"
+                .into(),
+        ]
+    }
+
+    /// Whether a QEMU command line has this VM's agent channel.
+    pub fn has_agent_channel(&self, argv: &[String]) -> bool {
+        let socket = format!("path={}", escape(&self.qga_socket()));
+        argv.iter().any(|arg| arg.contains(&socket))
     }
 }
 

@@ -38,6 +38,7 @@
 //! # }
 //! ```
 
+pub mod agent_client;
 mod error;
 pub mod layout;
 mod locate;

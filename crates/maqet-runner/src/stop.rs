@@ -50,6 +50,8 @@ pub enum StopMethod {
     AlreadyStopped,
     /// The guest powered off after the ACPI power button.
     Powerdown,
+    /// The guest powered off after the guest agent's `guest-shutdown` (`stop --agent`).
+    Agent,
     /// QEMU quit on the QMP `quit` command.
     Quit,
     /// QEMU exited on `SIGTERM`.
@@ -63,6 +65,7 @@ impl std::fmt::Display for StopMethod {
         f.write_str(match self {
             Self::AlreadyStopped => "was not running",
             Self::Powerdown => "guest powered off (ACPI)",
+            Self::Agent => "guest powered off (guest agent)",
             Self::Quit => "QEMU quit (QMP quit)",
             Self::Terminate => "QEMU terminated (SIGTERM)",
             Self::Kill => "QEMU killed (SIGKILL)",
@@ -145,7 +148,8 @@ pub fn stop(
             StopMethod::Quit => qmp_to_any(&sockets, "quit").is_ok(),
             StopMethod::Terminate => signal(qemu, StopSignal::Terminate)?,
             StopMethod::Kill => signal(qemu, StopSignal::Kill)?,
-            StopMethod::AlreadyStopped => false,
+            // The agent step is the caller's (it needs the guest agent, which this crate does not speak).
+            StopMethod::AlreadyStopped | StopMethod::Agent => false,
         };
         if !sent {
             continue;

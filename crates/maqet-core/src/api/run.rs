@@ -46,7 +46,7 @@ pub struct StopReport {
     /// The VM, now stopped.
     #[serde(flatten)]
     pub vm: VmStatusReport,
-    /// The step that ended QEMU: already-stopped, powerdown, quit, terminate or kill.
+    /// The step that ended QEMU: already-stopped, powerdown, agent, quit, terminate or kill.
     pub method: StopMethod,
     /// How long it took, in milliseconds.
     pub elapsed_ms: u64,
@@ -106,6 +106,11 @@ impl Maqet {
                 record.name, record.name
             )));
         }
+        if let Some(ports) = record.config.get("ports") {
+            let forwards = crate::config::forwards::parse_forwards(ports)
+                .map_err(|(_, message)| MaqetError::invalid(format!("`ports`: {message}")))?;
+            crate::host_ports::check_free(&record.name, &forwards)?;
+        }
         let created_files = self.prepare_storage(&record)?;
         let mut qemu_argv = self.qemu_argv(&record)?;
         if ephemeral {
@@ -157,11 +162,22 @@ impl Maqet {
         #[arg(positional, help = "VM name or id")] vm: String,
         #[arg(help = "Skip the graceful power-down")] force: bool,
         #[arg(help = "Seconds the guest gets to power down", default = "30")] timeout: f64,
+        #[arg(
+            help = "Power off through the guest agent (`guest-shutdown`) instead of ACPI; also `shutdown_via: agent`"
+        )]
+        agent: bool,
     ) -> Result<StopReport, MaqetError> {
         let record = self.vm_record(&vm)?;
         let _lock = self.lock_vm(&record)?;
         let record = self.supervise(self.vm_record(&record.id)?, true);
-        let (method, elapsed) = self.stop_record(&record, force, timeout)?;
+        let via_agent =
+            agent || record.config.get("shutdown_via").and_then(|v| v.as_str()) == Some("agent");
+        let (method, elapsed) = if via_agent && !force {
+            let limit = super::guest::seconds("--timeout", timeout)?;
+            self.stop_via_agent(&record, limit)?
+        } else {
+            self.stop_record(&record, force, timeout)?
+        };
         let record = self.observe(self.vm_record(&record.id)?);
         Ok(StopReport {
             vm: VmStatusReport::of(&record),

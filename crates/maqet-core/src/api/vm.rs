@@ -275,6 +275,9 @@ impl Maqet {
         };
         let mut argv = config::render_qemu_argv(&vm.config, &ctx)?;
         argv.extend(self.vm_paths(vm).control_args());
+        if super::guest::wants_agent(&vm.config) {
+            argv.extend(self.vm_paths(vm).agent_args());
+        }
         Ok(argv)
     }
 

@@ -32,7 +32,7 @@ impl CommandOutput for EventLines {
 /// `wait`: what was seen.
 #[derive(Debug, Clone, Serialize)]
 pub struct WaitResult {
-    /// `serial`, `state` or `event`.
+    /// `serial`, `state`, `event`, `agent` or `tcp`.
     pub condition: String,
     /// The matching serial line, state or event.
     pub matched: Value,
@@ -227,15 +227,21 @@ impl Maqet {
 
     /// Wait until a VM prints a line on its serial console, reaches a state, or emits a QMP event.
     ///
-    /// Exactly one of `--serial`, `--state`, `--event`. Exits with status 2 on timeout.
+    /// Exactly one of `--serial`, `--state`, `--event`, `--agent` (the guest agent answers) or
+    /// `--tcp PORT` (a forwarded port reaches a listening guest service). Exits with status 2 on
+    /// timeout.
     #[api_method(
         category = "watch",
         examples = [
             "maqet wait web --serial 'login:' --timeout 120",
             "maqet wait web --state stopped",
-            "maqet wait web --event SHUTDOWN"
+            "maqet wait web --event SHUTDOWN",
+            "maqet wait web --agent --timeout 120",
+            "maqet wait web --tcp 22"
         ]
     )]
+    // One parameter per CLI option; a struct would hide them from the registry.
+    #[allow(clippy::too_many_arguments)]
     pub fn wait(
         &self,
         #[arg(positional, help = "VM name or id")] vm: String,
@@ -249,14 +255,26 @@ impl Maqet {
         >,
         #[arg(help = "QMP event name to wait for", value_name = "EVENT")] event: Option<String>,
         #[arg(help = "Give up after this many seconds (exit 2)", default = "60")] timeout: f64,
+        #[arg(help = "Wait until the guest agent answers (needs `guest_agent: true`)")] agent: bool,
+        #[arg(
+            help = "Wait until this forwarded TCP port (guest or host number) reaches a guest service",
+            value_name = "PORT"
+        )]
+        tcp: Option<i64>,
     ) -> Result<WaitResult, MaqetError> {
-        let chosen = [serial.is_some(), state.is_some(), event.is_some()]
-            .iter()
-            .filter(|b| **b)
-            .count();
+        let chosen = [
+            serial.is_some(),
+            state.is_some(),
+            event.is_some(),
+            agent,
+            tcp.is_some(),
+        ]
+        .iter()
+        .filter(|b| **b)
+        .count();
         if chosen != 1 {
             return Err(MaqetError::invalid(
-                "give exactly one of --serial, --state or --event",
+                "give exactly one of --serial, --state, --event, --agent or --tcp",
             ));
         }
         let record = self.vm_record(&vm)?;
@@ -268,6 +286,12 @@ impl Maqet {
             matched,
             elapsed_ms: started.elapsed().as_millis() as u64,
         };
+        if agent {
+            return Ok(result("agent", self.wait_for_agent(&record.id, limit)?));
+        }
+        if let Some(port) = tcp {
+            return Ok(result("tcp", self.wait_for_tcp(&record, port, limit)?));
+        }
         if let Some(pattern) = serial {
             let re = regex::Regex::new(&pattern).map_err(|e| {
                 MaqetError::with_source(

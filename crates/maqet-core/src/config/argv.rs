@@ -77,6 +77,16 @@ pub fn render_qemu_argv(config: &Value, ctx: &ArgvContext) -> Result<Vec<String>
             })?;
         argv.extend(drive_argv);
     }
+    if let Some(ports) = map.get("ports") {
+        let forwards = super::forwards::parse_forwards(ports).map_err(|(index, message)| {
+            ConfigError::Invalid {
+                location: Location::default(),
+                field: index.map_or_else(|| "ports".into(), |i| format!("ports[{i}]")),
+                message,
+            }
+        })?;
+        super::forwards::add_forward_args(&mut argv, &forwards);
+    }
     Ok(argv)
 }
 

@@ -22,6 +22,12 @@ pub enum KeyType {
     RawArgs,
     /// The drive list.
     Storage,
+    /// `true` or `false`.
+    Bool,
+    /// The port-forward list (`{host, guest, proto, host_addr}` entries).
+    Ports,
+    /// How `stop` asks the guest to shut down: `acpi` or `agent`.
+    ShutdownMethod,
 }
 
 /// How a key becomes QEMU arguments.
@@ -154,6 +160,33 @@ pub const CONFIG_KEYS: &[ConfigKey] = &[
         doc: "Drives: qcow2/raw disks, cdroms and virtfs shares (see the storage section).",
         example: "[{name: hdd, type: qcow2, size: 20G}]",
         qemu: QemuMapping::Special,
+        same_as: &[],
+    },
+    ConfigKey {
+        name: "guest_agent",
+        kind: KeyType::Bool,
+        default: Some("false"),
+        doc: "Add a QEMU guest agent channel (virtio-serial port `org.qemu.guest_agent.0`) for `exec`, `cp`, `guest info` and `wait --agent`; the guest must run qemu-ga.",
+        example: "true",
+        qemu: QemuMapping::Special,
+        same_as: &[],
+    },
+    ConfigKey {
+        name: "ports",
+        kind: KeyType::Ports,
+        default: None,
+        doc: "Host ports forwarded to the guest (`hostfwd` on the user-mode network; a `-netdev user` + `virtio-net-pci` is added when the config has no user netdev).",
+        example: "[{host: 2222, guest: 22}, {host: 8053, guest: 53, proto: udp, host_addr: 127.0.0.1}]",
+        qemu: QemuMapping::Special,
+        same_as: &[],
+    },
+    ConfigKey {
+        name: "shutdown_via",
+        kind: KeyType::ShutdownMethod,
+        default: Some("acpi"),
+        doc: "How `stop` asks the guest to power off: `acpi` (power button) or `agent` (`guest-shutdown`, for guests without ACPI).",
+        example: "agent",
+        qemu: QemuMapping::None,
         same_as: &[],
     },
 ];

@@ -2,6 +2,7 @@
 
 mod argv;
 pub mod docs;
+pub mod forwards;
 pub mod keys;
 pub mod merge;
 mod paths;
@@ -191,7 +192,15 @@ pub fn coerce_overrides(overrides: &Map<String, Value>) -> Result<Value, ConfigE
                 Ok(n) => Value::from(n),
                 Err(_) => return Err(invalid(format!("`{s}` is not a whole number"))),
             },
-            (KeyType::Arguments | KeyType::RawArgs | KeyType::Storage, Value::String(s)) => {
+            (KeyType::Bool, Value::String(s)) => match s.trim() {
+                "true" | "yes" | "on" => Value::Bool(true),
+                "false" | "no" | "off" => Value::Bool(false),
+                other => return Err(invalid(format!("`{other}` is not true or false"))),
+            },
+            (
+                KeyType::Arguments | KeyType::RawArgs | KeyType::Storage | KeyType::Ports,
+                Value::String(s),
+            ) => {
                 yaml::parse_str(s, None)
                     .map_err(|e| invalid(format!("value is not a YAML/JSON list ({e})")))?
                     .value

@@ -45,6 +45,22 @@ fn key_schema(kind: KeyType) -> Value {
         }),
         KeyType::RawArgs => json!({"type": "array", "items": {"type": "string"}}),
         KeyType::Storage => json!({"type": "array", "items": drive_schema()}),
+        KeyType::Bool => json!({"type": "boolean"}),
+        KeyType::ShutdownMethod => json!({"enum": ["acpi", "agent"]}),
+        KeyType::Ports => json!({
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["host", "guest"],
+                "additionalProperties": false,
+                "properties": {
+                    "host": {"type": "integer", "minimum": 1, "maximum": 65535},
+                    "guest": {"type": "integer", "minimum": 1, "maximum": 65535},
+                    "proto": {"enum": ["tcp", "udp"], "default": "tcp"},
+                    "host_addr": {"type": "string", "default": "127.0.0.1"}
+                }
+            }
+        }),
     }
 }
 

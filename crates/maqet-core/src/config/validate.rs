@@ -246,6 +246,27 @@ fn check_type(kind: KeyType, value: &Value) -> Result<(), TypeError> {
                 describe(other)
             ))),
         },
+        KeyType::Bool => match value {
+            Value::Bool(_) => Ok(()),
+            other => Err(top(format!(
+                "must be true or false, got {}",
+                describe(other)
+            ))),
+        },
+        KeyType::ShutdownMethod => match value.as_str() {
+            Some("acpi" | "agent") => Ok(()),
+            _ => Err(top(format!(
+                "must be `acpi` or `agent`, got {}",
+                describe(value)
+            ))),
+        },
+        KeyType::Ports => {
+            super::forwards::parse_forwards(value)
+                .map(drop)
+                .map_err(|(index, message)| {
+                    (index.map_or_else(String::new, |i| format!("/{i}")), message)
+                })
+        }
     }
 }
 

@@ -7,7 +7,7 @@ mod args;
 mod output;
 
 pub use args::{ArgType, Args, ConfigOverrides, KeyValues};
-pub use output::{CommandOutput, Output};
+pub use output::{CommandOutput, Output, Passthrough};
 
 use crate::{Maqet, MaqetError};
 
@@ -112,6 +112,7 @@ pub const GROUPS: &[(&str, &str)] = &[
     ("storage", "Inspect and manage VM storage files"),
     ("config", "Validate VM config files and print their schema"),
     ("state", "Recover maqet's VM registry (the state database)"),
+    ("guest", "Ask a running guest's agent about the guest"),
 ];
 
 /// All registered commands, sorted by group then name.

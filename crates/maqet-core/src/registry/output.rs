@@ -10,6 +10,23 @@ pub trait CommandOutput: Serialize {
     fn human(&self) -> Option<String> {
         None
     }
+
+    /// Bytes for the caller's own stdout/stderr and the exit code the CLI should end with
+    /// (`exec` passes the guest command's through); `None` for ordinary results.
+    fn passthrough(&self) -> Option<Passthrough> {
+        None
+    }
+}
+
+/// What a command hands straight to the CLI's streams, and the exit code it asks for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Passthrough {
+    /// Written to stdout as they are (`--format auto`).
+    pub stdout: Vec<u8>,
+    /// Written to stderr as they are (`--format auto`).
+    pub stderr: Vec<u8>,
+    /// The CLI's exit code, in every output format.
+    pub exit_code: i32,
 }
 
 /// What a command returned, ready for any output format.
@@ -19,17 +36,24 @@ pub struct Output {
     pub value: Value,
     /// The text shown by `--format auto`, when the command has one.
     pub human: Option<String>,
+    /// Raw streams and an exit code (see [`CommandOutput::passthrough`]).
+    pub passthrough: Option<Passthrough>,
 }
 
 impl Output {
     /// Converts a command result.
     pub fn new<T: CommandOutput>(result: T) -> Output {
         let human = result.human();
+        let passthrough = result.passthrough();
         let value = match serde_json::to_value(&result) {
             Ok(v) => v,
             Err(e) => Value::String(format!("<result could not be serialized: {e}>")),
         };
-        Output { value, human }
+        Output {
+            value,
+            human,
+            passthrough,
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 //! The runner's work: launch or adopt QEMU, serve the QMP multiplexer, record what happens.
 
+mod agent;
 mod fault;
 pub mod log;
 mod mux;
@@ -242,6 +243,7 @@ pub async fn run(job: Job, runner: ProcessIdentity, mut pipe: ReadyPipe) -> u8 {
         paths.runtime_dir.clone(),
     ]);
     tokio::spawn(mux::serve(listener, qmp.clone(), dirs));
+    agent::start(&paths, qemu_id.pid, qmp.events());
     pipe.ready(Started {
         runner,
         qemu: qemu_id,
@@ -275,6 +277,7 @@ pub async fn run(job: Job, runner: ProcessIdentity, mut pipe: ReadyPipe) -> u8 {
             qemu_id.pid
         );
         remove_file(&paths.qmp_socket());
+        remove_file(&paths.agent_socket());
         return 0;
     };
     // Events QEMU sent just before exiting (SHUTDOWN) may still be in flight.
@@ -319,11 +322,13 @@ fn on_event(recorder: &VmRecorder, shutdown: &mut Option<String>, event: &QmpEve
 pub(super) fn remove_runtime_files(paths: &VmPaths, include_mux: bool) {
     if include_mux {
         remove_file(&paths.qmp_socket());
+        remove_file(&paths.agent_socket());
     }
     remove_file(&paths.qemu_qmp_socket());
     remove_file(&paths.console_socket());
     remove_file(&paths.qemu_pid_file());
     remove_file(&paths.stop_marker());
+    remove_file(&paths.qga_socket());
     // Only succeeds when empty (the caller's lock file may still be there).
     drop(std::fs::remove_dir(&paths.runtime_dir));
 }

@@ -1,0 +1,530 @@
+//! Inside the guest, through its QEMU guest agent: `exec` and `guest info`.
+//!
+//! Every call goes through the VM's runner (`agent.sock`), which owns the agent channel,
+//! serialises commands from all clients and enforces each call's timeout. `cp` is in
+//! [`super::guest_cp`]; `wait --agent` and `stop --agent` build on [`Maqet::guest_agent`].
+
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+use maqet_macros::api_method;
+use maqet_qmp::qga::types::{AgentInfo, ExecStarted, ExecStatus, decode_base64, encode_base64};
+use maqet_runner::agent_client::{AgentCallError, AgentClient, CLASS_TIMEOUT};
+use maqet_state::VmRecord;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::registry::{CommandOutput, Passthrough};
+use crate::{ErrorKind, Maqet, MaqetError};
+
+/// How long one status poll or small agent call may take at most.
+pub(crate) const AGENT_CALL_LIMIT: Duration = Duration::from_secs(10);
+/// The longest pause between two `guest-exec-status` polls.
+const POLL_MAX: Duration = Duration::from_millis(20);
+
+/// `exec`: how the guest command ended and what it printed.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExecResult {
+    /// Its exit code (none when a signal ended it).
+    pub exitcode: Option<i32>,
+    /// The signal that ended it.
+    pub signal: Option<i32>,
+    /// Its stdout (invalid UTF-8 replaced; `--format auto` passes the exact bytes).
+    pub stdout: String,
+    /// Its stderr, likewise.
+    pub stderr: String,
+    /// Whether the agent cut the output (it keeps 16 MiB of each stream).
+    pub truncated: bool,
+    #[serde(skip)]
+    raw_stdout: Vec<u8>,
+    #[serde(skip)]
+    raw_stderr: Vec<u8>,
+}
+
+impl ExecResult {
+    /// The exit code a shell would show: the command's own, or 128 + the signal.
+    pub fn shell_status(&self) -> i32 {
+        match (self.signal, self.exitcode) {
+            (Some(signal), _) => 128 + signal,
+            (None, Some(code)) => code,
+            (None, None) => 0,
+        }
+    }
+
+    /// The exact bytes the command wrote to stdout.
+    pub fn stdout_bytes(&self) -> &[u8] {
+        &self.raw_stdout
+    }
+
+    /// The exact bytes the command wrote to stderr.
+    pub fn stderr_bytes(&self) -> &[u8] {
+        &self.raw_stderr
+    }
+}
+
+impl CommandOutput for ExecResult {
+    fn human(&self) -> Option<String> {
+        Some(String::new())
+    }
+
+    fn passthrough(&self) -> Option<Passthrough> {
+        Some(Passthrough {
+            stdout: self.raw_stdout.clone(),
+            stderr: self.raw_stderr.clone(),
+            exit_code: self.shell_status(),
+        })
+    }
+}
+
+/// `guest info`: what the guest and its agent say about themselves.
+#[derive(Debug, Clone, Serialize)]
+pub struct GuestInfo {
+    /// The VM.
+    pub vm: String,
+    /// The agent's version.
+    pub agent_version: String,
+    /// The agent commands that are enabled.
+    pub allowed_commands: Vec<String>,
+    /// Known agent commands that are disabled.
+    pub disabled_commands: Vec<String>,
+    /// The guest's host name.
+    pub hostname: Option<String>,
+    /// `guest-get-osinfo` (kernel release, OS name, ...), when the agent has it.
+    pub os: Option<Value>,
+    /// `guest-network-get-interfaces`, when the agent has it.
+    pub interfaces: Option<Value>,
+}
+
+impl CommandOutput for GuestInfo {
+    fn human(&self) -> Option<String> {
+        let os = self.os.as_ref();
+        let field = |key: &str| {
+            os.and_then(|o| o.get(key))
+                .and_then(Value::as_str)
+                .unwrap_or("-")
+                .to_owned()
+        };
+        let mut text = format!(
+            "agent:      qemu-ga {} ({} commands allowed, {} disabled)\nhostname:   {}\nos:         {} {}\nkernel:     {}",
+            self.agent_version,
+            self.allowed_commands.len(),
+            self.disabled_commands.len(),
+            self.hostname.as_deref().unwrap_or("-"),
+            field("pretty-name"),
+            field("machine"),
+            field("kernel-release"),
+        );
+        for iface in self
+            .interfaces
+            .as_ref()
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let addresses: Vec<String> = iface
+                .get("ip-addresses")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|a| {
+                    Some(format!(
+                        "{}/{}",
+                        a.get("ip-address")?.as_str()?,
+                        a.get("prefix")?.as_u64()?
+                    ))
+                })
+                .collect();
+            text.push_str(&format!(
+                "\ninterface:  {} {}",
+                iface.get("name").and_then(Value::as_str).unwrap_or("?"),
+                addresses.join(" ")
+            ));
+        }
+        Some(text)
+    }
+}
+
+/// A running VM's guest agent, reached through its runner.
+pub(crate) struct GuestAgent {
+    /// The VM's name, for messages.
+    pub name: String,
+    client: AgentClient,
+}
+
+impl GuestAgent {
+    /// Runs one agent command with `limit` for the agent's answer.
+    pub fn call(
+        &mut self,
+        command: &str,
+        arguments: Option<Value>,
+        limit: Duration,
+    ) -> Result<Value, MaqetError> {
+        self.client
+            .call(command, arguments, limit)
+            .map_err(|e| agent_error(&self.name, command, e))
+    }
+
+    /// Like [`Self::call`], for a command that does not answer on success.
+    pub fn call_no_reply(
+        &mut self,
+        command: &str,
+        arguments: Option<Value>,
+        limit: Duration,
+    ) -> Result<(), MaqetError> {
+        self.client
+            .call_no_reply(command, arguments, limit)
+            .map_err(|e| agent_error(&self.name, command, e))
+    }
+
+    /// Runs a command and reads its reply as `T`.
+    pub fn call_as<T: serde::de::DeserializeOwned>(
+        &mut self,
+        command: &str,
+        arguments: Option<Value>,
+        limit: Duration,
+    ) -> Result<T, MaqetError> {
+        let value = self.call(command, arguments, limit)?;
+        serde_json::from_value(value).map_err(|e| {
+            MaqetError::with_source(
+                ErrorKind::Failure,
+                format!(
+                    "the guest agent of VM `{}` answered `{command}` in an unexpected shape",
+                    self.name
+                ),
+                e,
+            )
+        })
+    }
+}
+
+/// How a guest command ended.
+pub(crate) enum Finished {
+    /// It exited.
+    Done(ExecStatus),
+    /// The deadline passed; it has this guest pid.
+    TimedOut(i64),
+}
+
+impl GuestAgent {
+    /// Starts a `guest-exec` and polls its status until it exits or `deadline` passes.
+    pub fn run_and_wait(
+        &mut self,
+        arguments: Value,
+        deadline: Instant,
+    ) -> Result<Finished, MaqetError> {
+        let started: ExecStarted =
+            self.call_as("guest-exec", Some(arguments), remaining(deadline))?;
+        let mut pause = Duration::from_millis(1);
+        loop {
+            let status: ExecStatus = self.call_as(
+                "guest-exec-status",
+                Some(json!({"pid": started.pid})),
+                remaining(deadline),
+            )?;
+            if status.exited {
+                return Ok(Finished::Done(status));
+            }
+            if Instant::now() + pause >= deadline {
+                return Ok(Finished::TimedOut(started.pid));
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(POLL_MAX);
+        }
+    }
+
+    /// Runs a short helper command in the guest (`test`, `mkdir`, `find`) and returns its
+    /// exit status and stdout.
+    pub fn run_helper(&mut self, path: &str, args: &[&str]) -> Result<(i32, Vec<u8>), MaqetError> {
+        let arguments = json!({"path": path, "arg": args, "capture-output": true});
+        match self.run_and_wait(arguments, Instant::now() + AGENT_CALL_LIMIT)? {
+            Finished::Done(status) => {
+                let out = status
+                    .out_data
+                    .as_deref()
+                    .and_then(|d| decode_base64(d).ok())
+                    .unwrap_or_default();
+                let code = match (status.signal, status.exitcode) {
+                    (Some(signal), _) => 128 + signal,
+                    (None, code) => code.unwrap_or(0),
+                };
+                Ok((code, out))
+            }
+            Finished::TimedOut(pid) => Err(MaqetError::new(
+                ErrorKind::Timeout,
+                format!(
+                    "`{path}` (pid {pid}) did not finish in the guest of VM `{}` within {} s",
+                    self.name,
+                    AGENT_CALL_LIMIT.as_secs()
+                ),
+            )),
+        }
+    }
+}
+
+/// Turns a failed agent call into the documented error kinds: no answer → timeout (exit 2),
+/// a disabled or unknown command → permission denied (exit 4), anything else → failure.
+pub(crate) fn agent_error(vm: &str, command: &str, err: AgentCallError) -> MaqetError {
+    let (kind, message) = match &err {
+        AgentCallError::Refused { class, .. } if class == CLASS_TIMEOUT => (
+            ErrorKind::Timeout,
+            format!(
+                "the guest agent of VM `{vm}` did not answer `{command}`; check that qemu-ga runs in the guest (`maqet wait {vm} --agent` waits until it does)"
+            ),
+        ),
+        AgentCallError::Refused { class, .. } if class == "CommandNotFound" => (
+            ErrorKind::PermissionDenied,
+            format!(
+                "the guest agent of VM `{vm}` does not allow `{command}` (disabled in qemu-ga, or too old); `maqet guest info {vm}` lists what it allows"
+            ),
+        ),
+        _ => (
+            ErrorKind::Failure,
+            format!("the guest agent of VM `{vm}` could not run `{command}`"),
+        ),
+    };
+    MaqetError::with_source(kind, message, err)
+}
+
+/// Whether a VM's config asks for the guest agent channel.
+pub(crate) fn wants_agent(config: &Value) -> bool {
+    config.get("guest_agent") == Some(&Value::Bool(true))
+}
+
+impl Maqet {
+    /// Connects to a running VM's guest agent through its runner.
+    pub(crate) fn guest_agent(&self, vm: &str) -> Result<(VmRecord, GuestAgent), MaqetError> {
+        let record = self.vm_record(vm)?;
+        if !wants_agent(&record.config) {
+            return Err(MaqetError::invalid(format!(
+                "VM `{0}` has no guest agent; add `guest_agent: true` to its config (or `maqet apply {0} --guest-agent true`), restart it, and run qemu-ga in the guest",
+                record.name
+            )));
+        }
+        let record = self.supervise(record, false);
+        self.require_running(&record)?;
+        let socket = self.vm_paths(&record).agent_socket();
+        if !socket.exists() {
+            return Err(MaqetError::invalid(format!(
+                "VM `{0}` was started before it had `guest_agent: true`; restart it (`maqet stop {0}` then `maqet start {0}`) to add the agent channel",
+                record.name
+            )));
+        }
+        let client = AgentClient::connect(&socket).map_err(|e| {
+            MaqetError::with_source(
+                ErrorKind::Failure,
+                format!(
+                    "cannot reach the runner of VM `{}`; `maqet status {}` shows whether it still runs",
+                    record.name, record.name
+                ),
+                e,
+            )
+        })?;
+        let agent = GuestAgent {
+            name: record.name.clone(),
+            client,
+        };
+        Ok((record, agent))
+    }
+
+    /// Run a command inside the guest through its agent and pass its output and exit code through.
+    ///
+    /// Needs `guest_agent: true` and qemu-ga running in the guest. The command's stdout and
+    /// stderr go to maqet's own, byte for byte, when it has finished, and maqet exits with the
+    /// command's exit code (128 + N when signal N ended it), in every output format. With
+    /// `--format json` the result is `{exitcode, signal, stdout, stderr, truncated}`. After
+    /// `--timeout` seconds maqet exits with status 2 and kills the command in the guest (with
+    /// the guest's `kill`, when the agent allows it). `--cwd` runs the command through the
+    /// guest's `sh`.
+    #[api_method(
+        category = "guest",
+        examples = [
+            "maqet exec web -- uname -r",
+            "maqet exec web --timeout 5 -- sh -c 'exit 7'",
+            "maqet exec web --env LANG=C --cwd /tmp -- ls -la",
+            "maqet exec web --input script.sh -- sh",
+            "maqet exec web --format json -- cat /etc/hostname"
+        ]
+    )]
+    pub fn exec(
+        &self,
+        #[arg(positional, help = "VM name or id")] vm: String,
+        #[arg(
+            positional,
+            help = "The command and its arguments, after `--`",
+            value_name = "CMD"
+        )]
+        command: Vec<String>,
+        #[arg(
+            help = "Seconds to wait for the command (exit 2 after)",
+            default = "60"
+        )]
+        timeout: f64,
+        #[arg(
+            help = "Environment variable for the command (repeatable)",
+            value_name = "K=V"
+        )]
+        env: Vec<String>,
+        #[arg(help = "Guest directory to run the command in", value_name = "DIR")] cwd: Option<
+            String,
+        >,
+        #[arg(
+            help = "File whose bytes are the command's stdin (`-`: maqet's own stdin)",
+            value_name = "FILE"
+        )]
+        input: Option<String>,
+    ) -> Result<ExecResult, MaqetError> {
+        let limit = seconds("--timeout", timeout)?;
+        let Some((program, args)) = command.split_first() else {
+            return Err(MaqetError::invalid(
+                "give the command to run after `--`, e.g. `maqet exec VM -- uname -r`",
+            ));
+        };
+        if let Some(bad) = env.iter().find(|e| !e.contains('=') || e.starts_with('=')) {
+            return Err(MaqetError::invalid(format!(
+                "`--env {bad}` is not KEY=VALUE"
+            )));
+        }
+        let (path, arg) = match &cwd {
+            Some(dir) => {
+                let mut words = vec![
+                    "-c".to_owned(),
+                    "cd \"$1\" && shift && exec \"$@\"".to_owned(),
+                    "sh".to_owned(),
+                    dir.clone(),
+                ];
+                words.extend(command.iter().cloned());
+                ("sh".to_owned(), words)
+            }
+            None => (program.clone(), args.to_vec()),
+        };
+        let mut arguments = json!({"path": path, "arg": arg, "capture-output": true});
+        if !env.is_empty() {
+            arguments["env"] = json!(env);
+        }
+        if let Some(source) = &input {
+            arguments["input-data"] = Value::String(encode_base64(&read_input(source)?));
+        }
+        let (_, mut agent) = self.guest_agent(&vm)?;
+        let deadline = Instant::now() + limit;
+        let status = match agent.run_and_wait(arguments, deadline)? {
+            Finished::Done(status) => status,
+            Finished::TimedOut(pid) => return Err(exec_timeout(&mut agent, program, pid, limit)),
+        };
+        let decode = |data: &Option<String>| -> Result<Vec<u8>, MaqetError> {
+            match data {
+                Some(text) => decode_base64(text).map_err(|e| {
+                    MaqetError::with_source(
+                        ErrorKind::Failure,
+                        "the guest agent sent output that is not valid base64",
+                        e,
+                    )
+                }),
+                None => Ok(Vec::new()),
+            }
+        };
+        let raw_stdout = decode(&status.out_data)?;
+        let raw_stderr = decode(&status.err_data)?;
+        Ok(ExecResult {
+            exitcode: status.exitcode,
+            signal: status.signal,
+            stdout: String::from_utf8_lossy(&raw_stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&raw_stderr).into_owned(),
+            truncated: status.out_truncated.unwrap_or(false)
+                || status.err_truncated.unwrap_or(false),
+            raw_stdout,
+            raw_stderr,
+        })
+    }
+
+    /// Show what the guest agent reports: agent version and allowed commands, host name, OS and
+    /// network interfaces.
+    #[api_method(
+        group = "guest",
+        name = "info",
+        examples = ["maqet guest info web", "maqet guest info web --format json"]
+    )]
+    pub fn guest_info(
+        &self,
+        #[arg(positional, help = "VM name or id")] vm: String,
+    ) -> Result<GuestInfo, MaqetError> {
+        let (record, mut agent) = self.guest_agent(&vm)?;
+        let info: AgentInfo = agent.call_as("guest-info", None, AGENT_CALL_LIMIT)?;
+        let mut optional = |command: &str| {
+            if info.allows(command) {
+                agent.call(command, None, AGENT_CALL_LIMIT).ok()
+            } else {
+                None
+            }
+        };
+        let hostname = optional("guest-get-host-name").and_then(|v| {
+            v.get("host-name")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        });
+        let os = optional("guest-get-osinfo");
+        let interfaces = optional("guest-network-get-interfaces");
+        let (allowed, disabled): (Vec<_>, Vec<_>) =
+            info.supported_commands.iter().partition(|c| c.enabled);
+        Ok(GuestInfo {
+            vm: record.name,
+            agent_version: info.version.clone(),
+            allowed_commands: allowed.into_iter().map(|c| c.name.clone()).collect(),
+            disabled_commands: disabled.into_iter().map(|c| c.name.clone()).collect(),
+            hostname,
+            os,
+            interfaces,
+        })
+    }
+}
+
+/// Reads `--input`: a file, or maqet's stdin for `-`.
+fn read_input(source: &str) -> Result<Vec<u8>, MaqetError> {
+    let mut bytes = Vec::new();
+    if source == "-" {
+        std::io::stdin()
+            .read_to_end(&mut bytes)
+            .map_err(|e| MaqetError::io("cannot read the command's input from stdin", e))?;
+        return Ok(bytes);
+    }
+    std::fs::read(source).map_err(|e| MaqetError::io(format!("cannot read `--input {source}`"), e))
+}
+
+/// A number of seconds from an option, checked.
+pub(crate) fn seconds(option: &str, value: f64) -> Result<Duration, MaqetError> {
+    if !value.is_finite() || !(0.0..=1e9).contains(&value) {
+        return Err(MaqetError::invalid(format!(
+            "`{option}` must be a number of seconds, 0 or more"
+        )));
+    }
+    Ok(Duration::from_secs_f64(value))
+}
+
+/// Time left until `deadline`, never below a few milliseconds (so a call can still be answered).
+pub(crate) fn remaining(deadline: Instant) -> Duration {
+    deadline
+        .saturating_duration_since(Instant::now())
+        .max(Duration::from_millis(50))
+}
+
+/// The `--timeout` error, after trying to kill the command in the guest.
+fn exec_timeout(agent: &mut GuestAgent, program: &str, pid: i64, limit: Duration) -> MaqetError {
+    let killed = agent
+        .call(
+            "guest-exec",
+            Some(json!({"path": "kill", "arg": ["-KILL", pid.to_string()]})),
+            Duration::from_secs(2),
+        )
+        .is_ok();
+    let fate = if killed {
+        format!("maqet killed it in the guest (pid {pid})")
+    } else {
+        format!("it may still run in the guest (pid {pid})")
+    };
+    MaqetError::new(
+        ErrorKind::Timeout,
+        format!(
+            "`{program}` did not finish within {:.1} s; {fate}",
+            limit.as_secs_f64()
+        ),
+    )
+}

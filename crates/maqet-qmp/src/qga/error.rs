@@ -1,0 +1,60 @@
+//! The guest agent connection's error type.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Everything that can go wrong talking to a guest agent.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The agent channel's Unix socket (served by QEMU) could not be connected.
+    #[error("cannot connect to the guest agent channel {}; check that QEMU runs with it", path.display())]
+    Connect {
+        /// The socket path.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Reading or writing the channel failed.
+    #[error("the guest agent channel failed; QEMU probably exited")]
+    Io(#[source] std::io::Error),
+    /// QEMU closed the channel.
+    #[error("the guest agent channel was closed; QEMU probably exited")]
+    Closed,
+    /// The agent did not answer in time (not running, busy, or the guest is rebooting).
+    #[error(
+        "the guest agent did not answer `{command}` within {after:?}; is qemu-ga running in the guest?"
+    )]
+    Timeout {
+        /// The command that got no answer.
+        command: String,
+        /// How long we waited.
+        after: Duration,
+    },
+    /// The agent answered with an error.
+    #[error("the guest agent refused `{command}`: {desc} ({class})")]
+    Command {
+        /// The agent's error class (`GenericError`, `CommandNotFound`, ...).
+        class: String,
+        /// The agent's description.
+        desc: String,
+        /// The refused command.
+        command: String,
+    },
+    /// A reply did not have the shape this crate expects.
+    #[error("the guest agent's reply to `{command}` does not have the expected shape")]
+    UnexpectedReply {
+        /// The command.
+        command: String,
+        /// What serde found wrong.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+impl AgentError {
+    /// Whether the agent simply did not answer (as opposed to answering with an error).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Self::Timeout { .. })
+    }
+}

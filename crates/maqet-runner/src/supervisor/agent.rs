@@ -1,0 +1,256 @@
+//! The guest agent relay: the runner's one connection to QEMU's agent channel (`qga.sock`),
+//! served to clients on `agent.sock`.
+//!
+//! Clients send [`AgentRequest`] lines and get [`AgentReply`] lines (see
+//! `maqet_runner::agent_client`). Commands from all clients run one at a time over the single
+//! [`AgentConnection`], which resynchronises (`guest-sync-delimited`, `0xFF`) on connect, after
+//! every timeout and after the guest resets or reopens the port (QMP `RESET`,
+//! `VSERPORT_CHANGE`). Each request carries its own timeout, which also bounds the wait for
+//! another client's command, so a guest without a running agent never hangs anyone. The
+//! socket is mode 0600 and refuses peers of another uid, like `qmp.sock`.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use maqet_qmp::QmpEvent;
+use maqet_qmp::qga::{AgentConnection, AgentError};
+use maqet_runner::agent_client::{AgentReply, AgentRequest, CLASS_TIMEOUT, CLASS_UNAVAILABLE};
+use maqet_runner::layout::VmPaths;
+use maqet_runner::process;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{Mutex, broadcast};
+use tokio::time::Instant;
+
+use super::log::log;
+use super::mux::peer_allowed;
+
+/// The longest a single request may ask for.
+const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+/// How long a command without a success reply (`guest-shutdown`) waits for an error reply.
+const NO_REPLY_GRACE: Duration = Duration::from_millis(500);
+/// Commands too frequent to log one by one (output polling and file chunks).
+const QUIET_COMMANDS: &[&str] = &[
+    "guest-exec-status",
+    "guest-file-read",
+    "guest-file-write",
+    "guest-ping",
+];
+
+/// The shared agent connection: `None` until first use and after QEMU closed it.
+struct Relay {
+    channel: PathBuf,
+    connection: Mutex<Option<AgentConnection>>,
+    resync: AtomicBool,
+}
+
+/// Serves `agent.sock` when QEMU (pid `qemu_pid`) runs with the VM's agent channel; returns
+/// whether it does.
+pub fn start(paths: &VmPaths, qemu_pid: u32, events: broadcast::Receiver<QmpEvent>) -> bool {
+    let cmdline = process::cmdline(qemu_pid).unwrap_or_default();
+    if !paths.has_agent_channel(&cmdline) {
+        return false;
+    }
+    let socket = paths.agent_socket();
+    let listener = match bind(&socket) {
+        Ok(listener) => listener,
+        Err(err) => {
+            log!(
+                "cannot serve the guest agent socket {}: {err}",
+                socket.display()
+            );
+            return false;
+        }
+    };
+    let relay = Arc::new(Relay {
+        channel: paths.qga_socket(),
+        connection: Mutex::new(None),
+        resync: AtomicBool::new(true),
+    });
+    tokio::spawn(watch_guest(events, relay.clone()));
+    tokio::spawn(serve(listener, relay));
+    log!("guest agent relay on {}", socket.display());
+    true
+}
+
+/// Binds the socket with mode 0600, replacing a stale file only if nobody answers on it.
+fn bind(path: &Path) -> std::io::Result<UnixListener> {
+    if path.exists() {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AddrInUse,
+                format!("another process serves {}", path.display()),
+            ));
+        }
+        std::fs::remove_file(path)?;
+    }
+    let listener = UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
+}
+
+/// A guest reset or a reopened port means a new agent: resync before the next command.
+async fn watch_guest(mut events: broadcast::Receiver<QmpEvent>, relay: Arc<Relay>) {
+    loop {
+        match events.recv().await {
+            Ok(event) if matches!(event.event.as_str(), "RESET" | "VSERPORT_CHANGE") => {
+                relay.resync.store(true, Ordering::SeqCst);
+            }
+            Ok(_) => {}
+            // Missed events may have included a reset.
+            Err(broadcast::error::RecvError::Lagged(_)) => {
+                relay.resync.store(true, Ordering::SeqCst);
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
+async fn serve(listener: UnixListener, relay: Arc<Relay>) {
+    let own_uid = rustix::process::geteuid().as_raw();
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                tokio::spawn(serve_client(stream, relay.clone(), own_uid));
+            }
+            Err(err) => {
+                log!("accepting a guest agent client failed: {err}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+async fn serve_client(stream: UnixStream, relay: Arc<Relay>, own_uid: u32) {
+    let (read, mut write) = stream.into_split();
+    let uid = match read.as_ref().peer_cred() {
+        Ok(cred) => cred.uid(),
+        Err(err) => {
+            log!("cannot read a guest agent client's credentials: {err}; refusing it");
+            return;
+        }
+    };
+    if !peer_allowed(uid, own_uid) {
+        log!("refusing a guest agent client with uid {uid}");
+        let refusal = reply_line(&AgentReply::Error {
+            class: "GenericError".into(),
+            desc: format!(
+                "permission denied: this VM belongs to uid {own_uid}, the client runs as uid {uid}"
+            ),
+        });
+        drop(write.write_all(refusal.as_bytes()).await);
+        return;
+    }
+    let mut lines = BufReader::new(read).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        let reply = match serde_json::from_str::<AgentRequest>(&line) {
+            Ok(request) => relay.run(request).await,
+            Err(err) => AgentReply::Error {
+                class: "GenericError".into(),
+                desc: format!("not a valid agent request: {err}"),
+            },
+        };
+        if write
+            .write_all(reply_line(&reply).as_bytes())
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+impl Relay {
+    async fn run(&self, request: AgentRequest) -> AgentReply {
+        let limit = Duration::from_millis(request.timeout_ms.max(1)).min(MAX_TIMEOUT);
+        let deadline = Instant::now() + limit;
+        let started = Instant::now();
+        let Ok(mut guard) = tokio::time::timeout_at(deadline, self.connection.lock()).await else {
+            return AgentReply::Error {
+                class: CLASS_TIMEOUT.into(),
+                desc: format!(
+                    "the guest agent stayed busy with other commands for {limit:?}; retry with a longer timeout"
+                ),
+            };
+        };
+        if guard.is_none() {
+            match AgentConnection::connect(&self.channel).await {
+                Ok(connection) => *guard = Some(connection),
+                Err(err) => {
+                    log!("guest agent: {}", super::qemu::error_chain(&err));
+                    return AgentReply::Error {
+                        class: CLASS_UNAVAILABLE.into(),
+                        desc: super::qemu::error_chain(&err),
+                    };
+                }
+            }
+        }
+        let Some(connection) = guard.as_mut() else {
+            return AgentReply::Error {
+                class: CLASS_UNAVAILABLE.into(),
+                desc: "the guest agent channel is not connected".into(),
+            };
+        };
+        if self.resync.swap(false, Ordering::SeqCst) {
+            connection.mark_unsynced();
+        }
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let command = request.execute.as_str();
+        let result = if request.no_reply {
+            connection
+                .execute_no_reply(command, request.arguments, remaining, NO_REPLY_GRACE)
+                .await
+                .map(|()| serde_json::Value::Null)
+        } else {
+            connection
+                .execute(command, request.arguments, remaining)
+                .await
+        };
+        let quiet = QUIET_COMMANDS.contains(&command);
+        let elapsed = started.elapsed();
+        match result {
+            Ok(value) => {
+                if !quiet {
+                    log!("guest agent: {command} ok ({elapsed:?})");
+                }
+                AgentReply::Return(value)
+            }
+            Err(AgentError::Command { class, desc, .. }) => {
+                if !quiet {
+                    log!("guest agent: {command} refused: {desc} ({class})");
+                }
+                AgentReply::Error { class, desc }
+            }
+            Err(AgentError::Timeout { .. }) => {
+                if !quiet {
+                    log!("guest agent: {command} got no answer within {limit:?}");
+                }
+                AgentReply::Error {
+                    class: CLASS_TIMEOUT.into(),
+                    desc: format!(
+                        "the guest agent did not answer `{command}` within {:.1} s; is qemu-ga running in the guest? (`maqet wait VM --agent` waits for it)",
+                        limit.as_secs_f64()
+                    ),
+                }
+            }
+            Err(err) => {
+                let text = super::qemu::error_chain(&err);
+                log!("guest agent: {command} failed: {text}; reconnecting next time");
+                *guard = None;
+                AgentReply::Error {
+                    class: CLASS_UNAVAILABLE.into(),
+                    desc: text,
+                }
+            }
+        }
+    }
+}
+
+fn reply_line(reply: &AgentReply) -> String {
+    let mut line = serde_json::to_string(reply).unwrap_or_else(|_| "{}".to_owned());
+    line.push('\n');
+    line
+}

@@ -323,11 +323,14 @@ fn read_disks(
             continue;
         }
         let cdrom = field("media").as_deref() == Some("cdrom");
-        let (file, user_file) = match (field("file"), data_dir) {
-            (Some(file), _) => (file, true),
-            (None, Some(dir)) if kind == "qcow2" => (format!("{dir}/{drive_name}.qcow2"), false),
+        let file = match (field("file"), data_dir) {
+            (Some(file), _) => file,
+            (None, Some(dir)) if kind == "qcow2" => format!("{dir}/{drive_name}.qcow2"),
             _ => return Err(problem(format!("drive `{drive_name}` has no file"))),
         };
+        // maqet records the default file it picks; files in its data dir are its own.
+        let user_file =
+            data_dir.is_none_or(|dir| !file.starts_with(&format!("{}/", dir.trim_end_matches('/'))));
         let bus = match field("interface").as_deref() {
             Some("sata") => Bus::Sata,
             Some("ide") => Bus::Ide,

@@ -19,6 +19,15 @@ command -v virt-xml-validate >/dev/null || need+=(libvirt-clients)
 command -v xmllint >/dev/null || need+=(libxml2-utils)
 command -v cpio >/dev/null || need+=(cpio)
 command -v socat >/dev/null || need+=(socat)
+# libvirt for the `libvirt` plugin (maqet deploy) and its tests: the daemon without systemd
+# (sysv scripts), the QEMU driver, virsh, the headers the `virt` crate builds against, and
+# an sshd for the qemu+ssh:// test (the tests start and stop these daemons themselves).
+command -v libvirtd >/dev/null || need+=(libvirt-daemon-system libvirt-daemon-system-sysv libvirt-daemon-driver-qemu)
+command -v virsh >/dev/null || need+=(libvirt-clients)
+[ -f /usr/include/libvirt/libvirt.h ] || need+=(libvirt-dev)
+command -v pkg-config >/dev/null || need+=(pkg-config)
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
+command -v ssh >/dev/null || need+=(openssh-client)
 if [ ${#need[@]} -gt 0 ]; then
     echo "setup: installing ${need[*]}" >&2
     $SUDO apt-get update -qq

@@ -171,7 +171,7 @@ fn deploy_cycle(home: &MaqetHome, name: &str, uri: &str, pool: &TestPool) {
     let stderr = fails_with(
         home,
         &["deploy", name, "--connect", uri, "--pool", &pool.name],
-        1,
+        3,
     );
     assert!(stderr.contains("--restart"), "{stderr}");
     assert_eq!(pool.volumes(), volumes);
@@ -239,7 +239,7 @@ fn failed_deploys_say_why_and_leave_nothing_behind() {
     let stderr = fails_with(
         &home,
         &["deploy", &name, "--connect", "qemu:///system", "--pool", "no-such-pool"],
-        1,
+        3,
     );
     assert!(stderr.contains("no storage pool `no-such-pool`"), "{stderr}");
     assert!(stderr.contains("pool-define-as"), "{stderr}");
@@ -258,7 +258,7 @@ fn failed_deploys_say_why_and_leave_nothing_behind() {
     let stderr = fails_with(
         &home,
         &["deploy", &name, "--connect", "qemu:///system", "--pool", &pool.name],
-        1,
+        3,
     );
     assert!(stderr.contains("already has a domain"), "{stderr}");
     virsh_ok(&["undefine", &name]);
@@ -275,7 +275,7 @@ fn failed_deploys_say_why_and_leave_nothing_behind() {
     let stderr = fails_with(
         &home,
         &["deploy", &bad, "--connect", "qemu:///system", "--pool", &pool.name],
-        1,
+        3,
     );
     assert!(stderr.contains("is not a regular file"), "{stderr}");
 

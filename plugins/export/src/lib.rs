@@ -20,7 +20,8 @@
 use std::path::PathBuf;
 
 use maqet_plugin_api::{
-    CommandSpec, Host, LogLevel, ParamKind, ParamSpec, Plugin, error_chain, export_plugin,
+    CommandSpec, FailureKind, Host, LogLevel, ParamKind, ParamSpec, Plugin, error_with_kind,
+    export_plugin,
 };
 use serde_json::{Value, json};
 
@@ -84,7 +85,16 @@ impl Plugin for Export {
     }
 
     fn invoke(&self, _command: &str, args: Value, host: &Host) -> Result<Value, String> {
-        export(&args, host).map_err(|e| error_chain(&e))
+        export(&args, host).map_err(|e| {
+            let kind = match e {
+                ExportError::BadArgument { .. }
+                | ExportError::UnknownFormat { .. }
+                | ExportError::Config { .. }
+                | ExportError::Info { .. } => FailureKind::Invalid,
+                _ => FailureKind::Failure,
+            };
+            error_with_kind(kind, &e)
+        })
     }
 }
 

@@ -4,16 +4,7 @@ use std::path::PathBuf;
 
 use maqet_export_render::{ExportError, HostMessage};
 
-/// How a failure should end the command (mapped to maqet's exit codes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailureKind {
-    /// Bad input, something missing, or a name taken (exit 3).
-    Invalid,
-    /// Access refused (exit 4).
-    Denied,
-    /// Anything else (exit 1).
-    Failure,
-}
+use maqet_plugin_api::FailureKind;
 
 /// `deploy` or `undeploy` failed.
 #[derive(Debug, thiserror::Error)]
@@ -193,9 +184,9 @@ impl DeployError {
             | Self::LocalVmRunning { .. }
             | Self::NotDeployed { .. }
             | Self::Render { .. } => FailureKind::Invalid,
-            Self::AuthFailed { .. } => FailureKind::Denied,
+            Self::AuthFailed { .. } => FailureKind::PermissionDenied,
             Self::ReadFile { source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied => {
-                FailureKind::Denied
+                FailureKind::PermissionDenied
             }
             Self::Info { .. }
             | Self::Unreachable { .. }

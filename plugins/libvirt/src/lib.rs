@@ -15,11 +15,13 @@ mod metadata;
 mod undeploy;
 mod upload;
 
-use maqet_plugin_api::{CommandSpec, Host, ParamKind, ParamSpec, Plugin, error_chain, export_plugin};
+use maqet_plugin_api::{
+    CommandSpec, Host, ParamKind, ParamSpec, Plugin, error_with_kind, export_plugin,
+};
 use serde_json::Value;
 
 pub use deploy::{DeployRequest, parse_size};
-pub use error::{DeployError, FailureKind};
+pub use error::DeployError;
 pub use metadata::deployed_volumes;
 
 /// The plugin: `deploy` and `undeploy`.
@@ -90,7 +92,7 @@ impl Plugin for Libvirt {
             "deploy" => DeployRequest::from_args(&args).and_then(|r| deploy::deploy(&r, host)),
             _ => undeploy::undeploy(&args, host),
         };
-        result.map_err(|e| error_chain(&e))
+        result.map_err(|e| error_with_kind(e.kind(), &e))
     }
 }
 

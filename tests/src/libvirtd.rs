@@ -86,7 +86,10 @@ impl Libvirtd {
         };
         let deadline = Instant::now() + Duration::from_secs(60);
         while !virsh(&["version"]).status.success() {
-            assert!(Instant::now() < deadline, "libvirtd did not answer within 60 s");
+            assert!(
+                Instant::now() < deadline,
+                "libvirtd did not answer within 60 s"
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
         daemon
@@ -126,7 +129,10 @@ fn wait_for_pid(pidfile: &str) -> u32 {
         if let Some(pid) = pid_alive(pidfile) {
             return pid;
         }
-        assert!(Instant::now() < deadline, "{pidfile} did not appear within 30 s");
+        assert!(
+            Instant::now() < deadline,
+            "{pidfile} did not appear within 30 s"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -230,7 +236,9 @@ pub fn wait_for_domstate(name: &str, state: &str, timeout: Duration) -> Result<(
             return Ok(());
         }
         if Instant::now() >= deadline {
-            return Err(format!("domain {name} is `{now}`, not `{state}`, after {timeout:?}"));
+            return Err(format!(
+                "domain {name} is `{now}`, not `{state}`, after {timeout:?}"
+            ));
         }
         std::thread::sleep(Duration::from_millis(250));
     }

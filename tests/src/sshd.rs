@@ -75,7 +75,10 @@ impl TestSshd {
         let server = QemuProcessGuard::new(child);
         let deadline = Instant::now() + Duration::from_secs(30);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "sshd did not listen on port {port}");
+            assert!(
+                Instant::now() < deadline,
+                "sshd did not listen on port {port}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         Self {

@@ -111,7 +111,10 @@ fn exported_domain_boots_takes_screenshots_and_shuts_down_by_acpi() {
     );
     assert!(xml.contains(r#"<domain type="qemu">"#), "{xml}");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!stderr.contains("no model"), "no pass-through warning expected: {stderr}");
+    assert!(
+        !stderr.contains("no model"),
+        "no pass-through warning expected: {stderr}"
+    );
 
     virsh_ok(&["define", &xml_file.to_string_lossy()]);
     virsh_ok(&["start", &name]);
@@ -135,7 +138,15 @@ fn exported_domain_boots_takes_screenshots_and_shuts_down_by_acpi() {
 fn deploy_cycle(home: &MaqetHome, name: &str, uri: &str, pool: &TestPool) {
     let result = ok_json(
         home,
-        &["deploy", name, "--connect", uri, "--pool", &pool.name, "--start"],
+        &[
+            "deploy",
+            name,
+            "--connect",
+            uri,
+            "--pool",
+            &pool.name,
+            "--start",
+        ],
     );
     assert_eq!(result["domain"], name);
     assert_eq!(result["started"], true);
@@ -146,7 +157,10 @@ fn deploy_cycle(home: &MaqetHome, name: &str, uri: &str, pool: &TestPool) {
     // Disk, kernel and initrd come from the pool, never from maqet's data dir.
     let xml = virsh_ok(&["dumpxml", name]);
     let data_dir = home.data_dir().to_string_lossy().into_owned();
-    assert!(!xml.contains(&data_dir), "the domain still uses maqet's files:\n{xml}");
+    assert!(
+        !xml.contains(&data_dir),
+        "the domain still uses maqet's files:\n{xml}"
+    );
     assert!(xml.contains(&format!("pool='{}'", pool.name)), "{xml}");
     let pool_dir = pool.dir.to_string_lossy().into_owned();
     assert!(xml.contains(&format!("<kernel>{pool_dir}/")), "{xml}");
@@ -165,7 +179,10 @@ fn deploy_cycle(home: &MaqetHome, name: &str, uri: &str, pool: &TestPool) {
         cmdline.contains(&format!("{pool_dir}/{name}-root-")),
         "QEMU does not run from the pool's disk: {cmdline}"
     );
-    assert!(!cmdline.contains(&data_dir), "QEMU uses maqet's files: {cmdline}");
+    assert!(
+        !cmdline.contains(&data_dir),
+        "QEMU uses maqet's files: {cmdline}"
+    );
 
     // Running: an update is refused without --restart and leaves the pool as it was.
     let stderr = fails_with(
@@ -178,18 +195,40 @@ fn deploy_cycle(home: &MaqetHome, name: &str, uri: &str, pool: &TestPool) {
 
     let again = ok_json(
         home,
-        &["deploy", name, "--connect", uri, "--pool", &pool.name, "--restart"],
+        &[
+            "deploy",
+            name,
+            "--connect",
+            uri,
+            "--pool",
+            &pool.name,
+            "--restart",
+        ],
     );
     assert_eq!(again["updated"], true);
     wait_for_domstate(name, "running", STATE_GUARD).unwrap();
     let new_volumes = pool.volumes();
-    assert_eq!(new_volumes.len(), 3, "old volumes replaced: {new_volumes:?}");
-    assert!(new_volumes.iter().all(|v| !volumes.contains(v)), "{new_volumes:?}");
+    assert_eq!(
+        new_volumes.len(),
+        3,
+        "old volumes replaced: {new_volumes:?}"
+    );
+    assert!(
+        new_volumes.iter().all(|v| !volumes.contains(v)),
+        "{new_volumes:?}"
+    );
 
     let removed = ok_json(home, &["undeploy", name, "--connect", uri]);
     assert_eq!(removed["deleted_volumes"].as_array().map(Vec::len), Some(3));
-    assert!(!virsh(&["dominfo", name]).status.success(), "the domain is still defined");
-    assert!(pool.volumes().is_empty(), "volumes left: {:?}", pool.volumes());
+    assert!(
+        !virsh(&["dominfo", name]).status.success(),
+        "the domain is still defined"
+    );
+    assert!(
+        pool.volumes().is_empty(),
+        "volumes left: {:?}",
+        pool.volumes()
+    );
     assert!(pool.files().is_empty(), "files left: {:?}", pool.files());
 }
 
@@ -199,7 +238,11 @@ fn deploy_to_qemu_system_runs_from_pool_volumes_and_undeploy_removes_all() {
     let home = home_with_plugins();
     let name = unique("local");
     let _cleanup = DomainCleanup(name.clone());
-    add_guest(&home, &name, "storage:\n  - {name: root, type: qcow2, size: 64M}\n");
+    add_guest(
+        &home,
+        &name,
+        "storage:\n  - {name: root, type: qcow2, size: 64M}\n",
+    );
     let pool = TestPool::new(&unique("pool-local"));
     deploy_cycle(&home, &name, "qemu:///system", &pool);
 }
@@ -213,7 +256,11 @@ fn deploy_over_qemu_ssh_to_a_loopback_sshd() {
     let home = home_with_plugins();
     let name = unique("ssh");
     let _cleanup = DomainCleanup(name.clone());
-    add_guest(&home, &name, "storage:\n  - {name: root, type: qcow2, size: 64M}\n");
+    add_guest(
+        &home,
+        &name,
+        "storage:\n  - {name: root, type: qcow2, size: 64M}\n",
+    );
     let pool = TestPool::new(&unique("pool-ssh"));
     let uri = sshd.libvirt_uri();
     assert!(uri.starts_with("qemu+ssh://root@127.0.0.1:"), "{uri}");
@@ -226,22 +273,46 @@ fn failed_deploys_say_why_and_leave_nothing_behind() {
     let home = home_with_plugins();
     let name = unique("fail");
     let _cleanup = DomainCleanup(name.clone());
-    add_guest(&home, &name, "storage:\n  - {name: root, type: qcow2, size: 64M}\n");
+    add_guest(
+        &home,
+        &name,
+        "storage:\n  - {name: root, type: qcow2, size: 64M}\n",
+    );
     let pool = TestPool::new(&unique("pool-fail"));
 
     let stderr = fails_with(
         &home,
-        &["deploy", &name, "--connect", "qemu+tcp://127.0.0.1:1/system", "--pool", &pool.name],
+        &[
+            "deploy",
+            &name,
+            "--connect",
+            "qemu+tcp://127.0.0.1:1/system",
+            "--pool",
+            &pool.name,
+        ],
         1,
     );
-    assert!(stderr.contains("cannot reach libvirt at `qemu+tcp://127.0.0.1:1/system`"), "{stderr}");
+    assert!(
+        stderr.contains("cannot reach libvirt at `qemu+tcp://127.0.0.1:1/system`"),
+        "{stderr}"
+    );
 
     let stderr = fails_with(
         &home,
-        &["deploy", &name, "--connect", "qemu:///system", "--pool", "no-such-pool"],
+        &[
+            "deploy",
+            &name,
+            "--connect",
+            "qemu:///system",
+            "--pool",
+            "no-such-pool",
+        ],
         3,
     );
-    assert!(stderr.contains("no storage pool `no-such-pool`"), "{stderr}");
+    assert!(
+        stderr.contains("no storage pool `no-such-pool`"),
+        "{stderr}"
+    );
     assert!(stderr.contains("pool-define-as"), "{stderr}");
 
     // A domain of the same name that maqet did not deploy.
@@ -257,7 +328,14 @@ fn failed_deploys_say_why_and_leave_nothing_behind() {
     virsh_ok(&["define", &other.to_string_lossy()]);
     let stderr = fails_with(
         &home,
-        &["deploy", &name, "--connect", "qemu:///system", "--pool", &pool.name],
+        &[
+            "deploy",
+            &name,
+            "--connect",
+            "qemu:///system",
+            "--pool",
+            &pool.name,
+        ],
         3,
     );
     assert!(stderr.contains("already has a domain"), "{stderr}");
@@ -274,12 +352,23 @@ fn failed_deploys_say_why_and_leave_nothing_behind() {
     ok(&home, &["add", &config.to_string_lossy()]);
     let stderr = fails_with(
         &home,
-        &["deploy", &bad, "--connect", "qemu:///system", "--pool", &pool.name],
+        &[
+            "deploy",
+            &bad,
+            "--connect",
+            "qemu:///system",
+            "--pool",
+            &pool.name,
+        ],
         3,
     );
     assert!(stderr.contains("is not a regular file"), "{stderr}");
 
-    assert!(pool.volumes().is_empty(), "volumes left: {:?}", pool.volumes());
+    assert!(
+        pool.volumes().is_empty(),
+        "volumes left: {:?}",
+        pool.volumes()
+    );
     assert!(!virsh(&["dominfo", &name]).status.success());
     assert!(!virsh(&["dominfo", &bad]).status.success());
 }

@@ -84,9 +84,14 @@ impl FailureKind {
     }
 
     fn parse(text: &str) -> Option<Self> {
-        [Self::Invalid, Self::PermissionDenied, Self::Timeout, Self::Failure]
-            .into_iter()
-            .find(|k| k.as_str() == text)
+        [
+            Self::Invalid,
+            Self::PermissionDenied,
+            Self::Timeout,
+            Self::Failure,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == text)
     }
 }
 
@@ -97,7 +102,11 @@ const KIND_MARK: char = '\u{1e}';
 /// exits with that kind's code instead of 1. The marker travels inside the message text, so
 /// the plugin interface is unchanged.
 pub fn error_with_kind(kind: FailureKind, error: &dyn std::error::Error) -> String {
-    format!("{KIND_MARK}{}{KIND_MARK}{}", kind.as_str(), error_chain(error))
+    format!(
+        "{KIND_MARK}{}{KIND_MARK}{}",
+        kind.as_str(),
+        error_chain(error)
+    )
 }
 
 /// Splits a plugin's error text into its kind (when marked) and the message.
@@ -117,7 +126,10 @@ mod tests {
     fn a_marked_kind_is_split_from_the_message() {
         let error = PluginMessage("no such pool".into());
         let text = error_with_kind(FailureKind::Invalid, &error);
-        assert_eq!(split_failure_kind(&text), (FailureKind::Invalid, "no such pool"));
+        assert_eq!(
+            split_failure_kind(&text),
+            (FailureKind::Invalid, "no such pool")
+        );
         assert_eq!(split_failure_kind("plain"), (FailureKind::Failure, "plain"));
     }
 }

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
     /// A required argument is missing or has the wrong type.
-    #[error("argument `{name}` is missing or has a value that is not allowed; see `maqet export --help`")]
+    #[error(
+        "argument `{name}` is missing or has a value that is not allowed; see `maqet export --help`"
+    )]
     BadArgument {
         /// The argument's name.
         name: &'static str,

@@ -80,7 +80,12 @@ pub fn add_qemu_defaults(vm: &mut VmView) {
 fn apply_one(vm: &mut VmView, option: &QemuOption, seen: &mut Seen) -> Result<bool, String> {
     let value = option.value.clone().unwrap_or_default();
     let parts = option.parts();
-    let only = |allowed: &[&str]| parts.iter().skip(1).all(|(k, _)| allowed.contains(&k.as_str()));
+    let only = |allowed: &[&str]| {
+        parts
+            .iter()
+            .skip(1)
+            .all(|(k, _)| allowed.contains(&k.as_str()))
+    };
     match option.name.as_str() {
         "kernel" => vm.kernel = Some(value),
         "initrd" => vm.initrd = Some(value),
@@ -153,7 +158,8 @@ fn apply_one(vm: &mut VmView, option: &QemuOption, seen: &mut Seen) -> Result<bo
             _ => return Ok(false),
         },
         "usb" => {
-            vm.usb_controller.get_or_insert_with(|| "default".to_owned());
+            vm.usb_controller
+                .get_or_insert_with(|| "default".to_owned());
         }
         "netdev" => {
             seen.network = true;
@@ -272,7 +278,11 @@ fn apply_cpu(vm: &mut VmView, option: &QemuOption) -> bool {
     };
     let mut features = Vec::new();
     for (key, value) in option.parts().into_iter().skip(1) {
-        let feature = match (key.strip_prefix('+'), key.strip_prefix('-'), value.as_deref()) {
+        let feature = match (
+            key.strip_prefix('+'),
+            key.strip_prefix('-'),
+            value.as_deref(),
+        ) {
             (Some(name), _, None) => (name.to_owned(), true),
             (_, Some(name), None) => (name.to_owned(), false),
             (None, None, Some("on" | "true")) => (key.clone(), true),
@@ -327,7 +337,12 @@ fn apply_device(vm: &mut VmView, option: &QemuOption, seen: &mut Seen) -> Result
         return Ok(false);
     };
     let parts = option.parts();
-    let only = |allowed: &[&str]| parts.iter().skip(1).all(|(k, _)| allowed.contains(&k.as_str()));
+    let only = |allowed: &[&str]| {
+        parts
+            .iter()
+            .skip(1)
+            .all(|(k, _)| allowed.contains(&k.as_str()))
+    };
     if let Some(model) = nic_model(&driver) {
         seen.network = true;
         let netdev = option.get("netdev").unwrap_or_default();
@@ -391,7 +406,7 @@ fn forwards_of(option: &QemuOption) -> Result<Vec<PortForward>, String> {
         let bad = || format!("hostfwd `{text}` is not like `tcp:ADDR:PORT-:PORT`");
         let (proto, rest) = match text.split_once(':') {
             Some((p, rest)) if p == "tcp" || p == "udp" => (p, rest),
-            Some((p, _)) if p.is_empty() => ("tcp", &text[1..]),
+            Some(("", _)) => ("tcp", &text[1..]),
             _ => ("tcp", text.as_str()),
         };
         let (host_side, guest_side) = rest.split_once('-').ok_or_else(bad)?;
@@ -484,6 +499,10 @@ mod tests {
         let vm = view(json!(["nodefaults"]));
         assert_eq!(vm.video, None);
         assert!(vm.nics.is_empty());
-        assert!(from_arguments(Some(&json!(["nodefaults"])))[0].value.is_none());
+        assert!(
+            from_arguments(Some(&json!(["nodefaults"])))[0]
+                .value
+                .is_none()
+        );
     }
 }

@@ -92,7 +92,10 @@ pub fn render_job_with(vm: &VmView, options: &NomadOptions) -> Result<Value, Exp
         source,
     })?;
     let file_name = image.rsplit('/').next().unwrap_or(image.as_str());
-    let source = options.image_source.clone().unwrap_or_else(|| image.clone());
+    let source = options
+        .image_source
+        .clone()
+        .unwrap_or_else(|| image.clone());
     let forwards: Vec<_> = vm.nics.iter().flat_map(|n| n.forwards.iter()).collect();
     let label = |host: u16, proto: &str| format!("{proto}{host}");
     let port_map: serde_json::Map<String, Value> = forwards

@@ -329,8 +329,8 @@ fn read_disks(
             _ => return Err(problem(format!("drive `{drive_name}` has no file"))),
         };
         // maqet records the default file it picks; files in its data dir are its own.
-        let user_file =
-            data_dir.is_none_or(|dir| !file.starts_with(&format!("{}/", dir.trim_end_matches('/'))));
+        let user_file = data_dir
+            .is_none_or(|dir| !file.starts_with(&format!("{}/", dir.trim_end_matches('/'))));
         let bus = match field("interface").as_deref() {
             Some("sata") => Bus::Sata,
             Some("ide") => Bus::Ide,

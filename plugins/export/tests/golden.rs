@@ -26,7 +26,11 @@ fn fixtures() -> Vec<PathBuf> {
         })
         .collect();
     files.sort();
-    assert!(files.len() >= 8, "fixtures missing in {}", golden_dir().display());
+    assert!(
+        files.len() >= 8,
+        "fixtures missing in {}",
+        golden_dir().display()
+    );
     files
 }
 
@@ -64,7 +68,9 @@ fn renders_match_the_golden_files() {
     let dir = golden_dir().to_string_lossy().into_owned();
     let mut failures = Vec::new();
     for file in fixtures() {
-        let text = std::fs::read_to_string(&file).unwrap().replace("/GOLDEN_DIR", &dir);
+        let text = std::fs::read_to_string(&file)
+            .unwrap()
+            .replace("/GOLDEN_DIR", &dir);
         let fixture: Value = serde_json::from_str(&text)
             .unwrap_or_else(|e| panic!("{} is not JSON: {e}", file.display()));
         let options = options(&fixture);
@@ -80,7 +86,11 @@ fn renders_match_the_golden_files() {
         check(&stem.with_extension("warnings"), &warnings, &mut failures);
         let nomad_path = stem.with_extension("nomad.json");
         match render_with(&fixture["info"], Format::Nomad, &options) {
-            Ok(job) => check(&nomad_path, &job.text.replace(&dir, "/GOLDEN_DIR"), &mut failures),
+            Ok(job) => check(
+                &nomad_path,
+                &job.text.replace(&dir, "/GOLDEN_DIR"),
+                &mut failures,
+            ),
             Err(e) => assert!(
                 !nomad_path.exists(),
                 "{}: Nomad render failed: {e}",
@@ -101,7 +111,9 @@ fn every_golden_domain_passes_virt_xml_validate() {
             .arg("domain")
             .output()
             .unwrap_or_else(|e| {
-                panic!("virt-xml-validate must run (scripts/setup.sh installs libvirt-clients): {e}")
+                panic!(
+                    "virt-xml-validate must run (scripts/setup.sh installs libvirt-clients): {e}"
+                )
             });
         assert!(
             output.status.success(),

@@ -178,8 +178,16 @@ fn libvirt_domain_carries_memory_cpus_disks_and_kernel() {
     // `-nodefaults` and the virtio RNG have libvirt models: nothing is passed through.
     assert_eq!(doc.all("domain/qemu:commandline/qemu:arg").count(), 0);
     assert_eq!(doc.attr("domain/devices/rng", "model"), "virtio");
-    assert_eq!(doc.all("domain/devices/video").count(), 0, "-nodefaults: no VGA");
-    assert_eq!(doc.all("domain/devices/interface").count(), 0, "-nodefaults: no NIC");
+    assert_eq!(
+        doc.all("domain/devices/video").count(),
+        0,
+        "-nodefaults: no VGA"
+    );
+    assert_eq!(
+        doc.all("domain/devices/interface").count(),
+        0,
+        "-nodefaults: no NIC"
+    );
 }
 
 #[test]
@@ -222,9 +230,17 @@ fn nomad_job_uses_qemu_driver_with_first_disk_and_memory() {
     let task = &job["Job"]["TaskGroups"][0]["Tasks"][0];
     assert_eq!(task["Driver"], "qemu");
     assert_eq!(task["Config"]["image_path"], "local/web.qcow2");
-    assert_eq!(task["Artifacts"][0]["GetterSource"], json!(image.to_string_lossy()));
-    let checksum = task["Artifacts"][0]["GetterOptions"]["checksum"].as_str().unwrap();
-    assert!(checksum.starts_with("sha256:") && checksum.len() == 71, "{checksum}");
+    assert_eq!(
+        task["Artifacts"][0]["GetterSource"],
+        json!(image.to_string_lossy())
+    );
+    let checksum = task["Artifacts"][0]["GetterOptions"]["checksum"]
+        .as_str()
+        .unwrap();
+    assert!(
+        checksum.starts_with("sha256:") && checksum.len() == 71,
+        "{checksum}"
+    );
     assert_eq!(task["Config"]["accelerator"], "kvm");
     assert_eq!(task["Resources"]["MemoryMB"], 256);
     assert_eq!(task["Resources"]["Cores"], 2);

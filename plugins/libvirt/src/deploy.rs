@@ -64,12 +64,16 @@ pub fn deploy(request: &DeployRequest, host: &Host) -> Result<Value, DeployError
         vm: vm_name.clone(),
         source: maqet_export_render::HostMessage(message),
     })?;
-    let status = host.vm_status(vm_name).map_err(|message| DeployError::Info {
-        vm: vm_name.clone(),
-        source: maqet_export_render::HostMessage(message),
-    })?;
+    let status = host
+        .vm_status(vm_name)
+        .map_err(|message| DeployError::Info {
+            vm: vm_name.clone(),
+            source: maqet_export_render::HostMessage(message),
+        })?;
     if status["is_running"].as_bool() == Some(true) {
-        return Err(DeployError::LocalVmRunning { vm: vm_name.clone() });
+        return Err(DeployError::LocalVmRunning {
+            vm: vm_name.clone(),
+        });
     }
     let render_error = |source| DeployError::Render {
         vm: vm_name.clone(),
@@ -103,11 +107,10 @@ pub fn deploy(request: &DeployRequest, host: &Host) -> Result<Value, DeployError
         });
     }
     let old_volumes = match &existing {
-        Some(domain) => deployed_volumes(
-            &domain
-                .xml_desc(XML_INACTIVE)
-                .map_err(failed(uri, format!("read the definition of domain `{name}`")))?,
-        ),
+        Some(domain) => deployed_volumes(&domain.xml_desc(XML_INACTIVE).map_err(failed(
+            uri,
+            format!("read the definition of domain `{name}`"),
+        ))?),
         None => Vec::new(),
     };
 
@@ -125,7 +128,10 @@ pub fn deploy(request: &DeployRequest, host: &Host) -> Result<Value, DeployError
         let path = Path::new(&disk.file);
         let what = format!("the image of drive `{}`", disk.name);
         let missing = !path.exists();
-        match (&disk.size, missing && !disk.user_file && disk.format == "qcow2") {
+        match (
+            &disk.size,
+            missing && !disk.user_file && disk.format == "qcow2",
+        ) {
             (Some(size), true) => {
                 let bytes = parse_size(size).ok_or(DeployError::MissingFile {
                     what: what.clone(),
@@ -220,9 +226,10 @@ fn open_pool(conn: &Connect, uri: &str, pool: &str) -> Result<StoragePool, Deplo
         }
         Err(e) => return Err(failed(uri, format!("look up storage pool `{pool}`"))(e)),
     };
-    let active = found
-        .is_active()
-        .map_err(failed(uri, format!("read the state of storage pool `{pool}`")))?;
+    let active = found.is_active().map_err(failed(
+        uri,
+        format!("read the state of storage pool `{pool}`"),
+    ))?;
     if !active {
         return Err(DeployError::PoolInactive {
             uri: uri.to_owned(),
@@ -259,9 +266,7 @@ pub fn find_existing(
     }
     match conn.lookup_domain_by_uuid_string(vm_id) {
         Ok(domain) => {
-            let existing = domain
-                .name()
-                .map_err(failed(uri, "read a domain's name"))?;
+            let existing = domain.name().map_err(failed(uri, "read a domain's name"))?;
             Err(DeployError::DeployedAsOther {
                 vm: vm.to_owned(),
                 uri: uri.to_owned(),
@@ -294,7 +299,10 @@ fn run_tag() -> String {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
-    format!("{:08x}", (nanos as u64 ^ u64::from(std::process::id())) & 0xffff_ffff)
+    format!(
+        "{:08x}",
+        (nanos as u64 ^ u64::from(std::process::id())) & 0xffff_ffff
+    )
 }
 
 /// A maqet drive size (`64M`, `10G`, bytes without a suffix) in bytes.

@@ -34,13 +34,17 @@ pub enum DeployError {
         source: ExportError,
     },
     /// The local VM runs, so its disks are in use.
-    #[error("VM `{vm}` is running here, so its disks are changing; stop it with `maqet stop {vm}` and deploy again")]
+    #[error(
+        "VM `{vm}` is running here, so its disks are changing; stop it with `maqet stop {vm}` and deploy again"
+    )]
     LocalVmRunning {
         /// The VM.
         vm: String,
     },
     /// libvirt at the URI could not be reached.
-    #[error("cannot reach libvirt at `{uri}`; check the URI, that libvirtd runs there, and the network path (ssh, tcp)")]
+    #[error(
+        "cannot reach libvirt at `{uri}`; check the URI, that libvirtd runs there, and the network path (ssh, tcp)"
+    )]
     Unreachable {
         /// The URI.
         uri: String,
@@ -70,7 +74,9 @@ pub enum DeployError {
         pool: String,
     },
     /// The storage pool exists but is not started.
-    #[error("storage pool `{pool}` at `{uri}` is not active; start it with `virsh -c {uri} pool-start {pool}`")]
+    #[error(
+        "storage pool `{pool}` at `{uri}` is not active; start it with `virsh -c {uri} pool-start {pool}`"
+    )]
     PoolInactive {
         /// The URI.
         uri: String,
@@ -102,7 +108,9 @@ pub enum DeployError {
         existing: String,
     },
     /// The domain runs and `--restart` was not given.
-    #[error("domain `{name}` is running at `{uri}`; pass `--restart` to stop it, update it and start it again")]
+    #[error(
+        "domain `{name}` is running at `{uri}`; pass `--restart` to stop it, update it and start it again"
+    )]
     DomainRunning {
         /// The URI.
         uri: String,
@@ -110,7 +118,9 @@ pub enum DeployError {
         name: String,
     },
     /// A file to upload is not a regular file.
-    #[error("{what} `{path}` is not a regular file, so it cannot be uploaded; point the VM at a regular file")]
+    #[error(
+        "{what} `{path}` is not a regular file, so it cannot be uploaded; point the VM at a regular file"
+    )]
     NotRegularFile {
         /// What it is (`drive root`, `kernel`).
         what: String,
@@ -118,7 +128,9 @@ pub enum DeployError {
         path: PathBuf,
     },
     /// A disk image does not exist and maqet cannot create it remotely.
-    #[error("{what} `{path}` does not exist; start the VM once with maqet so it is created, or fix the path")]
+    #[error(
+        "{what} `{path}` does not exist; start the VM once with maqet so it is created, or fix the path"
+    )]
     MissingFile {
         /// What it is.
         what: String,
@@ -185,7 +197,9 @@ impl DeployError {
             | Self::NotDeployed { .. }
             | Self::Render { .. } => FailureKind::Invalid,
             Self::AuthFailed { .. } => FailureKind::PermissionDenied,
-            Self::ReadFile { source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied => {
+            Self::ReadFile { source, .. }
+                if source.kind() == std::io::ErrorKind::PermissionDenied =>
+            {
                 FailureKind::PermissionDenied
             }
             Self::Info { .. }

@@ -51,12 +51,24 @@ impl Plugin for Libvirt {
                 "deploy",
                 "Define a VM on a libvirt host, with its disks uploaded into a storage pool there",
             )
-            .param(ParamSpec::positional("vm", ParamKind::String, "The VM to deploy"))
+            .param(ParamSpec::positional(
+                "vm",
+                ParamKind::String,
+                "The VM to deploy",
+            ))
             .param(connect_param())
-            .param(ParamSpec::flag("start", ParamKind::Bool, "Start the domain once defined"))
+            .param(ParamSpec::flag(
+                "start",
+                ParamKind::Bool,
+                "Start the domain once defined",
+            ))
             .param(
-                ParamSpec::flag("pool", ParamKind::String, "Storage pool for the uploaded disks")
-                    .default_value("default"),
+                ParamSpec::flag(
+                    "pool",
+                    ParamKind::String,
+                    "Storage pool for the uploaded disks",
+                )
+                .default_value("default"),
             )
             .param(ParamSpec::flag(
                 "name",
@@ -70,20 +82,27 @@ impl Plugin for Libvirt {
             ))
             .example("maqet deploy web --connect qemu:///system --start")
             .example("maqet deploy web --connect qemu+ssh://root@host2/system --pool vms --start"),
-            CommandSpec::new("undeploy", "Remove a deployed VM and its volumes from a libvirt host")
-                .param(ParamSpec::positional("vm", ParamKind::String, "The deployed VM"))
-                .param(connect_param())
-                .param(ParamSpec::flag(
-                    "name",
-                    ParamKind::String,
-                    "Domain name on the libvirt host (default: the VM's name)",
-                ))
-                .param(ParamSpec::flag(
-                    "keep_storage",
-                    ParamKind::Bool,
-                    "Keep the uploaded volumes",
-                ))
-                .example("maqet undeploy web --connect qemu:///system"),
+            CommandSpec::new(
+                "undeploy",
+                "Remove a deployed VM and its volumes from a libvirt host",
+            )
+            .param(ParamSpec::positional(
+                "vm",
+                ParamKind::String,
+                "The deployed VM",
+            ))
+            .param(connect_param())
+            .param(ParamSpec::flag(
+                "name",
+                ParamKind::String,
+                "Domain name on the libvirt host (default: the VM's name)",
+            ))
+            .param(ParamSpec::flag(
+                "keep_storage",
+                ParamKind::Bool,
+                "Keep the uploaded volumes",
+            ))
+            .example("maqet undeploy web --connect qemu:///system"),
         ]
     }
 

@@ -13,12 +13,15 @@ pub fn deployed_volumes(domain_xml: &str) -> Vec<(String, String)> {
         match reader.read_event() {
             Ok(Event::Start(e)) if e.local_name().as_ref() == "deploy" => inside = true,
             Ok(Event::End(e)) if e.local_name().as_ref() == "deploy" => inside = false,
-            Ok(Event::Empty(e) | Event::Start(e)) if inside && e.local_name().as_ref() == "volume" => {
+            Ok(Event::Empty(e) | Event::Start(e))
+                if inside && e.local_name().as_ref() == "volume" =>
+            {
                 let attribute = |key: &str| {
-                    e.try_get_attribute(key)
-                        .ok()
-                        .flatten()
-                        .and_then(|a| a.normalized_value(XmlVersion::Implicit1_0).ok().map(|v| v.into_owned()))
+                    e.try_get_attribute(key).ok().flatten().and_then(|a| {
+                        a.normalized_value(XmlVersion::Implicit1_0)
+                            .ok()
+                            .map(|v| v.into_owned())
+                    })
                 };
                 if let (Some(pool), Some(name)) = (attribute("pool"), attribute("name")) {
                     out.push((pool, name));

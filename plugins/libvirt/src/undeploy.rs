@@ -38,13 +38,14 @@ pub fn undeploy(args: &Value, host: &Host) -> Result<Value, DeployError> {
     };
     let domain = match (by_name, &vm_id) {
         (Some(domain), _) => domain,
-        (None, Some(id)) => conn
-            .lookup_domain_by_uuid_string(id)
-            .map_err(|_| DeployError::NotDeployed {
-                vm: vm.to_owned(),
-                uri: uri.to_owned(),
-                name: name.clone(),
-            })?,
+        (None, Some(id)) => {
+            conn.lookup_domain_by_uuid_string(id)
+                .map_err(|_| DeployError::NotDeployed {
+                    vm: vm.to_owned(),
+                    uri: uri.to_owned(),
+                    name: name.clone(),
+                })?
+        }
         (None, None) => {
             return Err(DeployError::NotDeployed {
                 vm: vm.to_owned(),
@@ -54,9 +55,10 @@ pub fn undeploy(args: &Value, host: &Host) -> Result<Value, DeployError> {
         }
     };
     let name = domain.name().map_err(failed(uri, "read a domain's name"))?;
-    let xml = domain
-        .xml_desc(XML_INACTIVE)
-        .map_err(failed(uri, format!("read the definition of domain `{name}`")))?;
+    let xml = domain.xml_desc(XML_INACTIVE).map_err(failed(
+        uri,
+        format!("read the definition of domain `{name}`"),
+    ))?;
     let volumes = deployed_volumes(&xml);
     if domain
         .is_active()
@@ -72,8 +74,10 @@ pub fn undeploy(args: &Value, host: &Host) -> Result<Value, DeployError> {
     let mut deleted = Vec::new();
     if !keep_storage {
         for (pool, volume) in &volumes {
-            delete_volume(&conn, pool, volume)
-                .map_err(failed(uri, format!("delete volume `{volume}` of pool `{pool}`")))?;
+            delete_volume(&conn, pool, volume).map_err(failed(
+                uri,
+                format!("delete volume `{volume}` of pool `{pool}`"),
+            ))?;
             deleted.push(volume.clone());
         }
     }

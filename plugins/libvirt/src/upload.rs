@@ -99,16 +99,30 @@ impl<'a> Uploads<'a> {
             }
         }
         stream.finish().map_err(failed(uri, action))?;
-        volume.path().map_err(failed(uri, format!("find the path of volume `{name}`")))
+        volume
+            .path()
+            .map_err(failed(uri, format!("find the path of volume `{name}`")))
     }
 
     /// Creates an empty volume `name` of `bytes` in `format` (qcow2 for a disk maqet would
     /// create on first start).
-    pub fn create_empty(&mut self, uri: &str, name: &str, bytes: u64, format: &str) -> Result<(), DeployError> {
+    pub fn create_empty(
+        &mut self,
+        uri: &str,
+        name: &str,
+        bytes: u64,
+        format: &str,
+    ) -> Result<(), DeployError> {
         self.create(uri, name, bytes, format).map(|_| ())
     }
 
-    fn create(&mut self, uri: &str, name: &str, bytes: u64, format: &str) -> Result<StorageVol, DeployError> {
+    fn create(
+        &mut self,
+        uri: &str,
+        name: &str,
+        bytes: u64,
+        format: &str,
+    ) -> Result<StorageVol, DeployError> {
         let xml = format!(
             "<volume><name>{}</name><capacity unit='bytes'>{bytes}</capacity>\
              <target><format type='{format}'/></target></volume>",

@@ -164,7 +164,12 @@ fn write_disk(w: &mut XmlWriter, disk: &Disk, q35: bool, targets: &mut TargetNam
     Ok(())
 }
 
-fn write_interface(w: &mut XmlWriter, nic: &Nic, passt: bool, warnings: &mut Vec<String>) -> XmlResult {
+fn write_interface(
+    w: &mut XmlWriter,
+    nic: &Nic,
+    passt: bool,
+    warnings: &mut Vec<String>,
+) -> XmlResult {
     if !passt && !nic.forwards.is_empty() {
         let listed: Vec<String> = nic
             .forwards
@@ -239,9 +244,11 @@ fn write_graphics(w: &mut XmlWriter, display: &Display) -> XmlResult {
         Display::None => {}
         Display::Vnc { listen, display } => {
             let port = (5900 + u32::from(*display)).to_string();
-            let mut graphics = w
-                .create_element("graphics")
-                .with_attributes([("type", "vnc"), ("port", port.as_str()), ("autoport", "no")]);
+            let mut graphics = w.create_element("graphics").with_attributes([
+                ("type", "vnc"),
+                ("port", port.as_str()),
+                ("autoport", "no"),
+            ]);
             if let Some(listen) = listen {
                 graphics = graphics.with_attribute(("listen", listen.as_str()));
             }

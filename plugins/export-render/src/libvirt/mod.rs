@@ -205,7 +205,9 @@ fn write_cpu(w: &mut XmlWriter, vm: &VmView) -> XmlResult {
     cpu = match &vm.cpu_model {
         Some(CpuModel::HostPassthrough) => cpu.with_attribute(("mode", "host-passthrough")),
         Some(CpuModel::Maximum) => cpu.with_attribute(("mode", "maximum")),
-        Some(CpuModel::Named { .. }) => cpu.with_attributes([("mode", "custom"), ("match", "exact")]),
+        Some(CpuModel::Named { .. }) => {
+            cpu.with_attributes([("mode", "custom"), ("match", "exact")])
+        }
         None => cpu,
     };
     cpu.write_inner_content(|w| {

@@ -26,6 +26,15 @@ python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
 for lib in libglib-2.0.so.0 libnuma.so.1 liburing.so.2 libudev.so.1; do
     ldconfig -p | grep -q "$lib" || need+=(libglib2.0-0 libnuma1 liburing2 libudev1)
 done
+# libvirt for the `libvirt` plugin (maqet deploy) and its tests: the daemon without systemd
+# (sysv scripts), the QEMU driver, virsh, the headers the `virt` crate builds against, and
+# an sshd for the qemu+ssh:// test (the tests start and stop these daemons themselves).
+command -v libvirtd >/dev/null || need+=(libvirt-daemon-system libvirt-daemon-system-sysv libvirt-daemon-driver-qemu)
+command -v virsh >/dev/null || need+=(libvirt-clients)
+[ -f /usr/include/libvirt/libvirt.h ] || need+=(libvirt-dev)
+command -v pkg-config >/dev/null || need+=(pkg-config)
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
+command -v ssh >/dev/null || need+=(openssh-client)
 if [ ${#need[@]} -gt 0 ]; then
     echo "setup: installing ${need[*]}" >&2
     $SUDO apt-get update -qq

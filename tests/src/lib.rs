@@ -12,6 +12,8 @@
 //! - [`wait_for_file_text`] waits for text such as the guest's `MAQET-GUEST READY` banner in
 //!   a serial log; [`QemuProcessGuard`] kills a QEMU the test started itself;
 //!   [`QmpTestClient`] talks raw QMP without any maqet crate.
+//! - [`libvirtd`] runs a libvirtd for the tests (configured for this container, put back
+//!   after); [`TestSshd`] is a loopback-only sshd for `qemu+ssh://` tests.
 //!
 //! The guest prints, on its serial console (ttyS0) and on the VGA console (tty1):
 //! `MAQET-GUEST BLOCK: <devices>`, `MAQET-GUEST CDROM <label>: <files>` for each ISO 9660
@@ -37,6 +39,9 @@ mod guest;
 mod home;
 mod process;
 mod qmp;
+mod sshd;
+
+pub mod libvirtd;
 
 pub mod cli;
 
@@ -49,3 +54,4 @@ pub use guest::{
 pub use home::MaqetHome;
 pub use process::{QemuProcessGuard, kill_processes_mentioning, qemu_pids_mentioning};
 pub use qmp::QmpTestClient;
+pub use sshd::TestSshd;

@@ -202,8 +202,17 @@ impl PluginSet {
             .ok_or_else(|| MaqetError::invalid(format!("plugin command `{name}` is not loaded")))?;
         let services = Services { maqet };
         let value = plugin.invoke(name, &args, &services).map_err(|e| {
+            let kind = match &e {
+                host::PluginError::CommandFailed { kind, .. } => match kind {
+                    host::FailureKind::Invalid => ErrorKind::InvalidInput,
+                    host::FailureKind::PermissionDenied => ErrorKind::PermissionDenied,
+                    host::FailureKind::Timeout => ErrorKind::Timeout,
+                    host::FailureKind::Failure => ErrorKind::Failure,
+                },
+                _ => ErrorKind::Failure,
+            };
             MaqetError::with_source(
-                ErrorKind::Failure,
+                kind,
                 format!("plugin `{}` failed to run `{name}`", plugin.name()),
                 e,
             )

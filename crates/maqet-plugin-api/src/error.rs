@@ -20,6 +20,8 @@ pub enum PluginError {
         plugin: String,
         /// The command that failed.
         command: String,
+        /// The kind of failure the plugin gave with [`error_with_kind`] (else `Failure`).
+        kind: FailureKind,
         /// What the plugin said.
         #[source]
         source: PluginMessage,
@@ -54,4 +56,80 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+/// The kind of a plugin command's failure; maqet turns it into its exit code
+/// (see docs/exit-codes.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FailureKind {
+    /// Bad input, something that does not exist, or a name already taken (exit 3).
+    Invalid,
+    /// Access refused (exit 4).
+    PermissionDenied,
+    /// A wait ran out of time (exit 2).
+    Timeout,
+    /// Anything else (exit 1).
+    #[default]
+    Failure,
+}
+
+impl FailureKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Invalid => "invalid",
+            Self::PermissionDenied => "permission-denied",
+            Self::Timeout => "timeout",
+            Self::Failure => "failure",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        [
+            Self::Invalid,
+            Self::PermissionDenied,
+            Self::Timeout,
+            Self::Failure,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == text)
+    }
+}
+
+/// Marks the start and end of the kind in a plugin's error text (ASCII record separator).
+const KIND_MARK: char = '\u{1e}';
+
+/// Like [`error_chain`], with the kind of failure, for a plugin's `Err(String)`: maqet then
+/// exits with that kind's code instead of 1. The marker travels inside the message text, so
+/// the plugin interface is unchanged.
+pub fn error_with_kind(kind: FailureKind, error: &dyn std::error::Error) -> String {
+    format!(
+        "{KIND_MARK}{}{KIND_MARK}{}",
+        kind.as_str(),
+        error_chain(error)
+    )
+}
+
+/// Splits a plugin's error text into its kind (when marked) and the message.
+pub fn split_failure_kind(text: &str) -> (FailureKind, &str) {
+    let parsed = text.strip_prefix(KIND_MARK).and_then(|rest| {
+        let (kind, message) = rest.split_once(KIND_MARK)?;
+        Some((FailureKind::parse(kind)?, message))
+    });
+    parsed.unwrap_or((FailureKind::Failure, text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_marked_kind_is_split_from_the_message() {
+        let error = PluginMessage("no such pool".into());
+        let text = error_with_kind(FailureKind::Invalid, &error);
+        assert_eq!(
+            split_failure_kind(&text),
+            (FailureKind::Invalid, "no such pool")
+        );
+        assert_eq!(split_failure_kind("plain"), (FailureKind::Failure, "plain"));
+    }
 }

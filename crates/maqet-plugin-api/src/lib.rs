@@ -44,7 +44,9 @@ mod plugin;
 mod services;
 mod spec;
 
-pub use error::{PluginError, PluginMessage, error_chain};
+pub use error::{
+    FailureKind, PluginError, PluginMessage, error_chain, error_with_kind, split_failure_kind,
+};
 pub use plugin::Plugin;
 pub use services::{Host, HostServices, LogLevel, with_services};
 pub use spec::{CommandSpec, ParamKind, ParamSpec};

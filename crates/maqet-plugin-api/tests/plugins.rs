@@ -152,7 +152,17 @@ fn discover_loads_plugins_and_rejects_broken_and_incompatible_ones() {
     let command = &export.commands()[0];
     assert_eq!(command.name, "export");
     let params: Vec<&str> = command.params.iter().map(|p| p.name.as_str()).collect();
-    assert_eq!(params, ["vm", "to", "output"]);
+    assert_eq!(
+        params,
+        [
+            "vm",
+            "to",
+            "output",
+            "serial_log",
+            "net_backend",
+            "image_url"
+        ]
+    );
     assert!(command.params[0].positional && command.params[1].required);
     let cloud_init = &plugin(&loaded, "cloud-init").commands()[0];
     assert_eq!(cloud_init.params[1].name, "user_data");
@@ -286,7 +296,13 @@ fn export_renders_libvirt_xml_from_host_info() {
         ("info".to_owned(), json!({"vm": "web"}))
     );
 
+    // The Nomad job fetches the boot disk as an artifact checked by its SHA-256.
     let out = tempfile::tempdir().unwrap();
+    let image = out.path().join("web.qcow2");
+    std::fs::write(&image, b"disk").unwrap();
+    let mut info = web_info(Path::new("/var/lib/maqet/web"));
+    info["config"]["storage"][0]["file"] = json!(image);
+    let fake = FakeMaqet::new(info);
     let file = out.path().join("web.json");
     let answer = export
         .invoke(
@@ -299,7 +315,12 @@ fn export_renders_libvirt_xml_from_host_info() {
     let job: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
     assert_eq!(
         job["Job"]["TaskGroups"][0]["Tasks"][0]["Config"]["image_path"],
-        "/vms/web.qcow2"
+        "local/web.qcow2"
+    );
+    assert_eq!(
+        job["Job"]["TaskGroups"][0]["Tasks"][0]["Artifacts"][0]["GetterOptions"]["checksum"],
+        // sha256 of "disk"
+        "sha256:1044dec7206e8d7c9fbb4ae8f766668406d2567fc7fc1a160a9d4700fcf8f8e9"
     );
 }
 

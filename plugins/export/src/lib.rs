@@ -1,7 +1,9 @@
 //! maqet plugin `export`: renders a VM as a libvirt domain XML or a Nomad job.
 //!
 //! `maqet export VM --to libvirt|nomad [--output FILE]` reads the VM through maqet's `info`
-//! and prints the result, or writes it to `FILE`.
+//! and prints the result, or writes it to `FILE`. What cannot be carried over faithfully
+//! (QEMU arguments libvirt has no model for, ports the chosen network backend cannot forward)
+//! is logged as a warning. The rendering itself lives in `maqet-export-render`.
 //!
 //! ```
 //! use maqet_export::{libvirt::render_domain, vm::VmView};
@@ -12,23 +14,20 @@
 //!     "storage": [{"name": "root", "type": "qcow2", "file": "/vms/web.qcow2"}]}});
 //! let xml = render_domain(&VmView::from_info(&info)?)?;
 //! assert!(xml.contains(r#"<memory unit="KiB">262144</memory>"#));
-//! assert!(xml.contains(r#"<target dev="vda" bus="virtio"/>"#));
 //! # Ok::<(), maqet_export::ExportError>(())
 //! ```
-
-mod error;
-pub mod libvirt;
-pub mod nomad;
-pub mod vm;
 
 use std::path::PathBuf;
 
 use maqet_plugin_api::{
-    CommandSpec, Host, ParamKind, ParamSpec, Plugin, error_chain, export_plugin,
+    CommandSpec, FailureKind, Host, LogLevel, ParamKind, ParamSpec, Plugin, error_with_kind,
+    export_plugin,
 };
 use serde_json::{Value, json};
 
-pub use error::{ExportError, HostMessage};
+pub use maqet_export_render::libvirt::{LibvirtOptions, NetBackend, Rendered};
+pub use maqet_export_render::nomad::NomadOptions;
+pub use maqet_export_render::{ExportError, HostMessage, libvirt, nomad, vm};
 use vm::VmView;
 
 /// The plugin: one command, `export`.
@@ -60,13 +59,42 @@ impl Plugin for Export {
                     ParamKind::Path,
                     "Write to this file instead of printing",
                 ))
+                .param(ParamSpec::flag(
+                    "serial_log",
+                    ParamKind::Path,
+                    "libvirt: where libvirt logs the serial console \
+                     (default /var/log/libvirt/qemu/NAME-serial.log)",
+                ))
+                .param(
+                    ParamSpec::flag(
+                        "net_backend",
+                        ParamKind::String,
+                        "libvirt: user-network backend: auto (passt when ports are forwarded), \
+                         slirp or passt",
+                    )
+                    .default_value("auto"),
+                )
+                .param(ParamSpec::flag(
+                    "image_url",
+                    ParamKind::String,
+                    "nomad: where Nomad clients download the boot disk (default: its local path)",
+                ))
                 .example("maqet export web --to libvirt > web.xml")
                 .example("maqet export web --to nomad --output web.nomad.json"),
         ]
     }
 
     fn invoke(&self, _command: &str, args: Value, host: &Host) -> Result<Value, String> {
-        export(&args, host).map_err(|e| error_chain(&e))
+        export(&args, host).map_err(|e| {
+            let kind = match e {
+                ExportError::BadArgument { .. }
+                | ExportError::UnknownFormat { .. }
+                | ExportError::Config { .. }
+                | ExportError::Info { .. } => FailureKind::Invalid,
+                _ => FailureKind::Failure,
+            };
+            error_with_kind(kind, &e)
+        })
     }
 }
 
@@ -93,14 +121,35 @@ impl Format {
     }
 }
 
+/// Export choices besides the format.
+#[derive(Debug, Clone, Default)]
+pub struct ExportOptions {
+    /// For libvirt.
+    pub libvirt: LibvirtOptions,
+    /// For Nomad.
+    pub nomad: NomadOptions,
+}
+
 /// Renders the VM described by `info` (the JSON of `maqet info VM`).
 pub fn render(info: &Value, format: Format) -> Result<String, ExportError> {
+    Ok(render_with(info, format, &ExportOptions::default())?.text)
+}
+
+/// Renders the VM described by `info` with `options`, with its warnings.
+pub fn render_with(
+    info: &Value,
+    format: Format,
+    options: &ExportOptions,
+) -> Result<Rendered, ExportError> {
     let vm = VmView::from_info(info)?;
     match format {
-        Format::Libvirt => libvirt::render_domain(&vm),
+        Format::Libvirt => libvirt::render_domain_with(&vm, &options.libvirt),
         Format::Nomad => {
-            let job = nomad::render_job(&vm)?;
-            Ok(format!("{job:#}\n"))
+            let job = nomad::render_job_with(&vm, &options.nomad)?;
+            Ok(Rendered {
+                text: format!("{job:#}\n"),
+                warnings: Vec::new(),
+            })
         }
     }
 }
@@ -113,20 +162,41 @@ fn export(args: &Value, host: &Host) -> Result<Value, ExportError> {
         .as_str()
         .ok_or(ExportError::BadArgument { name: "to" })?;
     let format = Format::parse(to)?;
+    let backend = args["net_backend"].as_str().unwrap_or("auto");
+    let options = ExportOptions {
+        libvirt: LibvirtOptions {
+            serial_log: args["serial_log"].as_str().map(str::to_owned),
+            net_backend: NetBackend::parse(backend).ok_or(ExportError::BadArgument {
+                name: "net_backend",
+            })?,
+            volumes: Vec::new(),
+        },
+        nomad: NomadOptions {
+            image_source: args["image_url"].as_str().map(str::to_owned),
+        },
+    };
     let info = host.vm_info(vm).map_err(|message| ExportError::Info {
         vm: vm.to_owned(),
         source: HostMessage(message),
     })?;
-    let rendered = render(&info, format)?;
+    let rendered = render_with(&info, format, &options)?;
+    for warning in &rendered.warnings {
+        host.log(LogLevel::Warn, &format!("export of `{vm}`: {warning}"));
+    }
     match args.get("output").and_then(Value::as_str) {
-        None => Ok(Value::String(rendered)),
+        None => Ok(Value::String(rendered.text)),
         Some(output) => {
             let path = PathBuf::from(output);
-            std::fs::write(&path, rendered).map_err(|source| ExportError::WriteOutput {
+            std::fs::write(&path, rendered.text).map_err(|source| ExportError::WriteOutput {
                 path: path.clone(),
                 source,
             })?;
-            Ok(json!({ "vm": vm, "format": to, "output": path.display().to_string() }))
+            Ok(json!({
+                "vm": vm,
+                "format": to,
+                "output": path.display().to_string(),
+                "warnings": rendered.warnings,
+            }))
         }
     }
 }

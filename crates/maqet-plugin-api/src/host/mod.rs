@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use abi_stable::std_types::{RErr, ROk};
 use serde_json::Value;
 
-pub use crate::error::{PluginError, PluginMessage};
+pub use crate::error::{FailureKind, PluginError, PluginMessage};
 pub use crate::services::{HostServices, LogLevel};
 pub use crate::spec::{CommandSpec, ParamKind, ParamSpec};
 pub use clash::check_clashes;
@@ -129,11 +129,15 @@ impl LoadedPlugin {
                 command: command.to_owned(),
                 source,
             }),
-            RErr(message) => Err(PluginError::CommandFailed {
-                plugin: self.name.clone(),
-                command: command.to_owned(),
-                source: PluginMessage(message.into_string()),
-            }),
+            RErr(message) => {
+                let (kind, text) = crate::error::split_failure_kind(message.as_str());
+                Err(PluginError::CommandFailed {
+                    plugin: self.name.clone(),
+                    command: command.to_owned(),
+                    kind,
+                    source: PluginMessage(text.to_owned()),
+                })
+            }
         }
     }
 }

@@ -1,4 +1,4 @@
-//! Errors of the `export` command.
+//! Errors of rendering a VM (and of the `export` command).
 
 use std::path::PathBuf;
 
@@ -6,7 +6,9 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
     /// A required argument is missing or has the wrong type.
-    #[error("argument `{name}` is missing or not a string; see `maqet export --help`")]
+    #[error(
+        "argument `{name}` is missing or has a value that is not allowed; see `maqet export --help`"
+    )]
     BadArgument {
         /// The argument's name.
         name: &'static str,
@@ -38,6 +40,18 @@ pub enum ExportError {
     #[error("cannot render the libvirt domain XML")]
     Xml {
         /// The writer's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The disk image could not be read to compute its checksum.
+    #[error(
+        "cannot read the disk image {path} to compute its checksum; start the VM once so maqet \
+         creates it, or check the path"
+    )]
+    ReadImage {
+        /// The image.
+        path: PathBuf,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },

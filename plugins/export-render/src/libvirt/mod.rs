@@ -1,0 +1,279 @@
+//! Rendering a VM as a libvirt domain XML.
+//!
+//! Everything libvirt models becomes its own element, so libvirt assigns PCI addresses and
+//! creates the devices; only options with no libvirt model go to `<qemu:commandline>`, and each
+//! of them is named in [`Rendered::warnings`].
+
+mod devices;
+mod xml;
+
+use quick_xml::Writer;
+use quick_xml::events::BytesText;
+
+use crate::error::ExportError;
+use crate::vm::{CpuModel, VmView};
+use xml::{XmlResult, XmlWriter, empty_with, text_element};
+
+const QEMU_NAMESPACE: &str = "http://libvirt.org/schemas/domain/qemu/1.0";
+/// The namespace of maqet's `<metadata>` element in deployed domains.
+pub const MAQET_NAMESPACE: &str = "urn:maqet:libvirt:1";
+
+/// Which libvirt backend carries `<interface type='user'>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NetBackend {
+    /// QEMU's built-in slirp when no port is forwarded, passt when one is (libvirt 9.0
+    /// supports `<portForward>` only with passt).
+    #[default]
+    Auto,
+    /// Always slirp: forwarded ports are left out, with a warning.
+    Slirp,
+    /// Always passt (the `passt` package must be installed on the libvirt host).
+    Passt,
+}
+
+impl NetBackend {
+    /// Parses `auto`, `slirp` or `passt`.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "auto" => Some(Self::Auto),
+            "slirp" => Some(Self::Slirp),
+            "passt" => Some(Self::Passt),
+            _ => None,
+        }
+    }
+}
+
+/// Choices of a libvirt export that are not part of the VM.
+#[derive(Debug, Clone, Default)]
+pub struct LibvirtOptions {
+    /// Where libvirt logs the serial console (default
+    /// `/var/log/libvirt/qemu/<name>-serial.log`).
+    pub serial_log: Option<String>,
+    /// The user-network backend.
+    pub net_backend: NetBackend,
+    /// Volumes a deployment uploaded, `(pool, volume)`, recorded in `<metadata>` so that
+    /// `maqet undeploy` and the next `maqet deploy` find them.
+    pub volumes: Vec<(String, String)>,
+}
+
+/// A rendered document and what the user should know about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    /// The document.
+    pub text: String,
+    /// Things that could not be carried over faithfully, one sentence each.
+    pub warnings: Vec<String>,
+}
+
+/// Renders `vm` as a `<domain>` document for `virsh define`.
+pub fn render_domain(vm: &VmView) -> Result<String, ExportError> {
+    Ok(render_domain_with(vm, &LibvirtOptions::default())?.text)
+}
+
+/// Renders `vm` as a `<domain>` document with `options`, listing what needs a warning.
+pub fn render_domain_with(vm: &VmView, options: &LibvirtOptions) -> Result<Rendered, ExportError> {
+    let mut warnings = Vec::new();
+    let mut writer = Writer::new_with_indent(Vec::new(), b' ', 2);
+    write_domain(&mut writer, vm, options, &mut warnings)
+        .map_err(|source| ExportError::Xml { source })?;
+    let mut text = String::from_utf8_lossy(&writer.into_inner()).into_owned();
+    text.push('\n');
+    if !vm.passthrough.is_empty() {
+        let listed: Vec<String> = vm.passthrough.iter().map(|o| o.argv.join(" ")).collect();
+        warnings.push(format!(
+            "libvirt has no model for {} QEMU argument(s), passed through <qemu:commandline> \
+             as they are: {}",
+            listed.len(),
+            listed.join("; ")
+        ));
+    }
+    Ok(Rendered { text, warnings })
+}
+
+fn write_domain(
+    w: &mut XmlWriter,
+    vm: &VmView,
+    options: &LibvirtOptions,
+    warnings: &mut Vec<String>,
+) -> XmlResult {
+    let mut domain = w
+        .create_element("domain")
+        .with_attribute(("type", if vm.kvm { "kvm" } else { "qemu" }));
+    if !vm.passthrough.is_empty() {
+        domain = domain.with_attribute(("xmlns:qemu", QEMU_NAMESPACE));
+    }
+    domain.write_inner_content(|w| {
+        text_element(w, "name", &vm.name)?;
+        if looks_like_uuid(&vm.vm_id) {
+            text_element(w, "uuid", &vm.vm_id)?;
+        }
+        text_element(
+            w,
+            "description",
+            &format!("Exported from maqet VM {}", vm.name),
+        )?;
+        if !options.volumes.is_empty() {
+            write_metadata(w, vm, options)?;
+        }
+        w.create_element("memory")
+            .with_attribute(("unit", "KiB"))
+            .write_text_content(BytesText::new(&vm.memory_kib.to_string()))?;
+        text_element(w, "vcpu", &vm.cpus.to_string())?;
+        write_os(w, vm)?;
+        if arch(vm) == "x86_64" || arch(vm) == "i386" {
+            w.create_element("features")
+                .write_inner_content(|w| w.create_element("acpi").write_empty().map(|_| ()))?;
+        }
+        write_cpu(w, vm)?;
+        if let Some(offset) = &vm.clock {
+            empty_with(w, "clock", "offset", offset)?;
+        }
+        if vm.no_reboot {
+            text_element(w, "on_reboot", "destroy")?;
+        }
+        devices::write_devices(w, vm, options, warnings)?;
+        if !vm.passthrough.is_empty() {
+            w.create_element("qemu:commandline")
+                .write_inner_content(|w| {
+                    for arg in vm.passthrough.iter().flat_map(|o| &o.argv) {
+                        empty_with(w, "qemu:arg", "value", arg)?;
+                    }
+                    Ok(())
+                })?;
+        }
+        Ok(())
+    })?;
+    Ok(())
+}
+
+fn write_metadata(w: &mut XmlWriter, vm: &VmView, options: &LibvirtOptions) -> XmlResult {
+    w.create_element("metadata").write_inner_content(|w| {
+        w.create_element("maqet:deploy")
+            .with_attributes([
+                ("xmlns:maqet", MAQET_NAMESPACE),
+                ("vm", vm.name.as_str()),
+                ("vm_id", vm.vm_id.as_str()),
+            ])
+            .write_inner_content(|w| {
+                for (pool, volume) in &options.volumes {
+                    w.create_element("maqet:volume")
+                        .with_attributes([("pool", pool.as_str()), ("name", volume.as_str())])
+                        .write_empty()?;
+                }
+                Ok(())
+            })?;
+        Ok(())
+    })?;
+    Ok(())
+}
+
+fn write_os(w: &mut XmlWriter, vm: &VmView) -> XmlResult {
+    w.create_element("os").write_inner_content(|w| {
+        let mut os_type = w.create_element("type").with_attribute(("arch", arch(vm)));
+        if let Some(machine) = &vm.machine {
+            os_type = os_type.with_attribute(("machine", machine.as_str()));
+        }
+        os_type.write_text_content(BytesText::new("hvm"))?;
+        if let Some(bios) = &vm.bios {
+            w.create_element("loader")
+                .with_attribute(("type", "rom"))
+                .write_text_content(BytesText::new(bios))?;
+        }
+        for (element, value) in [
+            ("kernel", &vm.kernel),
+            ("initrd", &vm.initrd),
+            ("cmdline", &vm.append),
+            ("dtb", &vm.dtb),
+        ] {
+            if let Some(value) = value {
+                text_element(w, element, value)?;
+            }
+        }
+        for dev in &vm.boot {
+            empty_with(w, "boot", "dev", dev)?;
+        }
+        Ok(())
+    })?;
+    Ok(())
+}
+
+fn write_cpu(w: &mut XmlWriter, vm: &VmView) -> XmlResult {
+    if vm.cpu_model.is_none() && vm.topology.is_none() {
+        return Ok(());
+    }
+    let mut cpu = w.create_element("cpu");
+    cpu = match &vm.cpu_model {
+        Some(CpuModel::HostPassthrough) => cpu.with_attribute(("mode", "host-passthrough")),
+        Some(CpuModel::Maximum) => cpu.with_attribute(("mode", "maximum")),
+        Some(CpuModel::Named { .. }) => {
+            cpu.with_attributes([("mode", "custom"), ("match", "exact")])
+        }
+        None => cpu,
+    };
+    cpu.write_inner_content(|w| {
+        if let Some(CpuModel::Named { model, features }) = &vm.cpu_model {
+            w.create_element("model")
+                .with_attribute(("fallback", "forbid"))
+                .write_text_content(BytesText::new(model))?;
+            if let Some(t) = vm.topology {
+                write_topology(w, t)?;
+            }
+            for (name, enabled) in features {
+                let policy = if *enabled { "require" } else { "disable" };
+                w.create_element("feature")
+                    .with_attributes([("policy", policy), ("name", name.as_str())])
+                    .write_empty()?;
+            }
+        } else if let Some(t) = vm.topology {
+            write_topology(w, t)?;
+        }
+        Ok(())
+    })?;
+    Ok(())
+}
+
+fn write_topology(w: &mut XmlWriter, t: crate::vm::Topology) -> XmlResult {
+    w.create_element("topology")
+        .with_attributes([
+            ("sockets", t.sockets.to_string().as_str()),
+            ("dies", "1"),
+            ("cores", t.cores.to_string().as_str()),
+            ("threads", t.threads.to_string().as_str()),
+        ])
+        .write_empty()?;
+    Ok(())
+}
+
+/// The guest architecture, from the QEMU binary's name (`qemu-system-aarch64`).
+pub fn arch(vm: &VmView) -> &str {
+    vm.binary
+        .as_deref()
+        .and_then(|b| b.rsplit('/').next())
+        .and_then(|b| b.strip_prefix("qemu-system-"))
+        .unwrap_or("x86_64")
+}
+
+fn looks_like_uuid(text: &str) -> bool {
+    text.len() == 36
+        && text.char_indices().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => c == '-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuid_shape_is_checked() {
+        assert!(looks_like_uuid("1b4e28ba-2fa1-11d2-883f-0016d3cca427"));
+        assert!(!looks_like_uuid("vm-1234"));
+    }
+
+    #[test]
+    fn net_backends_parse() {
+        assert_eq!(NetBackend::parse("passt"), Some(NetBackend::Passt));
+        assert_eq!(NetBackend::parse("tap"), None);
+    }
+}

@@ -1,0 +1,478 @@
+//! A VM as the exporters see it: the parts of `maqet info VM` they render, in plain types.
+//!
+//! [`VmView::from_info`] reads the config keys and storage here; the `arguments` and `args`
+//! options are folded in by [`crate::model`].
+
+use serde_json::{Map, Value};
+
+use crate::error::ExportError;
+use crate::model;
+use crate::options::{self, QemuOption};
+
+/// Which bus a drive hangs off (maqet's storage `interface`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bus {
+    /// virtio-blk (`interface: virtio`).
+    Virtio,
+    /// AHCI (`sata`).
+    Sata,
+    /// IDE (`ide`).
+    Ide,
+    /// virtio-scsi (`scsi`, and cdroms on `virtio`).
+    Scsi,
+}
+
+/// A disk or cdrom image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Disk {
+    /// The drive's name in maqet.
+    pub name: String,
+    /// The image file (maqet's default `<data_dir>/<name>.qcow2` when the config has none).
+    pub file: String,
+    /// `qcow2` or `raw`.
+    pub format: String,
+    /// The bus.
+    pub bus: Bus,
+    /// A cdrom rather than a disk.
+    pub cdrom: bool,
+    /// Attached read-only.
+    pub readonly: bool,
+    /// maqet's `cache` mode.
+    pub cache: Option<String>,
+    /// The size maqet creates the image with when it is missing.
+    pub size: Option<String>,
+    /// The backing image of an overlay.
+    pub backing_file: Option<String>,
+    /// The file was named by the user (not created by maqet in its data directory).
+    pub user_file: bool,
+    /// `(pool, volume)` once deployed: the disk is that libvirt volume instead of `file`.
+    pub volume: Option<(String, String)>,
+}
+
+/// A host directory shared over virtio-9p (maqet's `virtfs` storage).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedDir {
+    /// The host directory.
+    pub path: String,
+    /// The tag the guest mounts.
+    pub mount_tag: String,
+    /// maqet's `security_model`.
+    pub security_model: String,
+    /// Shared read-only.
+    pub readonly: bool,
+}
+
+/// A forwarded port (maqet's `ports` key or a user netdev's `hostfwd`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortForward {
+    /// `tcp` or `udp`.
+    pub proto: String,
+    /// The host address to listen on, when one is given.
+    pub host_addr: Option<String>,
+    /// The host port.
+    pub host: u16,
+    /// The guest port.
+    pub guest: u16,
+}
+
+/// A NIC on QEMU's user-mode network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Nic {
+    /// The NIC model as libvirt names it (`virtio`, `e1000`, `e1000e`, `rtl8139`).
+    pub model: String,
+    /// Its MAC address, when the config sets one.
+    pub mac: Option<String>,
+    /// Ports forwarded to it.
+    pub forwards: Vec<PortForward>,
+}
+
+/// The display backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Display {
+    /// No display (`none`, `-nographic`).
+    None,
+    /// A VNC server on display number `display` (port 5900 + it).
+    Vnc {
+        /// The address to listen on.
+        listen: Option<String>,
+        /// The VNC display number.
+        display: u16,
+    },
+    /// SPICE.
+    Spice,
+    /// A local window (`gtk`, `sdl`).
+    Sdl,
+    /// Rendering without a window (`egl-headless`).
+    EglHeadless,
+}
+
+/// The guest CPU model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CpuModel {
+    /// `-cpu host`.
+    HostPassthrough,
+    /// `-cpu max`.
+    Maximum,
+    /// A named model with `+feature`/`-feature` flags.
+    Named {
+        /// The model (`Skylake-Client`).
+        model: String,
+        /// `(feature, enabled)`.
+        features: Vec<(String, bool)>,
+    },
+}
+
+/// CPU topology from `-smp sockets=..,cores=..,threads=..`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Topology {
+    /// Sockets.
+    pub sockets: u64,
+    /// Cores per socket.
+    pub cores: u64,
+    /// Threads per core.
+    pub threads: u64,
+}
+
+/// A VM as the exporters see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VmView {
+    /// The VM's name.
+    pub name: String,
+    /// maqet's id for it.
+    pub vm_id: String,
+    /// maqet's data directory for the VM.
+    pub data_dir: Option<String>,
+    /// The QEMU binary.
+    pub binary: Option<String>,
+    /// Memory in KiB.
+    pub memory_kib: u64,
+    /// Virtual CPUs.
+    pub cpus: u64,
+    /// CPU topology, when given.
+    pub topology: Option<Topology>,
+    /// The CPU model, when given.
+    pub cpu_model: Option<CpuModel>,
+    /// The machine type (`q35`, `pc`...).
+    pub machine: Option<String>,
+    /// Uses KVM.
+    pub kvm: bool,
+    /// The display.
+    pub display: Display,
+    /// The video card as libvirt names it (`vga`, `virtio`, `none`...).
+    pub video: Option<String>,
+    /// Direct kernel boot: the kernel.
+    pub kernel: Option<String>,
+    /// The initrd for direct kernel boot.
+    pub initrd: Option<String>,
+    /// The kernel command line.
+    pub append: Option<String>,
+    /// A device tree blob.
+    pub dtb: Option<String>,
+    /// A firmware image (`-bios`).
+    pub bios: Option<String>,
+    /// Boot devices in order (`hd`, `cdrom`, `network`, `fd`).
+    pub boot: Vec<String>,
+    /// `-rtc base=utc|localtime`.
+    pub clock: Option<String>,
+    /// `-no-reboot`: a guest reboot ends the VM.
+    pub no_reboot: bool,
+    /// `-nodefaults`: no default video card or NIC.
+    pub nodefaults: bool,
+    /// Disks and cdroms, in config order.
+    pub disks: Vec<Disk>,
+    /// Shared directories.
+    pub shared_dirs: Vec<SharedDir>,
+    /// NICs on user-mode networking.
+    pub nics: Vec<Nic>,
+    /// maqet's `ports` key.
+    pub ports: Vec<PortForward>,
+    /// maqet's `guest_agent` key.
+    pub guest_agent: bool,
+    /// A virtio RNG fed from /dev/urandom.
+    pub rng: bool,
+    /// A virtio memory balloon.
+    pub balloon: bool,
+    /// USB input devices (`tablet`, `keyboard`, `mouse`).
+    pub usb_inputs: Vec<String>,
+    /// A USB controller model (`qemu-xhci`, `piix3-uhci`...), when one is asked for.
+    pub usb_controller: Option<String>,
+    /// No networking at all (`-nic none`, `-net none`).
+    pub no_network: bool,
+    /// Options with no libvirt model: passed through verbatim, with a warning.
+    pub passthrough: Vec<QemuOption>,
+}
+
+impl VmView {
+    /// Reads the JSON of `maqet info VM`.
+    pub fn from_info(info: &Value) -> Result<Self, ExportError> {
+        let name = info["name"].as_str().unwrap_or_default().to_owned();
+        let problem = |problem: String| ExportError::Config {
+            vm: name.clone(),
+            problem,
+        };
+        let empty = Map::new();
+        let config = info["config_data"]
+            .as_object()
+            .or_else(|| info["config"].as_object())
+            .unwrap_or(&empty);
+        let text = |key: &str| config.get(key).and_then(Value::as_str).map(str::to_owned);
+        let data_dir = info["data_dir"].as_str().map(str::to_owned);
+
+        let memory = text("memory").unwrap_or_else(|| "128M".to_owned());
+        let memory_kib = parse_memory_kib(&memory)
+            .ok_or_else(|| problem(format!("memory `{memory}` is not a size like 512M or 2G")))?;
+        let cpus = match config.get("cpu") {
+            None | Some(Value::Null) => 1,
+            Some(Value::Number(n)) => n.as_u64().unwrap_or(0),
+            Some(Value::String(s)) => s.parse().unwrap_or(0),
+            Some(_) => 0,
+        };
+        if cpus == 0 {
+            return Err(problem("cpu is not a positive whole number".to_owned()));
+        }
+        let mut vm = Self {
+            name: name.clone(),
+            vm_id: info["vm_id"].as_str().unwrap_or_default().to_owned(),
+            data_dir: data_dir.clone(),
+            binary: text("binary"),
+            memory_kib,
+            cpus,
+            topology: None,
+            cpu_model: None,
+            machine: None,
+            kvm: false,
+            display: Display::None,
+            video: None,
+            kernel: None,
+            initrd: None,
+            append: None,
+            dtb: None,
+            bios: None,
+            boot: Vec::new(),
+            clock: None,
+            no_reboot: false,
+            nodefaults: false,
+            disks: read_disks(config, data_dir.as_deref(), &problem)?,
+            shared_dirs: read_shared_dirs(config, &problem)?,
+            nics: Vec::new(),
+            ports: read_ports(config, &problem)?,
+            guest_agent: config.get("guest_agent").and_then(Value::as_bool) == Some(true),
+            rng: false,
+            balloon: false,
+            usb_inputs: Vec::new(),
+            usb_controller: None,
+            no_network: false,
+            passthrough: Vec::new(),
+        };
+
+        // Top-level keys first, as QEMU gets them, then `arguments`, then raw `args`.
+        let mut all = Vec::new();
+        for (key, option) in [
+            ("machine", "machine"),
+            ("accel", "accel"),
+            ("display", "display"),
+            ("vga", "vga"),
+        ] {
+            if let Some(value) = text(key) {
+                all.push(QemuOption {
+                    name: option.to_owned(),
+                    value: Some(value.clone()),
+                    argv: vec![format!("-{option}"), value],
+                });
+            }
+        }
+        all.extend(options::from_arguments(config.get("arguments")));
+        let raw: Vec<String> = config
+            .get("args")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a.as_str().map(str::to_owned))
+            .collect();
+        all.extend(options::from_raw_args(&raw));
+        model::apply_options(&mut vm, all).map_err(problem)?;
+        model::add_qemu_defaults(&mut vm);
+        Ok(vm)
+    }
+
+    /// Memory in MiB, rounded up.
+    pub fn memory_mib(&self) -> u64 {
+        self.memory_kib.div_ceil(1024)
+    }
+
+    /// The machine type QEMU uses when none is set (for x86: `pc`).
+    pub fn machine_or_default(&self) -> &str {
+        self.machine.as_deref().unwrap_or("pc")
+    }
+}
+
+fn read_disks(
+    config: &Map<String, Value>,
+    data_dir: Option<&str>,
+    problem: &dyn Fn(String) -> ExportError,
+) -> Result<Vec<Disk>, ExportError> {
+    let mut disks = Vec::new();
+    let storage = config.get("storage").and_then(Value::as_array);
+    for (index, drive) in storage.into_iter().flatten().enumerate() {
+        let drive_name = drive["name"]
+            .as_str()
+            .map_or_else(|| format!("storage{index}"), str::to_owned);
+        let field = |key: &str| drive[key].as_str().map(str::to_owned);
+        let kind = field("type").unwrap_or_else(|| "qcow2".to_owned());
+        if kind == "virtfs" {
+            continue;
+        }
+        let cdrom = field("media").as_deref() == Some("cdrom");
+        let file = match (field("file"), data_dir) {
+            (Some(file), _) => file,
+            (None, Some(dir)) if kind == "qcow2" => format!("{dir}/{drive_name}.qcow2"),
+            _ => return Err(problem(format!("drive `{drive_name}` has no file"))),
+        };
+        // maqet records the default file it picks; files in its data dir are its own.
+        let user_file = data_dir
+            .is_none_or(|dir| !file.starts_with(&format!("{}/", dir.trim_end_matches('/'))));
+        let bus = match field("interface").as_deref() {
+            Some("sata") => Bus::Sata,
+            Some("ide") => Bus::Ide,
+            Some("scsi") => Bus::Scsi,
+            Some("none") => {
+                return Err(problem(format!(
+                    "drive `{drive_name}` has `interface: none` (no device), which libvirt cannot \
+                     describe; give it a bus"
+                )));
+            }
+            _ if cdrom => Bus::Scsi,
+            _ => Bus::Virtio,
+        };
+        disks.push(Disk {
+            name: drive_name,
+            file,
+            format: kind,
+            bus,
+            cdrom,
+            readonly: drive["readonly"].as_bool().unwrap_or(false),
+            cache: field("cache"),
+            size: field("size"),
+            backing_file: field("backing_file"),
+            user_file,
+            volume: None,
+        });
+    }
+    Ok(disks)
+}
+
+fn read_shared_dirs(
+    config: &Map<String, Value>,
+    problem: &dyn Fn(String) -> ExportError,
+) -> Result<Vec<SharedDir>, ExportError> {
+    let mut dirs = Vec::new();
+    let storage = config.get("storage").and_then(Value::as_array);
+    for (index, drive) in storage.into_iter().flatten().enumerate() {
+        if drive["type"].as_str() != Some("virtfs") {
+            continue;
+        }
+        let drive_name = drive["name"]
+            .as_str()
+            .map_or_else(|| format!("storage{index}"), str::to_owned);
+        let path = drive["path"]
+            .as_str()
+            .ok_or_else(|| problem(format!("virtfs drive `{drive_name}` has no path")))?;
+        let security_model = drive["security_model"]
+            .as_str()
+            .or_else(|| drive["options"]["security_model"].as_str())
+            .unwrap_or("passthrough");
+        dirs.push(SharedDir {
+            path: path.to_owned(),
+            mount_tag: drive["mount_tag"]
+                .as_str()
+                .map_or_else(|| drive_name.clone(), str::to_owned),
+            security_model: security_model.to_owned(),
+            readonly: drive["readonly"].as_bool().unwrap_or(false),
+        });
+    }
+    Ok(dirs)
+}
+
+/// maqet's `ports` key: `[{host: 2222, guest: 22, proto: tcp, host_addr: 127.0.0.1}]`.
+fn read_ports(
+    config: &Map<String, Value>,
+    problem: &dyn Fn(String) -> ExportError,
+) -> Result<Vec<PortForward>, ExportError> {
+    let mut ports = Vec::new();
+    let list = config.get("ports").and_then(Value::as_array);
+    for (index, port) in list.into_iter().flatten().enumerate() {
+        let number = |key: &str| -> Result<u16, ExportError> {
+            let value = match &port[key] {
+                Value::Number(n) => n.as_u64(),
+                Value::String(s) => s.parse().ok(),
+                _ => None,
+            };
+            value
+                .and_then(|v| u16::try_from(v).ok())
+                .filter(|v| *v > 0)
+                .ok_or_else(|| problem(format!("ports[{index}].{key} is not a port number")))
+        };
+        ports.push(PortForward {
+            proto: port["proto"].as_str().unwrap_or("tcp").to_owned(),
+            host_addr: port["host_addr"].as_str().map(str::to_owned),
+            host: number("host")?,
+            guest: number("guest")?,
+        });
+    }
+    Ok(ports)
+}
+
+/// Parses a QEMU memory size (`256M`, `2G`, `1024` = MiB) into KiB.
+pub fn parse_memory_kib(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let text = text.strip_suffix(['b', 'B']).unwrap_or(text);
+    let text = text.strip_suffix('i').unwrap_or(text);
+    let (digits, unit_kib) = match text.chars().last()? {
+        'k' | 'K' => (&text[..text.len() - 1], 1),
+        'm' | 'M' => (&text[..text.len() - 1], 1024),
+        'g' | 'G' => (&text[..text.len() - 1], 1024 * 1024),
+        't' | 'T' => (&text[..text.len() - 1], 1024 * 1024 * 1024),
+        _ => (text, 1024),
+    };
+    let kib = digits.parse::<u64>().ok()?.checked_mul(unit_kib)?;
+    (kib > 0).then_some(kib)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn memory_sizes_parse_to_kib() {
+        assert_eq!(parse_memory_kib("256M"), Some(262_144));
+        assert_eq!(parse_memory_kib("2G"), Some(2_097_152));
+        assert_eq!(parse_memory_kib("2GiB"), Some(2_097_152));
+        assert_eq!(parse_memory_kib("512"), Some(524_288));
+        assert_eq!(parse_memory_kib("lots"), None);
+        assert_eq!(parse_memory_kib("0M"), None);
+    }
+
+    #[test]
+    fn bad_memory_is_reported_with_the_vm_name() {
+        let info = json!({"name": "web", "config": {"memory": "much"}});
+        let err = VmView::from_info(&info).unwrap_err().to_string();
+        assert!(err.contains("web") && err.contains("much"), "{err}");
+    }
+
+    #[test]
+    fn a_drive_without_file_lives_in_the_data_dir() {
+        let info = json!({"name": "web", "data_dir": "/d/vms/web",
+            "config": {"storage": [{"name": "root", "size": "1G"}]}});
+        let vm = VmView::from_info(&info).unwrap();
+        assert_eq!(vm.disks[0].file, "/d/vms/web/root.qcow2");
+        assert!(!vm.disks[0].user_file);
+    }
+
+    #[test]
+    fn bad_ports_are_refused() {
+        let info = json!({"name": "web", "config": {"ports": [{"host": 70000, "guest": 22}]}});
+        let err = VmView::from_info(&info).unwrap_err().to_string();
+        assert!(err.contains("ports[0].host"), "{err}");
+    }
+}

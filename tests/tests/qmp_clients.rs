@@ -340,6 +340,44 @@ fn the_gate_refuses_dangerous_commands_and_bad_paths_on_the_socket() {
 }
 
 #[test]
+fn events_go_to_every_negotiated_client_and_to_no_other() {
+    let home = MaqetHome::new();
+    let socket = start_bare(&home, "vm1");
+    let (mut first, _) = Raw::negotiated(&socket, &[]);
+    let (mut second, _) = Raw::negotiated(&socket, &[]);
+    let mut waiting = Raw::connect(&socket);
+    assert!(waiting.read().get("QMP").is_some());
+
+    let out = maqet(&home, &["qmp", "pause", "vm1"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        describe(&["qmp", "pause"], &out)
+    );
+    for client in [&mut first, &mut second] {
+        let event = client.read();
+        assert_eq!(event["event"], "STOP", "{event}");
+        assert!(
+            event["timestamp"]["seconds"].as_i64().unwrap_or(0) > 0,
+            "{event}"
+        );
+        assert!(event["timestamp"]["microseconds"].is_i64(), "{event}");
+    }
+    // The client that had not negotiated got nothing: its first message is the answer.
+    waiting.send(br#"{"execute":"qmp_capabilities","id":"late"}"#);
+    assert_eq!(waiting.read(), json!({"return": {}, "id": "late"}));
+    let out = maqet(&home, &["qmp", "resume", "vm1"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        describe(&["qmp", "resume"], &out)
+    );
+    for client in [&mut first, &mut second, &mut waiting] {
+        assert_eq!(client.read()["event"], "RESUME");
+    }
+}
+
+#[test]
 fn the_cli_meets_the_same_gate_as_the_socket() {
     let home = MaqetHome::new();
     start_bare(&home, "vm1");

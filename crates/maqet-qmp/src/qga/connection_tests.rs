@@ -18,10 +18,10 @@ async fn fake_agent(stream: UnixStream, mut answer: impl FnMut(&Value) -> Option
         let Ok(request) = serde_json::from_slice::<Value>(&text) else {
             continue;
         };
-        if let Some(bytes) = answer(&request) {
-            if write.write_all(&bytes).await.is_err() {
-                return;
-            }
+        if let Some(bytes) = answer(&request)
+            && write.write_all(&bytes).await.is_err()
+        {
+            return;
         }
     }
 }

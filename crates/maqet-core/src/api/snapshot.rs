@@ -329,7 +329,10 @@ impl Maqet {
         }
         let node = maqet_storage::node_name(spec);
         let arguments = serde_json::json!({"device": node, "name": name});
-        let fail = |what: &str, e: QmpError| live_error(record, &spec.name, name, what, e);
+        let fail = |what: &str, e: QmpError| {
+            let died = !self.qemu_alive(record);
+            live_error(record, &spec.name, name, what, e, died)
+        };
         self.block_on(async {
             let qmp = self.qmp_client(record).await?;
             if exists {

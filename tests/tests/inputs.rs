@@ -160,7 +160,11 @@ fn a_runtime_dir_too_long_for_unix_sockets_is_refused_before_qemu_starts() {
 #[test]
 fn permission_errors_from_the_os_exit_4() {
     // SAFETY: geteuid has no preconditions.
-    assert_eq!(unsafe { libc::geteuid() }, 0, "needs root to switch to uid 65534");
+    assert_eq!(
+        unsafe { libc::geteuid() },
+        0,
+        "needs root to switch to uid 65534"
+    );
     let home = MaqetHome::new();
     std::fs::set_permissions(home.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     for dir in ["data", "config", "runtime", "configs", "xdg"] {

@@ -383,7 +383,11 @@ mod tests {
         assert_eq!(parse_memory_bytes("64KiB"), Ok(64 * 1024));
         let small = parse_memory_bytes("1024B").unwrap_err();
         assert!(small.contains("below QEMU's minimum"), "{small}");
-        assert!(parse_memory_bytes("12K").unwrap_err().contains("multiple of 8K"));
+        assert!(
+            parse_memory_bytes("12K")
+                .unwrap_err()
+                .contains("multiple of 8K")
+        );
         assert!(parse_memory_bytes("0").is_err());
         assert!(parse_memory_bytes("4X").is_err());
         assert!(parse_memory_bytes("-1G").is_err());

@@ -203,7 +203,11 @@ fn unreadable_config_file() {
     let stderr = fails_with(&home, &["add", p(&directory)], 3);
     contains_all(
         &stderr,
-        &["config file", p(&directory), "is a directory, not a regular file"],
+        &[
+            "config file",
+            p(&directory),
+            "is a directory, not a regular file",
+        ],
     );
     assert_eq!(vm_names(&home), Vec::<String>::new());
 

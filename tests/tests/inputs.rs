@@ -160,7 +160,11 @@ fn a_runtime_dir_too_long_for_unix_sockets_is_refused_before_qemu_starts() {
 #[test]
 fn permission_errors_from_the_os_exit_4() {
     // SAFETY: geteuid has no preconditions.
-    assert_eq!(unsafe { libc::geteuid() }, 0, "needs root to switch to uid 65534");
+    assert_eq!(
+        unsafe { libc::geteuid() },
+        0,
+        "needs root to switch to uid 65534"
+    );
     let home = MaqetHome::new();
     std::fs::set_permissions(home.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     for dir in ["data", "config", "runtime", "configs", "xdg"] {
@@ -171,25 +175,39 @@ fn permission_errors_from_the_os_exit_4() {
     std::os::unix::fs::chown(&secret, Some(0), Some(0)).unwrap();
     std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
 
-    let maqet_bin = maqet_tests::maqet_binary();
-    let out = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-        .arg(&maqet_bin)
-        .arg("--maqet-data-dir")
-        .arg(home.data_dir())
-        .arg("--maqet-config-dir")
-        .arg(home.config_dir())
-        .arg("--maqet-runtime-dir")
-        .arg(home.runtime_dir())
-        .arg("add")
-        .arg(&secret)
-        .env("HOME", home.path().join("xdg"))
-        .env_remove("MAQET_CONFIG")
-        .output()
-        .expect("setpriv (util-linux) must be installed");
+    let as_nobody = |data_dir: &Path, args: &[&std::ffi::OsStr]| {
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(maqet_tests::maqet_binary())
+            .arg("--maqet-data-dir")
+            .arg(data_dir)
+            .arg("--maqet-config-dir")
+            .arg(home.config_dir())
+            .arg("--maqet-runtime-dir")
+            .arg(home.runtime_dir())
+            .args(args)
+            .env("HOME", home.path().join("xdg"))
+            .env_remove("MAQET_CONFIG")
+            .output()
+            .expect("setpriv (util-linux) must be installed")
+    };
+    // A config file the OS will not let this user read.
+    let out = as_nobody(&home.data_dir(), &["add".as_ref(), secret.as_os_str()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(4), "{stderr}");
     assert!(stderr.contains("Permission denied"), "{stderr}");
+
+    // A data directory (so the state database) this user may not write.
+    let root_data = home.path().join("root-data");
+    std::fs::create_dir(&root_data).unwrap();
+    std::fs::set_permissions(&root_data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = as_nobody(&root_data, &["ls".as_ref()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains("cannot open the state database"),
+        "{stderr}"
+    );
 }
 
 fn chown_tree(path: &Path, uid: u32) {

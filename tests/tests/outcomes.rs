@@ -51,7 +51,11 @@ fn qemu_pid(report: &Value) -> u32 {
 
 fn signal(pid: u32, sig: i32) {
     // SAFETY: kill(2) has no memory-safety preconditions.
-    assert_eq!(unsafe { libc::kill(pid as libc::pid_t, sig) }, 0, "kill {pid}");
+    assert_eq!(
+        unsafe { libc::kill(pid as libc::pid_t, sig) },
+        0,
+        "kill {pid}"
+    );
 }
 
 /// Polls `status` until `done` holds (or 30 s pass); returns the last report.
@@ -115,10 +119,7 @@ fn a_stop_that_cannot_reach_qmp_says_it_skipped_acpi_and_why() {
     let out = maqet(&home, &["stop", "deaf"]);
     assert!(out.status.success(), "{}", describe(&["stop"], &out));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("skipping the ACPI power-down"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("skipping the ACPI power-down"), "{stderr}");
     assert!(stderr.contains("qmp.sock did not answer"), "{stderr}");
     assert!(stderr.contains("No such file"), "{stderr}");
     assert!(!is_alive(pid));
@@ -130,7 +131,10 @@ fn a_stop_that_cannot_reach_qmp_says_it_skipped_acpi_and_why() {
 fn connections_to(path: &Path) -> usize {
     let table = std::fs::read_to_string("/proc/net/unix").unwrap_or_default();
     let wanted = path.to_string_lossy();
-    table.lines().filter(|l| l.ends_with(wanted.as_ref())).count()
+    table
+        .lines()
+        .filter(|l| l.ends_with(wanted.as_ref()))
+        .count()
 }
 
 #[test]
@@ -164,7 +168,10 @@ fn a_live_snapshot_whose_qemu_died_says_so() {
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("died while trying to save snapshot `s1`"), "{stderr}");
+    assert!(
+        stderr.contains("died while trying to save snapshot `s1`"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("QEMU's reason is below"), "{stderr}");
 }
 
@@ -196,7 +203,10 @@ fn events_and_serial_logs_are_rotated_by_size() {
     // QEMU appends: after the truncation its writes start at offset 0, not after a hole.
     std::thread::sleep(Duration::from_secs(3));
     let now = std::fs::read(&serial).unwrap();
-    assert!(now.first() != Some(&0), "serial.log starts with a hole of NULs");
+    assert!(
+        now.first() != Some(&0),
+        "serial.log starts with a hole of NULs"
+    );
 
     // Pause/resume makes events; events.jsonl stays near the limit.
     for _ in 0..25 {
@@ -208,7 +218,11 @@ fn events_and_serial_logs_are_rotated_by_size() {
     assert!(events_old.exists(), "events.jsonl was never rotated");
     assert!(std::fs::metadata(&events).unwrap().len() <= 4096 + 512);
     let last_line = std::fs::read_to_string(&events_old).unwrap();
-    assert!(last_line.lines().all(|l| serde_json::from_str::<Value>(l).is_ok()));
+    assert!(
+        last_line
+            .lines()
+            .all(|l| serde_json::from_str::<Value>(l).is_ok())
+    );
 
     // A new launch keeps the previous boot's serial log as serial.log.1.
     maqet_json(&home, &["stop", "chatty", "--force"]);

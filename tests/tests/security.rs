@@ -88,7 +88,13 @@ fn screendump_png_never_writes_through_symlinks_another_user_planted() {
 
     let png = maqet_json(
         &home,
-        &["qmp", "screendump", "shot", target.to_str().unwrap(), "--png"],
+        &[
+            "qmp",
+            "screendump",
+            "shot",
+            target.to_str().unwrap(),
+            "--png",
+        ],
     );
     assert_eq!(png["format"], "png", "{png}");
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
@@ -191,7 +197,10 @@ fn plugins_another_user_owns_or_could_change_are_rejected_with_the_reason() {
     let groupw = row_for(&rows, "libgroupw.so");
     assert_eq!(groupw["status"], "rejected");
     assert!(
-        groupw["reason"].as_str().unwrap().contains("writable by its group"),
+        groupw["reason"]
+            .as_str()
+            .unwrap()
+            .contains("writable by its group"),
         "{groupw}"
     );
 
@@ -201,7 +210,10 @@ fn plugins_another_user_owns_or_could_change_are_rejected_with_the_reason() {
     let good = row_for(&rows, "libgood.so");
     assert_eq!(good["status"], "rejected", "{good}");
     assert!(
-        good["reason"].as_str().unwrap().contains("writable by others"),
+        good["reason"]
+            .as_str()
+            .unwrap()
+            .contains("writable by others"),
         "{good}"
     );
 }

@@ -40,9 +40,8 @@ impl PluginSet {
         let mut loaded = Vec::new();
         let mut rejected = Vec::new();
         let trusted = |path: &std::path::Path| {
-            maqet_core::trust::check_trusted(path).map_err(|why| {
-                format!("{why}, so another user could run code as you through it")
-            })
+            maqet_core::trust::check_trusted(path)
+                .map_err(|why| format!("{why}, so another user could run code as you through it"))
         };
         for file in host::discover(&search, &trusted) {
             match file {

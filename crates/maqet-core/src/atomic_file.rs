@@ -55,7 +55,9 @@ impl AtomicFile {
     /// Flushes the content to disk and renames it over the target.
     pub fn commit(mut self) -> Result<PathBuf, MaqetError> {
         let what = || format!("cannot write {}", self.target.display());
-        self.file.sync_all().map_err(|e| MaqetError::io(what(), e))?;
+        self.file
+            .sync_all()
+            .map_err(|e| MaqetError::io(what(), e))?;
         std::fs::rename(&self.temp, &self.target).map_err(|e| MaqetError::io(what(), e))?;
         self.temp = PathBuf::new();
         Ok(self.target.clone())

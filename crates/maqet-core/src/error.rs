@@ -153,6 +153,19 @@ impl MaqetError {
     }
 }
 
+/// Whether this user may not read and write the database file (or, when it does not exist yet,
+/// create it in its directory).
+fn access_denied(db: &std::path::Path) -> bool {
+    use rustix::fs::{Access, access};
+    use rustix::io::Errno;
+    let denied = |r: rustix::io::Result<()>| matches!(r, Err(Errno::ACCESS | Errno::PERM));
+    if db.exists() {
+        return denied(access(db, Access::READ_OK | Access::WRITE_OK));
+    }
+    db.parent()
+        .is_some_and(|dir| denied(access(dir, Access::WRITE_OK | Access::EXEC_OK)))
+}
+
 /// Whether an I/O "permission denied" is somewhere in the chain of causes.
 fn caused_by_permission(err: &(dyn StdError + 'static)) -> bool {
     let mut cause: Option<&(dyn StdError + 'static)> = Some(err);
@@ -169,6 +182,12 @@ fn caused_by_permission(err: &(dyn StdError + 'static)) -> bool {
 
 fn state_kind(err: &maqet_state::StateError) -> ErrorKind {
     use maqet_state::StateErrorKind as K;
+    // SQLite says only "unable to open database file"; ask the OS whether access is the reason.
+    if let maqet_state::StateError::Open { path, .. } = err
+        && access_denied(path)
+    {
+        return ErrorKind::PermissionDenied;
+    }
     match err.kind() {
         K::NotFound => ErrorKind::NotFound,
         K::AlreadyExists => ErrorKind::AlreadyExists,

@@ -17,10 +17,7 @@ const MAX_PPM_BYTES: u64 = 16384 * 16384 * 3 + 64;
 
 /// A random name for QEMU's PPM inside the VM's runtime dir (mode 0700, owned by the user).
 pub fn private_ppm_path(runtime_dir: &Path) -> PathBuf {
-    runtime_dir.join(format!(
-        "screendump-{}.ppm",
-        uuid::Uuid::new_v4().simple()
-    ))
+    runtime_dir.join(format!("screendump-{}.ppm", uuid::Uuid::new_v4().simple()))
 }
 
 /// Writes QEMU's PPM at `ppm` to `target`, as PNG when `png`; `ppm` is removed in any case.
@@ -42,20 +39,31 @@ pub fn deliver(ppm: &Path, target: &Path, png: bool) -> Result<(), MaqetError> {
 
 fn read_ppm(ppm: &Path) -> Result<Vec<u8>, MaqetError> {
     read_regular(ppm, MAX_PPM_BYTES).map_err(|e| match e {
-        BoundedReadError::Io(e) => MaqetError::io(format!("cannot read QEMU's screendump {}", ppm.display()), e),
+        BoundedReadError::Io(e) => MaqetError::io(
+            format!("cannot read QEMU's screendump {}", ppm.display()),
+            e,
+        ),
         BoundedReadError::NotRegular(what) => MaqetError::new(
             ErrorKind::Failure,
             format!("QEMU's screendump {} is {what}", ppm.display()),
         ),
         BoundedReadError::TooLarge => MaqetError::new(
             ErrorKind::Failure,
-            format!("QEMU's screendump {} is larger than {MAX_PPM_BYTES} bytes", ppm.display()),
+            format!(
+                "QEMU's screendump {} is larger than {MAX_PPM_BYTES} bytes",
+                ppm.display()
+            ),
         ),
     })
 }
 
 /// Encodes a binary PPM (P6, 8-bit) as PNG into `out`.
-fn write_png(data: &[u8], ppm: &Path, out: &mut std::fs::File, png_path: &Path) -> Result<(), MaqetError> {
+fn write_png(
+    data: &[u8],
+    ppm: &Path,
+    out: &mut std::fs::File,
+    png_path: &Path,
+) -> Result<(), MaqetError> {
     let (width, height, pixels) = parse_ppm(data).ok_or_else(|| {
         MaqetError::new(
             ErrorKind::Failure,

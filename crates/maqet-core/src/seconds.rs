@@ -37,9 +37,19 @@ mod tests {
 
     #[test]
     fn refuses_what_no_clock_can_wait_for() {
-        assert_eq!(seconds("timeout", 1.5).unwrap(), Duration::from_millis(1500));
+        assert_eq!(
+            seconds("timeout", 1.5).unwrap(),
+            Duration::from_millis(1500)
+        );
         assert_eq!(seconds("timeout", 0.0).unwrap(), Duration::ZERO);
-        for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -1.0, 1e300, -0.5] {
+        for bad in [
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            -1.0,
+            1e300,
+            -0.5,
+        ] {
             let err = seconds("timeout", bad).unwrap_err();
             assert_eq!(err.exit_code(), 3, "{bad}: {err}");
         }

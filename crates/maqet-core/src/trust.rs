@@ -66,7 +66,11 @@ fn check_one(path: &Path, me: u32, is_dir: bool) -> Result<(), Untrusted> {
         if !root_sticky_dir {
             return Err(untrusted(format!(
                 "is writable by {} (mode {:o}); run `chmod go-w {}`",
-                if mode & 0o002 != 0 { "others" } else { "its group" },
+                if mode & 0o002 != 0 {
+                    "others"
+                } else {
+                    "its group"
+                },
                 mode & 0o7777,
                 path.display()
             )));

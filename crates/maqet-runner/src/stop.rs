@@ -212,7 +212,10 @@ fn qmp_to_any(sockets: &[PathBuf], command: &str) -> Result<(), String> {
             }
             Err(QmpFailure::Io(err)) => {
                 tracing::debug!(error = %err, socket = %socket.display(), "QMP socket did not answer");
-                why.push(format!("QMP socket {} did not answer ({err})", socket.display()));
+                why.push(format!(
+                    "QMP socket {} did not answer ({err})",
+                    socket.display()
+                ));
             }
         }
     }

@@ -208,10 +208,7 @@ fn stop_escalates_when_the_guest_ignores_the_power_button() {
     let record = vm.wait_record(|r| r.status == VmStatus::Stopped);
     let reason = record.status_reason.clone().unwrap_or_default();
     assert_eq!(record.status, VmStatus::Stopped);
-    assert!(
-        reason.starts_with("host stop"),
-        "{reason}"
-    );
+    assert!(reason.starts_with("host stop"), "{reason}");
 }
 
 #[test]

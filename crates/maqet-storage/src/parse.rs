@@ -369,7 +369,8 @@ fn get_size(obj: &Map<String, Value>, at: &str) -> Result<Option<ByteSize>, Stor
         },
         Some(other) => return Err(wrong_type(at, "size", "a size such as 10G", other)),
     };
-    let size = parsed.map_err(|err| StorageError::invalid(format!("{at}.size"), err.to_string()))?;
+    let size =
+        parsed.map_err(|err| StorageError::invalid(format!("{at}.size"), err.to_string()))?;
     if !size.bytes().is_multiple_of(DISK_SECTOR) {
         return Err(StorageError::invalid(
             format!("{at}.size"),

@@ -101,7 +101,13 @@ mod tests {
         assert!(err.to_string().contains("a device"), "{err}");
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("fifo");
-        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
         let err = read_input_file(&fifo).unwrap_err();
         assert!(err.to_string().contains("a FIFO"), "{err}");
     }

@@ -11,7 +11,11 @@ use crate::{ErrorKind, Maqet, MaqetError};
 impl Maqet {
     /// Refuses to start when the QEMU binary (`argv[0]`, when it is a path) could be changed
     /// by another user, or when a socket path in the runtime dir is too long.
-    pub(crate) fn check_launch(&self, qemu_argv: &[String], paths: &VmPaths) -> Result<(), MaqetError> {
+    pub(crate) fn check_launch(
+        &self,
+        qemu_argv: &[String],
+        paths: &VmPaths,
+    ) -> Result<(), MaqetError> {
         if let Some(binary) = qemu_argv.first().filter(|b| b.contains('/')) {
             check_binary(Path::new(binary))?;
         }
@@ -72,7 +76,10 @@ mod tests {
         let err = check_socket_paths(&VmPaths::new(&long_dir, "/data")).unwrap_err();
         let text = err.to_string();
         assert!(text.contains("107 bytes"), "{text}");
-        assert!(text.contains(&format!("{long_dir}/qemu-qmp.sock")), "{text}");
+        assert!(
+            text.contains(&format!("{long_dir}/qemu-qmp.sock")),
+            "{text}"
+        );
         assert_eq!(err.exit_code(), 3);
     }
 }

@@ -208,10 +208,7 @@ impl Maqet {
             .qmp_socket
             .clone()
             .unwrap_or_else(|| self.vm_paths(record).qmp_socket());
-        let opts = StopOptions {
-            force,
-            timeout,
-        };
+        let opts = StopOptions { force, timeout };
         let outcome =
             maqet_runner::stop(&socket, &qemu, record.runner.as_ref(), &opts, &mut |msg| {
                 self.progress(msg)

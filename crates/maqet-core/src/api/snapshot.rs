@@ -494,7 +494,9 @@ fn live_error(
                  the snapshot is not complete. `maqet status {}` shows how QEMU ended; check the \
                  image with `maqet snapshot {} list {drive}` after starting the VM again",
                 record.name,
-                record.qemu.map_or_else(|| "?".into(), |q| q.pid.to_string()),
+                record
+                    .qemu
+                    .map_or_else(|| "?".into(), |q| q.pid.to_string()),
                 record.name,
                 record.name,
             ),

@@ -76,14 +76,15 @@ pub fn parse_memory_bytes(text: &str) -> Result<u64, String> {
     Ok(bytes)
 }
 
-/// The exact text for QEMU's `-m`: whole MiB as `<n>M`, anything else as `<n>B`.
+/// The exact text for QEMU's `-m`, in the largest unit that divides it (`4G`, `1536K`,
+/// `12288B`).
 pub fn qemu_memory_text(bytes: u64) -> String {
-    const MIB: u64 = 1 << 20;
-    if bytes.is_multiple_of(MIB) {
-        format!("{}M", bytes / MIB)
-    } else {
-        format!("{bytes}B")
+    for (unit, shift) in [('T', 40), ('G', 30), ('M', 20), ('K', 10)] {
+        if bytes.is_multiple_of(1u64 << shift) {
+            return format!("{}{unit}", bytes >> shift);
+        }
     }
+    format!("{bytes}B")
 }
 
 /// Validates a config value. `source` gives positions for errors when the value came from a
@@ -404,13 +405,18 @@ mod tests {
         assert_eq!(parse_memory_bytes("64KiB"), Ok(64 * 1024));
         let small = parse_memory_bytes("1024B").unwrap_err();
         assert!(small.contains("below QEMU's minimum"), "{small}");
-        assert!(parse_memory_bytes("12K").unwrap_err().contains("multiple of 8K"));
+        assert!(
+            parse_memory_bytes("12K")
+                .unwrap_err()
+                .contains("multiple of 8K")
+        );
         assert!(parse_memory_bytes("0").is_err());
         assert!(parse_memory_bytes("4X").is_err());
         assert!(parse_memory_bytes("-1G").is_err());
         assert!(parse_memory_bytes("99999999999999T").is_err());
         assert_eq!(qemu_memory_text(512 * MIB), "512M");
-        assert_eq!(qemu_memory_text(1536 * 1024), "1572864B");
+        assert_eq!(qemu_memory_text(4096 * MIB), "4G");
+        assert_eq!(qemu_memory_text(1536 * 1024), "1536K");
     }
 
     #[test]

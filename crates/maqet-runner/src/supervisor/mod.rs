@@ -113,7 +113,10 @@ pub fn prepare_files(job: &Job) -> Result<(), (String, std::io::Error)> {
         let serial = paths.serial_log();
         rotate::keep_previous(&serial).map_err(|e| {
             (
-                format!("cannot move the previous serial log {} aside", serial.display()),
+                format!(
+                    "cannot move the previous serial log {} aside",
+                    serial.display()
+                ),
                 e,
             )
         })?;

@@ -88,7 +88,10 @@ mod tests {
         assert!(rename_if_larger(&log, 9).unwrap());
         assert!(!log.exists());
         assert_eq!(std::fs::read(previous(&log)).unwrap(), b"0123456789");
-        assert!(!rename_if_larger(&log, 0).unwrap(), "a missing file is left alone");
+        assert!(
+            !rename_if_larger(&log, 0).unwrap(),
+            "a missing file is left alone"
+        );
 
         let serial = dir.path().join("serial.log");
         std::fs::write(&serial, "abcdef").unwrap();

@@ -162,7 +162,7 @@ impl Maqet {
             })?;
         let rows = self
             .db()?
-            .list_vms(None)?
+            .list_vms_brief()?
             .into_iter()
             .map(|vm| self.supervise(vm, false))
             .filter(|vm| wanted.is_none_or(|w| vm.status == w))

@@ -19,6 +19,8 @@ command -v virt-xml-validate >/dev/null || need+=(libvirt-clients)
 command -v xmllint >/dev/null || need+=(libxml2-utils)
 command -v cpio >/dev/null || need+=(cpio)
 command -v socat >/dev/null || need+=(socat)
+# bench/run-all.sh (hand-run, not CI) profiles `maqet start` with strace.
+command -v strace >/dev/null || need+=(strace)
 if [ ${#need[@]} -gt 0 ]; then
     echo "setup: installing ${need[*]}" >&2
     $SUDO apt-get update -qq

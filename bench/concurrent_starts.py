@@ -100,6 +100,7 @@ def main():
         with ThreadPoolExecutor(4) as pool:
             list(pool.map(lambda n: home.add_config(n, benchlib.no_os_config(n, "32M")), names))
         scratch = tempfile.mkdtemp(prefix="maqet-raw-")
+        home.cleanup_dirs.append(scratch)
         argvs = []
         for i, n in enumerate(names):
             sub = Path(scratch) / str(i)

@@ -81,6 +81,7 @@ def main():
         home.add_config("bench", benchlib.no_os_config("bench"))
         info = home.json("info", "bench")
         scratch = tempfile.mkdtemp(prefix="maqet-raw-")
+        home.cleanup_dirs.append(scratch)
         argv = raw_argv(info, home, scratch)
         start = home.argv("start", "bench")
         print("raw argv:", " ".join(argv))

@@ -47,6 +47,7 @@ class Home:
 
     def __init__(self, prefix="maqet-bench-"):
         self.root = Path(tempfile.mkdtemp(prefix=prefix))
+        self.cleanup_dirs = []  # more scratch dirs that close() removes
         for sub in ("data", "config", "runtime", "configs", "xdg"):
             (self.root / sub).mkdir()
         self.env = {
@@ -96,6 +97,8 @@ class Home:
         except Exception as e:  # noqa: BLE001 - best effort clean-up
             print(f"warning: clean-up of {self.root}: {e}", file=sys.stderr)
         shutil.rmtree(self.root, ignore_errors=True)
+        for extra in self.cleanup_dirs:
+            shutil.rmtree(extra, ignore_errors=True)
 
 
 def no_os_config(name, memory="64M"):

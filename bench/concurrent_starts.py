@@ -26,7 +26,8 @@ TARGET_RATIO = 1.2
 
 
 def spawn_raw(argv, sock_path):
-    """Spawns one QEMU with a listening QMP socket as fd 3; returns (pid, connected client)."""
+    """Spawns one QEMU with a listening QMP socket as fd 3, in a session of its own (as the
+    runner's QEMU is); returns (pid, connected client)."""
     Path(sock_path).unlink(missing_ok=True)
     listener = socket.socket(socket.AF_UNIX)
     listener.bind(sock_path)
@@ -39,7 +40,7 @@ def spawn_raw(argv, sock_path):
         (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0),
         (os.POSIX_SPAWN_DUP2, listener.fileno(), QMP_FD),
     ]
-    pid = os.posix_spawn(argv[0], argv, dict(os.environ), file_actions=actions)
+    pid = os.posix_spawnp(argv[0], argv, dict(os.environ), file_actions=actions, setsid=True)
     client = socket.socket(socket.AF_UNIX)
     client.connect(sock_path)
     listener.close()
@@ -99,6 +100,7 @@ def main():
         with ThreadPoolExecutor(4) as pool:
             list(pool.map(lambda n: home.add_config(n, benchlib.no_os_config(n, "32M")), names))
         scratch = tempfile.mkdtemp(prefix="maqet-raw-")
+        home.cleanup_dirs.append(scratch)
         argvs = []
         for i, n in enumerate(names):
             sub = Path(scratch) / str(i)

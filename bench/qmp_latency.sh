@@ -1,5 +1,5 @@
 #!/bin/bash
-# maqet qmp VM query-status end to end, and the runner's PSS/RSS. Args: [RUNS]
+# maqet qmp VM query-status end to end; idle runner PSS and wake-ups. Args: [RUNS] [IDLE_SECONDS]
 # Run by hand (not in CI). Uses the release build: `cargo build --release -p maqet-cli -p maqet-runner`
 # (in $CARGO_TARGET_DIR, default <repo>/target), or $MAQET_BIN / $MAQET_RUNNER. See bench/RESULTS.md.
 set -euo pipefail

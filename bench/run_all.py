@@ -71,7 +71,10 @@ def main():
         f"- **Date:** {started:%Y-%m-%d %H:%M}–{finished:%H:%M} UTC",
         f"- **Commit:** {commit()}",
         f"- **Machine:** {machine}",
-        "- **Build:** release (`cargo build --release -p maqet-cli -p maqet-runner`)",
+        "- **Build:** " + (f"release binaries `{os.environ['MAQET_BIN']}` built from commit "
+                           f"{os.environ.get('MAQET_BIN_COMMIT', '(not stated)')}"
+                           if os.environ.get("MAQET_BIN") else
+                           "release (`cargo build --release -p maqet-cli -p maqet-runner`) of that commit"),
         "- **Comparable:** " + ("yes: every script started with a 1-minute load average ≤ 1.0" if quiet else
                                 "**NO**: at least one script started with a 1-minute load average above 1.0 "
                                 "(other work shared the CPUs); its figures are marked NOT COMPARABLE and "

@@ -34,7 +34,11 @@ def raw_argv(info, home, scratch):
 
 
 def raw_qemu_ms(argv, scratch):
-    """Spawns QEMU with a listening QMP socket as fd 3; ms until query-status answers."""
+    """Spawns QEMU with a listening QMP socket as fd 3; ms until query-status answers.
+
+    QEMU gets a session of its own, as the runner's QEMU does (the runner calls setsid): with
+    the scheduler's autogroups, a QEMU left in the benchmark's session would share one CPU
+    share with everything else started from that shell."""
     path = Path(scratch) / "qemu-qmp.sock"
     path.unlink(missing_ok=True)
     listener = socket.socket(socket.AF_UNIX)
@@ -50,7 +54,7 @@ def raw_qemu_ms(argv, scratch):
     if listener.fileno() == QMP_FD:
         os.set_inheritable(QMP_FD, True)
     t0 = time.perf_counter()
-    pid = os.posix_spawn(argv[0], argv, dict(os.environ), file_actions=actions)
+    pid = os.posix_spawnp(argv[0], argv, dict(os.environ), file_actions=actions, setsid=True)
     client.connect(str(path))
     listener.close()
     with client, client.makefile("rwb") as f:
@@ -77,6 +81,7 @@ def main():
         home.add_config("bench", benchlib.no_os_config("bench"))
         info = home.json("info", "bench")
         scratch = tempfile.mkdtemp(prefix="maqet-raw-")
+        home.cleanup_dirs.append(scratch)
         argv = raw_argv(info, home, scratch)
         start = home.argv("start", "bench")
         print("raw argv:", " ".join(argv))

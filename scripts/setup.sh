@@ -35,6 +35,8 @@ command -v virsh >/dev/null || need+=(libvirt-clients)
 command -v pkg-config >/dev/null || need+=(pkg-config)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v ssh >/dev/null || need+=(openssh-client)
+# bench/run-all.sh (hand-run, not CI) profiles `maqet start` with strace.
+command -v strace >/dev/null || need+=(strace)
 if [ ${#need[@]} -gt 0 ]; then
     echo "setup: installing ${need[*]}" >&2
     $SUDO apt-get update -qq

@@ -214,6 +214,12 @@ impl StateDb {
         vms::list(&self.conn(), status)
     }
 
+    /// Every VM, oldest first, with `config` set to `null` instead of read: for listings of
+    /// many VMs (`maqet ls`), which need status and processes only.
+    pub fn list_vms_brief(&self) -> Result<Vec<VmRecord>, StateError> {
+        vms::list_brief(&self.conn())
+    }
+
     /// Replaces the configuration and config paths of VM `id`; returns the updated record.
     pub fn update_config(
         &self,

@@ -11,6 +11,12 @@ const SELECT_VM: &str = "SELECT id, name, config, config_paths, status, status_r
      qemu_pid, qemu_start_time, runner_pid, runner_start_time, qmp_socket, console_socket, \
      runtime_dir, created_at, updated_at FROM vms";
 
+/// [`SELECT_VM`] with the configuration read as JSON `null`: for lists of many VMs, which need
+/// their status and processes but not every VM's configuration parsed.
+const SELECT_VM_BRIEF: &str = "SELECT id, name, 'null', config_paths, status, status_reason, \
+     qemu_pid, qemu_start_time, runner_pid, runner_start_time, qmp_socket, console_socket, \
+     runtime_dir, created_at, updated_at FROM vms";
+
 const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -139,11 +145,24 @@ pub(crate) fn list(
     conn: &Connection,
     status: Option<VmStatus>,
 ) -> Result<Vec<VmRecord>, StateError> {
+    list_with(conn, SELECT_VM, status)
+}
+
+/// Every VM like [`list`], with `config` left `null` (not read).
+pub(crate) fn list_brief(conn: &Connection) -> Result<Vec<VmRecord>, StateError> {
+    list_with(conn, SELECT_VM_BRIEF, None)
+}
+
+fn list_with(
+    conn: &Connection,
+    select: &str,
+    status: Option<VmStatus>,
+) -> Result<Vec<VmRecord>, StateError> {
     let action = "list VMs";
     let rows = match status {
         None => {
             let mut stmt = conn
-                .prepare_cached(&format!("{SELECT_VM} ORDER BY created_at, name"))
+                .prepare_cached(&format!("{select} ORDER BY created_at, name"))
                 .map_err(sql(action))?;
             stmt.query_map([], read_row)
                 .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
@@ -152,7 +171,7 @@ pub(crate) fn list(
         Some(status) => {
             let mut stmt = conn
                 .prepare_cached(&format!(
-                    "{SELECT_VM} WHERE status = ?1 ORDER BY created_at, name"
+                    "{select} WHERE status = ?1 ORDER BY created_at, name"
                 ))
                 .map_err(sql(action))?;
             stmt.query_map([status.as_str()], read_row)

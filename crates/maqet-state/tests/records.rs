@@ -190,6 +190,24 @@ fn list_filters_by_status_and_orders_by_creation() {
 }
 
 #[test]
+fn brief_list_is_the_full_list_without_configs() {
+    let db = StateDb::open_in_memory().expect("open");
+    for name in ["one", "two"] {
+        let vm = db.insert_vm(&new_vm(name)).expect("insert");
+        db.set_runtime(&vm.id, &running_update()).expect("runtime");
+    }
+    let full = db.list_vms(None).expect("list");
+    let brief = db.list_vms_brief().expect("brief list");
+    assert_eq!(brief.len(), full.len());
+    for (mut full, brief) in full.into_iter().zip(brief) {
+        assert_ne!(full.config, serde_json::Value::Null);
+        assert_eq!(brief.config, serde_json::Value::Null);
+        full.config = serde_json::Value::Null;
+        assert_eq!(brief, full, "everything but the config is the same");
+    }
+}
+
+#[test]
 fn set_status_keeps_runtime_fields_and_set_runtime_clears_them() {
     let db = StateDb::open_in_memory().expect("open");
     let vm = db.insert_vm(&new_vm("web")).expect("insert");

@@ -164,7 +164,7 @@ impl Maqet {
         self.restore_running_unknown(&census)?;
         let rows = self
             .db()?
-            .list_vms(None)?
+            .list_vms_brief()?
             .into_iter()
             .map(|vm| self.supervise_in(vm, false, &census))
             .filter(|vm| wanted.is_none_or(|w| vm.status == w))

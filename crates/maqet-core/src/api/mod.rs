@@ -22,6 +22,6 @@ pub use config_cmds::{Markdown, ValidationReport};
 pub use maintenance::{CheckStatus, DoctorCheck, DoctorReport};
 pub use orphans::{OrphanFile, OrphanReport};
 pub use run::{StartReport, StopReport};
-pub use state::RebuildReport;
 pub use snapshot::{LIVE_SNAPSHOT_TIMEOUT, SnapshotChange, SnapshotListing, SnapshotOutcome};
+pub use state::RebuildReport;
 pub use storage::{DriveStorageInfo, StorageInfoReport, StorageVerification, VerifiedFile};

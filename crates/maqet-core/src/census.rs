@@ -90,12 +90,12 @@ impl Census {
         if runtime_dir.parent() == Some(self.vms_root.as_path())
             && let Some(id) = runtime_dir.file_name().and_then(|n| n.to_str())
         {
-            let found = self.qemus_by_id.get(id).map(Vec::as_slice).unwrap_or_default();
-            return found
-                .iter()
-                .copied()
-                .filter(process::is_alive)
-                .collect();
+            let found = self
+                .qemus_by_id
+                .get(id)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            return found.iter().copied().filter(process::is_alive).collect();
         }
         let plain = format!("{}/", runtime_dir.display());
         let escaped = plain.replace(',', ",,");

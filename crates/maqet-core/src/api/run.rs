@@ -113,10 +113,7 @@ impl Maqet {
         }
         let paths = self.vm_paths(&record);
         // Never a second QEMU: one the record does not name may still run for this VM.
-        if let Some(qemu) = self.census()
-            .qemus_in(&paths.runtime_dir)
-            .first()
-        {
+        if let Some(qemu) = self.census().qemus_in(&paths.runtime_dir).first() {
             return Err(self.orphan_error(&record, qemu));
         }
         crate::dirs::create_private_dir(&paths.data_dir)?;

@@ -166,6 +166,8 @@ def check(home, name, stats, context):
         # 0: clean; 3: only leaked clusters (wasted space after a killed writer, no harm to data).
         if ok.returncode not in (0, 3):
             lost.append(disk)
+            tail = ok.stdout.decode(errors="replace").strip().splitlines()[-3:]
+            problems.append(f"qemu-img check exit {ok.returncode}: {' / '.join(tail)}")
     elif stats["started"].get(name):
         lost.append(disk)
     if lost:

@@ -162,7 +162,10 @@ fn bad_size() {
             .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
             .count()
     });
-    assert_eq!(vm_dirs, 1, "only `existing` has a VM directory; a refused add leaves none");
+    assert_eq!(
+        vm_dirs, 1,
+        "only `existing` has a VM directory; a refused add leaves none"
+    );
 }
 
 #[test]

@@ -69,7 +69,10 @@ fn assert_disk_intact(home: &MaqetHome, name: &str) {
 /// one does. Returns the QEMU, if any.
 fn assert_state_agrees(home: &MaqetHome, name: &str, context: &str) -> Option<u32> {
     let running = qemus(home, name);
-    assert!(running.len() <= 1, "{context}: two QEMUs for one VM: {running:?}");
+    assert!(
+        running.len() <= 1,
+        "{context}: two QEMUs for one VM: {running:?}"
+    );
     let report = status(home, name);
     let live = matches!(report["status"].as_str(), Some("running" | "paused"));
     match running.first() {
@@ -91,7 +94,11 @@ fn crash(home: &MaqetHome, name: &str, step: &str) -> Option<u32> {
     if step == "after-ready" {
         assert!(out.status.success(), "{}", describe(&["start", step], &out));
     } else {
-        assert!(!out.status.success(), "{}", describe(&["start", step], &out));
+        assert!(
+            !out.status.success(),
+            "{}",
+            describe(&["start", step], &out)
+        );
     }
     let qemu = assert_state_agrees(home, name, &format!("after a crash at {step}"));
     assert_eq!(
@@ -226,7 +233,11 @@ fn an_orphan_holding_the_disk_lock_is_reported_and_stop_ends_it() {
         "{stderr}"
     );
     assert!(!stderr.contains("fix the VM's configuration"), "{stderr}");
-    assert_eq!(qemu_pids_mentioning(&dir), vec![orphan], "never a second QEMU");
+    assert_eq!(
+        qemu_pids_mentioning(&dir),
+        vec![orphan],
+        "never a second QEMU"
+    );
 
     let out = maqet(&home, &["stop", "vm1", "--force"]);
     assert!(out.status.success(), "{}", describe(&["stop"], &out));
@@ -271,7 +282,11 @@ fn cleanup_finds_a_qemu_the_database_does_not_record() {
 
     let dry = maqet_json(&home, &["cleanup", "--dry-run"]);
     let items = dry["vms"].as_array().cloned().unwrap_or_default();
-    assert_eq!(items.len(), 1, "cleanup must see the unrecorded QEMU: {dry}");
+    assert_eq!(
+        items.len(),
+        1,
+        "cleanup must see the unrecorded QEMU: {dry}"
+    );
     assert_eq!(items[0]["action"], "readopt", "{dry}");
     let forced = maqet_json(&home, &["cleanup", "--force"]);
     assert_eq!(forced["cleaned"], 1, "{forced}");

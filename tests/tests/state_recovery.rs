@@ -133,7 +133,11 @@ fn a_corrupted_database_fails_fast_and_state_rebuild_restores_it() {
         .nth(1)
         .map(|rest| PathBuf::from(rest.trim()))
         .unwrap_or_else(|| panic!("doctor names no backup: {detail}"));
-    assert!(backup.is_file(), "the backup {} must exist", backup.display());
+    assert!(
+        backup.is_file(),
+        "the backup {} must exist",
+        backup.display()
+    );
 
     let rebuilt = maqet_json(&home, &["state", "rebuild"]);
     assert!(rebuilt["moved_aside"].as_str().is_some(), "{rebuilt}");
@@ -156,7 +160,11 @@ fn checkpoint(db: &Path) {
         .arg(db)
         .output()
         .expect("python3 (with its sqlite3 module) is needed for this test");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -256,11 +264,16 @@ fn an_old_name_keyed_data_dir_keeps_working() {
     let verify = maqet_json(&home, &["storage", "verify", "web"]);
     assert_eq!(verify["ok"], true, "{verify}");
     assert!(
-        by_id.symlink_metadata().is_ok_and(|m| m.file_type().is_symlink()),
+        by_id
+            .symlink_metadata()
+            .is_ok_and(|m| m.file_type().is_symlink()),
         "{} must link to the old directory",
         by_id.display()
     );
-    assert!(by_name.join("vm.json").is_file(), "the record file is written");
+    assert!(
+        by_name.join("vm.json").is_file(),
+        "the record file is written"
+    );
     ok(&home, &["start", "web"]);
     ok(&home, &["stop", "web", "--force"]);
     let orphans = maqet_json(&home, &["storage", "orphaned"]);

@@ -115,7 +115,8 @@ fn guest_write_reaches_disk(ephemeral: bool) -> bool {
     wait_for_file_text(&serial, "write-2-done", Duration::from_secs(30)).unwrap();
     drop(shell);
     home.cmd().args(["stop", "eph"]).assert().success();
-    let image = std::fs::read(maqet_tests::cli::vm_data_dir(&home, "eph").join("data.raw")).unwrap();
+    let image =
+        std::fs::read(maqet_tests::cli::vm_data_dir(&home, "eph").join("data.raw")).unwrap();
     image.windows(15).any(|w| w == b"maqet-wrote-thi")
 }
 

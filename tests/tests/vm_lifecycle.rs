@@ -85,7 +85,9 @@ fn a_started_guest_is_live_ready_and_cannot_be_started_twice() {
             .contains(READY_BANNER),
         "{waited}"
     );
-    let serial = std::fs::read_to_string(maqet_tests::cli::vm_data_dir(&home, "vm1").join("serial.log")).unwrap();
+    let serial =
+        std::fs::read_to_string(maqet_tests::cli::vm_data_dir(&home, "vm1").join("serial.log"))
+            .unwrap();
     assert!(
         serial.contains(READY_BANNER),
         "the serial log misses the banner"

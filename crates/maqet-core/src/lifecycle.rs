@@ -131,7 +131,12 @@ impl Maqet {
     /// recording it, or the database was lost) recorded first. `locked` says whether the caller
     /// already holds the VM's lock.
     pub fn supervise(&self, vm: VmRecord, locked: bool) -> VmRecord {
-        self.supervise_in(vm, locked, &Census::scan())
+        self.supervise_in(vm, locked, &self.census())
+    }
+
+    /// One scan of `/proc` for QEMU and runner processes (see [`Census`]).
+    pub(crate) fn census(&self) -> Census {
+        Census::scan(&self.dirs().runtime.join("vms"))
     }
 
     /// [`Maqet::supervise`] with processes found by an earlier scan (one scan for many VMs).
@@ -184,7 +189,11 @@ impl Maqet {
 
     /// A live QEMU of this VM that its record does not name, when no runner is busy starting
     /// it (a runner records its QEMU right after spawning it).
-    pub(crate) fn unrecorded_qemu(&self, vm: &VmRecord, census: &Census) -> Option<ProcessIdentity> {
+    pub(crate) fn unrecorded_qemu(
+        &self,
+        vm: &VmRecord,
+        census: &Census,
+    ) -> Option<ProcessIdentity> {
         let found = census.qemus_in(&self.vm_paths(vm).runtime_dir);
         let first = *found.first()?;
         if vm.qemu.is_some_and(|q| found.contains(&q)) && self.qemu_alive(vm) {
@@ -213,7 +222,10 @@ impl Maqet {
             console_socket: Some(paths.console_socket()),
             runtime_dir: Some(paths.runtime_dir.clone()),
         };
-        match self.db().and_then(|db| Ok(db.set_runtime(&vm.id, &update)?)) {
+        match self
+            .db()
+            .and_then(|db| Ok(db.set_runtime(&vm.id, &update)?))
+        {
             Ok(()) => self.vm_record(&vm.id).unwrap_or(vm),
             Err(err) => {
                 tracing::warn!(vm = %vm.name, "cannot record the QEMU found running: {err}");

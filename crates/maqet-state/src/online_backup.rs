@@ -44,7 +44,10 @@ pub fn online_backups(db_path: &Path) -> Vec<(PathBuf, SystemTime)> {
         .collect();
     // The names carry a sortable UTC time.
     found.sort_by(|a, b| b.0.cmp(&a.0));
-    found.into_iter().map(|(_, path, time)| (path, time)).collect()
+    found
+        .into_iter()
+        .map(|(_, path, time)| (path, time))
+        .collect()
 }
 
 impl StateDb {

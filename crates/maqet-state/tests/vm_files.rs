@@ -4,8 +4,8 @@ mod common;
 
 use common::{disk, new_vm, temp_db};
 use maqet_state::{
-    ProcessIdentity, RuntimeUpdate, StateDb, VmStatus, online_backups, read_vm_file,
-    scan_vm_files, vm_file_path, vms_root,
+    ProcessIdentity, RuntimeUpdate, StateDb, VmStatus, online_backups, read_vm_file, scan_vm_files,
+    vm_file_path, vms_root,
 };
 
 #[test]
@@ -83,7 +83,9 @@ fn online_backups_are_real_databases_and_rotated() {
     let (_dir, path, db) = temp_db();
     db.insert_vm(&new_vm("web")).expect("insert");
     for _ in 0..7 {
-        db.backup_online().expect("backup").expect("a file database");
+        db.backup_online()
+            .expect("backup")
+            .expect("a file database");
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
     let backups = online_backups(&path);

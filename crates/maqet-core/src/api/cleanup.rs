@@ -149,7 +149,7 @@ impl Maqet {
         include_unmanaged: bool,
     ) -> Result<Vec<(VmRecord, bool, String)>, MaqetError> {
         let mut out = Vec::new();
-        let census = crate::census::Census::scan();
+        let census = self.census();
         for mut vm in self.db()?.list_vms(None)? {
             if let Some(qemu) = self.unrecorded_qemu(&vm, &census) {
                 if include_unmanaged {

@@ -130,7 +130,11 @@ impl Maqet {
                 format!(
                     "{} was damaged ({}); moved it to {} and rebuilt the registry from the VMs' record files",
                     db_path.display(),
-                    database_problems.join("; ").chars().take(200).collect::<String>(),
+                    database_problems
+                        .join("; ")
+                        .chars()
+                        .take(200)
+                        .collect::<String>(),
                     report
                         .moved_aside
                         .as_ref()
@@ -303,7 +307,7 @@ impl Maqet {
             return Ok(Vec::new());
         };
         let db = self.db()?;
-        let census = crate::census::Census::scan();
+        let census = self.census();
         let mut stale = Vec::new();
         for entry in entries.flatten() {
             let dir = entry.path();
@@ -341,7 +345,10 @@ impl Maqet {
             .into_iter()
             .flatten()
         {
-            if db.find_vm(&file.vm.id)?.is_none_or(|row| row.id != file.vm.id) {
+            if db
+                .find_vm(&file.vm.id)?
+                .is_none_or(|row| row.id != file.vm.id)
+            {
                 missing.push(file.vm.name);
             }
         }

@@ -69,7 +69,9 @@ impl Maqet {
         // maqet's own marker files at the top (e.g. the layout marker) belong to no VM.
         files.retain(|f| {
             f.parent() != Some(root.as_path())
-                || !f.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'))
+                || !f
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
         });
         if files.is_empty() {
             return Ok(Vec::new());

@@ -118,10 +118,7 @@ impl Maqet {
         }
         let paths = self.vm_paths(&record);
         // Never a second QEMU: one the record does not name may still run for this VM.
-        if let Some(qemu) = crate::census::Census::scan()
-            .qemus_in(&paths.runtime_dir)
-            .first()
-        {
+        if let Some(qemu) = self.census().qemus_in(&paths.runtime_dir).first() {
             return Err(self.orphan_error(&record, qemu));
         }
         self.check_launch(&qemu_argv, &paths)?;
@@ -241,13 +238,18 @@ impl Maqet {
         if !source.0.contains("\"write\" lock") {
             return err.into();
         }
-        let census = crate::census::Census::scan();
+        let census = self.census();
         if let Some(qemu) = census.qemus_in(&self.vm_paths(vm).runtime_dir).first() {
             return self.orphan_error(vm, qemu);
         }
         let disks = self
             .vm_drives(vm)
-            .map(|drives| drives.into_iter().filter_map(|d| d.file).collect::<Vec<_>>())
+            .map(|drives| {
+                drives
+                    .into_iter()
+                    .filter_map(|d| d.file)
+                    .collect::<Vec<_>>()
+            })
             .unwrap_or_default();
         for disk in disks {
             if let Some(holder) = census.qemus_naming(&disk).first() {
@@ -262,7 +264,10 @@ impl Maqet {
                         "QEMU pid {} of VM `{}`; stop it with `maqet stop {}`",
                         holder.pid, other.name, other.name
                     ),
-                    None => format!("QEMU pid {} that maqet does not manage; stop it", holder.pid),
+                    None => format!(
+                        "QEMU pid {} that maqet does not manage; stop it",
+                        holder.pid
+                    ),
                 };
                 return MaqetError::new(
                     ErrorKind::AlreadyExists,

@@ -92,7 +92,7 @@ impl Maqet {
         let more = self.restore_missing_rows(db);
         restored.extend(more.restored);
         report.problems = more.problems;
-        let census = Census::scan();
+        let census = self.census();
         let vms = db.list_vms(None)?;
         report.kept = vms.len().saturating_sub(restored.len());
         for vm in vms {
@@ -161,7 +161,7 @@ impl Maqet {
     pub(crate) fn restore_running_unknown(&self, census: &Census) -> Result<(), MaqetError> {
         let db = self.db()?;
         let unknown: Vec<String> = census
-            .vm_ids_in(&self.dirs().runtime.join("vms"))
+            .vm_ids()
             .into_iter()
             .filter(|id| db.find_vm(id).ok().flatten().is_none_or(|vm| vm.id != *id))
             .collect();
@@ -216,7 +216,9 @@ pub(crate) fn database_damaged(db_path: &Path) -> bool {
         return false;
     }
     match StateDb::open(db_path) {
-        Ok(db) => !db.integrity_check().is_ok_and(|problems| problems.is_empty()),
+        Ok(db) => !db
+            .integrity_check()
+            .is_ok_and(|problems| problems.is_empty()),
         Err(err) => err.kind() == StateErrorKind::Corrupt,
     }
 }

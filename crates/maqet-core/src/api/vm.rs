@@ -160,7 +160,7 @@ impl Maqet {
                     "unknown status; use created, running, paused, stopped, crashed or failed",
                 )
             })?;
-        let census = crate::census::Census::scan();
+        let census = self.census();
         self.restore_running_unknown(&census)?;
         let rows = self
             .db()?
@@ -235,7 +235,7 @@ impl Maqet {
             (Some(ident), false) => vec![self.vm_record(&ident)?],
             (None, true) => db.list_vms(None)?,
         };
-        let census = crate::census::Census::scan();
+        let census = self.census();
         let targets: Vec<VmRecord> = targets
             .into_iter()
             .map(|vm| self.supervise_in(vm, false, &census))

@@ -125,7 +125,9 @@ fn restore_from_file(db: &StateDb, data_dir: &Path, vm_id: &str) -> bool {
     match maqet_state::read_vm_file(data_dir) {
         Ok(Some(file)) if file.vm.id == vm_id => match db.restore_vm(&file.vm, &file.storage) {
             Ok(()) => {
-                log!("the VM's row was missing from the state database; restored it from its record file");
+                log!(
+                    "the VM's row was missing from the state database; restored it from its record file"
+                );
                 true
             }
             Err(err) => {

@@ -80,6 +80,7 @@ struct DomainCleanup(String);
 impl Drop for DomainCleanup {
     fn drop(&mut self) {
         remove_domain(&self.0);
+        let _ = std::fs::remove_file(default_serial_log(&self.0));
     }
 }
 

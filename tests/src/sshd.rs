@@ -95,12 +95,32 @@ impl TestSshd {
 
     /// `qemu+ssh://root@127.0.0.1:PORT/system?keyfile=...&command=...`.
     pub fn libvirt_uri(&self) -> String {
-        let path = |name: &str| -> PathBuf { self.dir.path().join(name) };
+        self.libvirt_uri_with_key(&self.dir.path().join("client_key"))
+    }
+
+    /// The same URI logging in with another private key (one sshd does not accept, to test a
+    /// refused login).
+    pub fn libvirt_uri_with_key(&self, key: &Path) -> String {
+        let wrapper: PathBuf = self.dir.path().join("ssh");
         format!(
             "qemu+ssh://root@127.0.0.1:{}/system?keyfile={}&command={}&no_tty=1",
             self.port,
-            path("client_key").display(),
-            path("ssh").display()
+            key.display(),
+            wrapper.display()
         )
+    }
+
+    /// A new private key that sshd does not accept.
+    pub fn stranger_key(&self) -> PathBuf {
+        let key = self.dir.path().join("stranger_key");
+        if !key.exists() {
+            let status = Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+                .arg(&key)
+                .status()
+                .expect("ssh-keygen must run");
+            assert!(status.success(), "ssh-keygen failed");
+        }
+        key
     }
 }

@@ -80,6 +80,7 @@ struct DomainCleanup(String);
 impl Drop for DomainCleanup {
     fn drop(&mut self) {
         remove_domain(&self.0);
+        let _ = std::fs::remove_file(default_serial_log(&self.0));
     }
 }
 
@@ -265,6 +266,20 @@ fn deploy_over_qemu_ssh_to_a_loopback_sshd() {
     let uri = sshd.libvirt_uri();
     assert!(uri.starts_with("qemu+ssh://root@127.0.0.1:"), "{uri}");
     deploy_cycle(&home, &name, &uri, &pool);
+
+    // A key the host does not accept: a refused login (exit 4), and nothing uploaded.
+    let refused = sshd.libvirt_uri_with_key(&sshd.stranger_key());
+    let stderr = fails_with(
+        &home,
+        &["deploy", &name, "--connect", &refused, "--pool", &pool.name],
+        4,
+    );
+    assert!(stderr.contains("refused the login"), "{stderr}");
+    assert!(
+        pool.volumes().is_empty(),
+        "volumes left: {:?}",
+        pool.volumes()
+    );
 }
 
 #[test]

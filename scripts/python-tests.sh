@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 venv=target/python-venv
 rm -rf "$venv"
 python3 -m venv "$venv"
-"$venv/bin/pip" install --quiet --disable-pip-version-check pytest mypy
+"$venv/bin/pip" install --quiet --disable-pip-version-check pytest mypy pillow
 profile="${MAQET_PY_PROFILE:-dev}"
 if [ "$profile" = release ]; then
     "$venv/bin/pip" install --quiet --disable-pip-version-check .

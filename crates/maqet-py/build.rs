@@ -35,6 +35,11 @@ fn main() {
     for watched in ["crates", "Cargo.toml", "Cargo.lock"] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
+    let bin_dir = root.join("python").join("maqet").join("bin");
+    for name in BINARIES {
+        // A deleted copy makes cargo run this script again.
+        println!("cargo:rerun-if-changed={}", bin_dir.join(name).display());
+    }
     let release = env::var("PROFILE").map(|p| p == "release").unwrap_or(false);
     // The outer build's target dir holds a lock; build beside it, in the workspace's own target
     // dir when the outer build uses another one (its binaries are then reused as they are).
@@ -93,7 +98,6 @@ fn main() {
         "building maqet-runner and maqet for the wheel failed ({status}); see the cargo output above"
     );
     let profile_dir = target_dir.join(if release { "release" } else { "debug" });
-    let bin_dir = root.join("python").join("maqet").join("bin");
     std::fs::create_dir_all(&bin_dir)
         .unwrap_or_else(|e| panic!("cannot create {}: {e}", bin_dir.display()));
     for name in BINARIES {

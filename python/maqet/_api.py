@@ -4,14 +4,16 @@ method per registry command the reference does not name (``clone``, ``storage_in
 Behaviour lives in the native module; this file only builds docstrings and signatures.
 """
 
-import functools
-import inspect
-from typing import Any, Callable, Dict, List
+from __future__ import annotations
 
 from maqet import _maqet
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # `typing` costs milliseconds at import time; only type checkers need it
+    from typing import Any, Callable, Dict, List, Optional, Tuple
+
 # Reference methods and the registry command each one runs.
-REFERENCE_COMMANDS: Dict[str, str] = {
+REFERENCE_COMMANDS: "Dict[str, str]" = {
     "add": "add",
     "start": "start",
     "stop": "stop",
@@ -55,71 +57,85 @@ def python_name(path: str) -> str:
     return path.replace(" ", "_").replace("-", "_")
 
 
-def _signature(command: Dict[str, Any]) -> inspect.Signature:
-    params: List[inspect.Parameter] = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
-    spread = None
-    optional = []
-    for p in command["params"]:
-        if p["kind"] in _SPREAD_KINDS:
-            spread = p["name"]
+def _define(name: str, params: List[Tuple[str, Optional[str]]], body: str) -> str:
+    """The source of a function with a real Python signature (so `inspect.signature` shows it
+    without this module importing `inspect`). params: (source text, how to pass it on)."""
+    args = ", ".join(a for _, a in params if a)
+    return f"def {name}({', '.join(p for p, _ in params)}):\n    return {body.format(args=args)}\n"
+
+
+def _text_params(text_signature: str) -> List[Tuple[str, Optional[str]]]:
+    """`($self, vm_id, *keys, hold_time=100)` -> [("self", "self"), ("vm_id", "vm_id"), ...]."""
+    params = []
+    for raw in text_signature.strip()[1:-1].split(","):
+        p = raw.strip().replace("$self", "self")
+        if not p or p == "/":
             continue
-        if p["required"] and p["default"] is None:
-            params.append(inspect.Parameter(p["name"], inspect.Parameter.POSITIONAL_OR_KEYWORD))
+        if p.startswith("**") or p.startswith("*"):
+            params.append((p, p))
+        elif "=" in p:
+            n = p.split("=", 1)[0].strip()
+            params.append((p, f"{n}={n}"))
+        else:
+            params.append((p, p))
+    return params
+
+
+def _generated(command: Dict[str, Any]) -> str:
+    path = command["path"]
+    required: List[Tuple[str, Optional[str]]] = []
+    optional: List[Tuple[str, Optional[str]]] = []
+    spread = None
+    for p in command["params"]:
+        n = p["name"]
+        if p["kind"] in _SPREAD_KINDS:
+            spread = n
+        elif p["required"] and p["default"] is None:
+            required.append((n, f"{n}={n}"))
         else:
             default: Any = None
             if p["kind"] == "bool":
                 default = False
             elif p["default"] is not None:
                 default = p["default"]
-                if p["kind"] in ("int", "float"):
-                    try:
-                        default = int(default) if p["kind"] == "int" else float(default)
-                    except ValueError:
-                        pass
-            optional.append(inspect.Parameter(p["name"], inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default))
-    params.extend(optional)
+                try:
+                    default = int(default) if p["kind"] == "int" else float(default) if p["kind"] == "float" else default
+                except ValueError:
+                    pass
+            optional.append((f"{n}={default!r}", f"{n}={n}"))
+    params: List[Tuple[str, Optional[str]]] = [("self", None), *required, *optional]
     if spread:
-        params.append(inspect.Parameter(spread, inspect.Parameter.VAR_KEYWORD))
-    return inspect.Signature(params)
+        params.append((f"**{spread}", f"{spread}={spread}"))
+    return _define(python_name(path), params, f"self.call({path!r}, {{args}})")
 
 
-def _generated(command: Dict[str, Any]) -> Callable[..., Any]:
-    path = command["path"]
-    sig = _signature(command)
-    spread = next((p["name"] for p in command["params"] if p["kind"] in _SPREAD_KINDS), None)
-
-    def method(self: Any, *args: Any, **kwargs: Any) -> Any:
-        bound = sig.bind(self, *args, **kwargs)
-        arguments = {k: v for k, v in bound.arguments.items() if k != "self"}
-        if spread and spread in arguments:
-            arguments[spread] = dict(arguments[spread])
-        return self.call(path, **arguments)
-
-    method.__name__ = python_name(path)
-    method.__qualname__ = "Maqet." + method.__name__
-    method.__doc__ = docstring(command)
-    method.__signature__ = sig  # type: ignore[attr-defined]
-    return method
-
-
-def _documented(native: Any, command: Dict[str, Any]) -> Callable[..., Any]:
-    @functools.wraps(native)
-    def method(self: Any, *args: Any, **kwargs: Any) -> Any:
-        return native(self, *args, **kwargs)
-
-    method.__doc__ = docstring(command)
-    return method
+def _documented(name: str, native: Any) -> str:
+    params = _text_params(native.__text_signature__)
+    return _define(name, params, f"_native.{name}({{args}})")
 
 
 def install(cls: type) -> None:
-    """Adds registry docstrings to the reference methods and methods for the other commands."""
+    """Adds registry docstrings to the reference methods and methods for the other commands,
+    compiled in one go to keep `import maqet` fast."""
     registry = {c["path"]: c for c in _maqet.commands()}
+    sources = []
+    docs = {}
     for name, path in REFERENCE_COMMANDS.items():
         if path in registry:
-            setattr(cls, name, _documented(getattr(_maqet.Maqet, name), registry[path]))
+            sources.append(_documented(name, getattr(_maqet.Maqet, name)))
+            docs[name] = docstring(registry[path])
     taken = set(REFERENCE_COMMANDS.values())
     for path, command in registry.items():
         name = python_name(path)
-        if path in taken or hasattr(cls, name):
+        if path in taken or name in docs or hasattr(cls, name):
             continue
-        setattr(cls, name, _generated(command))
+        sources.append(_generated(command))
+        docs[name] = docstring(command)
+    namespace: Dict[str, Any] = {"_native": _maqet.Maqet}
+    exec(compile("".join(sources), "<maqet methods>", "exec"), namespace)
+    for name, doc in docs.items():
+        method = namespace[name]
+        method.__qualname__ = "Maqet." + name
+        method.__module__ = "maqet"
+        method.__doc__ = doc
+        setattr(cls, name, method)

@@ -46,21 +46,24 @@ def guest() -> Dict[str, str]:
 
 
 def guest_yaml(guest: Dict[str, str], extra: str = "", disk: bool = True) -> str:
-    """A VM config booting the test guest (TCG), with a small qcow2 `hdd` unless disk=False."""
+    """A VM config booting the test guest (TCG), with a small qcow2 `hdd` unless disk=False;
+    `extra` lines continue the `arguments` list."""
     text = (
         "binary: qemu-system-x86_64\n"
         "memory: 256M\n"
         "cpu: 1\n"
         "accel: tcg\n"
         "display: none\n"
+    )
+    if disk:
+        text += "storage:\n  - {name: hdd, type: qcow2, size: 64M}\n"
+    text += (
         "arguments:\n"
         f"  - kernel: {json.dumps(guest['kernel'])}\n"
         f"  - initrd: {json.dumps(guest['initrd'])}\n"
         f"  - append: {json.dumps(GUEST_APPEND)}\n"
         "  - no-reboot: null\n"
     )
-    if disk:
-        text += "storage:\n  - {name: hdd, type: qcow2, size: 64M}\n"
     return text + extra
 
 

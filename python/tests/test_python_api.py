@@ -116,9 +116,10 @@ def test_every_other_command_is_reachable(home: Path) -> None:
     m.add(config="config.yaml", name="src")
     cloned = m.clone("src", "copy")
     assert isinstance(cloned, dict) and "copy" in m.ls()
-    assert [row["name"] for row in m.call("ls")] == ["copy", "src"]
+    assert sorted(row["name"] for row in m.call("ls")) == ["copy", "src"]
     assert isinstance(m.doctor(), dict)
-    assert m.call("storage info", vm="src") is not None
+    assert m.call("storage-info", vm="src") is not None
+    assert m.storage_verify is not None and m.config_validate is not None
 
 
 def test_start_releases_the_gil(home: Path) -> None:

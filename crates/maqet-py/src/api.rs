@@ -423,7 +423,7 @@ impl PyMaqet {
         name: Option<String>,
         overwrite: bool,
     ) -> PyResult<Py<PyAny>> {
-        let value = self.run(py, Context::Plain, move |m| {
+        let value = self.run(py, Context::Snapshot, move |m| {
             Ok(
                 match m.snapshot(vm_id, action, drive, name, overwrite, false)? {
                     SnapshotOutcome::Changed(change) => json_of(&change),

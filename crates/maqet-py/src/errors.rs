@@ -13,6 +13,8 @@ pub enum Context {
     Plain,
     /// `start`: a name already taken means the VM already runs.
     Start,
+    /// `snapshot`: its own checks (drive, name) are snapshot errors.
+    Snapshot,
 }
 
 /// The message and its causes, one `caused by:` line each, as `maqet` prints them.
@@ -47,6 +49,9 @@ pub fn class_name(err: &MaqetError, context: Context) -> &'static str {
             if context == Context::Start && kind == ErrorKind::AlreadyExists =>
         {
             "VMAlreadyRunningError"
+        }
+        MaqetError::Other { .. } if context == Context::Snapshot && kind != ErrorKind::Failure => {
+            "SnapshotError"
         }
         MaqetError::Other { .. } => "MaqetError",
     }

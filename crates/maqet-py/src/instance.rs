@@ -58,11 +58,12 @@ impl VMInstance {
     }
 
     fn __repr__(&self) -> String {
+        let quoted = |text: &str| format!("'{}'", text.replace('\\', "\\\\").replace('\'', "\\'"));
         format!(
-            "VMInstance(id={:?}, name={:?}, status={:?}, pid={})",
-            self.id,
-            self.name,
-            self.status,
+            "VMInstance(id={}, name={}, status={}, pid={})",
+            quoted(&self.id),
+            quoted(&self.name),
+            quoted(&self.status),
             self.pid
                 .map_or_else(|| "None".to_string(), |p| p.to_string())
         )

@@ -76,7 +76,7 @@ impl PyMaqet {
         let mut first_error = None;
         for id in ours {
             let result = self.run(py, Context::Plain, move |m| {
-                match m.stop(id, false, CLOSE_STOP_TIMEOUT) {
+                match m.stop(id, false, CLOSE_STOP_TIMEOUT, false) {
                     Ok(_) => Ok(()),
                     // Removed inside the block: nothing left to stop.
                     Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
@@ -255,7 +255,7 @@ impl PyMaqet {
         timeout: f64,
     ) -> PyResult<VMInstance> {
         let vm = self.run(py, Context::Plain, move |m| {
-            m.stop(vm_id, force, timeout).map(|r| VMInstance::of(&r.vm))
+            m.stop(vm_id, force, timeout, false).map(|r| VMInstance::of(&r.vm))
         })?;
         self.forget_started(&vm.id);
         Ok(vm)

@@ -255,7 +255,8 @@ impl PyMaqet {
         timeout: f64,
     ) -> PyResult<VMInstance> {
         let vm = self.run(py, Context::Plain, move |m| {
-            m.stop(vm_id, force, timeout, false).map(|r| VMInstance::of(&r.vm))
+            m.stop(vm_id, force, timeout, false)
+                .map(|r| VMInstance::of(&r.vm))
         })?;
         self.forget_started(&vm.id);
         Ok(vm)

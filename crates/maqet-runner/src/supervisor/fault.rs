@@ -8,6 +8,7 @@
 pub const STEPS: [&str; 4] = ["before-spawn", "after-spawn", "before-ready", "after-ready"];
 
 /// The environment variable naming the step.
+#[cfg_attr(not(debug_assertions), allow(dead_code))]
 pub const CRASH_ENV: &str = "MAQET_TEST_CRASH_AT";
 
 /// Kills this process with `SIGKILL` if `MAQET_TEST_CRASH_AT` names `step` (debug builds only).

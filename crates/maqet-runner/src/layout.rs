@@ -85,6 +85,24 @@ impl VmPaths {
         self.runtime_dir.join("agent.sock")
     }
 
+    /// The files a run leaves in the runtime dir (sockets, QEMU's pid file, the stop marker),
+    /// without the runner's own client sockets unless `include_runner_sockets`. Removed when
+    /// the run is over; never while a QEMU or runner of the VM lives.
+    pub fn run_files(&self, include_runner_sockets: bool) -> Vec<PathBuf> {
+        let mut files = Vec::new();
+        if include_runner_sockets {
+            files.extend([self.qmp_socket(), self.agent_socket()]);
+        }
+        files.extend([
+            self.qemu_qmp_socket(),
+            self.console_socket(),
+            self.qemu_pid_file(),
+            self.stop_marker(),
+            self.qga_socket(),
+        ]);
+        files
+    }
+
     /// The per-VM lock file.
     pub fn lock_file(&self) -> PathBuf {
         self.runtime_dir.join("lock")

@@ -199,6 +199,7 @@ impl Maqet {
                         .with_reason("QEMU was already gone"),
                 )?;
             }
+            self.remove_stale_run_files(record);
             return Ok((StopMethod::AlreadyStopped, Duration::ZERO));
         };
         let socket = record
@@ -226,6 +227,25 @@ impl Maqet {
             _ => {}
         }
         Ok((outcome.method, outcome.elapsed))
+    }
+
+    /// Removes what a run that ended without its runner (a runner killed before QEMU started,
+    /// say) left in the runtime dir, unless a live QEMU or runner still names it.
+    fn remove_stale_run_files(&self, record: &VmRecord) {
+        let paths = self.vm_paths(record);
+        if self
+            .census()
+            .uses_runtime_dir(&paths.runtime_dir, &record.id)
+        {
+            return;
+        }
+        for file in paths.run_files(true) {
+            if let Err(err) = std::fs::remove_file(&file)
+                && err.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!(file = %file.display(), %err, "cannot remove a stale runtime file");
+            }
+        }
     }
 
     /// A start failure, explained better when QEMU refused because another QEMU holds one of

@@ -323,15 +323,9 @@ fn on_event(recorder: &VmRecorder, shutdown: &mut Option<String>, event: &QmpEve
 }
 
 pub(super) fn remove_runtime_files(paths: &VmPaths, include_mux: bool) {
-    if include_mux {
-        remove_file(&paths.qmp_socket());
-        remove_file(&paths.agent_socket());
+    for file in paths.run_files(include_mux) {
+        remove_file(&file);
     }
-    remove_file(&paths.qemu_qmp_socket());
-    remove_file(&paths.console_socket());
-    remove_file(&paths.qemu_pid_file());
-    remove_file(&paths.stop_marker());
-    remove_file(&paths.qga_socket());
     // Only succeeds when empty (the caller's lock file may still be there).
     drop(std::fs::remove_dir(&paths.runtime_dir));
 }

@@ -10,6 +10,7 @@ Usage: run-all.sh [--quick]   (--quick: fewer rounds, and no 10,000-VM case)
 import datetime
 import os
 import subprocess
+import time
 import sys
 from pathlib import Path
 
@@ -35,11 +36,22 @@ def commit():
     return f"{git('rev-parse', '--short', 'HEAD')} on branch {git('rev-parse', '--abbrev-ref', 'HEAD')}{dirty}"
 
 
+def settle(limit_s=300):
+    """Waits (up to `limit_s`) until the 1-minute load is below 1.0, so that one script's own
+    load (the 50 running VMs of the `ls` case, say) does not make the next one NOT COMPARABLE."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        if float(open("/proc/loadavg").read().split()[0]) < 0.9:
+            return
+        time.sleep(5)
+
+
 def main():
     started = datetime.datetime.now(datetime.timezone.utc)
     machine = benchlib.machine()
     figures, loads, profile, failures = [], [], [], []
     for script, args in SCRIPTS:
+        settle()
         print(f"== {script} {' '.join(args)}", flush=True)
         proc = subprocess.Popen([sys.executable, str(HERE / script), *args], stdout=subprocess.PIPE,
                                 text=True, cwd=HERE)

@@ -4,7 +4,7 @@
 //! Tests that start QEMU use `accel: tcg`, `display: none` and 64 MiB of RAM; the
 //! [`MaqetHome`] kills whatever is left when the test ends. The full-disk test mounts a tmpfs
 //! and needs root; the locked-database and full-disk tests use python3's sqlite3 module. Each
-//! prints `SKIPPED: ...` when it cannot run.
+//! fails saying what is missing when it cannot run (scripts/setup.sh installs it all).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -224,8 +224,9 @@ fn unreadable_config_file() {
     set_mode(&secret, 0o000);
     let mut command = if is_root() {
         if Command::new("setpriv").arg("--version").output().is_err() {
-            eprintln!("SKIPPED: mode-000 case needs setpriv to drop root");
-            return;
+            panic!(
+                "the mode-000 case needs setpriv to drop root (scripts/setup.sh installs util-linux)"
+            );
         }
         set_mode(shared.path(), 0o777);
         // The binary may sit under a directory `nobody` cannot enter.
@@ -370,9 +371,7 @@ fn snapshot_of_a_non_qcow2_drive() {
 #[test]
 fn full_disk() {
     let home = MaqetHome::new();
-    let Some(small) = SmallDisk::mount(&home.data_dir()) else {
-        return;
-    };
+    let small = SmallDisk::mount(&home.data_dir());
     succeeds(&home, &["add", "--name", "first", "--memory", "64M"]);
 
     // Nobody else has it open: SQLite cannot even map its WAL index on the full disk.
@@ -382,14 +381,13 @@ fn full_disk() {
     assert_eq!(vm_names(&home), ["first"], "no half-written row");
 
     // Another process has the database open (as a runner would): the write itself fails.
-    if let Some(reader) = python_sqlite(&small.db(), "SELECT count(*) FROM sqlite_master") {
-        small.fill();
-        let stderr = fails_with(&home, &["add", "--name", "second", "--memory", "64M"], 1);
-        contains_all(&stderr, &["state database", "disk is full"]);
-        assert_eq!(vm_names(&home), ["first"], "no half-written row");
-        drop(reader);
-        small.free();
-    }
+    let reader = python_sqlite(&small.db(), "SELECT count(*) FROM sqlite_master");
+    small.fill();
+    let held = fails_with(&home, &["add", "--name", "second", "--memory", "64M"], 1);
+    contains_all(&held, &["state database", "disk is full"]);
+    assert_eq!(vm_names(&home), ["first"], "no half-written row");
+    drop(reader);
+    small.free();
     succeeds(&home, &["add", "--name", "second", "--memory", "64M"]);
     assert_eq!(vm_names(&home), ["first", "second"]);
     contains_all(&stderr, &["state database"]);
@@ -404,9 +402,7 @@ fn full_disk_for_a_new_image() {
     let home = MaqetHome::new();
     let images = home.path().join("images");
     std::fs::create_dir(&images).unwrap();
-    let Some(small) = SmallDisk::mount(&images) else {
-        return;
-    };
+    let small = SmallDisk::mount(&images);
     let image = images.join("hdd.qcow2");
     let extra = format!(
         "storage:\n  - {{name: hdd, type: qcow2, size: 1G, file: {}}}\n",
@@ -434,9 +430,7 @@ fn database_locked_too_long() {
     let home = MaqetHome::new();
     succeeds(&home, &["add", "--name", "before", "--empty"]);
     let db = home.data_dir().join("maqet.db");
-    let Some(lock) = python_sqlite(&db, "BEGIN EXCLUSIVE") else {
-        return;
-    };
+    let lock = python_sqlite(&db, "BEGIN EXCLUSIVE");
     let stderr = fails_with(&home, &["add", "--name", "blocked", "--empty"], 2);
     contains_all(&stderr, &["state database stayed locked", "retry"]);
     drop(lock);
@@ -501,8 +495,8 @@ fn assert_no_image_files(dir: &Path) {
 }
 
 /// Starts python3 holding `db` open after running `sql`; killed when dropped.
-/// `None` (with a SKIPPED note) when python3 or its sqlite3 module is missing.
-fn python_sqlite(db: &Path, sql: &str) -> Option<QemuProcessGuard> {
+/// Panics when python3 or its sqlite3 module is missing (scripts/setup.sh installs python3).
+fn python_sqlite(db: &Path, sql: &str) -> QemuProcessGuard {
     let script = "import sqlite3, sys, time\n\
                   c = sqlite3.connect(sys.argv[1], isolation_level=None)\n\
                   c.execute(sys.argv[2]).fetchall()\n\
@@ -516,21 +510,16 @@ fn python_sqlite(db: &Path, sql: &str) -> Option<QemuProcessGuard> {
         .stdout(Stdio::piped())
         .spawn()
     else {
-        eprintln!("SKIPPED: python3 is needed to hold the state database open");
-        return None;
+        panic!("python3 is needed to hold the state database open (scripts/setup.sh installs it)");
     };
     let mut guard = QemuProcessGuard::new(child);
     let stdout = guard.child_mut().stdout.take().unwrap();
     let mut line = String::new();
     BufReader::new(stdout).read_line(&mut line).unwrap();
     if line.trim() != "ready" {
-        eprintln!(
-            "SKIPPED: python3 could not open {} with `{sql}`",
-            db.display()
-        );
-        return None;
+        panic!("python3 could not open {} with `{sql}`", db.display());
     }
-    Some(guard)
+    guard
 }
 
 /// A 1 MiB tmpfs mounted over a directory for the life of the value (root only).
@@ -539,25 +528,22 @@ struct SmallDisk {
 }
 
 impl SmallDisk {
-    fn mount(dir: &Path) -> Option<Self> {
+    fn mount(dir: &Path) -> Self {
         if !is_root() {
-            eprintln!("SKIPPED: simulating a full disk needs root to mount a tmpfs");
-            return None;
+            panic!(
+                "simulating a full disk needs root to mount a tmpfs; run the tests as root, as CI does"
+            );
         }
         let status = Command::new("mount")
             .args(["-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs"])
             .arg(dir)
             .status();
         if !matches!(status, Ok(s) if s.success()) {
-            eprintln!(
-                "SKIPPED: could not mount a tmpfs on {} ({status:?})",
-                dir.display()
-            );
-            return None;
+            panic!("could not mount a tmpfs on {} ({status:?})", dir.display());
         }
-        Some(Self {
+        Self {
             dir: dir.to_path_buf(),
-        })
+        }
     }
 
     fn db(&self) -> PathBuf {

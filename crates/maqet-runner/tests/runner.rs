@@ -347,14 +347,12 @@ fn stop_never_signals_a_pid_whose_start_time_differs() {
 #[test]
 fn a_peer_with_another_uid_is_refused() {
     if !rustix::process::geteuid().is_root() {
-        println!("note: not root, cannot connect as another uid; skipping");
-        return;
+        panic!("connecting as another uid needs root; run the tests as root, as CI does");
     }
     if !std::path::Path::new("/usr/bin/setpriv").exists()
         || !std::path::Path::new("/usr/bin/python3").exists()
     {
-        println!("note: setpriv or /usr/bin/python3 missing; skipping");
-        return;
+        panic!("setpriv or /usr/bin/python3 missing (scripts/setup.sh installs them)");
     }
     let vm = TestVm::new("peer-uid");
     let started = vm.start();

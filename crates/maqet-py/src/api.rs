@@ -282,6 +282,9 @@ impl PyMaqet {
     #[pyo3(signature = (status=None), text_signature = "($self, status=None)")]
     fn ls(&self, py: Python<'_>, status: Option<String>) -> PyResult<String> {
         self.run(py, Context::Plain, move |m| {
+            let status = status
+                .map(|s| maqet_core::registry::parse_choice::<maqet_core::VmStatus>("ls", "status", &s))
+                .transpose()?;
             m.ls(status).map(|list| list.human().unwrap_or_default())
         })
     }
@@ -426,6 +429,9 @@ impl PyMaqet {
     ) -> PyResult<Py<PyAny>> {
         let value = self.run(py, Context::Snapshot, move |m| {
             Ok(
+                let action = maqet_core::registry::parse_choice::<maqet_core::api::SnapshotAction>(
+                    "snapshot", "action", &action,
+                )?;
                 match m.snapshot(vm_id, action, drive, name, overwrite, false)? {
                     SnapshotOutcome::Changed(change) => json_of(&change),
                     SnapshotOutcome::Listed(list) => {
@@ -478,7 +484,7 @@ fn detailed_status(m: &CoreMaqet, vm: String) -> Result<Value, MaqetError> {
         }
         if let Ok(SnapshotOutcome::Listed(list)) = m.snapshot(
             vm.clone(),
-            "list".into(),
+            maqet_core::api::SnapshotAction::List,
             drive.name.clone(),
             None,
             false,

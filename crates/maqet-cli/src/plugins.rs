@@ -96,6 +96,8 @@ impl PluginSet {
                             default: p.default.clone(),
                             value_name: None,
                             possible_values: Vec::new(),
+                            confirm: None,
+                            answers_yes: false,
                         })
                         .collect(),
                     origin: Origin::Plugin(index),
@@ -111,7 +113,10 @@ impl PluginSet {
         for plugin in &self.loaded {
             for spec in plugin.commands() {
                 if let Some(g) = &spec.group
-                    && !registry::GROUPS.iter().any(|(name, _)| name == g)
+                    && registry::group_about(g).is_none()
+                    && !crate::cli_commands::GROUPS
+                        .iter()
+                        .any(|(name, _)| name == g)
                     && !out.iter().any(|(name, _)| name == g)
                 {
                     out.push((g.clone(), format!("Commands of plugin {}", plugin.name())));

@@ -283,7 +283,9 @@ impl PyMaqet {
     fn ls(&self, py: Python<'_>, status: Option<String>) -> PyResult<String> {
         self.run(py, Context::Plain, move |m| {
             let status = status
-                .map(|s| maqet_core::registry::parse_choice::<maqet_core::VmStatus>("ls", "status", &s))
+                .map(|s| {
+                    maqet_core::registry::parse_choice::<maqet_core::VmStatus>("ls", "status", &s)
+                })
                 .transpose()?;
             m.ls(status).map(|list| list.human().unwrap_or_default())
         })
@@ -428,10 +430,10 @@ impl PyMaqet {
         overwrite: bool,
     ) -> PyResult<Py<PyAny>> {
         let value = self.run(py, Context::Snapshot, move |m| {
+            let action = maqet_core::registry::parse_choice::<maqet_core::api::SnapshotAction>(
+                "snapshot", "action", &action,
+            )?;
             Ok(
-                let action = maqet_core::registry::parse_choice::<maqet_core::api::SnapshotAction>(
-                    "snapshot", "action", &action,
-                )?;
                 match m.snapshot(vm_id, action, drive, name, overwrite, false)? {
                     SnapshotOutcome::Changed(change) => json_of(&change),
                     SnapshotOutcome::Listed(list) => {

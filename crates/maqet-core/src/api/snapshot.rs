@@ -536,7 +536,10 @@ mod tests {
 
     #[test]
     fn actions_parse_and_unknown_ones_name_the_choices() {
-        assert_eq!(SnapshotAction::parse("delete").ok(), Some(SnapshotAction::Delete));
+        assert_eq!(
+            SnapshotAction::parse("delete").ok(),
+            Some(SnapshotAction::Delete)
+        );
         let err = SnapshotAction::parse("restore")
             .err()
             .map(|e| e.to_string())

@@ -208,7 +208,10 @@ impl Maqet {
     pub fn rm(
         &self,
         #[arg(positional, help = "VM name or id")] vm: Option<String>,
-        #[arg(help = "Remove running VMs too (stops them), and never ask", answers_yes)]
+        #[arg(
+            help = "Remove running VMs too (stops them), and never ask",
+            answers_yes
+        )]
         force: bool,
         #[arg(help = "Remove every VM", confirm = "Remove ALL virtual machines?")] all: bool,
         #[arg(help = "Also delete the storage files maqet created for the VM")] clean_storage: bool,

@@ -10,8 +10,8 @@ mod groups;
 mod output;
 
 pub use args::{ArgType, Args, ConfigOverrides, KeyValues};
-pub use choices::{Choice, parse_choice};
 pub(crate) use choices::choice_arg;
+pub use choices::{Choice, parse_choice};
 pub use config_flags::{config_flag_keys, config_flag_value};
 pub use groups::{ApiGroup, check_groups, group_about, groups};
 pub use output::{CommandOutput, Output, Passthrough};

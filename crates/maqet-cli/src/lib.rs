@@ -238,20 +238,40 @@ fn write_rendered(render: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>) -> i
 }
 
 fn print_completions(mut cli: clap::Command, matches: &ArgMatches) -> i32 {
-    use clap::ValueEnum;
     let name = matches
         .get_one::<String>("shell")
         .map_or("", String::as_str);
-    let Ok(shell) = clap_complete::Shell::from_str(name, false) else {
-        return report::error(&MaqetError::invalid(format!(
-            "unknown shell `{name}`; use one of {}",
+    match completion_script(&mut cli, name) {
+        Ok(script) => write_stdout(&script),
+        Err(e) => report::error(&e),
+    }
+}
+
+/// The completion script of `cli` for the shell named `shell` (`bash`, `zsh`, ...).
+fn completion_script(cli: &mut clap::Command, shell: &str) -> Result<String, MaqetError> {
+    use clap::ValueEnum;
+    let Ok(shell) = clap_complete::Shell::from_str(shell, false) else {
+        return Err(MaqetError::invalid(format!(
+            "unknown shell `{shell}`; use one of {}",
             cli_commands::shell_names().join(", ")
         )));
     };
-    write_rendered(|out| {
-        clap_complete::generate(shell, &mut cli, "maqet", out);
-        Ok(())
-    })
+    let mut buffer = Vec::new();
+    clap_complete::generate(shell, cli, "maqet", &mut buffer);
+    Ok(String::from_utf8_lossy(&buffer).into_owned())
+}
+
+/// The command tree of every registered command and the CLI's own (no plugins, no
+/// `maqet.conf`), as `maqet --help` shows it.
+pub fn builtin_tree() -> clap::Command {
+    let mut commands = commands::builtin_commands(&Settings::default());
+    commands.extend(cli_commands::cli_commands());
+    tree::build(&commands, &commands::all_groups(&[]))
+}
+
+/// The completion script `maqet completions SHELL` prints, for [`builtin_tree`].
+pub fn builtin_completion_script(shell: &str) -> Result<String, MaqetError> {
+    completion_script(&mut builtin_tree(), shell)
 }
 
 fn print_man(cli: clap::Command) -> i32 {

@@ -19,6 +19,7 @@ mod prescan;
 mod progress;
 pub mod reference;
 mod report;
+mod terminal;
 mod tree;
 
 use std::ffi::OsString;
@@ -131,6 +132,13 @@ pub fn run(args: Vec<OsString>) -> i32 {
         bar.finish_and_clear();
     }
     match result {
+        Ok(Output {
+            stream: Some(stream),
+            ..
+        }) => match terminal::attach(&stream) {
+            Ok(()) => 0,
+            Err(e) => report::error(&e),
+        },
         Ok(output) => print_result(&output, format),
         Err(e) => report::error(&e),
     }

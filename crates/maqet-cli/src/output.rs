@@ -199,6 +199,7 @@ mod tests {
             value: json!([{"name": "a", "pid": 1}, {"name": "bb", "status": "x"}]),
             human: None,
             passthrough: None,
+            stream: None,
         };
         assert_eq!(
             render(&out, Format::Table).unwrap(),
@@ -212,6 +213,7 @@ mod tests {
             value: json!({"a": 1}),
             human: Some(String::new()),
             passthrough: None,
+            stream: None,
         };
         assert_eq!(render(&out, Format::Auto), None);
         assert_eq!(render(&out, Format::Json).unwrap(), "{\n  \"a\": 1\n}");

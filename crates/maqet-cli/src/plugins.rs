@@ -189,6 +189,7 @@ impl PluginSet {
             value: serde_json::to_value(&rows).unwrap_or(Value::Null),
             human: Some(human),
             passthrough: None,
+            stream: None,
         }
     }
 
@@ -229,6 +230,7 @@ impl PluginSet {
             value,
             human,
             passthrough: None,
+            stream: None,
         })
     }
 }

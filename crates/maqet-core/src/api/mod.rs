@@ -5,6 +5,7 @@ mod cleanup;
 mod clone;
 mod config_cmds;
 mod console;
+pub use console::ConsoleConnection;
 mod guest;
 mod guest_cp;
 mod guest_wait;

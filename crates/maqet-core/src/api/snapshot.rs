@@ -536,15 +536,16 @@ mod tests {
 
     #[test]
     fn actions_parse_and_unknown_ones_name_the_choices() {
+        use crate::registry::parse_choice;
         assert_eq!(
-            SnapshotAction::parse("delete").ok(),
+            parse_choice::<SnapshotAction>("snapshot", "action", "delete").ok(),
             Some(SnapshotAction::Delete)
         );
-        let err = SnapshotAction::parse("restore")
+        let err = parse_choice::<SnapshotAction>("snapshot", "action", "restore")
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
-        assert!(err.contains("create, load, list or delete"), "{err}");
+        assert!(err.contains("create, load, list, delete"), "{err}");
     }
 
     #[test]

@@ -80,7 +80,7 @@ impl PluginSet {
                         .map(|p| ParamDef {
                             name: p.name.clone(),
                             long: p.name.replace('_', "-"),
-                            short: None,
+                            short: p.short,
                             kind: match p.kind {
                                 host::ParamKind::String => ParamKind::String,
                                 host::ParamKind::Bool => ParamKind::Bool,
@@ -94,8 +94,8 @@ impl PluginSet {
                             positional: p.positional,
                             help: p.help.clone(),
                             default: p.default.clone(),
-                            value_name: None,
-                            possible_values: Vec::new(),
+                            value_name: p.value_name.clone(),
+                            possible_values: p.choices.clone(),
                             confirm: None,
                             answers_yes: false,
                         })

@@ -54,7 +54,10 @@ impl PluginSet {
             .map(str::to_string)
             .collect();
         builtin.extend(registry::methods().into_iter().map(|m| m.path()));
-        builtin.extend(["completions", "man", "plugin", "help"].map(String::from));
+        for def in crate::cli_commands::cli_commands() {
+            builtin.push(def.group.clone().unwrap_or_else(|| def.name.clone()));
+            builtin.push(def.path());
+        }
         let names: Vec<&str> = builtin.iter().map(String::as_str).collect();
         rejected.extend(host::check_clashes(&mut loaded, &names));
         PluginSet { loaded, rejected }

@@ -503,6 +503,14 @@ fn detailed_status(m: &CoreMaqet, vm: String) -> Result<Value, MaqetError> {
     Ok(value)
 }
 
+/// The question `rm --all` asks, as the registry declares it.
+fn remove_all_question() -> &'static str {
+    maqet_core::registry::find("rm")
+        .and_then(|m| m.param("all"))
+        .and_then(|p| p.confirm)
+        .unwrap_or("Remove ALL virtual machines?")
+}
+
 /// `rm(all=True)` without `force`: asks on a terminal; without one, refuses.
 fn confirm_remove_all(py: Python<'_>) -> PyResult<()> {
     let sys = py.import("sys")?;
@@ -522,7 +530,7 @@ fn confirm_remove_all(py: Python<'_>) -> PyResult<()> {
     }
     let builtins = py.import("builtins")?;
     let answer: String = builtins
-        .call_method1("input", ("Remove ALL virtual machines? [y/N]: ",))?
+        .call_method1("input", (format!("{} [y/N]: ", remove_all_question()),))?
         .extract()?;
     if matches!(answer.trim(), "y" | "Y" | "yes") {
         Ok(())

@@ -70,10 +70,11 @@ impl Plugin for Export {
                     ParamSpec::flag(
                         "net_backend",
                         ParamKind::String,
-                        "libvirt: user-network backend: auto (passt when ports are forwarded), \
-                         slirp or passt",
+                        "libvirt: user-network backend (auto: passt when ports are forwarded, \
+                         else slirp)",
                     )
-                    .default_value("auto"),
+                    .choices(&NetBackend::NAMES)
+                    .default_value(NetBackend::Auto.as_str()),
                 )
                 .param(ParamSpec::flag(
                     "image_url",

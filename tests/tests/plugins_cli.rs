@@ -111,6 +111,22 @@ fn export_renders_libvirt_xml_with_memory_cpus_and_disks() {
         "name: web\nmemory: 512M\ncpu: 2\naccel: tcg\nstorage:\n  - {name: hdd, type: qcow2, size: 1G}\n",
     );
     home.cmd().arg("add").arg(&cfg).assert().success();
+    let help = home.cmd().args(["export", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout).to_string();
+    assert!(
+        help.contains("[possible values: libvirt, nomad]"),
+        "the plugin's choices reach --help: {help}"
+    );
+    let refused = home
+        .cmd()
+        .args(["export", "web", "--to", "docker"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        refused.status.code(),
+        Some(3),
+        "an unknown --to is invalid input"
+    );
     let out = home
         .cmd()
         .args(["export", "web", "--to", "libvirt"])

@@ -10,6 +10,21 @@ pub enum Origin {
     Builtin(&'static ApiMethod),
     /// A command of the loaded plugin at this index.
     Plugin(usize),
+    /// A command the CLI runs itself.
+    Cli(CliCommand),
+}
+
+/// The commands the CLI runs itself (they need the command tree or the plugin list).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CliCommand {
+    /// `completions SHELL`.
+    Completions,
+    /// `man`.
+    Man,
+    /// `plugin list`.
+    PluginList,
+    /// `help [COMMAND]...`, answered by clap.
+    Help,
 }
 
 /// A parameter, as the CLI shows it.
@@ -35,6 +50,30 @@ pub struct ParamDef {
     pub value_name: Option<String>,
     /// Closed set of values.
     pub possible_values: Vec<String>,
+    /// Question to answer on a terminal before running with this flag set.
+    pub confirm: Option<String>,
+    /// Setting this flag answers the questions with yes.
+    pub answers_yes: bool,
+}
+
+impl ParamDef {
+    /// A parameter with only the essentials; the rest is off.
+    pub fn new(name: &str, kind: ParamKind, help: &str) -> ParamDef {
+        ParamDef {
+            name: name.to_string(),
+            long: name.replace('_', "-"),
+            short: None,
+            kind,
+            required: false,
+            positional: false,
+            help: help.to_string(),
+            default: None,
+            value_name: None,
+            possible_values: Vec::new(),
+            confirm: None,
+            answers_yes: false,
+        }
+    }
 }
 
 /// A command, as the CLI shows it.
@@ -72,6 +111,21 @@ impl CommandDef {
     }
 }
 
+/// Every group of commands: the registry's, the plugins' own, then the CLI's.
+pub fn all_groups(plugin_groups: &[(String, String)]) -> Vec<(String, String)> {
+    let mut groups: Vec<(String, String)> = registry::groups()
+        .into_iter()
+        .map(|(name, about)| (name.to_string(), about.to_string()))
+        .collect();
+    groups.extend(plugin_groups.iter().cloned());
+    groups.extend(
+        crate::cli_commands::GROUPS
+            .iter()
+            .map(|(n, a)| (n.to_string(), a.to_string())),
+    );
+    groups
+}
+
 /// The built-in commands, with option defaults taken from `maqet.conf`.
 pub fn builtin_commands(settings: &Settings) -> Vec<CommandDef> {
     registry::methods()
@@ -104,6 +158,8 @@ pub fn builtin_commands(settings: &Settings) -> Vec<CommandDef> {
                             .or_else(|| p.default.map(str::to_string)),
                         value_name: p.value_name.map(str::to_string),
                         possible_values: p.possible_values.iter().map(|s| s.to_string()).collect(),
+                        confirm: p.confirm.map(str::to_string),
+                        answers_yes: p.answers_yes,
                     })
                     .collect(),
                 origin: Origin::Builtin(m),

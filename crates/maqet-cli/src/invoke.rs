@@ -5,10 +5,10 @@ use clap::parser::ValueSource;
 use serde_json::{Map, Value};
 
 use crate::commands::CommandDef;
+use crate::globals::GLOBAL_OPTIONS;
 use crate::tree::EXTRA_ARG;
 use maqet_core::MaqetError;
-use maqet_core::config::CONFIG_KEYS;
-use maqet_core::registry::ParamKind;
+use maqet_core::registry::{ParamKind, config_flag_keys, config_flag_value};
 
 /// JSON arguments for `def` from its parsed matches. Relative paths are made absolute against
 /// the current directory, so they mean what the user typed wherever the command runs.
@@ -19,15 +19,10 @@ pub fn arguments(def: &CommandDef, matches: &ArgMatches) -> Result<Value, MaqetE
         match param.kind {
             ParamKind::ConfigKeys => {
                 let mut overrides = Map::new();
-                for key in CONFIG_KEYS {
+                for key in config_flag_keys() {
                     let id = format!("config:{}", key.name);
                     if let Ok(Some(v)) = matches.try_get_one::<String>(&id) {
-                        let value = if key.name == "binary" && v.contains('/') {
-                            Value::String(absolute(v))
-                        } else {
-                            Value::String(v.clone())
-                        };
-                        overrides.insert(key.name.to_string(), value);
+                        overrides.insert(key.name.to_string(), config_flag_value(key, v));
                     }
                 }
                 out.insert(param.name.clone(), Value::Object(overrides));
@@ -73,16 +68,8 @@ pub fn arguments(def: &CommandDef, matches: &ArgMatches) -> Result<Value, MaqetE
             .unwrap_or_default();
         let mut pairs = key_values(&words)?;
         // Global options typed after free words were taken as free words; they are not arguments.
-        for global in [
-            "format",
-            "verbose",
-            "log-file",
-            "maqet-data-dir",
-            "maqet-config-dir",
-            "maqet-runtime-dir",
-            "plugin-dir",
-        ] {
-            pairs.remove(global);
+        for global in GLOBAL_OPTIONS {
+            pairs.remove(global.long);
         }
         // A declared option written after free `--KEY VALUE` words still belongs to its parameter.
         for param in def

@@ -9,7 +9,9 @@
 //! std::process::exit(code);
 //! ```
 
+mod cli_commands;
 mod commands;
+mod globals;
 mod invoke;
 mod output;
 mod plugins;
@@ -17,6 +19,7 @@ mod prescan;
 mod progress;
 pub mod reference;
 mod report;
+mod terminal;
 mod tree;
 
 use std::ffi::OsString;
@@ -25,7 +28,7 @@ use std::io::{IsTerminal, Write};
 use clap::ArgMatches;
 use clap::error::ErrorKind as ClapErrorKind;
 
-use commands::{CommandDef, Origin};
+use commands::{CliCommand, CommandDef, Origin};
 use maqet_core::dirs::{DirOverrides, Dirs, Settings};
 use maqet_core::registry::{Args, Output};
 use maqet_core::{ErrorKind, Maqet, MaqetError};
@@ -33,7 +36,7 @@ use output::Format;
 
 /// Runs the CLI with these arguments (the first is the program name) and returns the exit code.
 pub fn run(args: Vec<OsString>) -> i32 {
-    if args.len() == 2 && (args[1] == "--version" || args[1] == "-V") {
+    if globals::is_version_request(args.get(1..).unwrap_or_default()) {
         return write_stdout(&format!("maqet {}\n", env!("CARGO_PKG_VERSION")));
     }
     if maqet_core::linked_command_count() == 0 {
@@ -43,20 +46,21 @@ pub fn run(args: Vec<OsString>) -> i32 {
         return 1;
     }
     let early = prescan::scan(&args);
-    let settings = match Settings::discover(early.config_dir.as_deref()) {
+    let settings = match Settings::discover(early.config_dir().as_deref()) {
         Ok(s) => s,
         Err(e) => return report::error(&e),
     };
     let overrides = DirOverrides {
-        data: early.data_dir.clone(),
-        config: early.config_dir.clone(),
-        runtime: early.runtime_dir.clone(),
+        data: early.data_dir(),
+        config: early.config_dir(),
+        runtime: early.runtime_dir(),
     };
     let dirs = Dirs::resolve(&overrides, &settings);
-    let plugins = plugins::PluginSet::load(&dirs, &early.plugin_dirs);
+    let plugins = plugins::PluginSet::load(&dirs, &early.plugin_dirs());
     let mut commands = commands::builtin_commands(&settings);
     commands.extend(plugins.command_defs());
-    let cli = tree::build(&commands, &plugins.groups());
+    commands.extend(cli_commands::cli_commands());
+    let cli = tree::build(&commands, &commands::all_groups(&plugins.groups()));
 
     let matches = match cli.clone().try_get_matches_from(&args) {
         Ok(m) => m,
@@ -73,15 +77,15 @@ pub fn run(args: Vec<OsString>) -> i32 {
     };
     let format = Format::parse(
         matches
-            .get_one::<String>("format")
+            .get_one::<String>(globals::FORMAT)
             .map_or("auto", String::as_str),
     );
     let _log_guard = report::init_logging(
         matches
-            .get_count("verbose")
+            .get_count(globals::VERBOSE)
             .saturating_add(settings.verbosity.unwrap_or(0)),
         matches
-            .get_one::<String>("log-file")
+            .get_one::<String>(globals::LOG_FILE)
             .map(std::path::PathBuf::from)
             .or_else(|| settings.log_file.clone()),
     );
@@ -90,16 +94,18 @@ pub fn run(args: Vec<OsString>) -> i32 {
     let Some((name, sub)) = matches.subcommand() else {
         return 3;
     };
-    match name {
-        "completions" => return print_completions(cli, sub),
-        "man" => return print_man(cli),
-        _ => {}
-    }
-    let (def, leaf) = match find_command(&commands, name, sub) {
-        Some(found) => found,
-        None if name == "plugin" => return print_result(&plugins.list_output(), format),
-        None => return 3,
+    let Some((def, leaf)) = find_command(&commands, name, sub) else {
+        return 3;
     };
+    match def.origin {
+        Origin::Cli(CliCommand::Completions) => return print_completions(cli, leaf),
+        Origin::Cli(CliCommand::Man) => return print_man(cli),
+        Origin::Cli(CliCommand::PluginList) => {
+            return print_result(&plugins.list_output(), format);
+        }
+        Origin::Cli(CliCommand::Help) => return 0,
+        Origin::Builtin(_) | Origin::Plugin(_) => {}
+    }
     let maqet = match Maqet::builder()
         .settings(settings)
         .data_dir(dirs.data.clone())
@@ -119,12 +125,20 @@ pub fn run(args: Vec<OsString>) -> i32 {
                 (method.invoke)(&maqet, &mut args)
             }
             Origin::Plugin(index) => plugins.invoke(index, &def.name, args, &maqet),
+            Origin::Cli(_) => Ok(Output::new(())),
         }
     });
     if let Some(bar) = spinner {
         bar.finish_and_clear();
     }
     match result {
+        Ok(Output {
+            stream: Some(stream),
+            ..
+        }) => match terminal::attach(&stream) {
+            Ok(()) => 0,
+            Err(e) => report::error(&e),
+        },
         Ok(output) => print_result(&output, format),
         Err(e) => report::error(&e),
     }
@@ -148,28 +162,35 @@ fn find_command<'a>(
         .map(|def| (def, sub))
 }
 
-/// Asks before removing every VM, on a terminal only, and never with `--force`.
+/// Asks the questions of the flags set (`rm --all`), on a terminal only, and never when a flag
+/// that answers yes (`--force`) is set too.
 fn confirm(def: &CommandDef, args: &serde_json::Value) -> Result<(), MaqetError> {
-    let flag = |n: &str| {
-        args.get(n)
+    let set = |name: &str| {
+        args.get(name)
             .and_then(serde_json::Value::as_bool)
             .unwrap_or(false)
     };
-    if def.path() != "rm" || !flag("all") || flag("force") || !std::io::stdin().is_terminal() {
+    if def.params.iter().any(|p| p.answers_yes && set(&p.name)) || !std::io::stdin().is_terminal() {
         return Ok(());
     }
-    eprint!("Remove ALL virtual machines? [y/N]: ");
-    let _ = std::io::stderr().flush();
-    let mut answer = String::new();
-    let _ = std::io::stdin().read_line(&mut answer);
-    if matches!(answer.trim(), "y" | "Y" | "yes") {
-        Ok(())
-    } else {
-        Err(MaqetError::new(
-            ErrorKind::Cancelled,
-            "cancelled; no VM was removed",
-        ))
+    for question in def
+        .params
+        .iter()
+        .filter(|p| set(&p.name))
+        .filter_map(|p| p.confirm.as_deref())
+    {
+        eprint!("{question} [y/N]: ");
+        let _ = std::io::stderr().flush();
+        let mut answer = String::new();
+        let _ = std::io::stdin().read_line(&mut answer);
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            return Err(MaqetError::new(
+                ErrorKind::Cancelled,
+                format!("cancelled; `maqet {}` did nothing", def.path()),
+            ));
+        }
     }
+    Ok(())
 }
 
 fn print_result(output: &Output, format: Format) -> i32 {
@@ -225,18 +246,40 @@ fn write_rendered(render: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>) -> i
 }
 
 fn print_completions(mut cli: clap::Command, matches: &ArgMatches) -> i32 {
-    use clap_complete::Shell;
-    let shell = match matches.get_one::<String>("shell").map(String::as_str) {
-        Some("bash") => Shell::Bash,
-        Some("zsh") => Shell::Zsh,
-        Some("fish") => Shell::Fish,
-        Some("elvish") => Shell::Elvish,
-        _ => Shell::PowerShell,
+    let name = matches
+        .get_one::<String>("shell")
+        .map_or("", String::as_str);
+    match completion_script(&mut cli, name) {
+        Ok(script) => write_stdout(&script),
+        Err(e) => report::error(&e),
+    }
+}
+
+/// The completion script of `cli` for the shell named `shell` (`bash`, `zsh`, ...).
+fn completion_script(cli: &mut clap::Command, shell: &str) -> Result<String, MaqetError> {
+    use clap::ValueEnum;
+    let Ok(shell) = clap_complete::Shell::from_str(shell, false) else {
+        return Err(MaqetError::invalid(format!(
+            "unknown shell `{shell}`; use one of {}",
+            cli_commands::shell_names().join(", ")
+        )));
     };
-    write_rendered(|out| {
-        clap_complete::generate(shell, &mut cli, "maqet", out);
-        Ok(())
-    })
+    let mut buffer = Vec::new();
+    clap_complete::generate(shell, cli, "maqet", &mut buffer);
+    Ok(String::from_utf8_lossy(&buffer).into_owned())
+}
+
+/// The command tree of every registered command and the CLI's own (no plugins, no
+/// `maqet.conf`), as `maqet --help` shows it.
+pub fn builtin_tree() -> clap::Command {
+    let mut commands = commands::builtin_commands(&Settings::default());
+    commands.extend(cli_commands::cli_commands());
+    tree::build(&commands, &commands::all_groups(&[]))
+}
+
+/// The completion script `maqet completions SHELL` prints, for [`builtin_tree`].
+pub fn builtin_completion_script(shell: &str) -> Result<String, MaqetError> {
+    completion_script(&mut builtin_tree(), shell)
 }
 
 fn print_man(cli: clap::Command) -> i32 {

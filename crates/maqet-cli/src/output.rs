@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use maqet_core::registry::Output;
+use maqet_core::registry::{Choice, Output};
 
 /// `--format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,20 +22,49 @@ pub enum Format {
 }
 
 impl Format {
-    /// Parses a `--format` value (clap has already checked it).
-    pub fn parse(text: &str) -> Format {
-        match text {
-            "json" => Format::Json,
-            "yaml" => Format::Yaml,
-            "table" => Format::Table,
-            "plain" => Format::Plain,
-            _ => Format::Auto,
+    /// Every format, in the order help lists them.
+    pub const ALL: [Format; 5] = [
+        Format::Auto,
+        Format::Json,
+        Format::Yaml,
+        Format::Table,
+        Format::Plain,
+    ];
+
+    /// The format's `--format` name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Format::Auto => "auto",
+            Format::Json => "json",
+            Format::Yaml => "yaml",
+            Format::Table => "table",
+            Format::Plain => "plain",
         }
+    }
+
+    /// Parses a `--format` value (clap has already checked it); anything else is `auto`.
+    pub fn parse(text: &str) -> Format {
+        Format::from_choice(text).unwrap_or(Format::Auto)
     }
 
     /// Whether output must be a pure machine-readable document.
     pub fn is_document(self) -> bool {
         matches!(self, Format::Json | Format::Yaml)
+    }
+}
+
+impl Choice for Format {
+    const CHOICES: &'static [&'static str] = &{
+        let mut names = [""; Format::ALL.len()];
+        let mut i = 0;
+        while i < names.len() {
+            names[i] = Format::ALL[i].as_str();
+            i += 1;
+        }
+        names
+    };
+    fn from_choice(name: &str) -> Option<Self> {
+        Format::ALL.into_iter().find(|f| f.as_str() == name)
     }
 }
 
@@ -170,6 +199,7 @@ mod tests {
             value: json!([{"name": "a", "pid": 1}, {"name": "bb", "status": "x"}]),
             human: None,
             passthrough: None,
+            stream: None,
         };
         assert_eq!(
             render(&out, Format::Table).unwrap(),
@@ -183,6 +213,7 @@ mod tests {
             value: json!({"a": 1}),
             human: Some(String::new()),
             passthrough: None,
+            stream: None,
         };
         assert_eq!(render(&out, Format::Auto), None);
         assert_eq!(render(&out, Format::Json).unwrap(), "{\n  \"a\": 1\n}");

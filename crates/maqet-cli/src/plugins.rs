@@ -54,7 +54,10 @@ impl PluginSet {
             .map(str::to_string)
             .collect();
         builtin.extend(registry::methods().into_iter().map(|m| m.path()));
-        builtin.extend(["completions", "man", "plugin", "help"].map(String::from));
+        for def in crate::cli_commands::cli_commands() {
+            builtin.push(def.group.clone().unwrap_or_else(|| def.name.clone()));
+            builtin.push(def.path());
+        }
         let names: Vec<&str> = builtin.iter().map(String::as_str).collect();
         rejected.extend(host::check_clashes(&mut loaded, &names));
         PluginSet { loaded, rejected }
@@ -80,7 +83,7 @@ impl PluginSet {
                         .map(|p| ParamDef {
                             name: p.name.clone(),
                             long: p.name.replace('_', "-"),
-                            short: None,
+                            short: p.short,
                             kind: match p.kind {
                                 host::ParamKind::String => ParamKind::String,
                                 host::ParamKind::Bool => ParamKind::Bool,
@@ -94,8 +97,10 @@ impl PluginSet {
                             positional: p.positional,
                             help: p.help.clone(),
                             default: p.default.clone(),
-                            value_name: None,
-                            possible_values: Vec::new(),
+                            value_name: p.value_name.clone(),
+                            possible_values: p.choices.clone(),
+                            confirm: None,
+                            answers_yes: false,
                         })
                         .collect(),
                     origin: Origin::Plugin(index),
@@ -111,7 +116,10 @@ impl PluginSet {
         for plugin in &self.loaded {
             for spec in plugin.commands() {
                 if let Some(g) = &spec.group
-                    && !registry::GROUPS.iter().any(|(name, _)| name == g)
+                    && registry::group_about(g).is_none()
+                    && !crate::cli_commands::GROUPS
+                        .iter()
+                        .any(|(name, _)| name == g)
                     && !out.iter().any(|(name, _)| name == g)
                 {
                     out.push((g.clone(), format!("Commands of plugin {}", plugin.name())));
@@ -184,6 +192,7 @@ impl PluginSet {
             value: serde_json::to_value(&rows).unwrap_or(Value::Null),
             human: Some(human),
             passthrough: None,
+            stream: None,
         }
     }
 
@@ -224,6 +233,7 @@ impl PluginSet {
             value,
             human,
             passthrough: None,
+            stream: None,
         })
     }
 }

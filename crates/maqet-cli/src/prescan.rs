@@ -1,28 +1,60 @@
-//! Reading the few global options needed before the command tree can be built.
+//! Reading the global options marked `early` in [`GLOBAL_OPTIONS`] before the command tree can
+//! be built (they decide where maqet looks for config, state and plugins).
 
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-/// Global options that decide where maqet looks for things.
+use crate::globals::{
+    CONFIG_DIR, DATA_DIR, GLOBAL_OPTIONS, GlobalKind, GlobalOption, PLUGIN_DIR, RUNTIME_DIR,
+};
+
+/// The early global options found in argv, by long name, in the order given.
 #[derive(Debug, Default, Clone)]
 pub struct EarlyOptions {
-    /// `--maqet-data-dir`.
-    pub data_dir: Option<PathBuf>,
-    /// `--maqet-config-dir`.
-    pub config_dir: Option<PathBuf>,
-    /// `--maqet-runtime-dir`.
-    pub runtime_dir: Option<PathBuf>,
-    /// `--plugin-dir`, repeatable.
-    pub plugin_dirs: Vec<PathBuf>,
-    /// `--format`, when it names an output format.
-    pub format: Option<String>,
+    values: BTreeMap<&'static str, Vec<String>>,
 }
 
-const FORMATS: &[&str] = &["auto", "json", "yaml", "table", "plain"];
+impl EarlyOptions {
+    fn last(&self, long: &str) -> Option<&str> {
+        self.values.get(long)?.last().map(String::as_str)
+    }
 
-/// Scans argv for the options above, in `--opt value` and `--opt=value` form, anywhere.
+    fn path(&self, long: &str) -> Option<PathBuf> {
+        self.last(long).map(PathBuf::from)
+    }
+
+    /// `--maqet-data-dir`.
+    pub fn data_dir(&self) -> Option<PathBuf> {
+        self.path(DATA_DIR)
+    }
+
+    /// `--maqet-config-dir`.
+    pub fn config_dir(&self) -> Option<PathBuf> {
+        self.path(CONFIG_DIR)
+    }
+
+    /// `--maqet-runtime-dir`.
+    pub fn runtime_dir(&self) -> Option<PathBuf> {
+        self.path(RUNTIME_DIR)
+    }
+
+    /// Every `--plugin-dir`.
+    pub fn plugin_dirs(&self) -> Vec<PathBuf> {
+        self.values
+            .get(PLUGIN_DIR)
+            .map(|v| v.iter().map(PathBuf::from).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// Scans argv for the early options, in `--opt value` and `--opt=value` form, anywhere.
 pub fn scan(args: &[OsString]) -> EarlyOptions {
     let mut out = EarlyOptions::default();
+    let early: Vec<&'static GlobalOption> = GLOBAL_OPTIONS
+        .iter()
+        .filter(|g| g.early && matches!(g.kind, GlobalKind::Value | GlobalKind::Append))
+        .collect();
     let mut iter = args
         .iter()
         .skip(1)
@@ -35,23 +67,19 @@ pub fn scan(args: &[OsString]) -> EarlyOptions {
             Some((n, v)) => (n.to_string(), Some(v.to_string())),
             None => (arg.clone(), None),
         };
-        let value = |iter: &mut dyn Iterator<Item = String>| inline.clone().or_else(|| iter.next());
-        match name.as_str() {
-            "--maqet-data-dir" => out.data_dir = value(&mut iter).map(PathBuf::from),
-            "--maqet-config-dir" => out.config_dir = value(&mut iter).map(PathBuf::from),
-            "--maqet-runtime-dir" => out.runtime_dir = value(&mut iter).map(PathBuf::from),
-            "--format" => {
-                if let Some(v) = value(&mut iter).filter(|v| FORMATS.contains(&v.as_str())) {
-                    out.format = Some(v);
-                }
-            }
-            "--plugin-dir" => {
-                if let Some(v) = value(&mut iter) {
-                    out.plugin_dirs.push(PathBuf::from(v));
-                }
-            }
-            _ => {}
+        let Some(option) = name
+            .strip_prefix("--")
+            .and_then(|long| early.iter().find(|g| g.long == long))
+        else {
+            continue;
+        };
+        let Some(value) = inline.or_else(|| iter.next()) else {
+            continue;
+        };
+        if !option.choices.is_empty() && !option.choices.contains(&value.as_str()) {
+            continue;
         }
+        out.values.entry(option.long).or_default().push(value);
     }
     out
 }
@@ -74,9 +102,9 @@ mod tests {
         .map(OsString::from)
         .collect();
         let early = scan(&args);
-        assert_eq!(early.data_dir, Some(PathBuf::from("/d")));
+        assert_eq!(early.data_dir(), Some(PathBuf::from("/d")));
         assert_eq!(
-            early.plugin_dirs,
+            early.plugin_dirs(),
             vec![PathBuf::from("/p1"), PathBuf::from("/p2")]
         );
     }

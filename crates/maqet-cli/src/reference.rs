@@ -2,19 +2,21 @@
 
 use std::fmt::Write as _;
 
-use maqet_core::config::CONFIG_KEYS;
 use maqet_core::dirs::Settings;
-use maqet_core::registry::ParamKind;
+use maqet_core::registry::{ParamKind, config_flag_keys};
 
+use crate::cli_commands::cli_commands;
 use crate::commands::{CommandDef, builtin_commands};
+use crate::globals::{GLOBAL_OPTIONS, GlobalKind};
 
-/// Renders the CLI reference for the built-in commands.
+/// Renders the CLI reference for the built-in commands and the CLI's own.
 pub fn cli_reference_markdown() -> String {
-    let commands = builtin_commands(&Settings::default());
+    let mut commands = builtin_commands(&Settings::default());
+    commands.extend(cli_commands());
     let mut out = String::from(
         "<!-- Generated from the #[api_method] registry; run `MAQET_UPDATE_DOCS=1 cargo test -p maqet-cli --test docs` after changing a command. -->\n# maqet CLI reference\n\n",
     );
-    out.push_str("Global options (before or after the command): `--format auto|json|yaml|table|plain`, `-v`/`-vv`/`-vvv`, `--log-file PATH`, `--maqet-data-dir DIR`, `--maqet-config-dir DIR`, `--maqet-runtime-dir DIR`, `--plugin-dir DIR`, `--version`.\n\n");
+    global_options(&mut out);
     out.push_str("Every option also takes its default from `maqet.conf`: `commands: {<command>: {<option>: value}}` (for example `commands: {stop: {timeout: 60}}`).\n\n");
     let mut visible: Vec<&CommandDef> = commands.iter().filter(|c| !c.hidden).collect();
     visible.sort_by_key(|c| (c.category.clone(), c.path()));
@@ -51,9 +53,7 @@ pub fn cli_reference_markdown() -> String {
                 };
                 let mut help = p.help.clone();
                 if p.kind == ParamKind::ConfigKeys {
-                    let keys: Vec<String> = CONFIG_KEYS
-                        .iter()
-                        .filter(|k| k.name != "name")
+                    let keys: Vec<String> = config_flag_keys()
                         .map(|k| format!("`--{}`", k.name))
                         .collect();
                     help.push_str(&format!(": {}", keys.join(", ")));
@@ -63,6 +63,9 @@ pub fn cli_reference_markdown() -> String {
                 }
                 if !p.possible_values.is_empty() {
                     help.push_str(&format!(" (one of: {})", p.possible_values.join(", ")));
+                }
+                if let Some(question) = &p.confirm {
+                    help.push_str(&format!(" (asks \"{question}\" on a terminal)"));
                 }
                 let _ = writeln!(out, "| {name} | {help} |");
             }
@@ -79,6 +82,35 @@ pub fn cli_reference_markdown() -> String {
     out.truncate(out.trim_end().len());
     out.push('\n');
     out
+}
+
+fn global_options(out: &mut String) {
+    out.push_str(
+        "Global options, before or after the command:\n\n| Option | Description |\n|---|---|\n",
+    );
+    for g in GLOBAL_OPTIONS {
+        let mut name = format!("`--{}", g.long);
+        if let Some(v) = g.value_name {
+            name.push(' ');
+            name.push_str(v);
+        }
+        name.push('`');
+        if let Some(c) = g.short {
+            name = match g.kind {
+                GlobalKind::Count => format!("`-{c}`/`-{c}{c}`/`-{c}{c}{c}`, {name}"),
+                _ => format!("`-{c}`, {name}"),
+            };
+        }
+        let mut help = g.help.to_string();
+        if let Some(d) = g.default {
+            help.push_str(&format!(" (default: `{d}`)"));
+        }
+        if !g.choices.is_empty() {
+            help.push_str(&format!(" (one of: {})", g.choices.join(", ")));
+        }
+        let _ = writeln!(out, "| {name} | {help} |");
+    }
+    out.push('\n');
 }
 
 fn usage(def: &CommandDef) -> String {

@@ -3,17 +3,18 @@
 use clap::builder::{PossibleValuesParser, Styles};
 use clap::{Arg, ArgAction, Command};
 
-use crate::commands::{CommandDef, ParamDef};
-use maqet_core::config::CONFIG_KEYS;
-use maqet_core::registry::{GROUPS, ParamKind};
+use crate::commands::{CliCommand, CommandDef, Origin, ParamDef};
+use crate::globals::{GLOBAL_OPTIONS, GlobalKind};
+use maqet_core::registry::{ParamKind, config_flag_keys};
 
 /// Name of the clap argument that collects free `--KEY VALUE` words.
 pub const EXTRA_ARG: &str = "__extra";
 
-/// The whole `maqet` command.
-pub fn build(commands: &[CommandDef], plugin_groups: &[(String, String)]) -> Command {
+/// The whole `maqet` command: every command in `commands`, under its group from `groups`.
+pub fn build(commands: &[CommandDef], groups: &[(String, String)]) -> Command {
     let mut root = Command::new("maqet")
         .version(env!("CARGO_PKG_VERSION"))
+        .disable_version_flag(true)
         .about("Manage QEMU virtual machines: YAML definitions, a VM registry, QMP automation, storage and snapshots")
         .after_help("Run `maqet COMMAND --help` for a command's options and examples.\nExit codes: 0 ok, 1 failure, 2 timeout/cancelled, 3 invalid input/not found/exists, 4 permission denied.")
         .styles(Styles::default())
@@ -21,14 +22,7 @@ pub fn build(commands: &[CommandDef], plugin_groups: &[(String, String)]) -> Com
         .arg_required_else_help(true)
         .args(global_args());
 
-    let mut groups: Vec<(String, String)> = GROUPS
-        .iter()
-        .map(|(n, a)| (n.to_string(), a.to_string()))
-        .collect();
-    groups.extend(plugin_groups.iter().cloned());
-    groups.push(("plugin".into(), "List and inspect plugins".into()));
-
-    for (group, about) in &groups {
+    for (group, about) in groups {
         let children: Vec<&CommandDef> = commands
             .iter()
             .filter(|c| c.group.as_deref() == Some(group.as_str()))
@@ -36,7 +30,7 @@ pub fn build(commands: &[CommandDef], plugin_groups: &[(String, String)]) -> Com
         let own = commands
             .iter()
             .find(|c| c.group.is_none() && &c.name == group);
-        if children.is_empty() && own.is_none() && group != "plugin" {
+        if children.is_empty() && own.is_none() {
             continue;
         }
         let mut cmd = match own {
@@ -51,82 +45,46 @@ pub fn build(commands: &[CommandDef], plugin_groups: &[(String, String)]) -> Com
         for child in children {
             cmd = cmd.subcommand(command_for(child));
         }
-        if group == "plugin" {
-            cmd = cmd.subcommand(Command::new("list").about(
-                "Show each plugin file found: loaded (name, version, commands) or rejected (why)",
-            ));
-        }
         root = root.subcommand(cmd);
     }
-    for def in commands
-        .iter()
-        .filter(|c| c.group.is_none() && !groups.iter().any(|(g, _)| *g == c.name))
-    {
+    for def in commands.iter().filter(|c| {
+        c.group.is_none()
+            && !groups.iter().any(|(g, _)| *g == c.name)
+            && !matches!(c.origin, Origin::Cli(CliCommand::Help))
+    }) {
         root = root.subcommand(command_for(def));
     }
-    root.subcommand(
-        Command::new("completions")
-            .about("Print a shell completion script")
-            .after_help("Examples:\n  maqet completions bash > /etc/bash_completion.d/maqet\n  maqet completions zsh > ~/.zfunc/_maqet")
-            .arg(
-                Arg::new("shell")
-                    .required(true)
-                    .value_parser(PossibleValuesParser::new(["bash", "zsh", "fish", "elvish", "powershell"])),
-            ),
-    )
-    .subcommand(
-        Command::new("man")
-            .about("Print the man page (roff)")
-            .after_help("Example:\n  maqet man > maqet.1 && man ./maqet.1"),
-    )
+    root
 }
 
 fn global_args() -> Vec<Arg> {
-    let args = vec![
-        Arg::new("format")
-            .long("format")
-            .global(true)
-            .value_name("FORMAT")
-            .value_parser(PossibleValuesParser::new([
-                "auto", "json", "yaml", "table", "plain",
-            ]))
-            .default_value("auto")
-            .help("Output format; with json or yaml, stdout holds only the document"),
-        Arg::new("verbose")
-            .short('v')
-            .long("verbose")
-            .global(true)
-            .action(ArgAction::Count)
-            .help("More log output on stderr (-v info, -vv debug, -vvv trace)"),
-        Arg::new("log-file")
-            .long("log-file")
-            .global(true)
-            .value_name("PATH")
-            .help("Also write a debug log to this file"),
-        Arg::new("maqet-data-dir")
-            .long("maqet-data-dir")
-            .global(true)
-            .value_name("DIR")
-            .help("Data directory (default ~/.local/share/maqet)"),
-        Arg::new("maqet-config-dir")
-            .long("maqet-config-dir")
-            .global(true)
-            .value_name("DIR")
-            .help("Config directory (default ~/.config/maqet)"),
-        Arg::new("maqet-runtime-dir")
-            .long("maqet-runtime-dir")
-            .global(true)
-            .value_name("DIR")
-            .help("Runtime directory (default $XDG_RUNTIME_DIR/maqet, else /tmp/maqet-UID)"),
-        Arg::new("plugin-dir")
-            .long("plugin-dir")
-            .global(true)
-            .value_name("DIR")
-            .action(ArgAction::Append)
-            .help("Also load plugins from this directory (repeatable)"),
-    ];
-    args.into_iter()
-        .map(|a| a.help_heading("Global options"))
+    GLOBAL_OPTIONS
+        .iter()
+        .map(|g| {
+            let mut arg = Arg::new(g.long)
+                .long(g.long)
+                .global(g.kind != GlobalKind::Version)
+                .help(g.help)
+                .help_heading("Global options");
+            if let Some(c) = g.short {
+                arg = arg.short(c);
+            }
+            if let Some(v) = g.value_name {
+                arg = arg.value_name(v);
+            }
+            if !g.choices.is_empty() {
+                arg = arg.value_parser(PossibleValuesParser::new(g.choices.iter().copied()));
+            }
+            if let Some(d) = g.default {
+                arg = arg.default_value(d);
+            }
+            arg.action(match g.kind {
+                GlobalKind::Value => ArgAction::Set,
+                GlobalKind::Append => ArgAction::Append,
+                GlobalKind::Count => ArgAction::Count,
+                GlobalKind::Version => ArgAction::Version,
+            })
+        })
         .collect()
 }
 
@@ -154,7 +112,7 @@ fn command_for(def: &CommandDef) -> Command {
     for param in &def.params {
         match param.kind {
             ParamKind::ConfigKeys => {
-                for key in CONFIG_KEYS.iter().filter(|k| k.name != "name") {
+                for key in config_flag_keys() {
                     let long = key.name.replace('_', "-");
                     if taken.contains(&long) {
                         continue;

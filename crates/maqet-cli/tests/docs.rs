@@ -33,30 +33,96 @@ fn configuration_reference_is_current() {
     );
 }
 
+/// The `#[api_method]` attributes written in maqet-core's sources.
+fn api_methods_in_core_sources() -> usize {
+    fn walk(dir: &std::path::Path, count: &mut usize) {
+        for entry in std::fs::read_dir(dir).expect("read maqet-core/src") {
+            let path = entry.expect("dir entry").path();
+            if path.is_dir() {
+                walk(&path, count);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).expect("read source");
+                *count += text
+                    .lines()
+                    .filter(|l| l.trim_start().starts_with("#[api_method"))
+                    .count();
+            }
+        }
+    }
+    let mut count = 0;
+    walk(
+        &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../maqet-core/src"),
+        &mut count,
+    );
+    count
+}
+
 #[test]
 fn every_registered_command_is_linked_into_the_cli() {
-    // The inventory pitfall: registrations in a crate the binary never refers to vanish.
-    // maqet-core is linked through maqet-cli, so its commands must all be present.
-    let names: Vec<String> = maqet_core::registry::methods()
-        .iter()
-        .map(|m| m.path())
-        .collect();
-    for expected in [
-        "add",
-        "apply",
-        "ls",
-        "rm",
-        "info",
-        "status",
-        "start",
-        "stop",
-        "qmp keys",
-        "config validate",
-    ] {
+    // The inventory pitfall: registrations in a crate the binary never refers to vanish. Every
+    // `#[api_method]` written in maqet-core must be in the registry this binary sees.
+    let written = api_methods_in_core_sources();
+    assert!(
+        written > 20,
+        "found only {written} #[api_method] in maqet-core/src"
+    );
+    assert_eq!(
+        maqet_core::linked_command_count(),
+        written,
+        "the registry holds {} commands, maqet-core's sources declare {written}",
+        maqet_core::linked_command_count()
+    );
+}
+
+#[test]
+fn every_registered_command_is_in_the_cli_reference_and_the_help() {
+    let reference = maqet_cli::reference::cli_reference_markdown();
+    let tree = maqet_cli::builtin_tree();
+    for method in maqet_core::registry::methods() {
+        if method.hidden {
+            continue;
+        }
+        let path = method.path();
         assert!(
-            names.iter().any(|n| n == expected),
-            "`{expected}` missing from {names:?}"
+            reference.contains(&format!("### `maqet {path}`")),
+            "`maqet {path}` missing from docs/cli-reference.md"
+        );
+        let mut words = path.split(' ');
+        let mut cmd = tree
+            .find_subcommand(words.next().unwrap_or_default())
+            .unwrap_or_else(|| panic!("`{path}` missing from the command tree"));
+        for word in words {
+            cmd = cmd
+                .find_subcommand(word)
+                .unwrap_or_else(|| panic!("`{path}` missing from the command tree"));
+        }
+        for param in method
+            .params
+            .iter()
+            .filter(|p| !p.possible_values.is_empty())
+        {
+            let arg = cmd
+                .get_arguments()
+                .find(|a| a.get_id() == param.name)
+                .unwrap_or_else(|| panic!("`{path}` has no argument `{}`", param.name));
+            let values: Vec<String> = arg
+                .get_possible_values()
+                .iter()
+                .map(|v| v.get_name().to_string())
+                .collect();
+            assert_eq!(
+                values, param.possible_values,
+                "choices of `{path} {}`",
+                param.name
+            );
+        }
+    }
+    for group in maqet_core::registry::groups() {
+        assert!(
+            tree.find_subcommand(group.0).is_some(),
+            "group `{}` missing from the command tree",
+            group.0
         );
     }
-    assert_eq!(maqet_core::linked_command_count(), names.len());
+    assert_eq!(maqet_core::registry::check_groups(), Vec::<String>::new());
 }

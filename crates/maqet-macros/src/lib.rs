@@ -20,13 +20,17 @@
 //! ```
 //!
 //! Method attribute keys: `name` (CLI name; default: the method name with `_` → `-`), `group`
-//! (parent command such as `qmp` or `storage`), `category`, `about` (default: the first doc
-//! line), `examples = [..]`, `aliases = [..]`, `hidden`.
+//! (parent command such as `qmp` or `storage`; naming a new group creates it), `group_about`
+//! (the group's one-line description, given on exactly one method of the group), `category`,
+//! `about` (default: the first doc line), `examples = [..]`, `aliases = [..]`, `hidden`.
 //!
 //! Parameter attribute `#[arg(..)]` keys: `positional`, `help = ".."`, `default = ".."`,
 //! `long = ".."` (flag name; default: the parameter name in kebab-case), `short = 'x'`,
-//! `value_name = ".."`, `possible_values = [..]`. The parameter's Rust type decides its kind
-//! (string, flag, number, path, list, key/value pairs) through `maqet_core::registry::ArgType`.
+//! `value_name = ".."`, `confirm = ".."` (a question a terminal user answers before the command
+//! runs with this flag), `answers_yes` (this flag skips those questions). The parameter's Rust
+//! type decides its kind (string, flag, number, path, list, key/value pairs) and its accepted
+//! values (an enum implementing `maqet_core::registry::Choice`) through
+//! `maqet_core::registry::ArgType`.
 
 use proc_macro::TokenStream;
 use proc_macro2::TokenStream as TokenStream2;
@@ -53,6 +57,7 @@ pub fn api_method(attr: TokenStream, item: TokenStream) -> TokenStream {
 struct MethodAttrs {
     name: Option<String>,
     group: Option<String>,
+    group_about: Option<String>,
     category: Option<String>,
     about: Option<String>,
     examples: Vec<String>,
@@ -68,7 +73,8 @@ struct ParamAttrs {
     long: Option<String>,
     short: Option<char>,
     value_name: Option<String>,
-    possible_values: Vec<String>,
+    confirm: Option<String>,
+    answers_yes: bool,
 }
 
 fn expand(metas: Punctuated<Meta, Token![,]>, mut method: ImplItemFn) -> syn::Result<TokenStream2> {
@@ -142,7 +148,8 @@ fn expand(metas: Punctuated<Meta, Token![,]>, mut method: ImplItemFn) -> syn::Re
             None => quote!(::core::option::Option::None),
         };
         let value_name = opt_str(&param.value_name);
-        let possible = &param.possible_values;
+        let confirm = opt_str(&param.confirm);
+        let answers_yes = param.answers_yes;
         param_specs.push(quote! {
             ::maqet_core::registry::ParamSpec {
                 name: #name,
@@ -154,7 +161,9 @@ fn expand(metas: Punctuated<Meta, Token![,]>, mut method: ImplItemFn) -> syn::Re
                 help: #help,
                 default: #default,
                 value_name: #value_name,
-                possible_values: &[#(#possible),*],
+                possible_values: <#ty as ::maqet_core::registry::ArgType>::CHOICES,
+                confirm: #confirm,
+                answers_yes: #answers_yes,
             }
         });
         let var = format_ident!("__arg_{}", ident);
@@ -174,7 +183,22 @@ fn expand(metas: Punctuated<Meta, Token![,]>, mut method: ImplItemFn) -> syn::Re
     let examples = &attrs.examples;
     let aliases = &attrs.aliases;
     let hidden = attrs.hidden;
+    let group_registration = match (&attrs.group, &attrs.group_about) {
+        (Some(group), Some(about)) => quote! {
+            ::maqet_core::inventory::submit! {
+                ::maqet_core::registry::ApiGroup { name: #group, about: #about }
+            }
+        },
+        (None, Some(_)) => {
+            return Err(syn::Error::new(
+                method.sig.ident.span(),
+                "`group_about` describes the method's group: add `group = \"..\"` too",
+            ));
+        }
+        _ => quote!(),
+    };
     let registration = quote! {
+        #group_registration
         ::maqet_core::inventory::submit! {
             ::maqet_core::registry::ApiMethod {
                 name: #cli_name,
@@ -243,6 +267,7 @@ fn parse_method_attrs(metas: &Punctuated<Meta, Token![,]>) -> syn::Result<Method
             "hidden" => out.hidden = true,
             "name" => out.name = Some(string_value(meta)?),
             "group" => out.group = Some(string_value(meta)?),
+            "group_about" => out.group_about = Some(string_value(meta)?),
             "category" => out.category = Some(string_value(meta)?),
             "about" => out.about = Some(string_value(meta)?),
             "examples" => out.examples = string_list(meta)?,
@@ -251,7 +276,7 @@ fn parse_method_attrs(metas: &Punctuated<Meta, Token![,]>) -> syn::Result<Method
                 return Err(syn::Error::new(
                     meta.span(),
                     format!(
-                        "unknown api_method key `{other}`; expected name, group, category, about, examples, aliases or hidden"
+                        "unknown api_method key `{other}`; expected name, group, group_about, category, about, examples, aliases or hidden"
                     ),
                 ));
             }
@@ -270,7 +295,8 @@ fn parse_param_attr(attr: &Attribute, out: &mut ParamAttrs) -> syn::Result<()> {
             "default" => out.default = Some(string_value(meta)?),
             "long" => out.long = Some(string_value(meta)?),
             "value_name" => out.value_name = Some(string_value(meta)?),
-            "possible_values" => out.possible_values = string_list(meta)?,
+            "confirm" => out.confirm = Some(string_value(meta)?),
+            "answers_yes" => out.answers_yes = true,
             "short" => {
                 let Meta::NameValue(nv) = meta else {
                     return Err(syn::Error::new(meta.span(), "expected `short = 'c'`"));
@@ -286,7 +312,7 @@ fn parse_param_attr(attr: &Attribute, out: &mut ParamAttrs) -> syn::Result<()> {
                 return Err(syn::Error::new(
                     meta.span(),
                     format!(
-                        "unknown arg key `{other}`; expected positional, help, default, long, short, value_name or possible_values"
+                        "unknown arg key `{other}`; expected positional, help, default, long, short, value_name, confirm or answers_yes (accepted values come from the parameter's type)"
                     ),
                 ));
             }

@@ -16,7 +16,7 @@ use crate::spec::{CommandSpec, ParamKind, ParamSpec};
 /// Expands to the interface version as a literal, so it can be spliced into strings.
 macro_rules! interface_version_literal {
     () => {
-        1
+        2
     };
 }
 pub(crate) use interface_version_literal;
@@ -93,6 +93,9 @@ pub struct ParamSpecFfi {
     positional: bool,
     repeatable: bool,
     required: bool,
+    short: ROption<u32>,
+    value_name: ROption<RString>,
+    choices: RVec<RString>,
 }
 
 /// FFI form of [`CommandSpec`].
@@ -155,6 +158,9 @@ impl From<&ParamSpec> for ParamSpecFfi {
             positional: p.positional,
             repeatable: p.repeatable,
             required: p.required,
+            short: p.short.map(u32::from).into(),
+            value_name: p.value_name.as_deref().map(RString::from).into(),
+            choices: strings_to_ffi(&p.choices),
         }
     }
 }
@@ -169,6 +175,9 @@ impl From<&ParamSpecFfi> for ParamSpec {
             positional: p.positional,
             repeatable: p.repeatable,
             required: p.required,
+            short: p.short.into_option().and_then(char::from_u32),
+            value_name: p.value_name.as_ref().map(|v| v.to_string()).into_option(),
+            choices: strings_from_ffi(&p.choices),
         }
     }
 }
@@ -214,7 +223,13 @@ mod tests {
             .alias("ci")
             .example("maqet cloud-init web --user-data u.yaml")
             .param(ParamSpec::positional("vm", ParamKind::String, "The VM"))
-            .param(ParamSpec::flag("set", ParamKind::KeyValues, "Pairs").default_value("a=b"));
+            .param(ParamSpec::flag("set", ParamKind::KeyValues, "Pairs").default_value("a=b"))
+            .param(
+                ParamSpec::flag("to", ParamKind::String, "Target")
+                    .short('t')
+                    .value_name("FORMAT")
+                    .choices(&["libvirt", "nomad"]),
+            );
         let back = CommandSpec::from(&CommandSpecFfi::from(&spec));
         assert_eq!(back, spec);
     }

@@ -39,6 +39,15 @@ pub struct ParamSpec {
     pub repeatable: bool,
     /// Must be given.
     pub required: bool,
+    /// A one-letter flag (`-o`), for a `--flag` parameter.
+    #[serde(default)]
+    pub short: Option<char>,
+    /// The placeholder `--help` shows for the value (`FILE`); default: the name in capitals.
+    #[serde(default)]
+    pub value_name: Option<String>,
+    /// The accepted values, when the set is closed (offered by completions, checked by the CLI).
+    #[serde(default)]
+    pub choices: Vec<String>,
 }
 
 impl ParamSpec {
@@ -52,6 +61,9 @@ impl ParamSpec {
             positional: false,
             repeatable: false,
             required: false,
+            short: None,
+            value_name: None,
+            choices: Vec::new(),
         }
     }
 
@@ -73,6 +85,24 @@ impl ParamSpec {
     /// Marks the parameter as repeatable.
     pub fn repeatable(mut self) -> Self {
         self.repeatable = true;
+        self
+    }
+
+    /// Gives the `--flag` parameter a one-letter form (`-o`).
+    pub fn short(mut self, letter: char) -> Self {
+        self.short = Some(letter);
+        self
+    }
+
+    /// Sets the placeholder `--help` shows for the value.
+    pub fn value_name(mut self, placeholder: &str) -> Self {
+        self.value_name = Some(placeholder.to_owned());
+        self
+    }
+
+    /// Closes the set of accepted values.
+    pub fn choices(mut self, names: &[&str]) -> Self {
+        self.choices = names.iter().map(|n| (*n).to_owned()).collect();
         self
     }
 

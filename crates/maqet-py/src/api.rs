@@ -282,6 +282,11 @@ impl PyMaqet {
     #[pyo3(signature = (status=None), text_signature = "($self, status=None)")]
     fn ls(&self, py: Python<'_>, status: Option<String>) -> PyResult<String> {
         self.run(py, Context::Plain, move |m| {
+            let status = status
+                .map(|s| {
+                    maqet_core::registry::parse_choice::<maqet_core::VmStatus>("ls", "status", &s)
+                })
+                .transpose()?;
             m.ls(status).map(|list| list.human().unwrap_or_default())
         })
     }
@@ -425,6 +430,9 @@ impl PyMaqet {
         overwrite: bool,
     ) -> PyResult<Py<PyAny>> {
         let value = self.run(py, Context::Snapshot, move |m| {
+            let action = maqet_core::registry::parse_choice::<maqet_core::api::SnapshotAction>(
+                "snapshot", "action", &action,
+            )?;
             Ok(
                 match m.snapshot(vm_id, action, drive, name, overwrite, false)? {
                     SnapshotOutcome::Changed(change) => json_of(&change),
@@ -478,7 +486,7 @@ fn detailed_status(m: &CoreMaqet, vm: String) -> Result<Value, MaqetError> {
         }
         if let Ok(SnapshotOutcome::Listed(list)) = m.snapshot(
             vm.clone(),
-            "list".into(),
+            maqet_core::api::SnapshotAction::List,
             drive.name.clone(),
             None,
             false,
@@ -493,6 +501,14 @@ fn detailed_status(m: &CoreMaqet, vm: String) -> Result<Value, MaqetError> {
     }
     map.insert("snapshots".into(), Value::Object(snapshots));
     Ok(value)
+}
+
+/// The question `rm --all` asks, as the registry declares it.
+fn remove_all_question() -> &'static str {
+    maqet_core::registry::find("rm")
+        .and_then(|m| m.param("all"))
+        .and_then(|p| p.confirm)
+        .unwrap_or("Remove ALL virtual machines?")
 }
 
 /// `rm(all=True)` without `force`: asks on a terminal; without one, refuses.
@@ -514,7 +530,7 @@ fn confirm_remove_all(py: Python<'_>) -> PyResult<()> {
     }
     let builtins = py.import("builtins")?;
     let answer: String = builtins
-        .call_method1("input", ("Remove ALL virtual machines? [y/N]: ",))?
+        .call_method1("input", (format!("{} [y/N]: ", remove_all_question()),))?
         .extract()?;
     if matches!(answer.trim(), "y" | "Y" | "yes") {
         Ok(())

@@ -38,7 +38,7 @@ impl VmStatus {
     ];
 
     /// The lowercase name stored in the database and printed to users.
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Self::Created => "created",
             Self::Running => "running",

@@ -51,7 +51,8 @@ impl Plugin for Export {
                     "The VM to export",
                 ))
                 .param(
-                    ParamSpec::flag("to", ParamKind::String, "Target format: libvirt or nomad")
+                    ParamSpec::flag("to", ParamKind::String, "Target format")
+                        .choices(&Format::NAMES)
                         .required(),
                 )
                 .param(ParamSpec::flag(
@@ -69,10 +70,11 @@ impl Plugin for Export {
                     ParamSpec::flag(
                         "net_backend",
                         ParamKind::String,
-                        "libvirt: user-network backend: auto (passt when ports are forwarded), \
-                         slirp or passt",
+                        "libvirt: user-network backend (auto: passt when ports are forwarded, \
+                         else slirp)",
                     )
-                    .default_value("auto"),
+                    .choices(&NetBackend::NAMES)
+                    .default_value(NetBackend::Auto.as_str()),
                 )
                 .param(ParamSpec::flag(
                     "image_url",
@@ -110,14 +112,27 @@ pub enum Format {
 }
 
 impl Format {
-    fn parse(text: &str) -> Result<Self, ExportError> {
-        match text {
-            "libvirt" => Ok(Self::Libvirt),
-            "nomad" => Ok(Self::Nomad),
-            other => Err(ExportError::UnknownFormat {
-                format: other.to_owned(),
-            }),
+    /// Every format, in the order help lists them.
+    pub const ALL: [Format; 2] = [Format::Libvirt, Format::Nomad];
+
+    /// The names `--to` accepts, in the order of [`Format::ALL`].
+    pub const NAMES: [&'static str; 2] = [Format::Libvirt.as_str(), Format::Nomad.as_str()];
+
+    /// The format's `--to` name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Format::Libvirt => "libvirt",
+            Format::Nomad => "nomad",
         }
+    }
+
+    fn parse(text: &str) -> Result<Self, ExportError> {
+        Format::ALL
+            .into_iter()
+            .find(|f| f.as_str() == text)
+            .ok_or_else(|| ExportError::UnknownFormat {
+                format: text.to_owned(),
+            })
     }
 }
 

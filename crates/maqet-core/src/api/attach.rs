@@ -46,6 +46,7 @@ impl Maqet {
     /// after the file, and registered as yours: `rm --clean-storage` never deletes it.
     #[api_method(
         group = "storage",
+        group_about = "Inspect and manage VM storage files",
         category = "storage",
         examples = ["maqet storage attach web ~/images/debian.qcow2 base.yaml"]
     )]

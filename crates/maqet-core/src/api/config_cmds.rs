@@ -43,6 +43,7 @@ impl Maqet {
     /// merged left to right and the result is checked too.
     #[api_method(
         group = "config",
+        group_about = "Validate VM config files and print their schema",
         examples = ["maqet config validate vm.yaml", "maqet config validate base.yaml override.yaml"]
     )]
     pub fn validate(

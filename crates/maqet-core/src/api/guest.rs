@@ -440,6 +440,7 @@ impl Maqet {
     /// network interfaces.
     #[api_method(
         group = "guest",
+        group_about = "Ask a running guest's agent about the guest",
         name = "info",
         examples = ["maqet guest info web", "maqet guest info web --format json"]
     )]

@@ -5,6 +5,7 @@ mod cleanup;
 mod clone;
 mod config_cmds;
 mod console;
+pub use console::ConsoleConnection;
 mod guest;
 mod guest_cp;
 mod guest_wait;
@@ -29,6 +30,8 @@ pub use maintenance::{CheckStatus, DoctorCheck, DoctorReport};
 pub use orphans::{OrphanFile, OrphanReport};
 pub use qmp::{QmpReplies, QmpReply, Screenshot};
 pub use run::{StartReport, StopReport};
-pub use snapshot::{LIVE_SNAPSHOT_TIMEOUT, SnapshotChange, SnapshotListing, SnapshotOutcome};
+pub use snapshot::{
+    LIVE_SNAPSHOT_TIMEOUT, SnapshotAction, SnapshotChange, SnapshotListing, SnapshotOutcome,
+};
 pub use state::RebuildReport;
 pub use storage::{DriveStorageInfo, StorageInfoReport, StorageVerification, VerifiedFile};

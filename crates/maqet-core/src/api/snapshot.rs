@@ -9,7 +9,7 @@ use maqet_state::{VmRecord, VmStatus};
 use maqet_storage::{DriveKind, DriveSpec, Media, QemuImg, SnapshotInfo, StorageError};
 use serde::Serialize;
 
-use crate::registry::CommandOutput;
+use crate::registry::{Choice, CommandOutput, choice_arg};
 use crate::{ErrorKind, Maqet, MaqetError};
 
 /// How long a live snapshot job may run before maqet stops waiting.
@@ -108,37 +108,55 @@ pub(crate) fn human_bytes(bytes: u64) -> String {
     }
 }
 
-/// A snapshot action, parsed.
+/// What `snapshot` does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Action {
+pub enum SnapshotAction {
+    /// Save a new snapshot.
     Create,
+    /// Go back to a snapshot.
     Load,
+    /// List the drive's snapshots.
     List,
+    /// Delete a snapshot.
     Delete,
 }
 
-impl Action {
-    fn parse(text: &str) -> Result<Action, MaqetError> {
-        match text {
-            "create" => Ok(Action::Create),
-            "load" => Ok(Action::Load),
-            "list" => Ok(Action::List),
-            "delete" => Ok(Action::Delete),
-            other => Err(MaqetError::invalid(format!(
-                "unknown snapshot action `{other}`; use create, load, list or delete"
-            ))),
-        }
-    }
+impl SnapshotAction {
+    /// Every action, in the order help lists them.
+    pub const ALL: [SnapshotAction; 4] = [
+        SnapshotAction::Create,
+        SnapshotAction::Load,
+        SnapshotAction::List,
+        SnapshotAction::Delete,
+    ];
 
-    fn as_str(self) -> &'static str {
+    /// The action's name on the command line.
+    pub const fn as_str(self) -> &'static str {
         match self {
-            Action::Create => "create",
-            Action::Load => "load",
-            Action::List => "list",
-            Action::Delete => "delete",
+            SnapshotAction::Create => "create",
+            SnapshotAction::Load => "load",
+            SnapshotAction::List => "list",
+            SnapshotAction::Delete => "delete",
         }
     }
 }
+
+impl Choice for SnapshotAction {
+    const CHOICES: &'static [&'static str] = &{
+        let mut names = [""; SnapshotAction::ALL.len()];
+        let mut i = 0;
+        while i < names.len() {
+            names[i] = SnapshotAction::ALL[i].as_str();
+            i += 1;
+        }
+        names
+    };
+    fn from_choice(name: &str) -> Option<Self> {
+        SnapshotAction::ALL.into_iter().find(|a| a.as_str() == name)
+    }
+}
+
+choice_arg!(SnapshotAction);
 
 impl Maqet {
     /// Create, load, list or delete an internal snapshot of one qcow2 drive.
@@ -163,20 +181,18 @@ impl Maqet {
     pub fn snapshot(
         &self,
         #[arg(positional, help = "VM name or id")] vm: String,
-        #[arg(positional, help = "What to do", possible_values = ["create", "load", "list", "delete"])]
-        action: String,
+        #[arg(positional, help = "What to do")] action: SnapshotAction,
         #[arg(positional, help = "Drive name (from the VM's `storage` list)")] drive: String,
         #[arg(positional, help = "Snapshot name (create, load and delete)")] name: Option<String>,
         #[arg(help = "Replace an existing snapshot of the same name (create)")] overwrite: bool,
         #[arg(help = "Act on the running VM through QEMU, including its RAM state")] live: bool,
     ) -> Result<SnapshotOutcome, MaqetError> {
-        let action = Action::parse(&action)?;
         let record = self.supervise(self.vm_record(&vm)?, false);
         let spec = self.snapshot_drive(&record, &drive)?;
         let file = spec.file.clone().unwrap_or_default();
         let running = matches!(record.status, VmStatus::Running | VmStatus::Paused);
         let qemu_img = QemuImg::new();
-        if action == Action::List {
+        if action == SnapshotAction::List {
             let list = qemu_img
                 .snapshot_list(&file, true)
                 .map_err(|e| drive_error(e, &record, &drive))?;
@@ -191,13 +207,13 @@ impl Maqet {
             )));
         };
         maqet_storage::validate_snapshot_name(&name)?;
-        if overwrite && action != Action::Create {
+        if overwrite && action != SnapshotAction::Create {
             return Err(MaqetError::invalid(
                 "`--overwrite` only applies to `snapshot create`",
             ));
         }
         match (running, live) {
-            (true, false) if action == Action::Load => {
+            (true, false) if action == SnapshotAction::Load => {
                 return Err(MaqetError::Snapshot {
                     message: format!(
                         "VM `{}` is running, and loading a disk snapshot under a running guest would corrupt it: use --live to restore the VM's full state through QEMU, or stop the VM first (`maqet stop {}`)",
@@ -227,8 +243,8 @@ impl Maqet {
             self.disk_snapshot_through_qemu(&record, &spec, action, &name, overwrite)?;
         } else {
             let done = match action {
-                Action::Create => qemu_img.snapshot_create(&file, &name, overwrite),
-                Action::Load => qemu_img.snapshot_apply(&file, &name),
+                SnapshotAction::Create => qemu_img.snapshot_create(&file, &name, overwrite),
+                SnapshotAction::Load => qemu_img.snapshot_apply(&file, &name),
                 _ => qemu_img.snapshot_delete(&file, &name),
             };
             done.map_err(|e| drive_error(e, &record, &drive))?;
@@ -306,7 +322,7 @@ impl Maqet {
         &self,
         record: &VmRecord,
         spec: &DriveSpec,
-        action: Action,
+        action: SnapshotAction,
         name: &str,
         overwrite: bool,
     ) -> Result<(), MaqetError> {
@@ -319,10 +335,10 @@ impl Maqet {
             .collect();
         let exists = existing.iter().any(|n| n == name);
         match action {
-            Action::Create if exists && !overwrite => {
+            SnapshotAction::Create if exists && !overwrite => {
                 return Err(exists_error(record, &spec.name, name));
             }
-            Action::Delete if !exists => {
+            SnapshotAction::Delete if !exists => {
                 return Err(missing_error(record, &spec.name, name, &existing));
             }
             _ => {}
@@ -343,7 +359,7 @@ impl Maqet {
                 .await
                 .map_err(|e| fail("delete", e))?;
             }
-            if action == Action::Create {
+            if action == SnapshotAction::Create {
                 qmp.execute("blockdev-snapshot-internal-sync", Some(arguments))
                     .await
                     .map_err(|e| fail("take", e))?;
@@ -356,7 +372,7 @@ impl Maqet {
         &self,
         record: &VmRecord,
         spec: &DriveSpec,
-        action: Action,
+        action: SnapshotAction,
         name: &str,
         overwrite: bool,
     ) -> Result<(), MaqetError> {
@@ -369,10 +385,10 @@ impl Maqet {
             .collect();
         let exists = existing.iter().any(|n| n == name);
         match action {
-            Action::Create if exists && !overwrite => {
+            SnapshotAction::Create if exists && !overwrite => {
                 return Err(exists_error(record, &spec.name, name));
             }
-            Action::Load | Action::Delete if !exists => {
+            SnapshotAction::Load | SnapshotAction::Delete if !exists => {
                 return Err(missing_error(record, &spec.name, name, &existing));
             }
             _ => {}
@@ -390,7 +406,7 @@ impl Maqet {
         };
         self.block_on(async {
             let qmp = self.qmp_client(record).await?;
-            if action == Action::Delete || (action == Action::Create && exists) {
+            if action == SnapshotAction::Delete || (action == SnapshotAction::Create && exists) {
                 let id = job("delete");
                 qmp.snapshot_delete(&id, name, &[node])
                     .await
@@ -400,7 +416,7 @@ impl Maqet {
                     .map_err(|e| fail("delete", e))?;
             }
             match action {
-                Action::Create => {
+                SnapshotAction::Create => {
                     let id = job("save");
                     self.progress(&format!("saving snapshot {name} of VM {}", record.name));
                     qmp.snapshot_save(&id, name, node, &[node])
@@ -410,7 +426,7 @@ impl Maqet {
                         .await
                         .map_err(|e| fail("save", e))?;
                 }
-                Action::Load => {
+                SnapshotAction::Load => {
                     let id = job("load");
                     self.progress(&format!("loading snapshot {name} into VM {}", record.name));
                     qmp.snapshot_load(&id, name, node, &[node])
@@ -520,12 +536,16 @@ mod tests {
 
     #[test]
     fn actions_parse_and_unknown_ones_name_the_choices() {
-        assert_eq!(Action::parse("delete").ok(), Some(Action::Delete));
-        let err = Action::parse("restore")
+        use crate::registry::parse_choice;
+        assert_eq!(
+            parse_choice::<SnapshotAction>("snapshot", "action", "delete").ok(),
+            Some(SnapshotAction::Delete)
+        );
+        let err = parse_choice::<SnapshotAction>("snapshot", "action", "restore")
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
-        assert!(err.contains("create, load, list or delete"), "{err}");
+        assert!(err.contains("create, load, list, delete"), "{err}");
     }
 
     #[test]

@@ -75,6 +75,7 @@ impl Maqet {
     /// back, and a QEMU still running for a VM gets a new runner.
     #[api_method(
         group = "state",
+        group_about = "Recover maqet's VM registry (the state database)",
         category = "maintenance",
         examples = ["maqet state rebuild", "maqet state rebuild --format json"]
     )]

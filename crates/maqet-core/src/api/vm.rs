@@ -145,21 +145,9 @@ impl Maqet {
     #[api_method(category = "vm", examples = ["maqet ls", "maqet ls --status running", "maqet ls --format json"])]
     pub fn ls(
         &self,
-        #[arg(
-            help = "Only VMs in this state",
-            possible_values = ["created", "running", "paused", "stopped", "crashed", "failed"]
-        )]
-        status: Option<String>,
+        #[arg(help = "Only VMs in this state")] status: Option<VmStatus>,
     ) -> Result<VmList, MaqetError> {
-        let wanted = status
-            .as_deref()
-            .map(|s| s.parse::<VmStatus>())
-            .transpose()
-            .map_err(|_| {
-                MaqetError::invalid(
-                    "unknown status; use created, running, paused, stopped, crashed or failed",
-                )
-            })?;
+        let wanted = status;
         let census = self.census();
         self.restore_running_unknown(&census)?;
         let rows = self
@@ -220,8 +208,12 @@ impl Maqet {
     pub fn rm(
         &self,
         #[arg(positional, help = "VM name or id")] vm: Option<String>,
-        #[arg(help = "Remove running VMs too (stops them), and never ask")] force: bool,
-        #[arg(help = "Remove every VM")] all: bool,
+        #[arg(
+            help = "Remove running VMs too (stops them), and never ask",
+            answers_yes
+        )]
+        force: bool,
+        #[arg(help = "Remove every VM", confirm = "Remove ALL virtual machines?")] all: bool,
         #[arg(help = "Also delete the storage files maqet created for the VM")] clean_storage: bool,
     ) -> Result<RemoveReport, MaqetError> {
         let db = self.db()?;

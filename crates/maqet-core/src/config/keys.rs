@@ -10,6 +10,8 @@
 pub enum KeyType {
     /// Free text.
     String,
+    /// A program: a name looked up on PATH, or a path (taken against the caller's directory).
+    Program,
     /// A VM name (`[A-Za-z0-9][A-Za-z0-9._-]*`, up to 64 characters).
     Name,
     /// A memory size such as `512M` or `4G` (a bare number means MiB, as for QEMU `-m`).
@@ -74,7 +76,7 @@ pub const CONFIG_KEYS: &[ConfigKey] = &[
     },
     ConfigKey {
         name: "binary",
-        kind: KeyType::String,
+        kind: KeyType::Program,
         default: Some("qemu-system-x86_64"),
         doc: "QEMU system emulator to run: a name looked up on PATH, or a path.",
         example: "/usr/bin/qemu-system-x86_64",

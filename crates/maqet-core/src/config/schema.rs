@@ -30,7 +30,7 @@ fn drive_schema() -> Value {
 
 fn key_schema(kind: KeyType) -> Value {
     match kind {
-        KeyType::String => json!({"type": "string", "minLength": 1}),
+        KeyType::String | KeyType::Program => json!({"type": "string", "minLength": 1}),
         KeyType::Name => json!({"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"}),
         KeyType::Memory => {
             json!({"type": ["string", "integer"], "pattern": "^[0-9]+([KkMmGgTt]([iI]?[bB])?)?$"})

@@ -192,7 +192,7 @@ type TypeError = (String, String);
 fn check_type(kind: KeyType, value: &Value) -> Result<(), TypeError> {
     let top = |msg: String| (String::new(), msg);
     match kind {
-        KeyType::String => match value {
+        KeyType::String | KeyType::Program => match value {
             Value::String(s) if !s.trim().is_empty() => Ok(()),
             Value::String(_) => Err(top("must not be empty".into())),
             other => Err(top(format!("must be text, got {}", describe(other)))),

@@ -63,6 +63,8 @@ pub trait ArgType: Sized {
     const KIND: ParamKind;
     /// Whether the caller must supply it (when no default is declared).
     const REQUIRED: bool;
+    /// The accepted values when the set is closed (an enum, see [`Choice`](super::Choice)).
+    const CHOICES: &'static [&'static str] = &[];
     /// Converts a JSON value (strings are accepted for every kind, as typed on a command line).
     fn from_json(command: &str, name: &str, value: Value) -> Result<Self, MaqetError>;
     /// The value when the argument is absent and has no default.
@@ -145,6 +147,7 @@ number_arg! {
 impl<T: ArgType> ArgType for Option<T> {
     const KIND: ParamKind = T::KIND;
     const REQUIRED: bool = false;
+    const CHOICES: &'static [&'static str] = T::CHOICES;
     fn from_json(command: &str, name: &str, value: Value) -> Result<Self, MaqetError> {
         T::from_json(command, name, value).map(Some)
     }
@@ -156,6 +159,7 @@ impl<T: ArgType> ArgType for Option<T> {
 impl<T: ArgType> ArgType for Vec<T> {
     const KIND: ParamKind = ParamKind::List;
     const REQUIRED: bool = false;
+    const CHOICES: &'static [&'static str] = T::CHOICES;
     fn from_json(command: &str, name: &str, value: Value) -> Result<Self, MaqetError> {
         match value {
             Value::Array(items) => items

@@ -4,10 +4,17 @@
 //! from `maqet.conf`, and calls by name (plugins, scripts).
 
 mod args;
+mod choices;
+mod config_flags;
+mod groups;
 mod output;
 
 pub use args::{ArgType, Args, ConfigOverrides, KeyValues};
-pub use output::{CommandOutput, Output, Passthrough};
+pub(crate) use choices::choice_arg;
+pub use choices::{Choice, parse_choice};
+pub use config_flags::{config_flag_keys, config_flag_value};
+pub use groups::{ApiGroup, check_groups, group_about, groups};
+pub use output::{ByteStream, CommandOutput, Output, Passthrough};
 
 use crate::{Maqet, MaqetError};
 
@@ -55,8 +62,13 @@ pub struct ParamSpec {
     pub default: Option<&'static str>,
     /// Placeholder shown in help.
     pub value_name: Option<&'static str>,
-    /// Accepted values, when the set is closed.
+    /// Accepted values, when the set is closed (from the parameter type's [`ArgType::CHOICES`]).
     pub possible_values: &'static [&'static str],
+    /// A question a caller on a terminal must answer yes to before the command runs with this
+    /// flag set (`rm --all`).
+    pub confirm: Option<&'static str>,
+    /// Setting this flag answers every [`ParamSpec::confirm`] question with yes (`--force`).
+    pub answers_yes: bool,
 }
 
 /// Invokes a command with JSON arguments.
@@ -69,7 +81,8 @@ pub struct ApiMethod {
     pub name: &'static str,
     /// The Rust method name on `Maqet`.
     pub rust_name: &'static str,
-    /// Parent command (`qmp`, `storage`, ...) or none for a top-level command.
+    /// Parent command (`qmp`, `storage`, ...) or none for a top-level command; its description
+    /// is the [`ApiGroup`] of that name.
     pub group: Option<&'static str>,
     /// Category used to group `--help` output.
     pub category: &'static str,
@@ -105,15 +118,6 @@ impl ApiMethod {
 }
 
 inventory::collect!(ApiMethod);
-
-/// Group descriptions, for the parent commands that hold grouped methods.
-pub const GROUPS: &[(&str, &str)] = &[
-    ("qmp", "Drive a running VM through QMP"),
-    ("storage", "Inspect and manage VM storage files"),
-    ("config", "Validate VM config files and print their schema"),
-    ("state", "Recover maqet's VM registry (the state database)"),
-    ("guest", "Ask a running guest's agent about the guest"),
-];
 
 /// All registered commands, sorted by group then name.
 pub fn methods() -> Vec<&'static ApiMethod> {

@@ -1,5 +1,8 @@
 //! Command results: a JSON document plus an optional human rendering.
 
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+
 use serde::Serialize;
 use serde_json::Value;
 
@@ -15,6 +18,42 @@ pub trait CommandOutput: Serialize {
     /// (`exec` passes the guest command's through); `None` for ordinary results.
     fn passthrough(&self) -> Option<Passthrough> {
         None
+    }
+
+    /// A two-way byte stream the caller connects to its own input and output (the serial
+    /// console); `None` for ordinary results.
+    fn stream(&self) -> Option<ByteStream> {
+        None
+    }
+}
+
+/// A connected two-way byte stream a command hands to its caller, which decides how to show
+/// it (the CLI attaches a terminal in raw mode).
+#[derive(Debug, Clone)]
+pub struct ByteStream {
+    /// What the stream is connected to, for messages (`the console of web`).
+    pub label: String,
+    stream: Arc<UnixStream>,
+}
+
+impl ByteStream {
+    /// Wraps a connected socket.
+    pub fn new(label: impl Into<String>, stream: UnixStream) -> ByteStream {
+        ByteStream {
+            label: label.into(),
+            stream: Arc::new(stream),
+        }
+    }
+
+    /// A handle on the socket, for reading or writing from its own thread.
+    pub fn handle(&self) -> std::io::Result<UnixStream> {
+        self.stream.try_clone()
+    }
+}
+
+impl PartialEq for ByteStream {
+    fn eq(&self, other: &ByteStream) -> bool {
+        Arc::ptr_eq(&self.stream, &other.stream)
     }
 }
 
@@ -38,6 +77,8 @@ pub struct Output {
     pub human: Option<String>,
     /// Raw streams and an exit code (see [`CommandOutput::passthrough`]).
     pub passthrough: Option<Passthrough>,
+    /// A byte stream for the caller to attach (see [`CommandOutput::stream`]).
+    pub stream: Option<ByteStream>,
 }
 
 impl Output {
@@ -45,6 +86,7 @@ impl Output {
     pub fn new<T: CommandOutput>(result: T) -> Output {
         let human = result.human();
         let passthrough = result.passthrough();
+        let stream = result.stream();
         let value = match serde_json::to_value(&result) {
             Ok(v) => v,
             Err(e) => Value::String(format!("<result could not be serialized: {e}>")),
@@ -53,6 +95,7 @@ impl Output {
             value,
             human,
             passthrough,
+            stream,
         }
     }
 }

@@ -32,14 +32,28 @@ pub enum NetBackend {
 }
 
 impl NetBackend {
-    /// Parses `auto`, `slirp` or `passt`.
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "auto" => Some(Self::Auto),
-            "slirp" => Some(Self::Slirp),
-            "passt" => Some(Self::Passt),
-            _ => None,
+    /// Every backend, in the order help lists them.
+    pub const ALL: [NetBackend; 3] = [NetBackend::Auto, NetBackend::Slirp, NetBackend::Passt];
+
+    /// The names `--net-backend` accepts, in the order of [`NetBackend::ALL`].
+    pub const NAMES: [&'static str; 3] = [
+        NetBackend::Auto.as_str(),
+        NetBackend::Slirp.as_str(),
+        NetBackend::Passt.as_str(),
+    ];
+
+    /// The backend's name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Slirp => "slirp",
+            Self::Passt => "passt",
         }
+    }
+
+    /// Parses one of [`NetBackend::NAMES`].
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|b| b.as_str() == text)
     }
 }
 

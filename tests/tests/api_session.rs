@@ -46,7 +46,7 @@ fn session_guard_stops_its_vms_on_drop_and_call_by_name_works() {
         pid
     };
 
-    let status = maqet.status("api".into()).unwrap();
+    let status = maqet.status("api").send().unwrap();
     assert_eq!(status.status, VmStatus::Stopped, "{status:?}");
     assert!(
         !std::path::Path::new(&format!("/proc/{qemu_pid}/stat")).exists()

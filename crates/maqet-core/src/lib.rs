@@ -33,6 +33,7 @@ mod identity;
 mod lifecycle;
 mod maqet;
 pub mod registry;
+mod request;
 pub mod results;
 mod screenshot;
 mod seconds;
@@ -42,11 +43,14 @@ pub mod trust;
 
 #[doc(hidden)]
 pub use inventory;
+#[doc(hidden)]
+pub use serde_json;
 
 pub use error::{ErrorKind, MaqetError};
 pub use identity::looks_like_vm_id;
 pub use maqet::{Maqet, MaqetBuilder, ProgressHook};
 pub use maqet_state::{VmRecord, VmStatus};
+pub use request::{ConfigKeySetters, KEYS_WITHOUT_SETTER, Request};
 pub use session::Session;
 
 /// Makes sure this crate's command registrations are linked into the final binary.

@@ -28,6 +28,8 @@
 //! `value_name = ".."`, `possible_values = [..]`. The parameter's Rust type decides its kind
 //! (string, flag, number, path, list, key/value pairs) through `maqet_core::registry::ArgType`.
 
+mod builder;
+
 use proc_macro::TokenStream;
 use proc_macro2::TokenStream as TokenStream2;
 use quote::{format_ident, quote};
@@ -37,6 +39,17 @@ use syn::{
     Attribute, Expr, ExprArray, ExprLit, FnArg, ImplItemFn, Lit, Meta, Pat, Token,
     parse_macro_input,
 };
+
+/// Generates the typed request and builder types of the `#[api_method]`s in an `impl Maqet`
+/// block. See the crate documentation.
+#[proc_macro_attribute]
+pub fn api_requests(_attr: TokenStream, item: TokenStream) -> TokenStream {
+    let item = parse_macro_input!(item as syn::ItemImpl);
+    match builder::expand_impl(item) {
+        Ok(tokens) => tokens.into(),
+        Err(err) => err.to_compile_error().into(),
+    }
+}
 
 /// Registers a `Maqet` method as a maqet command. See the crate documentation.
 #[proc_macro_attribute]
@@ -73,6 +86,7 @@ struct ParamAttrs {
 
 fn expand(metas: Punctuated<Meta, Token![,]>, mut method: ImplItemFn) -> syn::Result<TokenStream2> {
     let attrs = parse_method_attrs(&metas)?;
+    let builder_params = builder::params_of(&method.sig)?;
     let rust_name = method.sig.ident.to_string();
     let cli_name = attrs
         .name
@@ -164,6 +178,8 @@ fn expand(metas: Punctuated<Meta, Token![,]>, mut method: ImplItemFn) -> syn::Re
         call_args.push(var);
     }
 
+    let entry = builder::entry_method(&method, &builder_params);
+    method.sig.ident = builder::plain_ident(&method.sig.ident);
     let fn_ident = &method.sig.ident;
     let group = opt_str(&attrs.group);
     let category = attrs
@@ -205,7 +221,7 @@ fn expand(metas: Punctuated<Meta, Token![,]>, mut method: ImplItemFn) -> syn::Re
     let body = &method.block;
     let new_block: syn::Block = syn::parse2(quote!({ #registration #body }))?;
     method.block = new_block;
-    Ok(quote!(#method))
+    Ok(quote!(#entry #method))
 }
 
 fn opt_str(value: &Option<String>) -> TokenStream2 {

@@ -3,7 +3,7 @@
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 
-use maqet_macros::api_method;
+use maqet_macros::{api_method, api_requests};
 
 use crate::{ErrorKind, Maqet, MaqetError};
 
@@ -40,6 +40,7 @@ impl Drop for RawTerminal {
     }
 }
 
+#[api_requests]
 impl Maqet {
     /// Attach this terminal to the VM's serial console; Ctrl-] detaches.
     ///

@@ -21,7 +21,7 @@ const SESSION_STOP_TIMEOUT: f64 = 10.0;
 ///     session.start("web")?;
 ///     session.start("db")?;
 ///     // Every `Maqet` method is available through the session.
-///     let status = session.status("web".into())?;
+///     let status = session.status("web").send()?;
 ///     println!("web is {}", status.status);
 /// } // web and db are stopped here (ACPI power-down, then escalation)
 /// # Ok(()) }

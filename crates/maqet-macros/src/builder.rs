@@ -288,7 +288,6 @@ fn request_types(method: &ImplItemFn) -> syn::Result<TokenStream2> {
     Ok(quote! {
         #[doc = #request_doc]
         #[derive(Debug, Clone)]
-        #[non_exhaustive]
         pub struct #request {
             #(#fields)*
         }

@@ -4,7 +4,9 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use maqet_tests::{MaqetHome, guest_config_yaml, maqet_binary, maqet_runner_binary, qemu_pids_mentioning};
+use maqet_tests::{
+    MaqetHome, guest_config_yaml, maqet_binary, maqet_runner_binary, qemu_pids_mentioning,
+};
 
 /// The example binary cargo builds next to the test executables (`target/<profile>/examples`).
 fn quick_start_binary() -> PathBuf {
@@ -71,7 +73,11 @@ fn quick_start_example_adds_starts_reports_stops_and_removes_a_vm() {
         .args(["ls", "--format", "json"])
         .output()
         .unwrap();
-    assert!(ls.status.success(), "{}", String::from_utf8_lossy(&ls.stderr));
+    assert!(
+        ls.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ls.stderr)
+    );
     let listed: serde_json::Value = serde_json::from_slice(&ls.stdout).unwrap();
     assert_eq!(listed, serde_json::json!([]), "the example removes its VM");
     assert!(

@@ -38,7 +38,9 @@ pub trait ConfigKeySetters: Sized {
 
     /// Sets any config key by its YAML name.
     fn config_key(mut self, key: &str, value: impl Into<Value>) -> Self {
-        self.config_overrides().0.insert(key.to_string(), value.into());
+        self.config_overrides()
+            .0
+            .insert(key.to_string(), value.into());
         self
     }
     /// `binary`: the QEMU system emulator (a name on PATH, or a path).
@@ -134,6 +136,9 @@ mod tests {
         covered.sort_unstable();
         let mut declared: Vec<&str> = CONFIG_KEYS.iter().map(|k| k.name).collect();
         declared.sort_unstable();
-        assert_eq!(covered, declared, "add a setter to ConfigKeySetters for each new config key");
+        assert_eq!(
+            covered, declared,
+            "add a setter to ConfigKeySetters for each new config key"
+        );
     }
 }

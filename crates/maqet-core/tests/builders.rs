@@ -39,7 +39,10 @@ fn request_defaults_are_the_registry_defaults() {
     // No required parameter: `new()` takes nothing and `Default` is the same request.
     let add = AddRequest::default();
     assert!(add.config.is_empty() && add.name.is_none() && !add.empty && add.set.0.is_empty());
-    let rm = RmRequest { force: true, ..RmRequest::new() };
+    let rm = RmRequest {
+        force: true,
+        ..RmRequest::new()
+    };
     assert!(rm.force && rm.vm.is_none() && !rm.all);
 }
 
@@ -61,7 +64,10 @@ fn builder_setters_fill_the_request() {
         .cpu(2)
         .set("display", "none")
         .into_request();
-    assert_eq!(add.config, vec!["a.yaml".into(), "b.yaml".into()] as Vec<std::path::PathBuf>);
+    assert_eq!(
+        add.config,
+        vec!["a.yaml".into(), "b.yaml".into()] as Vec<std::path::PathBuf>
+    );
     assert_eq!(add.name.as_deref(), Some("web"));
     assert_eq!(
         serde_json::Value::Object(add.set.0),
@@ -79,7 +85,10 @@ fn send_runs_the_command_and_returns_its_typed_result() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("vm.yaml");
     std::fs::write(&config, "memory: 1G\n").unwrap();
-    let maqet = Maqet::builder().data_dir(dir.path().join("data")).build().unwrap();
+    let maqet = Maqet::builder()
+        .data_dir(dir.path().join("data"))
+        .build()
+        .unwrap();
 
     let added = maqet
         .add()

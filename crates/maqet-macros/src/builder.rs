@@ -250,16 +250,19 @@ fn request_types(method: &ImplItemFn) -> syn::Result<TokenStream2> {
         }
     });
     let setters = params.iter().map(setter);
-    let config_keys = params.iter().find(|p| p.shape == Shape::ConfigKeys).map(|p| {
-        let id = &p.ident;
-        quote! {
-            impl ::maqet_core::ConfigKeySetters for #builder<'_> {
-                fn config_overrides(&mut self) -> &mut ::maqet_core::registry::ConfigOverrides {
-                    &mut self.request.#id
+    let config_keys = params
+        .iter()
+        .find(|p| p.shape == Shape::ConfigKeys)
+        .map(|p| {
+            let id = &p.ident;
+            quote! {
+                impl ::maqet_core::ConfigKeySetters for #builder<'_> {
+                    fn config_overrides(&mut self) -> &mut ::maqet_core::registry::ConfigOverrides {
+                        &mut self.request.#id
+                    }
                 }
             }
-        }
-    });
+        });
     let call_args = params.iter().map(|p| {
         let id = &p.ident;
         quote!(self.#id)
@@ -272,9 +275,8 @@ fn request_types(method: &ImplItemFn) -> syn::Result<TokenStream2> {
         "A request with the required arguments{}; every other field takes its default.",
         if required.is_empty() { " (none)" } else { "" }
     );
-    let builder_doc = format!(
-        "Builds a [`{request}`] and runs it with `.send()`; made by [`Maqet::{ident}`]."
-    );
+    let builder_doc =
+        format!("Builds a [`{request}`] and runs it with `.send()`; made by [`Maqet::{ident}`].");
     let builder_name = builder.to_string();
     let default_impl = required.is_empty().then(|| {
         quote! {
@@ -493,7 +495,11 @@ mod tests {
     }
 
     fn compact(tokens: TokenStream2) -> String {
-        tokens.to_string().split_whitespace().collect::<Vec<_>>().join(" ")
+        tokens
+            .to_string()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     #[test]
@@ -531,7 +537,10 @@ mod tests {
         assert!(out.contains("type Output = NapReport"), "{out}");
         assert!(out.contains("maqet . take_nap_with (self . vm , self . force , self . timeout , self . times , self . label , self . files , self . set)"), "{out}");
         assert!(out.contains("pub fn files_list"), "{out}");
-        assert!(out.contains("impl :: maqet_core :: ConfigKeySetters for TakeNapBuilder"), "{out}");
+        assert!(
+            out.contains("impl :: maqet_core :: ConfigKeySetters for TakeNapBuilder"),
+            "{out}"
+        );
     }
 
     #[test]
@@ -552,6 +561,9 @@ mod tests {
         let err = default_value(&ty, "soon").unwrap_err();
         assert_eq!(err.to_string(), "default `soon` is not a valid u32");
         let ty: Type = syn::parse_quote!(Option<f64>);
-        assert_eq!(compact(default_value(&ty, "2.5").unwrap()), ":: core :: option :: Option :: Some (2.5)");
+        assert_eq!(
+            compact(default_value(&ty, "2.5").unwrap()),
+            ":: core :: option :: Option :: Some (2.5)"
+        );
     }
 }

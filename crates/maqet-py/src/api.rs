@@ -282,7 +282,8 @@ impl PyMaqet {
     #[pyo3(signature = (status=None), text_signature = "($self, status=None)")]
     fn ls(&self, py: Python<'_>, status: Option<String>) -> PyResult<String> {
         self.run(py, Context::Plain, move |m| {
-            m.ls_with(status).map(|list| list.human().unwrap_or_default())
+            m.ls_with(status)
+                .map(|list| list.human().unwrap_or_default())
         })
     }
 
@@ -406,7 +407,9 @@ impl PyMaqet {
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Py<PyAny>> {
         let props = KeyValues(kwargs_map(kwargs, "device_add")?);
-        self.run_json(py, move |m| m.device_add_with(vm_id, driver, device_id, props))
+        self.run_json(py, move |m| {
+            m.device_add_with(vm_id, driver, device_id, props)
+        })
     }
 
     #[pyo3(signature = (vm_id, device_id), text_signature = "($self, vm_id, device_id)")]

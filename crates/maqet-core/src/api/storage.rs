@@ -392,15 +392,7 @@ mod tests {
             format!("storage:\n  - name: hdd\n    file: {}\n", base.display()),
         )
         .unwrap();
-        let source = maqet
-            .add(
-                vec![config],
-                vec![],
-                Some("base".into()),
-                false,
-                Default::default(),
-            )
-            .unwrap();
+        let source = maqet.add().config(config).name("base").send().unwrap();
         assert!(
             maqet
                 .backing_dependents(&base, &source.0.vm_id)
@@ -408,7 +400,7 @@ mod tests {
                 .is_empty()
         );
 
-        let clone = maqet.clone_vm_with("base".into(), "thin".into(), true).unwrap();
+        let clone = maqet.clone_vm("base", "thin").linked(true).send().unwrap();
         assert_eq!(clone.drives[0].method, "overlay");
         assert_eq!(
             maqet.backing_dependents(&base, &source.0.vm_id).unwrap(),

@@ -7,6 +7,7 @@
 //! option defaults.
 //!
 //! ```ignore
+//! #[api_requests]
 //! impl Maqet {
 //!     /// Show a VM's configuration and the QEMU command line it produces.
 //!     #[api_method(category = "vm", examples = ["maqet info web"])]
@@ -18,6 +19,33 @@
 //!     }
 //! }
 //! ```
+//!
+//! For each method it also generates the downstream Rust API (see `builder.rs`): the method as
+//! written becomes the positional call `<name>_with`, and `Maqet::<name>(required..)` returns a
+//! builder with one setter per optional parameter and `.send()`; the request struct
+//! `<Name>Request` and the builder `<Name>Builder` come from `#[api_requests]`, which must sit on
+//! the `impl Maqet` block holding `#[api_method]`s:
+//!
+//! ```ignore
+//! #[api_requests]
+//! impl Maqet {
+//!     /// Stop a VM.
+//!     #[api_method(category = "vm")]
+//!     pub fn stop(
+//!         &self,
+//!         #[arg(positional, help = "VM name or id")] vm: String,
+//!         #[arg(help = "Skip the graceful power-down")] force: bool,
+//!         #[arg(help = "Seconds the guest gets", default = "30")] timeout: f64,
+//!     ) -> Result<StopReport, MaqetError> { /* ... */ }
+//! }
+//! // Downstream:
+//! maqet.stop("web").force(true).send()?;            // timeout = 30
+//! maqet.stop_with("web".into(), true, 30.0)?;       // the positional call
+//! maqet.execute(StopRequest { force: true, ..StopRequest::new("web") })?;
+//! ```
+//!
+//! (`ignore`: an `impl Maqet` compiles only inside `maqet-core`; `maqet-core`'s own doctests
+//! and `crates/maqet-core/tests/builders.rs` run the generated API.)
 //!
 //! Method attribute keys: `name` (CLI name; default: the method name with `_` → `-`), `group`
 //! (parent command such as `qmp` or `storage`), `category`, `about` (default: the first doc

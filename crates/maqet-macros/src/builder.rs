@@ -459,14 +459,21 @@ fn default_value(ty: &Type, default: &str) -> syn::Result<TokenStream2> {
             let lit = proc_macro2::Literal::i128_unsuffixed(v);
             quote!(#lit)
         }
-        other => {
-            return Err(syn::Error::new(
-                ty.span(),
-                format!(
-                    "the request builder cannot take a `default` for type `{other}`; \
-                     supported: strings, paths, bool, numbers and Option of those"
-                ),
-            ));
+        // Other types (enums with choices, ...): parsed at run time the way the registry
+        // parses the same text for the CLI, so a default the CLI accepts works here too.
+        _ => {
+            let message = format!("the declared default `{default}` does not parse: {{}}");
+            quote! {
+                match <#ty as ::maqet_core::registry::ArgType>::from_json(
+                    "default",
+                    "default",
+                    ::maqet_core::serde_json::Value::String(::std::string::String::from(#default)),
+                ) {
+                    ::core::result::Result::Ok(value) => value,
+                    // A declared constant, also used by every CLI call: a bug, not user input.
+                    ::core::result::Result::Err(err) => ::core::panic!(#message, err),
+                }
+            }
         }
     };
     Ok(expr)
@@ -565,5 +572,16 @@ mod tests {
             compact(default_value(&ty, "2.5").unwrap()),
             ":: core :: option :: Option :: Some (2.5)"
         );
+    }
+
+    #[test]
+    fn a_default_of_another_type_parses_through_arg_type() {
+        let ty: Type = syn::parse_quote!(ShutdownVia);
+        let out = compact(default_value(&ty, "acpi").unwrap());
+        assert!(
+            out.contains("< ShutdownVia as :: maqet_core :: registry :: ArgType > :: from_json"),
+            "{out}"
+        );
+        assert!(out.contains("String :: from (\"acpi\")"), "{out}");
     }
 }

@@ -5,6 +5,52 @@
 //! [`Request`] runs one; [`Maqet::execute`] is the plain typed call. The fluent builders
 //! (`maqet.stop("web").force(true).send()`) wrap a request; [`ConfigKeySetters`] gives the
 //! builders of `add` and `apply` one setter per VM config key (`.memory("4G").cpu(2)`).
+//!
+//! The Python reference's examples, one line each (compiled; running them needs QEMU):
+//!
+//! ```no_run
+//! use maqet_core::api::{SnapshotOutcome, StopRequest};
+//! use maqet_core::{ConfigKeySetters, Maqet};
+//!
+//! # fn main() -> Result<(), maqet_core::MaqetError> {
+//! let maqet = Maqet::new()?;
+//! // vm_id = maqet.add(config=["base.yaml", "custom.yaml"], name="production-vm")
+//! let vm_id = maqet.add().config_list(["base.yaml", "custom.yaml"]).name("production-vm").send()?.into_vm_id();
+//! // maqet.add(name="test-vm", memory="4G", cpu=2)
+//! maqet.add().name("test-vm").memory("4G").cpu(2).send()?;
+//! // maqet.add(name="placeholder", empty=True)
+//! maqet.add().name("placeholder").empty(true).send()?;
+//! // maqet.apply("myvm", config=["base.yaml", "prod.yaml"], memory="16G")
+//! maqet.apply("myvm").config_list(["base.yaml", "prod.yaml"]).memory("16G").send()?;
+//! // maqet.start(vm_id)
+//! maqet.start(&vm_id).send()?;
+//! // result = maqet.qmp("myvm", "query-status")
+//! let result = maqet.qmp("myvm", "query-status").send()?;
+//! // maqet.qmp_key("myvm", "ctrl", "alt", "delete", hold_time=200)
+//! maqet.qmp_key("myvm").keys_list(["ctrl", "alt", "delete"]).hold_time(200).send()?;
+//! // maqet.qmp_type("myvm", "sensitive-command", hold_time=150)
+//! maqet.qmp_type("myvm", "sensitive-command").hold_time(150).send()?;
+//! // maqet.screendump("myvm", "screenshot.ppm")
+//! maqet.screendump("myvm", "screenshot.ppm").send()?;
+//! // maqet.device_add("myvm", driver="usb-storage", device_id="usb1", drive="usb-drive")
+//! maqet.device_add("myvm", "usb-storage", "usb1").props("drive", "usb-drive").send()?;
+//! // maqet.snapshot("myvm", "create", "hdd", "backup1", overwrite=True)
+//! maqet.snapshot("myvm", "create", "hdd").name("backup1").overwrite(true).send()?;
+//! // snapshots = maqet.snapshot("myvm", "list", "hdd")
+//! if let SnapshotOutcome::Listed(snapshots) = maqet.snapshot("myvm", "list", "hdd").send()? {
+//!     println!("{snapshots:?}");
+//! }
+//! // maqet.stop("myvm", timeout=60)
+//! maqet.stop("myvm").timeout(60.0).send()?;
+//! // the same as a typed request, and as the positional call:
+//! maqet.execute(StopRequest { force: true, ..StopRequest::new("myvm") })?;
+//! maqet.stop_with("myvm".into(), true, 30.0, false)?;
+//! // maqet.rm("myvm", force=True, clean_storage=True); maqet.rm(all=True, force=True)
+//! maqet.rm().vm("myvm").force(true).clean_storage(true).send()?;
+//! maqet.rm().all(true).force(true).send()?;
+//! # let _ = result;
+//! # Ok(()) }
+//! ```
 
 use serde_json::Value;
 

@@ -133,10 +133,7 @@ pub(crate) fn entry_method(method: &ImplItemFn, params: &[Param]) -> TokenStream
         .iter()
         .filter(|p| p.shape == Shape::Required)
         .collect();
-    let args = required.iter().map(|p| {
-        let (id, ty) = (&p.ident, &p.ty);
-        quote!(#id: impl ::core::convert::Into<#ty>)
-    });
+    let args = required.iter().map(|p| argument(p));
     let names = required.iter().map(|p| &p.ident);
     let doc_first = format!(
         "Starts a [`{builder}`] for this command; chain setters for the optional parameters, \
@@ -220,10 +217,7 @@ fn request_types(method: &ImplItemFn) -> syn::Result<TokenStream2> {
         .iter()
         .filter(|p| p.shape == Shape::Required)
         .collect();
-    let new_args = required.iter().map(|p| {
-        let (id, ty) = (&p.ident, &p.ty);
-        quote!(#id: impl ::core::convert::Into<#ty>)
-    });
+    let new_args = required.iter().map(|p| argument(p));
     let mut inits = Vec::new();
     for p in &params {
         let id = &p.ident;
@@ -343,6 +337,16 @@ fn request_types(method: &ImplItemFn) -> syn::Result<TokenStream2> {
     })
 }
 
+/// A required parameter as an argument of the entry call and of `Request::new`.
+fn argument(p: &Param) -> TokenStream2 {
+    let (id, ty) = (&p.ident, &p.ty);
+    if is_integer(ty) {
+        quote!(#id: #ty)
+    } else {
+        quote!(#id: impl ::core::convert::Into<#ty>)
+    }
+}
+
 fn setter(p: &Param) -> TokenStream2 {
     let id = &p.ident;
     let ty = &p.ty;
@@ -390,6 +394,15 @@ fn setter(p: &Param) -> TokenStream2 {
                 self
             }
         },
+        // Integers take their own type, so a literal (`.hold_time(200)`) infers to it;
+        // `impl Into<u32>` would make it an `i32`, which does not convert.
+        Shape::Value if is_integer(ty) => quote! {
+            #[doc = #doc]
+            pub fn #id(mut self, value: #ty) -> Self {
+                self.request.#id = value;
+                self
+            }
+        },
         Shape::Value => quote! {
             #[doc = #doc]
             pub fn #id(mut self, value: impl ::core::convert::Into<#ty>) -> Self {
@@ -398,6 +411,14 @@ fn setter(p: &Param) -> TokenStream2 {
             }
         },
     }
+}
+
+const INTEGERS: &[&str] = &[
+    "u8", "u16", "u32", "u64", "usize", "i8", "i16", "i32", "i64", "isize",
+];
+
+fn is_integer(ty: &Type) -> bool {
+    last_segment(ty).is_some_and(|name| INTEGERS.contains(&name.as_str()))
 }
 
 fn last_segment(ty: &Type) -> Option<String> {
@@ -454,7 +475,7 @@ fn default_value(ty: &Type, default: &str) -> syn::Result<TokenStream2> {
             let lit = proc_macro2::Literal::f64_unsuffixed(v);
             quote!(#lit)
         }
-        "u8" | "u16" | "u32" | "u64" | "usize" | "i8" | "i16" | "i32" | "i64" | "isize" => {
+        integer if INTEGERS.contains(&integer) => {
             let v: i128 = default.trim().parse().map_err(|_| bad(&name))?;
             let lit = proc_macro2::Literal::i128_unsuffixed(v);
             quote!(#lit)

@@ -14,9 +14,7 @@ fn session_guard_stops_its_vms_on_drop_and_call_by_name_works() {
         .build()
         .unwrap();
     let cfg = home.write_config("api", &guest_config_yaml("api", ""));
-    maqet
-        .add(vec![cfg], vec![], None, false, Default::default())
-        .unwrap();
+    maqet.add().config(cfg).send().unwrap();
 
     let qemu_pid = {
         let session = maqet.session();
@@ -33,20 +31,15 @@ fn session_guard_stops_its_vms_on_drop_and_call_by_name_works() {
         assert_eq!(reply["status"], "running");
         // Booted guests power off on ACPI within milliseconds, so the drop stops it gracefully.
         session
-            .wait(
-                "api".into(),
-                Some(READY_BANNER.into()),
-                None,
-                None,
-                60.0,
-                false,
-                None,
-            )
+            .wait("api")
+            .serial(READY_BANNER)
+            .timeout(60.0)
+            .send()
             .unwrap();
         pid
     };
 
-    let status = maqet.status("api".into()).unwrap();
+    let status = maqet.status("api").send().unwrap();
     assert_eq!(status.status, VmStatus::Stopped, "{status:?}");
     assert!(
         !std::path::Path::new(&format!("/proc/{qemu_pid}/stat")).exists()

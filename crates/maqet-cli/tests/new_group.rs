@@ -42,6 +42,7 @@ impl Greetings for Maqet {
         group = "zzgreetings",
         group_about = "Greetings that exist only in a test",
         name = "hello",
+        no_builder,
         examples = ["maqet zzgreetings hello world --mood loud"]
     )]
     fn zz_greet(

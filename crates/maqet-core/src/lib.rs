@@ -4,20 +4,54 @@
 //! registers the command in [`registry`], from which the `maqet` CLI builds its command tree, and
 //! through which plugins and scripts call commands by name.
 //!
+//! Each command is also a typed request with a fluent builder: the entry method takes the
+//! required arguments, chained setters the optional ones (with the registry's defaults when
+//! left out), and `.send()` runs it and returns the command's own result type. This runs
+//! without QEMU (adding, listing and removing VMs only touch the state database):
+//!
+//! ```
+//! use maqet_core::{ConfigKeySetters, Maqet};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = tempfile::tempdir()?;
+//! # let data_dir = dir.path().join("data");
+//! # let vm_yaml = dir.path().join("vm.yaml");
+//! # std::fs::write(&vm_yaml, "memory: 1G\n")?;
+//! let maqet = Maqet::builder().data_dir(&data_dir).build()?;
+//! let added = maqet.add().config(&vm_yaml).name("web").memory("4G").cpu(2).send()?;
+//! println!("added {}", added.0.vm_id);
+//! for row in maqet.ls().send()?.0 {
+//!     println!("{} {}", row.name, row.status);
+//! }
+//! // The same command by name, with JSON arguments (as plugins and scripts call it):
+//! let status = maqet.call("status", serde_json::json!({"vm": "web"}))?;
+//! assert_eq!(status["status"], "created");
+//! // Or as a typed request, built now and run later:
+//! let rm = maqet_core::api::RmRequest { force: true, ..maqet_core::api::RmRequest::new() };
+//! # let _ = rm;
+//! maqet.rm().vm("web").force(true).send()?;
+//! # Ok(()) }
+//! ```
+//!
+//! With QEMU installed, the reference's Quick Start reads the same in Rust (see
+//! `examples/quick_start.rs`):
+//!
 //! ```no_run
 //! use maqet_core::Maqet;
 //!
 //! # fn main() -> Result<(), maqet_core::MaqetError> {
-//! let maqet = Maqet::builder().data_dir("/tmp/maqet-example").build()?;
-//! let vm = maqet.add(vec!["vm.yaml".into()], vec![], Some("web".into()), false, Default::default())?;
-//! println!("added {}", vm.0.vm_id);
-//! for row in maqet.ls(None)?.0 {
-//!     println!("{} {}", row.name, row.status);
-//! }
-//! // The same command by name, with JSON arguments:
-//! let status = maqet.call("status", serde_json::json!({"vm": "web"}))?;
+//! let maqet = Maqet::new()?;
+//! let vm_id = maqet.add().config("config.yaml").name("myvm").send()?.into_vm_id();
+//! maqet.start(&vm_id).send()?;
+//! let status = maqet.status(&vm_id).send()?;
+//! println!("VM {} is {}", status.name, status.status);
+//! maqet.stop(&vm_id).force(false).timeout(30.0).send()?;
+//! maqet.rm().vm(&vm_id).force(true).send()?;
 //! # Ok(()) }
 //! ```
+//!
+//! The plain positional call of each command is `<name>_with` (`maqet.stop_with(vm, force,
+//! timeout, agent)`), and `maqet.execute(StopRequest::new("web"))` runs a request.
 
 extern crate self as maqet_core;
 
@@ -33,6 +67,7 @@ mod identity;
 mod lifecycle;
 mod maqet;
 pub mod registry;
+mod request;
 pub mod results;
 mod screenshot;
 mod seconds;
@@ -42,11 +77,14 @@ pub mod trust;
 
 #[doc(hidden)]
 pub use inventory;
+#[doc(hidden)]
+pub use serde_json;
 
 pub use error::{ErrorKind, MaqetError};
 pub use identity::looks_like_vm_id;
 pub use maqet::{Maqet, MaqetBuilder, ProgressHook};
 pub use maqet_state::{VmRecord, VmStatus};
+pub use request::{ConfigKeySetters, KEYS_WITHOUT_SETTER, Request};
 pub use session::Session;
 
 /// Makes sure this crate's command registrations are linked into the final binary.
@@ -57,3 +95,8 @@ pub use session::Session;
 pub fn linked_command_count() -> usize {
     registry::methods().len()
 }
+
+/// The README's Rust examples, compiled (and run where they can) as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

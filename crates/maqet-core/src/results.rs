@@ -208,6 +208,13 @@ impl CommandOutput for VmStatusReport {
 #[derive(Debug, Clone, Serialize)]
 pub struct AddedVm(pub VmStatusReport);
 
+impl AddedVm {
+    /// The new VM's id (what `add` prints).
+    pub fn into_vm_id(self) -> String {
+        self.0.vm_id
+    }
+}
+
 impl CommandOutput for AddedVm {
     fn human(&self) -> Option<String> {
         Some(self.0.vm_id.clone())

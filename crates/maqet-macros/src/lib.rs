@@ -7,6 +7,7 @@
 //! option defaults.
 //!
 //! ```ignore
+//! #[api_requests]
 //! impl Maqet {
 //!     /// Show a VM's configuration and the QEMU command line it produces.
 //!     #[api_method(category = "vm", examples = ["maqet info web"])]
@@ -19,10 +20,38 @@
 //! }
 //! ```
 //!
+//! For each method it also generates the downstream Rust API (see `builder.rs`): the method as
+//! written becomes the positional call `<name>_with`, and `Maqet::<name>(required..)` returns a
+//! builder with one setter per optional parameter and `.send()`; the request struct
+//! `<Name>Request` and the builder `<Name>Builder` come from `#[api_requests]`, which must sit on
+//! the `impl Maqet` block holding `#[api_method]`s:
+//!
+//! ```ignore
+//! #[api_requests]
+//! impl Maqet {
+//!     /// Stop a VM.
+//!     #[api_method(category = "vm")]
+//!     pub fn stop(
+//!         &self,
+//!         #[arg(positional, help = "VM name or id")] vm: String,
+//!         #[arg(help = "Skip the graceful power-down")] force: bool,
+//!         #[arg(help = "Seconds the guest gets", default = "30")] timeout: f64,
+//!     ) -> Result<StopReport, MaqetError> { /* ... */ }
+//! }
+//! // Downstream:
+//! maqet.stop("web").force(true).send()?;            // timeout = 30
+//! maqet.stop_with("web".into(), true, 30.0)?;       // the positional call
+//! maqet.execute(StopRequest { force: true, ..StopRequest::new("web") })?;
+//! ```
+//!
+//! (`ignore`: an `impl Maqet` compiles only inside `maqet-core`; `maqet-core`'s own doctests
+//! and `crates/maqet-core/tests/builders.rs` run the generated API.)
+//!
 //! Method attribute keys: `name` (CLI name; default: the method name with `_` → `-`), `group`
 //! (parent command such as `qmp` or `storage`; naming a new group creates it), `group_about`
 //! (the group's one-line description, given on exactly one method of the group), `category`,
-//! `about` (default: the first doc line), `examples = [..]`, `aliases = [..]`, `hidden`.
+//! `about` (default: the first doc line), `examples = [..]`, `aliases = [..]`, `hidden`, `no_builder` (keep the method as written and generate no
+//! builder: for methods declared outside `maqet-core`, in a trait implemented for `Maqet`).
 //!
 //! Parameter attribute `#[arg(..)]` keys: `positional`, `help = ".."`, `default = ".."`,
 //! `long = ".."` (flag name; default: the parameter name in kebab-case), `short = 'x'`,
@@ -31,6 +60,8 @@
 //! type decides its kind (string, flag, number, path, list, key/value pairs) and its accepted
 //! values (an enum implementing `maqet_core::registry::Choice`) through
 //! `maqet_core::registry::ArgType`.
+
+mod builder;
 
 use proc_macro::TokenStream;
 use proc_macro2::TokenStream as TokenStream2;
@@ -41,6 +72,17 @@ use syn::{
     Attribute, Expr, ExprArray, ExprLit, FnArg, ImplItemFn, Lit, Meta, Pat, Token,
     parse_macro_input,
 };
+
+/// Generates the typed request and builder types of the `#[api_method]`s in an `impl Maqet`
+/// block. See the crate documentation.
+#[proc_macro_attribute]
+pub fn api_requests(_attr: TokenStream, item: TokenStream) -> TokenStream {
+    let item = parse_macro_input!(item as syn::ItemImpl);
+    match builder::expand_impl(item) {
+        Ok(tokens) => tokens.into(),
+        Err(err) => err.to_compile_error().into(),
+    }
+}
 
 /// Registers a `Maqet` method as a maqet command. See the crate documentation.
 #[proc_macro_attribute]
@@ -63,6 +105,7 @@ struct MethodAttrs {
     examples: Vec<String>,
     aliases: Vec<String>,
     hidden: bool,
+    no_builder: bool,
 }
 
 #[derive(Default)]
@@ -79,6 +122,7 @@ struct ParamAttrs {
 
 fn expand(metas: Punctuated<Meta, Token![,]>, mut method: ImplItemFn) -> syn::Result<TokenStream2> {
     let attrs = parse_method_attrs(&metas)?;
+    let builder_params = builder::params_of(&method.sig)?;
     let rust_name = method.sig.ident.to_string();
     let cli_name = attrs
         .name
@@ -173,6 +217,13 @@ fn expand(metas: Punctuated<Meta, Token![,]>, mut method: ImplItemFn) -> syn::Re
         call_args.push(var);
     }
 
+    let entry = if attrs.no_builder {
+        TokenStream2::new()
+    } else {
+        let entry = builder::entry_method(&method, &builder_params);
+        method.sig.ident = builder::plain_ident(&method.sig.ident);
+        entry
+    };
     let fn_ident = &method.sig.ident;
     let group = opt_str(&attrs.group);
     let category = attrs
@@ -229,7 +280,7 @@ fn expand(metas: Punctuated<Meta, Token![,]>, mut method: ImplItemFn) -> syn::Re
     let body = &method.block;
     let new_block: syn::Block = syn::parse2(quote!({ #registration #body }))?;
     method.block = new_block;
-    Ok(quote!(#method))
+    Ok(quote!(#entry #method))
 }
 
 fn opt_str(value: &Option<String>) -> TokenStream2 {
@@ -265,6 +316,7 @@ fn parse_method_attrs(metas: &Punctuated<Meta, Token![,]>) -> syn::Result<Method
         let key = meta_key(meta)?;
         match key.as_str() {
             "hidden" => out.hidden = true,
+            "no_builder" => out.no_builder = true,
             "name" => out.name = Some(string_value(meta)?),
             "group" => out.group = Some(string_value(meta)?),
             "group_about" => out.group_about = Some(string_value(meta)?),
@@ -276,7 +328,7 @@ fn parse_method_attrs(metas: &Punctuated<Meta, Token![,]>) -> syn::Result<Method
                 return Err(syn::Error::new(
                     meta.span(),
                     format!(
-                        "unknown api_method key `{other}`; expected name, group, group_about, category, about, examples, aliases or hidden"
+                        "unknown api_method key `{other}`; expected name, group, group_about, category, about, examples, aliases, hidden or no_builder"
                     ),
                 ));
             }

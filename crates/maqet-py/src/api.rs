@@ -76,7 +76,7 @@ impl PyMaqet {
         let mut first_error = None;
         for id in ours {
             let result = self.run(py, Context::Plain, move |m| {
-                match m.stop(id, false, CLOSE_STOP_TIMEOUT, false) {
+                match m.stop_with(id, false, CLOSE_STOP_TIMEOUT, false) {
                     Ok(_) => Ok(()),
                     // Removed inside the block: nothing left to stop.
                     Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
@@ -230,7 +230,7 @@ impl PyMaqet {
         let files = config_files(config)?;
         let set = ConfigOverrides(kwargs_map(kwargs, "add")?);
         self.run(py, Context::Plain, move |m| {
-            m.add(files, Vec::new(), name, empty, set)
+            m.add_with(files, Vec::new(), name, empty, set)
                 .map(|a| a.0.vm_id)
         })
     }
@@ -239,7 +239,7 @@ impl PyMaqet {
     fn start(&self, py: Python<'_>, vm_id: String) -> PyResult<VMInstance> {
         let started = self.started.clone();
         self.run(py, Context::Start, move |m| {
-            let report = m.start(vm_id, false)?;
+            let report = m.start_with(vm_id, false)?;
             let mut list = started.lock().unwrap_or_else(|e| e.into_inner());
             list.push((std::process::id(), report.vm.vm_id.clone()));
             Ok(VMInstance::of(&report.vm))
@@ -255,7 +255,7 @@ impl PyMaqet {
         timeout: f64,
     ) -> PyResult<VMInstance> {
         let vm = self.run(py, Context::Plain, move |m| {
-            m.stop(vm_id, force, timeout, false)
+            m.stop_with(vm_id, force, timeout, false)
                 .map(|r| VMInstance::of(&r.vm))
         })?;
         self.forget_started(&vm.id);
@@ -275,7 +275,7 @@ impl PyMaqet {
             confirm_remove_all(py)?;
         }
         self.run(py, Context::Plain, move |m| {
-            m.rm(vm_id, force, all, clean_storage).map(|_| true)
+            m.rm_with(vm_id, force, all, clean_storage).map(|_| true)
         })
     }
 
@@ -287,14 +287,14 @@ impl PyMaqet {
                     maqet_core::registry::parse_choice::<maqet_core::VmStatus>("ls", "status", &s)
                 })
                 .transpose()?;
-            m.ls(status).map(|list| list.human().unwrap_or_default())
+            m.ls_with(status).map(|list| list.human().unwrap_or_default())
         })
     }
 
     #[pyo3(signature = (vm_id, detailed=false), text_signature = "($self, vm_id, detailed=False)")]
     fn status(&self, py: Python<'_>, vm_id: String, detailed: bool) -> PyResult<Py<PyAny>> {
         if !detailed {
-            return self.run_json(py, move |m| m.status(vm_id));
+            return self.run_json(py, move |m| m.status_with(vm_id));
         }
         let warnings = py.import("warnings")?;
         let category = py.get_type::<pyo3::exceptions::PyDeprecationWarning>();
@@ -311,12 +311,12 @@ impl PyMaqet {
 
     #[pyo3(signature = (vm_id), text_signature = "($self, vm_id)")]
     fn info(&self, py: Python<'_>, vm_id: String) -> PyResult<Py<PyAny>> {
-        self.run_json(py, move |m| m.info(vm_id))
+        self.run_json(py, move |m| m.info_with(vm_id))
     }
 
     #[pyo3(signature = (vm_id), text_signature = "($self, vm_id)")]
     fn inspect(&self, py: Python<'_>, vm_id: String) -> PyResult<Py<PyAny>> {
-        self.run_json(py, move |m| m.inspect(vm_id))
+        self.run_json(py, move |m| m.inspect_with(vm_id))
     }
 
     #[pyo3(signature = (vm_id, config=None, **kwargs), text_signature = "($self, vm_id, config=None, **kwargs)")]
@@ -330,7 +330,7 @@ impl PyMaqet {
         let files = config_files(config)?;
         let set = ConfigOverrides(kwargs_map(kwargs, "apply")?);
         self.run(py, Context::Plain, move |m| {
-            m.apply(vm_id, files, Vec::new(), set)
+            m.apply_with(vm_id, files, Vec::new(), set)
                 .map(|a| VMInstance::of(&a.vm))
         })
     }
@@ -359,7 +359,7 @@ impl PyMaqet {
         hold_time: u32,
     ) -> PyResult<Py<PyAny>> {
         let keys: Vec<String> = keys.extract()?;
-        self.run_json(py, move |m| m.qmp_key(vm_id, keys, hold_time))
+        self.run_json(py, move |m| m.qmp_key_with(vm_id, keys, hold_time))
     }
 
     #[pyo3(signature = (vm_id, text, hold_time=100), text_signature = "($self, vm_id, text, hold_time=100)")]
@@ -370,7 +370,7 @@ impl PyMaqet {
         text: String,
         hold_time: u32,
     ) -> PyResult<Py<PyAny>> {
-        self.run_json(py, move |m| m.qmp_type(vm_id, text, hold_time))
+        self.run_json(py, move |m| m.qmp_type_with(vm_id, text, hold_time))
     }
 
     #[pyo3(signature = (vm_id, filename), text_signature = "($self, vm_id, filename)")]
@@ -388,17 +388,17 @@ impl PyMaqet {
                 ));
             }
         };
-        self.run_json(py, move |m| m.screendump(vm_id, file, false))
+        self.run_json(py, move |m| m.screendump_with(vm_id, file, false))
     }
 
     #[pyo3(signature = (vm_id), text_signature = "($self, vm_id)")]
     fn qmp_stop(&self, py: Python<'_>, vm_id: String) -> PyResult<Py<PyAny>> {
-        self.run_json(py, move |m| m.qmp_stop(vm_id))
+        self.run_json(py, move |m| m.qmp_stop_with(vm_id))
     }
 
     #[pyo3(signature = (vm_id), text_signature = "($self, vm_id)")]
     fn qmp_cont(&self, py: Python<'_>, vm_id: String) -> PyResult<Py<PyAny>> {
-        self.run_json(py, move |m| m.qmp_cont(vm_id))
+        self.run_json(py, move |m| m.qmp_cont_with(vm_id))
     }
 
     #[pyo3(signature = (vm_id, driver, device_id, **kwargs), text_signature = "($self, vm_id, driver, device_id, **kwargs)")]
@@ -411,12 +411,14 @@ impl PyMaqet {
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Py<PyAny>> {
         let props = KeyValues(kwargs_map(kwargs, "device_add")?);
-        self.run_json(py, move |m| m.device_add(vm_id, driver, device_id, props))
+        self.run_json(py, move |m| {
+            m.device_add_with(vm_id, driver, device_id, props)
+        })
     }
 
     #[pyo3(signature = (vm_id, device_id), text_signature = "($self, vm_id, device_id)")]
     fn device_del(&self, py: Python<'_>, vm_id: String, device_id: String) -> PyResult<Py<PyAny>> {
-        self.run_json(py, move |m| m.device_del(vm_id, device_id))
+        self.run_json(py, move |m| m.device_del_with(vm_id, device_id))
     }
 
     #[pyo3(signature = (vm_id, action, drive, name=None, overwrite=false), text_signature = "($self, vm_id, action, drive, name=None, overwrite=False)")]
@@ -434,7 +436,7 @@ impl PyMaqet {
                 "snapshot", "action", &action,
             )?;
             Ok(
-                match m.snapshot(vm_id, action, drive, name, overwrite, false)? {
+                match m.snapshot_with(vm_id, action, drive, name, overwrite, false)? {
                     SnapshotOutcome::Changed(change) => json_of(&change),
                     SnapshotOutcome::Listed(list) => {
                         Value::Array(list.0.into_iter().map(|s| Value::String(s.name)).collect())
@@ -471,7 +473,7 @@ impl PyMaqet {
 
 /// `status(detailed=True)`: status plus process facts and each qcow2 drive's snapshot names.
 fn detailed_status(m: &CoreMaqet, vm: String) -> Result<Value, MaqetError> {
-    let inspection = m.inspect(vm.clone())?;
+    let inspection = m.inspect_with(vm.clone())?;
     let mut value = json_of(&inspection.status);
     let Value::Object(map) = &mut value else {
         return Ok(value);
@@ -484,7 +486,7 @@ fn detailed_status(m: &CoreMaqet, vm: String) -> Result<Value, MaqetError> {
         if drive.kind != "qcow2" {
             continue;
         }
-        if let Ok(SnapshotOutcome::Listed(list)) = m.snapshot(
+        if let Ok(SnapshotOutcome::Listed(list)) = m.snapshot_with(
             vm.clone(),
             maqet_core::api::SnapshotAction::List,
             drive.name.clone(),

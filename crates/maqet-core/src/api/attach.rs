@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use maqet_macros::api_method;
+use maqet_macros::{api_method, api_requests};
 use maqet_state::{NewVm, StorageEntry};
 use maqet_storage::QemuImg;
 use serde::Serialize;
@@ -39,6 +39,7 @@ impl CommandOutput for AttachedStorage {
     }
 }
 
+#[api_requests]
 impl Maqet {
     /// Create a VM from a config file with an existing image added as a drive.
     ///

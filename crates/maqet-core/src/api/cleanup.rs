@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use maqet_macros::api_method;
+use maqet_macros::{api_method, api_requests};
 use maqet_runner::process::{StopSignal, is_alive, send_signal};
 use maqet_state::{RuntimeUpdate, VmRecord, VmStatus};
 use serde::Serialize;
@@ -72,6 +72,7 @@ impl CommandOutput for CleanupReport {
     }
 }
 
+#[api_requests]
 impl Maqet {
     /// Reset VMs recorded as running whose QEMU is gone.
     ///

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use maqet_macros::api_method;
+use maqet_macros::{api_method, api_requests};
 use maqet_state::{NewVm, StorageEntry};
 use maqet_storage::QemuImg;
 use serde::Serialize;
@@ -65,6 +65,7 @@ impl CommandOutput for CloneReport {
     }
 }
 
+#[api_requests]
 impl Maqet {
     /// Copy a stopped VM into a new VM with its own disks (or qcow2 overlays with `--linked`).
     ///

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use maqet_macros::api_method;
+use maqet_macros::{api_method, api_requests};
 use serde::Serialize;
 
 use crate::config;
@@ -36,6 +36,7 @@ impl CommandOutput for Markdown {
     }
 }
 
+#[api_requests]
 impl Maqet {
     /// Check VM config files without adding anything.
     ///

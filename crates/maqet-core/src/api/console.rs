@@ -3,7 +3,7 @@
 
 use std::os::unix::net::UnixStream;
 
-use maqet_macros::api_method;
+use maqet_macros::{api_method, api_requests};
 use serde::Serialize;
 
 use crate::registry::{ByteStream, CommandOutput};
@@ -31,6 +31,7 @@ impl CommandOutput for ConsoleConnection {
     }
 }
 
+#[api_requests]
 impl Maqet {
     /// Attach this terminal to the VM's serial console; Ctrl-] detaches.
     ///

@@ -7,7 +7,7 @@
 use std::io::Read;
 use std::time::{Duration, Instant};
 
-use maqet_macros::api_method;
+use maqet_macros::{api_method, api_requests};
 use maqet_qmp::qga::types::{AgentInfo, ExecStarted, ExecStatus, decode_base64, encode_base64};
 use maqet_runner::agent_client::{AgentCallError, AgentClient, CLASS_TIMEOUT};
 use maqet_state::VmRecord;
@@ -290,6 +290,7 @@ pub(crate) fn wants_agent(config: &Value) -> bool {
     config.get("guest_agent") == Some(&Value::Bool(true))
 }
 
+#[api_requests]
 impl Maqet {
     /// Connects to a running VM's guest agent through its runner.
     pub(crate) fn guest_agent(&self, vm: &str) -> Result<(VmRecord, GuestAgent), MaqetError> {

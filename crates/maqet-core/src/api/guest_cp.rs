@@ -9,7 +9,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use maqet_macros::api_method;
+use maqet_macros::{api_method, api_requests};
 use maqet_qmp::qga::types::{FileRead, FileWrite, decode_base64, encode_base64};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -70,6 +70,7 @@ struct Copier<'a> {
     bytes: u64,
 }
 
+#[api_requests]
 impl Maqet {
     /// Copy a file or directory between the host and a guest through its agent.
     ///

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use maqet_macros::api_method;
+use maqet_macros::{api_method, api_requests};
 use maqet_state::VmStatus;
 use serde::Serialize;
 
@@ -83,6 +83,7 @@ impl CommandOutput for DoctorReport {
     }
 }
 
+#[api_requests]
 impl Maqet {
     /// Check the host and maqet's own files: QEMU, qemu-img, KVM, database, stale runtime files.
     ///

@@ -35,3 +35,21 @@ pub use snapshot::{
 };
 pub use state::RebuildReport;
 pub use storage::{DriveStorageInfo, StorageInfoReport, StorageVerification, VerifiedFile};
+
+// The `*Request` / `*Builder` types `#[api_requests]` generates next to each command.
+pub use attach::*;
+pub use cleanup::*;
+pub use clone::*;
+pub use config_cmds::*;
+pub use console::*;
+pub use guest::*;
+pub use guest_cp::*;
+pub use maintenance::*;
+pub use orphans::*;
+pub use qmp::*;
+pub use run::*;
+pub use snapshot::*;
+pub use state::*;
+pub use storage::*;
+pub use vm::*;
+pub use watch::*;

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use maqet_macros::api_method;
+use maqet_macros::{api_method, api_requests};
 use maqet_storage::QemuImg;
 use serde::Serialize;
 
@@ -50,6 +50,7 @@ impl CommandOutput for OrphanReport {
     }
 }
 
+#[api_requests]
 impl Maqet {
     /// List files under maqet's data directory that no VM uses.
     ///

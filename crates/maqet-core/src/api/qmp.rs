@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use maqet_macros::api_method;
+use maqet_macros::{api_method, api_requests};
 use maqet_qmp::{QmpError, keys};
 use maqet_runner::qmp_gate;
 use serde::Serialize;
@@ -100,6 +100,7 @@ fn gate_refusal(err: QmpError) -> MaqetError {
     }
 }
 
+#[api_requests]
 impl Maqet {
     /// Runs one QMP command on a running VM and returns its `return` value.
     pub fn qmp_execute(
@@ -186,7 +187,7 @@ impl Maqet {
         #[arg(help = "Allow commands that can take over the host or guest")] allow_dangerous: bool,
         #[arg(help = "QMP arguments as --NAME VALUE")] arguments: KeyValues,
     ) -> Result<QmpReply, MaqetError> {
-        self.qmp(vm, command, args, allow_dangerous, arguments)
+        self.qmp_with(vm, command, args, allow_dangerous, arguments)
     }
 
     /// Press keys together (a chord) on the VM's keyboard, e.g. `ctrl alt f2`.

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use maqet_macros::api_method;
+use maqet_macros::{api_method, api_requests};
 use maqet_runner::{LaunchSpec, StopMethod, StopOptions};
 use maqet_state::{StorageEntry, VmRecord, VmStatus};
 use serde::Serialize;
@@ -66,6 +66,7 @@ impl CommandOutput for StopReport {
     }
 }
 
+#[api_requests]
 impl Maqet {
     /// Start a VM and wait until QEMU answers on QMP.
     ///

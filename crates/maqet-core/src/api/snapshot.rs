@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use maqet_macros::api_method;
+use maqet_macros::{api_method, api_requests};
 use maqet_qmp::QmpError;
 use maqet_state::{VmRecord, VmStatus};
 use maqet_storage::{DriveKind, DriveSpec, Media, QemuImg, SnapshotInfo, StorageError};
@@ -158,6 +158,7 @@ impl Choice for SnapshotAction {
 
 choice_arg!(SnapshotAction);
 
+#[api_requests]
 impl Maqet {
     /// Create, load, list or delete an internal snapshot of one qcow2 drive.
     ///

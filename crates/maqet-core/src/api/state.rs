@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use maqet_macros::api_method;
+use maqet_macros::{api_method, api_requests};
 use maqet_state::{StateDb, StateErrorKind, VmStatus};
 use serde::Serialize;
 
@@ -66,6 +66,7 @@ pub(crate) struct Restored {
     pub problems: Vec<String>,
 }
 
+#[api_requests]
 impl Maqet {
     /// Recreate the VM registry from each VM's record file and re-adopt running QEMUs.
     ///

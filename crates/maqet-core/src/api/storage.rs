@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use maqet_macros::api_method;
+use maqet_macros::{api_method, api_requests};
 use maqet_state::VmRecord;
 use maqet_storage::{DriveKind, DriveSpec, QemuImg};
 use serde::Serialize;
@@ -139,6 +139,7 @@ impl CommandOutput for StorageVerification {
     }
 }
 
+#[api_requests]
 impl Maqet {
     /// Show each drive of a VM: configured and resolved path, existence, format and sizes.
     #[api_method(
@@ -391,15 +392,7 @@ mod tests {
             format!("storage:\n  - name: hdd\n    file: {}\n", base.display()),
         )
         .unwrap();
-        let source = maqet
-            .add(
-                vec![config],
-                vec![],
-                Some("base".into()),
-                false,
-                Default::default(),
-            )
-            .unwrap();
+        let source = maqet.add().config(config).name("base").send().unwrap();
         assert!(
             maqet
                 .backing_dependents(&base, &source.0.vm_id)
@@ -407,7 +400,7 @@ mod tests {
                 .is_empty()
         );
 
-        let clone = maqet.clone_vm("base".into(), "thin".into(), true).unwrap();
+        let clone = maqet.clone_vm("base", "thin").linked(true).send().unwrap();
         assert_eq!(clone.drives[0].method, "overlay");
         assert_eq!(
             maqet.backing_dependents(&base, &source.0.vm_id).unwrap(),

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use maqet_macros::api_method;
+use maqet_macros::{api_method, api_requests};
 use maqet_state::{NewVm, VmRecord, VmStatus};
 use serde_json::{Map, Value};
 
@@ -13,6 +13,7 @@ use crate::results::{
 };
 use crate::{ErrorKind, Maqet, MaqetError};
 
+#[api_requests]
 impl Maqet {
     /// Create a VM from YAML config files (merged left to right) and `--KEY VALUE` options.
     ///

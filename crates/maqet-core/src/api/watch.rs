@@ -3,7 +3,7 @@
 use std::io::{BufRead, Read, Seek, SeekFrom};
 use std::time::{Duration, Instant};
 
-use maqet_macros::api_method;
+use maqet_macros::{api_method, api_requests};
 use maqet_state::VmStatus;
 use serde::Serialize;
 use serde_json::Value;
@@ -136,6 +136,7 @@ fn timeout_error(what: &str, after: Duration) -> MaqetError {
     )
 }
 
+#[api_requests]
 impl Maqet {
     /// Show a VM's status with live process facts (CPU, memory, threads, command line) and QMP.
     #[api_method(category = "vm", examples = ["maqet inspect web", "maqet inspect web --format json"])]

@@ -9,7 +9,7 @@
 //! The Python reference's examples, one line each (compiled; running them needs QEMU):
 //!
 //! ```no_run
-//! use maqet_core::api::{SnapshotOutcome, StopRequest};
+//! use maqet_core::api::{SnapshotAction, SnapshotOutcome, StopRequest};
 //! use maqet_core::{ConfigKeySetters, Maqet};
 //!
 //! # fn main() -> Result<(), maqet_core::MaqetError> {
@@ -35,9 +35,9 @@
 //! // maqet.device_add("myvm", driver="usb-storage", device_id="usb1", drive="usb-drive")
 //! maqet.device_add("myvm", "usb-storage", "usb1").props("drive", "usb-drive").send()?;
 //! // maqet.snapshot("myvm", "create", "hdd", "backup1", overwrite=True)
-//! maqet.snapshot("myvm", "create", "hdd").name("backup1").overwrite(true).send()?;
+//! maqet.snapshot("myvm", SnapshotAction::Create, "hdd").name("backup1").overwrite(true).send()?;
 //! // snapshots = maqet.snapshot("myvm", "list", "hdd")
-//! if let SnapshotOutcome::Listed(snapshots) = maqet.snapshot("myvm", "list", "hdd").send()? {
+//! if let SnapshotOutcome::Listed(snapshots) = maqet.snapshot("myvm", SnapshotAction::List, "hdd").send()? {
 //!     println!("{snapshots:?}");
 //! }
 //! // maqet.stop("myvm", timeout=60)

@@ -109,7 +109,15 @@ fn send_runs_the_command_and_returns_its_typed_result() {
     assert_eq!(listed.0.len(), 1);
     let created = maqet.ls_with(Some(VmStatus::Created)).unwrap();
     assert_eq!(created.0.len(), 1);
-    assert!(maqet.ls().status(VmStatus::Running).send().unwrap().0.is_empty());
+    assert!(
+        maqet
+            .ls()
+            .status(VmStatus::Running)
+            .send()
+            .unwrap()
+            .0
+            .is_empty()
+    );
 
     // A required argument left to the builder's entry call; an unknown VM is the command's
     // own error.

@@ -287,7 +287,8 @@ impl PyMaqet {
                     maqet_core::registry::parse_choice::<maqet_core::VmStatus>("ls", "status", &s)
                 })
                 .transpose()?;
-            m.ls_with(status).map(|list| list.human().unwrap_or_default())
+            m.ls_with(status)
+                .map(|list| list.human().unwrap_or_default())
         })
     }
 

@@ -33,6 +33,10 @@
 //! home.cmd().arg("add").arg(&config).assert().success();
 //! ```
 
+// This crate is test support: a failed set-up step (no sshd, a port taken, a file that cannot
+// be written) must fail the test at once with the reason, which is what `expect` does.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod binaries;
 mod files;
 mod guest;

@@ -6,6 +6,9 @@
 //! and needs root; the locked-database and full-disk tests use python3's sqlite3 module. Each
 //! fails saying what is missing when it cannot run (scripts/setup.sh installs it all).
 
+// Test code: a step that fails panics with its message, which fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

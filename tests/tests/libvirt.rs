@@ -6,6 +6,9 @@
 //! The tests start their own libvirtd (see `maqet_tests::libvirtd`) and need root. QEMU runs
 //! the test guest under TCG (`type='qemu'`).
 
+// Test code: a step that fails panics with its message, which fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::PathBuf;
 use std::time::Duration;
 

@@ -7,6 +7,9 @@
 //!
 //! Build the binaries first: `cargo build --workspace`.
 
+// Test code: a step that fails panics with its message, which fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

@@ -7,6 +7,9 @@
 //!
 //! Build the binaries first: `cargo build -p maqet-cli -p maqet-runner`.
 
+// Test code: a step that fails panics with its message, which fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;

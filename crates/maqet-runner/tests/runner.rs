@@ -1,6 +1,9 @@
 //! The runner against real QEMU (TCG, no OS): start, multiplexing, events, failures, stop,
 //! crash detection, re-adoption and the identity and peer checks.
 
+// Test code: a step that fails panics with its message, which fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::os::unix::fs::PermissionsExt;

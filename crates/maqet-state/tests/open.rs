@@ -1,5 +1,8 @@
 //! Opening database files: fresh, current, foreign, newer, or locked by a writer.
 
+// Test code: a step that fails panics with its message, which fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::{new_vm, temp_db, temp_db_path};

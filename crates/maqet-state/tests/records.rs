@@ -1,5 +1,8 @@
 //! VM and storage records: what goes in comes back out, and the errors users see.
 
+// Test code: a step that fails panics with its message, which fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::path::PathBuf;

@@ -210,11 +210,7 @@ impl PluginSet {
                 },
                 _ => ErrorKind::Failure,
             };
-            MaqetError::with_source(
-                kind,
-                format!("plugin `{}` failed to run `{name}`", plugin.name()),
-                e,
-            )
+            MaqetError::plugin(kind, e)
         })?;
         let human = match &value {
             Value::String(s) => Some(s.clone()),
@@ -235,16 +231,9 @@ struct Services<'a> {
 
 impl HostServices for Services<'_> {
     fn call(&self, command: &str, args: Value) -> Result<Value, String> {
-        self.maqet.call(command, args).map_err(|e| {
-            let mut text = e.to_string();
-            let mut source = std::error::Error::source(&e);
-            while let Some(cause) = source {
-                text.push_str(": ");
-                text.push_str(&cause.to_string());
-                source = cause.source();
-            }
-            text
-        })
+        self.maqet
+            .call(command, args)
+            .map_err(|e| maqet_error_chain::error_chain(&e))
     }
 
     fn log(&self, level: LogLevel, message: &str) {

@@ -37,13 +37,14 @@ pub mod results;
 mod screenshot;
 mod seconds;
 mod session;
+mod snapshot_error;
 mod text;
 pub mod trust;
 
 #[doc(hidden)]
 pub use inventory;
 
-pub use error::{ErrorKind, MaqetError};
+pub use error::{ErrorKind, MaqetError, PluginFailure, SnapshotError};
 pub use identity::looks_like_vm_id;
 pub use maqet::{Maqet, MaqetBuilder, ProgressHook};
 pub use maqet_state::{VmRecord, VmStatus};

@@ -46,17 +46,9 @@ pub enum PluginError {
 #[error("{0}")]
 pub struct PluginMessage(pub String);
 
-/// Formats an error and its causes as `error: cause: cause`, for a plugin's `Err(String)`.
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
+/// Formats an error and its causes as `error: cause: cause`, for a plugin's `Err(String)`
+/// (maqet's one formatter, re-exported so a plugin needs no other maqet crate).
+pub use maqet_error_chain::error_chain;
 
 /// The kind of a plugin command's failure; maqet turns it into its exit code
 /// (see docs/exit-codes.md).

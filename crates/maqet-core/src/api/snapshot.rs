@@ -10,7 +10,8 @@ use maqet_storage::{DriveKind, DriveSpec, Media, QemuImg, SnapshotInfo, StorageE
 use serde::Serialize;
 
 use crate::registry::CommandOutput;
-use crate::{ErrorKind, Maqet, MaqetError};
+use crate::text::human_bytes;
+use crate::{Maqet, MaqetError, SnapshotError};
 
 /// How long a live snapshot job may run before maqet stops waiting.
 pub const LIVE_SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(600);
@@ -90,22 +91,6 @@ fn snapshot_table(rows: &[SnapshotInfo]) -> String {
         );
     }
     out
-}
-
-/// Bytes as `0 B`, `12.3 MiB`, ...
-pub(crate) fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
 }
 
 /// A snapshot action, parsed.
@@ -198,24 +183,10 @@ impl Maqet {
         }
         match (running, live) {
             (true, false) if action == Action::Load => {
-                return Err(MaqetError::Snapshot {
-                    message: format!(
-                        "VM `{}` is running, and loading a disk snapshot under a running guest would corrupt it: use --live to restore the VM's full state through QEMU, or stop the VM first (`maqet stop {}`)",
-                        record.name, record.name
-                    ),
-                    kind: ErrorKind::InvalidInput,
-                    source: None,
-                });
+                return Err(SnapshotError::LoadWhileRunning { vm: record.name }.into());
             }
             (false, true) => {
-                return Err(MaqetError::Snapshot {
-                    message: format!(
-                        "VM `{}` is not running, so there is nothing live to snapshot; drop --live to use the image (`qemu-img`)",
-                        record.name
-                    ),
-                    kind: ErrorKind::InvalidInput,
-                    source: None,
-                });
+                return Err(SnapshotError::LiveWhileStopped { vm: record.name }.into());
             }
             _ => {}
         }
@@ -255,19 +226,12 @@ impl Maqet {
     fn snapshot_drive(&self, record: &VmRecord, drive: &str) -> Result<DriveSpec, MaqetError> {
         let drives = self.vm_drives(record)?;
         let Some(spec) = drives.iter().find(|d| d.name == drive) else {
-            let names: Vec<&str> = drives.iter().map(|d| d.name.as_str()).collect();
-            return Err(MaqetError::new(
-                ErrorKind::NotFound,
-                format!(
-                    "VM `{}` has no drive `{drive}`; its drives: {}",
-                    record.name,
-                    if names.is_empty() {
-                        "none".to_string()
-                    } else {
-                        names.join(", ")
-                    }
-                ),
-            ));
+            return Err(SnapshotError::NoSuchDrive {
+                vm: record.name.clone(),
+                drive: drive.to_string(),
+                drives: drives.iter().map(|d| d.name.clone()).collect(),
+            }
+            .into());
         };
         if spec.kind != DriveKind::Qcow2 || spec.media == Media::Cdrom {
             let what = if spec.media == Media::Cdrom {
@@ -275,26 +239,21 @@ impl Maqet {
             } else {
                 spec.kind.to_string()
             };
-            return Err(MaqetError::Snapshot {
-                message: format!(
-                    "drive `{drive}` of VM `{}` is a {what} drive, which cannot hold snapshots; only qcow2 disks can",
-                    record.name
-                ),
-                kind: ErrorKind::InvalidInput,
-                source: None,
-            });
+            return Err(SnapshotError::DriveCannotHoldSnapshots {
+                vm: record.name.clone(),
+                drive: drive.to_string(),
+                what,
+            }
+            .into());
         }
         let file = spec.file.clone().unwrap_or_default();
         if !file.exists() {
-            return Err(MaqetError::Snapshot {
-                message: format!(
-                    "drive `{drive}` of VM `{}` has no image yet at {} (it is created on the first start); nothing to snapshot",
-                    record.name,
-                    file.display()
-                ),
-                kind: ErrorKind::NotFound,
-                source: None,
-            });
+            return Err(SnapshotError::NoImage {
+                vm: record.name.clone(),
+                drive: drive.to_string(),
+                file,
+            }
+            .into());
         }
         Ok(spec.clone())
     }
@@ -310,28 +269,12 @@ impl Maqet {
         name: &str,
         overwrite: bool,
     ) -> Result<(), MaqetError> {
-        let file = spec.file.clone().unwrap_or_default();
-        let existing: Vec<String> = QemuImg::new()
-            .snapshot_list(&file, true)
-            .map_err(|e| drive_error(e, record, &spec.name))?
-            .into_iter()
-            .map(|s| s.name)
-            .collect();
-        let exists = existing.iter().any(|n| n == name);
-        match action {
-            Action::Create if exists && !overwrite => {
-                return Err(exists_error(record, &spec.name, name));
-            }
-            Action::Delete if !exists => {
-                return Err(missing_error(record, &spec.name, name, &existing));
-            }
-            _ => {}
-        }
+        let exists = check_existing(record, spec, action, name, overwrite)?;
         let node = maqet_storage::node_name(spec);
         let arguments = serde_json::json!({"device": node, "name": name});
-        let fail = |what: &str, e: QmpError| {
+        let fail = |step: &str, e: QmpError| {
             let died = !self.qemu_alive(record);
-            live_error(record, &spec.name, name, what, e, died)
+            live_error(record, &spec.name, name, step, e, died)
         };
         self.block_on(async {
             let qmp = self.qmp_client(record).await?;
@@ -360,23 +303,7 @@ impl Maqet {
         name: &str,
         overwrite: bool,
     ) -> Result<(), MaqetError> {
-        let file = spec.file.clone().unwrap_or_default();
-        let existing: Vec<String> = QemuImg::new()
-            .snapshot_list(&file, true)
-            .map_err(|e| drive_error(e, record, &spec.name))?
-            .into_iter()
-            .map(|s| s.name)
-            .collect();
-        let exists = existing.iter().any(|n| n == name);
-        match action {
-            Action::Create if exists && !overwrite => {
-                return Err(exists_error(record, &spec.name, name));
-            }
-            Action::Load | Action::Delete if !exists => {
-                return Err(missing_error(record, &spec.name, name, &existing));
-            }
-            _ => {}
-        }
+        let exists = check_existing(record, spec, action, name, overwrite)?;
         let node = maqet_storage::node_name(spec);
         let job = |verb: &str| {
             format!(
@@ -384,9 +311,9 @@ impl Maqet {
                 &uuid::Uuid::new_v4().simple().to_string()[..8]
             )
         };
-        let fail = |what: &str, e: QmpError| {
+        let fail = |step: &str, e: QmpError| {
             let died = !self.qemu_alive(record);
-            live_error(record, &spec.name, name, what, e, died)
+            live_error(record, &spec.name, name, step, e, died)
         };
         self.block_on(async {
             let qmp = self.qmp_client(record).await?;
@@ -427,50 +354,68 @@ impl Maqet {
     }
 }
 
+/// Whether snapshot `name` is on the drive, refusing what the action cannot do with that:
+/// create an existing one without `overwrite`, load or delete a missing one.
+fn check_existing(
+    record: &VmRecord,
+    spec: &DriveSpec,
+    action: Action,
+    name: &str,
+    overwrite: bool,
+) -> Result<bool, MaqetError> {
+    let file = spec.file.clone().unwrap_or_default();
+    let existing: Vec<String> = QemuImg::new()
+        .snapshot_list(&file, true)
+        .map_err(|e| drive_error(e, record, &spec.name))?
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    let exists = existing.iter().any(|n| n == name);
+    match action {
+        Action::Create if exists && !overwrite => Err(exists_error(record, &spec.name, name)),
+        Action::Load | Action::Delete if !exists => {
+            Err(missing_error(record, &spec.name, name, existing))
+        }
+        _ => Ok(exists),
+    }
+}
+
 /// Rewrites storage errors so they name the VM and drive instead of the image path.
 fn drive_error(err: StorageError, record: &VmRecord, drive: &str) -> MaqetError {
     match err {
         StorageError::SnapshotExists { name, .. } => exists_error(record, drive, &name),
         StorageError::SnapshotNotFound { name, available } => {
-            missing_error(record, drive, &name, &available)
+            missing_error(record, drive, &name, available)
         }
-        StorageError::SnapshotUnsupported { format, .. } => MaqetError::Snapshot {
-            message: format!(
-                "drive `{drive}` of VM `{}` holds a {format} image, which cannot hold snapshots; only qcow2 images can",
-                record.name
-            ),
-            kind: ErrorKind::InvalidInput,
-            source: None,
-        },
+        StorageError::SnapshotUnsupported { format, .. } => {
+            SnapshotError::ImageCannotHoldSnapshots {
+                vm: record.name.clone(),
+                drive: drive.to_string(),
+                format,
+            }
+            .into()
+        }
         other => MaqetError::from(other),
     }
 }
 
 fn exists_error(record: &VmRecord, drive: &str, name: &str) -> MaqetError {
-    MaqetError::Snapshot {
-        message: format!(
-            "snapshot `{name}` already exists on drive `{drive}` of VM `{}`; add --overwrite to replace it",
-            record.name
-        ),
-        kind: ErrorKind::AlreadyExists,
-        source: None,
+    SnapshotError::Exists {
+        vm: record.name.clone(),
+        drive: drive.to_string(),
+        name: name.to_string(),
     }
+    .into()
 }
 
-fn missing_error(record: &VmRecord, drive: &str, name: &str, available: &[String]) -> MaqetError {
-    MaqetError::Snapshot {
-        message: format!(
-            "snapshot `{name}` not found on drive `{drive}` of VM `{}`; existing snapshots: {}",
-            record.name,
-            if available.is_empty() {
-                "none".to_string()
-            } else {
-                available.join(", ")
-            }
-        ),
-        kind: ErrorKind::NotFound,
-        source: None,
+fn missing_error(record: &VmRecord, drive: &str, name: &str, available: Vec<String>) -> MaqetError {
+    SnapshotError::Missing {
+        vm: record.name.clone(),
+        drive: drive.to_string(),
+        name: name.to_string(),
+        available,
     }
+    .into()
 }
 
 /// The error for a failed live snapshot step; `qemu_died` says QEMU is gone (checked after the
@@ -479,39 +424,35 @@ fn live_error(
     record: &VmRecord,
     drive: &str,
     name: &str,
-    what: &str,
-    err: QmpError,
+    step: &str,
+    source: QmpError,
     qemu_died: bool,
 ) -> MaqetError {
-    let kind = match err {
-        QmpError::JobTimeout { .. } | QmpError::Timeout { .. } => ErrorKind::Timeout,
-        _ => ErrorKind::Failure,
-    };
+    let (vm, drive, name, step) = (
+        record.name.clone(),
+        drive.to_string(),
+        name.to_string(),
+        step.to_string(),
+    );
     if qemu_died {
-        return MaqetError::Snapshot {
-            message: format!(
-                "QEMU of VM `{}` (pid {}) died while trying to {what} snapshot `{name}` on drive `{drive}`; \
-                 the snapshot is not complete. `maqet status {}` shows how QEMU ended; check the \
-                 image with `maqet snapshot {} list {drive}` after starting the VM again",
-                record.name,
-                record
-                    .qemu
-                    .map_or_else(|| "?".into(), |q| q.pid.to_string()),
-                record.name,
-                record.name,
-            ),
-            kind: ErrorKind::Failure,
-            source: Some(Box::new(err)),
-        };
+        return SnapshotError::QemuDied {
+            vm,
+            pid: record.qemu.map(|q| q.pid),
+            step,
+            name,
+            drive,
+            source,
+        }
+        .into();
     }
-    MaqetError::Snapshot {
-        message: format!(
-            "QEMU could not {what} snapshot `{name}` on drive `{drive}` of VM `{}`; QEMU's reason is below",
-            record.name
-        ),
-        kind,
-        source: Some(Box::new(err)),
+    SnapshotError::QemuRefused {
+        vm,
+        step,
+        name,
+        drive,
+        source,
     }
+    .into()
 }
 
 #[cfg(test)]
@@ -526,12 +467,5 @@ mod tests {
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(err.contains("create, load, list or delete"), "{err}");
-    }
-
-    #[test]
-    fn byte_sizes_read_well() {
-        assert_eq!(human_bytes(0), "0 B");
-        assert_eq!(human_bytes(1536), "1.5 KiB");
-        assert_eq!(human_bytes(3 << 30), "3.0 GiB");
     }
 }

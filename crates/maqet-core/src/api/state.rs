@@ -112,8 +112,7 @@ impl Maqet {
             let (dir, file) = match found {
                 Ok(found) => found,
                 Err(err) => {
-                    out.problems
-                        .push(crate::api::maintenance::error_chain(&err));
+                    out.problems.push(maqet_error_chain::error_chain(&err));
                     continue;
                 }
             };
@@ -122,8 +121,7 @@ impl Maqet {
                 Ok(Some(row)) if row.id == vm.id => continue,
                 Ok(_) => {}
                 Err(err) => {
-                    out.problems
-                        .push(crate::api::maintenance::error_chain(&err));
+                    out.problems.push(maqet_error_chain::error_chain(&err));
                     continue;
                 }
             }
@@ -149,7 +147,7 @@ impl Maqet {
                     "VM {} ({}): {}",
                     vm.name,
                     vm.id,
-                    crate::api::maintenance::error_chain(&err)
+                    maqet_error_chain::error_chain(&err)
                 )),
             }
         }

@@ -180,10 +180,10 @@ impl Relay {
             match AgentConnection::connect(&self.channel).await {
                 Ok(connection) => *guard = Some(connection),
                 Err(err) => {
-                    log!("guest agent: {}", super::qemu::error_chain(&err));
+                    log!("guest agent: {}", maqet_error_chain::error_chain(&err));
                     return AgentReply::Error {
                         class: CLASS_UNAVAILABLE.into(),
-                        desc: super::qemu::error_chain(&err),
+                        desc: maqet_error_chain::error_chain(&err),
                     };
                 }
             }
@@ -237,7 +237,7 @@ impl Relay {
                 }
             }
             Err(err) => {
-                let text = super::qemu::error_chain(&err);
+                let text = maqet_error_chain::error_chain(&err);
                 log!("guest agent: {command} failed: {text}; reconnecting next time");
                 *guard = None;
                 AgentReply::Error {

@@ -190,9 +190,9 @@ fn backup(conn: &Connection, db_path: &Path, version: i64) -> Result<PathBuf, St
         path: dir.clone(),
         source,
     })?;
-    let failed = |source| StateError::Backup {
+    let failed = |source: rusqlite::Error| StateError::Backup {
         path: target.clone(),
-        source,
+        source: source.into(),
     };
     conn.backup(MAIN_DB, &target, None).map_err(failed)?;
     // The copy inherits WAL mode; make it one self-contained file.

@@ -73,9 +73,9 @@ impl StateDb {
             path: dir.clone(),
             source,
         })?;
-        let failed = |source| StateError::Backup {
+        let failed = |source: rusqlite::Error| StateError::Backup {
             path: target.clone(),
-            source,
+            source: source.into(),
         };
         let copied = conn
             .backup(MAIN_DB, &tmp, None)

@@ -272,10 +272,7 @@ impl Maqet {
         let exists = check_existing(record, spec, action, name, overwrite)?;
         let node = maqet_storage::node_name(spec);
         let arguments = serde_json::json!({"device": node, "name": name});
-        let fail = |step: &str, e: QmpError| {
-            let died = !self.qemu_alive(record);
-            live_error(record, &spec.name, name, step, e, died)
-        };
+        let fail = |step: &str, e: QmpError| live_error(record, &spec.name, name, step, e, self);
         self.block_on(async {
             let qmp = self.qmp_client(record).await?;
             if exists {
@@ -311,10 +308,7 @@ impl Maqet {
                 &uuid::Uuid::new_v4().simple().to_string()[..8]
             )
         };
-        let fail = |step: &str, e: QmpError| {
-            let died = !self.qemu_alive(record);
-            live_error(record, &spec.name, name, step, e, died)
-        };
+        let fail = |step: &str, e: QmpError| live_error(record, &spec.name, name, step, e, self);
         self.block_on(async {
             let qmp = self.qmp_client(record).await?;
             if action == Action::Delete || (action == Action::Create && exists) {
@@ -418,15 +412,15 @@ fn missing_error(record: &VmRecord, drive: &str, name: &str, available: Vec<Stri
     .into()
 }
 
-/// The error for a failed live snapshot step; `qemu_died` says QEMU is gone (checked after the
-/// failure), which then is the message instead of "QEMU refused".
+/// The error for a failed live snapshot step: when QEMU is gone (checked after the failure),
+/// that is the message instead of "QEMU refused".
 fn live_error(
     record: &VmRecord,
     drive: &str,
     name: &str,
     step: &str,
     source: QmpError,
-    qemu_died: bool,
+    maqet: &Maqet,
 ) -> MaqetError {
     let (vm, drive, name, step) = (
         record.name.clone(),
@@ -434,7 +428,7 @@ fn live_error(
         name.to_string(),
         step.to_string(),
     );
-    if qemu_died {
+    if !maqet.qemu_alive(record) {
         return SnapshotError::QemuDied {
             vm,
             pid: record.qemu.map(|q| q.pid),

@@ -192,10 +192,8 @@ impl Maqet {
         }
         let _lock = self.lock_vm(&record)?;
         let disk_only = running && !live;
-        if live {
-            self.live_snapshot(&record, &spec, action, &name, overwrite)?;
-        } else if disk_only {
-            self.disk_snapshot_through_qemu(&record, &spec, action, &name, overwrite)?;
+        if live || disk_only {
+            self.snapshot_through_qemu(&record, &spec, action, &name, overwrite, live)?;
         } else {
             let done = match action {
                 Action::Create => qemu_img.snapshot_create(&file, &name, overwrite),
@@ -258,57 +256,48 @@ impl Maqet {
         Ok(spec.clone())
     }
 
-    /// Creates or deletes an internal snapshot of the disk alone while QEMU holds the image
-    /// (`blockdev-snapshot-internal-sync`): no RAM or device state, so a paused guest gives a
-    /// consistent disk and a running one a crash-consistent disk.
-    fn disk_snapshot_through_qemu(
+    /// Takes, loads or deletes a snapshot through the VM's QEMU. Live (`snapshot-save` and
+    /// friends): RAM and device state with the disks. Otherwise the disk alone while QEMU holds
+    /// the image (`blockdev-snapshot-internal-sync`): no RAM or device state, so a paused guest
+    /// gives a consistent disk and a running one a crash-consistent disk.
+    fn snapshot_through_qemu(
         &self,
         record: &VmRecord,
         spec: &DriveSpec,
         action: Action,
         name: &str,
         overwrite: bool,
+        live: bool,
     ) -> Result<(), MaqetError> {
         let exists = check_existing(record, spec, action, name, overwrite)?;
         let node = maqet_storage::node_name(spec);
-        let arguments = serde_json::json!({"device": node, "name": name});
         let fail = |step: &str, e: QmpError| live_error(record, &spec.name, name, step, e, self);
-        self.block_on(async {
-            let qmp = self.qmp_client(record).await?;
-            if exists {
-                qmp.execute(
-                    "blockdev-snapshot-delete-internal-sync",
-                    Some(arguments.clone()),
-                )
-                .await
-                .map_err(|e| fail("delete", e))?;
-            }
-            if action == Action::Create {
-                qmp.execute("blockdev-snapshot-internal-sync", Some(arguments))
+        if !live {
+            let arguments = serde_json::json!({"device": node, "name": name});
+            return self.block_on(async {
+                let qmp = self.qmp_client(record).await?;
+                if exists {
+                    qmp.execute(
+                        "blockdev-snapshot-delete-internal-sync",
+                        Some(arguments.clone()),
+                    )
                     .await
-                    .map_err(|e| fail("take", e))?;
-            }
-            Ok::<(), MaqetError>(())
-        })?
-    }
-
-    fn live_snapshot(
-        &self,
-        record: &VmRecord,
-        spec: &DriveSpec,
-        action: Action,
-        name: &str,
-        overwrite: bool,
-    ) -> Result<(), MaqetError> {
-        let exists = check_existing(record, spec, action, name, overwrite)?;
-        let node = maqet_storage::node_name(spec);
+                    .map_err(|e| fail("delete", e))?;
+                }
+                if action == Action::Create {
+                    qmp.execute("blockdev-snapshot-internal-sync", Some(arguments))
+                        .await
+                        .map_err(|e| fail("take", e))?;
+                }
+                Ok::<(), MaqetError>(())
+            })?;
+        }
         let job = |verb: &str| {
             format!(
                 "maqet-{verb}-{}",
                 &uuid::Uuid::new_v4().simple().to_string()[..8]
             )
         };
-        let fail = |step: &str, e: QmpError| live_error(record, &spec.name, name, step, e, self);
         self.block_on(async {
             let qmp = self.qmp_client(record).await?;
             if action == Action::Delete || (action == Action::Create && exists) {

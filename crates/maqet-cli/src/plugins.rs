@@ -203,10 +203,10 @@ impl PluginSet {
         let value = plugin.invoke(name, &args, &services).map_err(|e| {
             let kind = match &e {
                 host::PluginError::CommandFailed { kind, .. } => match kind {
-                    host::FailureKind::Invalid => ErrorKind::InvalidInput,
-                    host::FailureKind::PermissionDenied => ErrorKind::PermissionDenied,
-                    host::FailureKind::Timeout => ErrorKind::Timeout,
-                    host::FailureKind::Failure => ErrorKind::Failure,
+                    host::ErrorKind::InvalidInput => ErrorKind::InvalidInput,
+                    host::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
+                    host::ErrorKind::Timeout => ErrorKind::Timeout,
+                    host::ErrorKind::Failure => ErrorKind::Failure,
                 },
                 _ => ErrorKind::Failure,
             };

@@ -283,7 +283,7 @@ fn caused_by_permission(err: &(dyn StdError + 'static)) -> bool {
 }
 
 fn state_kind(err: &maqet_state::StateError) -> ErrorKind {
-    use maqet_state::StateErrorKind as K;
+    use maqet_state::ErrorKind as K;
     // SQLite says only "unable to open database file"; ask the OS whether access is the reason.
     if let maqet_state::StateError::Open { path, .. } = err
         && access_denied(path)
@@ -301,7 +301,7 @@ fn state_kind(err: &maqet_state::StateError) -> ErrorKind {
 fn storage_kind(err: &maqet_storage::StorageError) -> ErrorKind {
     use maqet_storage::ErrorKind as K;
     match err.kind() {
-        K::Invalid | K::Unsupported => ErrorKind::InvalidInput,
+        K::InvalidInput | K::Unsupported => ErrorKind::InvalidInput,
         K::NotFound => ErrorKind::NotFound,
         K::AlreadyExists => ErrorKind::AlreadyExists,
         K::Busy => ErrorKind::Timeout,
@@ -310,10 +310,10 @@ fn storage_kind(err: &maqet_storage::StorageError) -> ErrorKind {
 }
 
 fn runner_kind(err: &maqet_runner::RunnerError) -> ErrorKind {
-    use maqet_runner::RunnerErrorKind as K;
+    use maqet_runner::ErrorKind as K;
     match err.kind() {
         K::Timeout => ErrorKind::Timeout,
-        K::Permission => ErrorKind::PermissionDenied,
+        K::PermissionDenied => ErrorKind::PermissionDenied,
         _ => ErrorKind::Failure,
     }
 }

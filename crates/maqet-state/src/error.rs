@@ -285,7 +285,7 @@ impl From<rusqlite::Error> for SqliteError {
 
 /// Coarse classes of [`StateError`], for mapping to exit codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum StateErrorKind {
+pub enum ErrorKind {
     /// The VM does not exist.
     NotFound,
     /// The name is already used.
@@ -297,26 +297,26 @@ pub enum StateErrorKind {
     /// A file-system problem.
     Io,
     /// Anything else (bad input, newer schema, ...).
-    Other,
+    Failure,
 }
 
 impl StateError {
     /// The coarse class of this error.
-    pub fn kind(&self) -> StateErrorKind {
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::VmNotFound { .. } => StateErrorKind::NotFound,
-            Self::NameTaken { .. } => StateErrorKind::AlreadyExists,
-            Self::Busy { .. } | Self::UpgradeLocked { .. } => StateErrorKind::Busy,
+            Self::VmNotFound { .. } => ErrorKind::NotFound,
+            Self::NameTaken { .. } => ErrorKind::AlreadyExists,
+            Self::Busy { .. } | Self::UpgradeLocked { .. } => ErrorKind::Busy,
             Self::NotADatabase { .. }
             | Self::Corrupt { .. }
             | Self::InvalidStoredValue { .. }
-            | Self::BadVmFile { .. } => StateErrorKind::Corrupt,
+            | Self::BadVmFile { .. } => ErrorKind::Corrupt,
             Self::CreateDir { .. }
             | Self::Open { .. }
             | Self::Backup { .. }
             | Self::BackupDir { .. }
             | Self::DiskFull { .. }
-            | Self::VmFile { .. } => StateErrorKind::Io,
+            | Self::VmFile { .. } => ErrorKind::Io,
             Self::Sqlite { source, .. } => match source.sqlite_error_code() {
                 Some(
                     ErrorCode::SystemIoFailure
@@ -324,15 +324,15 @@ impl StateError {
                     | ErrorCode::CannotOpen
                     | ErrorCode::PermissionDenied
                     | ErrorCode::ReadOnly,
-                ) => StateErrorKind::Io,
-                _ => StateErrorKind::Other,
+                ) => ErrorKind::Io,
+                _ => ErrorKind::Failure,
             },
             Self::SchemaTooNew { .. }
             | Self::Migration { .. }
             | Self::UnknownStatus { .. }
             | Self::RelativePath { .. }
             | Self::NonUtf8Path { .. }
-            | Self::EncodeConfig { .. } => StateErrorKind::Other,
+            | Self::EncodeConfig { .. } => ErrorKind::Failure,
         }
     }
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use maqet_macros::api_method;
-use maqet_state::{StateDb, StateErrorKind, VmStatus};
+use maqet_state::{StateDb, VmStatus};
 use serde::Serialize;
 
 use crate::census::Census;
@@ -217,7 +217,7 @@ pub(crate) fn database_damaged(db_path: &Path) -> bool {
         Ok(db) => !db
             .integrity_check()
             .is_ok_and(|problems| problems.is_empty()),
-        Err(err) => err.kind() == StateErrorKind::Corrupt,
+        Err(err) => err.kind() == maqet_state::ErrorKind::Corrupt,
     }
 }
 

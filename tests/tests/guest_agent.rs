@@ -50,18 +50,6 @@ fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn sha256_host(path: &Path) -> String {
-    let out = std::process::Command::new("sha256sum")
-        .arg(path)
-        .output()
-        .expect("sha256sum runs");
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .next()
-        .unwrap_or_default()
-        .to_owned()
-}
-
 fn sha256_guest(home: &MaqetHome, vm: &str, path: &str) -> String {
     let out = maqet_ok(home, &["exec", vm, "--", "sha256sum", path]);
     stdout(&out)
@@ -251,13 +239,13 @@ fn exec_cp_ports_info_and_stop_through_the_agent() {
         maqet_ok(&home, &["cp", local.to_str().expect("UTF-8"), &guest_path]);
         assert_eq!(
             sha256_guest(&home, "ga", &format!("/tmp/{name}")),
-            sha256_host(&local)
+            maqet_tests::sha256_of_file(&local)
         );
         let back = home.path().join(format!("back-{name}"));
         maqet_ok(&home, &["cp", &guest_path, back.to_str().expect("UTF-8")]);
         assert_eq!(
-            sha256_host(&back),
-            sha256_host(&local),
+            maqet_tests::sha256_of_file(&back),
+            maqet_tests::sha256_of_file(&local),
             "{name} changed on the way"
         );
     }

@@ -205,18 +205,6 @@ fn a_name_that_looks_like_an_id_is_refused() {
     }
 }
 
-fn sha(path: &Path) -> String {
-    let out = Command::new("sha256sum")
-        .arg(path)
-        .output()
-        .expect("sha256sum runs");
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .next()
-        .unwrap_or_default()
-        .to_owned()
-}
-
 #[test]
 fn a_new_vm_reusing_a_removed_name_never_touches_its_files() {
     let home = MaqetHome::new();
@@ -229,7 +217,7 @@ fn a_new_vm_reusing_a_removed_name_never_touches_its_files() {
     maqet_stdout(&home, &["clone", "base", "clone1", "--linked"]);
     maqet_stdout(&home, &["rm", "base", "--clean-storage"]);
     assert!(backing.is_file(), "the clone's backing file must stay");
-    let before = sha(&backing);
+    let before = maqet_tests::sha256_of_file(&backing);
 
     add_vm(&home, "base", DISK);
     let new_dir = vm_data_dir(&home, "base");
@@ -237,7 +225,11 @@ fn a_new_vm_reusing_a_removed_name_never_touches_its_files() {
     maqet_stdout(&home, &["start", "base"]);
     maqet_stdout(&home, &["stop", "base", "--force"]);
     assert!(new_dir.join("hdd.qcow2").is_file());
-    assert_eq!(sha(&backing), before, "the old base disk was written");
+    assert_eq!(
+        maqet_tests::sha256_of_file(&backing),
+        before,
+        "the old base disk was written"
+    );
     let verify = maqet_json(&home, &["storage", "verify", "clone1"]);
     assert_eq!(verify["ok"], true, "{verify}");
     maqet_stdout(&home, &["start", "clone1"]);

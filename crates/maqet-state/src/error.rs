@@ -377,3 +377,19 @@ pub(crate) fn opening(path: &Path, action: &'static str) -> impl Fn(rusqlite::Er
         _ => sql(action)(source),
     }
 }
+
+/// The error of creating a backup file in `dir`.
+pub(crate) fn backup_dir_failed(dir: &Path) -> impl Fn(std::io::Error) -> StateError + '_ {
+    move |source| StateError::BackupDir {
+        path: dir.to_path_buf(),
+        source,
+    }
+}
+
+/// The error of copying the database into the backup `target`.
+pub(crate) fn backup_failed(target: &Path) -> impl Fn(rusqlite::Error) -> StateError + '_ {
+    move |source| StateError::Backup {
+        path: target.to_path_buf(),
+        source: source.into(),
+    }
+}

@@ -119,6 +119,11 @@ def qmp_query_status(path, timeout=30.0):
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.001)
+    return qmp_query_status(sock)
+
+
+def qmp_query_status(sock):
+    """Reads the greeting on a connected QMP socket, negotiates, runs query-status; closes it."""
     with sock, sock.makefile("rwb") as f:
         json.loads(f.readline())  # greeting
         for cmd in ("qmp_capabilities", "query-status"):

@@ -11,7 +11,6 @@ the overhead. Prints median and min of each side and the ratio of medians.
 Usage: start_vs_qemu.sh [ROUNDS]   (default 15; target ratio <= 1.10)
 """
 
-import json
 import os
 import socket
 import statistics
@@ -57,16 +56,8 @@ def raw_qemu_ms(argv, scratch):
     pid = os.posix_spawnp(argv[0], argv, dict(os.environ), file_actions=actions, setsid=True)
     client.connect(str(path))
     listener.close()
-    with client, client.makefile("rwb") as f:
-        json.loads(f.readline())  # greeting
-        for cmd in ("qmp_capabilities", "query-status"):
-            f.write(json.dumps({"execute": cmd}).encode() + b"\n")
-            f.flush()
-            while True:
-                msg = json.loads(f.readline())
-                if "return" in msg or "error" in msg:
-                    break
-        ms = (time.perf_counter() - t0) * 1000
+    benchlib.qmp_query_status(client)
+    ms = (time.perf_counter() - t0) * 1000
     os.kill(pid, 9)
     os.waitpid(pid, 0)
     assert msg.get("return", {}).get("status") in ("running", "prelaunch"), msg

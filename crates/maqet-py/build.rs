@@ -19,6 +19,8 @@ fn same_dir(a: &Path, b: &Path) -> bool {
     }
 }
 
+// A build script reports a broken build environment by panicking; cargo shows the message.
+#[allow(clippy::expect_used)]
 fn main() {
     println!("cargo:rerun-if-env-changed=PYO3_BUILD_EXTENSION_MODULE");
     println!("cargo:rerun-if-changed=build.rs");

@@ -12,7 +12,7 @@ The methods and their results follow maqet's Python API reference; the work is d
 core (the same code as the ``maqet`` CLI). See docs/python.md.
 """
 
-from maqet import _api
+from maqet import _api, exceptions
 from maqet._maqet import Maqet as _NativeMaqet
 from maqet._maqet import VMInstance, __version__
 from maqet.exceptions import (
@@ -28,21 +28,7 @@ from maqet.exceptions import (
     VMNotFoundError,
 )
 
-__all__ = [
-    "Maqet",
-    "VMInstance",
-    "MaqetError",
-    "StateManagerError",
-    "ConfigError",
-    "SnapshotError",
-    "StorageError",
-    "VMNotFoundError",
-    "VMAlreadyRunningError",
-    "QMPError",
-    "RunnerError",
-    "TimeoutError",
-    "__version__",
-]
+__all__ = ["Maqet", "VMInstance", *exceptions.__all__, "__version__"]
 
 
 class Maqet(_NativeMaqet):

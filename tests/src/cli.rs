@@ -40,14 +40,68 @@ pub fn fails_with(home: &MaqetHome, args: &[&str], code: i32) -> String {
     stderr
 }
 
+/// Runs `maqet ARGS` and asserts that it succeeded.
+pub fn maqet_ok(home: &MaqetHome, args: &[&str]) -> Output {
+    let out = maqet(home, args);
+    assert!(out.status.success(), "{}", describe(args, &out));
+    out
+}
+
+/// Runs `maqet ARGS`, asserts success and returns stdout.
+pub fn maqet_stdout(home: &MaqetHome, args: &[&str]) -> String {
+    String::from_utf8_lossy(&maqet_ok(home, args).stdout).into_owned()
+}
+
+/// Runs `maqet ARGS` (which ask for JSON themselves), asserts success and parses stdout.
+pub fn json_of(home: &MaqetHome, args: &[&str]) -> Value {
+    let out = maqet_ok(home, args);
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not pure JSON ({e}): {}", describe(args, &out)))
+}
+
+/// A finished command's stdout as JSON.
+pub fn stdout_json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
 /// Runs `maqet ARGS --format json`, asserts success and parses stdout.
 pub fn maqet_json(home: &MaqetHome, args: &[&str]) -> Value {
     let mut all = args.to_vec();
     all.extend(["--format", "json"]);
-    let out = maqet(home, &all);
-    assert!(out.status.success(), "{}", describe(&all, &out));
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", describe(&all, &out)))
+    json_of(home, &all)
+}
+
+/// Writes `yaml` as `<name>.yaml` in the home's configs and runs `maqet add` on it.
+pub fn add(home: &MaqetHome, name: &str, yaml: &str) {
+    let config = home.write_config(name, yaml);
+    maqet_ok(
+        home,
+        &["add", config.to_str().expect("temp paths are UTF-8")],
+    );
+}
+
+/// A plugin library cargo built for this test run (`lib<lib_name>.so`).
+pub fn plugin_library(lib_name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let deps = exe.parent().expect("deps dir");
+    let file = format!("lib{lib_name}.so");
+    [
+        deps.join(&file),
+        deps.parent().expect("profile dir").join(&file),
+    ]
+    .into_iter()
+    .find(|p| p.exists())
+    .unwrap_or_else(|| {
+        panic!(
+            "{file} was not built next to {}; run `cargo build --workspace`",
+            deps.display()
+        )
+    })
 }
 
 /// `maqet status VM --format json`.

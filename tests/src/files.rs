@@ -42,6 +42,20 @@ pub fn wait_for_file_text(
     }
 }
 
+/// The SHA-256 of a file, in hex, as `sha256sum` prints it.
+pub fn sha256_of_file(path: &Path) -> String {
+    let out = std::process::Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .expect("sha256sum runs");
+    assert!(out.status.success(), "sha256sum {}", path.display());
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -33,6 +33,10 @@
 //! home.cmd().arg("add").arg(&config).assert().success();
 //! ```
 
+// This crate is test support: a failed set-up step (no sshd, a port taken, a file that cannot
+// be written) must fail the test at once with the reason, which is what `expect` does.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod binaries;
 mod files;
 mod guest;
@@ -46,7 +50,7 @@ pub mod libvirtd;
 pub mod cli;
 
 pub use binaries::{maqet_binary, maqet_runner_binary};
-pub use files::wait_for_file_text;
+pub use files::{sha256_of_file, wait_for_file_text};
 pub use guest::{
     GUEST_KERNEL_APPEND, IGNORE_ACPI_PARAM, READY_BANNER, TestGuest, guest_config_yaml,
     guest_config_yaml_with_append, plain_qemu_command, test_guest,

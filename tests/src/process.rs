@@ -1,5 +1,6 @@
 //! Making sure QEMU and runner processes do not outlive the test that started them.
 
+use crate::cli::is_alive;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::process::{Child, ExitStatus};
@@ -127,16 +128,6 @@ fn is_killable(cmdline: &[u8]) -> bool {
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
-}
-
-/// Alive and not a zombie (a killed child of ours stays a zombie until its owner reaps it).
-fn is_alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .is_some_and(|(_, rest)| !rest.trim_start().starts_with(['Z', 'X'])),
-        Err(_) => false,
-    }
 }
 
 #[cfg(test)]

@@ -6,12 +6,15 @@
 //! and needs root; the locked-database and full-disk tests use python3's sqlite3 module. Each
 //! fails saying what is missing when it cannot run (scripts/setup.sh installs it all).
 
+// Test code: a step that fails panics with its message, which fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use maqet_tests::cli::fails_with;
+use maqet_tests::cli::{fails_with, maqet_json};
 use maqet_tests::{MaqetHome, QemuProcessGuard, maqet_binary};
 use serde_json::Value;
 
@@ -36,18 +39,8 @@ fn succeeds(home: &MaqetHome, args: &[&str]) {
     assert_eq!(outcome.code, Some(0), "maqet {args:?}: {}", outcome.stderr);
 }
 
-fn json_of(home: &MaqetHome, args: &[&str]) -> Value {
-    let output = home.cmd().args(args).timeout(HANG_GUARD).output().unwrap();
-    assert!(
-        output.status.success(),
-        "maqet {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
-}
-
 fn vm_names(home: &MaqetHome) -> Vec<String> {
-    let list = json_of(home, &["ls", "--format", "json"]);
+    let list = maqet_json(home, &["ls"]);
     list.as_array()
         .unwrap()
         .iter()
@@ -56,7 +49,7 @@ fn vm_names(home: &MaqetHome) -> Vec<String> {
 }
 
 fn config_data(home: &MaqetHome, vm: &str) -> Value {
-    json_of(home, &["info", vm, "--format", "json"])["config_data"].clone()
+    maqet_json(home, &["info", vm])["config_data"].clone()
 }
 
 fn p(path: &Path) -> &str {
@@ -269,7 +262,7 @@ fn qemu_binary_missing() {
     succeeds(&home, &["add", p(&file)]);
     let stderr = fails_with(&home, &["start", "nobin"], 1);
     contains_all(&stderr, &["`/nonexistent/qemu`", "No such file"]);
-    let status = json_of(&home, &["status", "nobin", "--format", "json"]);
+    let status = maqet_json(&home, &["status", "nobin"]);
     assert_eq!(status["is_running"], false, "{status:#}");
     assert_eq!(status["pid"], Value::Null);
     assert_eq!(status["status"], "failed");
@@ -305,7 +298,7 @@ fn qemu_img_missing() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     contains_all(&stderr, &["qemu-img was not found", "qemu-utils"]);
-    let status = json_of(&home, &["status", "noimg", "--format", "json"]);
+    let status = maqet_json(&home, &["status", "noimg"]);
     assert_eq!(status["is_running"], false, "{status:#}");
     assert_no_image_files(&home.data_dir());
 }
@@ -321,7 +314,7 @@ fn qemu_refuses_an_argument() {
         &stderr,
         &["refused to start", "-bogus-option: invalid option"],
     );
-    let status = json_of(&home, &["status", "bogus", "--format", "json"]);
+    let status = maqet_json(&home, &["status", "bogus"]);
     assert_eq!(status["is_running"], false, "{status:#}");
     assert_eq!(status["status"], "failed");
 }
@@ -334,7 +327,7 @@ fn qmp_error() {
     succeeds(&home, &["start", "qmperr"]);
     let stderr = fails_with(&home, &["qmp", "qmperr", "no-such-command"], 1);
     contains_all(&stderr, &["no-such-command", "CommandNotFound"]);
-    let status = json_of(&home, &["status", "qmperr", "--format", "json"]);
+    let status = maqet_json(&home, &["status", "qmperr"]);
     assert_eq!(
         status["is_running"], true,
         "a failed command leaves the VM running"
@@ -421,7 +414,7 @@ fn full_disk_for_a_new_image() {
         ],
     );
     assert_no_image_files(&images);
-    let status = json_of(&home, &["status", "fullimg", "--format", "json"]);
+    let status = maqet_json(&home, &["status", "fullimg"]);
     assert_eq!(status["is_running"], false, "{status:#}");
 }
 

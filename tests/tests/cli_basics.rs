@@ -3,28 +3,15 @@
 //!
 //! Everything here runs without QEMU: no VM is started.
 
+// Test code: a step that fails panics with its message, which fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use maqet_tests::cli::fails_with;
+use maqet_tests::cli::{fails_with, json_of};
 use maqet_tests::{MaqetHome, maqet_binary};
 use serde_json::Value;
-
-/// Runs `maqet ARGS` in `home`, expects success, and parses stdout as JSON.
-fn json_of(home: &MaqetHome, args: &[&str]) -> Value {
-    let output = home.cmd().args(args).output().unwrap();
-    assert!(
-        output.status.success(),
-        "maqet {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout of maqet {args:?} is not pure JSON ({e}):\n{}",
-            String::from_utf8_lossy(&output.stdout)
-        )
-    })
-}
 
 fn vm_names(home: &MaqetHome) -> Vec<String> {
     let list = json_of(home, &["ls", "--format", "json"]);

@@ -8,10 +8,13 @@
 //!
 //! Build the binaries first: `cargo build -p maqet-cli -p maqet-runner`.
 
+// Test code: a step that fails panics with its message, which fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use maqet_tests::cli::{describe, fails_with, maqet, maqet_json, no_os_config, status, vm_id};
+use maqet_tests::cli::{add, describe, fails_with, maqet, maqet_json, no_os_config, status, vm_id};
 use maqet_tests::{MaqetHome, qemu_pids_mentioning};
 use serde_json::Value;
 
@@ -21,9 +24,7 @@ const STEPS: [&str; 4] = ["before-spawn", "after-spawn", "before-ready", "after-
 const DISK: &str = "storage:\n  - name: hdd\n    type: qcow2\n    size: 16M\n";
 
 fn add_vm(home: &MaqetHome, name: &str) {
-    let config = home.write_config(name, &no_os_config(name, DISK));
-    let out = maqet(home, &["add", config.to_str().expect("UTF-8 temp path")]);
-    assert!(out.status.success(), "{}", describe(&["add"], &out));
+    add(home, name, &no_os_config(name, DISK));
 }
 
 /// `maqet start NAME` with the runner killed at `step`.

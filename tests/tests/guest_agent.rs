@@ -6,6 +6,9 @@
 //!
 //! Build the binaries first: `cargo build -p maqet-cli -p maqet-runner`.
 
+// Test code: a step that fails panics with its message, which fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
@@ -13,25 +16,14 @@ use std::process::Output;
 use std::thread;
 use std::time::Duration;
 
-use maqet_tests::cli::{describe, fails_with, is_alive, maqet, maqet_json, no_os_config, status};
+use maqet_tests::cli::{
+    add, describe, fails_with, is_alive, maqet, maqet_json, maqet_ok, no_os_config, status,
+};
 use maqet_tests::{GUEST_KERNEL_APPEND, MaqetHome, guest_config_yaml_with_append, test_guest};
 use serde_json::Value;
 
 /// Seconds `wait --agent` may take: the guest boots under TCG on a busy machine.
 const BOOT_WAIT: &str = "180";
-
-fn add(home: &MaqetHome, name: &str, yaml: &str) {
-    let config = home.write_config(name, yaml);
-    let args = ["add", config.to_str().expect("temp paths are UTF-8")];
-    let out = maqet(home, &args);
-    assert!(out.status.success(), "{}", describe(&args, &out));
-}
-
-fn run_ok(home: &MaqetHome, args: &[&str]) -> Output {
-    let out = maqet(home, args);
-    assert!(out.status.success(), "{}", describe(args, &out));
-    out
-}
 
 /// A host TCP port nobody listens on right now.
 fn free_port() -> u16 {
@@ -47,31 +39,19 @@ fn start_guest(home: &MaqetHome, name: &str, append: &str, extra: &str) {
         name,
         &guest_config_yaml_with_append(name, append, &extra),
     );
-    run_ok(home, &["start", name]);
+    maqet_ok(home, &["start", name]);
 }
 
 fn wait_agent(home: &MaqetHome, name: &str) {
-    run_ok(home, &["wait", name, "--agent", "--timeout", BOOT_WAIT]);
+    maqet_ok(home, &["wait", name, "--agent", "--timeout", BOOT_WAIT]);
 }
 
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn sha256_host(path: &Path) -> String {
-    let out = std::process::Command::new("sha256sum")
-        .arg(path)
-        .output()
-        .expect("sha256sum runs");
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .next()
-        .unwrap_or_default()
-        .to_owned()
-}
-
 fn sha256_guest(home: &MaqetHome, vm: &str, path: &str) -> String {
-    let out = run_ok(home, &["exec", vm, "--", "sha256sum", path]);
+    let out = maqet_ok(home, &["exec", vm, "--", "sha256sum", path]);
     stdout(&out)
         .split_whitespace()
         .next()
@@ -121,7 +101,7 @@ fn exec_cp_ports_info_and_stop_through_the_agent() {
     wait_agent(&home, "ga");
 
     // exec: the guest's kernel, exit codes, stderr, signals, JSON.
-    let out = run_ok(&home, &["exec", "ga", "--", "uname", "-r"]);
+    let out = maqet_ok(&home, &["exec", "ga", "--", "uname", "-r"]);
     assert_eq!(stdout(&out).trim(), guest_kernel_release());
     let args = [
         "exec",
@@ -161,7 +141,7 @@ fn exec_cp_ports_info_and_stop_through_the_agent() {
     assert_eq!(json["stdout"], "a\nb", "{json}");
     assert_eq!(json["stderr"], "", "{json}");
     assert_eq!(json["truncated"], false, "{json}");
-    let out = run_ok(
+    let out = maqet_ok(
         &home,
         &[
             "exec",
@@ -179,7 +159,7 @@ fn exec_cp_ports_info_and_stop_through_the_agent() {
     assert_eq!(stdout(&out), "hi there /tmp\n");
     let input = home.path().join("input.txt");
     std::fs::write(&input, b"line one\nline two\n").expect("write input");
-    let out = run_ok(
+    let out = maqet_ok(
         &home,
         &[
             "exec",
@@ -200,7 +180,7 @@ fn exec_cp_ports_info_and_stop_through_the_agent() {
         2,
     );
     assert!(err.contains("did not finish within 2.0 s"), "{err}");
-    let out = run_ok(
+    let out = maqet_ok(
         &home,
         &[
             "exec",
@@ -256,16 +236,16 @@ fn exec_cp_ports_info_and_stop_through_the_agent() {
         let local = home.path().join(name);
         random_file(&local, len);
         let guest_path = format!("ga:/tmp/{name}");
-        run_ok(&home, &["cp", local.to_str().expect("UTF-8"), &guest_path]);
+        maqet_ok(&home, &["cp", local.to_str().expect("UTF-8"), &guest_path]);
         assert_eq!(
             sha256_guest(&home, "ga", &format!("/tmp/{name}")),
-            sha256_host(&local)
+            maqet_tests::sha256_of_file(&local)
         );
         let back = home.path().join(format!("back-{name}"));
-        run_ok(&home, &["cp", &guest_path, back.to_str().expect("UTF-8")]);
+        maqet_ok(&home, &["cp", &guest_path, back.to_str().expect("UTF-8")]);
         assert_eq!(
-            sha256_host(&back),
-            sha256_host(&local),
+            maqet_tests::sha256_of_file(&back),
+            maqet_tests::sha256_of_file(&local),
             "{name} changed on the way"
         );
     }
@@ -281,7 +261,7 @@ fn exec_cp_ports_info_and_stop_through_the_agent() {
         3,
     );
     assert!(err.contains("--force"), "{err}");
-    run_ok(&home, &["cp", "--force", one, "ga:/tmp/one.bin"]);
+    maqet_ok(&home, &["cp", "--force", one, "ga:/tmp/one.bin"]);
     // A failed read leaves no partial file on the host.
     let missing = home.path().join("missing-copy");
     fails_with(
@@ -307,11 +287,11 @@ fn exec_cp_ports_info_and_stop_through_the_agent() {
     std::fs::write(tree.join("sub/deeper/leaf.bin"), [0u8, 255, 10, 13]).expect("write");
     let tree_arg = tree.to_str().expect("UTF-8");
     fails_with(&home, &["cp", tree_arg, "ga:/tmp/"], 3);
-    run_ok(&home, &["cp", "-r", tree_arg, "ga:/tmp/"]);
-    let out = run_ok(&home, &["exec", "ga", "--", "cat", "/tmp/tree/top.txt"]);
+    maqet_ok(&home, &["cp", "-r", tree_arg, "ga:/tmp/"]);
+    let out = maqet_ok(&home, &["exec", "ga", "--", "cat", "/tmp/tree/top.txt"]);
     assert_eq!(stdout(&out), "top\n");
     let copy = home.path().join("tree-copy");
-    run_ok(
+    maqet_ok(
         &home,
         &["cp", "-r", "ga:/tmp/tree", copy.to_str().expect("UTF-8")],
     );
@@ -325,7 +305,7 @@ fn exec_cp_ports_info_and_stop_through_the_agent() {
     );
 
     // The forwarded port reaches the guest's httpd, and status lists the forward.
-    run_ok(&home, &["wait", "ga", "--tcp", "8080", "--timeout", "60"]);
+    maqet_ok(&home, &["wait", "ga", "--tcp", "8080", "--timeout", "60"]);
     let page = http_get(port);
     assert!(page.contains("maqet test guest"), "{page}");
     let report = status(&home, "ga");
@@ -384,12 +364,12 @@ fn exec_still_works_after_the_runner_is_killed_and_a_new_one_adopts_qemu() {
         runner,
         Duration::from_secs(10)
     ));
-    let out = run_ok(&home, &["exec", "adopt", "--", "echo", "still here"]);
+    let out = maqet_ok(&home, &["exec", "adopt", "--", "echo", "still here"]);
     assert_eq!(stdout(&out), "still here\n");
     let after = status(&home, "adopt");
     assert_eq!(after["pid"], qemu, "the same QEMU: {after}");
     assert_ne!(after["runner_pid"], runner, "a new runner: {after}");
-    run_ok(&home, &["stop", "adopt", "--force"]);
+    maqet_ok(&home, &["stop", "adopt", "--force"]);
 }
 
 #[test]
@@ -407,7 +387,7 @@ fn a_guest_whose_agent_never_starts_times_out_instead_of_hanging() {
     assert!(err.contains("wait silent --agent"), "{err}");
     // The runner still serves everything else.
     assert_eq!(status(&home, "silent")["status"], "running");
-    run_ok(&home, &["stop", "silent", "--force"]);
+    maqet_ok(&home, &["stop", "silent", "--force"]);
 }
 
 #[test]

@@ -7,11 +7,14 @@
 //!
 //! Build the binaries first: `cargo build --workspace`.
 
+// Test code: a step that fails panics with its message, which fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
-use maqet_tests::cli::{describe, fails_with, maqet, maqet_json, no_os_config};
+use maqet_tests::cli::{add, describe, fails_with, maqet_json, no_os_config};
 use maqet_tests::{MaqetHome, QmpTestClient};
 
 fn mkfifo(path: &Path) {
@@ -21,13 +24,6 @@ fn mkfifo(path: &Path) {
         .expect("mkfifo (coreutils) must be installed")
         .success();
     assert!(ok, "mkfifo {}", path.display());
-}
-
-fn add(home: &MaqetHome, name: &str, yaml: &str) {
-    let config = home.write_config(name, yaml);
-    let args = ["add", config.to_str().expect("temp paths are UTF-8")];
-    let out = maqet(home, &args);
-    assert!(out.status.success(), "{}", describe(&args, &out));
 }
 
 #[test]

@@ -6,10 +6,13 @@
 //! The tests start their own libvirtd (see `maqet_tests::libvirtd`) and need root. QEMU runs
 //! the test guest under TCG (`type='qemu'`).
 
+// Test code: a step that fails panics with its message, which fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::PathBuf;
 use std::time::Duration;
 
-use maqet_tests::cli::{describe, fails_with, maqet};
+use maqet_tests::cli::{describe, fails_with, maqet, maqet_stdout};
 use maqet_tests::libvirtd::{
     TestPool, libvirtd, remove_domain, virsh, virsh_ok, wait_for_domstate,
 };
@@ -50,23 +53,17 @@ fn unique(name: &str) -> String {
     format!("mqt-{name}-{}", std::process::id())
 }
 
-fn ok(home: &MaqetHome, args: &[&str]) -> String {
-    let out = maqet(home, args);
-    assert!(out.status.success(), "{}", describe(args, &out));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 fn ok_json(home: &MaqetHome, args: &[&str]) -> Value {
     let mut all = args.to_vec();
     all.extend(["--format", "json"]);
-    serde_json::from_str(&ok(home, &all)).expect("JSON result")
+    serde_json::from_str(&maqet_stdout(home, &all)).expect("JSON result")
 }
 
 /// Adds the test guest as `name`, with a 64M qcow2 disk that maqet has not created yet.
 fn add_guest(home: &MaqetHome, name: &str, extra: &str) {
     let yaml = guest_config_yaml(name, extra);
     let config = home.write_config(name, &yaml);
-    ok(home, &["add", &config.to_string_lossy()]);
+    maqet_stdout(home, &["add", &config.to_string_lossy()]);
 }
 
 /// The serial log path libvirt writes for a domain deployed without `--serial-log`.
@@ -364,7 +361,7 @@ fn failed_deploys_say_why_and_leave_nothing_behind() {
          arguments:\n  - kernel: /dev/null\n"
     );
     let config = home.write_config(&bad, &yaml);
-    ok(&home, &["add", &config.to_string_lossy()]);
+    maqet_stdout(&home, &["add", &config.to_string_lossy()]);
     let stderr = fails_with(
         &home,
         &[

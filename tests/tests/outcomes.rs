@@ -7,22 +7,18 @@
 //!
 //! Build the binaries first: `cargo build --workspace`.
 
+// Test code: a step that fails panics with its message, which fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use maqet_tests::cli::{
-    describe, is_alive, maqet, maqet_json, no_os_config, status, wait_until_dead,
+    add, describe, is_alive, maqet, maqet_json, no_os_config, status, wait_until_dead,
 };
 use maqet_tests::{MaqetHome, guest_config_yaml_with_append};
 use serde_json::Value;
-
-fn add(home: &MaqetHome, name: &str, yaml: &str) {
-    let config = home.write_config(name, yaml);
-    let args = ["add", config.to_str().expect("temp paths are UTF-8")];
-    let out = maqet(home, &args);
-    assert!(out.status.success(), "{}", describe(&args, &out));
-}
 
 /// `maqet` against `home` as a plain `std::process::Command` (to spawn it or give it odd
 /// stdout), with the same dirs and runner as [`MaqetHome::cmd`].

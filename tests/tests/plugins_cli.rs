@@ -1,29 +1,13 @@
 //! Plugins as a user meets them: copied into `<data>/plugins`, listed, run from the CLI.
 
+// Test code: a step that fails panics with its message, which fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use maqet_tests::cli::{plugin_library, stdout_json};
 use maqet_tests::{MaqetHome, READY_BANNER, guest_config_yaml, wait_for_file_text};
-use serde_json::Value;
-
-/// A plugin library cargo built for this test run.
-fn plugin_library(lib_name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let deps = exe.parent().expect("deps dir");
-    let file = format!("lib{lib_name}.so");
-    [
-        deps.join(&file),
-        deps.parent().expect("profile dir").join(&file),
-    ]
-    .into_iter()
-    .find(|p| p.exists())
-    .unwrap_or_else(|| {
-        panic!(
-            "{file} was not built next to {}; run `cargo build --workspace`",
-            deps.display()
-        )
-    })
-}
 
 fn install_plugins(home: &MaqetHome) -> PathBuf {
     let dir = home.data_dir().join("plugins");
@@ -43,15 +27,6 @@ fn install_plugins(home: &MaqetHome) -> PathBuf {
     dir
 }
 
-fn json_of(output: &std::process::Output) -> Value {
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}): {}",
-            String::from_utf8_lossy(&output.stdout)
-        )
-    })
-}
-
 #[test]
 fn plugin_list_shows_loaded_and_rejected_files_and_the_cli_keeps_working() {
     let home = MaqetHome::new();
@@ -66,7 +41,7 @@ fn plugin_list_shows_loaded_and_rejected_files_and_the_cli_keeps_working() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let rows = json_of(&out);
+    let rows = stdout_json(&out);
     let rows = rows.as_array().unwrap();
     let status_of = |file: &str| {
         rows.iter()
@@ -178,7 +153,7 @@ fn cloud_init_seed_iso_is_seen_by_the_guest_as_a_cdrom() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let info = json_of(
+    let info = stdout_json(
         &home
             .cmd()
             .args(["info", "ci", "--format", "json"])

@@ -5,15 +5,17 @@
 //!
 //! Build the binaries first: `cargo build -p maqet-cli -p maqet-runner`.
 
+// Test code: a step that fails panics with its message, which fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::Output;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use maqet_tests::cli::{describe, fails_with, maqet, no_os_config};
+use maqet_tests::cli::{add, describe, fails_with, maqet, maqet_json, maqet_ok, no_os_config};
 use maqet_tests::{
     GUEST_KERNEL_APPEND, MaqetHome, READY_BANNER, guest_config_yaml_with_append, wait_for_file_text,
 };
@@ -21,28 +23,6 @@ use serde_json::{Value, json};
 
 /// Hides the console cursor so that a screen only changes when the guest draws something.
 const STILL_SCREEN_APPEND: &str = "vt.global_cursor_default=0";
-
-fn maqet_ok(home: &MaqetHome, args: &[&str]) -> Output {
-    let out = maqet(home, args);
-    assert!(out.status.success(), "{}", describe(args, &out));
-    out
-}
-
-fn maqet_json(home: &MaqetHome, args: &[&str]) -> Value {
-    let mut all = args.to_vec();
-    all.extend(["--format", "json"]);
-    let out = maqet_ok(home, &all);
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", describe(&all, &out)))
-}
-
-fn add(home: &MaqetHome, name: &str, yaml: &str) {
-    let config = home.write_config(name, yaml);
-    maqet_ok(
-        home,
-        &["add", config.to_str().expect("temp paths are UTF-8")],
-    );
-}
 
 /// Adds and starts a VM that has no OS: enough for QMP, cheap to run.
 fn start_bare(home: &MaqetHome, name: &str) {

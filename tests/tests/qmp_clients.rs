@@ -7,6 +7,9 @@
 //! `MAQET_QMP_VENV`) with `qemu.qmp` from PyPI; without it these tests fail.
 //! Build the binaries first: `cargo build --workspace`.
 
+// Test code: a step that fails panics with its message, which fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};

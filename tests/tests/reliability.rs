@@ -11,6 +11,9 @@
 //!
 //! Build the binaries first: `cargo build -p maqet-cli -p maqet-runner`.
 
+// Test code: a step that fails panics with its message, which fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -20,7 +23,7 @@ use std::thread;
 use std::time::Duration;
 
 use maqet_tests::cli::{
-    describe, fails_with, is_alive, maqet, maqet_json, no_os_config, status, wait_until_dead,
+    add, describe, fails_with, is_alive, maqet, maqet_json, no_os_config, status, wait_until_dead,
 };
 use maqet_tests::{MaqetHome, QemuProcessGuard};
 use serde_json::Value;
@@ -32,11 +35,6 @@ fn try_add(home: &MaqetHome, name: &str, yaml: &str) -> Output {
         home,
         &["add", config.to_str().expect("temp paths are UTF-8")],
     )
-}
-
-fn add(home: &MaqetHome, name: &str, yaml: &str) {
-    let out = try_add(home, name, yaml);
-    assert!(out.status.success(), "{}", describe(&["add", name], &out));
 }
 
 fn pid_field(report: &Value, field: &str) -> u32 {

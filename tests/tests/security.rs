@@ -7,22 +7,20 @@
 //!
 //! Build the binaries first: `cargo build --workspace`.
 
+// Test code: a step that fails panics with its message, which fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use maqet_tests::MaqetHome;
-use maqet_tests::cli::{describe, fails_with, maqet, maqet_json, no_os_config};
+use maqet_tests::cli::{
+    add, describe, fails_with, maqet, maqet_json, no_os_config, plugin_library,
+};
 use serde_json::Value;
 
 const NOBODY: u32 = 65534;
-
-fn add(home: &MaqetHome, name: &str, yaml: &str) {
-    let config = home.write_config(name, yaml);
-    let args = ["add", config.to_str().expect("temp paths are UTF-8")];
-    let out = maqet(home, &args);
-    assert!(out.status.success(), "{}", describe(&args, &out));
-}
 
 fn require_root() {
     // SAFETY: geteuid has no preconditions.
@@ -143,20 +141,6 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
         }
     }
     out
-}
-
-/// A plugin library cargo built for this test run.
-fn plugin_library(lib_name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let deps = exe.parent().expect("deps dir");
-    let file = format!("lib{lib_name}.so");
-    [
-        deps.join(&file),
-        deps.parent().expect("profile dir").join(&file),
-    ]
-    .into_iter()
-    .find(|p| p.exists())
-    .unwrap_or_else(|| panic!("{file} was not built; run `cargo build --workspace`"))
 }
 
 fn plugin_rows(home: &MaqetHome) -> Vec<Value> {

@@ -7,12 +7,16 @@
 //!
 //! Build the binaries first: `cargo build -p maqet-cli -p maqet-runner`.
 
+// Test code: a step that fails panics with its message, which fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use maqet_tests::cli::{
-    describe, fails_with, maqet, maqet_json, no_os_config, status, vm_data_dir, vm_id,
+    add, describe, fails_with, maqet, maqet_json, maqet_stdout, no_os_config, status, vm_data_dir,
+    vm_id,
 };
 use maqet_tests::{MaqetHome, qemu_pids_mentioning};
 use serde_json::Value;
@@ -20,15 +24,7 @@ use serde_json::Value;
 const DISK: &str = "storage:\n  - name: hdd\n    type: qcow2\n    size: 16M\n";
 
 fn add_vm(home: &MaqetHome, name: &str, extra: &str) {
-    let config = home.write_config(name, &no_os_config(name, extra));
-    let out = maqet(home, &["add", config.to_str().expect("UTF-8 temp path")]);
-    assert!(out.status.success(), "{}", describe(&["add"], &out));
-}
-
-fn ok(home: &MaqetHome, args: &[&str]) -> String {
-    let out = maqet(home, args);
-    assert!(out.status.success(), "{}", describe(args, &out));
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    add(home, name, &no_os_config(name, extra));
 }
 
 fn db_path(home: &MaqetHome) -> PathBuf {
@@ -62,7 +58,7 @@ fn assert_recovers(home: &MaqetHome, pid: u32, runtime_dir: &Path, disk: &Path) 
     assert_eq!(qemu_pids_mentioning(runtime_dir), vec![pid]);
     let answer = maqet_json(home, &["qmp", "vm1", "query-status"]);
     assert_eq!(answer["running"], true, "{answer}");
-    ok(home, &["stop", "vm1", "--force"]);
+    maqet_stdout(home, &["stop", "vm1", "--force"]);
     assert!(qemu_pids_mentioning(runtime_dir).is_empty());
     assert_eq!(status(home, "vm1")["status"], "stopped");
     let check = Command::new("qemu-img")
@@ -71,7 +67,7 @@ fn assert_recovers(home: &MaqetHome, pid: u32, runtime_dir: &Path, disk: &Path) 
         .output()
         .expect("qemu-img runs");
     assert!(check.status.success(), "{} damaged", disk.display());
-    ok(home, &["start", "vm1"]);
+    maqet_stdout(home, &["start", "vm1"]);
     assert_eq!(qemu_pids_mentioning(runtime_dir).len(), 1);
 }
 
@@ -107,8 +103,8 @@ fn a_corrupted_database_fails_fast_and_state_rebuild_restores_it() {
     let home = MaqetHome::new();
     let (pid, dir, disk) = running_vm(&home);
     // Let every change reach the main file, then damage it.
-    ok(&home, &["stop", "vm1", "--force"]);
-    ok(&home, &["start", "vm1"]);
+    maqet_stdout(&home, &["stop", "vm1", "--force"]);
+    maqet_stdout(&home, &["start", "vm1"]);
     let pid = qemu_pids_mentioning(&dir).first().copied().unwrap_or(pid);
     checkpoint(&db_path(&home));
     corrupt(&db_path(&home));
@@ -187,7 +183,7 @@ fn a_database_replaced_by_another_one_still_lists_the_running_vm() {
     let (pid, dir, disk) = running_vm(&home);
     let other = MaqetHome::new();
     add_vm(&other, "stranger", "");
-    ok(&other, &["ls"]);
+    maqet_stdout(&other, &["ls"]);
     std::fs::copy(other.data_dir().join("maqet.db"), db_path(&home)).expect("replace");
     for suffix in ["-wal", "-shm"] {
         let _ = std::fs::remove_file(home.data_dir().join(format!("maqet.db{suffix}")));
@@ -209,51 +205,43 @@ fn a_name_that_looks_like_an_id_is_refused() {
     }
 }
 
-fn sha(path: &Path) -> String {
-    let out = Command::new("sha256sum")
-        .arg(path)
-        .output()
-        .expect("sha256sum runs");
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .next()
-        .unwrap_or_default()
-        .to_owned()
-}
-
 #[test]
 fn a_new_vm_reusing_a_removed_name_never_touches_its_files() {
     let home = MaqetHome::new();
     add_vm(&home, "base", DISK);
-    ok(&home, &["start", "base"]);
-    ok(&home, &["stop", "base", "--force"]);
+    maqet_stdout(&home, &["start", "base"]);
+    maqet_stdout(&home, &["stop", "base", "--force"]);
     let old_dir = vm_data_dir(&home, "base");
     let backing = old_dir.join("hdd.qcow2");
     assert!(backing.is_file());
-    ok(&home, &["clone", "base", "clone1", "--linked"]);
-    ok(&home, &["rm", "base", "--clean-storage"]);
+    maqet_stdout(&home, &["clone", "base", "clone1", "--linked"]);
+    maqet_stdout(&home, &["rm", "base", "--clean-storage"]);
     assert!(backing.is_file(), "the clone's backing file must stay");
-    let before = sha(&backing);
+    let before = maqet_tests::sha256_of_file(&backing);
 
     add_vm(&home, "base", DISK);
     let new_dir = vm_data_dir(&home, "base");
     assert_ne!(new_dir, old_dir, "a new VM gets a new directory");
-    ok(&home, &["start", "base"]);
-    ok(&home, &["stop", "base", "--force"]);
+    maqet_stdout(&home, &["start", "base"]);
+    maqet_stdout(&home, &["stop", "base", "--force"]);
     assert!(new_dir.join("hdd.qcow2").is_file());
-    assert_eq!(sha(&backing), before, "the old base disk was written");
+    assert_eq!(
+        maqet_tests::sha256_of_file(&backing),
+        before,
+        "the old base disk was written"
+    );
     let verify = maqet_json(&home, &["storage", "verify", "clone1"]);
     assert_eq!(verify["ok"], true, "{verify}");
-    ok(&home, &["start", "clone1"]);
-    ok(&home, &["stop", "clone1", "--force"]);
+    maqet_stdout(&home, &["start", "clone1"]);
+    maqet_stdout(&home, &["stop", "clone1", "--force"]);
 }
 
 #[test]
 fn an_old_name_keyed_data_dir_keeps_working() {
     let home = MaqetHome::new();
     add_vm(&home, "web", DISK);
-    ok(&home, &["start", "web"]);
-    ok(&home, &["stop", "web", "--force"]);
+    maqet_stdout(&home, &["start", "web"]);
+    maqet_stdout(&home, &["stop", "web", "--force"]);
     // Make it look like an older maqet's layout: `<data>/vms/web`, no id directory, no marker.
     let by_id = vm_data_dir(&home, "web");
     let by_name = home.data_dir().join("vms/web");
@@ -274,9 +262,9 @@ fn an_old_name_keyed_data_dir_keeps_working() {
         by_name.join("vm.json").is_file(),
         "the record file is written"
     );
-    ok(&home, &["start", "web"]);
-    ok(&home, &["stop", "web", "--force"]);
+    maqet_stdout(&home, &["start", "web"]);
+    maqet_stdout(&home, &["stop", "web", "--force"]);
     let orphans = maqet_json(&home, &["storage", "orphaned"]);
     assert_eq!(orphans, Value::Array(Vec::new()));
-    ok(&home, &["rm", "web", "--clean-storage"]);
+    maqet_stdout(&home, &["rm", "web", "--clean-storage"]);
 }

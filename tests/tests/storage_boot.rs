@@ -1,5 +1,8 @@
 //! Every drive kind and interface boots under QEMU 7.2 and the guest sees it.
 
+// Test code: a step that fails panics with its message, which fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::Duration;
 
 use maqet_tests::{MaqetHome, READY_BANNER, guest_config_yaml, wait_for_file_text};

@@ -5,19 +5,15 @@
 //!
 //! Build the binaries first: `cargo build -p maqet-cli -p maqet-runner`.
 
+// Test code: a step that fails panics with its message, which fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use maqet_tests::MaqetHome;
-use maqet_tests::cli::{describe, fails_with, maqet, maqet_json};
+use maqet_tests::cli::{fails_with, maqet_json, maqet_stdout};
 use serde_json::Value;
-
-/// Runs `maqet ARGS`, asserts success and returns stdout.
-fn maqet_ok(home: &MaqetHome, args: &[&str]) -> String {
-    let out = maqet(home, args);
-    assert!(out.status.success(), "{}", describe(args, &out));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// Runs an external tool and asserts it succeeded; returns stdout.
 fn tool(program: &str, args: &[&str]) -> String {
@@ -49,7 +45,7 @@ fn s(path: &Path) -> &str {
 /// Writes a config and `maqet add`s it.
 fn add(home: &MaqetHome, name: &str, yaml: &str) {
     let config = home.write_config(name, yaml);
-    maqet_ok(home, &["add", s(&config)]);
+    maqet_stdout(home, &["add", s(&config)]);
 }
 
 /// A VM without an OS (SeaBIOS idles), with the given `storage:` items.
@@ -129,7 +125,7 @@ fn offline_snapshot_cycle_restores_the_disk() {
 
     write_pattern(&disk, "0xbb");
     assert!(holds_pattern(&disk, "0xbb"));
-    maqet_ok(&home, &["snapshot", "web", "load", "hdd", "clean"]);
+    maqet_stdout(&home, &["snapshot", "web", "load", "hdd", "clean"]);
     assert!(
         holds_pattern(&disk, "0xaa"),
         "data written after the snapshot must be gone"
@@ -141,7 +137,7 @@ fn offline_snapshot_cycle_restores_the_disk() {
         "{missing}"
     );
 
-    maqet_ok(&home, &["snapshot", "web", "delete", "hdd", "clean"]);
+    maqet_stdout(&home, &["snapshot", "web", "delete", "hdd", "clean"]);
     let list = maqet_json(&home, &["snapshot", "web", "list", "hdd"]);
     assert_eq!(list, Value::Array(Vec::new()));
     fails_with(&home, &["snapshot", "web", "delete", "hdd", "clean"], 3);
@@ -250,7 +246,7 @@ fn orphaned_lists_stray_files_and_nothing_in_use() {
         "{orphans}"
     );
     assert!(stray_raw.exists(), "listing must not delete anything");
-    let human = maqet_ok(&home, &["storage", "orphaned"]);
+    let human = maqet_stdout(&home, &["storage", "orphaned"]);
     assert!(human.contains("old.raw"), "{human}");
 }
 
@@ -422,7 +418,7 @@ fn live_snapshots_hold_vm_state_and_offline_actions_explain_themselves() {
         "live",
         &vm_yaml("live", "  - name: hdd\n    size: 16M\n"),
     );
-    maqet_ok(&home, &["start", "live"]);
+    maqet_stdout(&home, &["start", "live"]);
 
     // Loading a disk snapshot under a running guest is refused; the message names both ways out.
     let err = fails_with(&home, &["snapshot", "live", "load", "hdd", "s1"], 3);
@@ -445,7 +441,7 @@ fn live_snapshots_hold_vm_state_and_offline_actions_explain_themselves() {
         &["snapshot", "live", "create", "hdd", "s1", "--live"],
         3,
     );
-    maqet_ok(
+    maqet_stdout(
         &home,
         &[
             "snapshot",
@@ -457,14 +453,14 @@ fn live_snapshots_hold_vm_state_and_offline_actions_explain_themselves() {
             "--overwrite",
         ],
     );
-    maqet_ok(&home, &["snapshot", "live", "load", "hdd", "s1", "--live"]);
+    maqet_stdout(&home, &["snapshot", "live", "load", "hdd", "s1", "--live"]);
     assert_eq!(maqet_json(&home, &["status", "live"])["status"], "running");
     fails_with(
         &home,
         &["snapshot", "live", "load", "hdd", "zz", "--live"],
         3,
     );
-    maqet_ok(
+    maqet_stdout(
         &home,
         &["snapshot", "live", "delete", "hdd", "s1", "--live"],
     );
@@ -476,7 +472,7 @@ fn live_snapshots_hold_vm_state_and_offline_actions_explain_themselves() {
     let list = maqet_json(&home, &["snapshot", "live", "list", "hdd"]);
     assert_eq!(snapshot_names(&list), ["disk1"]);
     assert_eq!(list[0]["vm_state_size"].as_u64(), Some(0), "{list}");
-    maqet_ok(&home, &["snapshot", "live", "delete", "hdd", "disk1"]);
+    maqet_stdout(&home, &["snapshot", "live", "delete", "hdd", "disk1"]);
     assert!(snapshot_names(&maqet_json(&home, &["snapshot", "live", "list", "hdd"])).is_empty());
 
     // QEMU and its runner die behind maqet's back: cleanup marks the VM stopped.
@@ -509,7 +505,7 @@ fn rm_clean_storage_deletes_what_maqet_created_and_keeps_the_users_image() {
         s(&raw)
     );
     add(&home, "web", &vm_yaml("web", &storage));
-    maqet_ok(&home, &["start", "web"]);
+    maqet_stdout(&home, &["start", "web"]);
     let created = maqet_tests::cli::vm_data_dir(&home, "web").join("hdd.qcow2");
     assert!(created.exists());
     let info: Value = serde_json::from_str(&tool(
@@ -518,7 +514,7 @@ fn rm_clean_storage_deletes_what_maqet_created_and_keeps_the_users_image() {
     ))
     .expect("json");
     assert_eq!(info["virtual-size"], 16 << 20);
-    maqet_ok(&home, &["stop", "web"]);
+    maqet_stdout(&home, &["stop", "web"]);
 
     let removed = maqet_json(&home, &["rm", "web", "--clean-storage"]);
     assert_eq!(

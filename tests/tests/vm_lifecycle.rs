@@ -5,6 +5,9 @@
 //!
 //! Build the binaries first: `cargo build -p maqet-cli -p maqet-runner`.
 
+// Test code: a step that fails panics with its message, which fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::thread;
 use std::time::{Duration, Instant};
 

@@ -212,18 +212,14 @@ impl PluginSet {
         let value = plugin.invoke(name, &args, &services).map_err(|e| {
             let kind = match &e {
                 host::PluginError::CommandFailed { kind, .. } => match kind {
-                    host::FailureKind::Invalid => ErrorKind::InvalidInput,
-                    host::FailureKind::PermissionDenied => ErrorKind::PermissionDenied,
-                    host::FailureKind::Timeout => ErrorKind::Timeout,
-                    host::FailureKind::Failure => ErrorKind::Failure,
+                    host::ErrorKind::InvalidInput => ErrorKind::InvalidInput,
+                    host::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
+                    host::ErrorKind::Timeout => ErrorKind::Timeout,
+                    host::ErrorKind::Failure => ErrorKind::Failure,
                 },
                 _ => ErrorKind::Failure,
             };
-            MaqetError::with_source(
-                kind,
-                format!("plugin `{}` failed to run `{name}`", plugin.name()),
-                e,
-            )
+            MaqetError::plugin(kind, e)
         })?;
         let human = match &value {
             Value::String(s) => Some(s.clone()),
@@ -245,16 +241,9 @@ struct Services<'a> {
 
 impl HostServices for Services<'_> {
     fn call(&self, command: &str, args: Value) -> Result<Value, String> {
-        self.maqet.call(command, args).map_err(|e| {
-            let mut text = e.to_string();
-            let mut source = std::error::Error::source(&e);
-            while let Some(cause) = source {
-                text.push_str(": ");
-                text.push_str(&cause.to_string());
-                source = cause.source();
-            }
-            text
-        })
+        self.maqet
+            .call(command, args)
+            .map_err(|e| maqet_error_chain::error_chain(&e))
     }
 
     fn log(&self, level: LogLevel, message: &str) {

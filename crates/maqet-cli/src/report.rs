@@ -1,12 +1,14 @@
 //! Error reports and logging set-up.
 
-use std::error::Error as _;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use maqet_core::MaqetError;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::writer::MakeWriterExt;
+
+/// What starts each cause's line in a report.
+const CAUSED_BY: &str = "\n  caused by: ";
 
 /// Prints an error and its causes once, on stderr, and returns the exit code.
 pub fn error(err: &MaqetError) -> i32 {
@@ -16,19 +18,8 @@ pub fn error(err: &MaqetError) -> i32 {
     } else {
         "error"
     };
-    let mut text = format!("{label}: {err}");
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let line = cause.to_string();
-        // SQLite's numeric code line repeats the sentence above it.
-        let sqlite_code = line.starts_with("Error code ") && text.contains("caused by");
-        if !text.contains(&line) && !sqlite_code {
-            text.push_str("\n  caused by: ");
-            text.push_str(&line);
-        }
-        source = cause.source();
-    }
-    eprintln!("{text}");
+    let text = maqet_error_chain::join_chain(err, CAUSED_BY);
+    eprintln!("{label}: {text}");
     err.exit_code()
 }
 

@@ -1,5 +1,8 @@
 //! The generated docs in docs/ must match the code. Set MAQET_UPDATE_DOCS=1 to rewrite them.
 
+// Test code: a step that fails panics with its message, which fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::PathBuf;
 
 fn check(name: &str, generated: &str) {

@@ -3,6 +3,7 @@
 use std::error::Error as StdError;
 
 use crate::config::ConfigError;
+pub use crate::snapshot_error::SnapshotError;
 
 /// Broad class of a failure; the CLI turns it into an exit code (see `docs/exit-codes.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -56,31 +57,108 @@ pub enum MaqetError {
     /// A QMP command failed or QEMU refused it.
     #[error(transparent)]
     Qmp(Box<maqet_qmp::QmpError>),
-    /// A snapshot operation failed.
-    #[error("{message}")]
-    Snapshot {
-        /// What failed and what to do.
-        message: String,
-        /// Class of failure.
-        kind: ErrorKind,
-        /// The cause, when there is one.
-        #[source]
-        source: Option<BoxError>,
-    },
+    /// A snapshot could not be taken, loaded, deleted or listed.
+    #[error(transparent)]
+    Snapshot(Box<SnapshotError>),
     /// No VM has this name or id.
     #[error("no VM is named or has the id `{0}`; `maqet ls` lists the VMs")]
     VmNotFound(String),
-    /// Any other failure, classified by kind.
-    #[error("{message}")]
-    Other {
+    /// A plugin command failed; the plugin's error (with its own cause) is the source.
+    #[error(transparent)]
+    Plugin(PluginFailure),
+    /// An operating-system call (a file, a socket, a process) failed while doing `what`; the
+    /// kind follows the OS error.
+    #[error("{what}")]
+    Io {
         /// What failed and what to do.
+        what: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Bad input: an option value, a name, a path, a combination of options (exit 3).
+    #[error("{message}")]
+    InvalidInput {
+        /// What is wrong and what to do.
         message: String,
-        /// Class of failure.
-        kind: ErrorKind,
         /// The cause, when there is one.
         #[source]
         source: Option<BoxError>,
     },
+    /// Something asked for does not exist: a drive, a file, a port (exit 3).
+    #[error("{message}")]
+    NotFound {
+        /// What is missing and what to do.
+        message: String,
+        /// The cause, when there is one.
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// Something is already there: a name, a running VM, a file (exit 3).
+    #[error("{message}")]
+    AlreadyExists {
+        /// What is in the way and what to do.
+        message: String,
+        /// The cause, when there is one.
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// A wait ran out of time, or a lock stayed busy (exit 2).
+    #[error("{message}")]
+    Timeout {
+        /// What did not happen in time and what to do.
+        message: String,
+        /// The cause, when there is one.
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// The user cancelled (exit 2).
+    #[error("{message}")]
+    Cancelled {
+        /// What was cancelled.
+        message: String,
+    },
+    /// Access was refused (exit 4).
+    #[error("{message}")]
+    PermissionDenied {
+        /// What was refused and what to do.
+        message: String,
+        /// The cause, when there is one.
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// Any other failure: a guest agent, a runner or QEMU reporting a problem (exit 1).
+    #[error("{message}")]
+    Failed {
+        /// What failed and what to do.
+        message: String,
+        /// The cause, when there is one.
+        #[source]
+        source: Option<BoxError>,
+    },
+}
+
+/// A plugin command's failure, as the host saw it: the plugin's own error and its kind.
+///
+/// It prints as that error (the host adds no sentence of its own, which would only repeat it).
+#[derive(Debug)]
+pub struct PluginFailure {
+    /// Class of failure the plugin gave.
+    pub kind: ErrorKind,
+    /// The plugin's error.
+    pub error: BoxError,
+}
+
+impl std::fmt::Display for PluginFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl StdError for PluginFailure {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.error.source()
+    }
 }
 
 impl MaqetError {
@@ -91,11 +169,7 @@ impl MaqetError {
 
     /// A failure of the given kind without an underlying cause.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> MaqetError {
-        MaqetError::Other {
-            message: message.into(),
-            kind,
-            source: None,
-        }
+        MaqetError::of_kind(kind, message.into(), None)
     }
 
     /// A failure of the given kind caused by `source`.
@@ -104,21 +178,36 @@ impl MaqetError {
         message: impl Into<String>,
         source: impl Into<BoxError>,
     ) -> MaqetError {
-        MaqetError::Other {
-            message: message.into(),
-            kind,
-            source: Some(source.into()),
+        MaqetError::of_kind(kind, message.into(), Some(source.into()))
+    }
+
+    /// The variant of `kind`.
+    fn of_kind(kind: ErrorKind, message: String, source: Option<BoxError>) -> MaqetError {
+        match kind {
+            ErrorKind::InvalidInput => MaqetError::InvalidInput { message, source },
+            ErrorKind::NotFound => MaqetError::NotFound { message, source },
+            ErrorKind::AlreadyExists => MaqetError::AlreadyExists { message, source },
+            ErrorKind::Timeout => MaqetError::Timeout { message, source },
+            ErrorKind::Cancelled => MaqetError::Cancelled { message },
+            ErrorKind::PermissionDenied => MaqetError::PermissionDenied { message, source },
+            ErrorKind::Failure => MaqetError::Failed { message, source },
         }
+    }
+
+    /// A plugin command's failure of the given kind.
+    pub fn plugin(kind: ErrorKind, error: impl Into<BoxError>) -> MaqetError {
+        MaqetError::Plugin(PluginFailure {
+            kind,
+            error: error.into(),
+        })
     }
 
     /// An I/O failure while doing `what` (the kind follows the OS error).
     pub fn io(what: impl Into<String>, err: std::io::Error) -> MaqetError {
-        let kind = match err.kind() {
-            std::io::ErrorKind::NotFound => ErrorKind::NotFound,
-            std::io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
-            _ => ErrorKind::Failure,
-        };
-        MaqetError::with_source(kind, what, err)
+        MaqetError::Io {
+            what: what.into(),
+            source: err,
+        }
     }
 
     /// The class of this failure. A failure whose cause is the OS refusing access (`EACCES`,
@@ -142,8 +231,21 @@ impl MaqetError {
                 maqet_qmp::QmpError::Untypeable(_) => ErrorKind::InvalidInput,
                 _ => ErrorKind::Failure,
             },
-            MaqetError::Snapshot { kind, .. } | MaqetError::Other { kind, .. } => *kind,
+            MaqetError::Snapshot(e) => e.kind(),
             MaqetError::VmNotFound(_) => ErrorKind::NotFound,
+            MaqetError::Plugin(e) => e.kind,
+            MaqetError::Io { source, .. } => match source.kind() {
+                std::io::ErrorKind::NotFound => ErrorKind::NotFound,
+                std::io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
+                _ => ErrorKind::Failure,
+            },
+            MaqetError::InvalidInput { .. } => ErrorKind::InvalidInput,
+            MaqetError::NotFound { .. } => ErrorKind::NotFound,
+            MaqetError::AlreadyExists { .. } => ErrorKind::AlreadyExists,
+            MaqetError::Timeout { .. } => ErrorKind::Timeout,
+            MaqetError::Cancelled { .. } => ErrorKind::Cancelled,
+            MaqetError::PermissionDenied { .. } => ErrorKind::PermissionDenied,
+            MaqetError::Failed { .. } => ErrorKind::Failure,
         }
     }
 
@@ -181,7 +283,7 @@ fn caused_by_permission(err: &(dyn StdError + 'static)) -> bool {
 }
 
 fn state_kind(err: &maqet_state::StateError) -> ErrorKind {
-    use maqet_state::StateErrorKind as K;
+    use maqet_state::ErrorKind as K;
     // SQLite says only "unable to open database file"; ask the OS whether access is the reason.
     if let maqet_state::StateError::Open { path, .. } = err
         && access_denied(path)
@@ -199,7 +301,7 @@ fn state_kind(err: &maqet_state::StateError) -> ErrorKind {
 fn storage_kind(err: &maqet_storage::StorageError) -> ErrorKind {
     use maqet_storage::ErrorKind as K;
     match err.kind() {
-        K::Invalid | K::Unsupported => ErrorKind::InvalidInput,
+        K::InvalidInput | K::Unsupported => ErrorKind::InvalidInput,
         K::NotFound => ErrorKind::NotFound,
         K::AlreadyExists => ErrorKind::AlreadyExists,
         K::Busy => ErrorKind::Timeout,
@@ -208,11 +310,17 @@ fn storage_kind(err: &maqet_storage::StorageError) -> ErrorKind {
 }
 
 fn runner_kind(err: &maqet_runner::RunnerError) -> ErrorKind {
-    use maqet_runner::RunnerErrorKind as K;
+    use maqet_runner::ErrorKind as K;
     match err.kind() {
         K::Timeout => ErrorKind::Timeout,
-        K::Permission => ErrorKind::PermissionDenied,
+        K::PermissionDenied => ErrorKind::PermissionDenied,
         _ => ErrorKind::Failure,
+    }
+}
+
+impl From<SnapshotError> for MaqetError {
+    fn from(err: SnapshotError) -> MaqetError {
+        MaqetError::Snapshot(Box::new(err))
     }
 }
 

@@ -72,6 +72,7 @@ pub mod results;
 mod screenshot;
 mod seconds;
 mod session;
+mod snapshot_error;
 mod text;
 pub mod trust;
 
@@ -80,7 +81,7 @@ pub use inventory;
 #[doc(hidden)]
 pub use serde_json;
 
-pub use error::{ErrorKind, MaqetError};
+pub use error::{ErrorKind, MaqetError, PluginFailure, SnapshotError};
 pub use identity::looks_like_vm_id;
 pub use maqet::{Maqet, MaqetBuilder, ProgressHook};
 pub use maqet_state::{VmRecord, VmStatus};

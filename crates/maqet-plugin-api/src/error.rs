@@ -21,7 +21,7 @@ pub enum PluginError {
         /// The command that failed.
         command: String,
         /// The kind of failure the plugin gave with [`error_with_kind`] (else `Failure`).
-        kind: FailureKind,
+        kind: ErrorKind,
         /// What the plugin said.
         #[source]
         source: PluginMessage,
@@ -46,24 +46,16 @@ pub enum PluginError {
 #[error("{0}")]
 pub struct PluginMessage(pub String);
 
-/// Formats an error and its causes as `error: cause: cause`, for a plugin's `Err(String)`.
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
+/// Formats an error and its causes as `error: cause: cause`, for a plugin's `Err(String)`
+/// (maqet's one formatter, re-exported so a plugin needs no other maqet crate).
+pub use maqet_error_chain::error_chain;
 
 /// The kind of a plugin command's failure; maqet turns it into its exit code
 /// (see docs/exit-codes.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum FailureKind {
+pub enum ErrorKind {
     /// Bad input, something that does not exist, or a name already taken (exit 3).
-    Invalid,
+    InvalidInput,
     /// Access refused (exit 4).
     PermissionDenied,
     /// A wait ran out of time (exit 2).
@@ -73,10 +65,10 @@ pub enum FailureKind {
     Failure,
 }
 
-impl FailureKind {
+impl ErrorKind {
     fn as_str(self) -> &'static str {
         match self {
-            Self::Invalid => "invalid",
+            Self::InvalidInput => "invalid",
             Self::PermissionDenied => "permission-denied",
             Self::Timeout => "timeout",
             Self::Failure => "failure",
@@ -85,7 +77,7 @@ impl FailureKind {
 
     fn parse(text: &str) -> Option<Self> {
         [
-            Self::Invalid,
+            Self::InvalidInput,
             Self::PermissionDenied,
             Self::Timeout,
             Self::Failure,
@@ -101,7 +93,7 @@ const KIND_MARK: char = '\u{1e}';
 /// Like [`error_chain`], with the kind of failure, for a plugin's `Err(String)`: maqet then
 /// exits with that kind's code instead of 1. The marker travels inside the message text, so
 /// the plugin interface is unchanged.
-pub fn error_with_kind(kind: FailureKind, error: &dyn std::error::Error) -> String {
+pub fn error_with_kind(kind: ErrorKind, error: &dyn std::error::Error) -> String {
     format!(
         "{KIND_MARK}{}{KIND_MARK}{}",
         kind.as_str(),
@@ -110,12 +102,12 @@ pub fn error_with_kind(kind: FailureKind, error: &dyn std::error::Error) -> Stri
 }
 
 /// Splits a plugin's error text into its kind (when marked) and the message.
-pub fn split_failure_kind(text: &str) -> (FailureKind, &str) {
+pub fn split_failure_kind(text: &str) -> (ErrorKind, &str) {
     let parsed = text.strip_prefix(KIND_MARK).and_then(|rest| {
         let (kind, message) = rest.split_once(KIND_MARK)?;
-        Some((FailureKind::parse(kind)?, message))
+        Some((ErrorKind::parse(kind)?, message))
     });
-    parsed.unwrap_or((FailureKind::Failure, text))
+    parsed.unwrap_or((ErrorKind::Failure, text))
 }
 
 #[cfg(test)]
@@ -125,11 +117,11 @@ mod tests {
     #[test]
     fn a_marked_kind_is_split_from_the_message() {
         let error = PluginMessage("no such pool".into());
-        let text = error_with_kind(FailureKind::Invalid, &error);
+        let text = error_with_kind(ErrorKind::InvalidInput, &error);
         assert_eq!(
             split_failure_kind(&text),
-            (FailureKind::Invalid, "no such pool")
+            (ErrorKind::InvalidInput, "no such pool")
         );
-        assert_eq!(split_failure_kind("plain"), (FailureKind::Failure, "plain"));
+        assert_eq!(split_failure_kind("plain"), (ErrorKind::Failure, "plain"));
     }
 }

@@ -45,7 +45,7 @@ mod services;
 mod spec;
 
 pub use error::{
-    FailureKind, PluginError, PluginMessage, error_chain, error_with_kind, split_failure_kind,
+    ErrorKind, PluginError, PluginMessage, error_chain, error_with_kind, split_failure_kind,
 };
 pub use plugin::Plugin;
 pub use services::{Host, HostServices, LogLevel, with_services};

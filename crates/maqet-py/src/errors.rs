@@ -1,7 +1,5 @@
 //! `MaqetError` → the classes of `maqet.exceptions`, with the message chain the CLI prints.
 
-use std::error::Error as _;
-
 use maqet_core::{ErrorKind, MaqetError};
 use pyo3::prelude::*;
 use pyo3::types::PyModule;
@@ -19,18 +17,7 @@ pub enum Context {
 
 /// The message and its causes, one `caused by:` line each, as `maqet` prints them.
 pub fn message_chain(err: &MaqetError) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let line = cause.to_string();
-        let sqlite_code = line.starts_with("Error code ") && text.contains("caused by");
-        if !text.contains(&line) && !sqlite_code {
-            text.push_str("\n  caused by: ");
-            text.push_str(&line);
-        }
-        source = cause.source();
-    }
-    text
+    maqet_error_chain::join_chain(err, "\n  caused by: ")
 }
 
 /// The name of the `maqet.exceptions` class for this error.
@@ -45,15 +32,20 @@ pub fn class_name(err: &MaqetError, context: Context) -> &'static str {
         MaqetError::Storage(_) => "StorageError",
         MaqetError::Runner(_) => "RunnerError",
         MaqetError::Qmp(_) => "QMPError",
-        MaqetError::Other { .. }
-            if context == Context::Start && kind == ErrorKind::AlreadyExists =>
+        MaqetError::AlreadyExists { .. } if context == Context::Start => "VMAlreadyRunningError",
+        // The snapshot command's own checks (the drive, the name, the options).
+        MaqetError::Io { .. }
+        | MaqetError::InvalidInput { .. }
+        | MaqetError::NotFound { .. }
+        | MaqetError::AlreadyExists { .. }
+        | MaqetError::Timeout { .. }
+        | MaqetError::Cancelled { .. }
+        | MaqetError::PermissionDenied { .. }
+            if context == Context::Snapshot =>
         {
-            "VMAlreadyRunningError"
-        }
-        MaqetError::Other { .. } if context == Context::Snapshot && kind != ErrorKind::Failure => {
             "SnapshotError"
         }
-        MaqetError::Other { .. } => "MaqetError",
+        _ => "MaqetError",
     }
 }
 

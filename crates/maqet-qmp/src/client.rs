@@ -141,19 +141,7 @@ impl QmpClient {
         path: impl AsRef<Path>,
         timeout: Duration,
     ) -> Result<QmpClient, QmpError> {
-        let path = path.as_ref();
-        let work = async {
-            let stream = UnixStream::connect(path)
-                .await
-                .map_err(|source| QmpError::Connect {
-                    path: path.to_owned(),
-                    source,
-                })?;
-            Self::handshake(stream, &[]).await
-        };
-        tokio::time::timeout(timeout, work)
-            .await
-            .map_err(|_| QmpError::HandshakeTimeout { after: timeout })?
+        Self::connect_with_capabilities(path, timeout, &[]).await
     }
 
     /// Like [`connect_with_timeout`](Self::connect_with_timeout), asking the server to enable

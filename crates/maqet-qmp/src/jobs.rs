@@ -36,8 +36,8 @@ impl QmpClient {
         vmstate: &str,
         devices: &[&str],
     ) -> Result<(), QmpError> {
-        let args = json!({"job-id": job_id, "tag": tag, "vmstate": vmstate, "devices": devices});
-        self.execute_unit("snapshot-save", Some(args)).await
+        self.vm_state_job("snapshot-save", job_id, tag, vmstate, devices)
+            .await
     }
 
     /// `snapshot-load`: starts job `job_id` restoring internal snapshot `tag`; see
@@ -49,8 +49,21 @@ impl QmpClient {
         vmstate: &str,
         devices: &[&str],
     ) -> Result<(), QmpError> {
+        self.vm_state_job("snapshot-load", job_id, tag, vmstate, devices)
+            .await
+    }
+
+    /// Starts `snapshot-save` or `snapshot-load` (the same arguments).
+    async fn vm_state_job(
+        &self,
+        command: &str,
+        job_id: &str,
+        tag: &str,
+        vmstate: &str,
+        devices: &[&str],
+    ) -> Result<(), QmpError> {
         let args = json!({"job-id": job_id, "tag": tag, "vmstate": vmstate, "devices": devices});
-        self.execute_unit("snapshot-load", Some(args)).await
+        self.execute_unit(command, Some(args)).await
     }
 
     /// `snapshot-delete`: starts job `job_id` deleting internal snapshot `tag` from `devices`.

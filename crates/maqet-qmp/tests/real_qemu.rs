@@ -1,5 +1,8 @@
 //! QmpClient against a real `qemu-system-x86_64` (TCG, no guest OS, started with `-S`).
 
+// Test code: a step that fails panics with its message, which fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

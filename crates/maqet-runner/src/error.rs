@@ -5,7 +5,7 @@ use std::time::Duration;
 
 /// Coarse classes of [`RunnerError`], for exit codes and hints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum RunnerErrorKind {
+pub enum ErrorKind {
     /// QEMU refused to start (bad option, missing file, ...); its own message is the source.
     QemuRefused,
     /// The `maqet-runner` executable was not found.
@@ -13,11 +13,11 @@ pub enum RunnerErrorKind {
     /// Something did not happen in time.
     Timeout,
     /// The OS refused access (a socket, a directory, a signal).
-    Permission,
+    PermissionDenied,
     /// A file-system or process error.
     Io,
     /// Anything else the runner reported.
-    Other,
+    Failure,
 }
 
 /// Everything that can go wrong starting, adopting or stopping a VM's runner.
@@ -115,22 +115,22 @@ pub enum RunnerError {
 
 impl RunnerError {
     /// The coarse class of this error.
-    pub fn kind(&self) -> RunnerErrorKind {
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::QemuRefused { .. } => RunnerErrorKind::QemuRefused,
-            Self::RunnerMissing { .. } => RunnerErrorKind::RunnerMissing,
-            Self::Timeout { .. } => RunnerErrorKind::Timeout,
-            Self::Permission { .. } => RunnerErrorKind::Permission,
-            Self::Spawn { .. } | Self::Io { .. } => RunnerErrorKind::Io,
+            Self::QemuRefused { .. } => ErrorKind::QemuRefused,
+            Self::RunnerMissing { .. } => ErrorKind::RunnerMissing,
+            Self::Timeout { .. } => ErrorKind::Timeout,
+            Self::Permission { .. } => ErrorKind::PermissionDenied,
+            Self::Spawn { .. } | Self::Io { .. } => ErrorKind::Io,
             Self::NotAdoptable { .. } | Self::RunnerFailed { .. } | Self::RunnerDied { .. } => {
-                RunnerErrorKind::Other
+                ErrorKind::Failure
             }
         }
     }
 
     /// Whether this is a timeout (the CLI exits with status 2 then).
     pub fn is_timeout(&self) -> bool {
-        self.kind() == RunnerErrorKind::Timeout
+        self.kind() == ErrorKind::Timeout
     }
 
     /// An I/O error, classified as [`RunnerError::Permission`] when the OS said so.
@@ -182,7 +182,7 @@ mod tests {
         assert!(!top.contains("banana"), "{top}");
         let source = std::error::Error::source(&err).map(ToString::to_string);
         assert!(source.is_some_and(|s| s.ends_with("expects a size")));
-        assert_eq!(err.kind(), RunnerErrorKind::QemuRefused);
+        assert_eq!(err.kind(), ErrorKind::QemuRefused);
     }
 
     #[test]
@@ -191,7 +191,7 @@ mod tests {
             "open x",
             std::io::Error::from(std::io::ErrorKind::PermissionDenied),
         );
-        assert_eq!(err.kind(), RunnerErrorKind::Permission);
+        assert_eq!(err.kind(), ErrorKind::PermissionDenied);
         assert!(
             RunnerError::Timeout {
                 what: "x".into(),

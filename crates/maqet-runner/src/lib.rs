@@ -49,7 +49,7 @@ mod spec;
 mod start;
 mod stop;
 
-pub use error::{RemoteText, RunnerError, RunnerErrorKind};
+pub use error::{ErrorKind, RemoteText, RunnerError};
 pub use locate::{RUNNER_ENV, RUNNER_NAME, find_runner_executable};
 pub use spec::{AdoptSpec, LaunchSpec, Started};
 #[doc(hidden)]

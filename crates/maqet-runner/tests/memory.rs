@@ -1,6 +1,9 @@
 //! Runner memory with a running VM (run by hand: `cargo test --release -p maqet-runner --test
 //! memory -- --ignored --nocapture`); the target is at most 4 MiB PSS per runner.
 
+// Test code: a step that fails panics with its message, which fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::time::Duration;

@@ -1,13 +1,16 @@
 //! The runner against real QEMU (TCG, no OS): start, multiplexing, events, failures, stop,
 //! crash detection, re-adoption and the identity and peer checks.
 
+// Test code: a step that fails panics with its message, which fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
 use maqet_runner::process::{identity_of, is_alive};
-use maqet_runner::{AdoptSpec, RunnerErrorKind, StopMethod, StopOptions, stop};
+use maqet_runner::{AdoptSpec, ErrorKind, StopMethod, StopOptions, stop};
 use maqet_state::{ProcessIdentity, VmStatus};
 use serde_json::json;
 use support::{RawClient, TestVm, chain, gone, runner_exe, wait_for};
@@ -136,7 +139,7 @@ fn qemu_refusing_its_options_fails_fast_with_qemu_message() {
     println!("start with -m banana failed after {:?}", begun.elapsed());
     let text = chain(&err);
     println!("{text}");
-    assert_eq!(err.kind(), RunnerErrorKind::QemuRefused, "{text}");
+    assert_eq!(err.kind(), ErrorKind::QemuRefused, "{text}");
     assert!(
         !err.to_string().contains("banana"),
         "QEMU's text belongs in the source: {err}"

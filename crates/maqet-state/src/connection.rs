@@ -143,11 +143,11 @@ pub(crate) fn open_file(path: &Path, list: &[M<'static>]) -> Result<Connection, 
     let mut conn = Connection::open(path).map_err(|source| match source.sqlite_error_code() {
         Some(ErrorCode::NotADatabase) => StateError::NotADatabase {
             path: path.to_path_buf(),
-            source: Some(source),
+            source: Some(source.into()),
         },
         _ => StateError::Open {
             path: path.to_path_buf(),
-            source,
+            source: source.into(),
         },
     })?;
     configure(&conn, path)?;
@@ -172,7 +172,7 @@ pub(crate) fn open_file(path: &Path, list: &[M<'static>]) -> Result<Connection, 
 pub(crate) fn open_memory(list: &[M<'static>]) -> Result<Connection, StateError> {
     let mut conn = Connection::open_in_memory().map_err(|source| StateError::Open {
         path: ":memory:".into(),
-        source,
+        source: source.into(),
     })?;
     configure(&conn, Path::new(":memory:"))?;
     Migrations::from_slice(list)

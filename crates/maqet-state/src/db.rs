@@ -94,7 +94,7 @@ impl StateDb {
         let mut conn = self.conn();
         let placeholder = Connection::open_in_memory().map_err(|source| StateError::Open {
             path: ":memory:".into(),
-            source,
+            source: source.into(),
         })?;
         drop(std::mem::replace(&mut *conn, placeholder));
         // SQLite cannot checkpoint a file that was moved or deleted while open, so the log

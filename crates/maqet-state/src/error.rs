@@ -24,7 +24,7 @@ pub enum StateError {
         path: PathBuf,
         /// Underlying SQLite error.
         #[source]
-        source: rusqlite::Error,
+        source: SqliteError,
     },
 
     /// The file exists but is not a maqet state database.
@@ -37,7 +37,7 @@ pub enum StateError {
         path: PathBuf,
         /// SQLite's complaint, when there was one.
         #[source]
-        source: Option<rusqlite::Error>,
+        source: Option<SqliteError>,
     },
 
     /// The database was written by a newer maqet with a schema this binary does not know.
@@ -81,7 +81,7 @@ pub enum StateError {
         path: PathBuf,
         /// Underlying SQLite error.
         #[source]
-        source: rusqlite::Error,
+        source: SqliteError,
     },
 
     /// Listing or pruning old backups failed.
@@ -104,7 +104,7 @@ pub enum StateError {
         action: &'static str,
         /// Underlying SQLite error.
         #[source]
-        source: rusqlite::Error,
+        source: SqliteError,
     },
 
     /// Another process held the upgrade lock of this database for too long.
@@ -127,7 +127,7 @@ pub enum StateError {
         action: &'static str,
         /// Underlying SQLite error.
         #[source]
-        source: rusqlite::Error,
+        source: SqliteError,
     },
 
     /// A stored value could not be read back (damaged, or written by a newer maqet).
@@ -205,7 +205,7 @@ pub enum StateError {
         action: &'static str,
         /// Underlying SQLite error.
         #[source]
-        source: rusqlite::Error,
+        source: SqliteError,
     },
 
     /// A VM's record file (`vm.json` in its data directory) could not be written or read.
@@ -237,13 +237,55 @@ pub enum StateError {
         action: &'static str,
         /// Underlying SQLite error.
         #[source]
-        source: rusqlite::Error,
+        source: SqliteError,
     },
+}
+
+/// SQLite's error, printed as SQLite's own sentence.
+///
+/// `rusqlite` gives a failure with a message (`database is locked`) its numeric code as the
+/// source (`Error code 5: The database file is locked`), which says the same again; this
+/// wrapper ends the chain at the sentence, so no report repeats it. The error itself stays
+/// available with [`SqliteError::inner`].
+#[derive(Debug)]
+pub struct SqliteError(rusqlite::Error);
+
+impl SqliteError {
+    /// The `rusqlite` error.
+    pub fn inner(&self) -> &rusqlite::Error {
+        &self.0
+    }
+
+    /// SQLite's primary result code, when the error came from SQLite.
+    pub fn sqlite_error_code(&self) -> Option<ErrorCode> {
+        self.0.sqlite_error_code()
+    }
+}
+
+impl std::fmt::Display for SqliteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for SqliteError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.0 {
+            rusqlite::Error::SqliteFailure(..) => None,
+            other => other.source(),
+        }
+    }
+}
+
+impl From<rusqlite::Error> for SqliteError {
+    fn from(err: rusqlite::Error) -> SqliteError {
+        SqliteError(err)
+    }
 }
 
 /// Coarse classes of [`StateError`], for mapping to exit codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum StateErrorKind {
+pub enum ErrorKind {
     /// The VM does not exist.
     NotFound,
     /// The name is already used.
@@ -255,26 +297,26 @@ pub enum StateErrorKind {
     /// A file-system problem.
     Io,
     /// Anything else (bad input, newer schema, ...).
-    Other,
+    Failure,
 }
 
 impl StateError {
     /// The coarse class of this error.
-    pub fn kind(&self) -> StateErrorKind {
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::VmNotFound { .. } => StateErrorKind::NotFound,
-            Self::NameTaken { .. } => StateErrorKind::AlreadyExists,
-            Self::Busy { .. } | Self::UpgradeLocked { .. } => StateErrorKind::Busy,
+            Self::VmNotFound { .. } => ErrorKind::NotFound,
+            Self::NameTaken { .. } => ErrorKind::AlreadyExists,
+            Self::Busy { .. } | Self::UpgradeLocked { .. } => ErrorKind::Busy,
             Self::NotADatabase { .. }
             | Self::Corrupt { .. }
             | Self::InvalidStoredValue { .. }
-            | Self::BadVmFile { .. } => StateErrorKind::Corrupt,
+            | Self::BadVmFile { .. } => ErrorKind::Corrupt,
             Self::CreateDir { .. }
             | Self::Open { .. }
             | Self::Backup { .. }
             | Self::BackupDir { .. }
             | Self::DiskFull { .. }
-            | Self::VmFile { .. } => StateErrorKind::Io,
+            | Self::VmFile { .. } => ErrorKind::Io,
             Self::Sqlite { source, .. } => match source.sqlite_error_code() {
                 Some(
                     ErrorCode::SystemIoFailure
@@ -282,15 +324,15 @@ impl StateError {
                     | ErrorCode::CannotOpen
                     | ErrorCode::PermissionDenied
                     | ErrorCode::ReadOnly,
-                ) => StateErrorKind::Io,
-                _ => StateErrorKind::Other,
+                ) => ErrorKind::Io,
+                _ => ErrorKind::Failure,
             },
             Self::SchemaTooNew { .. }
             | Self::Migration { .. }
             | Self::UnknownStatus { .. }
             | Self::RelativePath { .. }
             | Self::NonUtf8Path { .. }
-            | Self::EncodeConfig { .. } => StateErrorKind::Other,
+            | Self::EncodeConfig { .. } => ErrorKind::Failure,
         }
     }
 }
@@ -306,16 +348,22 @@ pub(crate) fn is_busy(err: &rusqlite::Error) -> bool {
 /// Wraps a SQLite error, sorting lock timeouts and damage into their own variants.
 pub(crate) fn sql(action: &'static str) -> impl Fn(rusqlite::Error) -> StateError {
     move |source| match source.sqlite_error_code() {
-        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
-            StateError::Busy { action, source }
-        }
-        Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => {
-            StateError::Corrupt { action, source }
-        }
-        Some(ErrorCode::DiskFull | ErrorCode::SystemIoFailure) => {
-            StateError::DiskFull { action, source }
-        }
-        _ => StateError::Sqlite { action, source },
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StateError::Busy {
+            action,
+            source: source.into(),
+        },
+        Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => StateError::Corrupt {
+            action,
+            source: source.into(),
+        },
+        Some(ErrorCode::DiskFull | ErrorCode::SystemIoFailure) => StateError::DiskFull {
+            action,
+            source: source.into(),
+        },
+        _ => StateError::Sqlite {
+            action,
+            source: source.into(),
+        },
     }
 }
 
@@ -324,8 +372,24 @@ pub(crate) fn opening(path: &Path, action: &'static str) -> impl Fn(rusqlite::Er
     move |source| match source.sqlite_error_code() {
         Some(ErrorCode::NotADatabase) => StateError::NotADatabase {
             path: path.to_path_buf(),
-            source: Some(source),
+            source: Some(source.into()),
         },
         _ => sql(action)(source),
+    }
+}
+
+/// The error of creating a backup file in `dir`.
+pub(crate) fn backup_dir_failed(dir: &Path) -> impl Fn(std::io::Error) -> StateError + '_ {
+    move |source| StateError::BackupDir {
+        path: dir.to_path_buf(),
+        source,
+    }
+}
+
+/// The error of copying the database into the backup `target`.
+pub(crate) fn backup_failed(target: &Path) -> impl Fn(rusqlite::Error) -> StateError + '_ {
+    move |source| StateError::Backup {
+        path: target.to_path_buf(),
+        source: source.into(),
     }
 }

@@ -59,7 +59,7 @@ mod vms;
 
 pub use connection::BUSY_TIMEOUT;
 pub use db::{LATEST_SCHEMA_VERSION, StateDb, Tx};
-pub use error::{StateError, StateErrorKind};
+pub use error::{ErrorKind, SqliteError, StateError};
 pub use migrate::{BACKUPS_KEPT, backup_dir};
 pub use model::{NewVm, ProcessIdentity, RuntimeUpdate, StorageEntry, VmRecord, VmStatus};
 pub use online_backup::{ONLINE_BACKUPS_KEPT, online_backups};

@@ -186,15 +186,9 @@ fn backup(conn: &Connection, db_path: &Path, version: i64) -> Result<PathBuf, St
         })
         .map_err(sql("read the clock for the backup name"))?;
     let target = dir.join(format!("{stem}-v{version}-{stamp}.db"));
-    create_private_file(&target).map_err(|source| StateError::BackupDir {
-        path: dir.clone(),
-        source,
-    })?;
-    let failed = |source| StateError::Backup {
-        path: target.clone(),
-        source,
-    };
-    conn.backup(MAIN_DB, &target, None).map_err(failed)?;
+    create_private_file(&target).map_err(crate::error::backup_dir_failed(&dir))?;
+    let failed = crate::error::backup_failed(&target);
+    conn.backup(MAIN_DB, &target, None).map_err(&failed)?;
     // The copy inherits WAL mode; make it one self-contained file.
     Connection::open(&target)
         .and_then(|copy| copy.pragma_update(None, "journal_mode", "DELETE"))

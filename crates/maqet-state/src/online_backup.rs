@@ -69,14 +69,8 @@ impl StateDb {
         let target = dir.join(format!("{}{stamp}.db", prefix(&db_path)));
         let tmp = dir.join(format!(".{}{stamp}.db.tmp", prefix(&db_path)));
         let _ = fs::remove_file(&tmp);
-        create_private_file(&tmp).map_err(|source| StateError::BackupDir {
-            path: dir.clone(),
-            source,
-        })?;
-        let failed = |source| StateError::Backup {
-            path: target.clone(),
-            source,
-        };
+        create_private_file(&tmp).map_err(crate::error::backup_dir_failed(&dir))?;
+        let failed = crate::error::backup_failed(&target);
         let copied = conn
             .backup(MAIN_DB, &tmp, None)
             .and_then(|()| {

@@ -1,5 +1,8 @@
 //! Many threads and processes opening one fresh database file and writing at once.
 
+// Test code: a step that fails panics with its message, which fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::path::{Path, PathBuf};

@@ -1,11 +1,12 @@
 //! Opening database files: fresh, current, foreign, newer, or locked by a writer.
 
+// Test code: a step that fails panics with its message, which fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::{new_vm, temp_db, temp_db_path};
-use maqet_state::{
-    LATEST_SCHEMA_VERSION, StateDb, StateError, StateErrorKind, VmStatus, backup_dir,
-};
+use maqet_state::{ErrorKind, LATEST_SCHEMA_VERSION, StateDb, StateError, VmStatus, backup_dir};
 use rusqlite::Connection;
 
 #[test]
@@ -87,7 +88,7 @@ fn text_file_is_not_a_database() {
         matches!(&err, StateError::NotADatabase { path: p, .. } if *p == path),
         "{err:?}"
     );
-    assert_eq!(err.kind(), StateErrorKind::Corrupt);
+    assert_eq!(err.kind(), ErrorKind::Corrupt);
     let msg = err.to_string();
     assert!(
         msg.contains(&path.display().to_string()) && msg.contains("moves it aside"),

@@ -1,11 +1,14 @@
 //! VM and storage records: what goes in comes back out, and the errors users see.
 
+// Test code: a step that fails panics with its message, which fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::path::PathBuf;
 
 use common::{disk, new_vm, temp_db};
-use maqet_state::{ProcessIdentity, RuntimeUpdate, StateDb, StateError, StateErrorKind, VmStatus};
+use maqet_state::{ErrorKind, ProcessIdentity, RuntimeUpdate, StateDb, StateError, VmStatus};
 use regex::Regex;
 
 fn timestamp_re() -> Regex {
@@ -115,7 +118,7 @@ fn missing_vm_is_not_found_everywhere() {
     let db = StateDb::open_in_memory().expect("open");
     let err = db.get_vm("ghost").expect_err("missing");
     assert!(matches!(&err, StateError::VmNotFound { ident } if ident == "ghost"));
-    assert_eq!(err.kind(), StateErrorKind::NotFound);
+    assert_eq!(err.kind(), ErrorKind::NotFound);
     assert!(err.to_string().contains("maqet ls"), "{err}");
     let kinds = [
         db.delete_vm("ghost").map(|_| ()),
@@ -128,7 +131,7 @@ fn missing_vm_is_not_found_everywhere() {
         db.register_storage(&disk("ghost", "/tmp/ghost.qcow2", true)),
     ];
     for result in kinds {
-        assert_eq!(result.map_err(|e| e.kind()), Err(StateErrorKind::NotFound));
+        assert_eq!(result.map_err(|e| e.kind()), Err(ErrorKind::NotFound));
     }
 }
 
@@ -137,7 +140,7 @@ fn duplicate_name_reports_the_existing_vm() {
     let db = StateDb::open_in_memory().expect("open");
     let first = db.insert_vm(&new_vm("web")).expect("insert");
     let err = db.insert_vm(&new_vm("web")).expect_err("duplicate");
-    assert_eq!(err.kind(), StateErrorKind::AlreadyExists);
+    assert_eq!(err.kind(), ErrorKind::AlreadyExists);
     match err {
         StateError::NameTaken { name, existing_id } => {
             assert_eq!(name, "web");

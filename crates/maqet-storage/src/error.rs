@@ -8,7 +8,7 @@ use std::path::PathBuf;
 #[non_exhaustive]
 pub enum ErrorKind {
     /// The configuration, a name or an argument is invalid.
-    Invalid,
+    InvalidInput,
     /// A file, image or snapshot does not exist.
     NotFound,
     /// A file or snapshot already exists.
@@ -202,7 +202,7 @@ impl StorageError {
             | Self::InvalidSnapshotName { .. }
             | Self::DriveLayout { .. }
             | Self::UnsafeLocation { .. }
-            | Self::MissingSize { .. } => ErrorKind::Invalid,
+            | Self::MissingSize { .. } => ErrorKind::InvalidInput,
             Self::FileNotFound { .. } | Self::SnapshotNotFound { .. } => ErrorKind::NotFound,
             Self::AlreadyExists { .. } | Self::SnapshotExists { .. } => ErrorKind::AlreadyExists,
             Self::SnapshotUnsupported { .. } => ErrorKind::Unsupported,

@@ -2,6 +2,9 @@
 //! every kind × interface × media on the `pc` and `q35` machines, and checks through QMP that
 //! every drive's node-name and device exist. QEMU is killed whenever a test ends early.
 
+// Test code: a step that fails panics with its message, which fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

@@ -20,7 +20,7 @@
 use std::path::PathBuf;
 
 use maqet_plugin_api::{
-    CommandSpec, FailureKind, Host, LogLevel, ParamKind, ParamSpec, Plugin, error_with_kind,
+    CommandSpec, ErrorKind, Host, LogLevel, ParamKind, ParamSpec, Plugin, error_with_kind,
     export_plugin,
 };
 use serde_json::{Value, json};
@@ -92,8 +92,8 @@ impl Plugin for Export {
                 ExportError::BadArgument { .. }
                 | ExportError::UnknownFormat { .. }
                 | ExportError::Config { .. }
-                | ExportError::Info { .. } => FailureKind::Invalid,
-                _ => FailureKind::Failure,
+                | ExportError::Info { .. } => ErrorKind::InvalidInput,
+                _ => ErrorKind::Failure,
             };
             error_with_kind(kind, &e)
         })

@@ -5,6 +5,9 @@
 //! reads `disk.img` here). Regenerate with `MAQET_UPDATE_GOLDEN=1 cargo test -p
 //! maqet-plugin-export --test golden` and review the diff.
 
+// Test code: a step that fails panics with its message, which fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -1,5 +1,8 @@
 //! What `maqet export` produces for a realistic VM, read back the way libvirt and Nomad would.
 
+// Test code: a step that fails panics with its message, which fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::HashMap;
 use std::process::Command;
 

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use maqet_export_render::{ExportError, HostMessage};
 
-use maqet_plugin_api::FailureKind;
+use maqet_plugin_api::ErrorKind;
 
 /// `deploy` or `undeploy` failed.
 #[derive(Debug, thiserror::Error)]
@@ -182,7 +182,7 @@ pub enum DeployError {
 
 impl DeployError {
     /// The kind of failure, for the exit code.
-    pub fn kind(&self) -> FailureKind {
+    pub fn kind(&self) -> ErrorKind {
         match self {
             Self::BadArgument { .. }
             | Self::NoPool { .. }
@@ -195,17 +195,17 @@ impl DeployError {
             | Self::Overlay { .. }
             | Self::LocalVmRunning { .. }
             | Self::NotDeployed { .. }
-            | Self::Render { .. } => FailureKind::Invalid,
-            Self::AuthFailed { .. } => FailureKind::PermissionDenied,
+            | Self::Render { .. } => ErrorKind::InvalidInput,
+            Self::AuthFailed { .. } => ErrorKind::PermissionDenied,
             Self::ReadFile { source, .. }
                 if source.kind() == std::io::ErrorKind::PermissionDenied =>
             {
-                FailureKind::PermissionDenied
+                ErrorKind::PermissionDenied
             }
             Self::Info { .. }
             | Self::Unreachable { .. }
             | Self::ReadFile { .. }
-            | Self::Libvirt { .. } => FailureKind::Failure,
+            | Self::Libvirt { .. } => ErrorKind::Failure,
         }
     }
 }

@@ -365,18 +365,9 @@ fn database_problems(db_path: &Path) -> Vec<String> {
     match maqet_state::StateDb::open(db_path) {
         Ok(db) => db
             .integrity_check()
-            .unwrap_or_else(|err| vec![root_cause(&err)]),
-        Err(err) => vec![root_cause(&err)],
+            .unwrap_or_else(|err| vec![maqet_error_chain::root_cause(&err)]),
+        Err(err) => vec![maqet_error_chain::root_cause(&err)],
     }
-}
-
-/// The innermost cause of an error (SQLite's own words, without maqet's advice).
-fn root_cause(err: &dyn std::error::Error) -> String {
-    let mut cause = err;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    cause.to_string()
 }
 
 /// Whether a command or runner holds the VM's lock or its runtime directory's lock.
@@ -449,15 +440,4 @@ fn tool_check(
 
 fn dirs_word(n: usize) -> &'static str {
     if n == 1 { "directory" } else { "directories" }
-}
-
-/// An error and its causes on one line, `outer: inner: ...`.
-pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let _ = write!(text, ": {cause}");
-        source = cause.source();
-    }
-    text
 }

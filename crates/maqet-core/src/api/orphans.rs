@@ -8,8 +8,8 @@ use maqet_macros::{api_method, api_requests};
 use maqet_storage::QemuImg;
 use serde::Serialize;
 
-use crate::api::snapshot::human_bytes;
 use crate::registry::CommandOutput;
+use crate::text::human_bytes;
 use crate::{Maqet, MaqetError};
 
 /// A file under `<data>/vms/` that no VM uses.

@@ -10,7 +10,8 @@ use maqet_storage::{DriveKind, DriveSpec, Media, QemuImg, SnapshotInfo, StorageE
 use serde::Serialize;
 
 use crate::registry::{Choice, CommandOutput, choice_arg};
-use crate::{ErrorKind, Maqet, MaqetError};
+use crate::text::human_bytes;
+use crate::{Maqet, MaqetError, SnapshotError};
 
 /// How long a live snapshot job may run before maqet stops waiting.
 pub const LIVE_SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(600);
@@ -90,22 +91,6 @@ fn snapshot_table(rows: &[SnapshotInfo]) -> String {
         );
     }
     out
-}
-
-/// Bytes as `0 B`, `12.3 MiB`, ...
-pub(crate) fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
 }
 
 /// What `snapshot` does.
@@ -215,33 +200,17 @@ impl Maqet {
         }
         match (running, live) {
             (true, false) if action == SnapshotAction::Load => {
-                return Err(MaqetError::Snapshot {
-                    message: format!(
-                        "VM `{}` is running, and loading a disk snapshot under a running guest would corrupt it: use --live to restore the VM's full state through QEMU, or stop the VM first (`maqet stop {}`)",
-                        record.name, record.name
-                    ),
-                    kind: ErrorKind::InvalidInput,
-                    source: None,
-                });
+                return Err(SnapshotError::LoadWhileRunning { vm: record.name }.into());
             }
             (false, true) => {
-                return Err(MaqetError::Snapshot {
-                    message: format!(
-                        "VM `{}` is not running, so there is nothing live to snapshot; drop --live to use the image (`qemu-img`)",
-                        record.name
-                    ),
-                    kind: ErrorKind::InvalidInput,
-                    source: None,
-                });
+                return Err(SnapshotError::LiveWhileStopped { vm: record.name }.into());
             }
             _ => {}
         }
         let _lock = self.lock_vm(&record)?;
         let disk_only = running && !live;
-        if live {
-            self.live_snapshot(&record, &spec, action, &name, overwrite)?;
-        } else if disk_only {
-            self.disk_snapshot_through_qemu(&record, &spec, action, &name, overwrite)?;
+        if live || disk_only {
+            self.snapshot_through_qemu(&record, &spec, action, &name, overwrite, live)?;
         } else {
             let done = match action {
                 SnapshotAction::Create => qemu_img.snapshot_create(&file, &name, overwrite),
@@ -272,19 +241,12 @@ impl Maqet {
     fn snapshot_drive(&self, record: &VmRecord, drive: &str) -> Result<DriveSpec, MaqetError> {
         let drives = self.vm_drives(record)?;
         let Some(spec) = drives.iter().find(|d| d.name == drive) else {
-            let names: Vec<&str> = drives.iter().map(|d| d.name.as_str()).collect();
-            return Err(MaqetError::new(
-                ErrorKind::NotFound,
-                format!(
-                    "VM `{}` has no drive `{drive}`; its drives: {}",
-                    record.name,
-                    if names.is_empty() {
-                        "none".to_string()
-                    } else {
-                        names.join(", ")
-                    }
-                ),
-            ));
+            return Err(SnapshotError::NoSuchDrive {
+                vm: record.name.clone(),
+                drive: drive.to_string(),
+                drives: drives.iter().map(|d| d.name.clone()).collect(),
+            }
+            .into());
         };
         if spec.kind != DriveKind::Qcow2 || spec.media == Media::Cdrom {
             let what = if spec.media == Media::Cdrom {
@@ -292,118 +254,66 @@ impl Maqet {
             } else {
                 spec.kind.to_string()
             };
-            return Err(MaqetError::Snapshot {
-                message: format!(
-                    "drive `{drive}` of VM `{}` is a {what} drive, which cannot hold snapshots; only qcow2 disks can",
-                    record.name
-                ),
-                kind: ErrorKind::InvalidInput,
-                source: None,
-            });
+            return Err(SnapshotError::DriveCannotHoldSnapshots {
+                vm: record.name.clone(),
+                drive: drive.to_string(),
+                what,
+            }
+            .into());
         }
         let file = spec.file.clone().unwrap_or_default();
         if !file.exists() {
-            return Err(MaqetError::Snapshot {
-                message: format!(
-                    "drive `{drive}` of VM `{}` has no image yet at {} (it is created on the first start); nothing to snapshot",
-                    record.name,
-                    file.display()
-                ),
-                kind: ErrorKind::NotFound,
-                source: None,
-            });
+            return Err(SnapshotError::NoImage {
+                vm: record.name.clone(),
+                drive: drive.to_string(),
+                file,
+            }
+            .into());
         }
         Ok(spec.clone())
     }
 
-    /// Creates or deletes an internal snapshot of the disk alone while QEMU holds the image
-    /// (`blockdev-snapshot-internal-sync`): no RAM or device state, so a paused guest gives a
-    /// consistent disk and a running one a crash-consistent disk.
-    fn disk_snapshot_through_qemu(
+    /// Takes, loads or deletes a snapshot through the VM's QEMU. Live (`snapshot-save` and
+    /// friends): RAM and device state with the disks. Otherwise the disk alone while QEMU holds
+    /// the image (`blockdev-snapshot-internal-sync`): no RAM or device state, so a paused guest
+    /// gives a consistent disk and a running one a crash-consistent disk.
+    fn snapshot_through_qemu(
         &self,
         record: &VmRecord,
         spec: &DriveSpec,
         action: SnapshotAction,
         name: &str,
         overwrite: bool,
+        live: bool,
     ) -> Result<(), MaqetError> {
-        let file = spec.file.clone().unwrap_or_default();
-        let existing: Vec<String> = QemuImg::new()
-            .snapshot_list(&file, true)
-            .map_err(|e| drive_error(e, record, &spec.name))?
-            .into_iter()
-            .map(|s| s.name)
-            .collect();
-        let exists = existing.iter().any(|n| n == name);
-        match action {
-            SnapshotAction::Create if exists && !overwrite => {
-                return Err(exists_error(record, &spec.name, name));
-            }
-            SnapshotAction::Delete if !exists => {
-                return Err(missing_error(record, &spec.name, name, &existing));
-            }
-            _ => {}
-        }
+        let exists = check_existing(record, spec, action, name, overwrite)?;
         let node = maqet_storage::node_name(spec);
-        let arguments = serde_json::json!({"device": node, "name": name});
-        let fail = |what: &str, e: QmpError| {
-            let died = !self.qemu_alive(record);
-            live_error(record, &spec.name, name, what, e, died)
-        };
-        self.block_on(async {
-            let qmp = self.qmp_client(record).await?;
-            if exists {
-                qmp.execute(
-                    "blockdev-snapshot-delete-internal-sync",
-                    Some(arguments.clone()),
-                )
-                .await
-                .map_err(|e| fail("delete", e))?;
-            }
-            if action == SnapshotAction::Create {
-                qmp.execute("blockdev-snapshot-internal-sync", Some(arguments))
+        let fail = |step: &str, e: QmpError| live_error(record, &spec.name, name, step, e, self);
+        if !live {
+            let arguments = serde_json::json!({"device": node, "name": name});
+            return self.block_on(async {
+                let qmp = self.qmp_client(record).await?;
+                if exists {
+                    qmp.execute(
+                        "blockdev-snapshot-delete-internal-sync",
+                        Some(arguments.clone()),
+                    )
                     .await
-                    .map_err(|e| fail("take", e))?;
-            }
-            Ok::<(), MaqetError>(())
-        })?
-    }
-
-    fn live_snapshot(
-        &self,
-        record: &VmRecord,
-        spec: &DriveSpec,
-        action: SnapshotAction,
-        name: &str,
-        overwrite: bool,
-    ) -> Result<(), MaqetError> {
-        let file = spec.file.clone().unwrap_or_default();
-        let existing: Vec<String> = QemuImg::new()
-            .snapshot_list(&file, true)
-            .map_err(|e| drive_error(e, record, &spec.name))?
-            .into_iter()
-            .map(|s| s.name)
-            .collect();
-        let exists = existing.iter().any(|n| n == name);
-        match action {
-            SnapshotAction::Create if exists && !overwrite => {
-                return Err(exists_error(record, &spec.name, name));
-            }
-            SnapshotAction::Load | SnapshotAction::Delete if !exists => {
-                return Err(missing_error(record, &spec.name, name, &existing));
-            }
-            _ => {}
+                    .map_err(|e| fail("delete", e))?;
+                }
+                if action == SnapshotAction::Create {
+                    qmp.execute("blockdev-snapshot-internal-sync", Some(arguments))
+                        .await
+                        .map_err(|e| fail("take", e))?;
+                }
+                Ok::<(), MaqetError>(())
+            })?;
         }
-        let node = maqet_storage::node_name(spec);
         let job = |verb: &str| {
             format!(
                 "maqet-{verb}-{}",
                 &uuid::Uuid::new_v4().simple().to_string()[..8]
             )
-        };
-        let fail = |what: &str, e: QmpError| {
-            let died = !self.qemu_alive(record);
-            live_error(record, &spec.name, name, what, e, died)
         };
         self.block_on(async {
             let qmp = self.qmp_client(record).await?;
@@ -444,91 +354,105 @@ impl Maqet {
     }
 }
 
+/// Whether snapshot `name` is on the drive, refusing what the action cannot do with that:
+/// create an existing one without `overwrite`, load or delete a missing one.
+fn check_existing(
+    record: &VmRecord,
+    spec: &DriveSpec,
+    action: SnapshotAction,
+    name: &str,
+    overwrite: bool,
+) -> Result<bool, MaqetError> {
+    let file = spec.file.clone().unwrap_or_default();
+    let existing: Vec<String> = QemuImg::new()
+        .snapshot_list(&file, true)
+        .map_err(|e| drive_error(e, record, &spec.name))?
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    let exists = existing.iter().any(|n| n == name);
+    match action {
+        SnapshotAction::Create if exists && !overwrite => Err(exists_error(record, &spec.name, name)),
+        SnapshotAction::Load | SnapshotAction::Delete if !exists => {
+            Err(missing_error(record, &spec.name, name, existing))
+        }
+        _ => Ok(exists),
+    }
+}
+
 /// Rewrites storage errors so they name the VM and drive instead of the image path.
 fn drive_error(err: StorageError, record: &VmRecord, drive: &str) -> MaqetError {
     match err {
         StorageError::SnapshotExists { name, .. } => exists_error(record, drive, &name),
         StorageError::SnapshotNotFound { name, available } => {
-            missing_error(record, drive, &name, &available)
+            missing_error(record, drive, &name, available)
         }
-        StorageError::SnapshotUnsupported { format, .. } => MaqetError::Snapshot {
-            message: format!(
-                "drive `{drive}` of VM `{}` holds a {format} image, which cannot hold snapshots; only qcow2 images can",
-                record.name
-            ),
-            kind: ErrorKind::InvalidInput,
-            source: None,
-        },
+        StorageError::SnapshotUnsupported { format, .. } => {
+            SnapshotError::ImageCannotHoldSnapshots {
+                vm: record.name.clone(),
+                drive: drive.to_string(),
+                format,
+            }
+            .into()
+        }
         other => MaqetError::from(other),
     }
 }
 
 fn exists_error(record: &VmRecord, drive: &str, name: &str) -> MaqetError {
-    MaqetError::Snapshot {
-        message: format!(
-            "snapshot `{name}` already exists on drive `{drive}` of VM `{}`; add --overwrite to replace it",
-            record.name
-        ),
-        kind: ErrorKind::AlreadyExists,
-        source: None,
+    SnapshotError::Exists {
+        vm: record.name.clone(),
+        drive: drive.to_string(),
+        name: name.to_string(),
     }
+    .into()
 }
 
-fn missing_error(record: &VmRecord, drive: &str, name: &str, available: &[String]) -> MaqetError {
-    MaqetError::Snapshot {
-        message: format!(
-            "snapshot `{name}` not found on drive `{drive}` of VM `{}`; existing snapshots: {}",
-            record.name,
-            if available.is_empty() {
-                "none".to_string()
-            } else {
-                available.join(", ")
-            }
-        ),
-        kind: ErrorKind::NotFound,
-        source: None,
+fn missing_error(record: &VmRecord, drive: &str, name: &str, available: Vec<String>) -> MaqetError {
+    SnapshotError::Missing {
+        vm: record.name.clone(),
+        drive: drive.to_string(),
+        name: name.to_string(),
+        available,
     }
+    .into()
 }
 
-/// The error for a failed live snapshot step; `qemu_died` says QEMU is gone (checked after the
-/// failure), which then is the message instead of "QEMU refused".
+/// The error for a failed live snapshot step: when QEMU is gone (checked after the failure),
+/// that is the message instead of "QEMU refused".
 fn live_error(
     record: &VmRecord,
     drive: &str,
     name: &str,
-    what: &str,
-    err: QmpError,
-    qemu_died: bool,
+    step: &str,
+    source: QmpError,
+    maqet: &Maqet,
 ) -> MaqetError {
-    let kind = match err {
-        QmpError::JobTimeout { .. } | QmpError::Timeout { .. } => ErrorKind::Timeout,
-        _ => ErrorKind::Failure,
-    };
-    if qemu_died {
-        return MaqetError::Snapshot {
-            message: format!(
-                "QEMU of VM `{}` (pid {}) died while trying to {what} snapshot `{name}` on drive `{drive}`; \
-                 the snapshot is not complete. `maqet status {}` shows how QEMU ended; check the \
-                 image with `maqet snapshot {} list {drive}` after starting the VM again",
-                record.name,
-                record
-                    .qemu
-                    .map_or_else(|| "?".into(), |q| q.pid.to_string()),
-                record.name,
-                record.name,
-            ),
-            kind: ErrorKind::Failure,
-            source: Some(Box::new(err)),
-        };
+    let (vm, drive, name, step) = (
+        record.name.clone(),
+        drive.to_string(),
+        name.to_string(),
+        step.to_string(),
+    );
+    if !maqet.qemu_alive(record) {
+        return SnapshotError::QemuDied {
+            vm,
+            pid: record.qemu.map(|q| q.pid),
+            step,
+            name,
+            drive,
+            source,
+        }
+        .into();
     }
-    MaqetError::Snapshot {
-        message: format!(
-            "QEMU could not {what} snapshot `{name}` on drive `{drive}` of VM `{}`; QEMU's reason is below",
-            record.name
-        ),
-        kind,
-        source: Some(Box::new(err)),
+    SnapshotError::QemuRefused {
+        vm,
+        step,
+        name,
+        drive,
+        source,
     }
+    .into()
 }
 
 #[cfg(test)]
@@ -547,12 +471,5 @@ mod tests {
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(err.contains("create, load, list, delete"), "{err}");
-    }
-
-    #[test]
-    fn byte_sizes_read_well() {
-        assert_eq!(human_bytes(0), "0 B");
-        assert_eq!(human_bytes(1536), "1.5 KiB");
-        assert_eq!(human_bytes(3 << 30), "3.0 GiB");
     }
 }

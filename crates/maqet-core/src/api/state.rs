@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use maqet_macros::{api_method, api_requests};
-use maqet_state::{StateDb, StateErrorKind, VmStatus};
+use maqet_state::{StateDb, VmStatus};
 use serde::Serialize;
 
 use crate::census::Census;
@@ -114,8 +114,7 @@ impl Maqet {
             let (dir, file) = match found {
                 Ok(found) => found,
                 Err(err) => {
-                    out.problems
-                        .push(crate::api::maintenance::error_chain(&err));
+                    out.problems.push(maqet_error_chain::error_chain(&err));
                     continue;
                 }
             };
@@ -124,8 +123,7 @@ impl Maqet {
                 Ok(Some(row)) if row.id == vm.id => continue,
                 Ok(_) => {}
                 Err(err) => {
-                    out.problems
-                        .push(crate::api::maintenance::error_chain(&err));
+                    out.problems.push(maqet_error_chain::error_chain(&err));
                     continue;
                 }
             }
@@ -151,7 +149,7 @@ impl Maqet {
                     "VM {} ({}): {}",
                     vm.name,
                     vm.id,
-                    crate::api::maintenance::error_chain(&err)
+                    maqet_error_chain::error_chain(&err)
                 )),
             }
         }
@@ -221,7 +219,7 @@ pub(crate) fn database_damaged(db_path: &Path) -> bool {
         Ok(db) => !db
             .integrity_check()
             .is_ok_and(|problems| problems.is_empty()),
-        Err(err) => err.kind() == StateErrorKind::Corrupt,
+        Err(err) => err.kind() == maqet_state::ErrorKind::Corrupt,
     }
 }
 

@@ -10,8 +10,8 @@ use maqet_storage::{DriveKind, DriveSpec, QemuImg};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::api::snapshot::human_bytes;
 use crate::registry::CommandOutput;
+use crate::text::human_bytes;
 use crate::{Maqet, MaqetError};
 
 /// One drive of `storage-info`.
@@ -188,7 +188,7 @@ impl Maqet {
                             info.backing_file = i.backing_file;
                             info.snapshot_count = i.snapshots.len();
                         }
-                        Err(e) => info.error = Some(crate::api::maintenance::error_chain(&e)),
+                        Err(e) => info.error = Some(maqet_error_chain::error_chain(&e)),
                     }
                 }
                 info
@@ -340,7 +340,7 @@ fn verify_drive(qemu_img: &QemuImg, d: &DriveSpec, path: &Path) -> (&'static str
     }
     let info = match qemu_img.info(path, true) {
         Ok(info) => info,
-        Err(e) => return ("unreadable", Some(crate::api::maintenance::error_chain(&e))),
+        Err(e) => return ("unreadable", Some(maqet_error_chain::error_chain(&e))),
     };
     if info.format != d.kind.as_str() {
         return (

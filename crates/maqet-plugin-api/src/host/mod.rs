@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use abi_stable::std_types::{RErr, ROk};
 use serde_json::Value;
 
-pub use crate::error::{FailureKind, PluginError, PluginMessage};
+pub use crate::error::{ErrorKind, PluginError, PluginMessage};
 pub use crate::services::{HostServices, LogLevel};
 pub use crate::spec::{CommandSpec, ParamKind, ParamSpec};
 pub use clash::check_clashes;

@@ -9,8 +9,7 @@
 //! another client's command, so a guest without a running agent never hangs anyone. The
 //! socket is mode 0600 and refuses peers of another uid, like `qmp.sock`.
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -26,7 +25,7 @@ use tokio::sync::{Mutex, broadcast};
 use tokio::time::Instant;
 
 use super::log::log;
-use super::mux::peer_allowed;
+use super::mux::{accept_forever, admit_peer, bind};
 
 /// The longest a single request may ask for.
 const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
@@ -76,22 +75,6 @@ pub fn start(paths: &VmPaths, qemu_pid: u32, events: broadcast::Receiver<QmpEven
     true
 }
 
-/// Binds the socket with mode 0600, replacing a stale file only if nobody answers on it.
-fn bind(path: &Path) -> std::io::Result<UnixListener> {
-    if path.exists() {
-        if std::os::unix::net::UnixStream::connect(path).is_ok() {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::AddrInUse,
-                format!("another process serves {}", path.display()),
-            ));
-        }
-        std::fs::remove_file(path)?;
-    }
-    let listener = UnixListener::bind(path)?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-    Ok(listener)
-}
-
 /// A guest reset or a reopened port means a new agent: resync before the next command.
 async fn watch_guest(mut events: broadcast::Receiver<QmpEvent>, relay: Arc<Relay>) {
     loop {
@@ -111,39 +94,26 @@ async fn watch_guest(mut events: broadcast::Receiver<QmpEvent>, relay: Arc<Relay
 
 async fn serve(listener: UnixListener, relay: Arc<Relay>) {
     let own_uid = rustix::process::geteuid().as_raw();
-    loop {
-        match listener.accept().await {
-            Ok((stream, _)) => {
-                tokio::spawn(serve_client(stream, relay.clone(), own_uid));
-            }
-            Err(err) => {
-                log!("accepting a guest agent client failed: {err}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-    }
+    accept_forever(&listener, "guest agent", |stream| {
+        serve_client(stream, relay.clone(), own_uid)
+    })
+    .await;
 }
 
-async fn serve_client(stream: UnixStream, relay: Arc<Relay>, own_uid: u32) {
-    let (read, mut write) = stream.into_split();
-    let uid = match read.as_ref().peer_cred() {
-        Ok(cred) => cred.uid(),
-        Err(err) => {
-            log!("cannot read a guest agent client's credentials: {err}; refusing it");
-            return;
-        }
-    };
-    if !peer_allowed(uid, own_uid) {
-        log!("refusing a guest agent client with uid {uid}");
-        let refusal = reply_line(&AgentReply::Error {
+async fn serve_client(mut stream: UnixStream, relay: Arc<Relay>, own_uid: u32) {
+    let refusal = |desc| {
+        reply_line(&AgentReply::Error {
             class: "GenericError".into(),
-            desc: format!(
-                "permission denied: this VM belongs to uid {own_uid}, the client runs as uid {uid}"
-            ),
-        });
-        drop(write.write_all(refusal.as_bytes()).await);
+            desc,
+        })
+    };
+    if admit_peer(&mut stream, own_uid, "guest agent", refusal)
+        .await
+        .is_none()
+    {
         return;
     }
+    let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read).lines();
     while let Ok(Some(line)) = lines.next_line().await {
         let reply = match serde_json::from_str::<AgentRequest>(&line) {
@@ -180,10 +150,10 @@ impl Relay {
             match AgentConnection::connect(&self.channel).await {
                 Ok(connection) => *guard = Some(connection),
                 Err(err) => {
-                    log!("guest agent: {}", super::qemu::error_chain(&err));
+                    log!("guest agent: {}", maqet_error_chain::error_chain(&err));
                     return AgentReply::Error {
                         class: CLASS_UNAVAILABLE.into(),
-                        desc: super::qemu::error_chain(&err),
+                        desc: maqet_error_chain::error_chain(&err),
                     };
                 }
             }
@@ -237,7 +207,7 @@ impl Relay {
                 }
             }
             Err(err) => {
-                let text = super::qemu::error_chain(&err);
+                let text = maqet_error_chain::error_chain(&err);
                 log!("guest agent: {command} failed: {text}; reconnecting next time");
                 *guard = None;
                 AgentReply::Error {

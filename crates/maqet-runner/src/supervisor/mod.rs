@@ -24,10 +24,10 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::broadcast::error::RecvError;
 
 use self::log::log;
-use self::qemu::error_chain;
 use self::ready::ReadyPipe;
 use self::record::VmRecorder;
 use self::startup::{adopt, fail, give_up, launch};
+use maqet_error_chain::error_chain;
 
 /// How long a launched QEMU gets to open its QMP socket before the runner gives up.
 const QMP_OPEN_LIMIT: Duration = Duration::from_secs(300);

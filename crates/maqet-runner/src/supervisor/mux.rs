@@ -74,17 +74,56 @@ pub async fn serve(listener: UnixListener, qmp: QmpClient, dirs: AllowedDirs) {
         known,
         dirs,
     });
+    accept_forever(&listener, "QMP", |stream| {
+        serve_client(stream, shared.clone())
+    })
+    .await;
+}
+
+/// Accepts clients of a runner socket for ever, serving each in a task of its own; a failed
+/// accept is logged (naming the socket's `protocol`) and retried.
+pub async fn accept_forever<F, Fut>(listener: &UnixListener, protocol: &str, mut serve: F)
+where
+    F: FnMut(UnixStream) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
-                tokio::spawn(serve_client(stream, shared.clone()));
+                tokio::spawn(serve(stream));
             }
             Err(err) => {
-                log!("accepting a QMP client failed: {err}");
+                log!("accepting a {protocol} client failed: {err}");
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
     }
+}
+
+/// The uid of a new client when it may use the socket (see [`peer_allowed`]); otherwise the
+/// client is sent `refusal(reason)` and `None` is returned.
+pub async fn admit_peer(
+    stream: &mut UnixStream,
+    own_uid: u32,
+    protocol: &str,
+    refusal: impl FnOnce(String) -> String,
+) -> Option<u32> {
+    let uid = match stream.peer_cred() {
+        Ok(cred) => cred.uid(),
+        Err(err) => {
+            log!("cannot read a {protocol} client's credentials: {err}; refusing it");
+            return None;
+        }
+    };
+    if peer_allowed(uid, own_uid) {
+        return Some(uid);
+    }
+    log!("refusing a {protocol} client with uid {uid}");
+    let reason = format!(
+        "permission denied: this VM belongs to uid {own_uid}, the client runs as uid {uid}"
+    );
+    drop(stream.write_all(refusal(reason).as_bytes()).await);
+    None
 }
 
 async fn known_commands(qmp: &QmpClient) -> HashSet<String> {
@@ -107,26 +146,14 @@ pub fn peer_allowed(uid: u32, own_uid: u32) -> bool {
 }
 
 async fn serve_client(mut stream: UnixStream, shared: Arc<MuxShared>) {
-    let uid = match stream.peer_cred() {
-        Ok(cred) => cred.uid(),
-        Err(err) => {
-            log!("cannot read a QMP client's credentials: {err}; refusing it");
-            return;
-        }
-    };
     let own_uid = shared.own_uid;
-    if !peer_allowed(uid, own_uid) {
-        log!("refusing a QMP client with uid {uid}");
-        let refusal = error_reply(
-            None,
-            "GenericError",
-            format!(
-                "permission denied: this VM belongs to uid {own_uid}, the client runs as uid {uid}"
-            ),
-        );
-        drop(stream.write_all(refusal.as_bytes()).await);
+    let Some(uid) = admit_peer(&mut stream, own_uid, "QMP", |reason| {
+        error_reply(None, "GenericError", reason)
+    })
+    .await
+    else {
         return;
-    }
+    };
     let (read, mut write) = stream.into_split();
     let (out_tx, mut out_rx) = mpsc::channel::<String>(OUT_QUEUE);
     let writer = tokio::spawn(async move {

@@ -8,6 +8,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use maqet_error_chain::error_chain;
 use maqet_qmp::QmpClient;
 use maqet_runner::layout::QEMU_QMP_FD;
 use maqet_runner::process;
@@ -262,16 +263,4 @@ pub async fn connect_qmp(socket: &Path, limit: Duration) -> Result<QmpClient, St
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     Err(last_error)
-}
-
-/// An error and its sources, joined with ": ".
-pub fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

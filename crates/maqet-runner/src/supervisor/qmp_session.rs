@@ -174,7 +174,7 @@ async fn forward(shared: &MuxShared, command: ClientCommand) -> String {
         Err(QmpError::Command { class, desc, .. }) => error_reply(id, &class, desc),
         // QEMU may close the connection before answering `quit`; it did quit.
         Err(QmpError::Closed) if execute == "quit" => return_reply(id, json!({})),
-        Err(err) => error_reply(id, "GenericError", super::qemu::error_chain(&err)),
+        Err(err) => error_reply(id, "GenericError", maqet_error_chain::error_chain(&err)),
     }
 }
 

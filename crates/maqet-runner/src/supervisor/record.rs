@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use maqet_qmp::{QmpEvent, Timestamp};
 use maqet_runner::layout::VmPaths;
-use maqet_state::{ProcessIdentity, RuntimeUpdate, StateDb, StateError, StateErrorKind, VmStatus};
+use maqet_state::{ProcessIdentity, RuntimeUpdate, StateDb, StateError, VmStatus};
 use serde_json::{Value, json};
 
 use super::log::log;
@@ -42,7 +42,7 @@ impl VmRecorder {
     fn write(&self, write: impl Fn(&StateDb) -> Result<(), StateError>) -> Result<(), StateError> {
         let db = StateDb::open(&self.db_path)?;
         match write(&db) {
-            Err(err) if err.kind() == StateErrorKind::NotFound && self.restore_row(&db) => {
+            Err(err) if err.kind() == maqet_state::ErrorKind::NotFound && self.restore_row(&db) => {
                 write(&db)
             }
             other => other,
@@ -88,7 +88,7 @@ impl VmRecorder {
                 let update = RuntimeUpdate::cleared(status).with_reason(reason);
                 match db.set_runtime(&self.vm_id, &update) {
                     Ok(()) => log!("recorded status {status} ({reason})"),
-                    Err(err) if err.kind() == StateErrorKind::NotFound => {
+                    Err(err) if err.kind() == maqet_state::ErrorKind::NotFound => {
                         log!("the VM was removed meanwhile; only cleaning up");
                     }
                     Err(err) => log!("cannot record status {status}: {err}"),

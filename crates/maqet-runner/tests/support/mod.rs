@@ -150,14 +150,7 @@ pub fn gone(id: &ProcessIdentity) -> bool {
 
 /// An error with all its sources.
 pub fn chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str("\n  caused by: ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
+    maqet_error_chain::join_chain(err, "\n  caused by: ")
 }
 
 /// A raw QMP client speaking JSON lines over a std Unix socket.

@@ -1,0 +1,173 @@
+//! `SnapshotError`: why `maqet snapshot` refused or failed, one variant a case.
+
+use std::path::PathBuf;
+
+use maqet_qmp::QmpError;
+
+use crate::ErrorKind;
+
+/// A snapshot could not be taken, loaded, deleted or listed.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    /// `load` of a disk snapshot was asked for while the VM runs, without `--live`.
+    #[error(
+        "VM `{vm}` is running, and loading a disk snapshot under a running guest would corrupt it: use --live to restore the VM's full state through QEMU, or stop the VM first (`maqet stop {vm}`)"
+    )]
+    LoadWhileRunning {
+        /// The VM's name.
+        vm: String,
+    },
+    /// `--live` was asked for on a VM that is not running.
+    #[error(
+        "VM `{vm}` is not running, so there is nothing live to snapshot; drop --live to use the image (`qemu-img`)"
+    )]
+    LiveWhileStopped {
+        /// The VM's name.
+        vm: String,
+    },
+    /// The VM has no drive of that name.
+    #[error(
+        "VM `{vm}` has no drive `{drive}`; its drives: {}",
+        list_or_none(drives)
+    )]
+    NoSuchDrive {
+        /// The VM's name.
+        vm: String,
+        /// The drive asked for.
+        drive: String,
+        /// The VM's drives.
+        drives: Vec<String>,
+    },
+    /// The drive is not a qcow2 disk (a raw disk, a cdrom, ...).
+    #[error(
+        "drive `{drive}` of VM `{vm}` is a {what} drive, which cannot hold snapshots; only qcow2 disks can"
+    )]
+    DriveCannotHoldSnapshots {
+        /// The VM's name.
+        vm: String,
+        /// The drive.
+        drive: String,
+        /// What the drive is (`raw`, `cdrom`, ...).
+        what: String,
+    },
+    /// The drive's image is of a format without snapshots.
+    #[error(
+        "drive `{drive}` of VM `{vm}` holds a {format} image, which cannot hold snapshots; only qcow2 images can"
+    )]
+    ImageCannotHoldSnapshots {
+        /// The VM's name.
+        vm: String,
+        /// The drive.
+        drive: String,
+        /// The image's format.
+        format: String,
+    },
+    /// The drive's image is not created yet.
+    #[error(
+        "drive `{drive}` of VM `{vm}` has no image yet at {} (it is created on the first start); nothing to snapshot",
+        file.display()
+    )]
+    NoImage {
+        /// The VM's name.
+        vm: String,
+        /// The drive.
+        drive: String,
+        /// Where the image will be.
+        file: PathBuf,
+    },
+    /// A snapshot of that name is already on the drive.
+    #[error(
+        "snapshot `{name}` already exists on drive `{drive}` of VM `{vm}`; add --overwrite to replace it"
+    )]
+    Exists {
+        /// The VM's name.
+        vm: String,
+        /// The drive.
+        drive: String,
+        /// The snapshot's name.
+        name: String,
+    },
+    /// No snapshot of that name is on the drive.
+    #[error(
+        "snapshot `{name}` not found on drive `{drive}` of VM `{vm}`; existing snapshots: {}",
+        list_or_none(available)
+    )]
+    Missing {
+        /// The VM's name.
+        vm: String,
+        /// The drive.
+        drive: String,
+        /// The snapshot asked for.
+        name: String,
+        /// The snapshots the drive has.
+        available: Vec<String>,
+    },
+    /// QEMU died during a live snapshot step.
+    #[error(
+        "QEMU of VM `{vm}` (pid {}) died while trying to {step} snapshot `{name}` on drive `{drive}`; \
+         the snapshot is not complete. `maqet status {vm}` shows how QEMU ended; check the \
+         image with `maqet snapshot {vm} list {drive}` after starting the VM again",
+        pid.map_or_else(|| "?".to_string(), |p| p.to_string())
+    )]
+    QemuDied {
+        /// The VM's name.
+        vm: String,
+        /// QEMU's process id, when known.
+        pid: Option<u32>,
+        /// The step (`save`, `load`, `delete`).
+        step: String,
+        /// The snapshot's name.
+        name: String,
+        /// The drive.
+        drive: String,
+        /// The QMP failure that showed it.
+        #[source]
+        source: QmpError,
+    },
+    /// QEMU refused or did not finish a live snapshot step.
+    #[error(
+        "QEMU could not {step} snapshot `{name}` on drive `{drive}` of VM `{vm}`; QEMU's reason is below"
+    )]
+    QemuRefused {
+        /// The VM's name.
+        vm: String,
+        /// The step (`save`, `load`, `delete`).
+        step: String,
+        /// The snapshot's name.
+        name: String,
+        /// The drive.
+        drive: String,
+        /// QEMU's answer.
+        #[source]
+        source: QmpError,
+    },
+}
+
+impl SnapshotError {
+    /// The class of this failure (and so the exit code).
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::LoadWhileRunning { .. }
+            | Self::LiveWhileStopped { .. }
+            | Self::DriveCannotHoldSnapshots { .. }
+            | Self::ImageCannotHoldSnapshots { .. } => ErrorKind::InvalidInput,
+            Self::NoSuchDrive { .. } | Self::NoImage { .. } | Self::Missing { .. } => {
+                ErrorKind::NotFound
+            }
+            Self::Exists { .. } => ErrorKind::AlreadyExists,
+            Self::QemuDied { .. } => ErrorKind::Failure,
+            Self::QemuRefused { source, .. } => match source {
+                QmpError::JobTimeout { .. } | QmpError::Timeout { .. } => ErrorKind::Timeout,
+                _ => ErrorKind::Failure,
+            },
+        }
+    }
+}
+
+fn list_or_none(items: &[String]) -> String {
+    if items.is_empty() {
+        "none".to_string()
+    } else {
+        items.join(", ")
+    }
+}

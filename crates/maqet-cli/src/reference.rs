@@ -3,8 +3,8 @@
 use std::fmt::Write as _;
 
 use maqet_core::config::CONFIG_KEYS;
-use maqet_core::dirs::Settings;
 use maqet_core::registry::ParamKind;
+use maqet_core::settings::Settings;
 
 use crate::commands::{CommandDef, builtin_commands};
 

@@ -30,15 +30,18 @@ pub mod dirs;
 mod error;
 mod host_ports;
 mod identity;
-mod lifecycle;
+mod liveness;
 mod maqet;
+mod qmp_connect;
 pub mod registry;
 pub mod results;
 mod screenshot;
 mod seconds;
 mod session;
+pub mod settings;
 mod text;
 pub mod trust;
+mod vm_lock;
 
 #[doc(hidden)]
 pub use inventory;

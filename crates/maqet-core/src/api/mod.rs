@@ -15,6 +15,7 @@ mod qmp;
 mod run;
 mod snapshot;
 mod state;
+mod status;
 mod storage;
 mod vm;
 mod watch;

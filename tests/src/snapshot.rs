@@ -100,8 +100,15 @@ pub fn render(out: &Output, filters: &Filters) -> String {
 /// Runs `maqet ARGS` in `home` with a fixed terminal width (help text wraps the same everywhere)
 /// and no colour.
 pub fn run(home: &MaqetHome, args: &[&str]) -> Output {
-    home.cmd()
-        .current_dir(home.path())
+    let mut command = home.cmd();
+    command.current_dir(home.path());
+    run_command(command, args)
+}
+
+/// Runs `command` (a `maqet` command made by [`MaqetHome::cmd`], perhaps with more environment)
+/// with `args` appended, the same fixed width and no colour.
+pub fn run_command(mut command: assert_cmd::Command, args: &[&str]) -> Output {
+    command
         .env("COLUMNS", "100")
         .env("NO_COLOR", "1")
         .env_remove("CLICOLOR_FORCE")
@@ -131,6 +138,9 @@ pub fn command_line(args: &[&str], filters: &Filters) -> String {
 /// // With more filters than the home's defaults.
 /// let filters = Filters::for_home(&home).word("4242", "[PID]");
 /// maqet_snapshot!(filters = filters, home, &["ls"]);
+/// // With a command of your own (more environment), still run in the home.
+/// let command = home.cmd();
+/// maqet_snapshot!(filters = Filters::for_home(&home), command = command, &["ls"]);
 /// ```
 #[macro_export]
 macro_rules! maqet_snapshot {
@@ -146,6 +156,18 @@ macro_rules! maqet_snapshot {
                 $name,
                 $crate::snapshot::render(&out, &filters)
             );
+        });
+        out
+    }};
+    (filters = $filters:expr, command = $command:expr, $args:expr) => {{
+        let filters: $crate::snapshot::Filters = $filters;
+        let args: &[&str] = $args;
+        let out = $crate::snapshot::run_command($command, args);
+        $crate::snapshot::insta::with_settings!({
+            description => $crate::snapshot::command_line(args, &filters),
+            omit_expression => true,
+        }, {
+            $crate::snapshot::insta::assert_snapshot!($crate::snapshot::render(&out, &filters));
         });
         out
     }};

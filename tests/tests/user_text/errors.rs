@@ -222,6 +222,36 @@ fn out_of_range_timeout() {
 }
 
 #[test]
+fn socket_path_too_long() {
+    let home = MaqetHome::new();
+    add(&home, "deep", "");
+    // `home.cmd()` names the home's own runtime dir; this command names a deep one instead.
+    let long = home.path().join("r".repeat(70));
+    std::fs::create_dir_all(&long).expect("mkdir the deep runtime dir");
+    let mut command = std::process::Command::new(maqet_tests::maqet_binary());
+    command
+        .current_dir(home.path())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home.path())
+        .env("MAQET_RUNNER", maqet_tests::maqet_runner_binary())
+        .arg("--maqet-data-dir")
+        .arg(home.data_dir())
+        .arg("--maqet-config-dir")
+        .arg(home.config_dir())
+        .arg("--maqet-runtime-dir")
+        .arg(&long);
+    // The length depends on where the temporary home is (`TMPDIR`).
+    let filters = Filters::for_home(&home).regex(r"is \d+ bytes, over", "is [LENGTH] bytes, over");
+    let out = maqet_snapshot!(
+        filters = filters,
+        command = assert_cmd::Command::from_std(command),
+        &["start", "deep"]
+    );
+    assert_eq!(out.status.code(), Some(3));
+}
+
+#[test]
 fn maqet_conf_others_could_change() {
     let home = MaqetHome::new();
     let conf = home.config_dir().join("maqet.conf");
@@ -256,6 +286,40 @@ fn qemu_binary_missing() {
     );
     maqet_json(&home, &["add", &file]);
     error_snapshot!(home, &["start", "nobin"], 1);
+}
+
+#[test]
+fn qemu_img_missing() {
+    let home = MaqetHome::new();
+    // QEMU itself is found by its absolute path; qemu-img is looked up on the empty PATH.
+    let qemu = ["/usr/bin", "/usr/local/bin"]
+        .iter()
+        .map(|dir| std::path::Path::new(dir).join("qemu-system-x86_64"))
+        .find(|path| path.is_file())
+        .expect("qemu-system-x86_64 must be installed (scripts/setup.sh)");
+    let file = config(
+        &home,
+        "noimg",
+        &vm(
+            "noimg",
+            "storage:\n  - {name: hdd, type: qcow2, size: 1G}\n",
+        )
+        .replace(
+            "binary: qemu-system-x86_64",
+            &format!("binary: {}", qemu.display()),
+        ),
+    );
+    maqet_json(&home, &["add", &file]);
+    let empty = home.path().join("empty-bin");
+    std::fs::create_dir(&empty).expect("mkdir empty-bin");
+    let mut command = home.cmd();
+    command.current_dir(home.path()).env("PATH", &empty);
+    let out = maqet_snapshot!(
+        filters = Filters::for_home(&home),
+        command = command,
+        &["start", "noimg"]
+    );
+    assert_eq!(out.status.code(), Some(1));
 }
 
 #[test]
@@ -328,6 +392,23 @@ fn database_file_is_not_sqlite() {
 }
 
 #[test]
+fn database_damaged() {
+    let home = MaqetHome::new();
+    add(&home, "vm1", "");
+    let db = home.data_dir().join("maqet.db");
+    maqet_tests::sqlite::checkpoint(&db);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&db)
+        .expect("open maqet.db");
+    use std::io::{Seek, SeekFrom, Write};
+    file.seek(SeekFrom::Start(4096)).expect("seek");
+    file.write_all(&[0xA5; 3 * 4096]).expect("write garbage");
+    file.sync_all().expect("sync");
+    error_snapshot!(home, &["ls"], 1);
+}
+
+#[test]
 fn name_that_looks_like_an_id() {
     let home = MaqetHome::new();
     error_snapshot!(
@@ -391,14 +472,13 @@ fn guest_agent_not_answering() {
 }
 
 // Rows of docs/errors.md not snapshotted here, and where they are tested instead:
-// - socket path too long (`inputs.rs`): needs a runtime dir other than the home's own;
 // - OS permission error, unreadable mode-000 file (`inputs.rs`, `bad_input.rs`): need
 //   `setpriv` to drop root; `maqet.conf`/QEMU binary/plugin owned by another uid
 //   (`security.rs`): need `chown`;
 // - output cannot be written, live snapshot whose QEMU died (`outcomes.rs`): need stdout on
 //   /dev/full or a QEMU killed mid-command;
-// - qemu-img missing, full disk (`bad_input.rs`): need another PATH or a tmpfs (root);
-// - database damaged or deleted (`state_recovery.rs`); orphan QEMU, disk held by another
+// - full disk (`bad_input.rs`): needs a tmpfs (root);
+// - database deleted or truncated (`state_recovery.rs`, not an error); orphan QEMU, disk held by another
 //   QEMU (`crash_safety.rs`);
 // - guest command too slow, agent command disabled, `cp` onto an existing file
 //   (`guest_agent.rs`): need the test guest's agent;

@@ -12,6 +12,8 @@
 //! - [`wait_for_file_text`] waits for text such as the guest's `MAQET-GUEST READY` banner in
 //!   a serial log; [`QemuProcessGuard`] kills a QEMU the test started itself;
 //!   [`QmpTestClient`] talks raw QMP without any maqet crate.
+//! - [`maqet_snapshot!`] snapshots what a `maqet` command prints (filters in [`snapshot`]).
+//! - [`sqlite`] edits and holds the state database (rusqlite) behind maqet's back.
 //! - [`libvirtd`] runs a libvirtd for the tests (configured for this container, put back
 //!   after); [`TestSshd`] is a loopback-only sshd for `qemu+ssh://` tests.
 //!
@@ -44,6 +46,9 @@ mod home;
 mod process;
 mod qmp;
 mod sshd;
+
+pub mod snapshot;
+pub mod sqlite;
 
 pub mod libvirtd;
 

@@ -3,19 +3,19 @@
 //!
 //! Tests that start QEMU use `accel: tcg`, `display: none` and 64 MiB of RAM; the
 //! [`MaqetHome`] kills whatever is left when the test ends. The full-disk test mounts a tmpfs
-//! and needs root; the locked-database and full-disk tests use python3's sqlite3 module. Each
-//! fails saying what is missing when it cannot run (scripts/setup.sh installs it all).
+//! and needs root; the locked-database and full-disk tests hold the database open with rusqlite.
+//! Each fails saying what is missing when it cannot run (scripts/setup.sh installs it all).
 
 // Test code: a step that fails panics with its message, which fails the test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use maqet_tests::cli::{fails_with, maqet_json};
-use maqet_tests::{MaqetHome, QemuProcessGuard, maqet_binary};
+use maqet_tests::sqlite::HeldDatabase;
+use maqet_tests::{MaqetHome, maqet_binary};
 use serde_json::Value;
 
 /// Bounds every maqet run so that a hang fails the test instead of blocking it.
@@ -374,7 +374,7 @@ fn full_disk() {
     assert_eq!(vm_names(&home), ["first"], "no half-written row");
 
     // Another process has the database open (as a runner would): the write itself fails.
-    let reader = python_sqlite(&small.db(), "SELECT count(*) FROM sqlite_master");
+    let reader = HeldDatabase::hold(&small.db(), "SELECT count(*) FROM sqlite_master");
     small.fill();
     let held = fails_with(&home, &["add", "--name", "second", "--memory", "64M"], 1);
     contains_all(&held, &["state database", "disk is full"]);
@@ -423,7 +423,7 @@ fn database_locked_too_long() {
     let home = MaqetHome::new();
     succeeds(&home, &["add", "--name", "before", "--empty"]);
     let db = home.data_dir().join("maqet.db");
-    let lock = python_sqlite(&db, "BEGIN EXCLUSIVE");
+    let lock = HeldDatabase::hold(&db, "BEGIN EXCLUSIVE");
     let stderr = fails_with(&home, &["add", "--name", "blocked", "--empty"], 2);
     contains_all(&stderr, &["state database stayed locked", "retry"]);
     drop(lock);
@@ -485,34 +485,6 @@ fn assert_no_image_files(dir: &Path) {
             );
         }
     }
-}
-
-/// Starts python3 holding `db` open after running `sql`; killed when dropped.
-/// Panics when python3 or its sqlite3 module is missing (scripts/setup.sh installs python3).
-fn python_sqlite(db: &Path, sql: &str) -> QemuProcessGuard {
-    let script = "import sqlite3, sys, time\n\
-                  c = sqlite3.connect(sys.argv[1], isolation_level=None)\n\
-                  c.execute(sys.argv[2]).fetchall()\n\
-                  print('ready', flush=True)\n\
-                  time.sleep(600)\n";
-    let Ok(child) = Command::new("python3")
-        .args(["-c", script])
-        .arg(db)
-        .arg(sql)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()
-    else {
-        panic!("python3 is needed to hold the state database open (scripts/setup.sh installs it)");
-    };
-    let mut guard = QemuProcessGuard::new(child);
-    let stdout = guard.child_mut().stdout.take().unwrap();
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    if line.trim() != "ready" {
-        panic!("python3 could not open {} with `{sql}`", db.display());
-    }
-    guard
 }
 
 /// A 1 MiB tmpfs mounted over a directory for the life of the value (root only).

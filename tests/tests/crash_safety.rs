@@ -299,24 +299,15 @@ fn cleanup_finds_a_qemu_the_database_does_not_record() {
 }
 
 /// Sets the VM's row back to `created` with no processes, as a runner killed before it
-/// recorded anything leaves it (written with sqlite3 from python, outside maqet).
+/// recorded anything leaves it (written with SQLite from the test, outside maqet).
 fn reset_row(home: &MaqetHome, id: &str) {
-    let db = home.data_dir().join("maqet.db");
-    let script = "import sqlite3,sys\n\
-        c=sqlite3.connect(sys.argv[1])\n\
-        c.execute(\"UPDATE vms SET status='created', qemu_pid=NULL, qemu_start_time=NULL, runner_pid=NULL, runner_start_time=NULL WHERE id=?\", (sys.argv[2],))\n\
-        c.commit()\n";
-    let out = Command::new("python3")
-        .args(["-c", script])
-        .arg(&db)
-        .arg(id)
-        .output()
-        .expect("python3 (with its sqlite3 module) is needed for this test");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let changed = maqet_tests::sqlite::execute(
+        &home.data_dir().join("maqet.db"),
+        "UPDATE vms SET status='created', qemu_pid=NULL, qemu_start_time=NULL, runner_pid=NULL, \
+         runner_start_time=NULL WHERE id=?1",
+        [id],
     );
+    assert_eq!(changed, 1, "no row for VM {id}");
 }
 
 #[test]

@@ -5,19 +5,20 @@
 //!
 //! Every VM here has no OS (`memory: 64M`, `accel: tcg`, `display: none`). The [`MaqetHome`]
 //! kills whatever QEMU or runner is left when a test ends; `sleep` processes and lock holders
-//! started here are killed by their guards. The peer-uid test needs root and `setpriv`; the
-//! stale-state and lock tests need `python3` (its sqlite3 and fcntl modules). A test that
-//! cannot run fails saying what is missing (CI runs as root with both installed).
+//! started here are killed by their guards. The peer-uid test needs root, `setpriv` and
+//! `python3` (its QMP probe runs as another uid); the stale-state tests edit the state
+//! database with rusqlite. A test that cannot run fails saying what is missing (CI runs as root
+//! with both installed).
 //!
 //! Build the binaries first: `cargo build -p maqet-cli -p maqet-runner`.
 
 // Test code: a step that fails panics with its message, which fails the test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::Barrier;
 use std::thread;
 use std::time::Duration;
@@ -282,56 +283,43 @@ fn ten_concurrent_starts_of_one_vm_give_one_qemu() {
     assert_eq!(pid_field(&status(&home, "vm1"), "pid"), qemus[0]);
 }
 
-/// Holds the flock on a VM's lock file from another process until released (or dropped).
+/// Holds the flock on a VM's lock file until released (or dropped). A flock belongs to the
+/// open file, so the `maqet` child processes see it as held by someone else.
 struct LockHolder {
-    child: QemuProcessGuard,
+    file: std::fs::File,
 }
 
 impl LockHolder {
-    fn hold(python: &Path, lock_file: &Path) -> Self {
-        let script = r#"
-import fcntl, os, sys
-os.makedirs(os.path.dirname(sys.argv[1]), mode=0o700, exist_ok=True)
-f = open(sys.argv[1], 'a')
-fcntl.flock(f, fcntl.LOCK_EX)
-print('locked', flush=True)
-sys.stdin.read()
-"#;
-        let mut child = Command::new(python)
-            .args(["-c", script])
-            .arg(lock_file)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3 must start");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("lock holder output");
-        assert_eq!(line.trim(), "locked", "the lock holder failed");
-        Self {
-            child: QemuProcessGuard::new(child),
-        }
+    fn hold(lock_file: &Path) -> Self {
+        let dir = lock_file.parent().expect("the lock file has a directory");
+        std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .unwrap_or_else(|e| panic!("chmod {}: {e}", dir.display()));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(lock_file)
+            .unwrap_or_else(|e| panic!("open {}: {e}", lock_file.display()));
+        // SAFETY: flock(2) on a descriptor this function owns; it only takes the lock.
+        let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+        assert_eq!(
+            locked,
+            0,
+            "flock {}: {}",
+            lock_file.display(),
+            std::io::Error::last_os_error()
+        );
+        Self { file }
     }
 
-    /// Releases the lock (the holder exits when its stdin closes).
-    fn release(mut self) {
-        drop(self.child.child_mut().stdin.take());
-        assert!(
-            self.child.wait_for_exit(Duration::from_secs(10)).is_some(),
-            "the lock holder did not exit"
-        );
+    /// Releases the lock (closing the file drops it).
+    fn release(self) {
+        drop(self.file);
     }
 }
 
 #[test]
 fn a_held_vm_lock_makes_only_that_vm_wait() {
-    let Some(python) = python3() else {
-        panic!(
-            "python3 is needed to hold a VM lock from another process (scripts/setup.sh installs it)"
-        );
-    };
     let home = MaqetHome::new();
     add(&home, "locked", &no_os_config("locked", ""));
     add(&home, "other", &no_os_config("other", ""));
@@ -340,7 +328,7 @@ fn a_held_vm_lock_makes_only_that_vm_wait() {
         .expect("vm_id")
         .to_owned();
     let lock_file = home.runtime_dir().join("locks").join(format!("{id}.lock"));
-    let holder = LockHolder::hold(&python, &lock_file);
+    let holder = LockHolder::hold(&lock_file);
 
     // Another VM's lock is not ours: this succeeds while `locked` stays locked (had it waited
     // for that lock it would have given up as busy, exit 2).
@@ -379,25 +367,14 @@ fn add_stopped_vm(home: &MaqetHome, name: &str) {
 }
 
 /// Makes the VM's row claim it runs as `pid` (QEMU and runner) with `start_time`.
-fn fake_running_row(home: &MaqetHome, python: &Path, name: &str, pid: u32, start_time: u64) {
-    let script = "import sqlite3, sys\n\
-         db, name, pid, start = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])\n\
-         c = sqlite3.connect(db, timeout=30)\n\
-         n = c.execute(\"UPDATE vms SET status='running', qemu_pid=?, qemu_start_time=?, \
-         runner_pid=?, runner_start_time=? WHERE name=?\", (pid, start, pid, start, name)).rowcount\n\
-         c.commit()\n\
-         sys.exit(0 if n == 1 else 1)\n";
-    let out = Command::new(python)
-        .args(["-c", script])
-        .arg(home.data_dir().join("maqet.db"))
-        .args([name, &pid.to_string(), &start_time.to_string()])
-        .output()
-        .expect("python3 must run");
-    assert!(
-        out.status.success(),
-        "cannot edit the state DB: {}",
-        String::from_utf8_lossy(&out.stderr)
+fn fake_running_row(home: &MaqetHome, name: &str, pid: u32, start_time: u64) {
+    let changed = maqet_tests::sqlite::execute(
+        &home.data_dir().join("maqet.db"),
+        "UPDATE vms SET status='running', qemu_pid=?1, qemu_start_time=?2, runner_pid=?1, \
+         runner_start_time=?2 WHERE name=?3",
+        rusqlite::params![pid, start_time, name],
     );
+    assert_eq!(changed, 1, "no row for VM {name}");
 }
 
 /// Start time of a process in clock ticks since boot (`/proc/PID/stat` field 22).
@@ -424,15 +401,12 @@ fn spawn_sleep() -> QemuProcessGuard {
 /// With the row pointing at an unrelated `sleep`, maqet reports the VM not running and
 /// neither `stop` nor `rm --force` signals the sleep.
 fn check_unrelated_pid_is_left_alone(start_time: impl Fn(u32) -> u64) {
-    let Some(python) = python3() else {
-        panic!("python3 is needed to edit the state DB (scripts/setup.sh installs it)");
-    };
     let home = MaqetHome::new();
     add_stopped_vm(&home, "vm1");
     let mut sleep = spawn_sleep();
     let pid = sleep.id();
 
-    fake_running_row(&home, &python, "vm1", pid, start_time(pid));
+    fake_running_row(&home, "vm1", pid, start_time(pid));
     let now = status(&home, "vm1");
     assert_ne!(now["status"], "running", "{now}");
     assert_eq!(now["is_running"], false, "{now}");
@@ -444,7 +418,7 @@ fn check_unrelated_pid_is_left_alone(start_time: impl Fn(u32) -> u64) {
         "{listed}"
     );
 
-    fake_running_row(&home, &python, "vm1", pid, start_time(pid));
+    fake_running_row(&home, "vm1", pid, start_time(pid));
     let stop = maqet(&home, &["stop", "vm1", "--timeout", "1"]);
     thread::sleep(Duration::from_millis(300));
     assert!(
@@ -453,7 +427,7 @@ fn check_unrelated_pid_is_left_alone(start_time: impl Fn(u32) -> u64) {
         describe(&["stop", "vm1"], &stop)
     );
 
-    fake_running_row(&home, &python, "vm1", pid, start_time(pid));
+    fake_running_row(&home, "vm1", pid, start_time(pid));
     let rm = maqet(&home, &["rm", "vm1", "--force"]);
     thread::sleep(Duration::from_millis(300));
     assert!(

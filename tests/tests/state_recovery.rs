@@ -106,7 +106,7 @@ fn a_corrupted_database_fails_fast_and_state_rebuild_restores_it() {
     maqet_stdout(&home, &["stop", "vm1", "--force"]);
     maqet_stdout(&home, &["start", "vm1"]);
     let pid = qemu_pids_mentioning(&dir).first().copied().unwrap_or(pid);
-    checkpoint(&db_path(&home));
+    maqet_tests::sqlite::checkpoint(&db_path(&home));
     corrupt(&db_path(&home));
 
     let out = maqet(&home, &["ls"]);
@@ -144,23 +144,6 @@ fn a_corrupted_database_fails_fast_and_state_rebuild_restores_it() {
         "{rebuilt}"
     );
     assert_recovers(&home, pid, &dir, &disk);
-}
-
-/// Folds the write-ahead log into the main file (as SQLite does on its own from time to time).
-fn checkpoint(db: &Path) {
-    let out = Command::new("python3")
-        .args([
-            "-c",
-            "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute('PRAGMA wal_checkpoint(TRUNCATE)'); c.close()",
-        ])
-        .arg(db)
-        .output()
-        .expect("python3 (with its sqlite3 module) is needed for this test");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! One view of every command the CLI offers: built-in (`#[api_method]`) and plugin commands.
 
-use maqet_core::dirs::Settings;
 use maqet_core::registry::{self, ApiMethod, ParamKind};
+use maqet_core::settings::Settings;
 
 /// Where a command runs.
 #[derive(Debug, Clone, Copy)]

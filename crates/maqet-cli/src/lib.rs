@@ -29,8 +29,9 @@ use clap::ArgMatches;
 use clap::error::ErrorKind as ClapErrorKind;
 
 use commands::{CliCommand, CommandDef, Origin};
-use maqet_core::dirs::{DirOverrides, Dirs, Settings};
+use maqet_core::dirs::{DirOverrides, Dirs};
 use maqet_core::registry::{Args, Output};
+use maqet_core::settings::Settings;
 use maqet_core::{ErrorKind, Maqet, MaqetError};
 use output::Format;
 

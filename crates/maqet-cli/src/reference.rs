@@ -2,8 +2,8 @@
 
 use std::fmt::Write as _;
 
-use maqet_core::dirs::Settings;
 use maqet_core::registry::{ParamKind, config_flag_keys};
+use maqet_core::settings::Settings;
 
 use crate::cli_commands::cli_commands;
 use crate::commands::{CommandDef, builtin_commands};

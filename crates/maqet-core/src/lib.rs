@@ -64,17 +64,20 @@ pub mod dirs;
 mod error;
 mod host_ports;
 mod identity;
-mod lifecycle;
+mod liveness;
 mod maqet;
+mod qmp_connect;
 pub mod registry;
 mod request;
 pub mod results;
 mod screenshot;
 mod seconds;
 mod session;
+pub mod settings;
 mod snapshot_error;
 mod text;
 pub mod trust;
+mod vm_lock;
 
 #[doc(hidden)]
 pub use inventory;

@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 
 use maqet_state::StateDb;
 
-use crate::dirs::{DirOverrides, Dirs, Settings, create_private_dir};
+use crate::dirs::{DirOverrides, Dirs, create_private_dir};
 use crate::registry::{self, Args};
+use crate::settings::Settings;
 use crate::{ErrorKind, MaqetError};
 
 /// The maqet API: every command is a method here (see the registry for the list).

@@ -104,7 +104,7 @@ impl Maqet {
             let mut done = false;
             if !dry_run && action == "readopt" {
                 let fresh = self.supervise(vm.clone(), false);
-                done = crate::lifecycle::runner_alive(&fresh);
+                done = crate::liveness::runner_alive(&fresh);
             } else if !dry_run {
                 let why = if unmanaged {
                     if let Some(qemu) = vm.qemu.as_ref() {
@@ -168,7 +168,7 @@ impl Maqet {
                 continue;
             }
             let qemu_alive = self.qemu_alive(&vm);
-            let runner_dead = !crate::lifecycle::runner_alive(&vm);
+            let runner_dead = !crate::liveness::runner_alive(&vm);
             if !qemu_alive {
                 let reason = match vm.qemu {
                     Some(q) => format!("QEMU (pid {}) is no longer running", q.pid),

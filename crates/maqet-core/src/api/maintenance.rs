@@ -324,7 +324,7 @@ impl Maqet {
                 Some(vm) => {
                     let vm = self.observe(vm);
                     matches!(vm.status, VmStatus::Running | VmStatus::Paused)
-                        || crate::lifecycle::runner_alive(&vm)
+                        || crate::liveness::runner_alive(&vm)
                 }
                 None => false,
             };

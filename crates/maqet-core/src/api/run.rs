@@ -85,7 +85,7 @@ impl Maqet {
         let record = self.supervise(self.vm_record(&record.id)?, true);
         if matches!(record.status, VmStatus::Running | VmStatus::Paused)
             && let Some(qemu) = record.qemu
-            && !crate::lifecycle::runner_alive(&record)
+            && !crate::liveness::runner_alive(&record)
         {
             return Err(self.orphan_error(&record, &qemu));
         }

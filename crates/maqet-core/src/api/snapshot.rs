@@ -372,7 +372,9 @@ fn check_existing(
         .collect();
     let exists = existing.iter().any(|n| n == name);
     match action {
-        SnapshotAction::Create if exists && !overwrite => Err(exists_error(record, &spec.name, name)),
+        SnapshotAction::Create if exists && !overwrite => {
+            Err(exists_error(record, &spec.name, name))
+        }
         SnapshotAction::Load | SnapshotAction::Delete if !exists => {
             Err(missing_error(record, &spec.name, name, existing))
         }

@@ -374,7 +374,7 @@ mod tests {
             .data_dir(dir.path().join("data"))
             .config_dir(dir.path().join("config"))
             .runtime_dir(dir.path().join("run"))
-            .settings(crate::dirs::Settings::default())
+            .settings(crate::settings::Settings::default())
             .build()
             .unwrap();
         let base = dir.path().join("base.qcow2");

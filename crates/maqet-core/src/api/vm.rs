@@ -1,4 +1,4 @@
-//! VM registry commands: add, apply, ls, info, status, rm.
+//! VM registry commands: add, apply, ls, info, rm.
 
 use std::path::PathBuf;
 
@@ -167,16 +167,6 @@ impl Maqet {
         Ok(VmList(rows))
     }
 
-    /// Show a VM's status: state, PIDs, QMP socket and a config summary.
-    #[api_method(category = "vm", examples = ["maqet status web", "maqet status web --format json"])]
-    pub fn status(
-        &self,
-        #[arg(positional, help = "VM name or id")] vm: String,
-    ) -> Result<VmStatusReport, MaqetError> {
-        let record = self.vm_record(&vm)?;
-        Ok(VmStatusReport::of(&self.supervise(record, false)))
-    }
-
     /// Show a VM's configuration and the QEMU command line it produces.
     #[api_method(category = "vm", examples = ["maqet info web", "maqet info web --format json"])]
     pub fn info(
@@ -277,13 +267,13 @@ impl Maqet {
     /// The record with its status checked against the live processes (nothing is written).
     pub fn observe(&self, mut vm: VmRecord) -> VmRecord {
         let live = |vm: &VmRecord| matches!(vm.status, VmStatus::Running | VmStatus::Paused);
-        if live(&vm) && !self.qemu_alive(&vm) && crate::lifecycle::runner_alive(&vm) {
+        if live(&vm) && !self.qemu_alive(&vm) && crate::liveness::runner_alive(&vm) {
             // QEMU just ended and its runner is recording why: give it a moment.
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
             loop {
                 match self.vm_record(&vm.id) {
                     Ok(fresh) if !live(&fresh) => return fresh,
-                    _ if !crate::lifecycle::runner_alive(&vm)
+                    _ if !crate::liveness::runner_alive(&vm)
                         || std::time::Instant::now() >= deadline =>
                     {
                         break;

@@ -1,8 +1,8 @@
-//! Starting and stopping VMs through their runner, and reaching their QMP socket.
+//! What a VM's processes really are: whether its QEMU and runner still run, re-adopting a
+//! QEMU whose runner is gone, recording a QEMU the database missed, and orphan detection.
 
 use std::time::Duration;
 
-use maqet_qmp::QmpClient;
 use maqet_runner::layout::VmPaths;
 use maqet_state::{ProcessIdentity, RuntimeUpdate, VmRecord, VmStatus};
 
@@ -32,100 +32,6 @@ impl Maqet {
         ))
     }
 
-    /// Connects to a running VM's QMP multiplexer socket.
-    ///
-    /// maqet's own commands build their QMP themselves, so this connection opts in to the
-    /// commands the runner's raw-QMP gate refuses (see [`Maqet::qmp_client_gated`]).
-    pub async fn qmp_client(&self, vm: &VmRecord) -> Result<QmpClient, MaqetError> {
-        self.qmp_connect(vm, true).await
-    }
-
-    /// Connects to a running VM's QMP multiplexer as a raw client: the runner's gate applies.
-    pub async fn qmp_client_gated(&self, vm: &VmRecord) -> Result<QmpClient, MaqetError> {
-        self.qmp_connect(vm, false).await
-    }
-
-    async fn qmp_connect(&self, vm: &VmRecord, trusted: bool) -> Result<QmpClient, MaqetError> {
-        let socket = vm
-            .qmp_socket
-            .clone()
-            .unwrap_or_else(|| self.vm_paths(vm).qmp_socket());
-        let capabilities: &[&str] = if trusted {
-            &[maqet_runner::qmp_gate::ALLOW_DANGEROUS_CAPABILITY]
-        } else {
-            &[]
-        };
-        QmpClient::connect_with_capabilities(&socket, Duration::from_secs(10), capabilities)
-            .await
-            .map_err(|e| {
-                MaqetError::with_source(
-                    ErrorKind::Failure,
-                    format!(
-                        "cannot reach the QMP socket of VM `{}`; `maqet status {}` shows whether it still runs",
-                        vm.name, vm.name
-                    ),
-                    e,
-                )
-            })
-    }
-}
-
-/// An exclusive per-VM lock held while a command changes the VM (start, stop, apply, rm, ...).
-pub struct VmLock {
-    _file: std::fs::File,
-}
-
-/// How long a command waits for another one working on the same VM.
-pub const LOCK_WAIT: Duration = Duration::from_secs(30);
-
-impl Maqet {
-    /// Takes the VM's lock, waiting up to [`LOCK_WAIT`]; fails with a timeout ("busy") after that.
-    pub fn lock_vm(&self, vm: &VmRecord) -> Result<VmLock, MaqetError> {
-        use rustix::fs::{FlockOperation, flock};
-        let dir = self.dirs().runtime.join("locks");
-        crate::dirs::create_private_dir(&dir)?;
-        let path = dir.join(format!("{}.lock", vm.id));
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| {
-                MaqetError::io(format!("cannot open the lock file {}", path.display()), e)
-            })?;
-        let deadline = std::time::Instant::now() + LOCK_WAIT;
-        loop {
-            match flock(&file, FlockOperation::NonBlockingLockExclusive) {
-                Ok(()) => return Ok(VmLock { _file: file }),
-                Err(rustix::io::Errno::WOULDBLOCK) if std::time::Instant::now() < deadline => {
-                    self.progress(&format!(
-                        "waiting for another maqet command on VM `{}`",
-                        vm.name
-                    ));
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-                Err(rustix::io::Errno::WOULDBLOCK) => {
-                    return Err(MaqetError::new(
-                        ErrorKind::Timeout,
-                        format!(
-                            "VM `{}` is busy: another maqet command has held its lock for {} s; try again later",
-                            vm.name,
-                            LOCK_WAIT.as_secs()
-                        ),
-                    ));
-                }
-                Err(e) => {
-                    return Err(MaqetError::io(
-                        format!("cannot lock {}", path.display()),
-                        std::io::Error::from(e),
-                    ));
-                }
-            }
-        }
-    }
-}
-
-impl Maqet {
     /// The VM as it really is, with a new runner started for a QEMU whose runner is gone
     /// (re-adoption), and a QEMU the record does not name (its runner was killed before
     /// recording it, or the database was lost) recorded first. `locked` says whether the caller

@@ -160,13 +160,9 @@ impl Maqet {
                     "unknown status; use created, running, paused, stopped, crashed or failed",
                 )
             })?;
-        let census = self.census();
-        self.restore_running_unknown(&census)?;
         let rows = self
-            .db()?
-            .list_vms_brief()?
+            .supervise_all()?
             .into_iter()
-            .map(|vm| self.supervise_in(vm, false, &census))
             .filter(|vm| wanted.is_none_or(|w| vm.status == w))
             .map(|vm| VmListRow {
                 pid: vm.qemu.map(|p| p.pid),

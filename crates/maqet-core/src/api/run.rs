@@ -117,8 +117,12 @@ impl Maqet {
             qemu_argv.push("-snapshot".into());
         }
         let paths = self.vm_paths(&record);
-        // Never a second QEMU: one the record does not name may still run for this VM.
-        if let Some(qemu) = self.census().qemus_in(&paths.runtime_dir).first() {
+        // Never a second QEMU: one the record does not name may still run for this VM. Only
+        // while its runtime dir exists: a runner creates it before spawning QEMU and removes it
+        // after QEMU has exited, so without it no scan of `/proc` is needed.
+        if paths.runtime_dir.exists()
+            && let Some(qemu) = self.census().qemus_in(&paths.runtime_dir).first()
+        {
             return Err(self.orphan_error(&record, qemu));
         }
         self.check_launch(&qemu_argv, &paths)?;

@@ -129,7 +129,10 @@ fn state_qmp_storage_and_the_plugin_api_depend_on_no_maqet_crate() {
         let deps = graph
             .get(package)
             .unwrap_or_else(|| panic!("{package} is not in the workspace"));
-        let extra: Vec<&String> = deps.iter().filter(|d| !allowed.contains(&d.as_str())).collect();
+        let extra: Vec<&String> = deps
+            .iter()
+            .filter(|d| !allowed.contains(&d.as_str()))
+            .collect();
         assert!(extra.is_empty(), "{package} depends on {extra:?}");
     }
 }

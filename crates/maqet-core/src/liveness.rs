@@ -1,6 +1,7 @@
 //! What a VM's processes really are: whether its QEMU and runner still run, re-adopting a
 //! QEMU whose runner is gone, recording a QEMU the database missed, and orphan detection.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use maqet_runner::layout::VmPaths;
@@ -36,8 +37,74 @@ impl Maqet {
     /// (re-adoption), and a QEMU the record does not name (its runner was killed before
     /// recording it, or the database was lost) recorded first. `locked` says whether the caller
     /// already holds the VM's lock.
-    pub fn supervise(&self, vm: VmRecord, locked: bool) -> VmRecord {
-        self.supervise_in(vm, locked, &self.census())
+    ///
+    /// Without a scan of `/proc` when the record is already the whole truth (see
+    /// [`Maqet::settled`]).
+    pub fn reconcile(&self, vm: VmRecord, locked: bool) -> VmRecord {
+        if self.settled(&vm, |id| self.dirs().vm_runtime_dir(id).exists()) {
+            return vm;
+        }
+        self.reconcile_in(vm, locked, &self.census())
+    }
+
+    /// Every registered VM as [`Maqet::reconcile`] would return it, in the database's order.
+    ///
+    /// One listing of the runtime root and the liveness of the VMs that run are all it reads
+    /// while every record is settled; otherwise one scan of `/proc` serves all VMs, and VMs
+    /// that live QEMUs name but the database lacks are restored from their record files first.
+    pub(crate) fn reconcile_all(&self) -> Result<Vec<VmRecord>, MaqetError> {
+        let db = self.db()?;
+        let rows = db.list_vms_brief()?;
+        if let Some(with_dirs) = self.runtime_dir_ids() {
+            let known: HashSet<&str> = rows.iter().map(|vm| vm.id.as_str()).collect();
+            let all_known = with_dirs.iter().all(|id| known.contains(id.as_str()));
+            if all_known
+                && rows
+                    .iter()
+                    .all(|vm| self.settled(vm, |id| with_dirs.contains(id)))
+            {
+                return Ok(rows);
+            }
+        }
+        let census = self.census();
+        self.restore_running_unknown(&census)?;
+        Ok(db
+            .list_vms_brief()?
+            .into_iter()
+            .map(|vm| self.reconcile_in(vm, false, &census))
+            .collect())
+    }
+
+    /// Whether supervising the VM would change nothing, so that no scan of `/proc` is needed:
+    /// it runs and its recorded QEMU and runner both still run (a QEMU the record does not
+    /// name is looked for only when the recorded one is gone, and a VM is re-adopted only when
+    /// its runner is gone), or it does not run, names no QEMU and has no runtime directory
+    /// (`has_runtime_dir(id)`): a runner creates that directory before it spawns QEMU and
+    /// removes it only after that QEMU has exited, so no QEMU of the VM can be running.
+    pub(crate) fn settled(&self, vm: &VmRecord, has_runtime_dir: impl Fn(&str) -> bool) -> bool {
+        if matches!(vm.status, VmStatus::Running | VmStatus::Paused) {
+            self.qemu_alive(vm) && runner_alive(vm)
+        } else {
+            vm.qemu.is_none() && !has_runtime_dir(&vm.id)
+        }
+    }
+
+    /// The VM ids that have a runtime directory under `<runtime>/vms`, or `None` when that
+    /// cannot be read (then every VM may have one).
+    fn runtime_dir_ids(&self) -> Option<HashSet<String>> {
+        let root = self.dirs().runtime.join("vms");
+        let entries = match std::fs::read_dir(&root) {
+            Ok(entries) => entries,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Some(HashSet::new()),
+            Err(_) => return None,
+        };
+        let mut ids = HashSet::new();
+        for entry in entries {
+            let name = entry.ok()?.file_name();
+            // Anything else there (not a VM's directory) makes the caller look closer.
+            ids.insert(name.into_string().ok()?);
+        }
+        Some(ids)
     }
 
     /// One scan of `/proc` for QEMU and runner processes (see [`Census`]).
@@ -45,8 +112,8 @@ impl Maqet {
         Census::scan(&self.dirs().runtime.join("vms"))
     }
 
-    /// [`Maqet::supervise`] with processes found by an earlier scan (one scan for many VMs).
-    pub(crate) fn supervise_in(&self, vm: VmRecord, locked: bool, census: &Census) -> VmRecord {
+    /// [`Maqet::reconcile`] with processes found by an earlier scan (one scan for many VMs).
+    pub(crate) fn reconcile_in(&self, vm: VmRecord, locked: bool, census: &Census) -> VmRecord {
         if self.unrecorded_qemu(&vm, census).is_none() && !self.is_orphaned(&vm) {
             return self.observe(vm);
         }
@@ -169,7 +236,7 @@ impl Maqet {
 
     /// Looks up a VM that must be running, re-adopting it if its runner is gone.
     pub fn running_vm(&self, ident: &str) -> Result<VmRecord, MaqetError> {
-        let record = self.supervise(self.vm_record(ident)?, false);
+        let record = self.reconcile(self.vm_record(ident)?, false);
         self.require_running(&record)?;
         Ok(record)
     }

@@ -67,10 +67,34 @@ fn wait_for_lock(attempt: i32) -> bool {
 fn configure(conn: &Connection, path: &Path) -> Result<(), StateError> {
     conn.busy_handler(Some(wait_for_lock))
         .map_err(sql("install the busy handler"))?;
-    conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
-        .map_err(opening(path, "configure the connection"))?;
+    conn.execute_batch(
+        "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA journal_size_limit = 4194304;",
+    )
+    .map_err(opening(path, "configure the connection"))?;
     conn.set_prepared_statement_cache_capacity(32);
+    keep_logs_on_close(conn);
     Ok(())
+}
+
+/// Keeps the `-wal` and `-shm` files when the last connection closes (`SQLITE_FCNTL_PERSIST_WAL`).
+///
+/// Every maqet command is a short-lived process, so without this each one would create both
+/// files and delete them again on exit. The close still checkpoints the log into the database
+/// file, and with a `journal_size_limit` set SQLite then truncates the kept log to zero bytes:
+/// a database file replaced while no connection is open never meets an old file's log.
+fn keep_logs_on_close(conn: &Connection) {
+    let mut on: std::ffi::c_int = 1;
+    // SAFETY: `conn.handle()` is the open connection `conn` owns, valid for this call;
+    // SQLITE_FCNTL_PERSIST_WAL reads and writes one `int` through the pointer, which points to
+    // `on`, alive until the call returns. An in-memory database ignores the request.
+    unsafe {
+        rusqlite::ffi::sqlite3_file_control(
+            conn.handle(),
+            c"main".as_ptr(),
+            rusqlite::ffi::SQLITE_FCNTL_PERSIST_WAL,
+            (&raw mut on).cast(),
+        );
+    }
 }
 
 /// Creates `dir` and its missing parents, private to the user on unix.

@@ -103,7 +103,7 @@ impl Maqet {
             };
             let mut done = false;
             if !dry_run && action == "readopt" {
-                let fresh = self.supervise(vm.clone(), false);
+                let fresh = self.reconcile(vm.clone(), false);
                 done = crate::liveness::runner_alive(&fresh);
             } else if !dry_run {
                 let why = if unmanaged {

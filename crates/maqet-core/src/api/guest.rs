@@ -301,7 +301,7 @@ impl Maqet {
                 record.name
             )));
         }
-        let record = self.supervise(record, false);
+        let record = self.reconcile(record, false);
         self.require_running(&record)?;
         let socket = self.vm_paths(&record).agent_socket();
         if !socket.exists() {

@@ -82,7 +82,7 @@ impl Maqet {
     ) -> Result<StartReport, MaqetError> {
         let record = self.vm_record(&vm)?;
         let _lock = self.lock_vm(&record)?;
-        let record = self.supervise(self.vm_record(&record.id)?, true);
+        let record = self.reconcile(self.vm_record(&record.id)?, true);
         if matches!(record.status, VmStatus::Running | VmStatus::Paused)
             && let Some(qemu) = record.qemu
             && !crate::liveness::runner_alive(&record)
@@ -118,8 +118,12 @@ impl Maqet {
             qemu_argv.push("-snapshot".into());
         }
         let paths = self.vm_paths(&record);
-        // Never a second QEMU: one the record does not name may still run for this VM.
-        if let Some(qemu) = self.census().qemus_in(&paths.runtime_dir).first() {
+        // Never a second QEMU: one the record does not name may still run for this VM. Only
+        // while its runtime dir exists: a runner creates it before spawning QEMU and removes it
+        // after QEMU has exited, so without it no scan of `/proc` is needed.
+        if paths.runtime_dir.exists()
+            && let Some(qemu) = self.census().qemus_in(&paths.runtime_dir).first()
+        {
             return Err(self.orphan_error(&record, qemu));
         }
         self.check_launch(&qemu_argv, &paths)?;
@@ -167,7 +171,7 @@ impl Maqet {
     ) -> Result<StopReport, MaqetError> {
         let record = self.vm_record(&vm)?;
         let _lock = self.lock_vm(&record)?;
-        let record = self.supervise(self.vm_record(&record.id)?, true);
+        let record = self.reconcile(self.vm_record(&record.id)?, true);
         let via_agent =
             agent || record.config.get("shutdown_via").and_then(|v| v.as_str()) == Some("agent");
         let (method, elapsed) = if via_agent && !force {

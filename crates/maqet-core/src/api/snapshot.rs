@@ -173,7 +173,7 @@ impl Maqet {
         #[arg(help = "Replace an existing snapshot of the same name (create)")] overwrite: bool,
         #[arg(help = "Act on the running VM through QEMU, including its RAM state")] live: bool,
     ) -> Result<SnapshotOutcome, MaqetError> {
-        let record = self.supervise(self.vm_record(&vm)?, false);
+        let record = self.reconcile(self.vm_record(&vm)?, false);
         let spec = self.snapshot_drive(&record, &drive)?;
         let file = spec.file.clone().unwrap_or_default();
         let running = matches!(record.status, VmStatus::Running | VmStatus::Paused);

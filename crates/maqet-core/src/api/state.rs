@@ -98,7 +98,7 @@ impl Maqet {
         let vms = db.list_vms(None)?;
         report.kept = vms.len().saturating_sub(restored.len());
         for vm in vms {
-            let vm = self.supervise_in(vm, false, &census);
+            let vm = self.reconcile_in(vm, false, &census);
             if matches!(vm.status, VmStatus::Running | VmStatus::Paused) {
                 report.running.push(vm.name);
             }

@@ -94,7 +94,7 @@ impl Maqet {
         #[arg(positional, help = "VM name or id")] vm: String,
     ) -> Result<VmStatusReport, MaqetError> {
         let record = self.vm_record(&vm)?;
-        Ok(VmStatusReport::of(&self.supervise(record, false)))
+        Ok(VmStatusReport::of(&self.reconcile(record, false)))
     }
 
     /// Show a VM's status with live process facts (CPU, memory, threads, command line) and QMP.
@@ -103,7 +103,7 @@ impl Maqet {
         &self,
         #[arg(positional, help = "VM name or id")] vm: String,
     ) -> Result<Inspection, MaqetError> {
-        let record = self.supervise(self.vm_record(&vm)?, false);
+        let record = self.reconcile(self.vm_record(&vm)?, false);
         let status = VmStatusReport::of(&record);
         let process = record.qemu.map(|q| process_facts(q.pid));
         let qmp = match &record.qmp_socket {

@@ -105,7 +105,7 @@ impl Maqet {
             });
         };
         let _lock = self.lock_vm(&existing)?;
-        let existing = self.supervise(db.get_vm(&existing.id)?, true);
+        let existing = self.reconcile(db.get_vm(&existing.id)?, true);
         if matches!(existing.status, VmStatus::Running | VmStatus::Paused) {
             return Err(MaqetError::new(
                 ErrorKind::InvalidInput,
@@ -149,13 +149,9 @@ impl Maqet {
         #[arg(help = "Only VMs in this state")] status: Option<VmStatus>,
     ) -> Result<VmList, MaqetError> {
         let wanted = status;
-        let census = self.census();
-        self.restore_running_unknown(&census)?;
         let rows = self
-            .db()?
-            .list_vms_brief()?
+            .reconcile_all()?
             .into_iter()
-            .map(|vm| self.supervise_in(vm, false, &census))
             .filter(|vm| wanted.is_none_or(|w| vm.status == w))
             .map(|vm| VmListRow {
                 pid: vm.qemu.map(|p| p.pid),
@@ -221,7 +217,7 @@ impl Maqet {
         let census = self.census();
         let targets: Vec<VmRecord> = targets
             .into_iter()
-            .map(|vm| self.supervise_in(vm, false, &census))
+            .map(|vm| self.reconcile_in(vm, false, &census))
             .collect();
         if !force
             && let Some(running) = targets
@@ -359,7 +355,7 @@ impl Maqet {
         report: &mut RemoveReport,
     ) -> Result<(), MaqetError> {
         let _lock = self.lock_vm(&vm)?;
-        let vm = self.supervise(self.vm_record(&vm.id)?, true);
+        let vm = self.reconcile(self.vm_record(&vm.id)?, true);
         if matches!(vm.status, VmStatus::Running | VmStatus::Paused) {
             self.stop_record(&vm, true, 0.0)?;
         }

@@ -9,6 +9,7 @@ mod qmp_session;
 pub mod ready;
 mod record;
 mod rotate;
+mod serial_watch;
 mod startup;
 
 use std::io::Read;
@@ -33,8 +34,6 @@ use maqet_error_chain::error_chain;
 const QMP_OPEN_LIMIT: Duration = Duration::from_secs(300);
 /// How long an adopted QEMU gets to accept the new runner's QMP connection.
 const QMP_ADOPT_LIMIT: Duration = Duration::from_secs(15);
-/// How often the serial log's size is checked.
-const ROTATE_CHECK_EVERY: Duration = Duration::from_secs(2);
 
 /// What the runner was asked to do.
 pub enum Job {
@@ -261,11 +260,10 @@ pub async fn run(job: Job, runner: ProcessIdentity, mut pipe: ReadyPipe) -> u8 {
 
     let mut shutdown = None;
     let mut events_open = true;
-    let mut rotation = tokio::time::interval(ROTATE_CHECK_EVERY);
+    tokio::spawn(serial_watch::watch(paths.clone()));
     let exit = loop {
         tokio::select! {
             exit = qemu.wait() => break Some(exit),
-            _ = rotation.tick() => rotate_serial_log(&paths),
             event = events.recv(), if events_open => match event {
                 Ok(event) => on_event(&recorder, &mut shutdown, &event),
                 Err(RecvError::Lagged(missed)) => log!("missed {missed} QMP events (too many at once)"),
@@ -297,16 +295,6 @@ pub async fn run(job: Job, runner: ProcessIdentity, mut pipe: ReadyPipe) -> u8 {
     recorder.record_exit(&qemu_id, status, &reason);
     remove_runtime_files(&paths, true);
     0
-}
-
-/// Keeps `serial.log` below the rotation limit.
-fn rotate_serial_log(paths: &VmPaths) {
-    let serial = paths.serial_log();
-    match rotate::copy_truncate_if_larger(&serial, rotate::max_log_bytes()) {
-        Ok(true) => log!("rotated {} (over the size limit)", serial.display()),
-        Ok(false) => {}
-        Err(err) => log!("cannot rotate {}: {err}", serial.display()),
-    }
 }
 
 fn on_event(recorder: &VmRecorder, shutdown: &mut Option<String>, event: &QmpEvent) {

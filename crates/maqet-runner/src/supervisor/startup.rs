@@ -211,7 +211,7 @@ fn record_spawned(
     runner: ProcessIdentity,
 ) {
     let text = serde_json::to_vec(&qemu).unwrap_or_default();
-    if let Err(err) = maqet_state::write_atomically(&paths.qemu_pid_file(), &text) {
+    if let Err(err) = write_pid_file(&paths.qemu_pid_file(), &text) {
         log!("cannot write {}: {err}", paths.qemu_pid_file().display());
     }
     let update = RuntimeUpdate {
@@ -226,6 +226,27 @@ fn record_spawned(
     if let Err(err) = recorder.set_runtime(&update) {
         log!("cannot record the spawned QEMU: {err}");
     }
+}
+
+/// Writes the pid file whole or not at all (a temporary file renamed over it), without the
+/// `fsync`s of [`maqet_state::write_atomically`]: the file only has to survive the runner's
+/// death, which a rename in the page cache does; after a power loss no QEMU runs anyway.
+fn write_pid_file(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension(format!("pid.{}.tmp", std::process::id()));
+    let result = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .and_then(|mut file| file.write_all(bytes))
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
 }
 
 fn record_failure(recorder: &VmRecorder, reason: &str) {

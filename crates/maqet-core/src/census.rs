@@ -97,33 +97,26 @@ impl Census {
                 .unwrap_or_default();
             return found.iter().copied().filter(process::is_alive).collect();
         }
-        let plain = format!("{}/", runtime_dir.display());
-        let escaped = plain.replace(',', ",,");
-        let mut found: Vec<ProcessIdentity> = self
-            .qemus
-            .iter()
-            .filter(|q| {
-                q.args
-                    .iter()
-                    .any(|a| a.contains(&plain) || a.contains(&escaped))
-            })
-            .map(|q| q.identity)
-            .filter(process::is_alive)
-            .collect();
+        let mut found = self.qemus_with_arg_containing(&format!("{}/", runtime_dir.display()));
         found.sort_by_key(|q| q.start_time);
         found
     }
 
     /// Live QEMU processes whose command line names `path` (e.g. a disk image).
     pub fn qemus_naming(&self, path: &Path) -> Vec<ProcessIdentity> {
-        let plain = path.display().to_string();
-        let escaped = plain.replace(',', ",,");
+        self.qemus_with_arg_containing(&path.display().to_string())
+    }
+
+    /// Live QEMU processes with an argument that contains `text`, as typed or with its commas
+    /// doubled (QEMU's escape inside `-drive file=...`).
+    fn qemus_with_arg_containing(&self, text: &str) -> Vec<ProcessIdentity> {
+        let escaped = text.replace(',', ",,");
         self.qemus
             .iter()
             .filter(|q| {
                 q.args
                     .iter()
-                    .any(|a| a.contains(&plain) || a.contains(&escaped))
+                    .any(|a| a.contains(text) || a.contains(&escaped))
             })
             .map(|q| q.identity)
             .filter(process::is_alive)

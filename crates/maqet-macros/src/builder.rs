@@ -19,11 +19,9 @@ use proc_macro2::TokenStream as TokenStream2;
 use quote::{format_ident, quote};
 use syn::spanned::Spanned;
 use syn::{
-    FnArg, GenericArgument, Ident, ImplItem, ImplItemFn, ItemImpl, Pat, PathArguments, ReturnType,
+    FnArg, GenericArgument, Ident, ImplItem, ImplItemFn, ItemImpl, PathArguments, ReturnType,
     Signature, Type,
 };
-
-use crate::ParamAttrs;
 
 /// How a parameter's builder setter looks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,20 +57,9 @@ pub(crate) fn params_of(sig: &Signature) -> syn::Result<Vec<Param>> {
         let FnArg::Typed(pat_type) = input else {
             continue;
         };
-        let Pat::Ident(pat_ident) = pat_type.pat.as_ref() else {
-            return Err(syn::Error::new(
-                pat_type.pat.span(),
-                "api_method parameters must be plain identifiers",
-            ));
-        };
-        let mut attrs = ParamAttrs::default();
-        for attr in &pat_type.attrs {
-            if attr.path().is_ident("arg") {
-                crate::parse_param_attr(attr, &mut attrs)?;
-            }
-        }
-        let name = pat_ident.ident.to_string();
-        let ident = Ident::new(name.trim_start_matches('_'), pat_ident.ident.span());
+        let (written, attrs) = crate::param_of(pat_type)?;
+        let name = written.to_string();
+        let ident = Ident::new(name.trim_start_matches('_'), written.span());
         let ty = pat_type.ty.as_ref().clone();
         let shape = match (last_segment(&ty).as_deref(), &attrs.default) {
             (Some("Option"), _) => Shape::Optional,

@@ -158,25 +158,10 @@ fn expand(metas: Punctuated<Meta, Token![,]>, mut method: ImplItemFn) -> syn::Re
         let FnArg::Typed(pat_type) = input else {
             continue;
         };
-        let Pat::Ident(pat_ident) = pat_type.pat.as_ref() else {
-            return Err(syn::Error::new(
-                pat_type.pat.span(),
-                "api_method parameters must be plain identifiers",
-            ));
-        };
-        let ident = pat_ident.ident.clone();
+        let (ident, param) = param_of(pat_type)?;
+        pat_type.attrs.retain(|attr| !attr.path().is_ident("arg"));
         let name = ident.to_string();
         let name = name.trim_start_matches('_').to_string();
-        let mut param = ParamAttrs::default();
-        let mut kept = Vec::new();
-        for attr in pat_type.attrs.drain(..) {
-            if attr.path().is_ident("arg") {
-                parse_param_attr(&attr, &mut param)?;
-            } else {
-                kept.push(attr);
-            }
-        }
-        pat_type.attrs = kept;
         let help = param.help.clone().ok_or_else(|| {
             syn::Error::new(
                 ident.span(),
@@ -335,6 +320,23 @@ fn parse_method_attrs(metas: &Punctuated<Meta, Token![,]>) -> syn::Result<Method
         }
     }
     Ok(out)
+}
+
+/// A parameter's identifier and its `#[arg(..)]` keys.
+pub(crate) fn param_of(pat_type: &syn::PatType) -> syn::Result<(syn::Ident, ParamAttrs)> {
+    let Pat::Ident(pat_ident) = pat_type.pat.as_ref() else {
+        return Err(syn::Error::new(
+            pat_type.pat.span(),
+            "api_method parameters must be plain identifiers",
+        ));
+    };
+    let mut attrs = ParamAttrs::default();
+    for attr in &pat_type.attrs {
+        if attr.path().is_ident("arg") {
+            parse_param_attr(attr, &mut attrs)?;
+        }
+    }
+    Ok((pat_ident.ident.clone(), attrs))
 }
 
 fn parse_param_attr(attr: &Attribute, out: &mut ParamAttrs) -> syn::Result<()> {

@@ -219,13 +219,7 @@ async fn internal_snapshot_jobs_save_load_delete_and_report_failure() {
         .await
         .unwrap();
     client.wait_job("save-1", wait).await.unwrap();
-    let listing = client
-        .execute(
-            "human-monitor-command",
-            Some(json!({"command-line": "info snapshots"})),
-        )
-        .await
-        .unwrap();
+    let listing = info_snapshots(&client).await;
     assert!(listing.as_str().unwrap().contains("first"), "{listing}");
     // wait_job dismissed the job.
     assert!(client.list_jobs().await.unwrap().is_empty());
@@ -251,15 +245,20 @@ async fn internal_snapshot_jobs_save_load_delete_and_report_failure() {
         .await
         .unwrap();
     client.wait_job("delete-1", wait).await.unwrap();
-    let listing = client
+    let listing = info_snapshots(&client).await;
+    assert!(!listing.as_str().unwrap().contains("first"), "{listing}");
+
+    client.quit().await.unwrap();
+    assert!(qemu.wait_exit().await.success());
+}
+
+/// QEMU's own listing of the VM's internal snapshots (HMP `info snapshots`).
+async fn info_snapshots(client: &QmpClient) -> Value {
+    client
         .execute(
             "human-monitor-command",
             Some(json!({"command-line": "info snapshots"})),
         )
         .await
-        .unwrap();
-    assert!(!listing.as_str().unwrap().contains("first"), "{listing}");
-
-    client.quit().await.unwrap();
-    assert!(qemu.wait_exit().await.success());
+        .unwrap()
 }

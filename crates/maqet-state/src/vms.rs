@@ -298,15 +298,13 @@ pub(crate) fn update_config(
         source,
     })?;
     let paths = paths_json(config_paths)?;
-    let changed = conn
-        .prepare_cached(&format!(
-            "UPDATE vms SET config = ?2, config_paths = ?3, updated_at = {NOW} WHERE id = ?1"
-        ))
-        .and_then(|mut stmt| stmt.execute(params![id, text, paths]))
-        .map_err(sql("update the VM configuration"))?;
-    if changed == 0 {
-        return Err(not_found(id));
-    }
+    change_one(
+        conn,
+        id,
+        &format!("UPDATE vms SET config = ?2, config_paths = ?3, updated_at = {NOW} WHERE id = ?1"),
+        params![id, text, paths],
+        "update the VM configuration",
+    )?;
     get(conn, id)
 }
 
@@ -321,31 +319,28 @@ pub(crate) fn set_runtime(
     let qmp_socket = optional_path(update.qmp_socket.as_ref())?;
     let console_socket = optional_path(update.console_socket.as_ref())?;
     let runtime_dir = optional_path(update.runtime_dir.as_ref())?;
-    let changed = conn
-        .prepare_cached(&format!(
+    change_one(
+        conn,
+        id,
+        &format!(
             "UPDATE vms SET status = ?2, status_reason = ?3, qemu_pid = ?4, qemu_start_time = ?5, \
              runner_pid = ?6, runner_start_time = ?7, qmp_socket = ?8, console_socket = ?9, \
              runtime_dir = ?10, updated_at = {NOW} WHERE id = ?1"
-        ))
-        .and_then(|mut stmt| {
-            stmt.execute(params![
-                id,
-                update.status.as_str(),
-                update.reason,
-                qemu.0,
-                qemu.1,
-                runner.0,
-                runner.1,
-                qmp_socket,
-                console_socket,
-                runtime_dir,
-            ])
-        })
-        .map_err(sql("record the VM's runtime state"))?;
-    if changed == 0 {
-        return Err(not_found(id));
-    }
-    Ok(())
+        ),
+        params![
+            id,
+            update.status.as_str(),
+            update.reason,
+            qemu.0,
+            qemu.1,
+            runner.0,
+            runner.1,
+            qmp_socket,
+            console_socket,
+            runtime_dir,
+        ],
+        "record the VM's runtime state",
+    )
 }
 
 /// Sets only status and reason.
@@ -355,16 +350,15 @@ pub(crate) fn set_status(
     status: VmStatus,
     reason: Option<&str>,
 ) -> Result<(), StateError> {
-    let changed = conn
-        .prepare_cached(&format!(
+    change_one(
+        conn,
+        id,
+        &format!(
             "UPDATE vms SET status = ?2, status_reason = ?3, updated_at = {NOW} WHERE id = ?1"
-        ))
-        .and_then(|mut stmt| stmt.execute(params![id, status.as_str(), reason]))
-        .map_err(sql("record the VM status"))?;
-    if changed == 0 {
-        return Err(not_found(id));
-    }
-    Ok(())
+        ),
+        params![id, status.as_str(), reason],
+        "record the VM status",
+    )
 }
 
 /// Applies `update` only if the VM's status is one of `expected`; says whether it did.
@@ -396,10 +390,28 @@ pub(crate) fn compare_and_set_status(
 
 /// Removes a VM; its storage rows go with it.
 pub(crate) fn delete(conn: &Connection, id: &str) -> Result<(), StateError> {
+    change_one(
+        conn,
+        id,
+        "DELETE FROM vms WHERE id = ?1",
+        [id],
+        "remove the VM",
+    )
+}
+
+/// Runs `statement` (an UPDATE or DELETE of VM `id`'s row); a VM that is not there is
+/// [`not_found`]. `what` says what the statement does, for its error.
+fn change_one(
+    conn: &Connection,
+    id: &str,
+    statement: &str,
+    params: impl rusqlite::Params,
+    what: &'static str,
+) -> Result<(), StateError> {
     let changed = conn
-        .prepare_cached("DELETE FROM vms WHERE id = ?1")
-        .and_then(|mut stmt| stmt.execute([id]))
-        .map_err(sql("remove the VM"))?;
+        .prepare_cached(statement)
+        .and_then(|mut stmt| stmt.execute(params))
+        .map_err(sql(what))?;
     if changed == 0 {
         return Err(not_found(id));
     }

@@ -24,18 +24,10 @@ fn render(drives: &[DriveSpec]) -> String {
     out
 }
 
-const INTERFACES: [Interface; 5] = [
-    Interface::Virtio,
-    Interface::Sata,
-    Interface::Ide,
-    Interface::Scsi,
-    Interface::None,
-];
-
 #[test]
 fn every_kind_and_interface() {
     let mut golden = String::new();
-    for interface in INTERFACES {
+    for interface in Interface::ALL {
         for (kind, media) in [
             (DriveKind::Qcow2, Media::Disk),
             (DriveKind::Raw, Media::Disk),

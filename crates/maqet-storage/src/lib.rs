@@ -46,7 +46,8 @@ pub use error::{ErrorKind, StorageError, ToolStderr};
 pub use model::{DriveKind, DriveSpec, Interface, Media, SecurityModel};
 pub use parse::{MAX_NAME_LEN, parse_drives, validate_drive_name};
 pub use paths::{
-    SYSTEM_DIRS, assign_default_files, check_writable_location, default_drive_path, resolve_paths,
+    SYSTEM_DIRS, assign_default_files, check_writable_location, default_drive_path,
+    resolve_existing_prefix, resolve_paths,
 };
 pub use provision::prepare_image;
 pub use qemu_img::{

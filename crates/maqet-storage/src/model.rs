@@ -60,6 +60,15 @@ pub enum Interface {
 }
 
 impl Interface {
+    /// Every interface, in declaration order.
+    pub const ALL: [Interface; 5] = [
+        Interface::Virtio,
+        Interface::Sata,
+        Interface::Ide,
+        Interface::Scsi,
+        Interface::None,
+    ];
+
     /// The name used in configs.
     pub fn as_str(self) -> &'static str {
         match self {

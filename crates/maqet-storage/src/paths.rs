@@ -95,8 +95,9 @@ pub(crate) fn normalize(path: &Path) -> PathBuf {
     out
 }
 
-/// Canonicalises the longest existing ancestor and appends the rest.
-fn resolve_existing_prefix(path: &Path) -> PathBuf {
+/// `path` with every symlink in its longest existing prefix resolved; the part that does not
+/// exist yet is appended as written.
+pub fn resolve_existing_prefix(path: &Path) -> PathBuf {
     let mut existing = path;
     let mut rest = Vec::new();
     loop {

@@ -17,13 +17,6 @@ use maqet_storage::{
 use serde_json::Value;
 
 const MACHINES: [&str; 2] = ["pc", "q35"];
-const INTERFACES: [Interface; 5] = [
-    Interface::Virtio,
-    Interface::Sata,
-    Interface::Ide,
-    Interface::Scsi,
-    Interface::None,
-];
 
 /// Kills QEMU when dropped (a failing assertion must not leave it running).
 struct Qemu(Child);
@@ -189,7 +182,7 @@ fn assert_attached(machine: &str, nodefaults: bool, drives: &[DriveSpec]) {
 fn every_kind_interface_and_media_starts_on_pc_and_q35() {
     let images = images();
     for machine in MACHINES {
-        for interface in INTERFACES {
+        for interface in Interface::ALL {
             for (kind, media) in [
                 (DriveKind::Qcow2, Media::Disk),
                 (DriveKind::Raw, Media::Disk),

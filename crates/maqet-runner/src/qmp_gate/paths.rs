@@ -4,6 +4,7 @@
 use std::path::{Component, Path, PathBuf};
 
 use super::list::PathUse;
+use maqet_storage::resolve_existing_prefix;
 
 /// System directories no raw QMP command may touch, whatever the allowed directories are.
 pub const SYSTEM_DIRS: &[&str] = &[
@@ -38,7 +39,10 @@ impl AllowedDirs {
 
     /// Exactly these directories (resolved through symlinks where they exist).
     pub fn new(dirs: impl IntoIterator<Item = PathBuf>) -> Self {
-        let mut dirs: Vec<PathBuf> = dirs.into_iter().map(|d| resolve(&d)).collect();
+        let mut dirs: Vec<PathBuf> = dirs
+            .into_iter()
+            .map(|d| resolve_existing_prefix(&d))
+            .collect();
         dirs.sort();
         dirs.dedup();
         Self { dirs }
@@ -60,7 +64,7 @@ impl AllowedDirs {
         if given.components().any(|c| c == Component::ParentDir) {
             return Err(format!("'{path}' contains '..'; give the path without it"));
         }
-        let resolved = resolve(given);
+        let resolved = resolve_existing_prefix(given);
         let shown = if resolved == given {
             format!("'{path}'")
         } else {
@@ -110,26 +114,6 @@ fn system_dir(path: &Path) -> Option<&'static str> {
         .iter()
         .copied()
         .find(|dir| path.starts_with(dir))
-}
-
-/// `path` with every symlink in its longest existing prefix resolved; the rest is kept as is.
-fn resolve(path: &Path) -> PathBuf {
-    let mut existing = path.to_path_buf();
-    let mut rest = Vec::new();
-    loop {
-        if let Ok(real) = existing.canonicalize() {
-            let mut out = real;
-            out.extend(rest.iter().rev());
-            return out;
-        }
-        match (existing.file_name(), existing.parent()) {
-            (Some(name), Some(parent)) => {
-                rest.push(name.to_owned());
-                existing = parent.to_path_buf();
-            }
-            _ => return path.to_path_buf(),
-        }
-    }
 }
 
 #[cfg(test)]

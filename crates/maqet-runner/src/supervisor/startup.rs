@@ -149,13 +149,7 @@ pub(super) async fn adopt(
     if !socket.exists() {
         // An adopted QEMU made its socket long ago: waiting for it to appear is pointless.
         let text = format!("QEMU's QMP socket {} is gone", socket.display());
-        log!("cannot adopt: {text}");
-        fail(
-            pipe,
-            FailureKind::NotAdoptable,
-            "QEMU does not answer on its QMP socket",
-            text,
-        );
+        cannot_adopt(pipe, text);
         return None;
     }
     let client = tokio::select! {
@@ -174,16 +168,21 @@ pub(super) async fn adopt(
             Some((qemu, spec.qemu, client))
         }
         Err(text) => {
-            log!("cannot adopt: {text}");
-            fail(
-                pipe,
-                FailureKind::NotAdoptable,
-                "QEMU does not answer on its QMP socket",
-                text,
-            );
+            cannot_adopt(pipe, text);
             None
         }
     }
+}
+
+/// Reports that the QEMU to adopt does not answer on its QMP socket, `detail` saying why.
+fn cannot_adopt(pipe: &mut ReadyPipe, detail: String) {
+    log!("cannot adopt: {detail}");
+    fail(
+        pipe,
+        FailureKind::NotAdoptable,
+        "QEMU does not answer on its QMP socket",
+        detail,
+    );
 }
 
 pub(super) fn fail(pipe: &mut ReadyPipe, kind: FailureKind, message: &str, detail: String) {

@@ -106,7 +106,7 @@ def no_os_config(name, memory="64M"):
     return f"name: {name}\nbinary: qemu-system-x86_64\naccel: tcg\ndisplay: none\nmemory: {memory}\n"
 
 
-def qmp_query_status(path, timeout=30.0):
+def qmp_query_status_at(path, timeout=30.0):
     """Connects to a QMP socket (retrying until it exists), negotiates, runs query-status."""
     deadline = time.monotonic() + timeout
     while True:
@@ -119,10 +119,10 @@ def qmp_query_status(path, timeout=30.0):
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.001)
-    return qmp_query_status(sock)
+    return qmp_query_status_on(sock)
 
 
-def qmp_query_status(sock):
+def qmp_query_status_on(sock):
     """Reads the greeting on a connected QMP socket, negotiates, runs query-status; closes it."""
     with sock, sock.makefile("rwb") as f:
         json.loads(f.readline())  # greeting

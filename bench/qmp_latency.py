@@ -59,7 +59,7 @@ def main():
             cli.append(benchlib.spawn_ms(qmp, home.env))
             ver.append(benchlib.spawn_ms(version, home.env))
             t0 = time.perf_counter()
-            benchlib.qmp_query_status(socket)
+            benchlib.qmp_query_status_at(socket)
             raw.append((time.perf_counter() - t0) * 1000)
         busy = benchlib.smaps_rollup(runner)
 

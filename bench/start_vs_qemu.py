@@ -56,7 +56,7 @@ def raw_qemu_ms(argv, scratch):
     pid = os.posix_spawnp(argv[0], argv, dict(os.environ), file_actions=actions, setsid=True)
     client.connect(str(path))
     listener.close()
-    benchlib.qmp_query_status(client)
+    msg = benchlib.qmp_query_status_on(client)
     ms = (time.perf_counter() - t0) * 1000
     os.kill(pid, 9)
     os.waitpid(pid, 0)

@@ -61,9 +61,10 @@ pub fn run(args: Vec<OsString>) -> i32 {
     let mut commands = commands::builtin_commands(&settings);
     commands.extend(plugins.command_defs());
     commands.extend(cli_commands::cli_commands());
-    let cli = tree::build(&commands, &commands::all_groups(&plugins.groups()));
+    let mut cli = tree::build(&commands, &commands::all_groups(&plugins.groups()));
 
-    let matches = match cli.clone().try_get_matches_from(&args) {
+    // Parsed in place: the tree is kept (not copied) for `completions` and `man`.
+    let matches = match cli.try_get_matches_from_mut(&args) {
         Ok(m) => m,
         Err(e) => {
             let code = match e.kind() {

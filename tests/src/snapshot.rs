@@ -148,40 +148,33 @@ macro_rules! maqet_snapshot {
         let filters: $crate::snapshot::Filters = $filters;
         let args: &[&str] = $args;
         let out = $crate::snapshot::run(&$home, args);
-        $crate::snapshot::insta::with_settings!({
-            description => $crate::snapshot::command_line(args, &filters),
-            omit_expression => true,
-        }, {
-            $crate::snapshot::insta::assert_snapshot!(
-                $name,
-                $crate::snapshot::render(&out, &filters)
-            );
-        });
-        out
+        $crate::maqet_snapshot!(@assert out, filters, args, $name)
     }};
     (filters = $filters:expr, command = $command:expr, $args:expr) => {{
         let filters: $crate::snapshot::Filters = $filters;
         let args: &[&str] = $args;
         let out = $crate::snapshot::run_command($command, args);
-        $crate::snapshot::insta::with_settings!({
-            description => $crate::snapshot::command_line(args, &filters),
-            omit_expression => true,
-        }, {
-            $crate::snapshot::insta::assert_snapshot!($crate::snapshot::render(&out, &filters));
-        });
-        out
+        $crate::maqet_snapshot!(@assert out, filters, args)
     }};
     (filters = $filters:expr, $home:expr, $args:expr) => {{
         let filters: $crate::snapshot::Filters = $filters;
         let args: &[&str] = $args;
         let out = $crate::snapshot::run(&$home, args);
+        $crate::maqet_snapshot!(@assert out, filters, args)
+    }};
+    // The one assertion every form ends in: the command line as the description, the rendered
+    // output as the snapshot (named, or named after the calling test).
+    (@assert $out:ident, $filters:ident, $args:ident $(, $name:expr)?) => {{
         $crate::snapshot::insta::with_settings!({
-            description => $crate::snapshot::command_line(args, &filters),
+            description => $crate::snapshot::command_line($args, &$filters),
             omit_expression => true,
         }, {
-            $crate::snapshot::insta::assert_snapshot!($crate::snapshot::render(&out, &filters));
+            $crate::snapshot::insta::assert_snapshot!(
+                $($name,)?
+                $crate::snapshot::render(&$out, &$filters)
+            );
         });
-        out
+        $out
     }};
     (name = $name:expr, $home:expr, $args:expr) => {
         $crate::maqet_snapshot!(

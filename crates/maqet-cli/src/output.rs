@@ -53,20 +53,7 @@ impl Format {
     }
 }
 
-impl Choice for Format {
-    const CHOICES: &'static [&'static str] = &{
-        let mut names = [""; Format::ALL.len()];
-        let mut i = 0;
-        while i < names.len() {
-            names[i] = Format::ALL[i].as_str();
-            i += 1;
-        }
-        names
-    };
-    fn from_choice(name: &str) -> Option<Self> {
-        Format::ALL.into_iter().find(|f| f.as_str() == name)
-    }
-}
+maqet_core::named_choice!(Format);
 
 /// Renders a result; `None` means print nothing.
 pub fn render(output: &Output, format: Format) -> Option<String> {

@@ -9,7 +9,7 @@ use maqet_state::{VmRecord, VmStatus};
 use maqet_storage::{DriveKind, DriveSpec, Media, QemuImg, SnapshotInfo, StorageError};
 use serde::Serialize;
 
-use crate::registry::{Choice, CommandOutput, choice_arg};
+use crate::registry::{CommandOutput, choice_arg};
 use crate::text::human_bytes;
 use crate::{Maqet, MaqetError, SnapshotError};
 
@@ -126,21 +126,7 @@ impl SnapshotAction {
     }
 }
 
-impl Choice for SnapshotAction {
-    const CHOICES: &'static [&'static str] = &{
-        let mut names = [""; SnapshotAction::ALL.len()];
-        let mut i = 0;
-        while i < names.len() {
-            names[i] = SnapshotAction::ALL[i].as_str();
-            i += 1;
-        }
-        names
-    };
-    fn from_choice(name: &str) -> Option<Self> {
-        SnapshotAction::ALL.into_iter().find(|a| a.as_str() == name)
-    }
-}
-
+crate::named_choice!(SnapshotAction);
 choice_arg!(SnapshotAction);
 
 #[api_requests]

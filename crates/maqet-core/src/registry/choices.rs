@@ -23,6 +23,28 @@ pub fn parse_choice<T: Choice>(command: &str, name: &str, text: &str) -> Result<
     })
 }
 
+/// Implements [`Choice`] for an enum with a `const ALL: [Self; N]` listing every value and a
+/// `const fn as_str(self) -> &'static str` naming each one (the names are the choices).
+#[macro_export]
+macro_rules! named_choice {
+    ($ty:ty) => {
+        impl $crate::registry::Choice for $ty {
+            const CHOICES: &'static [&'static str] = &{
+                let mut names = [""; <$ty>::ALL.len()];
+                let mut i = 0;
+                while i < names.len() {
+                    names[i] = <$ty>::ALL[i].as_str();
+                    i += 1;
+                }
+                names
+            };
+            fn from_choice(name: &str) -> ::core::option::Option<Self> {
+                <$ty>::ALL.into_iter().find(|value| value.as_str() == name)
+            }
+        }
+    };
+}
+
 /// Implements [`ArgType`](super::ArgType) for [`Choice`] enums.
 macro_rules! choice_arg {
     ($($ty:ty),* $(,)?) => {$(
@@ -43,23 +65,7 @@ macro_rules! choice_arg {
 }
 pub(crate) use choice_arg;
 
-impl Choice for maqet_state::VmStatus {
-    const CHOICES: &'static [&'static str] = &{
-        let mut names = [""; maqet_state::VmStatus::ALL.len()];
-        let mut i = 0;
-        while i < names.len() {
-            names[i] = maqet_state::VmStatus::ALL[i].as_str();
-            i += 1;
-        }
-        names
-    };
-    fn from_choice(name: &str) -> Option<Self> {
-        maqet_state::VmStatus::ALL
-            .into_iter()
-            .find(|s| s.as_str() == name)
-    }
-}
-
+named_choice!(maqet_state::VmStatus);
 choice_arg!(maqet_state::VmStatus);
 
 #[cfg(test)]

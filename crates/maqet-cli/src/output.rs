@@ -58,14 +58,14 @@ maqet_core::named_choice!(Format);
 /// Renders a result; `None` means print nothing.
 pub fn render(output: &Output, format: Format) -> Option<String> {
     let text = match format {
-        Format::Auto => match &output.human {
-            Some(h) => h.clone(),
-            None => pretty_json(&output.value),
+        Format::Auto => match output.human() {
+            Some(h) => h.into_owned(),
+            None => pretty_json(&output.value()),
         },
-        Format::Json => pretty_json(&output.value),
-        Format::Yaml => yaml(&output.value),
-        Format::Table => table(&output.value),
-        Format::Plain => plain(&output.value),
+        Format::Json => pretty_json(&output.value()),
+        Format::Yaml => yaml(&output.value()),
+        Format::Table => table(&output.value()),
+        Format::Plain => plain(&output.value()),
     };
     if text.is_empty() { None } else { Some(text) }
 }
@@ -182,12 +182,10 @@ mod tests {
 
     #[test]
     fn tables_use_the_union_of_keys() {
-        let out = Output {
-            value: json!([{"name": "a", "pid": 1}, {"name": "bb", "status": "x"}]),
-            human: None,
-            passthrough: None,
-            stream: None,
-        };
+        let out = Output::from_value(
+            json!([{"name": "a", "pid": 1}, {"name": "bb", "status": "x"}]),
+            None,
+        );
         assert_eq!(
             render(&out, Format::Table).unwrap(),
             "NAME  PID  STATUS\na     1    -\nbb    -    x"
@@ -196,12 +194,7 @@ mod tests {
 
     #[test]
     fn auto_prefers_human_text_and_empty_prints_nothing() {
-        let out = Output {
-            value: json!({"a": 1}),
-            human: Some(String::new()),
-            passthrough: None,
-            stream: None,
-        };
+        let out = Output::from_value(json!({"a": 1}), Some(String::new()));
         assert_eq!(render(&out, Format::Auto), None);
         assert_eq!(render(&out, Format::Json).unwrap(), "{\n  \"a\": 1\n}");
     }

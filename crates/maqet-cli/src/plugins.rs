@@ -188,12 +188,10 @@ impl PluginSet {
                 .collect::<Vec<_>>()
                 .join("\n")
         };
-        Output {
-            value: serde_json::to_value(&rows).unwrap_or(Value::Null),
-            human: Some(human),
-            passthrough: None,
-            stream: None,
-        }
+        Output::from_value(
+            serde_json::to_value(&rows).unwrap_or(Value::Null),
+            Some(human),
+        )
     }
 
     /// Runs a plugin command; the plugin may call back into maqet through `maqet`.
@@ -225,12 +223,7 @@ impl PluginSet {
             Value::String(s) => Some(s.clone()),
             _ => None,
         };
-        Ok(Output {
-            value,
-            human,
-            passthrough: None,
-            stream: None,
-        })
+        Ok(Output::from_value(value, human))
     }
 }
 

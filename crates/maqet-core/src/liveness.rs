@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use maqet_runner::layout::VmPaths;
-use maqet_state::{ProcessIdentity, RuntimeUpdate, VmRecord, VmStatus};
+use maqet_state::{ProcessIdentity, RuntimeUpdate, VmRecord, VmStatus, VmSummary};
 
 use crate::census::Census;
 use crate::{ErrorKind, Maqet, MaqetError};
@@ -47,21 +47,32 @@ impl Maqet {
         self.reconcile_in(vm, locked, &self.census())
     }
 
-    /// Every registered VM as [`Maqet::reconcile`] would return it, in the database's order.
+    /// Every registered VM's summary as [`Maqet::reconcile`] would leave it, in the database's
+    /// order.
     ///
-    /// One listing of the runtime root and the liveness of the VMs that run are all it reads
-    /// while every record is settled; otherwise one scan of `/proc` serves all VMs, and VMs
-    /// that live QEMUs name but the database lacks are restored from their record files first.
-    pub(crate) fn reconcile_all(&self) -> Result<Vec<VmRecord>, MaqetError> {
+    /// While every record is settled, it reads the summaries (no configuration), one listing
+    /// of the runtime root and the liveness of the VMs that run, and nothing else; otherwise
+    /// one scan of `/proc` serves all VMs, and VMs that live QEMUs name but the database lacks
+    /// are restored from their record files first.
+    pub(crate) fn list_reconciled(&self) -> Result<Vec<VmSummary>, MaqetError> {
         let db = self.db()?;
-        let rows = db.list_vms_brief()?;
+        let rows = db.list_vm_summaries()?;
         if let Some(with_dirs) = self.runtime_dir_ids() {
-            let known: HashSet<&str> = rows.iter().map(|vm| vm.id.as_str()).collect();
-            let all_known = with_dirs.iter().all(|id| known.contains(id.as_str()));
+            // Most listings find no runtime directory at all: then there is nothing to look up.
+            let all_known = with_dirs.is_empty() || {
+                let known: HashSet<&str> = rows.iter().map(|vm| vm.id.as_str()).collect();
+                with_dirs.iter().all(|id| known.contains(id.as_str()))
+            };
             if all_known
-                && rows
-                    .iter()
-                    .all(|vm| self.settled(vm, |id| with_dirs.contains(id)))
+                && rows.iter().all(|vm| {
+                    self.settled_parts(
+                        &vm.id,
+                        vm.status,
+                        vm.qemu.as_ref(),
+                        vm.runner.as_ref(),
+                        |id| !with_dirs.is_empty() && with_dirs.contains(id),
+                    )
+                })
             {
                 return Ok(rows);
             }
@@ -71,7 +82,7 @@ impl Maqet {
         Ok(db
             .list_vms_brief()?
             .into_iter()
-            .map(|vm| self.reconcile_in(vm, false, &census))
+            .map(|vm| VmSummary::from(self.reconcile_in(vm, false, &census)))
             .collect())
     }
 
@@ -82,10 +93,28 @@ impl Maqet {
     /// (`has_runtime_dir(id)`): a runner creates that directory before it spawns QEMU and
     /// removes it only after that QEMU has exited, so no QEMU of the VM can be running.
     pub(crate) fn settled(&self, vm: &VmRecord, has_runtime_dir: impl Fn(&str) -> bool) -> bool {
-        if matches!(vm.status, VmStatus::Running | VmStatus::Paused) {
-            self.qemu_alive(vm) && runner_alive(vm)
+        self.settled_parts(
+            &vm.id,
+            vm.status,
+            vm.qemu.as_ref(),
+            vm.runner.as_ref(),
+            has_runtime_dir,
+        )
+    }
+
+    /// [`Maqet::settled`] of the parts of a record it reads.
+    fn settled_parts(
+        &self,
+        id: &str,
+        status: VmStatus,
+        qemu: Option<&ProcessIdentity>,
+        runner: Option<&ProcessIdentity>,
+        has_runtime_dir: impl Fn(&str) -> bool,
+    ) -> bool {
+        if matches!(status, VmStatus::Running | VmStatus::Paused) {
+            self.qemu_of_vm_alive(id, qemu) && runner.is_some_and(maqet_runner::process::is_runner)
         } else {
-            vm.qemu.is_none() && !has_runtime_dir(&vm.id)
+            qemu.is_none() && !has_runtime_dir(id)
         }
     }
 
@@ -228,10 +257,16 @@ impl Maqet {
     /// Whether the recorded QEMU still runs and really is this VM's QEMU (same PID, same start
     /// time, and a command line naming this VM's QMP socket).
     pub fn qemu_alive(&self, vm: &VmRecord) -> bool {
-        let socket = self.vm_paths(vm).qemu_qmp_socket();
-        vm.qemu
-            .as_ref()
-            .is_some_and(|q| maqet_runner::process::is_vm_qemu(q, &socket))
+        self.qemu_of_vm_alive(&vm.id, vm.qemu.as_ref())
+    }
+
+    /// [`Maqet::qemu_alive`] of VM `id` whose record names `qemu`.
+    fn qemu_of_vm_alive(&self, id: &str, qemu: Option<&ProcessIdentity>) -> bool {
+        qemu.is_some_and(|q| {
+            let socket = VmPaths::new(self.dirs().vm_runtime_dir(id), self.dirs().vm_data_dir(id))
+                .qemu_qmp_socket();
+            maqet_runner::process::is_vm_qemu(q, &socket)
+        })
     }
 
     /// Looks up a VM that must be running, re-adopting it if its runner is gone.

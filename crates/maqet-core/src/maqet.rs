@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use maqet_state::StateDb;
 
 use crate::dirs::{DirOverrides, Dirs, create_private_dir};
-use crate::registry::{self, Args};
+use crate::registry::{self, Args, Output};
 use crate::settings::Settings;
 use crate::{ErrorKind, MaqetError};
 
@@ -126,7 +126,7 @@ impl Maqet {
         let db = StateDb::open(&self.dirs.state_db())?;
         let db = self.db.get_or_init(|| db);
         self.migrate_legacy_layout(db);
-        if db.vm_count().is_ok_and(|n| n == 0) {
+        if db.has_vms().is_ok_and(|any| !any) {
             let restored = self.restore_missing_rows(db).restored;
             if !restored.is_empty() {
                 let message = format!(
@@ -211,7 +211,7 @@ impl Maqet {
             )
         })?;
         let mut args = Args::new(command, args)?;
-        (method.invoke)(self, &mut args).map(|out| out.value)
+        (method.invoke)(self, &mut args).map(Output::into_value)
     }
 
     /// Whether KVM can be used on this host (`/dev/kvm` opens read-write).

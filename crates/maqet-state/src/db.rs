@@ -11,8 +11,8 @@ use rusqlite_migration::M;
 use crate::error::sql;
 use crate::migrate::MIGRATIONS;
 use crate::{
-    NewVm, RuntimeUpdate, StateError, StorageEntry, VmRecord, VmStatus, connection, storage,
-    vm_file, vms,
+    NewVm, RuntimeUpdate, StateError, StorageEntry, VmRecord, VmStatus, VmSummary, connection,
+    storage, vm_file, vms,
 };
 
 /// The schema version this build creates and expects.
@@ -218,6 +218,17 @@ impl StateDb {
     /// many VMs (`maqet ls`), which need status and processes only.
     pub fn list_vms_brief(&self) -> Result<Vec<VmRecord>, StateError> {
         vms::list_brief(&self.conn())
+    }
+
+    /// Every VM's id, name, status and processes, oldest first (the order of
+    /// [`StateDb::list_vms`]): the cheapest listing, for `maqet ls` of many VMs.
+    pub fn list_vm_summaries(&self) -> Result<Vec<VmSummary>, StateError> {
+        vms::list_summaries(&self.conn())
+    }
+
+    /// Whether any VM is registered; cheaper than [`StateDb::vm_count`] on a large registry.
+    pub fn has_vms(&self) -> Result<bool, StateError> {
+        vms::any(&self.conn())
     }
 
     /// Replaces the configuration and config paths of VM `id`; returns the updated record.

@@ -61,7 +61,9 @@ pub use connection::BUSY_TIMEOUT;
 pub use db::{LATEST_SCHEMA_VERSION, StateDb, Tx};
 pub use error::{ErrorKind, SqliteError, StateError};
 pub use migrate::{BACKUPS_KEPT, backup_dir};
-pub use model::{NewVm, ProcessIdentity, RuntimeUpdate, StorageEntry, VmRecord, VmStatus};
+pub use model::{
+    NewVm, ProcessIdentity, RuntimeUpdate, StorageEntry, VmRecord, VmStatus, VmSummary,
+};
 pub use online_backup::{ONLINE_BACKUPS_KEPT, online_backups};
 pub use vm_file::{
     VM_FILE_NAME, VmFile, read_vm_file, scan_vm_files, vm_file_path, vms_root, write_atomically,

@@ -109,6 +109,34 @@ pub struct VmRecord {
     pub updated_at: String,
 }
 
+/// One VM as a listing shows it: identity, status and processes, without its configuration,
+/// paths or timestamps (what `maqet ls` and the liveness check of many VMs need).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VmSummary {
+    /// UUID v4, as a hyphenated lowercase string.
+    pub id: String,
+    /// Unique, user-chosen name.
+    pub name: String,
+    /// Last recorded status.
+    pub status: VmStatus,
+    /// The QEMU process, while one is recorded.
+    pub qemu: Option<ProcessIdentity>,
+    /// The maqet-runner supervisor process, while one is recorded.
+    pub runner: Option<ProcessIdentity>,
+}
+
+impl From<VmRecord> for VmSummary {
+    fn from(vm: VmRecord) -> Self {
+        Self {
+            id: vm.id,
+            name: vm.name,
+            status: vm.status,
+            qemu: vm.qemu,
+            runner: vm.runner,
+        }
+    }
+}
+
 /// What is needed to add a VM; the crate fills in id, status and timestamps.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewVm {

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::error::sql;
-use crate::{NewVm, ProcessIdentity, RuntimeUpdate, StateError, VmRecord, VmStatus};
+use crate::{NewVm, ProcessIdentity, RuntimeUpdate, StateError, VmRecord, VmStatus, VmSummary};
 
 const SELECT_VM: &str = "SELECT id, name, config, config_paths, status, status_reason, \
      qemu_pid, qemu_start_time, runner_pid, runner_start_time, qmp_socket, console_socket, \
@@ -180,6 +180,63 @@ fn list_with(
         }
     };
     rows.into_iter().collect()
+}
+
+/// Every VM's [`VmSummary`], oldest first (the order of [`list`]): only the seven columns a
+/// listing shows, with no JSON to parse and four strings fewer per row than [`list_brief`].
+pub(crate) fn list_summaries(conn: &Connection) -> Result<Vec<VmSummary>, StateError> {
+    let action = "list VMs";
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT id, name, status, qemu_pid, qemu_start_time, runner_pid, runner_start_time \
+             FROM vms ORDER BY created_at, name",
+        )
+        .map_err(sql(action))?;
+    let mut rows = stmt.query([]).map_err(sql(action))?;
+    let mut summaries = Vec::new();
+    while let Some(row) = rows.next().map_err(sql(action))? {
+        summaries.push(read_summary(row).map_err(sql(action))??);
+    }
+    Ok(summaries)
+}
+
+/// Reads one row of [`list_summaries`]; like [`read_row`], a value this build cannot
+/// understand becomes the inner error, naming the VM and column.
+fn read_summary(row: &Row<'_>) -> rusqlite::Result<Result<VmSummary, StateError>> {
+    let id: String = row.get(0)?;
+    let status = row.get_ref(2)?.as_str()?.parse::<VmStatus>();
+    let qemu = identity((row.get(3)?, row.get(4)?));
+    let runner = identity((row.get(5)?, row.get(6)?));
+    let bad = |column: &'static str, source: BoxError| StateError::InvalidStoredValue {
+        vm_id: id.clone(),
+        column,
+        source,
+    };
+    let checked = (|| {
+        Ok((
+            status.map_err(|e| bad("status", e.into()))?,
+            qemu.map_err(|e| bad("qemu_pid", e))?,
+            runner.map_err(|e| bad("runner_pid", e))?,
+        ))
+    })();
+    let (status, qemu, runner) = match checked {
+        Ok(values) => values,
+        Err(err) => return Ok(Err(err)),
+    };
+    Ok(Ok(VmSummary {
+        name: row.get(1)?,
+        status,
+        qemu,
+        runner,
+        id,
+    }))
+}
+
+/// Whether the registry holds any VM (one index step, where a count reads every row).
+pub(crate) fn any(conn: &Connection) -> Result<bool, StateError> {
+    conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM vms)")
+        .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)))
+        .map_err(sql("check whether any VM is registered"))
 }
 
 /// Id of the VM called `name`, if any.

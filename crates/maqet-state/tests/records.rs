@@ -408,3 +408,24 @@ fn delete_all_empties_the_registry() {
     assert!(db.list_vms(None).expect("list").is_empty());
     assert!(db.all_storage().expect("all").is_empty());
 }
+
+#[test]
+fn summaries_are_the_full_list_cut_down_and_has_vms_says_whether_any() {
+    let db = StateDb::open_in_memory().expect("open");
+    assert!(!db.has_vms().expect("has_vms"));
+    for name in ["one", "two", "three"] {
+        let vm = db.insert_vm(&new_vm(name)).expect("insert");
+        if name == "two" {
+            db.set_runtime(&vm.id, &running_update()).expect("runtime");
+        }
+    }
+    assert!(db.has_vms().expect("has_vms"));
+    let full: Vec<maqet_state::VmSummary> = db
+        .list_vms(None)
+        .expect("list")
+        .into_iter()
+        .map(Into::into)
+        .collect();
+    assert_eq!(db.list_vm_summaries().expect("summaries"), full);
+    assert!(full.iter().any(|vm| vm.qemu.is_some() && vm.runner.is_some()));
+}

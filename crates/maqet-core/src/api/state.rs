@@ -191,7 +191,7 @@ impl Maqet {
                 .duration_since(time)
                 .is_ok_and(|age| age >= BACKUP_INTERVAL)
         });
-        if !due || db.vm_count().is_ok_and(|n| n == 0) {
+        if !due || db.has_vms().is_ok_and(|any| !any) {
             return;
         }
         match db.backup_online() {

@@ -150,7 +150,7 @@ impl Maqet {
     ) -> Result<VmList, MaqetError> {
         let wanted = status;
         let rows = self
-            .reconcile_all()?
+            .list_reconciled()?
             .into_iter()
             .filter(|vm| wanted.is_none_or(|w| vm.status == w))
             .map(|vm| VmListRow {

@@ -1,5 +1,7 @@
 //! Command results: a JSON document plus an optional human rendering.
 
+use std::borrow::Cow;
+use std::fmt;
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 
@@ -69,34 +71,95 @@ pub struct Passthrough {
 }
 
 /// What a command returned, ready for any output format.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// The JSON document and the human text are made only when asked for ([`Output::value`],
+/// [`Output::human`]): `maqet ls` on a terminal prints its table without ever building the
+/// JSON value of a thousand rows, and `--format json` never renders the table.
 pub struct Output {
-    /// The JSON document (`--format json`).
-    pub value: Value,
-    /// The text shown by `--format auto`, when the command has one.
-    pub human: Option<String>,
+    body: Body,
     /// Raw streams and an exit code (see [`CommandOutput::passthrough`]).
     pub passthrough: Option<Passthrough>,
     /// A byte stream for the caller to attach (see [`CommandOutput::stream`]).
     pub stream: Option<ByteStream>,
 }
 
-impl Output {
-    /// Converts a command result.
-    pub fn new<T: CommandOutput>(result: T) -> Output {
-        let human = result.human();
-        let passthrough = result.passthrough();
-        let stream = result.stream();
-        let value = match serde_json::to_value(&result) {
+/// The result itself, or its document and text made already.
+enum Body {
+    Result(Box<dyn Renders>),
+    Made { value: Value, human: Option<String> },
+}
+
+/// A command result with its type erased: what [`Output`] asks of it.
+trait Renders {
+    fn human(&self) -> Option<String>;
+    fn value(&self) -> Value;
+}
+
+impl<T: CommandOutput> Renders for T {
+    fn human(&self) -> Option<String> {
+        CommandOutput::human(self)
+    }
+
+    fn value(&self) -> Value {
+        match serde_json::to_value(self) {
             Ok(v) => v,
             Err(e) => Value::String(format!("<result could not be serialized: {e}>")),
-        };
-        Output {
-            value,
-            human,
-            passthrough,
-            stream,
         }
+    }
+}
+
+impl Output {
+    /// Converts a command result; its document and text are made when first asked for.
+    pub fn new<T: CommandOutput + 'static>(result: T) -> Output {
+        Output {
+            passthrough: result.passthrough(),
+            stream: result.stream(),
+            body: Body::Result(Box::new(result)),
+        }
+    }
+
+    /// An output whose document (and text, if any) is already made, e.g. by a plugin.
+    pub fn from_value(value: Value, human: Option<String>) -> Output {
+        Output {
+            body: Body::Made { value, human },
+            passthrough: None,
+            stream: None,
+        }
+    }
+
+    /// The JSON document (`--format json`).
+    pub fn value(&self) -> Cow<'_, Value> {
+        match &self.body {
+            Body::Result(result) => Cow::Owned(result.value()),
+            Body::Made { value, .. } => Cow::Borrowed(value),
+        }
+    }
+
+    /// The JSON document, taken out of the output.
+    pub fn into_value(self) -> Value {
+        match self.body {
+            Body::Result(result) => result.value(),
+            Body::Made { value, .. } => value,
+        }
+    }
+
+    /// The text shown by `--format auto`, when the command has one.
+    pub fn human(&self) -> Option<Cow<'_, str>> {
+        match &self.body {
+            Body::Result(result) => result.human().map(Cow::Owned),
+            Body::Made { human, .. } => human.as_deref().map(Cow::Borrowed),
+        }
+    }
+}
+
+impl fmt::Debug for Output {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Output")
+            .field("value", &self.value())
+            .field("human", &self.human())
+            .field("passthrough", &self.passthrough)
+            .field("stream", &self.stream)
+            .finish()
     }
 }
 

@@ -129,7 +129,7 @@ fn the_new_command_runs_through_the_registry_with_its_choices() {
     )
     .expect("args");
     let out = (method.invoke)(&maqet, &mut args).expect("runs");
-    assert_eq!(out.value, serde_json::json!("HELLO world!"));
+    assert_eq!(*out.value(), serde_json::json!("HELLO world!"));
     let mut bad = maqet_core::registry::Args::new(
         "zzgreetings hello",
         serde_json::json!({"who": "world", "mood": "grumpy"}),

@@ -427,5 +427,8 @@ fn summaries_are_the_full_list_cut_down_and_has_vms_says_whether_any() {
         .map(Into::into)
         .collect();
     assert_eq!(db.list_vm_summaries().expect("summaries"), full);
-    assert!(full.iter().any(|vm| vm.qemu.is_some() && vm.runner.is_some()));
+    assert!(
+        full.iter()
+            .any(|vm| vm.qemu.is_some() && vm.runner.is_some())
+    );
 }

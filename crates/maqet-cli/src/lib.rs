@@ -57,11 +57,33 @@ pub fn run(args: Vec<OsString>) -> i32 {
         runtime: early.runtime_dir(),
     };
     let dirs = Dirs::resolve(&overrides, &settings);
-    let plugins = plugins::PluginSet::load(&dirs, &early.plugin_dirs());
-    let mut commands = commands::builtin_commands(&settings);
-    commands.extend(plugins.command_defs());
-    commands.extend(cli_commands::cli_commands());
-    let mut cli = tree::build(&commands, &commands::all_groups(&plugins.groups()));
+    // Only the command typed is built into the tree, and plugins are loaded only when the
+    // command is not a registry one (plugins cannot take a registry command's name or group).
+    let word = prescan::command_word(&args);
+    let registry_top = word.as_deref().and_then(commands::registry_top_word);
+    let plugins = match registry_top {
+        Some(_) => plugins::PluginSet::default(),
+        None => plugins::PluginSet::load(&dirs, &early.plugin_dirs()),
+    };
+    let plugin_defs = plugins.command_defs();
+    let cli_defs = cli_commands::cli_commands();
+    let top: Option<String> = registry_top.map(str::to_string).or_else(|| {
+        let word = word.as_deref()?;
+        cli_defs
+            .iter()
+            .chain(&plugin_defs)
+            .find(|def| def.answers_to(word) && !needs_whole_tree(def))
+            .map(|def| def.top_word().to_string())
+    });
+    let mut commands = commands::builtin_commands(&settings, top.as_deref());
+    commands.extend(plugin_defs);
+    commands.extend(cli_defs);
+    let mut groups = commands::all_groups(&plugins.groups());
+    if let Some(top) = &top {
+        commands.retain(|def| def.top_word() == top);
+        groups.retain(|(group, _)| group == top);
+    }
+    let mut cli = tree::build(&commands, &groups);
 
     // Parsed in place: the tree is kept (not copied) for `completions` and `man`.
     let matches = match cli.try_get_matches_from_mut(&args) {
@@ -144,6 +166,15 @@ pub fn run(args: Vec<OsString>) -> i32 {
         Ok(output) => print_result(&output, format),
         Err(e) => report::error(&e),
     }
+}
+
+/// Whether running `def` needs the whole command tree (`completions` and `man` describe it,
+/// clap's `help` lists it).
+fn needs_whole_tree(def: &CommandDef) -> bool {
+    matches!(
+        def.origin,
+        Origin::Cli(CliCommand::Completions | CliCommand::Man | CliCommand::Help)
+    )
 }
 
 fn find_command<'a>(
@@ -274,7 +305,7 @@ fn completion_script(cli: &mut clap::Command, shell: &str) -> Result<String, Maq
 /// The command tree of every registered command and the CLI's own (no plugins, no
 /// `maqet.conf`), as `maqet --help` shows it.
 pub fn builtin_tree() -> clap::Command {
-    let mut commands = commands::builtin_commands(&Settings::default());
+    let mut commands = commands::builtin_commands(&Settings::default(), None);
     commands.extend(cli_commands::cli_commands());
     tree::build(&commands, &commands::all_groups(&[]))
 }

@@ -124,9 +124,20 @@ impl CommandDef {
     }
 }
 
-/// Every group of commands: the registry's, the plugins' own, then the CLI's.
-pub fn all_groups(plugin_groups: &[(String, String)]) -> Vec<(String, String)> {
-    let mut groups: Vec<(String, String)> = registry::groups()
+/// Every group of commands: the registry's, the plugins' own, then the CLI's; with `only`,
+/// the registry's group of that name alone (describing every registry group costs a registry
+/// sort per group).
+pub fn all_groups(plugin_groups: &[(String, String)], only: Option<&str>) -> Vec<(String, String)> {
+    let registry_groups = match only {
+        Some(top) => registry::methods()
+            .iter()
+            .any(|m| m.group == Some(top))
+            .then(|| (top, registry::group_about(top).unwrap_or_default()))
+            .into_iter()
+            .collect(),
+        None => registry::groups(),
+    };
+    let mut groups: Vec<(String, String)> = registry_groups
         .into_iter()
         .map(|(name, about)| (name.to_string(), about.to_string()))
         .collect();

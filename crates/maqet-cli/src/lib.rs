@@ -79,7 +79,7 @@ pub fn run(args: Vec<OsString>) -> i32 {
     let mut commands = commands::builtin_commands(&settings, top.as_deref());
     commands.extend(plugin_defs);
     commands.extend(cli_defs);
-    let mut groups = commands::all_groups(&plugins.groups());
+    let mut groups = commands::all_groups(&plugins.groups(), top.as_deref());
     if let Some(top) = &top {
         commands.retain(|def| def.top_word() == top);
         groups.retain(|(group, _)| group == top);
@@ -346,7 +346,7 @@ pub fn builtin_tree() -> clap::Command {
     let mut commands = commands::builtin_commands(&Settings::default(), None);
     commands.extend(cli_commands::cli_commands());
     let all: Vec<&CommandDef> = commands.iter().collect();
-    tree::build(&all, &commands::all_groups(&[]))
+    tree::build(&all, &commands::all_groups(&[], None))
 }
 
 /// The completion script `maqet completions SHELL` prints, for [`builtin_tree`].

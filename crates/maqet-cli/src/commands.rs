@@ -102,6 +102,19 @@ pub struct CommandDef {
 }
 
 impl CommandDef {
+    /// The word typed first to reach it: its group, else its own name.
+    pub fn top_word(&self) -> &str {
+        self.group.as_deref().unwrap_or(&self.name)
+    }
+
+    /// Whether typing `word` first reaches it (its group, its name or an alias).
+    pub fn answers_to(&self, word: &str) -> bool {
+        match &self.group {
+            Some(group) => group == word,
+            None => self.name == word || self.aliases.iter().any(|a| a == word),
+        }
+    }
+
     /// `"add"` or `"qmp keys"`.
     pub fn path(&self) -> String {
         match &self.group {
@@ -111,9 +124,20 @@ impl CommandDef {
     }
 }
 
-/// Every group of commands: the registry's, the plugins' own, then the CLI's.
-pub fn all_groups(plugin_groups: &[(String, String)]) -> Vec<(String, String)> {
-    let mut groups: Vec<(String, String)> = registry::groups()
+/// Every group of commands: the registry's, the plugins' own, then the CLI's; with `only`,
+/// the registry's group of that name alone (describing every registry group costs a registry
+/// sort per group).
+pub fn all_groups(plugin_groups: &[(String, String)], only: Option<&str>) -> Vec<(String, String)> {
+    let registry_groups = match only {
+        Some(top) => registry::methods()
+            .iter()
+            .any(|m| m.group == Some(top))
+            .then(|| (top, registry::group_about(top).unwrap_or_default()))
+            .into_iter()
+            .collect(),
+        None => registry::groups(),
+    };
+    let mut groups: Vec<(String, String)> = registry_groups
         .into_iter()
         .map(|(name, about)| (name.to_string(), about.to_string()))
         .collect();
@@ -126,10 +150,21 @@ pub fn all_groups(plugin_groups: &[(String, String)]) -> Vec<(String, String)> {
     groups
 }
 
-/// The built-in commands, with option defaults taken from `maqet.conf`.
-pub fn builtin_commands(settings: &Settings) -> Vec<CommandDef> {
+/// The top-level word of the registry command or group that typing `word` first reaches
+/// (`"ls"` for an alias of `ls`), if any.
+pub fn registry_top_word(word: &str) -> Option<&'static str> {
+    registry::methods().into_iter().find_map(|m| match m.group {
+        Some(group) => (group == word).then_some(group),
+        None => (m.name == word || m.aliases.contains(&word)).then_some(m.name),
+    })
+}
+
+/// The built-in commands, with option defaults taken from `maqet.conf`; with `only`, just the
+/// commands under that top-level word (`"qmp"`: `qmp` and `qmp keys`, ...).
+pub fn builtin_commands(settings: &Settings, only: Option<&str>) -> Vec<CommandDef> {
     registry::methods()
         .into_iter()
+        .filter(|m| only.is_none_or(|top| m.group.unwrap_or(m.name) == top))
         .map(|m| {
             let path = m.path();
             CommandDef {

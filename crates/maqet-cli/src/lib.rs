@@ -24,6 +24,7 @@ mod tree;
 
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
+use std::mem::ManuallyDrop;
 
 use clap::ArgMatches;
 use clap::error::ErrorKind as ClapErrorKind;
@@ -57,15 +58,37 @@ pub fn run(args: Vec<OsString>) -> i32 {
         runtime: early.runtime_dir(),
     };
     let dirs = Dirs::resolve(&overrides, &settings);
-    let plugins = plugins::PluginSet::load(&dirs, &early.plugin_dirs());
-    let mut commands = commands::builtin_commands(&settings);
-    commands.extend(plugins.command_defs());
-    commands.extend(cli_commands::cli_commands());
-    let mut cli = tree::build(&commands, &commands::all_groups(&plugins.groups()));
-
-    // Parsed in place: the tree is kept (not copied) for `completions` and `man`.
-    let matches = match cli.try_get_matches_from_mut(&args) {
-        Ok(m) => m,
+    // Only the command typed is built into the tree, and plugins are loaded only when the
+    // command is not a registry one (plugins cannot take a registry command's name or group).
+    let word = prescan::command_word(&args);
+    let registry_top = word.as_deref().and_then(commands::registry_top_word);
+    let plugins = match registry_top {
+        Some(_) => plugins::PluginSet::default(),
+        None => plugins::PluginSet::load(&dirs, &early.plugin_dirs()),
+    };
+    let plugin_defs = plugins.command_defs();
+    let cli_defs = cli_commands::cli_commands();
+    let top: Option<String> = registry_top.map(str::to_string).or_else(|| {
+        let word = word.as_deref()?;
+        cli_defs
+            .iter()
+            .chain(&plugin_defs)
+            .find(|def| def.answers_to(word) && !needs_whole_tree(def))
+            .map(|def| def.top_word().to_string())
+    });
+    let mut commands = commands::builtin_commands(&settings, top.as_deref());
+    commands.extend(plugin_defs);
+    commands.extend(cli_defs);
+    let mut groups = commands::all_groups(&plugins.groups(), top.as_deref());
+    if let Some(top) = &top {
+        commands.retain(|def| def.top_word() == top);
+        groups.retain(|(group, _)| group == top);
+    }
+    // The tree, the definitions and the matches live until the process exits; dropping them
+    // would only spend time (about 0.1 M instructions) just before `exit`.
+    let commands = ManuallyDrop::new(commands);
+    let (cli, matches) = match parse(&commands, &groups, &args, top.is_some()) {
+        Ok(parsed) => parsed,
         Err(e) => {
             let code = match e.kind() {
                 ClapErrorKind::DisplayHelp
@@ -77,6 +100,7 @@ pub fn run(args: Vec<OsString>) -> i32 {
             return code;
         }
     };
+    let (cli, matches) = (ManuallyDrop::new(cli), ManuallyDrop::new(matches));
     let format = Format::parse(
         matches
             .get_one::<String>(globals::FORMAT)
@@ -100,8 +124,10 @@ pub fn run(args: Vec<OsString>) -> i32 {
         return 3;
     };
     match def.origin {
-        Origin::Cli(CliCommand::Completions) => return print_completions(cli, leaf),
-        Origin::Cli(CliCommand::Man) => return print_man(cli),
+        Origin::Cli(CliCommand::Completions) => {
+            return print_completions(ManuallyDrop::into_inner(cli), leaf);
+        }
+        Origin::Cli(CliCommand::Man) => return print_man(ManuallyDrop::into_inner(cli)),
         Origin::Cli(CliCommand::PluginList) => {
             return print_result(&plugins.list_output(), format);
         }
@@ -144,6 +170,49 @@ pub fn run(args: Vec<OsString>) -> i32 {
         Ok(output) => print_result(&output, format),
         Err(e) => report::error(&e),
     }
+}
+
+/// Parses `args` with the tree of `commands` (under `groups`), kept in place (not copied) for
+/// `completions` and `man`. With `narrow` (one top-level command typed), a group first gets
+/// only the children whose name or alias is a word of `args`: clap matches subcommand names
+/// exactly, so no other child can be reached. A parse that fails is redone with every child,
+/// so that clap's error text and "did you mean" hints stay those of the whole group.
+fn parse(
+    commands: &[CommandDef],
+    groups: &[(String, String)],
+    args: &[OsString],
+    narrow: bool,
+) -> Result<(clap::Command, ArgMatches), clap::Error> {
+    let all: Vec<&CommandDef> = commands.iter().collect();
+    let typed = |word: &str| args.iter().any(|a| a.as_os_str() == word);
+    // `help` reaches a group's generated help subcommand, which exists only with children.
+    if narrow && !typed("help") {
+        let reachable: Vec<&CommandDef> = all
+            .iter()
+            .copied()
+            .filter(|def| {
+                def.group.is_none() || typed(&def.name) || def.aliases.iter().any(|a| typed(a))
+            })
+            .collect();
+        if reachable.len() < all.len() && !reachable.is_empty() {
+            let mut cli = tree::build(&reachable, groups);
+            if let Ok(matches) = cli.try_get_matches_from_mut(args) {
+                return Ok((cli, matches));
+            }
+        }
+    }
+    let mut cli = tree::build(&all, groups);
+    let matches = cli.try_get_matches_from_mut(args)?;
+    Ok((cli, matches))
+}
+
+/// Whether running `def` needs the whole command tree (`completions` and `man` describe it,
+/// clap's `help` lists it).
+fn needs_whole_tree(def: &CommandDef) -> bool {
+    matches!(
+        def.origin,
+        Origin::Cli(CliCommand::Completions | CliCommand::Man | CliCommand::Help)
+    )
 }
 
 fn find_command<'a>(
@@ -274,9 +343,10 @@ fn completion_script(cli: &mut clap::Command, shell: &str) -> Result<String, Maq
 /// The command tree of every registered command and the CLI's own (no plugins, no
 /// `maqet.conf`), as `maqet --help` shows it.
 pub fn builtin_tree() -> clap::Command {
-    let mut commands = commands::builtin_commands(&Settings::default());
+    let mut commands = commands::builtin_commands(&Settings::default(), None);
     commands.extend(cli_commands::cli_commands());
-    tree::build(&commands, &commands::all_groups(&[]))
+    let all: Vec<&CommandDef> = commands.iter().collect();
+    tree::build(&all, &commands::all_groups(&[], None))
 }
 
 /// The completion script `maqet completions SHELL` prints, for [`builtin_tree`].

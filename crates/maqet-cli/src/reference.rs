@@ -11,7 +11,7 @@ use crate::globals::{GLOBAL_OPTIONS, GlobalKind};
 
 /// Renders the CLI reference for the built-in commands and the CLI's own.
 pub fn cli_reference_markdown() -> String {
-    let mut commands = builtin_commands(&Settings::default());
+    let mut commands = builtin_commands(&Settings::default(), None);
     commands.extend(cli_commands());
     let mut out = String::from(
         "<!-- Generated from the #[api_method] registry; run `MAQET_UPDATE_DOCS=1 cargo test -p maqet-cli --test docs` after changing a command. -->\n# maqet CLI reference\n\n",

@@ -11,7 +11,7 @@ use maqet_core::registry::{ParamKind, config_flag_keys};
 pub const EXTRA_ARG: &str = "__extra";
 
 /// The whole `maqet` command: every command in `commands`, under its group from `groups`.
-pub fn build(commands: &[CommandDef], groups: &[(String, String)]) -> Command {
+pub fn build(commands: &[&CommandDef], groups: &[(String, String)]) -> Command {
     let mut root = Command::new("maqet")
         .version(env!("CARGO_PKG_VERSION"))
         .disable_version_flag(true)
@@ -25,6 +25,7 @@ pub fn build(commands: &[CommandDef], groups: &[(String, String)]) -> Command {
     for (group, about) in groups {
         let children: Vec<&CommandDef> = commands
             .iter()
+            .copied()
             .filter(|c| c.group.as_deref() == Some(group.as_str()))
             .collect();
         let own = commands

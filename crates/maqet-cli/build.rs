@@ -1,22 +1,21 @@
 //! Link options of the `maqet` binary (start-up cost, issue J).
 //!
-//! `maqet` links as a position-dependent executable (`-no-pie`): as a PIE, the loader first
-//! applied ~21,000 relative relocations, which wrote to (and so copied) every page of
-//! `.data.rel.ro`, 384 KiB. Without them a run of `maqet --version` takes 0.44 M instead of
-//! 0.72 M instructions and 99 instead of 193 page faults. The cost: the binary itself is not
-//! loaded at a random address (the libraries, heap and stack still are); see
-//! docs/architecture.md. Plugins (`cdylib`) and the other crates are unaffected. Setting
-//! `MAQET_PIE=1` at build time keeps the default PIE link.
+//! By default `maqet` is a PIE, like every hardened distribution binary. Building with
+//! `MAQET_NO_PIE=1` links it position-dependent (`-no-pie`, Linux only): the loader then skips
+//! ~21,000 relative relocations that copy every page of `.data.rel.ro` (384 KiB), and a run of
+//! `maqet --version` takes 0.44 M instead of 0.72 M instructions and 99 instead of 193 page
+//! faults, at the price of a fixed load address for the binary itself. Why that is not the
+//! default: docs/architecture.md. Plugins (`cdylib`) and the other crates are unaffected.
 //!
 //! Tried and not kept: `-z pack-relative-relocs` (DT_RELR) cut `.rela.dyn` from 503 KiB to
 //! 7 KiB but neither instructions (glibc 2.36 walks the bitmap bit by bit) nor page faults.
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
-    println!("cargo:rerun-if-env-changed=MAQET_PIE");
+    println!("cargo:rerun-if-env-changed=MAQET_NO_PIE");
     let linux = std::env::var("CARGO_CFG_TARGET_OS").is_ok_and(|os| os == "linux");
-    let pie_asked = std::env::var_os("MAQET_PIE").is_some_and(|v| v == "1");
-    if linux && !pie_asked {
+    let no_pie = std::env::var_os("MAQET_NO_PIE").is_some_and(|v| v == "1");
+    if linux && no_pie {
         println!("cargo:rustc-link-arg-bins=-no-pie");
     }
 }

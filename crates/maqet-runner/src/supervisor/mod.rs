@@ -20,7 +20,7 @@ use std::time::Duration;
 use maqet_qmp::QmpEvent;
 use maqet_runner::layout::VmPaths;
 use maqet_runner::{AdoptSpec, FailureKind, LaunchSpec, Started};
-use maqet_state::{ProcessIdentity, RuntimeUpdate, StateDb, VmStatus};
+use maqet_state::{ProcessIdentity, RuntimeUpdate, VmStatus};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::broadcast::error::RecvError;
 
@@ -159,19 +159,8 @@ pub fn prepare_files(job: &Job) -> Result<(), (String, std::io::Error)> {
 pub async fn run(job: Job, runner: ProcessIdentity, mut pipe: ReadyPipe) -> u8 {
     let (vm_id, _, db_path) = job.vm();
     let paths = job.paths().clone();
-    // Checked once here; the recorder opens it for each write.
-    let recorder = match StateDb::open(db_path) {
-        Ok(_) => VmRecorder::new(db_path.to_owned(), vm_id.to_owned(), &paths),
-        Err(err) => {
-            fail(
-                &mut pipe,
-                FailureKind::Other,
-                "cannot open the state database",
-                error_chain(&err),
-            );
-            return 1;
-        }
-    };
+    // Opened at the first write (right after QEMU's spawn, or the adopted VM's `running`).
+    let recorder = VmRecorder::new(db_path.to_owned(), vm_id.to_owned(), &paths);
     let mut sigterm = match signal(SignalKind::terminate()) {
         Ok(sigterm) => sigterm,
         Err(err) => {
@@ -251,6 +240,7 @@ pub async fn run(job: Job, runner: ProcessIdentity, mut pipe: ReadyPipe) -> u8 {
         qemu: qemu_id,
         qmp_socket: paths.qmp_socket(),
     });
+    recorder.release();
     fault::crash_point("after-ready");
     log!(
         "ready: QEMU pid {}, QMP multiplexer on {}",

@@ -55,7 +55,11 @@ impl VmRecorder {
     /// checkpoint, with its `fsync`s, now that the starter has its answer), then closes the
     /// kept connection, so that an idle runner holds none.
     pub fn release(&self) {
-        let kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let kept = self
+            .kept
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
         if let Some(db) = kept
             && let Err(err) = db.checkpoint()
         {

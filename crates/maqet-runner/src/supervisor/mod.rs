@@ -229,11 +229,14 @@ pub async fn run(job: Job, runner: ProcessIdentity, mut pipe: ReadyPipe) -> u8 {
         remove_file(&paths.qmp_socket());
         return give_up(&mut qemu, &recorder, &paths).await;
     }
-    let dirs = maqet_runner::qmp_gate::AllowedDirs::for_user(&[
-        paths.data_dir.clone(),
-        paths.runtime_dir.clone(),
-    ]);
-    tokio::spawn(mux::serve(listener, qmp.clone(), dirs));
+    // The gate's directories are resolved in the task, after the ready report: clients that
+    // connect before then wait in the listen backlog.
+    let gate_dirs = [paths.data_dir.clone(), paths.runtime_dir.clone()];
+    let mux_qmp = qmp.clone();
+    tokio::spawn(async move {
+        let dirs = maqet_runner::qmp_gate::AllowedDirs::for_user(&gate_dirs);
+        mux::serve(listener, mux_qmp, dirs).await;
+    });
     agent::start(&paths, qemu_id.pid, qmp.events());
     pipe.ready(Started {
         runner,

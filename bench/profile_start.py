@@ -5,7 +5,10 @@ syscalls that mark a step are traced, so the other syscalls run at full speed), 
 median of each step's time since the CLI's exec, and prints a table: step, ms since exec, ms
 since the step before. Tracing makes each traced call slower, so the absolute figures are a
 little above an untraced start; the shape (which step costs what) is what the table is for.
-Also counts the runner's connect() calls to QEMU's QMP socket (more than one means polling).
+Also counts the runner's connect() calls to QEMU's QMP socket (more than one means polling),
+the fsync/fdatasync calls of the CLI and the runner per start, and, from one more start traced
+in full (every syscall), the syscalls of each until the CLI exits: counts do not depend on the
+machine's load, so they compare builds taken on a busy machine.
 Usage: profile_start.sh [ROUNDS]   (default 7)
 """
 
@@ -19,7 +22,8 @@ from pathlib import Path
 
 import benchlib
 
-TRACED = "execve,clone,clone3,fork,vfork,bind,connect,flock,openat,write,writev,sendto,sendmsg,exit_group"
+TRACED = "execve,clone,clone3,fork,vfork,bind,connect,flock,openat,write,writev,sendto,sendmsg,exit_group,fsync,fdatasync"
+SYNCS = ("fsync", "fdatasync")
 LINE = re.compile(r"^(\d+)\s+(\d+\.\d+)\s+(?:<\.\.\. )?(\w+)(.*)$")
 
 # (label, role, syscall, text the call's arguments must contain); first match after the previous
@@ -29,8 +33,8 @@ STEPS = [
     ("CLI takes the VM lock", "cli", "flock", "LOCK_EX"),
     ("runner exec'd", "runner", "execve", "maqet-runner"),
     ("runner detached (fork)", "runner", "clone", ""),
-    ("runner opens the state DB", "runner", "openat", "maqet.db"),
     ("QEMU exec'd", "qemu", "execve", "qemu-system"),
+    ("runner opens the state DB", "runner", "openat", "maqet.db"),
     ("QEMU sends its QMP greeting", "qemu", "*", '{\\"QMP\\"'),
     ("runner negotiates QMP (qmp_capabilities)", "runner", "*", "qmp_capabilities"),
     ("runner serves qmp.sock", "runner", "bind", "qmp.sock"),
@@ -87,14 +91,29 @@ def steps_of(trace):
     return out, connects
 
 
-def trace_start(home, out):
+def counts_of(trace, calls=None):
+    """{role: number of syscalls} (only those in `calls` if given) from the CLI's exec to its exit."""
+    events, roles = parse(trace)
+    cli_exit = max((t for pid, t, c, _ in events if roles.get(pid) == "cli" and c == "exit_group"),
+                   default=float("inf"))
+    out = {"cli": 0, "runner": 0}
+    for pid, t, c, rest in events:
+        role = roles.get(pid)
+        if rest.startswith(" resumed>"):
+            continue  # the second half of a call strace showed as <unfinished ...>
+        if role in out and t <= cli_exit and (calls is None or c in calls):
+            out[role] += 1
+    return out
+
+
+def trace_start(home, out, traced=TRACED):
     """Runs `maqet start` under strace; stops the VM once the CLI has exited.
 
     strace follows the detached runner and QEMU too, so it ends only after `stop`."""
     out.unlink(missing_ok=True)
+    only = ["--seccomp-bpf", "-e", f"trace={traced}"] if traced else []
     strace = subprocess.Popen(
-        ["strace", "-f", "--seccomp-bpf", "-ttt", "-s", "200", "-e", f"trace={TRACED}",
-         "-o", str(out), *home.argv("start", "bench")],
+        ["strace", "-f", "-ttt", "-s", "200", *only, "-o", str(out), *home.argv("start", "bench")],
         env=home.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 120
@@ -114,12 +133,15 @@ def main():
     home = benchlib.Home()
     try:
         home.add_config("bench", benchlib.no_os_config("bench"))
-        per_step, connects = {}, []
+        per_step, connects, syncs = {}, [], {"cli": [], "runner": []}
         with tempfile.TemporaryDirectory(prefix="maqet-strace-") as tmp:
             out = Path(tmp) / "trace"
             for _ in range(rounds + 1):
                 trace_start(home, out)
-                steps, n = steps_of(out.read_text())
+                text = out.read_text()
+                steps, n = steps_of(text)
+                for role, count in counts_of(text, SYNCS).items():
+                    syncs[role].append(count)
                 if not per_step and not connects:  # first round: warm-up, dropped
                     connects.append(n)
                     per_step = {label: [] for label, *_ in STEPS}
@@ -127,6 +149,8 @@ def main():
                 connects.append(n)
                 for label, ms in steps.items():
                     per_step[label].append(ms)
+            trace_start(home, out, traced=None)
+            total = counts_of(out.read_text())
         print(f"| Step (median of {rounds} traced starts) | ms since exec | ms since previous step |")
         print("|---|---|---|")
         previous = 0.0
@@ -139,6 +163,11 @@ def main():
             print(f"| {label} | {ms:.1f} | {ms - previous:.1f} |")
             previous = ms
         print(f"\nrunner connect() calls to qemu-qmp.sock per start: {statistics.median(connects[1:]):.0f}")
+        print("fsync + fdatasync calls per start (median): "
+              f"CLI {statistics.median(syncs['cli'][1:]):.0f}, "
+              f"runner {statistics.median(syncs['runner'][1:]):.0f}")
+        print(f"syscalls until the CLI exits (one start traced in full): "
+              f"CLI {total['cli']}, runner {total['runner']}")
         print(f"machine: {benchlib.machine()}")
     finally:
         home.close()

@@ -39,6 +39,23 @@ pub struct Tx<'c> {
     conn: &'c Connection,
     /// Ids of the VMs this transaction changed, whose record files are rewritten after commit.
     touched: RefCell<Vec<String>>,
+    /// Whether it changed anything beyond runtime state (see [`Durability`]).
+    durability: std::cell::Cell<Durability>,
+}
+
+/// How hard a committed change must be kept, which decides how its record files are written.
+///
+/// Runtime state (status, processes, sockets) describes processes that a power loss ends
+/// anyway: it must survive a crash of the writing process, not a crash of the machine, so its
+/// record files are replaced atomically (`rename`) without `fsync`. Configuration and registry
+/// changes (add, apply, rm, storage) are `fsync`ed before the command reports success. See
+/// `docs/architecture.md`, "Durability".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Durability {
+    /// Only runtime columns changed: atomic against process crashes, no `fsync`.
+    Runtime,
+    /// Configuration or registry changed: on disk before the commit returns.
+    Durable,
 }
 
 fn file_id(path: &Path) -> Option<(u64, u64)> {
@@ -119,6 +136,20 @@ impl StateDb {
         self.conn()
     }
 
+    /// Copies what the write-ahead log holds into the database file (a passive checkpoint:
+    /// it never waits for other connections), with the `fsync`s that make it durable.
+    ///
+    /// For a long-lived process that wrote several transactions on one connection and wants
+    /// that cost paid at a time of its choosing rather than when the last connection closes.
+    pub fn checkpoint(&self) -> Result<(), StateError> {
+        if self.path.is_none() {
+            return Ok(());
+        }
+        self.conn()
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+            .map_err(sql("checkpoint the write-ahead log"))
+    }
+
     /// The schema version stored in the file.
     pub fn schema_version(&self) -> Result<u32, StateError> {
         self.conn()
@@ -139,18 +170,27 @@ impl StateDb {
         let handle = Tx {
             conn: &tx,
             touched: RefCell::new(Vec::new()),
+            durability: std::cell::Cell::new(Durability::Runtime),
         };
         let value = f(&handle)?;
         let touched = handle.touched.take();
+        let durable = handle.durability.get() == Durability::Durable;
         tx.commit()
             .map_err(sql("commit the write transaction"))
             .map_err(E::from)?;
-        self.sync_vm_files(&conn, touched).map_err(E::from)?;
+        self.sync_vm_files(&conn, touched, durable)
+            .map_err(E::from)?;
         Ok(value)
     }
 
-    /// Rewrites (or removes, for a VM that is gone) the record file of every VM in `ids`.
-    fn sync_vm_files(&self, conn: &Connection, mut ids: Vec<String>) -> Result<(), StateError> {
+    /// Rewrites (or removes, for a VM that is gone) the record file of every VM in `ids`,
+    /// with `fsync`s when `durable`.
+    fn sync_vm_files(
+        &self,
+        conn: &Connection,
+        mut ids: Vec<String>,
+        durable: bool,
+    ) -> Result<(), StateError> {
         let Some(db_path) = &self.path else {
             return Ok(());
         };
@@ -161,7 +201,7 @@ impl StateDb {
             match vms::find_by_id(conn, &id)? {
                 Some(vm) => {
                     let files = storage::for_vm(conn, &id)?;
-                    vm_file::write_vm_file(&path, &vm, &files)?;
+                    vm_file::write_vm_file(&path, &vm, &files, durable)?;
                 }
                 None => vm_file::remove_vm_file(&path)?,
             }
@@ -172,7 +212,7 @@ impl StateDb {
     /// Rewrites the record file of VM `id` from its row (e.g. after the file was lost).
     pub fn write_vm_file(&self, id: &str) -> Result<(), StateError> {
         let conn = self.conn();
-        self.sync_vm_files(&conn, vec![id.to_owned()])
+        self.sync_vm_files(&conn, vec![id.to_owned()], true)
     }
 
     /// Puts a VM row back exactly as it was recorded (id, name, timestamps, runtime state),
@@ -326,8 +366,15 @@ impl StateDb {
 }
 
 impl Tx<'_> {
+    /// Marks VM `id`'s record file for rewriting after commit (runtime state only).
     fn touch(&self, id: &str) {
         self.touched.borrow_mut().push(id.to_owned());
+    }
+
+    /// Like [`Tx::touch`] for a change to configuration or the registry: the commit `fsync`s.
+    fn touch_durably(&self, id: &str) {
+        self.durability.set(Durability::Durable);
+        self.touch(id);
     }
 
     /// See [`StateDb::insert_vm`].
@@ -339,7 +386,7 @@ impl Tx<'_> {
     /// See [`StateDb::insert_vm_with_id`].
     pub fn insert_vm_with_id(&self, vm: &NewVm, id: &str) -> Result<VmRecord, StateError> {
         let record = vms::insert(self.conn, vm, id)?;
-        self.touch(&record.id);
+        self.touch_durably(&record.id);
         Ok(record)
     }
 
@@ -349,7 +396,7 @@ impl Tx<'_> {
         for entry in files {
             storage::restore(self.conn, entry)?;
         }
-        self.touch(&vm.id);
+        self.touch_durably(&vm.id);
         Ok(())
     }
 
@@ -375,7 +422,7 @@ impl Tx<'_> {
         config: &serde_json::Value,
         config_paths: &[PathBuf],
     ) -> Result<VmRecord, StateError> {
-        self.touch(id);
+        self.touch_durably(id);
         vms::update_config(self.conn, id, config, config_paths)
     }
 
@@ -409,21 +456,21 @@ impl Tx<'_> {
 
     /// See [`StateDb::delete_vm`].
     pub fn delete_vm(&self, id: &str) -> Result<(), StateError> {
-        self.touch(id);
+        self.touch_durably(id);
         vms::delete(self.conn, id)
     }
 
     /// See [`StateDb::delete_all`].
     pub fn delete_all(&self) -> Result<usize, StateError> {
         for id in vms::all_ids(self.conn)? {
-            self.touch(&id);
+            self.touch_durably(&id);
         }
         vms::delete_all(self.conn)
     }
 
     /// See [`StateDb::register_storage`].
     pub fn register_storage(&self, entry: &StorageEntry) -> Result<(), StateError> {
-        self.touch(&entry.vm_id);
+        self.touch_durably(&entry.vm_id);
         storage::register(self.conn, entry)
     }
 
@@ -439,7 +486,7 @@ impl Tx<'_> {
 
     /// See [`StateDb::unregister_storage`].
     pub fn unregister_storage(&self, vm_id: &str, path: &Path) -> Result<bool, StateError> {
-        self.touch(vm_id);
+        self.touch_durably(vm_id);
         storage::unregister(self.conn, vm_id, path)
     }
 }

@@ -67,6 +67,7 @@ pub use model::{
 pub use online_backup::{ONLINE_BACKUPS_KEPT, online_backups};
 pub use vm_file::{
     VM_FILE_NAME, VmFile, read_vm_file, scan_vm_files, vm_file_path, vms_root, write_atomically,
+    write_replacing,
 };
 
 #[cfg(test)]

@@ -2,8 +2,10 @@
 //! VM's own data directory, so the registry can be rebuilt when the database is lost.
 //!
 //! Like libvirt's per-domain status files: [`StateDb`](crate::StateDb) rewrites the file after
-//! every committed change to the VM (temporary file, `fsync`, `rename`, `fsync` of the
-//! directory), and removes it when the VM is removed. [`read_vm_file`] and
+//! every committed change to the VM, and removes it when the VM is removed. A change to the
+//! configuration or the registry is written durably (temporary file, `fsync`, `rename`,
+//! `fsync` of the directory); a change of runtime state only (status, processes, sockets) is
+//! written atomically but without the `fsync`s, as it describes processes a power loss ends. [`read_vm_file`] and
 //! [`StateDb::restore_vm`](crate::StateDb::restore_vm) put a lost row back.
 
 use std::fs::{self, File, OpenOptions};
@@ -50,6 +52,16 @@ pub fn vms_root(db_path: &Path) -> PathBuf {
 /// Writes `path` atomically: a private temporary file next to it, `fsync`, `rename`, `fsync`
 /// of the directory. Creates the directory (mode 0700) when missing.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_replacing(path, bytes, true)
+}
+
+/// Writes `path` whole or not at all for a crash of this process (temporary file, `rename`),
+/// with the `fsync`s of [`write_atomically`] only when `durable`.
+///
+/// Without them, a power loss may undo the rename or, on a file system that does not order a
+/// replacing rename after the new file's data (ext4's `auto_da_alloc` and btrfs do), leave an
+/// empty file behind.
+pub fn write_replacing(path: &Path, bytes: &[u8], durable: bool) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
     if !dir.is_dir() {
         let mut builder = fs::DirBuilder::new();
@@ -72,9 +84,14 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let result = (|| {
         let mut file = options.open(&tmp)?;
         file.write_all(bytes)?;
-        file.sync_all()?;
+        if durable {
+            file.sync_all()?;
+        }
         fs::rename(&tmp, path)?;
-        File::open(dir)?.sync_all()
+        if durable {
+            File::open(dir)?.sync_all()?;
+        }
+        Ok(())
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
@@ -82,11 +99,12 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     result
 }
 
-/// Writes the record file of `vm` into `path`.
+/// Writes the record file of `vm` into `path`, `durable`ly (with `fsync`s) or not.
 pub(crate) fn write_vm_file(
     path: &Path,
     vm: &VmRecord,
     storage: &[StorageEntry],
+    durable: bool,
 ) -> Result<(), StateError> {
     let file = VmFile {
         format: FORMAT,
@@ -97,7 +115,7 @@ pub(crate) fn write_vm_file(
         vm: vm.name.clone(),
         source,
     })?;
-    write_atomically(path, &bytes).map_err(|source| StateError::VmFile {
+    write_replacing(path, &bytes, durable).map_err(|source| StateError::VmFile {
         path: path.to_path_buf(),
         source,
     })

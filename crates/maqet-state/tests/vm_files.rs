@@ -96,3 +96,32 @@ fn online_backups_are_real_databases_and_rotated() {
     let copy = StateDb::open(&backups[0].0).expect("the backup opens");
     assert!(copy.find_vm("web").expect("find").is_some());
 }
+
+#[test]
+fn a_checkpoint_moves_runtime_writes_into_the_database_file_while_the_connection_stays_open() {
+    let (_dir, path, db) = temp_db();
+    let vm = db.insert_vm(&new_vm("web")).expect("insert");
+    // A second connection stays open, as the CLI's does during a start: closing the writer's
+    // would not be the last close, so nothing would checkpoint without `checkpoint()`.
+    let other = StateDb::open(&path).expect("second connection");
+    db.set_runtime(
+        &vm.id,
+        &RuntimeUpdate::cleared(VmStatus::Running).with_reason("started"),
+    )
+    .expect("set runtime");
+    db.checkpoint().expect("checkpoint");
+
+    // The database file alone, without its log, already holds the runtime write.
+    let copy_dir = tempfile::tempdir().expect("tempdir");
+    let copy = copy_dir.path().join("maqet.db");
+    std::fs::copy(&path, &copy).expect("copy the database file only");
+    let alone = StateDb::open(&copy).expect("open the copy");
+    assert_eq!(alone.get_vm(&vm.id).expect("row").status, VmStatus::Running);
+    drop(other);
+    assert!(
+        StateDb::open_in_memory()
+            .expect("memory")
+            .checkpoint()
+            .is_ok()
+    );
+}

@@ -20,7 +20,7 @@ use std::time::Duration;
 use maqet_qmp::QmpEvent;
 use maqet_runner::layout::VmPaths;
 use maqet_runner::{AdoptSpec, FailureKind, LaunchSpec, Started};
-use maqet_state::{ProcessIdentity, RuntimeUpdate, StateDb, VmStatus};
+use maqet_state::{ProcessIdentity, RuntimeUpdate, VmStatus};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::broadcast::error::RecvError;
 
@@ -159,19 +159,8 @@ pub fn prepare_files(job: &Job) -> Result<(), (String, std::io::Error)> {
 pub async fn run(job: Job, runner: ProcessIdentity, mut pipe: ReadyPipe) -> u8 {
     let (vm_id, _, db_path) = job.vm();
     let paths = job.paths().clone();
-    // Checked once here; the recorder opens it for each write.
-    let recorder = match StateDb::open(db_path) {
-        Ok(_) => VmRecorder::new(db_path.to_owned(), vm_id.to_owned(), &paths),
-        Err(err) => {
-            fail(
-                &mut pipe,
-                FailureKind::Other,
-                "cannot open the state database",
-                error_chain(&err),
-            );
-            return 1;
-        }
-    };
+    // Opened at the first write (right after QEMU's spawn, or the adopted VM's `running`).
+    let recorder = VmRecorder::new(db_path.to_owned(), vm_id.to_owned(), &paths);
     let mut sigterm = match signal(SignalKind::terminate()) {
         Ok(sigterm) => sigterm,
         Err(err) => {
@@ -240,17 +229,21 @@ pub async fn run(job: Job, runner: ProcessIdentity, mut pipe: ReadyPipe) -> u8 {
         remove_file(&paths.qmp_socket());
         return give_up(&mut qemu, &recorder, &paths).await;
     }
-    let dirs = maqet_runner::qmp_gate::AllowedDirs::for_user(&[
-        paths.data_dir.clone(),
-        paths.runtime_dir.clone(),
-    ]);
-    tokio::spawn(mux::serve(listener, qmp.clone(), dirs));
+    // The gate's directories are resolved in the task, after the ready report: clients that
+    // connect before then wait in the listen backlog.
+    let gate_dirs = [paths.data_dir.clone(), paths.runtime_dir.clone()];
+    let mux_qmp = qmp.clone();
+    tokio::spawn(async move {
+        let dirs = maqet_runner::qmp_gate::AllowedDirs::for_user(&gate_dirs);
+        mux::serve(listener, mux_qmp, dirs).await;
+    });
     agent::start(&paths, qemu_id.pid, qmp.events());
     pipe.ready(Started {
         runner,
         qemu: qemu_id,
         qmp_socket: paths.qmp_socket(),
     });
+    recorder.release();
     fault::crash_point("after-ready");
     log!(
         "ready: QEMU pid {}, QMP multiplexer on {}",

@@ -2,6 +2,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use maqet_qmp::{QmpEvent, Timestamp};
@@ -15,14 +16,18 @@ use super::rotate;
 
 /// The VM's row in the state DB, written by this runner.
 ///
-/// The database may be deleted, truncated or replaced while the VM runs: it is opened for each
-/// write and closed again (an idle runner holds no lock on it), and a row that is missing
+/// The database may be deleted, truncated or replaced while the VM runs: an idle runner holds
+/// no connection (and no lock) on it, opening it for each write and closing it again. Only the
+/// writes of start-up share one connection ([`VmRecorder::keep_open`] to
+/// [`VmRecorder::release`]), reopened if the file was replaced meanwhile. A row that is missing
 /// although the VM's record file (`vm.json`) still exists is put back from that file first.
 pub struct VmRecorder {
     db_path: PathBuf,
     vm_id: String,
     events_log: PathBuf,
     data_dir: PathBuf,
+    /// The connection kept open during start-up.
+    kept: Mutex<Option<StateDb>>,
 }
 
 impl VmRecorder {
@@ -34,16 +39,53 @@ impl VmRecorder {
             vm_id,
             events_log: paths.events_log(),
             data_dir: paths.data_dir.clone(),
+            kept: Mutex::new(None),
         }
+    }
+
+    /// Opens the database and keeps the connection for the writes of start-up, until
+    /// [`VmRecorder::release`]: one open instead of one per write.
+    pub fn keep_open(&self) -> Result<(), StateError> {
+        let db = StateDb::open(&self.db_path)?;
+        *self.kept.lock().unwrap_or_else(PoisonError::into_inner) = Some(db);
+        Ok(())
+    }
+
+    /// Ends start-up: moves what start-up wrote from the log into the database file (a
+    /// checkpoint, with its `fsync`s, now that the starter has its answer), then closes the
+    /// kept connection, so that an idle runner holds none.
+    pub fn release(&self) {
+        let kept = self
+            .kept
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(db) = kept
+            && let Err(err) = db.checkpoint()
+        {
+            log!("cannot checkpoint the state database: {err}");
+        }
+        return_free_heap();
     }
 
     /// Runs `write`, after reopening a replaced database, and once more after restoring a
     /// lost row from the VM's record file.
     fn write(&self, write: impl Fn(&StateDb) -> Result<(), StateError>) -> Result<(), StateError> {
-        let db = StateDb::open(&self.db_path)?;
-        match write(&db) {
-            Err(err) if err.kind() == maqet_state::ErrorKind::NotFound && self.restore_row(&db) => {
-                write(&db)
+        let kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
+        let opened;
+        let db = match kept.as_ref() {
+            Some(db) => {
+                db.reopen_if_replaced()?;
+                db
+            }
+            None => {
+                opened = StateDb::open(&self.db_path)?;
+                &opened
+            }
+        };
+        match write(db) {
+            Err(err) if err.kind() == maqet_state::ErrorKind::NotFound && self.restore_row(db) => {
+                write(db)
             }
             other => other,
         }
@@ -117,6 +159,17 @@ impl VmRecorder {
         if let Err(err) = write() {
             log!("cannot append to {}: {err}", self.events_log.display());
         }
+    }
+}
+
+/// Hands the heap freed by start-up (the closed connection's page cache, the spec, QEMU's
+/// command line) back to the kernel, so an idle runner's memory is what it still uses.
+fn return_free_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: `malloc_trim` only releases free memory of glibc's allocator; it touches no
+    // allocation in use and is safe to call at any time.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 

@@ -3,6 +3,7 @@
 use std::os::fd::AsFd;
 use std::time::Duration;
 
+use maqet_error_chain::error_chain;
 use maqet_qmp::QmpClient;
 use maqet_runner::layout::VmPaths;
 use maqet_runner::{AdoptSpec, FailureKind, LaunchSpec};
@@ -76,7 +77,19 @@ pub(super) async fn launch(
     };
     log!("QEMU pid {}", qemu_id.pid);
     crash_point("after-spawn");
-    record_spawned(paths, recorder, qemu_id, runner);
+    // The database is opened only now, while QEMU sets its machine up: off the path to QEMU's
+    // exec. A database that cannot be opened ends the start (the QEMU is killed) as before,
+    // when it was checked before spawning.
+    if let Err(err) = record_spawned(paths, recorder, qemu_id, runner) {
+        fail(
+            pipe,
+            FailureKind::Other,
+            "cannot open the state database",
+            error_chain(&err),
+        );
+        give_up(&mut qemu, recorder, paths).await;
+        return None;
+    }
     crash_point("before-ready");
     enum Early {
         Connected(QmpClient),
@@ -202,17 +215,19 @@ fn recorded_live_qemu(paths: &VmPaths) -> Option<ProcessIdentity> {
 
 /// Records the just-spawned QEMU (pid file in the runtime dir, then the state database) so
 /// that a runner killed from here on leaves a QEMU every maqet command finds. The status is
-/// `running` with reason `starting` until QMP answers.
+/// `running` with reason `starting` until QMP answers. Fails only when the database cannot be
+/// opened (a refused write is logged, as the `running` record follows).
 fn record_spawned(
     paths: &VmPaths,
     recorder: &VmRecorder,
     qemu: ProcessIdentity,
     runner: ProcessIdentity,
-) {
+) -> Result<(), maqet_state::StateError> {
     let text = serde_json::to_vec(&qemu).unwrap_or_default();
     if let Err(err) = write_pid_file(&paths.qemu_pid_file(), &text) {
         log!("cannot write {}: {err}", paths.qemu_pid_file().display());
     }
+    recorder.keep_open()?;
     let update = RuntimeUpdate {
         status: VmStatus::Running,
         reason: Some("starting".into()),
@@ -225,27 +240,14 @@ fn record_spawned(
     if let Err(err) = recorder.set_runtime(&update) {
         log!("cannot record the spawned QEMU: {err}");
     }
+    Ok(())
 }
 
-/// Writes the pid file whole or not at all (a temporary file renamed over it), without the
-/// `fsync`s of [`maqet_state::write_atomically`]: the file only has to survive the runner's
-/// death, which a rename in the page cache does; after a power loss no QEMU runs anyway.
+/// Writes the pid file whole or not at all (a temporary file renamed over it), without
+/// `fsync`s: the file only has to survive the runner's death, which a rename in the page
+/// cache does; after a power loss no QEMU runs anyway.
 fn write_pid_file(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension(format!("pid.{}.tmp", std::process::id()));
-    let result = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .and_then(|mut file| file.write_all(bytes))
-        .and_then(|()| std::fs::rename(&tmp, path));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    maqet_state::write_replacing(path, bytes, false)
 }
 
 fn record_failure(recorder: &VmRecorder, reason: &str) {

@@ -198,7 +198,11 @@ pub async fn run(job: Job, runner: ProcessIdentity, mut pipe: ReadyPipe) -> u8 {
             return give_up(&mut qemu, &recorder, &paths).await;
         }
     };
-    let running = qmp.query_status().await.map(|s| s.running).unwrap_or(true);
+    // QEMU's command list (for the raw-QMP gate) is asked for together with the status, so
+    // both cost one round trip, and the multiplexer has it before the ready report: a client
+    // that connects as soon as `start` returns is served even if QEMU stops answering then.
+    let (status, known) = tokio::join!(qmp.query_status(), mux::known_commands(&qmp));
+    let running = status.map(|s| s.running).unwrap_or(true);
     let update = RuntimeUpdate {
         status: if running {
             VmStatus::Running
@@ -235,7 +239,7 @@ pub async fn run(job: Job, runner: ProcessIdentity, mut pipe: ReadyPipe) -> u8 {
     let mux_qmp = qmp.clone();
     tokio::spawn(async move {
         let dirs = maqet_runner::qmp_gate::AllowedDirs::for_user(&gate_dirs);
-        mux::serve(listener, mux_qmp, dirs).await;
+        mux::serve(listener, mux_qmp, dirs, known).await;
     });
     agent::start(&paths, qemu_id.pid, qmp.events());
     pipe.ready(Started {

@@ -59,14 +59,18 @@ pub struct MuxShared {
 }
 
 /// Accepts clients forever, each served by its own task.
-pub async fn serve(listener: UnixListener, qmp: QmpClient, dirs: AllowedDirs) {
+pub async fn serve(
+    listener: UnixListener,
+    qmp: QmpClient,
+    dirs: AllowedDirs,
+    known: HashSet<String>,
+) {
     // The multiplexer does not implement out-of-band execution, so it offers no capabilities.
     let greeting = ServerMessage::Greeting(Greeting {
         version: qmp.greeting().version.clone(),
         capabilities: Vec::new(),
     })
     .to_line();
-    let known = known_commands(&qmp).await;
     let shared = Arc::new(MuxShared {
         qmp,
         greeting,
@@ -126,7 +130,9 @@ pub async fn admit_peer(
     None
 }
 
-async fn known_commands(qmp: &QmpClient) -> HashSet<String> {
+/// The names of the QMP commands QEMU offers (empty when it cannot say: then every command
+/// is gated).
+pub async fn known_commands(qmp: &QmpClient) -> HashSet<String> {
     match qmp.execute("query-commands", None).await {
         Ok(Value::Array(list)) => list
             .iter()

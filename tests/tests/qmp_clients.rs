@@ -509,3 +509,40 @@ fn maqet_answers_scripted_sessions_exactly_as_qemu_does() {
     let replies: usize = qemu_steps.iter().map(Vec::len).sum();
     assert!(replies > SCRIPT.len(), "QEMU answered only {replies} times");
 }
+
+/// Open connections on `socket` as the kernel lists them (the listener and every accepted one).
+fn connections_on(socket: &Path) -> usize {
+    let table = std::fs::read_to_string("/proc/net/unix").unwrap();
+    let path = socket.to_string_lossy();
+    table.lines().filter(|l| l.ends_with(path.as_ref())).count()
+}
+
+#[test]
+fn the_runner_closes_its_side_of_every_finished_client() {
+    let home = MaqetHome::new();
+    let socket = start_bare(&home, "vm1");
+    let before = connections_on(&socket);
+    for i in 0..50 {
+        if i % 2 == 0 {
+            let mut client = Raw::connect(&socket);
+            assert!(client.read().get("QMP").is_some(), "a greeting");
+        } else {
+            let (mut client, _) = Raw::negotiated(&socket, &[]);
+            client.send(br#"{"execute":"query-status"}"#);
+            assert_eq!(client.reply()["return"]["status"], "running");
+        }
+    }
+    for _ in 0..20 {
+        maqet_json(&home, &["qmp", "vm1", "query-status"]);
+    }
+    // The runner closes a connection when its client has gone; give it a moment to notice.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while connections_on(&socket) > before && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        connections_on(&socket),
+        before,
+        "the runner still holds connections of clients that have gone"
+    );
+}

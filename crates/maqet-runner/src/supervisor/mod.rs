@@ -2,6 +2,7 @@
 
 mod agent;
 mod fault;
+mod heap;
 pub mod log;
 mod mux;
 mod qemu;

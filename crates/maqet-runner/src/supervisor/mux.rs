@@ -11,6 +11,7 @@ use std::collections::HashSet;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use maqet_qmp::QmpClient;
@@ -56,6 +57,8 @@ pub struct MuxShared {
     pub known: HashSet<String>,
     /// Where raw clients may make QEMU read and write.
     pub dirs: AllowedDirs,
+    /// Clients being served now.
+    pub clients: AtomicUsize,
 }
 
 /// Accepts clients forever, each served by its own task.
@@ -77,6 +80,7 @@ pub async fn serve(
         own_uid: rustix::process::geteuid().as_raw(),
         known,
         dirs,
+        clients: AtomicUsize::new(0),
     });
     accept_forever(&listener, "QMP", |stream| {
         serve_client(stream, shared.clone())
@@ -160,6 +164,7 @@ async fn serve_client(mut stream: UnixStream, shared: Arc<MuxShared>) {
     else {
         return;
     };
+    shared.clients.fetch_add(1, Ordering::Relaxed);
     let (read, mut write) = stream.into_split();
     let (out_tx, mut out_rx) = mpsc::channel::<String>(OUT_QUEUE);
     let writer = tokio::spawn(async move {
@@ -191,6 +196,10 @@ async fn serve_client(mut stream: UnixStream, shared: Arc<MuxShared>) {
     session.end();
     drop(out_tx);
     drop(writer.await);
+    if shared.clients.fetch_sub(1, Ordering::Relaxed) == 1 {
+        // The last client left: what the sessions allocated is free again.
+        super::heap::return_free_heap();
+    }
 }
 
 #[cfg(test)]

@@ -95,8 +95,9 @@ impl Session {
         self.shared.known.is_empty() || self.shared.known.contains(command)
     }
 
-    /// Stops forwarding events to this client.
-    pub fn end(&mut self) {
+    /// Ends the session: stops forwarding events to this client and drops the session's
+    /// handle on the client's output queue, so the writer can finish and the connection close.
+    pub fn end(mut self) {
         if let Some(events) = self.events.take() {
             events.abort();
         }

@@ -65,7 +65,7 @@ impl VmRecorder {
         {
             log!("cannot checkpoint the state database: {err}");
         }
-        return_free_heap();
+        super::heap::return_free_heap();
     }
 
     /// Runs `write`, after reopening a replaced database, and once more after restoring a
@@ -159,17 +159,6 @@ impl VmRecorder {
         if let Err(err) = write() {
             log!("cannot append to {}: {err}", self.events_log.display());
         }
-    }
-}
-
-/// Hands the heap freed by start-up (the closed connection's page cache, the spec, QEMU's
-/// command line) back to the kernel, so an idle runner's memory is what it still uses.
-fn return_free_heap() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: `malloc_trim` only releases free memory of glibc's allocator; it touches no
-    // allocation in use and is safe to call at any time.
-    unsafe {
-        libc::malloc_trim(0);
     }
 }
 

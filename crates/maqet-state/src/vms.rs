@@ -25,28 +25,18 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// understand becomes the inner error, naming the VM and column.
 fn read_row(row: &Row<'_>) -> rusqlite::Result<Result<VmRecord, StateError>> {
     let id: String = row.get(0)?;
-    // JSON and status are parsed straight from SQLite's buffer, without copying.
+    // JSON is parsed straight from SQLite's buffer, without copying.
     let config = serde_json::from_str(row.get_ref(2)?.as_str()?);
     let config_paths = serde_json::from_str(row.get_ref(3)?.as_str()?);
-    let status = row.get_ref(4)?.as_str()?.parse::<VmStatus>();
-    let qemu = identity((row.get(6)?, row.get(7)?));
-    let runner = identity((row.get(8)?, row.get(9)?));
-
-    let bad = |column: &'static str, source: BoxError| StateError::InvalidStoredValue {
-        vm_id: id.clone(),
-        column,
-        source,
-    };
-    let checked = (|| {
+    let checked = read_status_and_processes(row, 4, 6).map(|parts| {
+        let bad = |column, e: serde_json::Error| invalid(&id, column, e.into());
         Ok((
-            config.map_err(|e| bad("config", e.into()))?,
-            config_paths.map_err(|e| bad("config_paths", e.into()))?,
-            status.map_err(|e| bad("status", e.into()))?,
-            qemu.map_err(|e| bad("qemu_pid", e))?,
-            runner.map_err(|e| bad("runner_pid", e))?,
+            config.map_err(|e| bad("config", e))?,
+            config_paths.map_err(|e| bad("config_paths", e))?,
+            parts?,
         ))
-    })();
-    let (config, config_paths, status, qemu, runner) = match checked {
+    })?;
+    let (config, config_paths, (status, qemu, runner)) = match checked {
         Ok(values) => values,
         Err(err) => return Ok(Err(err)),
     };
@@ -69,6 +59,40 @@ fn read_row(row: &Row<'_>) -> rusqlite::Result<Result<VmRecord, StateError>> {
         updated_at: row.get(14)?,
         id,
     }))
+}
+
+/// A VM's status and its QEMU and runner identities, as stored.
+type StatusAndProcesses = (VmStatus, Option<ProcessIdentity>, Option<ProcessIdentity>);
+
+/// Reads the status column at `status` and the QEMU and runner identities in the four columns
+/// from `processes` (pid and start time of each) of a row whose column 0 is the VM's id; a
+/// value this build cannot understand becomes the inner error, naming the VM and column.
+fn read_status_and_processes(
+    row: &Row<'_>,
+    status: usize,
+    processes: usize,
+) -> rusqlite::Result<Result<StatusAndProcesses, StateError>> {
+    let id = row.get_ref(0)?.as_str()?;
+    // Parsed straight from SQLite's buffer, without copying.
+    let parsed_status = row.get_ref(status)?.as_str()?.parse::<VmStatus>();
+    let qemu = identity((row.get(processes)?, row.get(processes + 1)?));
+    let runner = identity((row.get(processes + 2)?, row.get(processes + 3)?));
+    Ok((|| {
+        Ok((
+            parsed_status.map_err(|e| invalid(id, "status", e.into()))?,
+            qemu.map_err(|e| invalid(id, "qemu_pid", e))?,
+            runner.map_err(|e| invalid(id, "runner_pid", e))?,
+        ))
+    })())
+}
+
+/// A stored value of VM `vm_id`'s `column` that this build cannot understand.
+fn invalid(vm_id: &str, column: &'static str, source: BoxError) -> StateError {
+    StateError::InvalidStoredValue {
+        vm_id: vm_id.to_owned(),
+        column,
+        source,
+    }
 }
 
 /// A process identity from its two columns; `None` unless both are set.
@@ -203,32 +227,16 @@ pub(crate) fn list_summaries(conn: &Connection) -> Result<Vec<VmSummary>, StateE
 /// Reads one row of [`list_summaries`]; like [`read_row`], a value this build cannot
 /// understand becomes the inner error, naming the VM and column.
 fn read_summary(row: &Row<'_>) -> rusqlite::Result<Result<VmSummary, StateError>> {
-    let id: String = row.get(0)?;
-    let status = row.get_ref(2)?.as_str()?.parse::<VmStatus>();
-    let qemu = identity((row.get(3)?, row.get(4)?));
-    let runner = identity((row.get(5)?, row.get(6)?));
-    let bad = |column: &'static str, source: BoxError| StateError::InvalidStoredValue {
-        vm_id: id.clone(),
-        column,
-        source,
-    };
-    let checked = (|| {
-        Ok((
-            status.map_err(|e| bad("status", e.into()))?,
-            qemu.map_err(|e| bad("qemu_pid", e))?,
-            runner.map_err(|e| bad("runner_pid", e))?,
-        ))
-    })();
-    let (status, qemu, runner) = match checked {
-        Ok(values) => values,
+    let (status, qemu, runner) = match read_status_and_processes(row, 2, 3)? {
+        Ok(parts) => parts,
         Err(err) => return Ok(Err(err)),
     };
     Ok(Ok(VmSummary {
+        id: row.get(0)?,
         name: row.get(1)?,
         status,
         qemu,
         runner,
-        id,
     }))
 }
 

@@ -1,10 +1,9 @@
 //! Starting a runner (launch or adopt) and waiting for its ready report.
 
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::{ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use crate::error::{RemoteText, RunnerError};
 use crate::layout::VmPaths;
@@ -95,22 +94,12 @@ fn run(
             source: std::io::Error::other("no stdout pipe"),
         });
     };
-    let (lines_tx, lines_rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if lines_tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-
-    let deadline = std::time::Instant::now() + timeout;
+    let mut pipe = ReadyPipeReader::new(stdout);
+    let deadline = Instant::now() + timeout;
     let mut runner = None;
     let outcome = loop {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        match lines_rx.recv_timeout(left) {
-            Ok(line) => match serde_json::from_str::<ReadyLine>(&line) {
+        match pipe.next_line(deadline) {
+            PipeLine::Line(line) => match serde_json::from_str::<ReadyLine>(&line) {
                 Ok(ReadyLine::Runner { runner: id }) => runner = Some(id),
                 Ok(ReadyLine::Ready(started)) => break Ok(started),
                 Ok(ReadyLine::Failed(failure)) => {
@@ -118,14 +107,14 @@ fn run(
                 }
                 Err(_) => {} // not ours (e.g. a stray print); keep reading
             },
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
+            PipeLine::Closed => {
                 break Err(RunnerError::RunnerDied {
                     vm: vm_name.to_owned(),
                     log: paths.runner_log(),
                     source: RemoteText(log_tail(&paths.runner_log())),
                 });
             }
-            Err(mpsc::RecvTimeoutError::Timeout) => {
+            PipeLine::Timeout => {
                 // Before it is ready, a runner told to terminate also ends its QEMU.
                 if let Some(id) = runner {
                     drop(send_signal(&id, StopSignal::Terminate));
@@ -145,6 +134,75 @@ fn run(
         drop(child.wait());
     }
     outcome
+}
+
+/// What the next read of the runner's ready pipe gave.
+enum PipeLine {
+    /// One line (without its newline).
+    Line(String),
+    /// The runner closed the pipe (or it cannot be read): it died before reporting.
+    Closed,
+    /// The deadline passed first.
+    Timeout,
+}
+
+/// Reads the runner's ready pipe line by line in the calling thread, waiting in `poll` until a
+/// deadline: no reader thread, so a report wakes exactly the process that waits for it.
+struct ReadyPipeReader {
+    pipe: ChildStdout,
+    buffer: Vec<u8>,
+    closed: bool,
+}
+
+impl ReadyPipeReader {
+    fn new(pipe: ChildStdout) -> Self {
+        Self {
+            pipe,
+            buffer: Vec::new(),
+            closed: false,
+        }
+    }
+
+    fn next_line(&mut self, deadline: Instant) -> PipeLine {
+        use rustix::event::{PollFd, PollFlags, Timespec, poll};
+        loop {
+            if let Some(end) = self.buffer.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = self.buffer.drain(..=end).collect();
+                return PipeLine::Line(String::from_utf8_lossy(&line[..end]).into_owned());
+            }
+            if self.closed {
+                // A last line without its newline still counts, as `BufRead::lines` has it.
+                if self.buffer.is_empty() {
+                    return PipeLine::Closed;
+                }
+                let line = std::mem::take(&mut self.buffer);
+                return PipeLine::Line(String::from_utf8_lossy(&line).into_owned());
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return PipeLine::Timeout;
+            }
+            let timeout = Timespec {
+                tv_sec: i64::try_from(left.as_secs()).unwrap_or(i64::MAX),
+                tv_nsec: left.subsec_nanos().into(),
+            };
+            let mut fds = [PollFd::new(&self.pipe, PollFlags::IN)];
+            match poll(&mut fds, Some(&timeout)) {
+                Ok(_) | Err(rustix::io::Errno::INTR) => {}
+                Err(_) => self.closed = true,
+            }
+            if fds[0].revents().is_empty() {
+                continue;
+            }
+            let mut chunk = [0u8; 4096];
+            match self.pipe.read(&mut chunk) {
+                Ok(0) => self.closed = true,
+                Ok(n) => self.buffer.extend_from_slice(&chunk[..n]),
+                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => self.closed = true,
+            }
+        }
+    }
 }
 
 fn failure_error(

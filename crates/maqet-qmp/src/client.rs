@@ -448,8 +448,18 @@ impl QmpClient {
 }
 
 /// Reads the server's greeting, the first message of a QMP connection.
+///
+/// A server that closes without reading the `qmp_capabilities` written before the greeting
+/// resets the connection instead of ending it; that is the same closed connection.
 async fn read_greeting(reader: &mut MessageReader<OwnedReadHalf>) -> Result<Greeting, QmpError> {
-    match reader.next_message().await.map_err(QmpError::Io)? {
+    let first = reader.next_message().await.map_err(|err| {
+        if err.kind() == std::io::ErrorKind::ConnectionReset {
+            QmpError::Closed
+        } else {
+            QmpError::Io(err)
+        }
+    })?;
+    match first {
         None => Err(QmpError::Closed),
         Some(message) => match ServerMessage::from_value(message.map_err(QmpError::Protocol)?) {
             Ok(ServerMessage::Greeting(greeting)) => Ok(greeting),

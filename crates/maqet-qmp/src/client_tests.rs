@@ -47,6 +47,20 @@ async fn qmp_capabilities_is_written_before_the_greeting_is_read() {
 }
 
 #[tokio::test]
+async fn a_server_that_closes_before_greeting_is_a_closed_connection() {
+    // It never reads the early qmp_capabilities, so the kernel resets the connection.
+    let fake = FakeQemu::bind();
+    let server = async {
+        let conn = fake.accept_raw().await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        drop(conn);
+    };
+    let connect = QmpClient::connect_with_timeout(&fake.path, Duration::from_secs(10));
+    let (client, ()) = tokio::join!(connect, server);
+    assert!(matches!(client, Err(QmpError::Closed)), "{client:?}");
+}
+
+#[tokio::test]
 async fn pipelined_commands_follow_qmp_capabilities_and_get_their_answers() {
     let fake = FakeQemu::bind();
     let server = async {

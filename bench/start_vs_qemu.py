@@ -4,6 +4,9 @@ Each round runs both, interleaved, in alternating order: `maqet start VM` (retur
 answers through the runner), then `maqet stop --force` (not timed); and QEMU started directly
 with the argv that `maqet info VM --format json` reports (`qemu_argv`, data and runtime paths
 moved to a scratch dir), timed from the spawn until its QMP answers `query-status`, then killed.
+Both sides ask QEMU the same way: the runner writes `qmp_capabilities` and `query-status` back to
+back without waiting for the greeting or the first answer, and so does the raw side
+(`benchlib.qmp_query_status_pipelined_on`): ready costs each one QEMU round trip.
 The raw QEMU gets the same inherited, already listening QMP socket that the runner hands its
 QEMU (fd 3), so the raw side has no polling delay at all. Both sides are spawned the same way
 (posix_spawn, output to /dev/null). The VM has no OS (-m 64M, TCG) so guest boot does not hide
@@ -56,7 +59,7 @@ def raw_qemu_ms(argv, scratch):
     pid = os.posix_spawnp(argv[0], argv, dict(os.environ), file_actions=actions, setsid=True)
     client.connect(str(path))
     listener.close()
-    msg = benchlib.qmp_query_status_on(client)
+    msg = benchlib.qmp_query_status_pipelined_on(client)
     ms = (time.perf_counter() - t0) * 1000
     os.kill(pid, 9)
     os.waitpid(pid, 0)

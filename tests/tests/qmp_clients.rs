@@ -222,6 +222,41 @@ fn socat_with_two_commands_and_no_newline_is_answered_twice() {
 }
 
 #[test]
+fn a_client_that_writes_before_the_greeting_is_answered_in_order() {
+    let home = MaqetHome::new();
+    let socket = start_bare(&home, "vm1");
+    // Connected as soon as `start` returned; everything written before a byte is read. The
+    // gate's verdict needs QEMU's command list, which the runner fetches after ready.
+    let mut raw = Raw::connect(&socket);
+    raw.send(
+        concat!(
+            r#"{"execute":"qmp_capabilities"}"#,
+            "\n",
+            r#"{"execute":"query-status","id":1}"#,
+            "\n",
+            r#"{"execute":"human-monitor-command","arguments":{"command-line":"info version"},"id":2}"#,
+            "\n",
+            r#"{"execute":"no-such-command","id":3}"#,
+            "\n",
+        )
+        .as_bytes(),
+    );
+    let greeting = raw.read();
+    assert!(greeting.get("QMP").is_some(), "{greeting}");
+    assert_eq!(raw.reply(), json!({"return": {}}), "negotiation");
+    let status = raw.reply();
+    assert_eq!(status["id"], 1, "{status}");
+    assert_eq!(status["return"]["status"], "running", "{status}");
+    let hmp = raw.reply();
+    assert_eq!(hmp["id"], 2, "{hmp}");
+    let desc = hmp["error"]["desc"].as_str().unwrap_or_default();
+    assert!(desc.contains("--allow-dangerous"), "{hmp}");
+    let unknown = raw.reply();
+    assert_eq!(unknown["id"], 3, "{unknown}");
+    assert_eq!(unknown["error"]["class"], "CommandNotFound", "{unknown}");
+}
+
+#[test]
 fn a_command_split_at_every_byte_boundary_is_answered() {
     let home = MaqetHome::new();
     let socket = start_bare(&home, "vm1");

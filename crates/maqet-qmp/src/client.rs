@@ -116,17 +116,75 @@ impl PendingReplies {
     }
 }
 
-/// Removes a command from the pending table when its future ends for any reason.
-struct PendingGuard<'a> {
-    pending: &'a PendingReplies,
+/// A command that was sent and whose reply has not been awaited yet (see [`QmpClient::send`]).
+///
+/// Dropping it forgets the command: a reply that comes later is dropped.
+#[derive(Debug)]
+pub struct PendingReply {
+    pending: Arc<PendingReplies>,
     id: u64,
+    command: String,
+    reply: Option<oneshot::Receiver<Reply>>,
 }
 
-impl Drop for PendingGuard<'_> {
+impl Drop for PendingReply {
     fn drop(&mut self) {
         self.pending.forget(self.id);
     }
 }
+
+impl PendingReply {
+    /// Waits up to `timeout` for the reply; a QEMU error becomes [`QmpError::Command`].
+    pub async fn wait(mut self, timeout: Duration) -> Result<Value, QmpError> {
+        let Some(reply) = self.reply.take() else {
+            return Err(QmpError::Closed);
+        };
+        let reply = tokio::time::timeout(timeout, reply)
+            .await
+            .map_err(|_| QmpError::Timeout {
+                command: self.command.clone(),
+                after: timeout,
+            })?
+            .map_err(|_| QmpError::Closed)?;
+        match reply {
+            Reply::Return(value) => Ok(value),
+            Reply::Error { class, desc } => Err(QmpError::Command {
+                class,
+                desc,
+                command: std::mem::take(&mut self.command),
+            }),
+        }
+    }
+}
+
+/// The answer to the `qmp_capabilities` that [`QmpClient::from_stream_pipelined`] sent.
+#[derive(Debug)]
+pub struct Negotiation(PendingReply);
+
+impl Negotiation {
+    /// Waits for negotiation to complete, within [`DEFAULT_TIMEOUT`] (what a handshake may take).
+    pub async fn wait(self) -> Result<(), QmpError> {
+        match self.0.wait(DEFAULT_TIMEOUT).await {
+            Ok(_) => Ok(()),
+            Err(QmpError::Timeout { after, .. }) => Err(QmpError::HandshakeTimeout { after }),
+            Err(err) => Err(err),
+        }
+    }
+}
+
+/// The `qmp_capabilities` line with `id`, asking for `capabilities` (none: a plain one).
+fn capabilities_line(id: u64, capabilities: &[&str]) -> String {
+    ClientCommand {
+        execute: "qmp_capabilities".to_owned(),
+        arguments: (!capabilities.is_empty())
+            .then(|| serde_json::json!({ "enable": capabilities })),
+        id: Some(id.into()),
+    }
+    .to_line()
+}
+
+/// The id of the `qmp_capabilities` a handshake writes before it reads the greeting.
+const EARLY_CAPABILITIES_ID: u64 = 1;
 
 impl QmpClient {
     /// Connects to a QMP Unix socket, reads the greeting and enters command mode.
@@ -179,33 +237,80 @@ impl QmpClient {
             })?
     }
 
-    async fn handshake(stream: UnixStream, capabilities: &[&str]) -> Result<QmpClient, QmpError> {
-        let (read, write) = stream.into_split();
+    /// Like [`from_stream`](Self::from_stream), without waiting for negotiation: the
+    /// `qmp_capabilities` is written before the greeting is read, and commands sent with
+    /// [`send`](Self::send) as soon as this returns follow it on the wire. QEMU runs one
+    /// connection's commands in order, so they run right after negotiation, and the first
+    /// answers cost one round trip instead of two. The greeting read is bounded by
+    /// [`DEFAULT_TIMEOUT`], as is [`Negotiation::wait`].
+    pub async fn from_stream_pipelined(
+        stream: UnixStream,
+    ) -> Result<(QmpClient, Negotiation), QmpError> {
+        let (read, mut write) = stream.into_split();
+        let early = capabilities_line(EARLY_CAPABILITIES_ID, &[]);
+        write
+            .write_all(early.as_bytes())
+            .await
+            .map_err(QmpError::Io)?;
         let mut reader = MessageReader::new(read);
-        let greeting = match reader.next_message().await.map_err(QmpError::Io)? {
-            None => return Err(QmpError::Closed),
-            Some(message) => {
-                match ServerMessage::from_value(message.map_err(QmpError::Protocol)?) {
-                    Ok(ServerMessage::Greeting(greeting)) => greeting,
-                    Ok(other) => {
-                        return Err(QmpError::Protocol(WireError::NotGreeting {
-                            found: other.kind(),
-                        }));
-                    }
-                    Err(err) => return Err(QmpError::Protocol(err)),
+        let greeting = tokio::time::timeout(DEFAULT_TIMEOUT, read_greeting(&mut reader))
+            .await
+            .map_err(|_| QmpError::HandshakeTimeout {
+                after: DEFAULT_TIMEOUT,
+            })??;
+        let pending = Arc::new(PendingReplies::default());
+        let reply = pending.register(EARLY_CAPABILITIES_ID)?;
+        let client = Self::start(greeting, reader, write, pending.clone());
+        let negotiation = Negotiation(PendingReply {
+            pending,
+            id: EARLY_CAPABILITIES_ID,
+            command: "qmp_capabilities".to_owned(),
+            reply: Some(reply),
+        });
+        Ok((client, negotiation))
+    }
+
+    /// Reads the greeting and negotiates. The first `qmp_capabilities` is written before the
+    /// greeting is read (a QMP server reads it after sending its greeting), so greeting and
+    /// answer come back together: one round trip, not two.
+    async fn handshake(stream: UnixStream, capabilities: &[&str]) -> Result<QmpClient, QmpError> {
+        let (read, mut write) = stream.into_split();
+        let early = capabilities_line(EARLY_CAPABILITIES_ID, capabilities);
+        // A server that already closed shows in the greeting read, with the error it gave
+        // before; the line is then sent the ordinary way, after the greeting.
+        let wrote_early = write.write_all(early.as_bytes()).await.is_ok();
+        let mut reader = MessageReader::new(read);
+        let greeting = read_greeting(&mut reader).await?;
+        let pending = Arc::new(PendingReplies::default());
+        let early_reply = if wrote_early {
+            Some(pending.register(EARLY_CAPABILITIES_ID)?)
+        } else {
+            None
+        };
+        let client = Self::start(greeting, reader, write, pending.clone());
+        let first = match early_reply {
+            Some(reply) => {
+                PendingReply {
+                    pending,
+                    id: EARLY_CAPABILITIES_ID,
+                    command: "qmp_capabilities".to_owned(),
+                    reply: Some(reply),
                 }
+                .wait(DEFAULT_TIMEOUT)
+                .await
+            }
+            None => {
+                let enable = (!capabilities.is_empty())
+                    .then(|| serde_json::json!({ "enable": capabilities }));
+                client.execute("qmp_capabilities", enable).await
             }
         };
-        let client = Self::start(greeting, reader, write);
-        if !capabilities.is_empty() {
-            let enable = serde_json::json!({ "enable": capabilities });
-            match client.execute("qmp_capabilities", Some(enable)).await {
-                Ok(_) => return Ok(client),
-                Err(QmpError::Command { desc, .. }) => {
-                    tracing::debug!(%desc, ?capabilities, "the QMP server refused the capabilities");
-                }
-                Err(err) => return Err(err),
+        match first {
+            Ok(_) => return Ok(client),
+            Err(QmpError::Command { desc, .. }) if !capabilities.is_empty() => {
+                tracing::debug!(%desc, ?capabilities, "the QMP server refused the capabilities");
             }
+            Err(err) => return Err(err),
         }
         client.execute("qmp_capabilities", None).await?;
         Ok(client)
@@ -215,8 +320,8 @@ impl QmpClient {
         greeting: Greeting,
         reader: MessageReader<OwnedReadHalf>,
         writer: OwnedWriteHalf,
+        pending: Arc<PendingReplies>,
     ) -> QmpClient {
-        let pending = Arc::new(PendingReplies::default());
         let (events_tx, events_rx) = broadcast::channel(EVENT_CAPACITY);
         let (closed_tx, closed_rx) = watch::channel(false);
         let closed_tx = Arc::new(closed_tx);
@@ -232,7 +337,7 @@ impl QmpClient {
             greeting,
             outgoing: outgoing_tx,
             pending,
-            next_id: AtomicU64::new(1),
+            next_id: AtomicU64::new(EARLY_CAPABILITIES_ID + 1),
             events: Mutex::new(events_rx),
             closed: closed_rx,
             reader: reader.abort_handle(),
@@ -278,12 +383,20 @@ impl QmpClient {
         arguments: Option<Value>,
         timeout: Duration,
     ) -> Result<Value, QmpError> {
+        self.send(command, arguments)?.wait(timeout).await
+    }
+
+    /// Sends a command now and returns its reply to await later, so that several commands
+    /// can be on the wire at once (QEMU answers one connection's commands in order).
+    pub fn send(&self, command: &str, arguments: Option<Value>) -> Result<PendingReply, QmpError> {
         let shared = &self.shared;
         let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
         let reply = shared.pending.register(id)?;
-        let _guard = PendingGuard {
-            pending: &shared.pending,
+        let pending = PendingReply {
+            pending: shared.pending.clone(),
             id,
+            command: command.to_owned(),
+            reply: Some(reply),
         };
         let line = ClientCommand {
             execute: command.to_owned(),
@@ -292,21 +405,7 @@ impl QmpClient {
         }
         .to_line();
         shared.outgoing.send(line).map_err(|_| QmpError::Closed)?;
-        let reply = tokio::time::timeout(timeout, reply)
-            .await
-            .map_err(|_| QmpError::Timeout {
-                command: command.to_owned(),
-                after: timeout,
-            })?
-            .map_err(|_| QmpError::Closed)?;
-        match reply {
-            Reply::Return(value) => Ok(value),
-            Reply::Error { class, desc } => Err(QmpError::Command {
-                class,
-                desc,
-                command: command.to_owned(),
-            }),
-        }
+        Ok(pending)
     }
 
     /// Runs a command and deserializes its `return` value into `T`.
@@ -345,6 +444,30 @@ impl QmpClient {
         let mut closed = self.shared.closed.clone();
         // An error means the reader task is gone, which also means closed.
         let _ = closed.wait_for(|closed| *closed).await;
+    }
+}
+
+/// Reads the server's greeting, the first message of a QMP connection.
+///
+/// A server that closes without reading the `qmp_capabilities` written before the greeting
+/// resets the connection instead of ending it; that is the same closed connection.
+async fn read_greeting(reader: &mut MessageReader<OwnedReadHalf>) -> Result<Greeting, QmpError> {
+    let first = reader.next_message().await.map_err(|err| {
+        if err.kind() == std::io::ErrorKind::ConnectionReset {
+            QmpError::Closed
+        } else {
+            QmpError::Io(err)
+        }
+    })?;
+    match first {
+        None => Err(QmpError::Closed),
+        Some(message) => match ServerMessage::from_value(message.map_err(QmpError::Protocol)?) {
+            Ok(ServerMessage::Greeting(greeting)) => Ok(greeting),
+            Ok(other) => Err(QmpError::Protocol(WireError::NotGreeting {
+                found: other.kind(),
+            })),
+            Err(err) => Err(QmpError::Protocol(err)),
+        },
     }
 }
 

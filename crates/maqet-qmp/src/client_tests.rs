@@ -30,6 +30,75 @@ async fn handshake_reads_greeting_and_sends_capabilities_first() {
 }
 
 #[tokio::test]
+async fn qmp_capabilities_is_written_before_the_greeting_is_read() {
+    // The server reads before it greets: a client that waited for the greeting would hang.
+    let fake = FakeQemu::bind();
+    let server = async {
+        let mut conn = fake.accept_raw().await;
+        let caps = conn.recv().await;
+        conn.send(&format!("{GREETING}\r\n")).await;
+        conn.reply(&caps, json!({})).await;
+        (caps, conn)
+    };
+    let connect = QmpClient::connect_with_timeout(&fake.path, Duration::from_secs(10));
+    let (client, (caps, _conn)) = tokio::join!(connect, server);
+    assert!(client.is_ok(), "{client:?}");
+    assert_eq!(caps.execute, "qmp_capabilities");
+}
+
+#[tokio::test]
+async fn a_server_that_closes_before_greeting_is_a_closed_connection() {
+    // It never reads the early qmp_capabilities, so the kernel resets the connection.
+    let fake = FakeQemu::bind();
+    let server = async {
+        let conn = fake.accept_raw().await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        drop(conn);
+    };
+    let connect = QmpClient::connect_with_timeout(&fake.path, Duration::from_secs(10));
+    let (client, ()) = tokio::join!(connect, server);
+    assert!(matches!(client, Err(QmpError::Closed)), "{client:?}");
+}
+
+#[tokio::test]
+async fn pipelined_commands_follow_qmp_capabilities_and_get_their_answers() {
+    let fake = FakeQemu::bind();
+    let server = async {
+        let mut conn = fake.accept_raw().await;
+        let caps = conn.recv().await;
+        conn.send(&format!("{GREETING}\r\n")).await;
+        // Both commands arrive before negotiation is answered.
+        let status = conn.recv().await;
+        let version = conn.recv().await;
+        conn.reply(&caps, json!({})).await;
+        conn.reply(
+            &status,
+            json!({"status": "running", "running": true, "singlestep": false}),
+        )
+        .await;
+        conn.reply(&version, json!(7)).await;
+        (caps, status, version, conn)
+    };
+    let client = async {
+        let stream = tokio::net::UnixStream::connect(&fake.path).await.unwrap();
+        let (client, negotiation) = QmpClient::from_stream_pipelined(stream).await.unwrap();
+        let status = client.send("query-status", None).unwrap();
+        let version = client.send("query-version", None).unwrap();
+        negotiation.wait().await.unwrap();
+        let status = status.wait(Duration::from_secs(10)).await.unwrap();
+        let version = version.wait(Duration::from_secs(10)).await.unwrap();
+        (client, status, version)
+    };
+    let ((_client, status, version), (caps, sent_status, sent_version, _conn)) =
+        tokio::join!(client, server);
+    assert_eq!(caps.execute, "qmp_capabilities");
+    assert_eq!(sent_status.execute, "query-status");
+    assert_eq!(sent_version.execute, "query-version");
+    assert_eq!(status["status"], "running");
+    assert_eq!(version, json!(7));
+}
+
+#[tokio::test]
 async fn a_first_message_that_is_not_a_greeting_is_a_protocol_error() {
     let fake = FakeQemu::bind();
     let server = async {

@@ -63,7 +63,7 @@ pub mod qga;
 mod types;
 pub mod wire;
 
-pub use client::{DEFAULT_TIMEOUT, EVENT_CAPACITY, QmpClient};
+pub use client::{DEFAULT_TIMEOUT, EVENT_CAPACITY, Negotiation, PendingReply, QmpClient};
 pub use error::QmpError;
 pub use types::{JobInfo, JobStatus, QemuVersion, RunState, StatusInfo};
 pub use wire::{Greeting, QmpEvent, Timestamp};

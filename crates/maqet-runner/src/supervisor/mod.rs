@@ -26,6 +26,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::broadcast::error::RecvError;
 
 use self::log::log;
+use self::qemu::FirstAnswers;
 use self::ready::ReadyPipe;
 use self::record::VmRecorder;
 use self::startup::{adopt, fail, give_up, launch};
@@ -179,7 +180,7 @@ pub async fn run(job: Job, runner: ProcessIdentity, mut pipe: ReadyPipe) -> u8 {
         Job::Launch(spec) => launch(spec, runner, &recorder, &mut pipe, &mut sigterm).await,
         Job::Adopt(spec) => adopt(spec, runner, &recorder, &mut pipe, &mut sigterm).await,
     };
-    let Some((mut qemu, qemu_id, qmp)) = got else {
+    let Some((mut qemu, qemu_id, qmp, first)) = got else {
         // A QEMU that could not be adopted may still run: its sockets stay.
         if !adopting {
             remove_runtime_files(&paths, false);
@@ -199,11 +200,12 @@ pub async fn run(job: Job, runner: ProcessIdentity, mut pipe: ReadyPipe) -> u8 {
             return give_up(&mut qemu, &recorder, &paths).await;
         }
     };
-    // QEMU's command list (for the raw-QMP gate) is asked for together with the status, so
-    // both cost one round trip, and the multiplexer has it before the ready report: a client
-    // that connects as soon as `start` returns is served even if QEMU stops answering then.
-    let (status, known) = tokio::join!(qmp.query_status(), mux::known_commands(&qmp));
-    let running = status.map(|s| s.running).unwrap_or(true);
+    // QEMU's command list (for the raw-QMP gate) was asked for right behind the status; it is
+    // awaited in the background, off the ready path. The multiplexer serves every client at
+    // once; only a raw client's command waits for the list, and that wait is bounded (see
+    // `mux::KnownCommands`).
+    let known = mux::KnownCommands::fetch(first.commands);
+    let running = FirstAnswers::running(first.status).await;
     let update = RuntimeUpdate {
         status: if running {
             VmStatus::Running

@@ -14,13 +14,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use maqet_qmp::QmpClient;
 use maqet_qmp::wire::{ClientCommand, Greeting, MessageReader, ServerMessage, WireError};
+use maqet_qmp::{PendingReply, QmpClient, QmpError};
 use maqet_runner::qmp_gate::AllowedDirs;
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::log::log;
 use super::qmp_session::{Session, error_reply};
@@ -53,8 +53,8 @@ pub struct MuxShared {
     pub greeting: String,
     /// The runner's uid: the VM's owner.
     pub own_uid: u32,
-    /// The commands QEMU knows (empty if QEMU could not be asked: then all are gated).
-    pub known: HashSet<String>,
+    /// The commands QEMU knows, once QEMU said (empty if it could not: then all are gated).
+    pub known: KnownCommands,
     /// Where raw clients may make QEMU read and write.
     pub dirs: AllowedDirs,
     /// Clients being served now.
@@ -66,7 +66,7 @@ pub async fn serve(
     listener: UnixListener,
     qmp: QmpClient,
     dirs: AllowedDirs,
-    known: HashSet<String>,
+    known: KnownCommands,
 ) {
     // The multiplexer does not implement out-of-band execution, so it offers no capabilities.
     let greeting = ServerMessage::Greeting(Greeting {
@@ -134,10 +134,45 @@ pub async fn admit_peer(
     None
 }
 
-/// The names of the QMP commands QEMU offers (empty when it cannot say: then every command
-/// is gated).
-pub async fn known_commands(qmp: &QmpClient) -> HashSet<String> {
-    match qmp.execute("query-commands", None).await {
+/// QEMU's command list for the raw-QMP gate, fetched in the background: the multiplexer
+/// serves clients before it arrives, and only a raw client's command waits for it.
+#[derive(Debug, Clone)]
+pub struct KnownCommands(watch::Receiver<Option<Arc<HashSet<String>>>>);
+
+impl KnownCommands {
+    /// Awaits `reply` (a `query-commands` already sent) in a task of its own; the reply is
+    /// bounded by [`maqet_qmp::DEFAULT_TIMEOUT`], so the list is settled within that.
+    pub fn fetch(reply: Result<PendingReply, QmpError>) -> Self {
+        let (sender, receiver) = watch::channel(None);
+        tokio::spawn(async move {
+            let reply = match reply {
+                Ok(reply) => reply.wait(maqet_qmp::DEFAULT_TIMEOUT).await,
+                Err(err) => Err(err),
+            };
+            sender.send_replace(Some(Arc::new(command_names(reply))));
+        });
+        Self(receiver)
+    }
+
+    /// The names of the commands QEMU offers, waiting at most [`LIST_WAIT`] for the list:
+    /// empty (then every command is gated) when QEMU could not say.
+    pub async fn get(&self) -> Arc<HashSet<String>> {
+        let mut receiver = self.0.clone();
+        match tokio::time::timeout(LIST_WAIT, receiver.wait_for(Option::is_some)).await {
+            Ok(Ok(known)) => known.clone().unwrap_or_default(),
+            _ => Arc::default(),
+        }
+    }
+}
+
+/// The longest a raw client's command waits for QEMU's command list. The fetch is bounded by
+/// the same time and began before any client could connect, so this is only a safety net.
+const LIST_WAIT: Duration = maqet_qmp::DEFAULT_TIMEOUT;
+
+/// The names in a `query-commands` reply (empty when there is none: then every command is
+/// gated).
+fn command_names(reply: Result<Value, QmpError>) -> HashSet<String> {
+    match reply {
         Ok(Value::Array(list)) => list
             .iter()
             .filter_map(|c| c.get("name").and_then(Value::as_str))

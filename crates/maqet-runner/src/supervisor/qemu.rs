@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use maqet_error_chain::error_chain;
-use maqet_qmp::QmpClient;
+use maqet_qmp::{PendingReply, QmpClient, QmpError};
 use maqet_runner::layout::QEMU_QMP_FD;
 use maqet_runner::process;
 use maqet_state::ProcessIdentity;
@@ -229,21 +229,57 @@ pub fn bind_qmp(socket: &Path) -> std::io::Result<(UnixListener, std::os::unix::
 }
 
 /// Waits (on readiness, no polling) for QEMU's greeting on a connection made by [`bind_qmp`],
-/// then negotiates capabilities. Gives up after `limit`; the caller races this against QEMU's
-/// exit.
+/// and negotiates capabilities with the first questions right behind (see [`FirstAnswers`]):
+/// QEMU runs them in order after `qmp_capabilities`, so negotiation and the status cost one
+/// round trip. Gives up after `limit`; the caller races this against QEMU's exit.
 pub async fn await_qmp(
     stream: std::os::unix::net::UnixStream,
     limit: Duration,
-) -> Result<QmpClient, String> {
+) -> Result<(QmpClient, FirstAnswers), String> {
     let stream = tokio::net::UnixStream::from_std(stream).map_err(|err| err.to_string())?;
     match tokio::time::timeout(limit, stream.readable()).await {
         Err(_) => return Err("QEMU sent no QMP greeting".into()),
         Ok(Err(err)) => return Err(err.to_string()),
         Ok(Ok(())) => {}
     }
-    QmpClient::from_stream(stream)
+    let (client, negotiation) = QmpClient::from_stream_pipelined(stream)
         .await
-        .map_err(|err| error_chain(&err))
+        .map_err(|err| error_chain(&err))?;
+    let first = FirstAnswers::ask(&client);
+    negotiation.wait().await.map_err(|err| error_chain(&err))?;
+    Ok((client, first))
+}
+
+/// The runner's first questions to QEMU, sent together: its run state (for the `running`
+/// record) and its command list (for the raw-QMP gate, awaited off the ready path).
+pub struct FirstAnswers {
+    /// `query-status`, or the error that sending it gave.
+    pub status: Result<PendingReply, QmpError>,
+    /// `query-commands`, or the error that sending it gave.
+    pub commands: Result<PendingReply, QmpError>,
+}
+
+impl FirstAnswers {
+    /// Sends both questions on `client` now.
+    pub fn ask(client: &QmpClient) -> Self {
+        Self {
+            status: client.send("query-status", None),
+            commands: client.send("query-commands", None),
+        }
+    }
+
+    /// Whether QEMU's vCPUs run (`true` when QEMU could not say, as a `running` QEMU is the
+    /// one just started or adopted).
+    pub async fn running(status: Result<PendingReply, QmpError>) -> bool {
+        let Ok(status) = status else { return true };
+        match status.wait(maqet_qmp::DEFAULT_TIMEOUT).await {
+            Ok(value) => value
+                .get("running")
+                .and_then(serde_json::Value::as_bool)
+                .unwrap_or(true),
+            Err(_) => true,
+        }
+    }
 }
 
 /// Connects to QEMU's own QMP socket, retrying while it does not exist or refuses.

@@ -75,7 +75,7 @@ impl Session {
                 "Expecting capabilities negotiation with 'qmp_capabilities'".into(),
             ));
         }
-        if !self.dangerous && self.gated(&command.execute) {
+        if !self.dangerous && self.gated(&command.execute).await {
             let verdict = qmp_gate::check(
                 &command.execute,
                 command.arguments.as_ref(),
@@ -90,9 +90,10 @@ impl Session {
     }
 
     /// Whether the gate decides on `command`: every command QEMU knows (one it does not know
-    /// gets QEMU's own `CommandNotFound`).
-    fn gated(&self, command: &str) -> bool {
-        self.shared.known.is_empty() || self.shared.known.contains(command)
+    /// gets QEMU's own `CommandNotFound`). Waits, bounded, for QEMU's command list.
+    async fn gated(&self, command: &str) -> bool {
+        let known = self.shared.known.get().await;
+        known.is_empty() || known.contains(command)
     }
 
     /// Ends the session: stops forwarding events to this client and drops the session's

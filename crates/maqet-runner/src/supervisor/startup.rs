@@ -13,7 +13,7 @@ use tokio::signal::unix::Signal;
 
 use super::fault::crash_point;
 use super::log::log;
-use super::qemu::{self, ExitKind, QemuProcess};
+use super::qemu::{self, ExitKind, FirstAnswers, QemuProcess};
 use super::ready::ReadyPipe;
 use super::record::{self, VmRecorder};
 use super::{QMP_ADOPT_LIMIT, QMP_OPEN_LIMIT, remove_file, remove_runtime_files};
@@ -28,7 +28,7 @@ pub(super) async fn launch(
     recorder: &VmRecorder,
     pipe: &mut ReadyPipe,
     sigterm: &mut Signal,
-) -> Option<(QemuProcess, ProcessIdentity, QmpClient)> {
+) -> Option<(QemuProcess, ProcessIdentity, QmpClient, FirstAnswers)> {
     let paths = &spec.paths;
     if let Some(running) = recorded_live_qemu(paths) {
         let message = format!(
@@ -92,14 +92,14 @@ pub(super) async fn launch(
     }
     crash_point("before-ready");
     enum Early {
-        Connected(QmpClient),
+        Connected(QmpClient, FirstAnswers),
         NoQmp(String),
         Exited(ExitKind),
         Terminated,
     }
     let early = tokio::select! {
         result = qemu::await_qmp(qmp_stream, QMP_OPEN_LIMIT) => match result {
-            Ok(client) => Early::Connected(client),
+            Ok((client, first)) => Early::Connected(client, first),
             // A QEMU that exits before accepting resets the connection: report the exit.
             Err(err) => match tokio::time::timeout(EXIT_GRACE, qemu.wait()).await {
                 Ok(exit) => Early::Exited(exit),
@@ -110,7 +110,7 @@ pub(super) async fn launch(
         _ = sigterm.recv() => Early::Terminated,
     };
     match early {
-        Early::Connected(client) => Some((qemu, qemu_id, client)),
+        Early::Connected(client, first) => Some((qemu, qemu_id, client, first)),
         Early::Exited(exit) => {
             // Let the copier read what QEMU wrote before it exited.
             drop(tokio::time::timeout(Duration::from_millis(500), copier).await);
@@ -149,7 +149,7 @@ pub(super) async fn adopt(
     recorder: &VmRecorder,
     pipe: &mut ReadyPipe,
     sigterm: &mut Signal,
-) -> Option<(QemuProcess, ProcessIdentity, QmpClient)> {
+) -> Option<(QemuProcess, ProcessIdentity, QmpClient, FirstAnswers)> {
     let mut qemu = match qemu::adopt(&spec.qemu, &spec.paths.qemu_qmp_socket()) {
         Ok(qemu) => qemu,
         Err(text) => {
@@ -178,7 +178,8 @@ pub(super) async fn adopt(
             );
             recorder.append_event(&note);
             log!("re-adopted QEMU pid {}", spec.qemu.pid);
-            Some((qemu, spec.qemu, client))
+            let first = FirstAnswers::ask(&client);
+            Some((qemu, spec.qemu, client, first))
         }
         Err(text) => {
             cannot_adopt(pipe, text);

@@ -93,13 +93,13 @@ fn online_backups_are_real_databases_and_rotated() {
     }
     let backups = online_backups(&path);
     assert_eq!(backups.len(), maqet_state::ONLINE_BACKUPS_KEPT);
-    let copy = StateDb::open(&backups[0].0).expect("the backup opens");
-    assert!(copy.find_vm("web").expect("find").is_some());
     assert_eq!(
         maqet_state::newest_online_backup(&path),
         backups.first().cloned(),
         "the newest found with one stat is the first of the full listing"
     );
+    let copy = StateDb::open(&backups[0].0).expect("the backup opens");
+    assert!(copy.find_vm("web").expect("find").is_some());
 }
 
 #[test]

@@ -225,10 +225,20 @@ mod tests {
     fn a_command_line_longer_than_the_stack_buffer_is_read_whole() {
         let long = "x".repeat(9000);
         // `sh` keeps its own command line while `sleep` runs (another command follows it).
+        // Its first line says it runs: until then, right after `exec`, the kernel may not
+        // have set up the new command line yet.
         let mut child = std::process::Command::new("sh")
-            .args(["-c", "sleep 30; true", "sh", &long])
+            .args(["-c", "echo ready; sleep 30; true", "sh", &long])
+            .stdout(std::process::Stdio::piped())
             .spawn()
             .unwrap();
+        let mut ready = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut ready,
+        )
+        .unwrap();
+        assert_eq!(ready, "ready\n");
         let args = cmdline(child.id());
         let _ = child.kill();
         let _ = child.wait();

@@ -167,7 +167,12 @@ pub fn run(args: Vec<OsString>) -> i32 {
             Ok(()) => 0,
             Err(e) => report::error(&e),
         },
-        Ok(output) => print_result(&output, format),
+        Ok(output) => {
+            // Like the tree above: freeing the result (for `ls` of 1,000 VMs, 2,000 strings;
+            // about 0.37 M instructions) would only spend time just before `exit`.
+            let output = ManuallyDrop::new(output);
+            print_result(&output, format)
+        }
         Err(e) => report::error(&e),
     }
 }

@@ -60,9 +60,9 @@ pub fn render(output: &Output, format: Format) -> Option<String> {
     let text = match format {
         Format::Auto => match output.human() {
             Some(h) => h.into_owned(),
-            None => pretty_json(&output.value()),
+            None => output.json_text(),
         },
-        Format::Json => pretty_json(&output.value()),
+        Format::Json => output.json_text(),
         Format::Yaml => yaml(&output.value()),
         Format::Table => table(&output.value()),
         Format::Plain => plain(&output.value()),

@@ -1,7 +1,6 @@
 //! What a VM's processes really are: whether its QEMU and runner still run, re-adopting a
 //! QEMU whose runner is gone, recording a QEMU the database missed, and orphan detection.
 
-use std::collections::HashSet;
 use std::time::Duration;
 
 use maqet_runner::layout::VmPaths;
@@ -58,11 +57,14 @@ impl Maqet {
         let db = self.db()?;
         let rows = db.list_vm_summaries()?;
         if let Some(with_dirs) = self.runtime_dir_ids() {
+            // Sorted names, looked up by binary search: a few comparisons per row, where
+            // hashing every id of thousands of rows cost more than the rest of the check.
+            let has_dir = |id: &str| with_dirs.binary_search_by(|d| d.as_str().cmp(id)).is_ok();
             // Most listings find no runtime directory at all: then there is nothing to look up.
-            let all_known = with_dirs.is_empty() || {
-                let known: HashSet<&str> = rows.iter().map(|vm| vm.id.as_str()).collect();
-                with_dirs.iter().all(|id| known.contains(id.as_str()))
-            };
+            // Row ids are unique and so are the names in a directory: every directory belongs
+            // to a row when as many rows as directories have one.
+            let all_known = with_dirs.is_empty()
+                || rows.iter().filter(|vm| has_dir(&vm.id)).count() == with_dirs.len();
             if all_known
                 && rows.iter().all(|vm| {
                     self.settled_parts(
@@ -70,7 +72,7 @@ impl Maqet {
                         vm.status,
                         vm.qemu.as_ref(),
                         vm.runner.as_ref(),
-                        |id| !with_dirs.is_empty() && with_dirs.contains(id),
+                        |id| !with_dirs.is_empty() && has_dir(id),
                     )
                 })
             {
@@ -118,21 +120,22 @@ impl Maqet {
         }
     }
 
-    /// The VM ids that have a runtime directory under `<runtime>/vms`, or `None` when that
-    /// cannot be read (then every VM may have one).
-    fn runtime_dir_ids(&self) -> Option<HashSet<String>> {
+    /// The VM ids that have a runtime directory under `<runtime>/vms`, sorted, or `None` when
+    /// that cannot be read (then every VM may have one).
+    fn runtime_dir_ids(&self) -> Option<Vec<String>> {
         let root = self.dirs().runtime.join("vms");
         let entries = match std::fs::read_dir(&root) {
             Ok(entries) => entries,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Some(HashSet::new()),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Some(Vec::new()),
             Err(_) => return None,
         };
-        let mut ids = HashSet::new();
+        let mut ids = Vec::new();
         for entry in entries {
             let name = entry.ok()?.file_name();
             // Anything else there (not a VM's directory) makes the caller look closer.
-            ids.insert(name.into_string().ok()?);
+            ids.push(name.into_string().ok()?);
         }
+        ids.sort_unstable();
         Some(ids)
     }
 

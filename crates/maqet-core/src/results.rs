@@ -337,6 +337,12 @@ pub struct VmListRow {
 pub struct VmList(pub Vec<VmListRow>);
 
 impl CommandOutput for VmList {
+    /// Strings, a status name and an integer per row: the same text as through the value,
+    /// without building a `serde_json::Value` of every row.
+    fn json_text(&self) -> Option<String> {
+        crate::registry::pretty_json(self)
+    }
+
     fn human(&self) -> Option<String> {
         if self.0.is_empty() {
             return Some("No virtual machines found.".into());

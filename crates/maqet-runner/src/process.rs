@@ -7,33 +7,63 @@ use maqet_state::ProcessIdentity;
 /// Start time of a process in clock ticks since boot (field 22 of `/proc/PID/stat`), or `None`
 /// when the process does not exist or is a zombie.
 pub fn start_time(pid: u32) -> Option<u64> {
-    let stat = String::from_utf8(read_proc_file(pid, "stat")?).ok()?;
-    // The command name (field 2) is in parentheses and may contain spaces or parentheses.
-    let after_name = &stat[stat.rfind(')')? + 1..];
-    let mut fields = after_name.split_whitespace();
+    with_proc_file(pid, "stat", |stat| parse_stat(stat).map(|(_, start)| start))?
+}
+
+/// The command name (field 2, without its parentheses) and the start time of a `/proc/PID/stat`
+/// text, or `None` for a zombie or a text that does not parse.
+fn parse_stat(stat: &[u8]) -> Option<(&[u8], u64)> {
+    // The command name is in parentheses and may contain spaces or parentheses.
+    let open = stat.iter().position(|&b| b == b'(')?;
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    let name = stat.get(open + 1..close)?;
+    let mut fields = stat
+        .get(close + 1..)?
+        .split(u8::is_ascii_whitespace)
+        .filter(|field| !field.is_empty());
     let state = fields.next()?;
-    if state == "Z" || state == "X" {
+    if state == b"Z" || state == b"X" {
         return None;
     }
     // After the name come fields 3.. ; start time is field 22, i.e. the 20th after state.
-    fields.nth(18)?.parse().ok()
+    let start = std::str::from_utf8(fields.nth(18)?).ok()?.parse().ok()?;
+    Some((name, start))
 }
 
-/// The contents of `/proc/PID/<name>`, read through one 4 KiB stack buffer: `/proc` files
-/// report a size of 0, so `std::fs::read` would `statx` and `lseek` the file and then read it in
-/// steps growing from 32 bytes (up to nine system calls for a `cmdline`, where this takes four).
-/// `maqet ls` reads two such files per process of every running VM.
-fn read_proc_file(pid: u32, name: &str) -> Option<Vec<u8>> {
-    use std::io::{ErrorKind, Read};
-    let mut file = std::fs::File::open(format!("/proc/{pid}/{name}")).ok()?;
-    let mut contents = Vec::new();
-    let mut buf = [0u8; 4096];
+/// Calls `f` with the contents of `/proc/PID/<name>`, read through one 4 KiB stack buffer:
+/// `/proc` files report a size of 0, so `std::fs::read` would `statx` and `lseek` the file and
+/// then read it in steps growing from 32 bytes (up to nine system calls for a `cmdline`, where
+/// this takes three: open, read, close). A read that fills less than the buffer is the whole
+/// file: the kernel makes `stat` in one piece and copies `cmdline` until the buffer is full or
+/// the arguments end, so only a longer file is read on into a heap buffer.
+/// `maqet ls` reads such files for the processes of every running VM.
+fn with_proc_file<R>(pid: u32, name: &str, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+    use std::mem::MaybeUninit;
+
+    use rustix::fs::{Mode, OFlags, open};
+    use rustix::io::{Errno, read};
+    let fd = open(
+        format!("/proc/{pid}/{name}"),
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()?;
+    // Not zeroed first: `read` says how much of it the kernel filled.
+    const BUF: usize = 4096;
+    let mut buf = [MaybeUninit::<u8>::uninit(); BUF];
+    let mut contents: Option<Vec<u8>> = None;
     loop {
-        match file.read(&mut buf) {
-            Ok(0) => return Some(contents),
-            Ok(n) => contents.extend_from_slice(buf.get(..n)?),
-            Err(err) if err.kind() == ErrorKind::Interrupted => {}
+        let filled = match read(&fd, &mut buf[..]) {
+            Ok((filled, _)) => filled,
+            Err(Errno::INTR) => continue,
             Err(_) => return None,
+        };
+        let n = filled.len();
+        match contents.as_mut() {
+            None if n < BUF => return Some(f(filled)),
+            None => contents = Some(filled.to_vec()),
+            Some(_) if n == 0 => return contents.as_deref().map(f),
+            Some(more) => more.extend_from_slice(filled),
         }
     }
 }
@@ -55,30 +85,49 @@ pub fn executable(pid: u32) -> Option<PathBuf> {
 
 /// The command line of a process, arguments separated, when readable.
 pub fn cmdline(pid: u32) -> Option<Vec<String>> {
-    let raw = read_proc_file(pid, "cmdline")?;
-    Some(
+    with_proc_file(pid, "cmdline", |raw| {
         raw.split(|&b| b == 0)
             .filter(|arg| !arg.is_empty())
             .map(|arg| String::from_utf8_lossy(arg).into_owned())
-            .collect(),
-    )
+            .collect()
+    })
 }
 
 /// Whether the recorded process runs and is the QEMU of the VM whose QEMU QMP socket is
 /// `qemu_qmp_socket` (its command line names that socket). A reused PID that happens to have
 /// the same start time, or any other program, is never taken for the VM's QEMU.
 pub fn is_vm_qemu(identity: &ProcessIdentity, qemu_qmp_socket: &std::path::Path) -> bool {
-    let socket = qemu_qmp_socket.to_string_lossy().replace(',', ",,");
+    use std::os::unix::ffi::OsStrExt;
+    // As QEMU's command line has it: commas doubled (its escape inside an option value).
+    let mut socket = Vec::new();
+    for &b in qemu_qmp_socket.as_os_str().as_bytes() {
+        socket.push(b);
+        if b == b',' {
+            socket.push(b',');
+        }
+    }
     is_alive(identity)
-        && cmdline(identity.pid).is_some_and(|args| args.iter().any(|a| a.contains(&socket)))
+        && with_proc_file(identity.pid, "cmdline", |raw| {
+            raw.split(|&b| b == 0)
+                .filter(|arg| !arg.is_empty())
+                .any(|arg| {
+                    socket.is_empty() || arg.windows(socket.len()).any(|w| w == socket.as_slice())
+                })
+        })
+        .unwrap_or(false)
 }
 
-/// Whether the recorded process runs and is a `maqet-runner`.
+/// Whether the recorded process runs and is a `maqet-runner`: same PID and start time, and
+/// the command name the kernel gave it at `exec` (the executable's file name, in the same read
+/// of `/proc/PID/stat` as the start time) is `maqet-runner`. A runner never `exec`s again nor
+/// renames itself, so this is the file name its `argv[0]` ends with.
 pub fn is_runner(identity: &ProcessIdentity) -> bool {
-    is_alive(identity)
-        && cmdline(identity.pid)
-            .and_then(|args| args.into_iter().next())
-            .is_some_and(|argv0| argv0.rsplit('/').next() == Some(crate::locate::RUNNER_NAME))
+    with_proc_file(identity.pid, "stat", |stat| {
+        parse_stat(stat).is_some_and(|(name, start)| {
+            start == identity.start_time && name == crate::locate::RUNNER_NAME.as_bytes()
+        })
+    })
+    .unwrap_or(false)
 }
 
 /// A signal maqet sends to its processes.
@@ -158,6 +207,45 @@ mod tests {
         let exe = std::env::current_exe().unwrap();
         let name = exe.file_name().unwrap().to_string_lossy();
         assert!(args[0].ends_with(&*name), "{args:?}");
+    }
+
+    #[test]
+    fn own_process_is_not_a_runner_and_stat_names_parse() {
+        let me = identity_of(std::process::id()).unwrap();
+        assert!(!is_runner(&me));
+        let stat = b"42 (maqet-runner) S 1 42 42 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 777 1 1";
+        assert_eq!(parse_stat(stat), Some((&b"maqet-runner"[..], 777)));
+        let odd = b"42 (a) b) (c) R 1 42 42 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 9 1 1";
+        assert_eq!(parse_stat(odd), Some((&b"a) b) (c"[..], 9)));
+        let zombie = b"42 (x) Z 1 42 42 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 9 1 1";
+        assert_eq!(parse_stat(zombie), None);
+    }
+
+    #[test]
+    fn a_command_line_longer_than_the_stack_buffer_is_read_whole() {
+        let long = "x".repeat(9000);
+        // `sh` keeps its own command line while `sleep` runs (another command follows it).
+        // Its first line says it runs: until then, right after `exec`, the kernel may not
+        // have set up the new command line yet.
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "echo ready; sleep 30; true", "sh", &long])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut ready = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut ready,
+        )
+        .unwrap();
+        assert_eq!(ready, "ready\n");
+        let args = cmdline(child.id());
+        let _ = child.kill();
+        let _ = child.wait();
+        let args = args.unwrap();
+        let lengths: Vec<usize> = args.iter().map(String::len).collect();
+        assert_eq!(lengths.len(), 5, "{lengths:?}");
+        assert_eq!(args[4], long);
     }
 
     #[test]

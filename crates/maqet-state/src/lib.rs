@@ -64,7 +64,7 @@ pub use migrate::{BACKUPS_KEPT, backup_dir};
 pub use model::{
     NewVm, ProcessIdentity, RuntimeUpdate, StorageEntry, VmRecord, VmStatus, VmSummary,
 };
-pub use online_backup::{ONLINE_BACKUPS_KEPT, online_backups};
+pub use online_backup::{ONLINE_BACKUPS_KEPT, newest_online_backup, online_backups};
 pub use vm_file::{
     VM_FILE_NAME, VmFile, read_vm_file, scan_vm_files, vm_file_path, vms_root, write_atomically,
     write_replacing,

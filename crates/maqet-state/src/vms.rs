@@ -28,7 +28,7 @@ fn read_row(row: &Row<'_>) -> rusqlite::Result<Result<VmRecord, StateError>> {
     // JSON is parsed straight from SQLite's buffer, without copying.
     let config = serde_json::from_str(row.get_ref(2)?.as_str()?);
     let config_paths = serde_json::from_str(row.get_ref(3)?.as_str()?);
-    let checked = read_status_and_processes(row, 4, 6).map(|parts| {
+    let checked = read_status_and_processes(row, &id, 4, 6).map(|parts| {
         let bad = |column, e: serde_json::Error| invalid(&id, column, e.into());
         Ok((
             config.map_err(|e| bad("config", e))?,
@@ -65,18 +65,18 @@ fn read_row(row: &Row<'_>) -> rusqlite::Result<Result<VmRecord, StateError>> {
 type StatusAndProcesses = (VmStatus, Option<ProcessIdentity>, Option<ProcessIdentity>);
 
 /// Reads the status column at `status` and the QEMU and runner identities in the four columns
-/// from `processes` (pid and start time of each) of a row whose column 0 is the VM's id; a
-/// value this build cannot understand becomes the inner error, naming the VM and column.
+/// from `processes` (pid and start time of each) of the row of VM `id`; a value this build
+/// cannot understand becomes the inner error, naming the VM and column.
 fn read_status_and_processes(
     row: &Row<'_>,
+    id: &str,
     status: usize,
     processes: usize,
 ) -> rusqlite::Result<Result<StatusAndProcesses, StateError>> {
-    let id = row.get_ref(0)?.as_str()?;
     // Parsed straight from SQLite's buffer, without copying.
     let parsed_status = row.get_ref(status)?.as_str()?.parse::<VmStatus>();
-    let qemu = identity((row.get(processes)?, row.get(processes + 1)?));
-    let runner = identity((row.get(processes + 2)?, row.get(processes + 3)?));
+    let qemu = identity(process_pair(row, processes)?);
+    let runner = identity(process_pair(row, processes + 2)?);
     Ok((|| {
         Ok((
             parsed_status.map_err(|e| invalid(id, "status", e.into()))?,
@@ -84,6 +84,17 @@ fn read_status_and_processes(
             runner.map_err(|e| invalid(id, "runner_pid", e))?,
         ))
     })())
+}
+
+/// The pid and start-time columns at `at` and `at + 1`; the start time is not read when the
+/// pid is null ([`identity`] is `None` then anyway, and the table's `STRICT` types leave
+/// nothing to check): most rows of a listing are of VMs that do not run.
+fn process_pair(row: &Row<'_>, at: usize) -> rusqlite::Result<(Option<i64>, Option<i64>)> {
+    let pid: Option<i64> = row.get(at)?;
+    if pid.is_none() {
+        return Ok((None, None));
+    }
+    Ok((pid, row.get(at + 1)?))
 }
 
 /// A stored value of VM `vm_id`'s `column` that this build cannot understand.
@@ -210,6 +221,7 @@ fn list_with(
 /// listing shows, with no JSON to parse and four strings fewer per row than [`list_brief`].
 pub(crate) fn list_summaries(conn: &Connection) -> Result<Vec<VmSummary>, StateError> {
     let action = "list VMs";
+    let _mapped = crate::connection::MappedReads::start(conn);
     let mut stmt = conn
         .prepare_cached(
             "SELECT id, name, status, qemu_pid, qemu_start_time, runner_pid, runner_start_time \
@@ -227,12 +239,13 @@ pub(crate) fn list_summaries(conn: &Connection) -> Result<Vec<VmSummary>, StateE
 /// Reads one row of [`list_summaries`]; like [`read_row`], a value this build cannot
 /// understand becomes the inner error, naming the VM and column.
 fn read_summary(row: &Row<'_>) -> rusqlite::Result<Result<VmSummary, StateError>> {
-    let (status, qemu, runner) = match read_status_and_processes(row, 2, 3)? {
+    let id: String = row.get(0)?;
+    let (status, qemu, runner) = match read_status_and_processes(row, &id, 2, 3)? {
         Ok(parts) => parts,
         Err(err) => return Ok(Err(err)),
     };
     Ok(Ok(VmSummary {
-        id: row.get(0)?,
+        id,
         name: row.get(1)?,
         status,
         qemu,

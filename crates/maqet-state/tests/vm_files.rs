@@ -93,8 +93,20 @@ fn online_backups_are_real_databases_and_rotated() {
     }
     let backups = online_backups(&path);
     assert_eq!(backups.len(), maqet_state::ONLINE_BACKUPS_KEPT);
+    assert_eq!(
+        maqet_state::newest_online_backup(&path),
+        backups.first().cloned(),
+        "the newest found with one stat is the first of the full listing"
+    );
     let copy = StateDb::open(&backups[0].0).expect("the backup opens");
     assert!(copy.find_vm("web").expect("find").is_some());
+}
+
+#[test]
+fn there_is_no_newest_online_backup_before_the_first() {
+    let (_dir, path, db) = temp_db();
+    db.insert_vm(&new_vm("web")).expect("insert");
+    assert_eq!(maqet_state::newest_online_backup(&path), None);
 }
 
 #[test]

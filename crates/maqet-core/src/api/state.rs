@@ -183,9 +183,8 @@ impl Maqet {
 
     /// Takes an online backup when the newest is older than [`BACKUP_INTERVAL`].
     pub(crate) fn backup_if_due(&self, db: &StateDb) {
-        let newest = maqet_state::online_backups(&self.dirs().state_db())
-            .first()
-            .map(|(_, time)| *time);
+        let newest =
+            maqet_state::newest_online_backup(&self.dirs().state_db()).map(|(_, time)| time);
         let due = newest.is_none_or(|time| {
             SystemTime::now()
                 .duration_since(time)
@@ -204,10 +203,7 @@ impl Maqet {
 
 /// The newest online backup of the database at `db_path`, if any.
 pub(crate) fn newest_backup(db_path: &Path) -> Option<PathBuf> {
-    maqet_state::online_backups(db_path)
-        .into_iter()
-        .next()
-        .map(|(path, _)| path)
+    maqet_state::newest_online_backup(db_path).map(|(path, _)| path)
 }
 
 /// Whether the database file exists and is damaged or not a database at all.

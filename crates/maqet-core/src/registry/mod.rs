@@ -14,7 +14,7 @@ pub(crate) use choices::choice_arg;
 pub use choices::{Choice, parse_choice};
 pub use config_flags::{config_flag_keys, config_flag_value};
 pub use groups::{ApiGroup, check_groups, group_about, groups};
-pub use output::{ByteStream, CommandOutput, Output, Passthrough};
+pub use output::{ByteStream, CommandOutput, Output, Passthrough, pretty_json};
 
 use crate::{Maqet, MaqetError};
 

@@ -16,6 +16,16 @@ pub trait CommandOutput: Serialize {
         None
     }
 
+    /// The pretty-printed JSON document written straight from the result, without building
+    /// its `serde_json::Value` first; `None` (the default) goes through the value.
+    ///
+    /// Only for types whose direct serialization is byte for byte that of their value: no
+    /// `f32` fields (the value widens them to `f64`, which prints more digits) and no maps
+    /// whose order the value would change. [`pretty_json`] is the usual body.
+    fn json_text(&self) -> Option<String> {
+        None
+    }
+
     /// Bytes for the caller's own stdout/stderr and the exit code the CLI should end with
     /// (`exec` passes the guest command's through); `None` for ordinary results.
     fn passthrough(&self) -> Option<Passthrough> {
@@ -92,12 +102,17 @@ enum Body {
 /// A command result with its type erased: what [`Output`] asks of it.
 trait Renders {
     fn human(&self) -> Option<String>;
+    fn json_text(&self) -> Option<String>;
     fn value(&self) -> Value;
 }
 
 impl<T: CommandOutput> Renders for T {
     fn human(&self) -> Option<String> {
         CommandOutput::human(self)
+    }
+
+    fn json_text(&self) -> Option<String> {
+        CommandOutput::json_text(self)
     }
 
     fn value(&self) -> Value {
@@ -135,6 +150,18 @@ impl Output {
         }
     }
 
+    /// The JSON document as pretty-printed text (`--format json`), written straight from the
+    /// result when its type allows (see [`CommandOutput::json_text`]).
+    pub fn json_text(&self) -> String {
+        if let Body::Result(result) = &self.body
+            && let Some(text) = result.json_text()
+        {
+            return text;
+        }
+        let value = self.value();
+        serde_json::to_string_pretty(&*value).unwrap_or_else(|_| value.to_string())
+    }
+
     /// The JSON document, taken out of the output.
     pub fn into_value(self) -> Value {
         match self.body {
@@ -161,6 +188,12 @@ impl fmt::Debug for Output {
             .field("stream", &self.stream)
             .finish()
     }
+}
+
+/// `serde_json`'s pretty text of `result`, for [`CommandOutput::json_text`]; `None` if it
+/// cannot be serialized (then the value path reports why).
+pub fn pretty_json<T: Serialize + ?Sized>(result: &T) -> Option<String> {
+    serde_json::to_string_pretty(result).ok()
 }
 
 impl CommandOutput for () {

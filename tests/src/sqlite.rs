@@ -43,6 +43,49 @@ pub fn checkpoint(db: &Path) {
         .unwrap_or_else(|e| panic!("cannot checkpoint {}: {e}", db.display()));
 }
 
+/// Waits until no other process has `db` (or its `-wal`) open, so that nothing writes the
+/// main file behind the test's back: a runner checkpoints and closes its connection only after
+/// its ready report, so just after `maqet start` it may still fold pages into the file.
+///
+/// # Panics
+/// When some process still has the file open after 30 seconds.
+pub fn wait_until_closed_by_others(db: &Path) {
+    let wal = db.with_file_name(format!(
+        "{}-wal",
+        db.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default()
+    ));
+    let own = std::process::id().to_string();
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        let holders: Vec<String> = std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|entry| entry.file_name().to_string_lossy().into_owned())
+            .filter(|pid| pid.bytes().all(|b| b.is_ascii_digit()) && *pid != own)
+            .filter(|pid| {
+                std::fs::read_dir(format!("/proc/{pid}/fd"))
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+                    .any(|target| target == db || target == wal)
+            })
+            .collect();
+        if holders.is_empty() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "processes {holders:?} still hold {} open",
+            db.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// A connection to the state database kept open (after running a statement such as
 /// `BEGIN EXCLUSIVE`) on a thread of the test until the value is dropped.
 #[derive(Debug)]

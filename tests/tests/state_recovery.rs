@@ -106,6 +106,7 @@ fn a_corrupted_database_fails_fast_and_state_rebuild_restores_it() {
     maqet_stdout(&home, &["stop", "vm1", "--force"]);
     maqet_stdout(&home, &["start", "vm1"]);
     let pid = qemu_pids_mentioning(&dir).first().copied().unwrap_or(pid);
+    maqet_tests::sqlite::wait_until_closed_by_others(&db_path(&home));
     maqet_tests::sqlite::checkpoint(&db_path(&home));
     corrupt(&db_path(&home));
 

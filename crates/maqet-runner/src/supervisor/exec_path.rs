@@ -53,7 +53,11 @@ mod tests {
     #[test]
     fn the_first_executable_file_on_path_wins() {
         let tmp = tempfile::tempdir().unwrap();
-        let (a, b, c) = (tmp.path().join("a"), tmp.path().join("b"), tmp.path().join("c"));
+        let (a, b, c) = (
+            tmp.path().join("a"),
+            tmp.path().join("b"),
+            tmp.path().join("c"),
+        );
         std::fs::create_dir_all(a.join("qemu")).unwrap(); // a directory of that name: skipped
         let wanted = file(&b, "qemu", 0o755);
         file(&c, "qemu", 0o755);

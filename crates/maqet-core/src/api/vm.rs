@@ -263,7 +263,9 @@ impl Maqet {
     /// The record with its status checked against the live processes (nothing is written).
     pub fn observe(&self, mut vm: VmRecord) -> VmRecord {
         let live = |vm: &VmRecord| matches!(vm.status, VmStatus::Running | VmStatus::Paused);
-        if live(&vm) && !self.qemu_alive(&vm) && crate::liveness::runner_alive(&vm) {
+        // Each check of QEMU reads its /proc entry twice (stat, cmdline): done once per record.
+        let mut qemu_alive = live(&vm) && self.qemu_alive(&vm);
+        if live(&vm) && !qemu_alive && crate::liveness::runner_alive(&vm) {
             // QEMU just ended and its runner is recording why: give it a moment.
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
             loop {
@@ -280,8 +282,9 @@ impl Maqet {
             if let Ok(fresh) = self.vm_record(&vm.id) {
                 vm = fresh;
             }
+            qemu_alive = live(&vm) && self.qemu_alive(&vm);
         }
-        if live(&vm) && !self.qemu_alive(&vm) {
+        if live(&vm) && !qemu_alive {
             vm.status = VmStatus::Stopped;
             vm.status_reason = Some("QEMU is no longer running".into());
             vm.qemu = None;

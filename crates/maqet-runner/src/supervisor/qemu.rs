@@ -126,8 +126,15 @@ pub fn spawn(
     };
     let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
     let write2 = write.try_clone()?;
-    let mut command = tokio::process::Command::new(binary);
+    // Exec'd by the path that `execvp` would find, with argv[0] as the spec has it: the
+    // forked child makes one `execve` instead of one per `PATH` entry.
+    let resolved = super::exec_path::resolve(binary, std::env::var_os("PATH").as_deref());
+    let mut command = match &resolved {
+        Some(path) => tokio::process::Command::new(path),
+        None => tokio::process::Command::new(binary),
+    };
     command
+        .arg0(binary)
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::from(write))

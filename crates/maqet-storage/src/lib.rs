@@ -51,6 +51,7 @@ pub use paths::{
 };
 pub use provision::prepare_image;
 pub use qemu_img::{
-    CreatedImage, ImageFormat, ImageInfo, QemuImg, SnapshotInfo, validate_snapshot_name,
+    CreatedImage, ImageFormat, ImageInfo, ImageReferences, QemuImg, SnapshotInfo,
+    validate_snapshot_name,
 };
 pub use size::{ByteSize, parse_memory};

@@ -26,10 +26,36 @@ pub enum Check {
     /// `backend` of `chardev-change`: `file` and unix `socket` paths checked, `null`,
     /// `ringbuf`, `memory` fine, every other backend needs the opt-in.
     ChardevBackend,
-    /// `device_add`: host pass-through drivers need the opt-in; `romfile` is a read path.
+    /// An image QEMU opens: the path, then every file the image names (backing chain, data
+    /// file), read with qemu-img ([`super::images`]).
+    Image(ImageArg),
+    /// `device_add`: the driver and every property that names a host resource, as
+    /// `host_properties.txt` classifies them ([`super::devices`]).
     DeviceAdd,
     /// `transaction`: every action is checked as the command of the same name.
     Transaction,
+}
+
+/// When QEMU opens an existing image named by an argument (rather than creating a new one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opens {
+    /// Always: the image must exist.
+    Always,
+    /// Only when the argument `mode` is `existing`; otherwise QEMU creates the file.
+    WhenModeExisting,
+}
+
+/// An argument naming an image, and the argument naming its format.
+#[derive(Debug, Clone, Copy)]
+pub struct ImageArg {
+    /// The argument with the image's path.
+    pub path: &'static str,
+    /// The argument with the image's format (QEMU probes the format when it is absent).
+    pub format: &'static str,
+    /// How QEMU uses the image.
+    pub usage: PathUse,
+    /// When QEMU opens an existing file.
+    pub opens: Opens,
 }
 
 /// One allow-list row: a command name (or a `prefix*`), its check, and why it is safe.
@@ -127,18 +153,33 @@ pub const ALLOW_LIST: &[Allowed] = &[
     ),
     checked(
         "blockdev-change-medium",
-        Check::Paths(&[("filename", PathUse::Read)]),
+        Check::Image(ImageArg {
+            path: "filename",
+            format: "format",
+            usage: PathUse::Read,
+            opens: Opens::Always,
+        }),
         "opens an image for the guest",
     ),
     checked(
         "blockdev-snapshot-sync",
-        Check::Paths(&[("snapshot-file", PathUse::Write)]),
-        "creates an overlay file",
+        Check::Image(ImageArg {
+            path: "snapshot-file",
+            format: "format",
+            usage: PathUse::Write,
+            opens: Opens::WhenModeExisting,
+        }),
+        "creates an overlay file (or opens an existing one)",
     ),
     checked(
         "drive-backup",
-        Check::Paths(&[("target", PathUse::Write)]),
-        "copies a disk to a file",
+        Check::Image(ImageArg {
+            path: "target",
+            format: "format",
+            usage: PathUse::Write,
+            opens: Opens::WhenModeExisting,
+        }),
+        "copies a disk to a new (or existing) image",
     ),
     checked(
         "pmemsave",
@@ -186,6 +227,3 @@ pub fn find(command: &str) -> Option<&'static Allowed> {
             None => command == row.name,
         })
 }
-
-/// `device_add` drivers that hand host hardware to the guest.
-pub const PASS_THROUGH_DRIVERS: &[&str] = &["vfio-", "usb-host", "vhost-", "pci-assign"];

@@ -9,15 +9,19 @@
 //! answers them with its own `CommandNotFound`. docs/qmp-security.md is generated from this
 //! module ([`security_doc`]).
 
+mod devices;
 mod doc;
+mod images;
 mod list;
 mod paths;
 
 use serde_json::Value;
 
+pub use devices::{HostProperty, HostUse, host_properties, looks_like_host_resource};
 pub use doc::security_doc;
-pub use list::{ALLOW_LIST, Allowed, Check, PASS_THROUGH_DRIVERS, PathUse, find};
-pub use paths::{AllowedDirs, SYSTEM_DIRS};
+pub use images::{CHECKED_FORMATS, check_image};
+pub use list::{ALLOW_LIST, Allowed, Check, ImageArg, Opens, PathUse, find};
+pub use paths::{AllowedDirs, SYSTEM_DIRS, protocol_prefix};
 
 /// The maqet extension capability that opts a QMP session in to dangerous commands.
 pub const ALLOW_DANGEROUS_CAPABILITY: &str = "x-maqet-allow-dangerous";
@@ -125,21 +129,22 @@ fn check_arguments(rule: Check, args: &Value, dirs: &AllowedDirs) -> Result<(), 
                 )),
             }
         }
-        Check::DeviceAdd => {
-            let driver = text_at(args, "driver").unwrap_or_default();
-            if PASS_THROUGH_DRIVERS
-                .iter()
-                .any(|p| driver == *p || (p.ends_with('-') && driver.starts_with(p)))
-            {
-                return Err(format!(
-                    "device driver '{driver}' hands host hardware or host processes to the guest"
-                ));
-            }
-            match text_at(args, "romfile") {
-                Some(path) => check_path(dirs, "romfile", path, PathUse::Read),
-                None => Ok(()),
+        Check::Image(image) => {
+            let Some(path) = text_at(args, image.path) else {
+                return Ok(());
+            };
+            let opens_existing = match image.opens {
+                Opens::Always => true,
+                Opens::WhenModeExisting => text_at(args, "mode") == Some("existing"),
+            };
+            if opens_existing {
+                let format = text_at(args, image.format);
+                check_image(dirs, image.path, path, format, image.usage)
+            } else {
+                check_path(dirs, image.path, path, image.usage)
             }
         }
+        Check::DeviceAdd => devices::check_device_add(args, dirs),
         Check::Transaction => {
             let actions = args.get("actions").and_then(Value::as_array);
             for action in actions.into_iter().flatten() {
@@ -156,3 +161,6 @@ fn check_arguments(rule: Check, args: &Value, dirs: &AllowedDirs) -> Result<(), 
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod walk_tests;

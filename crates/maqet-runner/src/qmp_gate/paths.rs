@@ -56,6 +56,11 @@ impl AllowedDirs {
     /// Checks one path argument; `Err` says why it is refused.
     pub fn check(&self, path: &str, usage: PathUse) -> Result<(), String> {
         let given = Path::new(path);
+        if let Some(protocol) = protocol_prefix(path) {
+            return Err(format!(
+                "'{path}' is a QEMU '{protocol}:' name rather than a host file; give a plain absolute path"
+            ));
+        }
         if !given.is_absolute() {
             return Err(format!(
                 "'{path}' is relative, and QEMU would resolve it against its own working directory; give an absolute path"
@@ -102,6 +107,13 @@ impl AllowedDirs {
     }
 }
 
+/// The protocol QEMU would read from `name` (`json`, `nbd`, `file`, ...): as QEMU decides, a
+/// `:` before any `/` makes the part before it a protocol.
+pub fn protocol_prefix(name: &str) -> Option<&str> {
+    let end = name.find([':', '/'])?;
+    (name.as_bytes().get(end) == Some(&b':')).then(|| name.get(..end).unwrap_or_default())
+}
+
 /// The system directory `path` lies in, if any.
 fn system_dir(path: &Path) -> Option<&'static str> {
     if path == Path::new("/") {
@@ -136,6 +148,23 @@ mod tests {
         assert!(err.contains("absolute"), "{err}");
         let dotdot = format!("{}/../x", dir.path().display());
         assert!(allowed.check(&dotdot, PathUse::Write).is_err());
+    }
+
+    #[test]
+    fn protocol_and_json_names_are_refused_as_such() {
+        let allowed = AllowedDirs::new([PathBuf::from("/tmp")]);
+        for (name, protocol) in [
+            ("json:{\"driver\": \"nbd\"}", "json"),
+            ("nbd://10.0.0.1/x", "nbd"),
+            ("file:/tmp/x", "file"),
+            ("ssh:host/x", "ssh"),
+        ] {
+            assert_eq!(protocol_prefix(name), Some(protocol), "{name}");
+            let err = allowed.check(name, PathUse::Read).unwrap_err();
+            assert!(err.contains(&format!("'{protocol}:'")), "{err}");
+        }
+        assert_eq!(protocol_prefix("/tmp/a:b"), None);
+        assert_eq!(protocol_prefix("base.qcow2"), None);
     }
 
     #[test]

@@ -67,6 +67,28 @@ fn path_arguments_are_checked() {
 }
 
 #[test]
+fn image_commands_read_the_image_only_when_qemu_opens_an_existing_one() {
+    // A new overlay or backup target is created by QEMU: only its path is checked.
+    let new = json!({"device": "d", "snapshot-file": "/tmp/maqet-gate-new-overlay.qcow2"});
+    assert!(check("blockdev-snapshot-sync", Some(&new), &dirs()).is_ok());
+    let new = json!({"device": "d", "target": "/tmp/maqet-gate-new.qcow2", "sync": "full"});
+    assert!(check("drive-backup", Some(&new), &dirs()).is_ok());
+    // With mode existing, or for a medium, the image must exist and be readable.
+    let existing = json!({"device": "d", "target": "/tmp/maqet-gate-none.qcow2",
+        "sync": "full", "mode": "existing"});
+    let desc = refused("drive-backup", existing);
+    assert!(desc.contains("maqet-gate-none.qcow2"), "{desc}");
+    let desc = refused(
+        "blockdev-change-medium",
+        json!({"id": "cd", "filename": "json:{\"driver\": \"nbd\"}"}),
+    );
+    assert!(desc.contains("'json:'"), "{desc}");
+    let in_transaction = json!({"actions": [{"type": "blockdev-snapshot-sync", "data":
+        {"device": "d", "snapshot-file": "/tmp/maqet-gate-none.qcow2", "mode": "existing"}}]});
+    refused("transaction", in_transaction);
+}
+
+#[test]
 fn migrate_dump_chardev_and_device_add_check_their_targets() {
     assert!(
         check(

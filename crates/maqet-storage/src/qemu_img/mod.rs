@@ -2,6 +2,7 @@
 
 mod create;
 mod info;
+mod references;
 mod run;
 mod snapshot;
 
@@ -11,6 +12,7 @@ use std::time::Duration;
 
 pub use create::CreatedImage;
 pub use info::{ImageInfo, SnapshotInfo};
+pub use references::ImageReferences;
 pub use snapshot::validate_snapshot_name;
 
 use crate::DriveKind;

@@ -244,6 +244,15 @@ fn the_gate_checks_backing_chains_data_files_and_device_paths_against_a_running_
     let desc = raw.refusal(change_medium(&device, &theirs));
     assert!(desc.contains("owned by uid 65534"), "{desc}");
 
+    // The user's own image in a directory another user owns: that user could swap it.
+    let their_dir = planted.path().join("their-dir");
+    std::fs::create_dir(&their_dir).unwrap();
+    let mine_there = their_dir.join("mine.qcow2");
+    qemu_img(&["create", "-q", "-f", "qcow2", text(&mine_there), "1M"]);
+    std::os::unix::fs::chown(&their_dir, Some(65534), Some(65534)).unwrap();
+    let desc = raw.refusal(change_medium(&device, &mine_there));
+    assert!(desc.contains("which uid 65534 owns"), "{desc}");
+
     // (b) A qcow2 whose external data file lies outside: refused, naming the data file.
     let data = outside.path().join("data.raw");
     let with_data = planted.path().join("with-data.qcow2");

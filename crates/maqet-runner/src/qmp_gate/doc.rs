@@ -45,8 +45,9 @@ pub fn security_doc() -> String {
          - the image, its backing file, that file's backing file, and so on (at most {MAX_CHAIN} deep,\n  \
          no loops), and a qcow2 image's external data file, must each pass the path checks above\n  \
          (the refusal names the file that failed);\n\
-         - each must be a regular file owned by the VM's user or root: another user could change\n  \
-         which files their image names after the check;\n\
+         - each must be a regular file owned by the VM's user or root, in directories owned by\n  \
+         that user or root and not writable by everyone (unless sticky, like `/tmp`): another\n  \
+         user could otherwise change which files the image names after the check;\n\
          - backing and data file names that are protocols or `json:` strings are refused;\n\
          - the format, given or probed, must be one whose references maqet reads ({}); VMDK\n  \
          (whose extent files qemu-img opens even to describe the image) is refused;\n\

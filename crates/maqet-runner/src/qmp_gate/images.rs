@@ -2,8 +2,9 @@
 //! external data file. Each file is checked as a direct path argument is, before qemu-img is
 //! asked what it names, so no file is opened (not even by qemu-img) before it passed.
 //!
-//! Every file must also be a regular file owned by the runner's user or root: another user's
-//! image could name a different backing file the moment after maqet read it. Formats whose
+//! Every file must also be a regular file owned by the runner's user or root, in directories
+//! no other user can swap it in: another user's image could name a different backing file the
+//! moment after maqet read it. Formats whose
 //! references maqet cannot read (VMDK extents, and any format not in [`CHECKED_FORMATS`]) are
 //! refused; `format: raw` names nothing, so a raw image needs only its own checks.
 
@@ -204,12 +205,42 @@ fn open_checked(path: &Path) -> Result<Vec<u8>, String> {
             meta.uid()
         ));
     }
+    check_directories(path)?;
     let mut header = Vec::with_capacity(1024);
     file.by_ref()
         .take(1024)
         .read_to_end(&mut header)
         .map_err(|e| format!("cannot read '{shown}': {e}"))?;
     Ok(header)
+}
+
+/// Checks the directories holding `path` (resolved, so no symlinks): none may let another
+/// user replace the file after the check, that is none owned by another user (not root) and
+/// none writable by everyone without the sticky bit. (Group-writable directories are allowed:
+/// on most systems the group is the user's own.)
+fn check_directories(path: &Path) -> Result<(), String> {
+    let me = rustix::process::geteuid().as_raw();
+    for dir in path.ancestors().skip(1) {
+        let meta = std::fs::metadata(dir)
+            .map_err(|e| format!("cannot read the metadata of '{}': {e}", dir.display()))?;
+        let mode = meta.mode();
+        if meta.uid() != me && meta.uid() != 0 {
+            return Err(format!(
+                "'{}' lies in '{}', which uid {} owns and could swap it for another file after maqet checked it",
+                path.display(),
+                dir.display(),
+                meta.uid()
+            ));
+        }
+        if mode & 0o002 != 0 && mode & 0o1000 == 0 {
+            return Err(format!(
+                "'{}' lies in '{}', which every user may write to (and it is not sticky), so anyone could swap the file after maqet checked it",
+                path.display(),
+                dir.display()
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// What an image's first bytes say it is.

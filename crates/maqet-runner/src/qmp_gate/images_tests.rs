@@ -252,3 +252,18 @@ fn the_header_sniffer_knows_vmdk_descriptors() {
     assert_eq!(sniff(b"\n# x\n  \nversion=1\n"), Sniffed::Vmdk);
     assert_eq!(sniff(b"\xeb\x63\x90 boot sector"), Sniffed::Other);
 }
+
+#[test]
+fn an_image_in_a_directory_anyone_may_write_is_refused() {
+    let d = dirs();
+    let open = d.mine.path().join("open");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let image = open.join("i.qcow2");
+    qemu_img(&["create", "-q", "-f", "qcow2", text(&image), "1M"]);
+    let err = check(&d, &image, None).unwrap_err();
+    assert!(err.contains("every user may write"), "{err}");
+    // Sticky, like /tmp: others cannot replace the user's entries.
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    check(&d, &image, None).unwrap();
+}

@@ -105,9 +105,10 @@ pub const ALLOW_LIST: &[Allowed] = &[
     safe("block_resize", "resizes one of the VM's own block nodes"),
     safe("block_set_io_throttle", "I/O limits on the VM's own drives"),
     safe("block-set-write-threshold", "an event threshold"),
-    safe(
+    checked(
         "block-stream",
-        "merges a backing chain into the VM's own image",
+        Check::Paths(&[("backing-file", PathUse::Read)]),
+        "merges a backing chain into the VM's own image (`backing-file` is the name written into it, which QEMU opens at the next start)",
     ),
     safe(
         "block-dirty-bitmap-*",

@@ -64,6 +64,17 @@ fn path_arguments_are_checked() {
         "pmemsave",
         json!({"val": 0, "size": 1, "filename": "/proc/x"}),
     );
+    // The backing file name block-stream writes into the image is opened at the next start.
+    let desc = refused(
+        "block-stream",
+        json!({"device": "d", "backing-file": "/srv/secret"}),
+    );
+    assert!(desc.contains("'backing-file'"), "{desc}");
+    refused(
+        "block-stream",
+        json!({"device": "d", "backing-file": "json:{\"driver\": \"nbd\"}"}),
+    );
+    assert!(check("block-stream", Some(&json!({"device": "d"})), &dirs()).is_ok());
 }
 
 #[test]

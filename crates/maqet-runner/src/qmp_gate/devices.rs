@@ -202,7 +202,14 @@ mod tests {
     fn the_checked_in_table_parses_and_covers_the_known_host_devices() {
         let rows = parse_host_properties(HOST_PROPERTIES_FILE).unwrap();
         assert_eq!(rows.len(), host_properties().len());
-        for driver in ["vfio-pci", "usb-host", "vhost-user-fs-pci", "u2f-passthru"] {
+        let drivers = [
+            "vfio-pci",
+            "usb-host",
+            "vhost-user-fs-pci",
+            "u2f-passthru",
+            "virtio-input-host",
+        ];
+        for driver in drivers {
             let err = verdict(json!({"driver": driver})).unwrap_err();
             assert!(err.contains(driver), "{err}");
         }

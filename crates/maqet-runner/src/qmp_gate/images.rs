@@ -28,6 +28,8 @@ pub const CHECKED_FORMATS: &[&str] = &["raw", "qcow2", "qed", "vdi", "vpc", "vhd
 const PER_IMAGE: Duration = Duration::from_secs(5);
 /// How long reading a whole chain may take.
 const CHAIN_BUDGET: Duration = Duration::from_secs(10);
+/// How much of an image is read to tell its format (QEMU's probe reads 2 KiB).
+const HEADER: u64 = 4096;
 /// The longest backing chain checked.
 pub const MAX_CHAIN: usize = 16;
 
@@ -95,7 +97,7 @@ impl Walk<'_> {
         let format = match (format, sniff(&header)) {
             (_, Sniffed::Vmdk) => {
                 return Err(format!(
-                    "the image '{shown}' is a VMDK image, whose extent files maqet cannot check; convert it with `qemu-img convert -O qcow2`"
+                    "the image '{shown}' is (or looks like) a VMDK image, whose extent files maqet cannot check; convert it with `qemu-img convert -O qcow2`, or give `format: raw` if it is raw"
                 ));
             }
             (Some(given), _) => Some(given),
@@ -182,7 +184,8 @@ impl Walk<'_> {
 }
 
 /// Opens `path` without blocking and checks what was opened: a regular file owned by the
-/// runner's user or root. Returns its first KiB.
+/// runner's user or root, in directories no other user can swap it in. Returns its first
+/// [`HEADER`] bytes.
 fn open_checked(path: &Path) -> Result<Vec<u8>, String> {
     let shown = path.display();
     let mut file = File::options()
@@ -206,9 +209,9 @@ fn open_checked(path: &Path) -> Result<Vec<u8>, String> {
         ));
     }
     check_directories(path)?;
-    let mut header = Vec::with_capacity(1024);
+    let mut header = Vec::new();
     file.by_ref()
-        .take(1024)
+        .take(HEADER)
         .read_to_end(&mut header)
         .map_err(|e| format!("cannot read '{shown}': {e}"))?;
     Ok(header)
@@ -267,12 +270,16 @@ fn sniff(header: &[u8]) -> Sniffed {
     // QEMU takes a text file whose first line that is neither a comment nor blank starts
     // with `version=` as a VMDK descriptor.
     let text = String::from_utf8_lossy(header);
+    // QEMU probes 2 KiB, [`HEADER`] is more: a text of comments only may have its `version=`
+    // line beyond what was read, so it counts as a descriptor too.
     let first = text
         .lines()
         .map(str::trim)
         .find(|line| !line.is_empty() && !line.starts_with('#'));
-    if first.is_some_and(|line| line.starts_with("version=")) {
-        return Sniffed::Vmdk;
+    match first {
+        Some(line) if line.starts_with("version=") => return Sniffed::Vmdk,
+        None if text.trim_start().starts_with('#') => return Sniffed::Vmdk,
+        _ => {}
     }
     Sniffed::Other
 }

@@ -250,7 +250,11 @@ fn the_header_sniffer_knows_vmdk_descriptors() {
     assert_eq!(sniff(b"QFI\xfb\0\0\0\x03"), Sniffed::Format("qcow2"));
     assert_eq!(sniff(b"KDMV...."), Sniffed::Vmdk);
     assert_eq!(sniff(b"\n# x\n  \nversion=1\n"), Sniffed::Vmdk);
+    let mut long = b"# a long comment\n".repeat(300);
+    long.truncate(4096);
+    assert_eq!(sniff(&long), Sniffed::Vmdk);
     assert_eq!(sniff(b"\xeb\x63\x90 boot sector"), Sniffed::Other);
+    assert_eq!(sniff(b""), Sniffed::Other);
 }
 
 #[test]

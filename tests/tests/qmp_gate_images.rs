@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use maqet_tests::cli::{add, maqet_json, maqet_ok};
+use maqet_tests::cli::{add, fails_with, maqet_json, maqet_ok};
 use maqet_tests::{MaqetHome, guest_config_yaml};
 use serde_json::{Value, json};
 
@@ -211,6 +211,18 @@ fn the_gate_checks_backing_chains_data_files_and_device_paths_against_a_running_
         "target": text(&evil), "sync": "full", "mode": "existing"}});
     let desc = raw.refusal(backup);
     assert!(desc.contains(text(&secret)), "{desc}");
+    // `maqet qmp` meets the same gate: exit 3, the backing file named.
+    let args = [
+        "qmp",
+        "gate",
+        "blockdev-change-medium",
+        "--device",
+        &device,
+        "--filename",
+        text(&evil),
+    ];
+    let stderr = fails_with(&home, &args, 3);
+    assert!(stderr.contains(text(&secret)), "{stderr}");
     let add_node = json!({"execute": "blockdev-add", "arguments": {"driver": "qcow2",
         "node-name": "evil", "file": {"driver": "file", "filename": text(&evil)}}});
     raw.refusal(add_node);

@@ -64,6 +64,15 @@ pub fn check(command: &str, arguments: Option<&Value>, dirs: &AllowedDirs) -> Re
     check_arguments(row.check, args, dirs).map_err(refuse)
 }
 
+/// Whether checking `command` may run qemu-img (so a caller on an async thread should run
+/// [`check`] as blocking work): commands that open images, and transactions.
+pub fn may_read_images(command: &str) -> bool {
+    matches!(
+        find(command).map(|row| row.check),
+        Some(Check::Image(_) | Check::Transaction)
+    )
+}
+
 fn text_at<'a>(args: &'a Value, dotted: &str) -> Option<&'a str> {
     dotted
         .split('.')

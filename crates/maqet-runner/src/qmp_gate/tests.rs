@@ -79,6 +79,8 @@ fn path_arguments_are_checked() {
 
 #[test]
 fn image_commands_read_the_image_only_when_qemu_opens_an_existing_one() {
+    assert!(may_read_images("blockdev-change-medium") && may_read_images("transaction"));
+    assert!(!may_read_images("query-status") && !may_read_images("screendump"));
     // A new overlay or backup target is created by QEMU: only its path is checked.
     let new = json!({"device": "d", "snapshot-file": "/tmp/maqet-gate-new-overlay.qcow2"});
     assert!(check("blockdev-snapshot-sync", Some(&new), &dirs()).is_ok());

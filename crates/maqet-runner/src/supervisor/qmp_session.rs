@@ -76,19 +76,27 @@ impl Session {
             ));
         }
         if !self.dangerous && self.gated(&command.execute).await {
-            // The gate may run qemu-img on images (bounded in time): off the async threads.
-            let (name, arguments) = (command.execute.clone(), command.arguments.clone());
-            let dirs = self.shared.dirs.clone();
-            let verdict = tokio::task::spawn_blocking(move || {
-                qmp_gate::check(&name, arguments.as_ref(), &dirs)
-            })
-            .await
-            .unwrap_or_else(|_| {
-                Err(qmp_gate::Refusal {
-                    command: command.execute.clone(),
-                    reason: "the check of its arguments failed".into(),
+            let verdict = if qmp_gate::may_read_images(&command.execute) {
+                // The gate runs qemu-img on images (bounded in time): off the async threads.
+                let (name, arguments) = (command.execute.clone(), command.arguments.clone());
+                let dirs = self.shared.dirs.clone();
+                tokio::task::spawn_blocking(move || {
+                    qmp_gate::check(&name, arguments.as_ref(), &dirs)
                 })
-            });
+                .await
+                .unwrap_or_else(|_| {
+                    Err(qmp_gate::Refusal {
+                        command: command.execute.clone(),
+                        reason: "the check of its arguments failed".into(),
+                    })
+                })
+            } else {
+                qmp_gate::check(
+                    &command.execute,
+                    command.arguments.as_ref(),
+                    &self.shared.dirs,
+                )
+            };
             if let Err(refusal) = verdict {
                 log!("refused raw QMP `{}`: {}", refusal.command, refusal.reason);
                 return Some(error_reply(command.id, "GenericError", refusal.desc()));

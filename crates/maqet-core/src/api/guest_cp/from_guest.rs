@@ -14,7 +14,9 @@ use serde_json::{Value, json};
 
 use super::host_dir::{HostDir, Partial};
 use super::journal::CopyJournal;
-use super::listing::{GuestStat, listing_root, parse_stats, relative_components, split_nul};
+use super::listing::{
+    GuestStat, STAT_FORMAT, listing_root, parse_stats, relative_components, split_nul,
+};
 use super::{CHUNK, Copier, base_name};
 use crate::api::guest::AGENT_CALL_LIMIT;
 use crate::text::escape_guest_text;
@@ -51,6 +53,12 @@ impl Copier<'_> {
         self.sweep(&dir);
         if !self.guest_test("-d", src)? {
             let stat = self.stat_guest(&[src.to_owned()])?[0];
+            if !stat.regular {
+                return Err(MaqetError::invalid(format!(
+                    "{} is not a regular file in the guest (a device, FIFO or socket); cp copies regular files and directories — `maqet exec VM -- cat {0} > FILE` reads it",
+                    escape_guest_text(src)
+                )));
+            }
             return self.file_out(src, stat, &dir, &name, journal);
         }
         if !recursive {
@@ -73,6 +81,12 @@ impl Copier<'_> {
             let Some((file_name, parents)) = entry.components.split_last() else {
                 continue;
             };
+            if !stat.regular {
+                return Err(failure(format!(
+                    "the guest's `find` listed {} as a regular file, but its `stat` says it is not; nothing more was copied",
+                    escape_guest_text(&entry.guest_path)
+                )));
+            }
             let parent = self.open_below(&top, parents)?;
             let parent = parent.as_ref().unwrap_or(&top);
             self.file_out(&entry.guest_path, stat, parent, file_name, journal)?;
@@ -143,7 +157,7 @@ impl Copier<'_> {
 
     /// Sizes and permission bits of guest files, from the guest's `stat`.
     fn stat_guest(&mut self, paths: &[String]) -> Result<Vec<GuestStat>, MaqetError> {
-        let mut args = vec!["-L", "-c", "%s %a"];
+        let mut args = vec!["-L", "-c", STAT_FORMAT];
         args.extend(paths.iter().map(String::as_str));
         let (code, out) = self.agent.run_helper("stat", &args)?;
         if code != 0 {

@@ -61,7 +61,10 @@ pub fn split_nul(listing: &[u8]) -> impl Iterator<Item = &[u8]> {
         .filter(|e| !e.is_empty())
 }
 
-/// What `stat -L -c '%s %a'` says about one guest file: its size and permission bits.
+/// The `stat -c` format maqet asks for: size in bytes and the raw mode in hex (type + bits).
+pub const STAT_FORMAT: &str = "%s %f";
+
+/// What `stat -L -c '%s %f'` says about one guest file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GuestStat {
     /// The size in bytes the guest reported.
@@ -69,9 +72,11 @@ pub struct GuestStat {
     /// The permission bits, masked to `0o777`: a guest never sets setuid, setgid or sticky
     /// bits on the host.
     pub mode: u32,
+    /// Whether it is a regular file (not a device, FIFO, socket or directory).
+    pub regular: bool,
 }
 
-/// Parses `stat -L -c '%s %a'` output: exactly one `SIZE MODE` line per file asked about.
+/// Parses `stat -L -c '%s %f'` output: exactly one `SIZE RAWMODE` line per file asked about.
 pub fn parse_stats(output: &[u8], files: usize) -> Result<Vec<GuestStat>, String> {
     let text = std::str::from_utf8(output)
         .map_err(|_| "the guest's `stat` printed bytes that are not text".to_owned())?;
@@ -81,10 +86,11 @@ pub fn parse_stats(output: &[u8], files: usize) -> Result<Vec<GuestStat>, String
             let bad = || format!("the guest's `stat` printed `{}`", escape_guest_bytes(line.as_bytes()));
             let (size, mode) = line.trim().split_once(' ').ok_or_else(bad)?;
             let size = size.parse::<u64>().map_err(|_| bad())?;
-            let mode = u32::from_str_radix(mode, 8).map_err(|_| bad())?;
+            let raw = u32::from_str_radix(mode, 16).map_err(|_| bad())?;
             Ok(GuestStat {
                 size,
-                mode: mode & 0o777,
+                mode: raw & 0o777,
+                regular: raw & 0o170_000 == 0o100_000,
             })
         })
         .collect::<Result<Vec<_>, String>>()?;
@@ -146,12 +152,22 @@ mod tests {
 
     #[test]
     fn stat_output_is_checked_and_modes_masked() {
-        let stats = parse_stats(b"12 640\n0 4755\n", 2).unwrap();
-        assert_eq!(stats[0], GuestStat { size: 12, mode: 0o640 });
-        assert_eq!(stats[1].mode, 0o755);
-        assert!(parse_stats(b"12 640\n", 2).is_err());
-        assert!(parse_stats(b"-1 640\n", 1).is_err());
-        assert!(parse_stats(b"99999999999999999999999 640\n", 1).is_err());
-        assert!(parse_stats(b"1 9\n", 1).is_err());
+        // 81a0: a regular file, 0640; 89ed: regular, setuid 0755; 21b6: a character device.
+        let stats = parse_stats(b"12 81a0\n0 89ed\n0 21b6\n", 3).unwrap();
+        assert_eq!(
+            stats[0],
+            GuestStat {
+                size: 12,
+                mode: 0o640,
+                regular: true
+            }
+        );
+        assert_eq!((stats[1].mode, stats[1].regular), (0o755, true));
+        assert!(!stats[2].regular);
+        assert!(parse_stats(b"12 81a0\n", 2).is_err());
+        assert!(parse_stats(b"-1 81a0\n", 1).is_err());
+        assert!(parse_stats(b"99999999999999999999999 81a0\n", 1).is_err());
+        assert!(parse_stats(b"1 81a0x\n", 1).is_err());
+        assert!(parse_stats(b"1 81a0 extra\n", 1).is_err());
     }
 }

@@ -30,7 +30,10 @@ fn start_guest(home: &MaqetHome, name: &str) {
 
 /// Runs a shell script as root in the guest and asserts that it succeeded.
 fn guest_sh(home: &MaqetHome, vm: &str, script: &str) -> String {
-    let out = maqet_ok(home, &["exec", vm, "--timeout", "120", "--", "sh", "-c", script]);
+    let out = maqet_ok(
+        home,
+        &["exec", vm, "--timeout", "120", "--", "sh", "-c", script],
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -43,7 +46,10 @@ fn tree(dir: &Path) -> Vec<PathBuf> {
     let mut all = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).expect("list a test directory").flatten() {
+        for entry in std::fs::read_dir(&d)
+            .expect("list a test directory")
+            .flatten()
+        {
             let path = entry.path();
             if entry.file_type().expect("a file type").is_dir() {
                 stack.push(path.clone());
@@ -109,7 +115,11 @@ fn wait_for_partial(dir: &Path, child: &mut Child) -> PathBuf {
         if let Some(status) = child.try_wait().expect("poll the copy") {
             panic!("the copy ended ({status}) before its partial file was seen");
         }
-        assert!(Instant::now() < deadline, "no partial file appeared in {}", dir.display());
+        assert!(
+            Instant::now() < deadline,
+            "no partial file appeared in {}",
+            dir.display()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -135,7 +145,11 @@ fn a_hostile_guest_cannot_make_cp_write_outside_the_destination_or_fill_the_disk
     assert_eq!(std::fs::read(copy.join("a.txt")).unwrap(), b"one\n");
     assert_eq!(std::fs::read(copy.join("new\nline")).unwrap(), b"two");
     assert_eq!(mode(&copy.join("a.txt")), 0o640);
-    assert_eq!(mode(&copy.join("sub/tool")), 0o755, "setuid must not reach the host");
+    assert_eq!(
+        mode(&copy.join("sub/tool")),
+        0o755,
+        "setuid must not reach the host"
+    );
     assert!(!copy.join("new").exists() && !copy.join("line").exists());
 
     // A guest `find` that lists entries outside the directory asked for.
@@ -152,14 +166,20 @@ chmod 755 /bin/find"#,
     );
     // (Through the agent, as maqet runs it: busybox sh would run its own applet instead.)
     let listing = maqet_ok(&home, &["exec", "hc", "--", "find", "/tmp/d"]).stdout;
-    assert!(listing.contains(&0), "the fake find is in place: {listing:?}");
+    assert!(
+        listing.contains(&0),
+        "the fake find is in place: {listing:?}"
+    );
     for dest in ["evil", "evil2/"] {
         let target = out.join(dest);
         if dest.ends_with('/') {
             std::fs::create_dir(&target).unwrap();
         }
         let err = fails_with(&home, &["cp", "-r", "hc:/tmp/d", arg(&target)], 1);
-        assert!(err.contains("../../escape"), "the error names the entry: {err}");
+        assert!(
+            err.contains("../../escape"),
+            "the error names the entry: {err}"
+        );
         assert!(err.contains("not to be trusted"), "{err}");
     }
     let escaped: Vec<PathBuf> = tree(home.path())
@@ -168,9 +188,16 @@ chmod 755 /bin/find"#,
         .filter(|p| !p.starts_with(&out) && !p.starts_with(home.path().join("xdg")))
         .filter(|p| !p.starts_with(home.data_dir()) && !p.starts_with(home.runtime_dir()))
         .collect();
-    assert!(escaped.is_empty(), "written outside the destination: {escaped:?}");
+    assert!(
+        escaped.is_empty(),
+        "written outside the destination: {escaped:?}"
+    );
     assert!(!home.path().join("escape").exists() && !out.join("escape").exists());
-    assert!(tree(&out).iter().all(|p| !p.to_string_lossy().contains("escape")));
+    assert!(
+        tree(&out)
+            .iter()
+            .all(|p| !p.to_string_lossy().contains("escape"))
+    );
     guest_sh(&home, "hc", "mv /tmp/find.real /bin/find");
 
     // A file turned into an endless stream: a device or a FIFO is refused for what it is, and
@@ -216,8 +243,14 @@ chmod 755 /bin/stat"#,
         3,
     );
     assert!(err.contains("--max-bytes ten"), "{err}");
-    maqet_ok(&home, &["cp", "--max-bytes", "3M", "hc:/tmp/three", arg(&streams)]);
-    assert_eq!(std::fs::metadata(streams.join("three")).unwrap().len(), 3 << 20);
+    maqet_ok(
+        &home,
+        &["cp", "--max-bytes", "3M", "hc:/tmp/three", arg(&streams)],
+    );
+    assert_eq!(
+        std::fs::metadata(streams.join("three")).unwrap().len(),
+        3 << 20
+    );
 }
 
 #[test]
@@ -237,7 +270,11 @@ fn an_interrupted_copy_leaves_no_partial_file_and_killed_ones_are_cleaned_later(
         assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
         let status = child.wait().expect("wait for the copy");
         assert_eq!(status.signal(), Some(signal), "{status}");
-        assert!(!partial.exists(), "{} stayed after signal {signal}", partial.display());
+        assert!(
+            !partial.exists(),
+            "{} stayed after signal {signal}",
+            partial.display()
+        );
         assert!(tree(&dest).is_empty(), "{:?}", tree(&dest));
     }
 
@@ -246,12 +283,19 @@ fn an_interrupted_copy_leaves_no_partial_file_and_killed_ones_are_cleaned_later(
     let partial = wait_for_partial(&dest, &mut child);
     child.kill().unwrap();
     child.wait().unwrap();
-    assert!(partial.exists(), "SIGKILL cannot be caught: the partial is still there");
+    assert!(
+        partial.exists(),
+        "SIGKILL cannot be caught: the partial is still there"
+    );
     guest_sh(&home, "hs", "printf small > /tmp/small");
     let args = ["cp", "hs:/tmp/small", arg(&dest)];
     let out = maqet_ok(&home, &args);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("removed partial files"), "{}", describe(&args, &out));
+    assert!(
+        text.contains("removed partial files"),
+        "{}",
+        describe(&args, &out)
+    );
     assert!(!partial.exists());
 
     // ... and `maqet doctor` finds one left in a directory no later cp touched.
@@ -263,7 +307,10 @@ fn an_interrupted_copy_leaves_no_partial_file_and_killed_ones_are_cleaned_later(
     child.wait().unwrap();
     let out = maqet(&home, &["doctor"]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("cp-partials") && text.contains("--fix"), "{text}");
+    assert!(
+        text.contains("cp-partials") && text.contains("--fix"),
+        "{text}"
+    );
     assert!(partial.exists());
     let out = maqet(&home, &["doctor", "--fix"]);
     let text = String::from_utf8_lossy(&out.stdout);
@@ -292,12 +339,27 @@ fn cp_into_the_guest_keeps_links_and_modes_and_exec_codes_are_honest() {
     std::os::unix::fs::symlink("loop", src.join("loop")).unwrap();
     std::os::unix::fs::symlink("/", src.join("root")).unwrap();
     let fifo = src.join("pipe");
-    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
-    assert!(std::fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(
+        std::fs::symlink_metadata(&fifo)
+            .unwrap()
+            .file_type()
+            .is_fifo()
+    );
     let args = ["cp", "-r", arg(&src), "he:/tmp/"];
     let out = maqet_ok(&home, &args);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("skipped 1 entry") && text.contains("pipe"), "{}", describe(&args, &out));
+    assert!(
+        text.contains("skipped 1 entry") && text.contains("pipe"),
+        "{}",
+        describe(&args, &out)
+    );
     let modes = guest_sh(
         &home,
         "he",
@@ -316,17 +378,42 @@ fn cp_into_the_guest_keeps_links_and_modes_and_exec_codes_are_honest() {
 
     // A program that does not exist exits 127, as in a shell.
     let out = maqet(&home, &["exec", "he", "--", "/no/such"]);
-    assert_eq!(out.status.code(), Some(127), "{}", describe(&["exec"], &out));
+    assert_eq!(
+        out.status.code(),
+        Some(127),
+        "{}",
+        describe(&["exec"], &out)
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("/no/such: no such program"), "{stderr}");
     let out = maqet(&home, &["exec", "he", "--", "/etc"]);
-    assert_eq!(out.status.code(), Some(126), "{}", describe(&["exec"], &out));
+    assert_eq!(
+        out.status.code(),
+        Some(126),
+        "{}",
+        describe(&["exec"], &out)
+    );
     // Output the agent cut at 16 MiB: a warning and a non-zero exit, not a silent success.
     let out = maqet(
         &home,
-        &["exec", "he", "--timeout", "300", "--", "head", "-c", "17000000", "/dev/zero"],
+        &[
+            "exec",
+            "he",
+            "--timeout",
+            "300",
+            "--",
+            "head",
+            "-c",
+            "17000000",
+            "/dev/zero",
+        ],
     );
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("16 MiB"));
     assert_eq!(out.stdout.len(), 16 << 20);
 }

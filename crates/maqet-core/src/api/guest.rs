@@ -298,9 +298,7 @@ impl GuestAgent {
             .client
             .call("guest-exec", Some(arguments), remaining(deadline))
         {
-            Err(AgentCallError::Refused { desc, .. })
-                if spawn_failure_status(&desc).is_some() =>
-            {
+            Err(AgentCallError::Refused { desc, .. }) if spawn_failure_status(&desc).is_some() => {
                 let status = spawn_failure_status(&desc).unwrap_or(127);
                 return Ok(Finished::NotStarted(status, escape_guest_text(&desc)));
             }
@@ -696,7 +694,9 @@ mod tests {
             GuestExit::Code(7)
         );
         assert_eq!(
-            exit_of(json!({"exited": true, "signal": 9})).unwrap().shell_status(),
+            exit_of(json!({"exited": true, "signal": 9}))
+                .unwrap()
+                .shell_status(),
             137
         );
         for reply in [
@@ -715,8 +715,10 @@ mod tests {
         }
         // Out of i32 range: the reply does not even decode.
         assert!(
-            serde_json::from_value::<ExecStatus>(json!({"exited": true, "exitcode": 4_294_967_296_u64}))
-                .is_err()
+            serde_json::from_value::<ExecStatus>(
+                json!({"exited": true, "exitcode": 4_294_967_296_u64})
+            )
+            .is_err()
         );
     }
 
@@ -731,7 +733,11 @@ mod tests {
         assert_eq!(spawn_failure_status("Guest agent command failed"), None);
         let result = not_started("vm", "/no/such\x1b[2J", 127, "x");
         assert_eq!(result.exit_status(), 127);
-        assert!(result.stderr.contains("/no/such\\u{1b}[2J"), "{}", result.stderr);
+        assert!(
+            result.stderr.contains("/no/such\\u{1b}[2J"),
+            "{}",
+            result.stderr
+        );
     }
 
     #[test]
@@ -757,7 +763,13 @@ mod tests {
                 desc: "no\nerror: forged line\x1b[31m".into(),
             },
         );
-        let chain = format!("{:?}", std::error::Error::source(&err).map(ToString::to_string));
-        assert!(chain.contains("no\\\\nerror: forged line\\\\u{1b}[31m"), "{chain}");
+        let chain = format!(
+            "{:?}",
+            std::error::Error::source(&err).map(ToString::to_string)
+        );
+        assert!(
+            chain.contains("no\\\\nerror: forged line\\\\u{1b}[31m"),
+            "{chain}"
+        );
     }
 }

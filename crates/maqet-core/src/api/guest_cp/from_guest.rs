@@ -97,8 +97,9 @@ impl Copier<'_> {
     /// Removes stale partial files of killed copies from `dir`, noting them in the report.
     fn sweep(&mut self, dir: &HostDir) {
         for name in dir.sweep_stale_partials(true) {
-            self.removed_stale_partials
-                .push(escape_guest_text(&dir.path.join(name).display().to_string()));
+            self.removed_stale_partials.push(escape_guest_text(
+                &dir.path.join(name).display().to_string(),
+            ));
         }
     }
 
@@ -122,10 +123,9 @@ impl Copier<'_> {
     fn list(&mut self, root: &str, kind: &str) -> Result<Vec<Entry>, MaqetError> {
         let prefix = listing_root(root);
         let start = if prefix.is_empty() { "/" } else { prefix };
-        let (code, out) = self.agent.run_helper(
-            "find",
-            &[start, "-mindepth", "1", "-type", kind, "-print0"],
-        )?;
+        let (code, out) = self
+            .agent
+            .run_helper("find", &[start, "-mindepth", "1", "-type", kind, "-print0"])?;
         if code != 0 {
             return Err(failure(format!(
                 "cannot list {root} in the guest (find exited {code})"
@@ -184,7 +184,10 @@ impl Copier<'_> {
         if !self.force && dir.has(name) {
             return Err(MaqetError::new(
                 ErrorKind::AlreadyExists,
-                format!("{} already exists; add --force to replace it", shown.display()),
+                format!(
+                    "{} already exists; add --force to replace it",
+                    shown.display()
+                ),
             ));
         }
         let left = self.max_bytes.map(|max| max.saturating_sub(self.bytes));
@@ -209,12 +212,10 @@ impl Copier<'_> {
             AGENT_CALL_LIMIT,
         )?;
         journal.note(&dir.path);
-        let result = dir
-            .create_partial(name, stat.mode)
-            .and_then(|mut partial| {
-                self.read_chunks(&handle, src, &mut partial, stat.size)
-                    .map(|()| partial)
-            });
+        let result = dir.create_partial(name, stat.mode).and_then(|mut partial| {
+            self.read_chunks(&handle, src, &mut partial, stat.size)
+                .map(|()| partial)
+        });
         drop(self.agent.call(
             "guest-file-close",
             Some(json!({"handle": handle})),
@@ -262,10 +263,9 @@ impl Copier<'_> {
                     "{shown} grew beyond the {limit} bytes the guest reported before the copy (a device, a pipe, or a file still being written?); the copy was removed — copy it with `maqet exec VM -- cat {shown} > FILE` if that is intended"
                 )));
             }
-            partial
-                .file
-                .write_all(&bytes)
-                .map_err(|e| MaqetError::io(format!("cannot write {}", partial.path().display()), e))?;
+            partial.file.write_all(&bytes).map_err(|e| {
+                MaqetError::io(format!("cannot write {}", partial.path().display()), e)
+            })?;
             done = total;
             self.bytes += n;
             self.maqet.progress(&format!(
@@ -290,7 +290,10 @@ fn host_target(src: &str, dst: &Path) -> Result<(PathBuf, OsString), MaqetError>
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        (parent, dst.file_name().map(OsStr::to_os_string).unwrap_or_default())
+        (
+            parent,
+            dst.file_name().map(OsStr::to_os_string).unwrap_or_default(),
+        )
     };
     if name.is_empty() || name == "." || name == ".." {
         return Err(MaqetError::invalid(format!(
@@ -309,7 +312,10 @@ mod tests {
     fn destinations_name_a_directory_and_one_component() {
         let tmp = tempfile::tempdir().unwrap();
         let (parent, name) = host_target("/etc/hostname", tmp.path()).unwrap();
-        assert_eq!((parent.as_path(), name.as_os_str()), (tmp.path(), OsStr::new("hostname")));
+        assert_eq!(
+            (parent.as_path(), name.as_os_str()),
+            (tmp.path(), OsStr::new("hostname"))
+        );
         let (parent, name) = host_target("/x", Path::new("copy")).unwrap();
         assert_eq!((parent, name), (PathBuf::from("."), OsString::from("copy")));
         assert!(host_target("/", tmp.path()).is_err());

@@ -89,14 +89,15 @@ impl HostDir {
         let partial = partial_name(name, std::process::id());
         // Registered before it exists, so a signal at any moment after creation removes it.
         let interrupt = InterruptCleanup::register(&self.fd, &partial);
-        let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let flags =
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         let fd = rustix::fs::openat(&self.fd, &partial, flags, Mode::from_raw_mode(mode & 0o777))
             .map_err(|e| {
-                io_error(
-                    format!("cannot create {}", self.path.join(&partial).display()),
-                    e,
-                )
-            })?;
+            io_error(
+                format!("cannot create {}", self.path.join(&partial).display()),
+                e,
+            )
+        })?;
         Ok(Partial {
             dir: self,
             name: partial,
@@ -174,9 +175,15 @@ impl Partial<'_> {
             }
             Err(Errno::EXIST) => Err(MaqetError::new(
                 ErrorKind::AlreadyExists,
-                format!("{} already exists; add --force to replace it", shown.display()),
+                format!(
+                    "{} already exists; add --force to replace it",
+                    shown.display()
+                ),
             )),
-            Err(e) => Err(io_error(format!("cannot move the copy to {}", shown.display()), e)),
+            Err(e) => Err(io_error(
+                format!("cannot move the copy to {}", shown.display()),
+                e,
+            )),
         }
     }
 }
@@ -208,16 +215,22 @@ pub fn partial_pid(name: &[u8]) -> Option<u32> {
         .windows(PARTIAL_MARK.len())
         .rposition(|w| w == PARTIAL_MARK)?;
     let digits = &rest[at + PARTIAL_MARK.len()..];
-    if at == 0 || digits.is_empty() || digits.len() > 10 || !digits.iter().all(u8::is_ascii_digit)
-    {
+    if at == 0 || digits.is_empty() || digits.len() > 10 || !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    std::str::from_utf8(digits).ok()?.parse().ok().filter(|&p| p > 0)
+    std::str::from_utf8(digits)
+        .ok()?
+        .parse()
+        .ok()
+        .filter(|&p| p > 0)
 }
 
 /// Whether a process with this pid exists (one of another user counts as alive).
 pub fn process_alive(pid: u32) -> bool {
-    let Some(pid) = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw) else {
+    let Some(pid) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
         return false;
     };
     !matches!(rustix::process::test_kill_process(pid), Err(Errno::SRCH))

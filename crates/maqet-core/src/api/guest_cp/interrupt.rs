@@ -26,7 +26,8 @@ struct Registered {
     name: CString,
 }
 
-static REGISTERED: [AtomicPtr<Registered>; SLOTS] = [const { AtomicPtr::new(ptr::null_mut()) }; SLOTS];
+static REGISTERED: [AtomicPtr<Registered>; SLOTS] =
+    [const { AtomicPtr::new(ptr::null_mut()) }; SLOTS];
 /// Set by the handler before it reads a slot, so a slot's memory is then never freed.
 static HANDLING: AtomicBool = AtomicBool::new(false);
 static INSTALL: Once = Once::new();

@@ -83,7 +83,12 @@ pub fn parse_stats(output: &[u8], files: usize) -> Result<Vec<GuestStat>, String
     let stats = text
         .lines()
         .map(|line| {
-            let bad = || format!("the guest's `stat` printed `{}`", escape_guest_bytes(line.as_bytes()));
+            let bad = || {
+                format!(
+                    "the guest's `stat` printed `{}`",
+                    escape_guest_bytes(line.as_bytes())
+                )
+            };
             let (size, mode) = line.trim().split_once(' ').ok_or_else(bad)?;
             let size = size.parse::<u64>().map_err(|_| bad())?;
             let raw = u32::from_str_radix(mode, 16).map_err(|_| bad())?;
@@ -108,11 +113,8 @@ mod tests {
     use super::*;
 
     fn parts(root: &str, entry: &[u8]) -> Result<Vec<String>, BadEntry> {
-        relative_components(root, entry).map(|v| {
-            v.iter()
-                .map(|p| p.to_string_lossy().into_owned())
-                .collect()
-        })
+        relative_components(root, entry)
+            .map(|v| v.iter().map(|p| p.to_string_lossy().into_owned()).collect())
     }
 
     #[test]

@@ -61,7 +61,10 @@ impl CommandOutput for CopyReport {
             self.destination
         );
         if self.links > 0 {
-            text.push_str(&format!("\ncopied {} symbolic link(s) as links", self.links));
+            text.push_str(&format!(
+                "\ncopied {} symbolic link(s) as links",
+                self.links
+            ));
         }
         if !self.skipped.is_empty() {
             text.push_str(&format!(

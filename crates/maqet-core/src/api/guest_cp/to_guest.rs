@@ -42,7 +42,12 @@ fn failure(message: String) -> MaqetError {
 }
 
 impl Copier<'_> {
-    pub(super) fn copy_in(&mut self, src: &Path, dst: &str, recursive: bool) -> Result<(), MaqetError> {
+    pub(super) fn copy_in(
+        &mut self,
+        src: &Path,
+        dst: &str,
+        recursive: bool,
+    ) -> Result<(), MaqetError> {
         // SRC itself is the user's own choice: a link given as SRC is followed, like `cp` does.
         let meta = std::fs::metadata(src)
             .map_err(|e| MaqetError::io(format!("cannot read {}", src.display()), e))?;
@@ -101,7 +106,12 @@ impl Copier<'_> {
     }
 
     /// Lists `root/rel` into `tree` without following links.
-    fn walk_host(&mut self, root: &Path, rel: &Path, tree: &mut HostTree) -> Result<(), MaqetError> {
+    fn walk_host(
+        &mut self,
+        root: &Path,
+        rel: &Path,
+        tree: &mut HostTree,
+    ) -> Result<(), MaqetError> {
         let dir = root.join(rel);
         let entries = std::fs::read_dir(&dir)
             .map_err(|e| MaqetError::io(format!("cannot list {}", dir.display()), e))?;
@@ -120,7 +130,10 @@ impl Copier<'_> {
             let kind = meta.file_type();
             if kind.is_symlink() {
                 let pointee = std::fs::read_link(entry.path()).map_err(|e| {
-                    MaqetError::io(format!("cannot read the link {}", entry.path().display()), e)
+                    MaqetError::io(
+                        format!("cannot read the link {}", entry.path().display()),
+                        e,
+                    )
                 })?;
                 tree.links.push((path, pointee));
             } else if kind.is_dir() {

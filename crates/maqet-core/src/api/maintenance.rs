@@ -94,12 +94,14 @@ impl Maqet {
     ///
     /// Reports only; with `--fix` it also removes runtime directories of VMs that are not
     /// running, marks VMs whose QEMU is gone as stopped, and removes partial files that killed
-    /// `cp` runs left. Orphaned images are listed, never
-    /// deleted.
+    /// `cp` runs left. Orphaned images are listed, never deleted.
     #[api_method(category = "maintenance", examples = ["maqet doctor", "maqet doctor --fix", "maqet doctor --format json"])]
     pub fn doctor(
         &self,
-        #[arg(help = "Remove stale runtime directories and reset stale VM states")] fix: bool,
+        #[arg(
+            help = "Remove stale runtime directories and cp partial files, and reset stale VM states"
+        )]
+        fix: bool,
     ) -> Result<DoctorReport, MaqetError> {
         let mut checks = Vec::new();
         let mut check = |name, status, detail: String| {

@@ -15,6 +15,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::registry::{CommandOutput, Passthrough};
+use crate::text::escape_guest_text;
 use crate::{ErrorKind, Maqet, MaqetError};
 
 /// How long one status poll or small agent call may take at most.
@@ -22,10 +23,15 @@ pub(crate) const AGENT_CALL_LIMIT: Duration = Duration::from_secs(10);
 /// The longest pause between two `guest-exec-status` polls.
 const POLL_MAX: Duration = Duration::from_millis(20);
 
+/// The exit status `exec` gives when qemu-ga cut the command's output at its 16 MiB limit and
+/// the command itself succeeded (a failing command keeps its own code).
+pub const EXIT_OUTPUT_TRUNCATED: i32 = 1;
+
 /// `exec`: how the guest command ended and what it printed.
 #[derive(Debug, Clone, Serialize)]
 pub struct ExecResult {
-    /// Its exit code (none when a signal ended it).
+    /// Its exit code (none when a signal ended it); always 0..=255, or 127/126 when the guest
+    /// could not start the program, as a shell reports it.
     pub exitcode: Option<i32>,
     /// The signal that ended it.
     pub signal: Option<i32>,
@@ -45,9 +51,18 @@ impl ExecResult {
     /// The exit code a shell would show: the command's own, or 128 + the signal.
     pub fn shell_status(&self) -> i32 {
         match (self.signal, self.exitcode) {
-            (Some(signal), _) => 128 + signal,
+            (Some(signal), _) => 128 + signal.clamp(0, 127),
             (None, Some(code)) => code,
             (None, None) => 0,
+        }
+    }
+
+    /// maqet's exit status for this result: the command's, or [`EXIT_OUTPUT_TRUNCATED`] when
+    /// the command succeeded but its output was cut.
+    pub fn exit_status(&self) -> i32 {
+        match (self.shell_status(), self.truncated) {
+            (0, true) => EXIT_OUTPUT_TRUNCATED,
+            (status, _) => status,
         }
     }
 
@@ -68,13 +83,20 @@ impl CommandOutput for ExecResult {
     }
 
     fn passthrough(&self) -> Option<Passthrough> {
+        let mut stderr = self.raw_stderr.clone();
+        if self.truncated {
+            stderr.extend_from_slice(TRUNCATED_WARNING.as_bytes());
+        }
         Some(Passthrough {
             stdout: self.raw_stdout.clone(),
-            stderr: self.raw_stderr.clone(),
-            exit_code: self.shell_status(),
+            stderr,
+            exit_code: self.exit_status(),
         })
     }
 }
+
+/// Added to the command's stderr when qemu-ga cut its output.
+const TRUNCATED_WARNING: &str = "maqet: warning: the guest agent cut the command's output at its 16 MiB limit, so what is shown is incomplete; redirect the output to a file in the guest and `maqet cp` it out\n";
 
 /// `guest info`: what the guest and its agent say about themselves.
 #[derive(Debug, Clone, Serialize)]
@@ -99,17 +121,18 @@ impl CommandOutput for GuestInfo {
     fn human(&self) -> Option<String> {
         let os = self.os.as_ref();
         let field = |key: &str| {
-            os.and_then(|o| o.get(key))
-                .and_then(Value::as_str)
-                .unwrap_or("-")
-                .to_owned()
+            escape_guest_text(
+                os.and_then(|o| o.get(key))
+                    .and_then(Value::as_str)
+                    .unwrap_or("-"),
+            )
         };
         let mut text = format!(
             "agent:      qemu-ga {} ({} commands allowed, {} disabled)\nhostname:   {}\nos:         {} {}\nkernel:     {}",
-            self.agent_version,
+            escape_guest_text(&self.agent_version),
             self.allowed_commands.len(),
             self.disabled_commands.len(),
-            self.hostname.as_deref().unwrap_or("-"),
+            escape_guest_text(self.hostname.as_deref().unwrap_or("-")),
             field("pretty-name"),
             field("machine"),
             field("kernel-release"),
@@ -129,14 +152,14 @@ impl CommandOutput for GuestInfo {
                 .filter_map(|a| {
                     Some(format!(
                         "{}/{}",
-                        a.get("ip-address")?.as_str()?,
+                        escape_guest_text(a.get("ip-address")?.as_str()?),
                         a.get("prefix")?.as_u64()?
                     ))
                 })
                 .collect();
             text.push_str(&format!(
                 "\ninterface:  {} {}",
-                iface.get("name").and_then(Value::as_str).unwrap_or("?"),
+                escape_guest_text(iface.get("name").and_then(Value::as_str).unwrap_or("?")),
                 addresses.join(" ")
             ));
         }
@@ -199,10 +222,69 @@ impl GuestAgent {
 
 /// How a guest command ended.
 pub(crate) enum Finished {
-    /// It exited.
-    Done(ExecStatus),
+    /// It ended: by an exit code or a signal (both checked), with its captured output.
+    Done(GuestExit, ExecStatus),
+    /// The guest could not start the program; the status a shell would give (127: not found,
+    /// 126: found but not runnable) and the agent's reason, escaped.
+    NotStarted(i32, String),
     /// The deadline passed; it has this guest pid.
     TimedOut(i64),
+}
+
+/// How a guest command ended, after checking the agent's numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum GuestExit {
+    /// It exited with this code.
+    Code(u8),
+    /// This signal (1..=64) ended it.
+    Signal(u8),
+}
+
+impl GuestExit {
+    /// The status a shell shows: the code, or 128 + the signal.
+    pub fn shell_status(self) -> i32 {
+        match self {
+            GuestExit::Code(code) => i32::from(code),
+            GuestExit::Signal(signal) => 128 + i32::from(signal),
+        }
+    }
+}
+
+/// Checks a finished `guest-exec-status`: exactly one of an exit code in 0..=255 and a signal
+/// in 1..=64. Anything else is the agent misbehaving, never a made-up status.
+pub(crate) fn checked_exit(vm: &str, status: &ExecStatus) -> Result<GuestExit, MaqetError> {
+    let exit = match (status.exitcode, status.signal) {
+        (Some(code), None) => u8::try_from(code).ok().map(GuestExit::Code),
+        (None, Some(signal)) => u8::try_from(signal)
+            .ok()
+            .filter(|s| (1..=64).contains(s))
+            .map(GuestExit::Signal),
+        _ => None,
+    };
+    exit.ok_or_else(|| {
+        let shown = |v: Option<i32>| v.map_or_else(|| "none".to_owned(), |v| v.to_string());
+        MaqetError::new(
+            ErrorKind::Failure,
+            format!(
+                "the guest agent of VM `{vm}` reported an impossible end for the command (exit code {}, signal {}); its agent is broken or the guest is not to be trusted",
+                shown(status.exitcode),
+                shown(status.signal)
+            ),
+        )
+    })
+}
+
+/// The shell status for a `guest-exec` the agent refused because the program could not be
+/// started (glib's "Failed to execute child process"): 127 when it does not exist, else 126.
+fn spawn_failure_status(desc: &str) -> Option<i32> {
+    if !desc.contains("Failed to execute child process") {
+        return None;
+    }
+    Some(if desc.contains("No such file or directory") {
+        127
+    } else {
+        126
+    })
 }
 
 impl GuestAgent {
@@ -212,8 +294,26 @@ impl GuestAgent {
         arguments: Value,
         deadline: Instant,
     ) -> Result<Finished, MaqetError> {
-        let started: ExecStarted =
-            self.call_as("guest-exec", Some(arguments), remaining(deadline))?;
+        let started = match self
+            .client
+            .call("guest-exec", Some(arguments), remaining(deadline))
+        {
+            Err(AgentCallError::Refused { desc, .. }) if spawn_failure_status(&desc).is_some() => {
+                let status = spawn_failure_status(&desc).unwrap_or(127);
+                return Ok(Finished::NotStarted(status, escape_guest_text(&desc)));
+            }
+            Err(e) => return Err(agent_error(&self.name, "guest-exec", e)),
+            Ok(value) => serde_json::from_value::<ExecStarted>(value).map_err(|e| {
+                MaqetError::with_source(
+                    ErrorKind::Failure,
+                    format!(
+                        "the guest agent of VM `{}` answered `guest-exec` in an unexpected shape",
+                        self.name
+                    ),
+                    e,
+                )
+            })?,
+        };
         let mut pause = Duration::from_millis(1);
         loop {
             let status: ExecStatus = self.call_as(
@@ -222,7 +322,8 @@ impl GuestAgent {
                 remaining(deadline),
             )?;
             if status.exited {
-                return Ok(Finished::Done(status));
+                let exit = checked_exit(&self.name, &status)?;
+                return Ok(Finished::Done(exit, status));
             }
             if Instant::now() + pause >= deadline {
                 return Ok(Finished::TimedOut(started.pid));
@@ -237,18 +338,24 @@ impl GuestAgent {
     pub fn run_helper(&mut self, path: &str, args: &[&str]) -> Result<(i32, Vec<u8>), MaqetError> {
         let arguments = json!({"path": path, "arg": args, "capture-output": true});
         match self.run_and_wait(arguments, Instant::now() + AGENT_CALL_LIMIT)? {
-            Finished::Done(status) => {
+            Finished::Done(exit, status) => {
+                if status.out_truncated == Some(true) {
+                    return Err(MaqetError::new(
+                        ErrorKind::Failure,
+                        format!(
+                            "the output of `{path}` in the guest of VM `{}` was cut at the agent's 16 MiB limit, so maqet cannot rely on it",
+                            self.name
+                        ),
+                    ));
+                }
                 let out = status
                     .out_data
                     .as_deref()
                     .and_then(|d| decode_base64(d).ok())
                     .unwrap_or_default();
-                let code = match (status.signal, status.exitcode) {
-                    (Some(signal), _) => 128 + signal,
-                    (None, code) => code.unwrap_or(0),
-                };
-                Ok((code, out))
+                Ok((exit.shell_status(), out))
             }
+            Finished::NotStarted(status, _) => Ok((status, Vec::new())),
             Finished::TimedOut(pid) => Err(MaqetError::new(
                 ErrorKind::Timeout,
                 format!(
@@ -281,6 +388,14 @@ pub(crate) fn agent_error(vm: &str, command: &str, err: AgentCallError) -> Maqet
             ErrorKind::Failure,
             format!("the guest agent of VM `{vm}` could not run `{command}`"),
         ),
+    };
+    // The description comes from the guest: it is shown with its control characters escaped.
+    let err = match err {
+        AgentCallError::Refused { class, desc } => AgentCallError::Refused {
+            class: escape_guest_text(&class),
+            desc: escape_guest_text(&desc),
+        },
+        other => other,
     };
     MaqetError::with_source(kind, message, err)
 }
@@ -331,7 +446,9 @@ impl Maqet {
     ///
     /// Needs `guest_agent: true` and qemu-ga running in the guest. The command's stdout and
     /// stderr go to maqet's own, byte for byte, when it has finished, and maqet exits with the
-    /// command's exit code (128 + N when signal N ended it), in every output format. With
+    /// command's exit code (128 + N when signal N ended it), in every output format; a program
+    /// the guest cannot start gives 127 (126 when it exists but cannot run), as in a shell, and
+    /// output qemu-ga cut at 16 MiB gives a warning and exit 1 when the command succeeded. With
     /// `--format json` the result is `{exitcode, signal, stdout, stderr, truncated}`. After
     /// `--timeout` seconds maqet exits with status 2 and kills the command in the guest (with
     /// the guest's `kill`, when the agent allows it). `--cwd` runs the command through the
@@ -407,8 +524,11 @@ impl Maqet {
         }
         let (_, mut agent) = self.guest_agent(&vm)?;
         let deadline = Instant::now() + limit;
-        let status = match agent.run_and_wait(arguments, deadline)? {
-            Finished::Done(status) => status,
+        let (exit, status) = match agent.run_and_wait(arguments, deadline)? {
+            Finished::Done(exit, status) => (exit, status),
+            Finished::NotStarted(code, reason) => {
+                return Ok(not_started(&vm, program, code, &reason));
+            }
             Finished::TimedOut(pid) => return Err(exec_timeout(&mut agent, program, pid, limit)),
         };
         let decode = |data: &Option<String>| -> Result<Vec<u8>, MaqetError> {
@@ -425,9 +545,13 @@ impl Maqet {
         };
         let raw_stdout = decode(&status.out_data)?;
         let raw_stderr = decode(&status.err_data)?;
+        let (exitcode, signal) = match exit {
+            GuestExit::Code(code) => (Some(i32::from(code)), None),
+            GuestExit::Signal(signal) => (None, Some(i32::from(signal))),
+        };
         Ok(ExecResult {
-            exitcode: status.exitcode,
-            signal: status.signal,
+            exitcode,
+            signal,
             stdout: String::from_utf8_lossy(&raw_stdout).into_owned(),
             stderr: String::from_utf8_lossy(&raw_stderr).into_owned(),
             truncated: status.out_truncated.unwrap_or(false)
@@ -476,6 +600,29 @@ impl Maqet {
             os,
             interfaces,
         })
+    }
+}
+
+/// The result of a program the guest could not start: the shell's 127 or 126, and a line on
+/// stderr saying why.
+fn not_started(vm: &str, program: &str, code: i32, reason: &str) -> ExecResult {
+    let what = if code == 127 {
+        "no such program"
+    } else {
+        "cannot run it"
+    };
+    let stderr = format!(
+        "maqet: {}: {what} in the guest of VM `{vm}` (the agent said: {reason})\n",
+        escape_guest_text(program)
+    );
+    ExecResult {
+        exitcode: Some(code),
+        signal: None,
+        stdout: String::new(),
+        stderr: stderr.clone(),
+        truncated: false,
+        raw_stdout: Vec::new(),
+        raw_stderr: stderr.into_bytes(),
     }
 }
 
@@ -529,4 +676,100 @@ fn exec_timeout(agent: &mut GuestAgent, program: &str, pid: i64, limit: Duration
             limit.as_secs_f64()
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exit_of(reply: Value) -> Result<GuestExit, MaqetError> {
+        let status: ExecStatus = serde_json::from_value(reply).unwrap();
+        checked_exit("vm", &status)
+    }
+
+    #[test]
+    fn crafted_exec_status_replies_never_become_made_up_exit_codes() {
+        assert_eq!(
+            exit_of(json!({"exited": true, "exitcode": 7})).unwrap(),
+            GuestExit::Code(7)
+        );
+        assert_eq!(
+            exit_of(json!({"exited": true, "signal": 9}))
+                .unwrap()
+                .shell_status(),
+            137
+        );
+        for reply in [
+            json!({"exited": true, "exitcode": 256}),
+            json!({"exited": true, "exitcode": -1}),
+            json!({"exited": true, "exitcode": 2_147_483_647}),
+            json!({"exited": true, "signal": 0}),
+            json!({"exited": true, "signal": 65}),
+            json!({"exited": true, "signal": 2_147_483_647}),
+            json!({"exited": true, "signal": -2_147_483_648}),
+            json!({"exited": true}),
+            json!({"exited": true, "exitcode": 0, "signal": 9}),
+        ] {
+            let err = exit_of(reply.clone()).unwrap_err();
+            assert!(err.to_string().contains("impossible"), "{reply}: {err}");
+        }
+        // Out of i32 range: the reply does not even decode.
+        assert!(
+            serde_json::from_value::<ExecStatus>(
+                json!({"exited": true, "exitcode": 4_294_967_296_u64})
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn a_program_the_guest_cannot_start_maps_to_the_shell_codes() {
+        let missing = "Guest agent command failed, error was 'Failed to execute child process \u{201c}/no/such\u{201d} (No such file or directory)'";
+        assert_eq!(spawn_failure_status(missing), Some(127));
+        assert_eq!(
+            spawn_failure_status("Failed to execute child process \"/etc\" (Permission denied)"),
+            Some(126)
+        );
+        assert_eq!(spawn_failure_status("Guest agent command failed"), None);
+        let result = not_started("vm", "/no/such\x1b[2J", 127, "x");
+        assert_eq!(result.exit_status(), 127);
+        assert!(
+            result.stderr.contains("/no/such\\u{1b}[2J"),
+            "{}",
+            result.stderr
+        );
+    }
+
+    #[test]
+    fn cut_output_of_a_successful_command_exits_non_zero_with_a_warning() {
+        let mut result = not_started("vm", "x", 127, "x");
+        result.exitcode = Some(0);
+        result.truncated = true;
+        assert_eq!(result.exit_status(), EXIT_OUTPUT_TRUNCATED);
+        let pass = result.passthrough().unwrap();
+        assert_eq!(pass.exit_code, EXIT_OUTPUT_TRUNCATED);
+        assert!(String::from_utf8_lossy(&pass.stderr).contains("16 MiB"));
+        result.exitcode = Some(3);
+        assert_eq!(result.exit_status(), 3);
+    }
+
+    #[test]
+    fn agent_error_descriptions_are_escaped() {
+        let err = agent_error(
+            "vm",
+            "guest-file-open",
+            AgentCallError::Refused {
+                class: "GenericError".into(),
+                desc: "no\nerror: forged line\x1b[31m".into(),
+            },
+        );
+        let chain = format!(
+            "{:?}",
+            std::error::Error::source(&err).map(ToString::to_string)
+        );
+        assert!(
+            chain.contains("no\\\\nerror: forged line\\\\u{1b}[31m"),
+            "{chain}"
+        );
+    }
 }

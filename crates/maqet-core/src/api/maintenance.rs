@@ -26,7 +26,8 @@ pub enum CheckStatus {
 /// One `doctor` check.
 #[derive(Debug, Clone, Serialize)]
 pub struct DoctorCheck {
-    /// `qemu`, `qemu-img`, `kvm`, `database`, `registry`, `vm-states`, `runtime-dirs` or `orphans`.
+    /// `qemu`, `qemu-img`, `kvm`, `database`, `registry`, `vm-states`, `runtime-dirs`, `orphans`
+    /// or `cp-partials`.
     pub name: &'static str,
     /// The verdict.
     pub status: CheckStatus,
@@ -61,6 +62,10 @@ pub struct DoctorReport {
     pub cleaned_vms: Vec<String>,
     /// Files under the data directory that no VM uses (never deleted by `doctor`).
     pub orphaned_files: Vec<OrphanFile>,
+    /// Partial files (`.NAME.maqet-partial-PID`) that killed `cp` runs left on the host.
+    pub stale_cp_partials: Vec<PathBuf>,
+    /// Whether `--fix` removed them.
+    pub removed_cp_partials: bool,
 }
 
 impl CommandOutput for DoctorReport {
@@ -88,12 +93,15 @@ impl Maqet {
     /// Check the host and maqet's own files: QEMU, qemu-img, KVM, database, stale runtime files.
     ///
     /// Reports only; with `--fix` it also removes runtime directories of VMs that are not
-    /// running and marks VMs whose QEMU is gone as stopped. Orphaned images are listed, never
-    /// deleted.
+    /// running, marks VMs whose QEMU is gone as stopped, and removes partial files that killed
+    /// `cp` runs left. Orphaned images are listed, never deleted.
     #[api_method(category = "maintenance", examples = ["maqet doctor", "maqet doctor --fix", "maqet doctor --format json"])]
     pub fn doctor(
         &self,
-        #[arg(help = "Remove stale runtime directories and reset stale VM states")] fix: bool,
+        #[arg(
+            help = "Remove stale runtime directories and cp partial files, and reset stale VM states"
+        )]
+        fix: bool,
     ) -> Result<DoctorReport, MaqetError> {
         let mut checks = Vec::new();
         let mut check = |name, status, detail: String| {
@@ -170,6 +178,8 @@ impl Maqet {
                 stale_vms: Vec::new(),
                 cleaned_vms: Vec::new(),
                 orphaned_files: Vec::new(),
+                stale_cp_partials: Vec::new(),
+                removed_cp_partials: false,
             });
         }
         let missing = self.records_without_rows()?;
@@ -283,6 +293,32 @@ impl Maqet {
                 ),
             ),
         }
+        let partials = crate::api::guest_cp::journal::stale_partials(&self.dirs().data, fix);
+        match (partials.files.len(), partials.removed) {
+            (0, _) => check(
+                "cp-partials",
+                CheckStatus::Ok,
+                "no partial files of interrupted `cp` runs".into(),
+            ),
+            (n, true) => check(
+                "cp-partials",
+                CheckStatus::Ok,
+                format!("removed {n} partial file(s) of killed `cp` runs"),
+            ),
+            (n, false) => check(
+                "cp-partials",
+                CheckStatus::Warning,
+                format!(
+                    "{n} partial file(s) of killed `cp` runs: {}; `maqet doctor --fix` removes them",
+                    partials
+                        .files
+                        .iter()
+                        .map(|p| crate::text::escape_guest_text(&p.display().to_string()))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ),
+        }
         Ok(DoctorReport {
             healthy: checks.iter().all(|c| c.status != CheckStatus::Error),
             fix,
@@ -296,6 +332,8 @@ impl Maqet {
             stale_vms,
             cleaned_vms,
             orphaned_files,
+            stale_cp_partials: partials.files,
+            removed_cp_partials: partials.removed && fix,
         })
     }
 }

@@ -1,0 +1,227 @@
+//! `cp`: files and directories between the host and a guest, through the guest agent.
+//!
+//! Data moves in chunks of at most 1 MiB (`guest-file-read`/`guest-file-write`, base64), so
+//! any size works and the bytes are copied exactly. Everything the guest says is hostile input
+//! (see docs/guest-agent.md): copies out of a guest are written relative to an opened
+//! destination directory without following links ([`host_dir`]), guest listings are
+//! NUL-separated and checked entry by entry ([`listing`]), a file stops at the size the guest
+//! reported and at `--max-bytes`, and a partial file is removed on failure and on SIGINT,
+//! SIGTERM or SIGHUP ([`interrupt`]). Copies into a guest send host links as links and keep
+//! the host files' permission bits.
+
+mod from_guest;
+pub(crate) mod host_dir;
+mod interrupt;
+pub(crate) mod journal;
+mod listing;
+mod to_guest;
+
+use std::path::Path;
+use std::time::Instant;
+
+use maqet_macros::{api_method, api_requests};
+use serde::Serialize;
+
+use super::guest::GuestAgent;
+use crate::registry::CommandOutput;
+use crate::{Maqet, MaqetError};
+
+/// The largest chunk one agent call carries.
+pub const CHUNK: usize = 1024 * 1024;
+
+/// `cp`: what was copied.
+#[derive(Debug, Clone, Serialize)]
+pub struct CopyReport {
+    /// `to-guest` or `from-guest`.
+    pub direction: &'static str,
+    /// Files copied.
+    pub files: u64,
+    /// Symbolic links copied as links (to the guest).
+    pub links: u64,
+    /// Bytes copied.
+    pub bytes: u64,
+    /// The destination as given.
+    pub destination: String,
+    /// Host entries that are neither files, directories nor links (FIFOs, sockets, devices),
+    /// which were not copied.
+    pub skipped: Vec<String>,
+    /// Stale partial files of earlier, killed copies removed from the destination.
+    pub removed_stale_partials: Vec<String>,
+    /// How long it took, in milliseconds.
+    pub elapsed_ms: u64,
+}
+
+impl CommandOutput for CopyReport {
+    fn human(&self) -> Option<String> {
+        let mut text = format!(
+            "copied {} file{} ({} bytes) to {}",
+            self.files,
+            if self.files == 1 { "" } else { "s" },
+            self.bytes,
+            self.destination
+        );
+        if self.links > 0 {
+            text.push_str(&format!(
+                "\ncopied {} symbolic link(s) as links",
+                self.links
+            ));
+        }
+        if !self.skipped.is_empty() {
+            text.push_str(&format!(
+                "\nskipped {} entr{} that cp does not copy (FIFOs, sockets, devices): {}",
+                self.skipped.len(),
+                if self.skipped.len() == 1 { "y" } else { "ies" },
+                self.skipped.join(", ")
+            ));
+        }
+        if !self.removed_stale_partials.is_empty() {
+            text.push_str(&format!(
+                "\nremoved partial files of earlier interrupted copies: {}",
+                self.removed_stale_partials.join(", ")
+            ));
+        }
+        Some(text)
+    }
+}
+
+/// `VM:/path` split into the VM and the guest path; `None` for a host path.
+fn guest_side(text: &str) -> Option<(&str, &str)> {
+    let (vm, path) = text.split_once(':')?;
+    (!vm.is_empty() && !vm.contains('/') && path.starts_with('/')).then_some((vm, path))
+}
+
+/// The last path component of a guest or host path.
+fn base_name(path: &str) -> &str {
+    path.trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or(path)
+}
+
+/// One `cp` in progress: the agent, the options and the counts so far.
+struct Copier<'a> {
+    maqet: &'a Maqet,
+    agent: GuestAgent,
+    force: bool,
+    /// The most bytes this copy may write on the host (`--max-bytes`).
+    max_bytes: Option<u64>,
+    files: u64,
+    links: u64,
+    bytes: u64,
+    skipped: Vec<String>,
+    removed_stale_partials: Vec<String>,
+}
+
+/// `--max-bytes` text ("10G", "512M", "1048576") as bytes.
+fn parse_max_bytes(text: &str) -> Result<u64, MaqetError> {
+    text.parse::<maqet_storage::ByteSize>()
+        .map(maqet_storage::ByteSize::bytes)
+        .map_err(|e| {
+            MaqetError::with_source(
+                crate::ErrorKind::InvalidInput,
+                format!("`--max-bytes {text}` is not a size; write it like `10G` or `512M`"),
+                e,
+            )
+        })
+}
+
+#[api_requests]
+impl Maqet {
+    /// Copy a file or directory between the host and a guest through its agent.
+    ///
+    /// Exactly one of SRC and DST is `VM:/guest/path`. Binary-safe, any size (1 MiB per agent
+    /// call), with progress on a terminal. An existing destination file is only replaced with
+    /// `--force`; directories need `-r`. The guest is not trusted: a copy to the host never
+    /// writes outside DST or through a link, stops at the size the guest reported (and at
+    /// `--max-bytes`), keeps only the permission bits, and leaves no partial file, even when
+    /// interrupted. A copy to the guest sends links as links and keeps permission bits; when it
+    /// fails it names the incomplete guest file.
+    #[api_method(
+        category = "guest",
+        examples = [
+            "maqet cp ./app.tar.gz web:/tmp/app.tar.gz",
+            "maqet cp web:/var/log/messages ./messages",
+            "maqet cp -r ./site web:/srv/",
+            "maqet cp --force ./config web:/etc/app.conf",
+            "maqet cp -r --max-bytes 10G web:/var/backups ./backups"
+        ]
+    )]
+    pub fn cp(
+        &self,
+        #[arg(positional, help = "Source: a host path or VM:/guest/path")] src: String,
+        #[arg(positional, help = "Destination: a host path or VM:/guest/path")] dst: String,
+        #[arg(short = 'r', help = "Copy directories and their contents")] recursive: bool,
+        #[arg(help = "Replace existing destination files")] force: bool,
+        #[arg(
+            help = "Most bytes a copy from the guest may write on the host (e.g. 10G)",
+            value_name = "SIZE"
+        )]
+        max_bytes: Option<String>,
+    ) -> Result<CopyReport, MaqetError> {
+        let started = Instant::now();
+        let max_bytes = max_bytes.as_deref().map(parse_max_bytes).transpose()?;
+        let (vm, direction) = match (guest_side(&src), guest_side(&dst)) {
+            (Some(_), Some(_)) | (None, None) => {
+                return Err(MaqetError::invalid(
+                    "exactly one of SRC and DST must be a guest path, written VM:/path",
+                ));
+            }
+            (Some((vm, _)), None) => (vm, "from-guest"),
+            (None, Some((vm, _))) => (vm, "to-guest"),
+        };
+        let (_, agent) = self.guest_agent(vm)?;
+        let mut copier = Copier {
+            maqet: self,
+            agent,
+            force,
+            max_bytes,
+            files: 0,
+            links: 0,
+            bytes: 0,
+            skipped: Vec::new(),
+            removed_stale_partials: Vec::new(),
+        };
+        match (guest_side(&src), guest_side(&dst)) {
+            (None, Some((_, guest))) => copier.copy_in(Path::new(&src), guest, recursive)?,
+            (Some((_, guest)), None) => {
+                let journal = journal::CopyJournal::new(&self.dirs().data);
+                let result = copier.copy_out(guest, Path::new(&dst), recursive, &journal);
+                journal.finish();
+                result?;
+            }
+            _ => {}
+        }
+        Ok(CopyReport {
+            direction,
+            files: copier.files,
+            links: copier.links,
+            bytes: copier.bytes,
+            destination: dst,
+            skipped: copier.skipped,
+            removed_stale_partials: copier.removed_stale_partials,
+            elapsed_ms: started.elapsed().as_millis() as u64,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guest_paths_need_a_vm_and_an_absolute_path() {
+        assert_eq!(guest_side("web:/tmp/x"), Some(("web", "/tmp/x")));
+        assert_eq!(guest_side("./web:/tmp"), None);
+        assert_eq!(guest_side("web:tmp"), None);
+        assert_eq!(guest_side("/tmp/a:b"), None);
+        assert_eq!(base_name("/a/b/"), "b");
+    }
+
+    #[test]
+    fn max_bytes_reads_sizes() {
+        assert_eq!(parse_max_bytes("10G").unwrap(), 10 << 30);
+        assert_eq!(parse_max_bytes("4096").unwrap(), 4096);
+        assert!(parse_max_bytes("ten").is_err());
+        assert!(parse_max_bytes("0").is_err());
+    }
+}

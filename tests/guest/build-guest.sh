@@ -473,7 +473,7 @@ for port in /sys/class/virtio-ports/*; do
     [ "$(cat "$port/name")" = org.qemu.guest_agent.0 ] || continue
     if [ -n "$evil_agent" ]; then
         # The port reads end-of-file while the host side is not connected: retry soon.
-        (while true; do evil-agent "/dev/${port##*/}" 2>/dev/null; sleep 0.2; done) &
+        (while true; do /sbin/evil-agent "/dev/${port##*/}" 2>/dev/null; sleep 0.2; done) &
         say "MAQET-GUEST EVIL AGENT $evil_agent /dev/${port##*/}"
         continue
     fi

@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 use maqet_tests::cli::{add, describe, maqet, maqet_ok, status};
 use maqet_tests::{MaqetHome, READY_BANNER, evil_agent_append, guest_config_yaml_with_append};
 
-/// Seconds the guest may take to boot under TCG on a busy machine.
-const BOOT_WAIT: &str = "180";
+/// Seconds the guest may take to boot under TCG on a busy machine (below the CLI's guard).
+const BOOT_WAIT: &str = "110";
 /// The runner's peak memory bound under a hostile agent, as docs/guest-agent.md states it.
 const RUNNER_PEAK_BOUND_KIB: u64 = 64 * 1024;
 
@@ -34,7 +34,14 @@ fn start_evil(home: &MaqetHome, name: &str, mode: &str, params: &[&str]) {
     maqet_ok(home, &["start", name]);
     maqet_ok(
         home,
-        &["wait", name, "--serial", READY_BANNER, "--timeout", BOOT_WAIT],
+        &[
+            "wait",
+            name,
+            "--serial",
+            READY_BANNER,
+            "--timeout",
+            BOOT_WAIT,
+        ],
     );
 }
 
@@ -132,13 +139,13 @@ fn an_unterminated_reply_fails_at_the_cap_and_the_next_command_works() {
     let runner = runner_pid(&home, "unterm");
     let err = agent_error(
         &home,
-        &["exec", "unterm", "--timeout", "120", "--", "true"],
+        &["exec", "unterm", "--timeout", "100", "--", "true"],
         1,
-        Duration::from_secs(120),
+        Duration::from_secs(100),
     );
     assert!(err.contains("48 MiB"), "{err}");
     // The resync skips the rest of the reply (32 MiB more) up to the agent's 0xFF.
-    maqet_ok(&home, &["exec", "unterm", "--timeout", "120", "--", "true"]);
+    maqet_ok(&home, &["exec", "unterm", "--timeout", "100", "--", "true"]);
     assert_runner_bounded_and_serving(&home, "unterm", runner);
     stop(&home, "unterm");
 }
@@ -156,12 +163,12 @@ fn a_valid_but_huge_reply_is_refused_and_the_next_command_works() {
     let runner = runner_pid(&home, "huge");
     let err = agent_error(
         &home,
-        &["exec", "huge", "--timeout", "120", "--", "true"],
+        &["exec", "huge", "--timeout", "100", "--", "true"],
         1,
-        Duration::from_secs(120),
+        Duration::from_secs(100),
     );
     assert!(err.contains("48 MiB"), "{err}");
-    maqet_ok(&home, &["exec", "huge", "--timeout", "120", "--", "true"]);
+    maqet_ok(&home, &["exec", "huge", "--timeout", "100", "--", "true"]);
     assert_runner_bounded_and_serving(&home, "huge", runner);
     stop(&home, "huge");
 }
@@ -216,11 +223,16 @@ fn unsolicited_lines_silence_and_wrong_sync_ids_each_end_in_a_clear_timeout() {
 #[test]
 fn garbage_before_the_sync_delimiter_is_skipped_and_commands_work() {
     let home = MaqetHome::new();
-    // 16 MiB of garbage before every sync answer's 0xFF: legal, and dropped unread.
-    start_evil(&home, "garbage", "garbage", &["maqet.evil_arg=16"]);
+    // 2 MiB of garbage before every sync answer's 0xFF: legal, and dropped unread. Each ping
+    // of `wait --agent` (1 s) starts with a sync, so it only succeeds when the skip works.
+    start_evil(&home, "garbage", "garbage", &["maqet.evil_arg=2"]);
     wait_agent(&home, "garbage");
     let runner = runner_pid(&home, "garbage");
-    maqet_ok(&home, &["exec", "garbage", "--timeout", "120", "--", "true"]);
+    maqet_ok(&home, &["guest", "info", "garbage"]);
+    maqet_ok(
+        &home,
+        &["exec", "garbage", "--timeout", "100", "--", "true"],
+    );
     assert_runner_bounded_and_serving(&home, "garbage", runner);
     stop(&home, "garbage");
 }

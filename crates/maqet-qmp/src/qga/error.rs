@@ -33,7 +33,7 @@ pub enum AgentError {
     },
     /// The agent sent something within the time, but never the answer (a flood, garbage, a
     /// resync answered with an id maqet never sent).
-    #[error("the guest agent did not answer `{command}` within {after:?}: {detail}")]
+    #[error("the guest agent did not answer `{command}` within {:.1} s: {detail}", after.as_secs_f64())]
     NoValidAnswer {
         /// The command that got no answer.
         command: String,

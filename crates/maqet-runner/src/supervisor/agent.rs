@@ -261,3 +261,24 @@ fn reply_line(reply: AgentReply) -> String {
     line.push('\n');
     line
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reply_line_is_bounded_for_the_client() {
+        let small = reply_line(AgentReply::Return(serde_json::json!({"pid": 5})));
+        assert_eq!(small, "{\"return\":{\"pid\":5}}\n");
+        // An agent can send `1e9` within the cap that re-encodes as `1000000000.0`.
+        let big = reply_line(AgentReply::Return(serde_json::Value::String(
+            "A".repeat(MAX_REPLY_LINE),
+        )));
+        assert!(big.len() < 1024, "refused, not passed on: {} bytes", big.len());
+        let refused: AgentReply = serde_json::from_str(&big).unwrap();
+        assert!(
+            matches!(&refused, AgentReply::Error { class, .. } if class == CLASS_TOO_LARGE),
+            "{refused:?}"
+        );
+    }
+}

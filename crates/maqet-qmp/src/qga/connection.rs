@@ -300,6 +300,8 @@ impl AgentConnection {
     /// The error for a request whose deadline passed: silence, or what came instead.
     fn no_answer(&mut self, command: &str, after: Duration) -> AgentError {
         let trouble = std::mem::take(&mut self.trouble);
+        // The next command resyncs, which drops this anyway: free a half-read reply now.
+        self.buffer.skip_to_delimiter();
         self.buffer.take_dropped();
         if let Some((sent, got)) = trouble.wrong_sync {
             return AgentError::NoValidAnswer {

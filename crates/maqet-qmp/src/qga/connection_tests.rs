@@ -228,6 +228,17 @@ async fn silence_is_a_plain_timeout() {
 }
 
 #[tokio::test]
+async fn a_half_read_reply_is_freed_at_the_deadline() {
+    let (mut conn, _dir) = hostile_after_sync(|_| Some(unterminated(8 << 20))).await;
+    let err = conn
+        .execute("guest-exec", None, Duration::from_millis(500))
+        .await
+        .unwrap_err();
+    assert!(err.is_timeout(), "{err}");
+    assert_eq!(conn.buffered(), 0, "nothing kept after the deadline");
+}
+
+#[tokio::test]
 async fn garbage_before_the_delimiter_is_dropped_unread() {
     let (mut conn, _dir) = connected(|request| match request["execute"].as_str() {
         Some("guest-sync-delimited") => {

@@ -274,7 +274,11 @@ mod tests {
         let big = reply_line(AgentReply::Return(serde_json::Value::String(
             "A".repeat(MAX_REPLY_LINE),
         )));
-        assert!(big.len() < 1024, "refused, not passed on: {} bytes", big.len());
+        assert!(
+            big.len() < 1024,
+            "refused, not passed on: {} bytes",
+            big.len()
+        );
         let refused: AgentReply = serde_json::from_str(&big).unwrap();
         assert!(
             matches!(&refused, AgentReply::Error { class, .. } if class == CLASS_TOO_LARGE),

@@ -21,9 +21,10 @@
 #   garbage       sends evil_arg MiB (default 1) of garbage before each sync's 0xFF (legal)
 #   exitcode      guest-exec-status says exitcode/signal from evil_arg, a comma list cycled per
 #                 guest-exec (default exitcode=300,signal=999,exitcode=-1)
-#   listing       guest-exec of `find ROOT -type f` prints evil_arg's comma list of paths with
-#                 ROOT replaced (default ROOT/../escaped,/etc/passwd,ROOT/ok); -type d prints ROOT;
-#                 other helpers exit 0; guest-file-read returns "evil\n"
+#   listing       guest-exec of `find ROOT ... -type f|d [-print0]` prints evil_arg's comma list
+#                 of paths with ROOT replaced (default ROOT/../escaped,/etc/passwd,ROOT/ok; an
+#                 entry ending in / is a directory), newline- or NUL-separated; `stat -c ...`
+#                 says "5 81a4" per path; other helpers exit 0; guest-file-read returns "evil\n"
 # maqet.evil_when=all makes flood/unterminated/huge/chatter/silent hit syncs and pings too;
 # maqet.evil_times=N misbehaves only N times, then behaves like a (tiny) agent.
 #
@@ -232,14 +233,33 @@ function as(mib) {
     if (mib > 0) system("head -c " mib * 1048576 " /dev/zero | tr '\\000' A")
     else system("tr '\\000' A </dev/zero")
 }
+# `text` is a format of busybox printf: \\n and \\000 (NUL) are written as such.
 function b64(text,   cmd, out) {
-    cmd = "printf '%s' '" text "' | base64 -w 0"
+    cmd = "printf '" text "' | base64 -w 0"
     out = ""
     cmd | getline out
     close(cmd)
     return out
 }
 function exited(fields) { ret("{\"exited\": true" fields "}") }
+# The crafted output of `find ROOT [-mindepth 1] -type d|f [-print0]` (args comma-joined):
+# evil_arg's entries (ROOT replaced) ending in / are the directories, the others the files.
+function listing(args,   parts, list, n, item, root, dirs, out, sep, entry) {
+    split(args, parts, ",")
+    root = parts[1]
+    dirs = (args ~ /-type,d/)
+    sep = (args ~ /-print0/) ? "\\000" : "\\n"
+    out = (dirs && args !~ /-mindepth/) ? root sep : ""
+    n = split(arg == "" ? "ROOT/../escaped,/etc/passwd,ROOT/ok" : arg, list, ",")
+    for (item = 1; item <= n; item++) {
+        entry = list[item]
+        gsub(/ROOT/, root, entry)
+        if ((entry ~ /\/$/) != dirs) continue
+        sub(/\/$/, "", entry)
+        out = out entry sep
+    }
+    return out
+}
 # Whether to misbehave now (counts against evil_times).
 function evil_now() {
     if (times > 0 && used >= times) return 0
@@ -273,16 +293,21 @@ function misbehave(   n, item, list, i, out) {
         exited(", \"" i[1] "\": " i[2])
         return 1
     }
-    if (mode == "listing" && cmd == "guest-exec-status" && ran[num("pid")] ~ /^find/ && evil_now()) {
-        split(ran[num("pid")], i, ",")
-        if (ran[num("pid")] ~ /,d$/) out = i[2] "\n"
-        else {
-            n = split(arg == "" ? "ROOT/../escaped,/etc/passwd,ROOT/ok" : arg, list, ",")
-            out = ""
-            for (item = 1; item <= n; item++) { gsub(/ROOT/, i[2], list[item]); out = out list[item] "\n" }
+    if (mode == "listing" && cmd == "guest-exec-status") {
+        n = num("pid")
+        if (ran_path[n] == "find" && evil_now()) {
+            exited(", \"exitcode\": 0, \"out-data\": \"" b64(listing(ran_args[n])) "\"")
+            return 1
         }
-        exited(", \"exitcode\": 0, \"out-data\": \"" b64(out) "\"")
-        return 1
+        if (ran_path[n] == "stat") {
+            # One "SIZE MODE" line per path asked about: 5 bytes, a regular file, 0644.
+            split(ran_args[n], list, ",")
+            out = ""
+            for (item = 1; item in list; item++)
+                if (list[item] !~ /^-/ && list[item - 1] != "-c") out = out "5 81a4\\n"
+            exited(", \"exitcode\": 0, \"out-data\": \"" b64(out) "\"")
+            return 1
+        }
     }
     return 0
 }
@@ -299,8 +324,8 @@ function behave(   b, pad) {
     else if (cmd == "guest-get-host-name") ret("{\"host-name\": \"evil\"}")
     else if (cmd == "guest-exec") {
         execs++
-        b = args(); split(b, list, ",")
-        ran[execs + 1000] = str("path") "," list[1] "," (b ~ /-type,d/ ? "d" : "f")
+        ran_path[execs + 1000] = str("path")
+        ran_args[execs + 1000] = args()
         ret("{\"pid\": " (execs + 1000) "}")
     }
     else if (cmd == "guest-exec-status") exited(", \"exitcode\": 0")

@@ -308,7 +308,7 @@ impl AgentConnection {
                 command: command.to_owned(),
                 after,
                 detail: format!(
-                    "it answered the resync (`guest-sync-delimited`) with id {got}, not {sent}, which a working qemu-ga never does"
+                    "it answered the resync (`guest-sync-delimited`) with id {got}, not {sent}"
                 ),
             };
         }

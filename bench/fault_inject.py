@@ -7,6 +7,12 @@ start, stop and snapshot, for a while, and check after every fault that
   - no data file is lost (each VM's disk passes `qemu-img check`, leaked clusters allowed,
     and its vm.json exists).
 
+Then (issue P, `--agent-rounds`, default 6) it boots the test guest (qemu-ga, TCG) with
+`guest_agent: true` and kills the CLI or the runner in the middle of `maqet cp` (in and out,
+8 MiB) and `maqet exec`, and checks after every fault that nothing is left behind (no stray
+CLI, exactly one runner and one QEMU, no temporary or partial file next to a host destination)
+and that the VM is still usable (`wait --agent`, then `exec -- echo ok`).
+
 One `maqet ls` after each fault is allowed to reconcile (re-adopt, record what it finds); it
 is the first command a user would run. A mismatch is counted, printed, and then repaired with
 `maqet stop --force` so the run goes on.
@@ -179,6 +185,113 @@ def check(home, name, stats, context):
     return problems
 
 
+GUEST_CONFIG = """name: {name}
+binary: qemu-system-x86_64
+memory: 256M
+cpu: 1
+accel: tcg
+display: none
+guest_agent: true
+arguments:
+  - kernel: {kernel}
+  - initrd: {initrd}
+  - append: "console=ttyS0 panic=-1 quiet"
+  - no-reboot: null
+"""
+AGENT_PAYLOAD_MIB = 8
+
+
+def test_guest():
+    out = subprocess.run(["bash", str(REPO / "tests/guest/build-guest.sh")],
+                         capture_output=True, text=True, check=True).stdout
+    values = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    return values["KERNEL"], values["INITRD"]
+
+
+def agent_usable(home, name):
+    """Problems with using the VM's agent after a fault (empty when `exec -- echo ok` works)."""
+    home.run("ls", "--format", "json")
+    waited = home.run("wait", name, "--agent", "--timeout", "120")
+    if waited.returncode != 0:
+        return [f"wait --agent failed: {waited.stderr.strip()}"]
+    done = home.run("exec", name, "--timeout", "60", "--", "echo", "ok")
+    if done.returncode != 0 or done.stdout.strip() != "ok":
+        return [f"exec -- echo ok gave {done.returncode}: {done.stdout!r} {done.stderr.strip()}"]
+    return []
+
+
+def agent_round(home, name, rng, stats, scratch):
+    """Kills the CLI or the runner during a cp or an exec; checks what is left."""
+    n = stats["agent_rounds"]
+    action = rng.choice(["cp-in", "cp-out", "exec"])
+    target = rng.choice(["cli", "runner"])
+    dest = scratch / f"out{n}.bin"
+    if action == "cp-in":
+        args = ["cp", str(scratch / "payload.bin"), f"{name}:/tmp/in{n}.bin"]
+    elif action == "cp-out":
+        args = ["cp", f"{name}:/tmp/src.bin", str(dest)]
+    else:
+        args = ["exec", name, "--timeout", "60", "--", "sh", "-c", "sleep 1; echo done"]
+    before = set(scratch.iterdir())
+    proc = home.popen(*args)
+    time.sleep(rng.uniform(0.05, 1.5))
+    if target == "runner":
+        kill(home.runners(name))
+    else:
+        proc.kill()
+    try:
+        proc.wait(timeout=180)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    key = f"{action}/{target}"
+    stats["agent_faults"][key] = stats["agent_faults"].get(key, 0) + 1
+    stats["agent_rounds"] += 1
+    problems = agent_usable(home, name)
+    if problems:
+        stats["agent_unusable"] += 1
+    # A finished copy may leave its destination; anything else new is a leftover.
+    left = [p for p in set(scratch.iterdir()) - before if p != dest]
+    if dest.exists() and dest.stat().st_size not in (0, AGENT_PAYLOAD_MIB << 20):
+        left.append(dest)
+    if left:
+        stats["agent_leftovers"] += len(left)
+        problems.append(f"left behind: {', '.join(p.name for p in left)}")
+        for path in left:
+            path.unlink(missing_ok=True)
+    stray = [pid for pid, args in processes("maqet") if str(home.root) in " ".join(args)]
+    runners, qemus = home.runners(name), home.qemus(name)
+    if stray or len(runners) != 1 or len(qemus) != 1:
+        stats["agent_stray_processes"] += 1
+        problems.append(f"CLIs {stray}, runners {runners}, QEMUs {qemus}")
+    if problems:
+        print(f"  MISMATCH after {key}: {'; '.join(problems)}", flush=True)
+    else:
+        print(f"  {key}: clean, VM usable", flush=True)
+
+
+def agent_phase(home, rounds, rng, stats):
+    """Boots the test guest and runs `rounds` cp/exec faults against it."""
+    kernel, initrd = test_guest()
+    path = home.root / "guest.yaml"
+    path.write_text(GUEST_CONFIG.format(name="g", kernel=kernel, initrd=initrd))
+    home.vms["g"] = home.run("add", str(path)).stdout.strip().splitlines()[-1]
+    scratch = home.root / "scratch"
+    scratch.mkdir()
+    (scratch / "payload.bin").write_bytes(os.urandom(AGENT_PAYLOAD_MIB << 20))
+    home.run("start", "g")
+    home.run("wait", "g", "--agent", "--timeout", "300")
+    made = home.run("exec", "g", "--", "sh", "-c",
+                    f"head -c {AGENT_PAYLOAD_MIB << 20} /dev/urandom > /tmp/src.bin")
+    if made.returncode != 0:
+        sys.exit(f"cannot prepare the guest: {made.stderr}")
+    print(f"agent faults: {rounds} rounds on the test guest", flush=True)
+    for _ in range(rounds):
+        agent_round(home, "g", rng, stats, scratch)
+    home.run("stop", "--force", "g")
+    del home.vms["g"]
+
+
 def one_round(home, rng, stats):
     name = rng.choice(list(home.vms))
     running = bool(home.qemus(name))
@@ -225,6 +338,8 @@ def main():
     parser.add_argument("--minutes", type=float, default=2.0)
     parser.add_argument("--vms", type=int, default=2)
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--agent-rounds", type=int, default=6,
+                        help="cp/exec faults on the test guest after the other rounds (0: none)")
     opts = parser.parse_args()
     for path in (MAQET, RUNNER):
         if not path.is_file():
@@ -232,7 +347,9 @@ def main():
     seed = opts.seed if opts.seed is not None else random.randrange(1 << 30)
     rng = random.Random(seed)
     stats = {"rounds": 0, "faults": {}, "max_qemus_per_vm": 0, "doubled_qemus": 0,
-             "state_mismatches": 0, "lost_files": 0, "rounds_with_problems": 0, "started": {}}
+             "state_mismatches": 0, "lost_files": 0, "rounds_with_problems": 0, "started": {},
+             "agent_rounds": 0, "agent_faults": {}, "agent_unusable": 0, "agent_leftovers": 0,
+             "agent_stray_processes": 0}
     home = Home(opts.vms)
     print(f"fault injection: {opts.vms} VMs, {opts.minutes} min, seed {seed}, {MAQET}", flush=True)
     deadline = time.monotonic() + opts.minutes * 60
@@ -242,6 +359,8 @@ def main():
         for name in home.vms:
             home.run("stop", "--force", name)
             check(home, name, stats, "final stop")
+        if opts.agent_rounds > 0:
+            agent_phase(home, opts.agent_rounds, rng, stats)
         doctor = home.run("doctor", "--format", "json")
         healthy = doctor.returncode == 0 and json.loads(doctor.stdout)["healthy"]
     finally:
@@ -249,8 +368,11 @@ def main():
     stats.pop("started")
     stats["doctor_healthy_at_end"] = healthy
     print(json.dumps(stats, indent=2))
-    ok = stats["doubled_qemus"] == 0 and stats["state_mismatches"] == 0 and stats["lost_files"] == 0
-    print("PASS: 0 doubled QEMUs, 0 state mismatches, 0 lost files" if ok else "FAIL")
+    ok = (stats["doubled_qemus"] == 0 and stats["state_mismatches"] == 0
+          and stats["lost_files"] == 0 and stats["agent_unusable"] == 0
+          and stats["agent_leftovers"] == 0 and stats["agent_stray_processes"] == 0)
+    print("PASS: 0 doubled QEMUs, 0 state mismatches, 0 lost files; after cp/exec faults: "
+          "0 unusable, 0 leftovers, 0 stray processes" if ok else "FAIL")
     sys.exit(0 if ok else 1)
 
 

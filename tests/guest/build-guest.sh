@@ -8,6 +8,26 @@
 # with maqet.no_agent=1), has a /sbin/shutdown that powers off or reboots at once (qemu-ga's
 # guest-shutdown runs it), and serves /www with busybox httpd on TCP port 8080.
 #
+# With maqet.evil_agent=MODE on the kernel command line, a hostile stand-in (/sbin/evil-agent,
+# busybox awk) serves the agent port instead of qemu-ga, for tests of what a guest can do to the
+# host. It answers guest-sync-delimited, guest-ping and guest-info properly (so the connection
+# comes up and `maqet wait --agent` works) and misbehaves on the other commands, as MODE says:
+#   flood         endless 'A's, no newline, no JSON          (evil_arg: MiB, 0 = endless)
+#   unterminated  {"return": "AAAA... never closed            (evil_arg: MiB, 0 = endless)
+#   huge          {"return": "AAAA...AAAA"}, valid but large  (evil_arg: MiB, default 64)
+#   chatter       endless unsolicited {"event": "noise"} lines (evil_arg: lines, 0 = endless)
+#   silent        no answer at all
+#   wrong-sync    answers guest-sync-delimited with another id
+#   garbage       sends evil_arg MiB (default 1) of garbage before each sync's 0xFF (legal)
+#   exitcode      guest-exec-status says exitcode/signal from evil_arg, a comma list cycled per
+#                 guest-exec (default exitcode=300,signal=999,exitcode=-1)
+#   listing       guest-exec of `find ROOT ... -type f|d [-print0]` prints evil_arg's comma list
+#                 of paths with ROOT replaced (default ROOT/../escaped,/etc/passwd,ROOT/ok; an
+#                 entry ending in / is a directory), newline- or NUL-separated; `stat -c ...`
+#                 says "5 81a4" per path; other helpers exit 0; guest-file-read returns "evil\n"
+# maqet.evil_when=all makes flood/unterminated/huge/chatter/silent hit syncs and pings too;
+# maqet.evil_times=N misbehaves only N times, then behaves like a (tiny) agent.
+#
 # Output: <cache>/<key>/{vmlinux (or vmlinuz),initrd.img,VERSION}, printed as KERNEL=... and
 # INITRD=... (vmlinux is the uncompressed kernel, booted by QEMU through its PVH entry point).
 #   cache: ${MAQET_TEST_GUEST_DIR:-$HOME/.cache/maqet/test-guest}
@@ -168,6 +188,167 @@ SHUTDOWN
 chmod 755 "$R/sbin/shutdown"
 echo 'maqet test guest' >"$R/www/index.html"
 
+# --- the hostile stand-in for qemu-ga (maqet.evil_agent=MODE; see the top of this file) --------
+cat >"$R/sbin/evil-agent" <<'EVIL'
+#!/bin/sh
+# Serves the agent port given as $1 like a hostile qemu-ga, as the kernel command line says.
+mode='' when=commands times=0 arg=''
+for a in $(cat /proc/cmdline); do
+    case "$a" in
+        maqet.evil_agent=*) mode=${a#*=} ;;
+        maqet.evil_when=*) when=${a#*=} ;;
+        maqet.evil_times=*) times=${a#*=} ;;
+        maqet.evil_arg=*) arg=${a#*=} ;;
+    esac
+done
+exec awk -v mode="$mode" -v when="$when" -v times="$times" -v arg="$arg" \
+    -f /etc/evil-agent.awk 0<>"$1" 1>&0
+EVIL
+chmod 755 "$R/sbin/evil-agent"
+cat >"$R/etc/evil-agent.awk" <<'EVIL'
+# One request per line ("0xFF" bytes before syncs are ignored); see /sbin/evil-agent.
+function send(text) { printf "%s", text; fflush() }
+function ret(value) { send("{\"return\": " value "}\n") }
+function str(name,   s) {
+    if (!match(req, "\"" name "\":[ ]*\"[^\"]*\"")) return ""
+    s = substr(req, RSTART, RLENGTH); sub(/^"[^"]*":[ ]*"/, "", s); sub(/"$/, "", s)
+    return s
+}
+function num(name,   s) {
+    if (!match(req, "\"" name "\":[ ]*-?[0-9]+")) return ""
+    s = substr(req, RSTART, RLENGTH); sub(/^"[^"]*":[ ]*/, "", s)
+    return s
+}
+function args(   s) {
+    if (!match(req, /"arg":[ ]*\[[^]]*\]/)) return ""
+    s = substr(req, RSTART, RLENGTH); sub(/^"arg":[ ]*\[/, "", s); sub(/\]$/, "", s)
+    gsub(/"/, "", s)
+    return s
+}
+# MiB (or lines) from evil_arg, `fallback` when it is not set.
+function amount(fallback) { return arg == "" ? fallback : arg + 0 }
+# `mib` MiB of 'A' (0: endless) straight from busybox, on our stdout.
+function as(mib) {
+    fflush()
+    if (mib > 0) system("head -c " mib * 1048576 " /dev/zero | tr '\\000' A")
+    else system("tr '\\000' A </dev/zero")
+}
+# `text` is a format of busybox printf: \\n and \\000 (NUL) are written as such.
+function b64(text,   cmd, out) {
+    cmd = "printf '" text "' | base64 -w 0"
+    out = ""
+    cmd | getline out
+    close(cmd)
+    return out
+}
+function exited(fields) { ret("{\"exited\": true" fields "}") }
+# The crafted output of `find ROOT [-mindepth 1] -type d|f [-print0]` (args comma-joined):
+# evil_arg's entries (ROOT replaced) ending in / are the directories, the others the files.
+function listing(args,   parts, list, n, item, root, dirs, out, sep, entry) {
+    split(args, parts, ",")
+    root = parts[1]
+    dirs = (args ~ /-type,d/)
+    sep = (args ~ /-print0/) ? "\\000" : "\\n"
+    out = (dirs && args !~ /-mindepth/) ? root sep : ""
+    n = split(arg == "" ? "ROOT/../escaped,/etc/passwd,ROOT/ok" : arg, list, ",")
+    for (item = 1; item <= n; item++) {
+        entry = list[item]
+        gsub(/ROOT/, root, entry)
+        if ((entry ~ /\/$/) != dirs) continue
+        sub(/\/$/, "", entry)
+        out = out entry sep
+    }
+    return out
+}
+# Whether to misbehave now (counts against evil_times).
+function evil_now() {
+    if (times > 0 && used >= times) return 0
+    used++
+    return 1
+}
+# Misbehaves on the current request; returns 1 when that replaced the answer.
+function misbehave(   n, item, list, i, out) {
+    if (mode == "wrong-sync" && cmd == "guest-sync-delimited" && evil_now()) {
+        printf "%c", 255; ret(num("id") "7"); return 1
+    }
+    if (mode == "garbage" && cmd == "guest-sync-delimited" && evil_now()) {
+        send("garbage{{{ \"not json\n"); as(amount(1)); return 0
+    }
+    plain = (cmd ~ /^guest-(sync-delimited|sync|ping|info)$/)
+    if (mode ~ /^(flood|unterminated|huge|chatter|silent)$/ && (!plain || when == "all")) {
+        if (!evil_now()) return 0
+        if (mode == "silent") return 1
+        if (mode == "flood") { as(amount(0)); return 1 }
+        if (mode == "unterminated") { send("{\"return\": \""); as(amount(0)); return 1 }
+        if (mode == "huge") { send("{\"return\": \""); as(amount(64)); send("\"}\n"); return 1 }
+        fflush()
+        n = amount(0)
+        system("yes '{\"event\": \"noise\"}'" (n > 0 ? " | head -n " n : ""))
+        return 1
+    }
+    if (mode == "exitcode" && cmd == "guest-exec-status" && evil_now()) {
+        n = split(arg == "" ? "exitcode=300,signal=999,exitcode=-1" : arg, list, ",")
+        item = list[(execs - 1) % n + 1]
+        split(item, i, "=")
+        exited(", \"" i[1] "\": " i[2])
+        return 1
+    }
+    if (mode == "listing" && cmd == "guest-exec-status") {
+        n = num("pid")
+        if (ran_path[n] == "find" && evil_now()) {
+            exited(", \"exitcode\": 0, \"out-data\": \"" b64(listing(ran_args[n])) "\"")
+            return 1
+        }
+        if (ran_path[n] == "stat") {
+            # One "SIZE MODE" line per path asked about: 5 bytes, a regular file, 0644.
+            split(ran_args[n], list, ",")
+            out = ""
+            for (item = 1; item in list; item++)
+                if (list[item] !~ /^-/ && list[item - 1] != "-c") out = out "5 81a4\\n"
+            exited(", \"exitcode\": 0, \"out-data\": \"" b64(out) "\"")
+            return 1
+        }
+    }
+    return 0
+}
+function behave(   b, pad) {
+    if (cmd == "guest-sync-delimited") { printf "%c", 255; ret(num("id")) }
+    else if (cmd == "guest-sync") ret(num("id"))
+    else if (cmd == "guest-ping" || cmd == "guest-file-close") ret("{}")
+    else if (cmd == "guest-info") {
+        b = ""
+        split("guest-sync-delimited guest-sync guest-ping guest-info guest-exec guest-exec-status guest-file-open guest-file-read guest-file-write guest-file-close guest-shutdown guest-get-host-name", list, " ")
+        for (pad in list) b = b (b == "" ? "" : ", ") "{\"name\": \"" list[pad] "\", \"enabled\": true, \"success-response\": true}"
+        ret("{\"version\": \"0.0-evil-" mode "\", \"supported_commands\": [" b "]}")
+    }
+    else if (cmd == "guest-get-host-name") ret("{\"host-name\": \"evil\"}")
+    else if (cmd == "guest-exec") {
+        execs++
+        ran_path[execs + 1000] = str("path")
+        ran_args[execs + 1000] = args()
+        ret("{\"pid\": " (execs + 1000) "}")
+    }
+    else if (cmd == "guest-exec-status") exited(", \"exitcode\": 0")
+    else if (cmd == "guest-file-open") ret(77)
+    else if (cmd == "guest-file-read") {
+        if (mode == "listing") ret("{\"count\": 5, \"buf-b64\": \"ZXZpbAo=\", \"eof\": true}")
+        else ret("{\"count\": 0, \"buf-b64\": \"\", \"eof\": true}")
+    }
+    else if (cmd == "guest-file-write") {
+        b = str("buf-b64"); pad = (b ~ /==$/) ? 2 : (b ~ /=$/) ? 1 : 0
+        ret("{\"count\": " length(b) / 4 * 3 - pad ", \"eof\": false}")
+    }
+    else if (cmd == "guest-shutdown") system("poweroff -f")
+    else send("{\"error\": {\"class\": \"CommandNotFound\", \"desc\": \"" cmd " is not here\"}}\n")
+}
+{
+    req = $0
+    cmd = str("execute")
+    if (cmd == "") next
+    if (!misbehave()) behave()
+}
+EVIL
+
 # --- kernel modules and their dependencies --------------------------------------------------
 declare -A MOD_PATH=() BUILTIN=() COPIED=()
 while IFS= read -r f; do
@@ -307,12 +488,20 @@ fi
 httpd -p 8080 -h /www
 
 no_agent=0
+evil_agent=''
 for arg in $(cat /proc/cmdline); do
     [ "$arg" = maqet.no_agent=1 ] && no_agent=1
+    case "$arg" in maqet.evil_agent=*) evil_agent=${arg#*=} ;; esac
 done
 for port in /sys/class/virtio-ports/*; do
     [ "$no_agent" = 0 ] && [ -f "$port/name" ] || continue
     [ "$(cat "$port/name")" = org.qemu.guest_agent.0 ] || continue
+    if [ -n "$evil_agent" ]; then
+        # The port reads end-of-file while the host side is not connected: retry soon.
+        (while true; do /sbin/evil-agent "/dev/${port##*/}" 2>/dev/null; sleep 0.2; done) &
+        say "MAQET-GUEST EVIL AGENT $evil_agent /dev/${port##*/}"
+        continue
+    fi
     mkdir -p /var/run/qemu-ga
     (while true; do
         PATH=/bin:/sbin:/usr/sbin qemu-ga -m virtio-serial -p "/dev/${port##*/}" \

@@ -10,6 +10,20 @@ pub const GUEST_KERNEL_APPEND: &str = "console=ttyS0 console=tty0 panic=-1 quiet
 pub const IGNORE_ACPI_PARAM: &str = "maqet.ignore_acpi=1";
 /// Line the guest prints on its consoles once it is fully set up.
 pub const READY_BANNER: &str = "MAQET-GUEST READY";
+/// Kernel parameter that replaces qemu-ga by the hostile stand-in (`maqet.evil_agent=MODE`).
+pub const EVIL_AGENT_PARAM: &str = "maqet.evil_agent";
+
+/// The test kernel command line with the hostile agent in `mode` (see the top of
+/// `tests/guest/build-guest.sh` for the modes), plus `extra` parameters such as
+/// `maqet.evil_times=1`, `maqet.evil_arg=80` or `maqet.evil_when=all`.
+pub fn evil_agent_append(mode: &str, extra: &[&str]) -> String {
+    let mut append = format!("{GUEST_KERNEL_APPEND} {EVIL_AGENT_PARAM}={mode}");
+    for param in extra {
+        append.push(' ');
+        append.push_str(param);
+    }
+    append
+}
 
 /// The built test guest: a kernel and an initrd, both inside the on-disk cache.
 #[derive(Debug, Clone, PartialEq, Eq)]

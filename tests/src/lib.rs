@@ -57,8 +57,9 @@ pub mod cli;
 pub use binaries::{maqet_binary, maqet_runner_binary};
 pub use files::{sha256_of_file, wait_for_file_text};
 pub use guest::{
-    GUEST_KERNEL_APPEND, IGNORE_ACPI_PARAM, READY_BANNER, TestGuest, guest_config_yaml,
-    guest_config_yaml_with_append, plain_qemu_command, test_guest,
+    EVIL_AGENT_PARAM, GUEST_KERNEL_APPEND, IGNORE_ACPI_PARAM, READY_BANNER, TestGuest,
+    evil_agent_append, guest_config_yaml, guest_config_yaml_with_append, plain_qemu_command,
+    test_guest,
 };
 pub use home::MaqetHome;
 pub use process::{QemuProcessGuard, kill_processes_mentioning, qemu_pids_mentioning};

@@ -6,7 +6,7 @@
 //! The runner serialises all clients' commands over the agent channel and enforces each
 //! request's timeout, so a guest without a running agent costs a caller that timeout, never a hang.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -18,6 +18,12 @@ use serde_json::Value;
 pub const CLASS_TIMEOUT: &str = "AgentTimeout";
 /// Reply class the runner uses when it cannot reach the agent channel at all.
 pub const CLASS_UNAVAILABLE: &str = "AgentUnavailable";
+/// Reply class the runner uses when one agent reply passed
+/// [`MAX_REPLY_BYTES`](maqet_qmp::qga::framing::MAX_REPLY_BYTES).
+pub const CLASS_TOO_LARGE: &str = "AgentReplyTooLarge";
+/// The longest reply line the runner sends and a client reads: one agent reply at its cap, plus
+/// room for the envelope. A longer line is refused on both sides.
+pub const MAX_REPLY_LINE: usize = maqet_qmp::qga::framing::MAX_REPLY_BYTES + 1024 * 1024;
 
 /// Extra time a client waits beyond a request's own timeout (the runner answers by then).
 const REPLY_MARGIN: Duration = Duration::from_secs(5);
@@ -153,14 +159,20 @@ impl AgentClient {
             .write_all(line.as_bytes())
             .map_err(AgentCallError::Io)?;
         let mut answer = String::new();
-        let read = self
-            .reader
+        let read = (&mut self.reader)
+            .take(MAX_REPLY_LINE as u64)
             .read_line(&mut answer)
             .map_err(AgentCallError::Io)?;
         if read == 0 {
             return Err(AgentCallError::Protocol(
                 "the runner closed the connection".into(),
             ));
+        }
+        if !answer.ends_with('\n') && read >= MAX_REPLY_LINE {
+            return Err(AgentCallError::Protocol(format!(
+                "its reply passed {} MiB",
+                MAX_REPLY_LINE >> 20
+            )));
         }
         match serde_json::from_str::<AgentReply>(&answer) {
             Ok(AgentReply::Return(value)) => Ok(value),

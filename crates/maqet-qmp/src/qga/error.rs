@@ -31,6 +31,28 @@ pub enum AgentError {
         /// How long we waited.
         after: Duration,
     },
+    /// The agent sent something within the time, but never the answer (a flood, garbage, a
+    /// resync answered with an id maqet never sent).
+    #[error("the guest agent did not answer `{command}` within {:.1} s: {detail}", after.as_secs_f64())]
+    NoValidAnswer {
+        /// The command that got no answer.
+        command: String,
+        /// How long we waited.
+        after: Duration,
+        /// What the agent sent instead.
+        detail: String,
+    },
+    /// One reply passed [`super::framing::MAX_REPLY_BYTES`]; it was dropped unread.
+    #[error(
+        "the guest agent's reply to `{command}` passed {} MiB, the most maqet accepts from it; the reply was dropped and the channel is resynchronised before the next command",
+        limit >> 20
+    )]
+    ReplyTooLarge {
+        /// The command whose reply was too large.
+        command: String,
+        /// The cap, in bytes.
+        limit: usize,
+    },
     /// The agent answered with an error.
     #[error("the guest agent refused `{command}`: {desc} ({class})")]
     Command {
@@ -53,8 +75,9 @@ pub enum AgentError {
 }
 
 impl AgentError {
-    /// Whether the agent simply did not answer (as opposed to answering with an error).
+    /// Whether the agent did not answer in time (silent, or sending everything but the answer),
+    /// as opposed to answering with an error.
     pub fn is_timeout(&self) -> bool {
-        matches!(self, Self::Timeout { .. })
+        matches!(self, Self::Timeout { .. } | Self::NoValidAnswer { .. })
     }
 }

@@ -1,14 +1,33 @@
-//! Splitting the agent's byte stream into JSON objects and `0xFF` sync delimiters.
+//! Splitting the agent's byte stream into JSON objects and `0xFF` sync delimiters, with a hard
+//! cap on what one reply may cost.
 //!
 //! The agent writes each reply as one JSON object, usually but not always followed by a
 //! newline, and answers `guest-sync-delimited` with a `0xFF` byte first. Frames are found by
 //! structure (braces outside strings), not by newlines; bytes outside any object (newlines,
-//! garbage after a guest reboot) are skipped.
+//! garbage after a guest reboot) are dropped as they arrive.
+//!
+//! Everything here is read from the guest, which may be hostile: an object that grows past
+//! [`MAX_REPLY_BYTES`] is thrown away and the buffer then drops everything up to the next
+//! `0xFF` (the connection resynchronises), and a buffer that grew for a large reply is given
+//! back once that reply is out, so the memory one agent channel holds is bounded by the cap.
 
 use serde_json::Value;
 
 /// The byte the agent sends before its answer to `guest-sync-delimited`.
 pub const SYNC_DELIMITER: u8 = 0xFF;
+
+/// The largest agent reply maqet accepts, in bytes of JSON (48 MiB).
+///
+/// The largest reply a working qemu-ga sends maqet is `guest-exec-status` with both output
+/// streams at qemu-ga's 16 MiB limit: 2 × 22.4 MB of base64, about 42.7 MiB (a 1 MiB `cp`
+/// chunk is 1.4 MB). A reply past this is dropped unread and the request fails.
+pub const MAX_REPLY_BYTES: usize = 48 * 1024 * 1024;
+
+/// A buffer whose capacity grew past this for a large reply is shrunk once it is idle again.
+pub const IDLE_CAPACITY: usize = 4 * 1024 * 1024;
+
+/// How many bytes of a torn object [`Frame::Invalid`] keeps (for logs).
+const INVALID_PREVIEW: usize = 120;
 
 /// One thing read from the agent.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,18 +36,26 @@ pub enum Frame {
     Delimiter,
     /// A complete JSON object.
     Object(Value),
-    /// A complete `{...}` that is not valid JSON (its text, for logs).
+    /// A complete `{...}` that is not valid JSON (its first bytes, for logs).
     Invalid(String),
+    /// An object grew past the buffer's limit: it was dropped, and the buffer now drops
+    /// everything until the next delimiter.
+    TooLarge,
 }
 
-/// Accumulates bytes and yields complete frames.
+/// Accumulates bytes and yields complete frames, holding at most its limit (plus one read).
 ///
 /// The scan of a partly received object resumes where it stopped, so a large reply (a 1 MiB
 /// file chunk is ~1.4 MB of base64) arriving in small reads costs linear time.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct FrameBuffer {
     bytes: Vec<u8>,
     scan: Scan,
+    limit: usize,
+    /// Dropping everything until the next `0xFF` (after [`Frame::TooLarge`], during a resync).
+    skipping: bool,
+    /// Bytes dropped without forming a frame since [`FrameBuffer::take_dropped`].
+    dropped: u64,
 }
 
 /// How far the current object has been scanned.
@@ -41,21 +68,81 @@ struct Scan {
     escaped: bool,
 }
 
+impl Default for FrameBuffer {
+    fn default() -> FrameBuffer {
+        FrameBuffer::with_limit(MAX_REPLY_BYTES)
+    }
+}
+
 impl FrameBuffer {
-    /// An empty buffer.
+    /// An empty buffer with the [`MAX_REPLY_BYTES`] limit.
     pub fn new() -> FrameBuffer {
         FrameBuffer::default()
     }
 
-    /// Adds bytes read from the channel.
+    /// An empty buffer that gives up on objects longer than `limit` bytes.
+    pub fn with_limit(limit: usize) -> FrameBuffer {
+        FrameBuffer {
+            bytes: Vec::new(),
+            scan: Scan::default(),
+            limit,
+            skipping: false,
+            dropped: 0,
+        }
+    }
+
+    /// Adds bytes read from the channel (only from the next `0xFF` on while skipping).
     pub fn extend(&mut self, bytes: &[u8]) {
+        let bytes = if self.skipping {
+            match bytes.iter().position(|b| *b == SYNC_DELIMITER) {
+                Some(at) => {
+                    self.skipping = false;
+                    self.dropped += at as u64;
+                    &bytes[at..]
+                }
+                None => {
+                    self.dropped += bytes.len() as u64;
+                    return;
+                }
+            }
+        } else {
+            bytes
+        };
         self.bytes.extend_from_slice(bytes);
     }
 
-    /// Forgets everything buffered (before a resync).
+    /// Forgets everything buffered (before a resync) and gives back a large buffer.
     pub fn clear(&mut self) {
+        self.dropped += self.bytes.len() as u64;
         self.bytes.clear();
         self.scan = Scan::default();
+        self.shrink_if_idle();
+    }
+
+    /// Drops everything buffered and everything that arrives until the next `0xFF`.
+    pub fn skip_to_delimiter(&mut self) {
+        self.clear();
+        self.skipping = true;
+    }
+
+    /// Whether the buffer is dropping bytes until the next `0xFF`.
+    pub fn is_skipping(&self) -> bool {
+        self.skipping
+    }
+
+    /// Bytes dropped without forming a frame (garbage, skipped, too large) since the last call.
+    pub fn take_dropped(&mut self) -> u64 {
+        std::mem::take(&mut self.dropped)
+    }
+
+    /// The bytes the buffer holds right now (at most its limit plus one read).
+    pub fn buffered(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// The memory the buffer holds right now.
+    pub fn capacity(&self) -> usize {
+        self.bytes.capacity()
     }
 
     /// The next complete frame, if the buffer holds one.
@@ -66,22 +153,56 @@ impl FrameBuffer {
                 .iter()
                 .position(|b| *b == b'{' || *b == SYNC_DELIMITER);
             let Some(start) = start else {
+                self.count_garbage(self.bytes.len());
                 self.bytes.clear();
+                self.shrink_if_idle();
                 return None;
             };
+            self.count_garbage(start);
             if self.bytes[start] == SYNC_DELIMITER {
                 self.bytes.drain(..=start);
                 return Some(Frame::Delimiter);
             }
             self.bytes.drain(..start);
         }
-        let end = self.object_end()?;
+        let Some(end) = self.object_end() else {
+            if self.bytes.len() > self.limit {
+                self.skip_to_delimiter();
+                return Some(Frame::TooLarge);
+            }
+            return None;
+        };
+        if end > self.limit {
+            self.skip_to_delimiter();
+            return Some(Frame::TooLarge);
+        }
         self.scan = Scan::default();
-        let object: Vec<u8> = self.bytes.drain(..end).collect();
-        Some(match serde_json::from_slice(&object) {
+        let frame = match serde_json::from_slice(&self.bytes[..end]) {
             Ok(value) => Frame::Object(value),
-            Err(_) => Frame::Invalid(String::from_utf8_lossy(&object).into_owned()),
-        })
+            Err(_) => {
+                let shown = end.min(INVALID_PREVIEW);
+                Frame::Invalid(String::from_utf8_lossy(&self.bytes[..shown]).into_owned())
+            }
+        };
+        self.bytes.drain(..end);
+        self.shrink_if_idle();
+        Some(frame)
+    }
+
+    /// Counts dropped bytes outside objects, except the whitespace between replies.
+    fn count_garbage(&mut self, len: usize) {
+        let garbage = self.bytes[..len]
+            .iter()
+            .filter(|b| !b.is_ascii_whitespace())
+            .count();
+        self.dropped += garbage as u64;
+    }
+
+    /// Gives back the memory a large reply needed once the buffer holds little again.
+    fn shrink_if_idle(&mut self) {
+        if self.bytes.capacity() > IDLE_CAPACITY && self.bytes.len() <= IDLE_CAPACITY / 4 {
+            self.bytes.shrink_to(IDLE_CAPACITY / 4);
+        }
     }
 
     /// Where the object starting at `bytes[0]` (a `{`) ends (one past its `}`), once complete.
@@ -123,58 +244,5 @@ impl FrameBuffer {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn frames(input: &[u8]) -> Vec<Frame> {
-        let mut buffer = FrameBuffer::new();
-        buffer.extend(input);
-        std::iter::from_fn(|| buffer.next_frame()).collect()
-    }
-
-    #[test]
-    fn objects_split_by_structure_with_or_without_newlines() {
-        let got =
-            frames(b"{\"return\": {}}{\"return\": \"a}b{\\\"\"}\n{\"return\": [1, {\"x\": 2}]}\n");
-        assert_eq!(
-            got,
-            vec![
-                Frame::Object(json!({"return": {}})),
-                Frame::Object(json!({"return": "a}b{\""})),
-                Frame::Object(json!({"return": [1, {"x": 2}]})),
-            ]
-        );
-    }
-
-    #[test]
-    fn the_delimiter_is_a_frame_and_garbage_is_skipped() {
-        let got = frames(b"garbage\n\xff{\"return\": 42}\n");
-        assert_eq!(
-            got,
-            vec![Frame::Delimiter, Frame::Object(json!({"return": 42}))]
-        );
-    }
-
-    #[test]
-    fn a_torn_object_ends_at_the_delimiter() {
-        let got = frames(b"{\"return\": \"half\xff{\"return\": 7}");
-        assert!(matches!(got[0], Frame::Invalid(_)), "{got:?}");
-        assert_eq!(
-            got[1..],
-            [Frame::Delimiter, Frame::Object(json!({"return": 7}))]
-        );
-    }
-
-    #[test]
-    fn incomplete_objects_wait_for_more_bytes() {
-        let mut buffer = FrameBuffer::new();
-        buffer.extend(b"{\"return\": {\"a\"");
-        assert_eq!(buffer.next_frame(), None);
-        buffer.extend(b": 1}}");
-        assert_eq!(
-            buffer.next_frame(),
-            Some(Frame::Object(json!({"return": {"a": 1}})))
-        );
-    }
-}
+#[path = "framing_tests.rs"]
+mod tests;

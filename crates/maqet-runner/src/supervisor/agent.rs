@@ -16,7 +16,9 @@ use std::time::Duration;
 
 use maqet_qmp::QmpEvent;
 use maqet_qmp::qga::{AgentConnection, AgentError};
-use maqet_runner::agent_client::{AgentReply, AgentRequest, CLASS_TIMEOUT, CLASS_UNAVAILABLE};
+use maqet_runner::agent_client::{
+    AgentReply, AgentRequest, CLASS_TIMEOUT, CLASS_TOO_LARGE, CLASS_UNAVAILABLE, MAX_REPLY_LINE,
+};
 use maqet_runner::layout::VmPaths;
 use maqet_runner::process;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -53,6 +55,8 @@ pub fn start(paths: &VmPaths, qemu_pid: u32, events: broadcast::Receiver<QmpEven
     if !paths.has_agent_channel(&cmdline) {
         return false;
     }
+    // Agent replies may be large (up to the reply cap): their memory must go back when freed.
+    super::heap::map_large_buffers();
     let socket = paths.agent_socket();
     let listener = match bind(&socket) {
         Ok(listener) => listener,
@@ -102,7 +106,7 @@ async fn serve(listener: UnixListener, relay: Arc<Relay>) {
 
 async fn serve_client(mut stream: UnixStream, relay: Arc<Relay>, own_uid: u32) {
     let refusal = |desc| {
-        reply_line(&AgentReply::Error {
+        reply_line(AgentReply::Error {
             class: "GenericError".into(),
             desc,
         })
@@ -123,11 +127,8 @@ async fn serve_client(mut stream: UnixStream, relay: Arc<Relay>, own_uid: u32) {
                 desc: format!("not a valid agent request: {err}"),
             },
         };
-        if write
-            .write_all(reply_line(&reply).as_bytes())
-            .await
-            .is_err()
-        {
+        let line = reply_line(reply);
+        if write.write_all(line.as_bytes()).await.is_err() {
             return;
         }
     }
@@ -194,6 +195,25 @@ impl Relay {
                 }
                 AgentReply::Error { class, desc }
             }
+            Err(err @ AgentError::NoValidAnswer { .. }) => {
+                let desc = err.to_string();
+                log!("guest agent: {desc}");
+                super::heap::return_free_heap();
+                AgentReply::Error {
+                    class: CLASS_TIMEOUT.into(),
+                    desc,
+                }
+            }
+            // The connection stays: it skips the rest of the reply when it resyncs.
+            Err(err @ AgentError::ReplyTooLarge { .. }) => {
+                let desc = err.to_string();
+                log!("guest agent: {desc}");
+                super::heap::return_free_heap();
+                AgentReply::Error {
+                    class: CLASS_TOO_LARGE.into(),
+                    desc,
+                }
+            }
             Err(AgentError::Timeout { .. }) => {
                 if !quiet {
                     log!("guest agent: {command} got no answer within {limit:?}");
@@ -219,8 +239,50 @@ impl Relay {
     }
 }
 
-fn reply_line(reply: &AgentReply) -> String {
-    let mut line = serde_json::to_string(reply).unwrap_or_else(|_| "{}".to_owned());
+/// The reply as one line for the client, at most [`MAX_REPLY_LINE`] bytes: the agent's reply
+/// was at most the cap, but re-encoding can lengthen it (`1e9` becomes `1000000000.0`).
+fn reply_line(reply: AgentReply) -> String {
+    let mut line = serde_json::to_string(&reply).unwrap_or_else(|_| "{}".to_owned());
+    drop(reply);
+    if line.len() >= MAX_REPLY_LINE {
+        let len = line.len();
+        drop(line);
+        log!("guest agent: a reply re-encoded to {len} bytes, past the socket's limit; refused");
+        line = serde_json::to_string(&AgentReply::Error {
+            class: CLASS_TOO_LARGE.into(),
+            desc: format!(
+                "the guest agent's reply grew to {} MiB when re-encoded, past the {} MiB the runner passes on",
+                len >> 20,
+                MAX_REPLY_LINE >> 20
+            ),
+        })
+        .unwrap_or_else(|_| "{}".to_owned());
+    }
     line.push('\n');
     line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reply_line_is_bounded_for_the_client() {
+        let small = reply_line(AgentReply::Return(serde_json::json!({"pid": 5})));
+        assert_eq!(small, "{\"return\":{\"pid\":5}}\n");
+        // An agent can send `1e9` within the cap that re-encodes as `1000000000.0`.
+        let big = reply_line(AgentReply::Return(serde_json::Value::String(
+            "A".repeat(MAX_REPLY_LINE),
+        )));
+        assert!(
+            big.len() < 1024,
+            "refused, not passed on: {} bytes",
+            big.len()
+        );
+        let refused: AgentReply = serde_json::from_str(&big).unwrap();
+        assert!(
+            matches!(&refused, AgentReply::Error { class, .. } if class == CLASS_TOO_LARGE),
+            "{refused:?}"
+        );
+    }
 }

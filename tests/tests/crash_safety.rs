@@ -282,7 +282,9 @@ fn cleanup_finds_a_qemu_the_database_does_not_record() {
     let pid = *qemu_pids_mentioning(&dir).first().expect("QEMU survives");
     // `start` re-adopted the QEMU (issue P); end that runner so only the QEMU is left.
     if let Some(runner) = status(&home, "vm1")["runner_pid"].as_u64() {
-        let _ = Command::new("kill").args(["-9", &runner.to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-9", &runner.to_string()])
+            .status();
         maqet_tests::cli::wait_until_dead(
             u32::try_from(runner).unwrap_or(0),
             std::time::Duration::from_secs(10),

@@ -256,7 +256,7 @@ impl PyMaqet {
     ) -> PyResult<VMInstance> {
         let vm = self.run(py, Context::Plain, move |m| {
             m.stop_with(vm_id, force, timeout, false)
-                .map(|r| VMInstance::of(&r.vm))
+                .map(|r| VMInstance::stopped(&r))
         })?;
         self.forget_started(&vm.id);
         Ok(vm)

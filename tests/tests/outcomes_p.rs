@@ -309,7 +309,9 @@ fn boot_guest(home: &MaqetHome, name: &str, append: &str, extra: &str) {
 fn timed_stop(home: &MaqetHome, args: &[&str]) -> (Value, Duration) {
     let asked = Instant::now();
     let stopped = maqet_json(home, args);
-    (stopped, asked.elapsed())
+    let took = asked.elapsed();
+    eprintln!("maqet {args:?}: {took:?}, {stopped}");
+    (stopped, took)
 }
 
 #[test]

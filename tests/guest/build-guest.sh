@@ -404,7 +404,8 @@ done
 
 # --- ACPI power button: busybox acpid maps KEY_POWER to "button/power PWRF ..." -------------
 printf 'PWRF power\nPWRB power\n' >"$R/etc/acpid.conf"
-printf '#!/bin/sh\nexec poweroff -f\n' >"$R/etc/acpi/power"
+# With maqet.acpi_ignore_first=1 the first press is lost, as on a guest whose handler is not up yet.
+printf '#!/bin/sh\nif grep -qw maqet.acpi_ignore_first=1 /proc/cmdline && [ ! -e /run/acpi-pressed ]; then\n    touch /run/acpi-pressed; exit 0\nfi\nexec poweroff -f\n' >"$R/etc/acpi/power"
 chmod 755 "$R/etc/acpi/power"
 
 # --- /init ----------------------------------------------------------------------------------

@@ -92,7 +92,8 @@ fn assert_state_agrees(home: &MaqetHome, name: &str, context: &str) -> Option<u3
 /// Crashes a start at `step` and checks what is left; returns the surviving QEMU, if any.
 fn crash(home: &MaqetHome, name: &str, step: &str) -> Option<u32> {
     let out = start_crashing_at(home, name, step);
-    if step == "after-ready" {
+    if step != "before-spawn" {
+        // Issue P: a QEMU that survived its runner is re-adopted and reported as started.
         assert!(out.status.success(), "{}", describe(&["start", step], &out));
     } else {
         assert!(
@@ -279,6 +280,16 @@ fn cleanup_finds_a_qemu_the_database_does_not_record() {
         .output()
         .expect("maqet runs");
     let pid = *qemu_pids_mentioning(&dir).first().expect("QEMU survives");
+    // `start` re-adopted the QEMU (issue P); end that runner so only the QEMU is left.
+    if let Some(runner) = status(&home, "vm1")["runner_pid"].as_u64() {
+        let _ = Command::new("kill")
+            .args(["-9", &runner.to_string()])
+            .status();
+        maqet_tests::cli::wait_until_dead(
+            u32::try_from(runner).unwrap_or(0),
+            std::time::Duration::from_secs(10),
+        );
+    }
     reset_row(&home, &id);
 
     let dry = maqet_json(&home, &["cleanup", "--dry-run"]);

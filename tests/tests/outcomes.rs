@@ -99,7 +99,7 @@ fn a_qemu_killed_by_a_signal_nobody_in_maqet_sent_is_crashed_with_the_signal() {
     let pid = qemu_pid(&maqet_json(&home, &["start", "oom"]));
     signal(pid, libc::SIGSTOP); // deaf to QMP and to SIGTERM until killed
     let stopped = maqet_json(&home, &["stop", "oom", "--force"]);
-    assert_eq!(stopped["method"], "kill", "{stopped}");
+    assert_eq!(stopped["method"], "sigkill", "{stopped}");
     let now = status(&home, "oom");
     assert_eq!(now["status"], "stopped", "{now}");
 }

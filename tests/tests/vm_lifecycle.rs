@@ -135,7 +135,8 @@ fn graceful_stop_powers_the_guest_down() {
     let asked = Instant::now();
     let stopped = maqet_json(&home, &["stop", "vm1"]);
     let took = asked.elapsed();
-    assert_eq!(stopped["method"], "powerdown", "{stopped}");
+    assert_eq!(stopped["method"], "acpi", "{stopped}");
+    assert_eq!(stopped["forced"], false, "{stopped}");
     assert!(
         took < Duration::from_secs(10),
         "graceful stop of a guest that powers off at once took {took:?}"
@@ -154,7 +155,7 @@ fn assert_stopped_by_escalation(home: &MaqetHome, name: &str, pid: u32) {
     let stopped = maqet_json(home, &["stop", name, "--timeout", "2"]);
     let method = stopped["method"].as_str().unwrap_or_default();
     assert!(
-        matches!(method, "quit" | "terminate" | "kill"),
+        matches!(method, "quit" | "sigterm" | "sigkill") && stopped["forced"] == true,
         "a VM that ignores ACPI must be stopped by quit/terminate/kill: {stopped}"
     );
     assert!(

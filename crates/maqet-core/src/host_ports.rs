@@ -1,9 +1,94 @@
-//! Checking, before QEMU starts, that the host ports a VM forwards are free.
+//! Host ports a VM forwards: free before QEMU starts, not declared by another VM at `add`,
+//! and the error for a start that lost a race for one.
 
 use std::net::{SocketAddrV4, TcpListener, UdpSocket};
 
-use crate::config::forwards::PortForward;
+use maqet_state::VmRecord;
+use serde_json::Value;
+
+use crate::config::forwards::{PortForward, parse_forwards};
 use crate::{ErrorKind, MaqetError};
+
+/// What QEMU prints when it cannot bind a `hostfwd` rule's host port.
+const QEMU_HOSTFWD_REFUSAL: &str = "Could not set up host forwarding rule";
+
+/// The forwards of a VM config's `ports` (none when it has no valid `ports`).
+pub fn declared(config: &Value) -> Vec<PortForward> {
+    config
+        .get("ports")
+        .and_then(|ports| parse_forwards(ports).ok())
+        .unwrap_or_default()
+}
+
+/// Whether two forwards open the same host port (same protocol and port, and the same
+/// address or one of them on every address).
+fn collide(a: &PortForward, b: &PortForward) -> bool {
+    a.host == b.host
+        && a.proto == b.proto
+        && (a.host_addr == b.host_addr
+            || a.host_addr.is_unspecified()
+            || b.host_addr.is_unspecified())
+}
+
+/// Fails (exit 3) when one of `forwards` opens a host port that another registered VM (any of
+/// `others` but `own_id`) also declares, naming both; `--force` is the way around it.
+pub fn check_not_declared(
+    forwards: &[PortForward],
+    others: &[VmRecord],
+    own_id: Option<&str>,
+) -> Result<(), MaqetError> {
+    for other in others.iter().filter(|vm| Some(vm.id.as_str()) != own_id) {
+        for theirs in declared(&other.config) {
+            if let Some(ours) = forwards.iter().find(|f| collide(f, &theirs)) {
+                return Err(MaqetError::new(
+                    ErrorKind::AlreadyExists,
+                    format!(
+                        "host port {}/{} on {} is already forwarded by VM `{}`; pick another `host` port in `ports`, or add the VM anyway with `--force` (then only one of the two can run at a time)",
+                        ours.host, ours.proto, ours.host_addr, other.name
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// For a start QEMU refused (`qemu_output` is what it printed): when it could not bind a
+/// forwarded host port (another process took it after maqet's check), the error `check_free`
+/// gives for that port now, else one naming the port from QEMU's message. `None` when the
+/// refusal was about something else.
+pub fn lost_race_error(
+    vm: &str,
+    forwards: &[PortForward],
+    qemu_output: &str,
+) -> Option<MaqetError> {
+    if !qemu_output.contains(QEMU_HOSTFWD_REFUSAL) {
+        return None;
+    }
+    let refused: Vec<&PortForward> = forwards
+        .iter()
+        .filter(|f| qemu_output.contains(&f.hostfwd()))
+        .collect();
+    let suspects: Vec<PortForward> = if refused.is_empty() {
+        forwards.to_vec()
+    } else {
+        refused.into_iter().cloned().collect()
+    };
+    if let Err(err) = check_free(vm, &suspects) {
+        return Some(err);
+    }
+    let ports: Vec<String> = suspects
+        .iter()
+        .map(|f| format!("{}/{} on {}", f.host, f.proto, f.host_addr))
+        .collect();
+    Some(MaqetError::new(
+        ErrorKind::InvalidInput,
+        format!(
+            "VM `{vm}` cannot forward host port {}: another process took it while the VM started; try again, or pick another `host` port in `ports`",
+            ports.join(", ")
+        ),
+    ))
+}
 
 /// Fails (invalid input, exit 3) when a forwarded host port is already taken, naming it and
 /// the process holding it when that can be found.
@@ -90,5 +175,43 @@ mod tests {
         );
         drop(listener);
         check_free("web", &[forward]).unwrap();
+    }
+
+    fn forward(host_addr: [u8; 4], host: u16, proto: &str) -> PortForward {
+        PortForward {
+            host,
+            guest: 22,
+            proto: proto.into(),
+            host_addr: host_addr.into(),
+        }
+    }
+
+    #[test]
+    fn the_same_port_collides_on_the_same_or_every_address_only() {
+        let local = forward([127, 0, 0, 1], 7001, "tcp");
+        assert!(collide(&local, &forward([127, 0, 0, 1], 7001, "tcp")));
+        assert!(collide(&local, &forward([0, 0, 0, 0], 7001, "tcp")));
+        assert!(!collide(&local, &forward([127, 0, 0, 2], 7001, "tcp")));
+        assert!(!collide(&local, &forward([127, 0, 0, 1], 7001, "udp")));
+        assert!(!collide(&local, &forward([127, 0, 0, 1], 7002, "tcp")));
+    }
+
+    #[test]
+    fn only_a_hostfwd_refusal_is_a_lost_race() {
+        let free = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = free.local_addr().unwrap().port();
+        drop(free);
+        let forwards = [forward([127, 0, 0, 1], port, "tcp")];
+        assert!(lost_race_error("web", &forwards, "qemu: -m banana: bad size").is_none());
+        let said = format!(
+            "qemu: -netdev user: Could not set up host forwarding rule '{}'",
+            forwards[0].hostfwd()
+        );
+        let err = lost_race_error("web", &forwards, &said).unwrap();
+        assert_eq!(err.exit_code(), 3);
+        assert!(
+            err.to_string().contains(&format!("host port {port}/tcp")),
+            "{err}"
+        );
     }
 }

@@ -70,6 +70,7 @@ mod qmp_connect;
 pub mod registry;
 mod request;
 pub mod results;
+mod run_state;
 mod screenshot;
 mod seconds;
 mod session;

@@ -230,7 +230,7 @@ impl PyMaqet {
         let files = config_files(config)?;
         let set = ConfigOverrides(kwargs_map(kwargs, "add")?);
         self.run(py, Context::Plain, move |m| {
-            m.add_with(files, Vec::new(), name, empty, set)
+            m.add_with(files, Vec::new(), name, empty, false, set)
                 .map(|a| a.0.vm_id)
         })
     }
@@ -256,7 +256,7 @@ impl PyMaqet {
     ) -> PyResult<VMInstance> {
         let vm = self.run(py, Context::Plain, move |m| {
             m.stop_with(vm_id, force, timeout, false)
-                .map(|r| VMInstance::of(&r.vm))
+                .map(|r| VMInstance::stopped(&r))
         })?;
         self.forget_started(&vm.id);
         Ok(vm)

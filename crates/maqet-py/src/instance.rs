@@ -27,6 +27,12 @@ pub struct VMInstance {
     pub updated_at: String,
     /// Whether QEMU runs (running or paused).
     pub is_running: bool,
+    /// How the VM stopped, for what `stop` returns (`acpi`, `agent`, `quit`, `sigterm`,
+    /// `sigkill` or `already-stopped`); None for `start` and `apply`.
+    pub stop_method: Option<String>,
+    /// For what `stop` returns: whether maqet had to end QEMU itself (`quit`, SIGTERM, SIGKILL)
+    /// instead of the guest powering off; None for `start` and `apply`.
+    pub forced: Option<bool>,
 }
 
 impl VMInstance {
@@ -45,6 +51,20 @@ impl VMInstance {
             created_at: report.created_at.clone(),
             updated_at: report.updated_at.clone(),
             is_running: report.is_running,
+            stop_method: None,
+            forced: None,
+        }
+    }
+
+    /// What `stop` returns: the VM, and how it stopped.
+    pub fn stopped(report: &maqet_core::api::StopReport) -> VMInstance {
+        let method = serde_json::to_value(report.method)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned));
+        VMInstance {
+            stop_method: method,
+            forced: Some(report.forced),
+            ..VMInstance::of(&report.vm)
         }
     }
 }

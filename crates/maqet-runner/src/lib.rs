@@ -29,7 +29,7 @@
 //! let started = start(&runner, &spec, Duration::from_secs(30))?;
 //! println!("QEMU pid {}, QMP at {}", started.qemu.pid, started.qmp_socket.display());
 //!
-//! let opts = StopOptions { force: false, timeout: Duration::from_secs(30) };
+//! let opts = StopOptions { timeout: Duration::from_secs(30), ..StopOptions::default() };
 //! let outcome = stop(&started.qmp_socket, &started.qemu, Some(&started.runner), &opts, &mut |msg| {
 //!     eprintln!("{msg}")
 //! })?;
@@ -48,6 +48,7 @@ mod qmp_sync;
 mod spec;
 mod start;
 mod stop;
+mod stop_graceful;
 
 pub use error::{ErrorKind, RemoteText, RunnerError};
 pub use locate::{RUNNER_ENV, RUNNER_NAME, find_runner_executable};
@@ -55,4 +56,4 @@ pub use spec::{AdoptSpec, LaunchSpec, Started};
 #[doc(hidden)]
 pub use spec::{FailureKind, ReadyLine, StartFailure};
 pub use start::{adopt, start};
-pub use stop::{StopMethod, StopOptions, StopOutcome, stop};
+pub use stop::{PRESS_INTERVAL, StopMethod, StopOptions, StopOutcome, stop};

@@ -22,15 +22,22 @@ const RUNNER_EXIT_WAIT: Duration = Duration::from_secs(5);
 /// Limit for one QMP exchange during a stop.
 const QMP_TIMEOUT: Duration = Duration::from_secs(2);
 /// How often the processes are checked while waiting.
-const POLL: Duration = Duration::from_millis(50);
+pub(crate) const POLL: Duration = Duration::from_millis(50);
+/// How often the ACPI power button is pressed again while the guest ignores it.
+pub const PRESS_INTERVAL: Duration = Duration::from_secs(5);
 
 /// How to stop a VM.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StopOptions {
     /// Skip the ACPI power-down and go straight to `quit`, `SIGTERM`, `SIGKILL`.
     pub force: bool,
     /// How long the guest gets to power down before maqet insists.
     pub timeout: Duration,
+    /// How often the power button is pressed again within `timeout` ([`PRESS_INTERVAL`]).
+    pub press_interval: Duration,
+    /// The runner's guest agent socket (`agent.sock`) of a VM with `guest_agent: true`: when
+    /// the agent answers, it is asked to power off (`guest-shutdown`) before `quit`.
+    pub agent_socket: Option<PathBuf>,
 }
 
 impl Default for StopOptions {
@@ -38,26 +45,40 @@ impl Default for StopOptions {
         Self {
             force: false,
             timeout: Duration::from_secs(30),
+            press_interval: PRESS_INTERVAL,
+            agent_socket: None,
         }
     }
 }
 
-/// The step that ended QEMU.
+/// The step that ended QEMU. In JSON: `already-stopped`, `acpi`, `agent`, `quit`, `sigterm`,
+/// `sigkill` (the names before issue N, `powerdown`, `terminate`, `kill`, are read too).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum StopMethod {
     /// QEMU was not running.
     AlreadyStopped,
     /// The guest powered off after the ACPI power button.
+    #[serde(rename = "acpi", alias = "powerdown")]
     Powerdown,
-    /// The guest powered off after the guest agent's `guest-shutdown` (`stop --agent`).
+    /// The guest powered off after the guest agent's `guest-shutdown`.
     Agent,
     /// QEMU quit on the QMP `quit` command.
     Quit,
     /// QEMU exited on `SIGTERM`.
+    #[serde(rename = "sigterm", alias = "terminate")]
     Terminate,
     /// QEMU was killed with `SIGKILL`.
+    #[serde(rename = "sigkill", alias = "kill")]
     Kill,
+}
+
+impl StopMethod {
+    /// Whether maqet ended QEMU itself (`quit`, SIGTERM, SIGKILL) instead of the guest
+    /// powering off when asked.
+    pub const fn forced(self) -> bool {
+        matches!(self, Self::Quit | Self::Terminate | Self::Kill)
+    }
 }
 
 impl std::fmt::Display for StopMethod {
@@ -84,9 +105,10 @@ pub struct StopOutcome {
 
 /// Stops the VM's QEMU and waits until it is gone (and its runner has recorded it).
 ///
-/// Graceful: QMP `system_powerdown` through `qmp_socket`, then up to `opts.timeout` for the guest
-/// to power off; then `quit` (~2 s), `SIGTERM` (2 s), `SIGKILL`. With `opts.force` it starts at
-/// `quit` with shorter waits. A signal is only sent after pinning the process with a pidfd and
+/// Graceful: QMP `system_powerdown` through `qmp_socket`, pressed again every
+/// `opts.press_interval`, and the guest agent's `guest-shutdown` when `opts.agent_socket` is set
+/// and the agent answers, up to `opts.timeout` for the guest to power off; then `quit` (~2 s),
+/// `SIGTERM` (2 s), `SIGKILL`. With `opts.force` it starts at `quit` with shorter waits. A signal is only sent after pinning the process with a pidfd and
 /// checking its start time, so a PID that now belongs to another process is never signalled.
 /// When the runner is gone, QMP goes to QEMU's own socket next to `qmp_socket`, and signals
 /// still work. `on_wait` gets a short status text while waiting.
@@ -119,37 +141,33 @@ pub fn stop(
     } else {
         STEP_WAIT
     };
-    let mut steps = Vec::new();
-    if !opts.force {
-        steps.push((StopMethod::Powerdown, opts.timeout));
-    }
-    steps.extend([
+    let steps = [
         (StopMethod::Quit, step_wait),
         (StopMethod::Terminate, step_wait),
         (StopMethod::Kill, KILL_WAIT),
-    ]);
+    ];
 
     mark_stop_requested(qmp_socket);
     let mut method = StopMethod::AlreadyStopped;
+    if !opts.force && is_alive(qemu) {
+        let runner_agent = opts.agent_socket.as_ref().filter(|_| runner.is_some());
+        let graceful = StopOptions {
+            agent_socket: runner_agent.cloned(),
+            ..opts.clone()
+        };
+        if let Some(how) = crate::stop_graceful::power_off(&sockets, qemu, &graceful, on_wait) {
+            method = how;
+        }
+    }
     for (step, wait) in steps {
         if !is_alive(qemu) {
             break;
         }
         let sent = match step {
-            StopMethod::Powerdown => match qmp_to_any(&sockets, "system_powerdown") {
-                Ok(()) => true,
-                Err(why) => {
-                    tracing::warn!(
-                        "skipping the ACPI power-down: {why}; trying QMP quit, then SIGTERM, then SIGKILL"
-                    );
-                    false
-                }
-            },
             StopMethod::Quit => qmp_to_any(&sockets, "quit").is_ok(),
             StopMethod::Terminate => signal(qemu, StopSignal::Terminate)?,
             StopMethod::Kill => signal(qemu, StopSignal::Kill)?,
-            // The agent step is the caller's (it needs the guest agent, which this crate does not speak).
-            StopMethod::AlreadyStopped | StopMethod::Agent => false,
+            _ => false,
         };
         if !sent {
             continue;
@@ -157,12 +175,6 @@ pub fn stop(
         method = step;
         if wait_until_gone(qemu, wait, step, on_wait) {
             break;
-        }
-        if step == StopMethod::Powerdown {
-            tracing::warn!(
-                "the guest did not power off within {:.0} s of the ACPI power button; stopping QEMU instead",
-                wait.as_secs_f64()
-            );
         }
     }
     if is_alive(qemu) {
@@ -201,7 +213,7 @@ fn qmp_sockets(qmp_socket: &Path, runner_alive: bool) -> Vec<PathBuf> {
 
 /// Sends a QMP command through the first socket that answers; on failure, says why (for
 /// every socket tried).
-fn qmp_to_any(sockets: &[PathBuf], command: &str) -> Result<(), String> {
+pub(crate) fn qmp_to_any(sockets: &[PathBuf], command: &str) -> Result<(), String> {
     let mut why = Vec::new();
     for socket in sockets {
         match run_command(socket, command, QMP_TIMEOUT) {
@@ -260,7 +272,6 @@ fn wait_until_gone(
             return false;
         }
         let what = match step {
-            StopMethod::Powerdown => "waiting for the guest to power off",
             StopMethod::Quit => "waiting for QEMU to quit",
             StopMethod::Terminate => "waiting for QEMU to exit after SIGTERM",
             _ => "waiting for QEMU to exit",
@@ -275,9 +286,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn stop_method_serializes_kebab_case() {
-        let json = serde_json::to_string(&StopMethod::AlreadyStopped).unwrap();
-        assert_eq!(json, "\"already-stopped\"");
+    fn stop_methods_are_named_as_documented_and_old_names_still_read() {
+        let names = [
+            (StopMethod::AlreadyStopped, "already-stopped"),
+            (StopMethod::Powerdown, "acpi"),
+            (StopMethod::Agent, "agent"),
+            (StopMethod::Quit, "quit"),
+            (StopMethod::Terminate, "sigterm"),
+            (StopMethod::Kill, "sigkill"),
+        ];
+        for (method, name) in names {
+            assert_eq!(serde_json::to_value(method).unwrap(), name);
+            assert_eq!(
+                method.forced(),
+                matches!(name, "quit" | "sigterm" | "sigkill")
+            );
+        }
+        for (old, method) in [
+            ("powerdown", StopMethod::Powerdown),
+            ("terminate", StopMethod::Terminate),
+            ("kill", StopMethod::Kill),
+        ] {
+            let read: StopMethod = serde_json::from_value(old.into()).unwrap();
+            assert_eq!(read, method);
+        }
     }
 
     #[test]

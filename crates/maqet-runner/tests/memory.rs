@@ -49,6 +49,7 @@ fn runner_pss_with_a_running_vm() {
     let opts = maqet_runner::StopOptions {
         force: true,
         timeout: Duration::from_secs(5),
+        ..Default::default()
     };
     maqet_runner::stop(
         &started.qmp_socket,

@@ -23,6 +23,7 @@ fn force_stop(vm: &TestVm, started: &maqet_runner::Started) -> maqet_runner::Sto
     let opts = StopOptions {
         force: true,
         timeout: Duration::from_secs(5),
+        ..Default::default()
     };
     stop(
         &started.qmp_socket,
@@ -184,6 +185,7 @@ fn stop_escalates_when_the_guest_ignores_the_power_button() {
     let opts = StopOptions {
         force: false,
         timeout: Duration::from_secs(2),
+        ..Default::default()
     };
     let mut messages = Vec::new();
     let outcome = stop(
@@ -328,6 +330,7 @@ fn stop_never_signals_a_pid_whose_start_time_differs() {
     let opts = StopOptions {
         force: true,
         timeout: Duration::from_secs(1),
+        ..Default::default()
     };
     let outcome = stop(
         &tmp.path().join("qmp.sock"),

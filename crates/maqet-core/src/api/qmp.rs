@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::registry::{CommandOutput, KeyValues};
+use crate::run_state;
 use crate::{ErrorKind, Maqet, MaqetError};
 
 /// A QMP command's `return` value.
@@ -102,7 +103,8 @@ fn gate_refusal(err: QmpError) -> MaqetError {
 
 #[api_requests]
 impl Maqet {
-    /// Runs one QMP command on a running VM and returns its `return` value.
+    /// Runs one QMP command on a running VM and returns its `return` value. After `stop` or
+    /// `cont` it returns once the VM's record (what `status` shows) has the new run state.
     pub fn qmp_execute(
         &self,
         vm: &str,
@@ -112,18 +114,28 @@ impl Maqet {
     ) -> Result<Value, MaqetError> {
         check_command_name(command)?;
         let record = self.running_vm(vm)?;
-        self.block_on(async {
+        let (reply, run_state) = self.block_on(async {
             // Without --allow-dangerous the runner's gate decides, as for any socket client.
             let client = if allow_dangerous {
                 self.qmp_client(&record).await?
             } else {
                 self.qmp_client_gated(&record).await?
             };
-            client
+            let reply = client
                 .execute(command, arguments)
                 .await
-                .map_err(gate_refusal)
-        })?
+                .map_err(gate_refusal)?;
+            let run_state = if run_state::changes_run_state(command) {
+                Some(run_state::status_now(&client).await?)
+            } else {
+                None
+            };
+            Ok::<_, MaqetError>((reply, run_state))
+        })??;
+        if let Some(status) = run_state {
+            self.await_recorded_status(&record, status)?;
+        }
+        Ok(reply)
     }
 
     fn qmp_arguments(args: Option<String>, extra: KeyValues) -> Result<Option<Value>, MaqetError> {
@@ -292,7 +304,7 @@ impl Maqet {
         })
     }
 
-    /// Pause the VM's CPUs (QMP `stop`).
+    /// Pause the VM's CPUs (QMP `stop`); returns once `status` says `paused`.
     #[api_method(group = "qmp", name = "pause", examples = ["maqet qmp pause web"])]
     pub fn qmp_stop(
         &self,
@@ -301,7 +313,7 @@ impl Maqet {
         self.qmp_execute(&vm, "stop", None, false).map(QmpReply)
     }
 
-    /// Resume the VM's CPUs (QMP `cont`).
+    /// Resume the VM's CPUs (QMP `cont`); returns once `status` says `running`.
     #[api_method(group = "qmp", name = "resume", examples = ["maqet qmp resume web"])]
     pub fn qmp_cont(
         &self,

@@ -24,6 +24,10 @@ pub struct StartReport {
     pub ephemeral: bool,
     /// Disk images created for this start.
     pub created_files: Vec<std::path::PathBuf>,
+    /// The runner died during start-up and a new one took over the running QEMU (only in the
+    /// JSON when true): the VM runs, supervised, as after a plain start.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub supervisor_restarted: bool,
 }
 
 impl CommandOutput for StartReport {
@@ -36,6 +40,14 @@ impl CommandOutput for StartReport {
         for f in &self.created_files {
             text.push_str(&format!("\ncreated {}", f.display()));
         }
+        if self.supervisor_restarted {
+            text.push_str(&format!(
+                "\nits supervisor died during start-up; a new one took over (runner pid {})",
+                self.vm
+                    .runner_pid
+                    .map_or_else(|| "?".into(), |p| p.to_string())
+            ));
+        }
         Some(text)
     }
 }
@@ -46,8 +58,12 @@ pub struct StopReport {
     /// The VM, now stopped.
     #[serde(flatten)]
     pub vm: VmStatusReport,
-    /// The step that ended QEMU: already-stopped, powerdown, agent, quit, terminate or kill.
+    /// The step that ended QEMU: `already-stopped`, `acpi`, `agent`, `quit`, `sigterm` or
+    /// `sigkill`.
     pub method: StopMethod,
+    /// Whether maqet ended QEMU itself (`quit`, SIGTERM, SIGKILL: `--force`, or a guest that
+    /// did not power off within `--timeout`) instead of the guest powering off when asked.
+    pub forced: bool,
     /// How long it took, in milliseconds.
     pub elapsed_ms: u64,
 }
@@ -57,9 +73,10 @@ impl CommandOutput for StopReport {
         Some(match self.method {
             StopMethod::AlreadyStopped => format!("VM {} is not running", self.vm.name),
             method => format!(
-                "stopped VM {} ({}, {:.1} s)",
+                "stopped VM {} ({}{}, {:.1} s)",
                 self.vm.name,
                 method,
+                if self.forced { ", forced" } else { "" },
                 self.elapsed_ms as f64 / 1000.0
             ),
         })
@@ -140,21 +157,42 @@ impl Maqet {
         self.progress(&format!("starting VM `{}`", record.name));
         tracing::info!(vm = %record.name, runner = %exe.display(), "starting VM");
         tracing::debug!(argv = ?spec.qemu_argv, "QEMU command line");
-        let started = maqet_runner::start(&exe, &spec, START_TIMEOUT)
-            .map_err(|err| self.explain_start_failure(&record, err))?;
+        let started = match maqet_runner::start(&exe, &spec, START_TIMEOUT) {
+            Ok(started) => started,
+            Err(err @ maqet_runner::RunnerError::RunnerDied { .. }) => {
+                // The QEMU it spawned may run on: a new runner takes it over, as any command would.
+                let now = self.reconcile(self.vm_record(&record.id)?, true);
+                if !matches!(now.status, VmStatus::Running | VmStatus::Paused)
+                    || !crate::liveness::runner_alive(&now)
+                {
+                    return Err(err.into());
+                }
+                tracing::warn!(vm = %record.name, "the runner died during start-up; a new runner took over the running QEMU");
+                return Ok(StartReport {
+                    vm: VmStatusReport::of(&now),
+                    ephemeral,
+                    created_files,
+                    supervisor_restarted: true,
+                });
+            }
+            Err(err) => return Err(self.explain_start_failure(&record, err)),
+        };
         tracing::info!(vm = %record.name, qemu_pid = started.qemu.pid, runner_pid = started.runner.pid, "VM running");
         let record = self.observe(self.vm_record(&record.id)?);
         Ok(StartReport {
             vm: VmStatusReport::of(&record),
             ephemeral,
             created_files,
+            supervisor_restarted: false,
         })
     }
 
     /// Stop a VM: ACPI power-down, then quit, SIGTERM and SIGKILL as each step times out.
     ///
-    /// The guest gets `--timeout` seconds to shut down after the ACPI power button; `--force`
-    /// skips the power button. The result says which step stopped it.
+    /// The guest gets `--timeout` seconds to shut down: the ACPI power button is pressed at once
+    /// and again every 5 s, and with `guest_agent: true` an answering guest agent is asked to
+    /// power off too. `--force` skips both. The result says which step stopped the VM
+    /// (`method`) and whether maqet had to end QEMU itself (`forced`).
     #[api_method(
         category = "vm",
         examples = ["maqet stop web", "maqet stop web --timeout 60", "maqet stop web --force"]
@@ -184,6 +222,7 @@ impl Maqet {
         Ok(StopReport {
             vm: VmStatusReport::of(&record),
             method,
+            forced: method.forced(),
             elapsed_ms: elapsed.as_millis() as u64,
         })
     }
@@ -211,7 +250,14 @@ impl Maqet {
             .qmp_socket
             .clone()
             .unwrap_or_else(|| self.vm_paths(record).qmp_socket());
-        let opts = StopOptions { force, timeout };
+        let agent_socket =
+            super::guest::wants_agent(&record.config).then(|| self.vm_paths(record).agent_socket());
+        let opts = StopOptions {
+            force,
+            timeout,
+            agent_socket,
+            ..StopOptions::default()
+        };
         let outcome =
             maqet_runner::stop(&socket, &qemu, record.runner.as_ref(), &opts, &mut |msg| {
                 self.progress(msg)
@@ -260,6 +306,19 @@ impl Maqet {
         let maqet_runner::RunnerError::QemuRefused { source, .. } = &err else {
             return err.into();
         };
+        let forwards = crate::host_ports::declared(&vm.config);
+        if let Some(port_error) = crate::host_ports::lost_race_error(&vm.name, &forwards, &source.0)
+        {
+            // Nothing is wrong with the VM: it stays as it was before this start.
+            let update = maqet_state::RuntimeUpdate::cleared(vm.status)
+                .with_reason("start refused: a forwarded host port was taken");
+            if let Err(e) = self.db().and_then(|db| {
+                Ok(db.compare_and_set_status(&vm.id, &[VmStatus::Failed], &update)?)
+            }) {
+                tracing::warn!(vm = %vm.name, "cannot undo the failed mark: {e}");
+            }
+            return port_error;
+        }
         if !source.0.contains("\"write\" lock") {
             return err.into();
         }
@@ -309,6 +368,17 @@ impl Maqet {
 
     /// Creates missing disk images and records every file the VM uses.
     fn prepare_storage(&self, vm: &VmRecord) -> Result<Vec<std::path::PathBuf>, MaqetError> {
+        self.prepare_drive_storage(vm, None)
+    }
+
+    /// [`Maqet::prepare_storage`] for one drive (`only`) or all: the one provisioning path for
+    /// `start` and for commands that need an image before the first start (`snapshot create`).
+    /// The caller holds the VM lock.
+    pub(crate) fn prepare_drive_storage(
+        &self,
+        vm: &VmRecord,
+        only: Option<&str>,
+    ) -> Result<Vec<std::path::PathBuf>, MaqetError> {
         let Some(storage) = vm.config.get("storage") else {
             return Ok(Vec::new());
         };
@@ -318,7 +388,10 @@ impl Maqet {
         let db = self.db()?;
         let registered = db.storage_for_vm(&vm.id)?;
         let mut created = Vec::new();
-        for drive in &drives {
+        for drive in drives
+            .iter()
+            .filter(|d| only.is_none_or(|name| d.name == name))
+        {
             if drive.kind == maqet_storage::DriveKind::Virtfs {
                 maqet_storage::prepare_image(&qemu_img, drive)?;
                 continue;

@@ -133,7 +133,8 @@ choice_arg!(SnapshotAction);
 impl Maqet {
     /// Create, load, list or delete an internal snapshot of one qcow2 drive.
     ///
-    /// A stopped VM's image is changed with `qemu-img snapshot`. On a running or paused VM,
+    /// A stopped VM's image is changed with `qemu-img snapshot`; `create` on a drive whose image
+    /// does not exist yet creates it first, as `start` would. On a running or paused VM,
     /// `create` and `delete` go through QEMU and hold the disk alone (pause the VM first for a
     /// consistent disk), while `--live` saves or restores through QEMU with the VM's RAM and
     /// device state too; `load` on a running VM needs `--live` or a stopped VM. `list` works
@@ -165,6 +166,10 @@ impl Maqet {
         let running = matches!(record.status, VmStatus::Running | VmStatus::Paused);
         let qemu_img = QemuImg::new();
         if action == SnapshotAction::List {
+            if !file.exists() {
+                // Not created yet (see `snapshot_drive`): no snapshots.
+                return Ok(SnapshotOutcome::Listed(SnapshotListing(Vec::new())));
+            }
             let list = qemu_img
                 .snapshot_list(&file, true)
                 .map_err(|e| drive_error(e, &record, &drive))?;
@@ -194,6 +199,16 @@ impl Maqet {
             _ => {}
         }
         let _lock = self.lock_vm(&record)?;
+        if !file.exists() {
+            // A stopped VM whose image `start` has not created yet (a running QEMU has its images).
+            if action != SnapshotAction::Create {
+                return Err(missing_error(&record, &drive, &name, Vec::new()));
+            }
+            let created = self.prepare_drive_storage(&record, Some(&drive))?;
+            for path in &created {
+                self.progress(&format!("created {}", path.display()));
+            }
+        }
         let disk_only = running && !live;
         if live || disk_only {
             self.snapshot_through_qemu(&record, &spec, action, &name, overwrite, live)?;
@@ -223,7 +238,8 @@ impl Maqet {
         }))
     }
 
-    /// The drive to snapshot: it must exist, be a writable qcow2 disk, and have an image.
+    /// The drive to snapshot: it must exist, be a writable qcow2 disk, and have an image or one
+    /// that `start` would create (a `size` or `backing_file`; `snapshot create` creates it first).
     fn snapshot_drive(&self, record: &VmRecord, drive: &str) -> Result<DriveSpec, MaqetError> {
         let drives = self.vm_drives(record)?;
         let Some(spec) = drives.iter().find(|d| d.name == drive) else {
@@ -248,7 +264,8 @@ impl Maqet {
             .into());
         }
         let file = spec.file.clone().unwrap_or_default();
-        if !file.exists() {
+        let creatable = spec.is_writable() && (spec.size.is_some() || spec.backing_file.is_some());
+        if !file.exists() && !creatable {
             return Err(SnapshotError::NoImage {
                 vm: record.name.clone(),
                 drive: drive.to_string(),

@@ -18,7 +18,8 @@ impl Maqet {
     /// Create a VM from YAML config files (merged left to right) and `--KEY VALUE` options.
     ///
     /// Files merge in order, then options apply on top. The name comes from `--name`, else the
-    /// config's `name`, else a generated `vm-xxxxxxxx`. Prints the new VM's id.
+    /// config's `name`, else a generated `vm-xxxxxxxx`. Prints the new VM's id. A host port in
+    /// `ports` that another VM already forwards is refused unless `--force` is given.
     #[api_method(
         category = "vm",
         examples = [
@@ -45,6 +46,8 @@ impl Maqet {
             String,
         >,
         #[arg(help = "Create a VM without any configuration, to fill in later with `apply`")] empty: bool,
+        #[arg(help = "Add the VM even if another VM already forwards one of its host `ports`")]
+        force: bool,
         #[arg(help = "VM config keys given as options, applied over the files")]
         set: ConfigOverrides,
     ) -> Result<AddedVm, MaqetError> {
@@ -62,6 +65,10 @@ impl Maqet {
         } else {
             config::build_config(&files, &set.0)?
         };
+        let forwards = crate::host_ports::declared(&built.value);
+        if !force && !forwards.is_empty() {
+            crate::host_ports::check_not_declared(&forwards, &self.db()?.list_vms(None)?, None)?;
+        }
         let vm = self.insert_vm(name, built)?;
         tracing::info!(vm = %vm.name, id = %vm.id, "VM added");
         Ok(AddedVm(VmStatusReport::of(&vm)))

@@ -22,6 +22,7 @@ pub mod libvirt;
 pub mod model;
 pub mod nomad;
 pub mod options;
+pub mod pci;
 pub mod vm;
 
 pub use error::{ExportError, HostMessage};

@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 use crate::error::ExportError;
 use crate::model;
 use crate::options::{self, QemuOption};
+use crate::pci::PciPlan;
 
 /// Which bus a drive hangs off (maqet's storage `interface`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +53,8 @@ pub struct Disk {
 /// A host directory shared over virtio-9p (maqet's `virtfs` storage).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SharedDir {
+    /// The drive's name in maqet (QEMU's device id).
+    pub name: String,
     /// The host directory.
     pub path: String,
     /// The tag the guest mounts.
@@ -200,6 +203,8 @@ pub struct VmView {
     pub no_network: bool,
     /// Options with no libvirt model: passed through verbatim, with a warning.
     pub passthrough: Vec<QemuOption>,
+    /// The PCI slots QEMU gives the devices under maqet (empty without `qemu_argv`).
+    pub pci: PciPlan,
 }
 
 impl VmView {
@@ -263,6 +268,7 @@ impl VmView {
             usb_controller: None,
             no_network: false,
             passthrough: Vec::new(),
+            pci: PciPlan::default(),
         };
 
         // Top-level keys first, as QEMU gets them, then `arguments`, then raw `args`.
@@ -290,8 +296,18 @@ impl VmView {
             .filter_map(|a| a.as_str().map(str::to_owned))
             .collect();
         all.extend(options::from_raw_args(&raw));
-        model::apply_options(&mut vm, all).map_err(problem)?;
-        model::add_qemu_defaults(&mut vm);
+        let user_net = model::apply_options(&mut vm, all).map_err(problem)?;
+        model::add_qemu_defaults(&mut vm, user_net);
+        let argv: Vec<String> = info["qemu_argv"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a.as_str().map(str::to_owned))
+            .collect();
+        if !argv.is_empty() {
+            let q35 = vm.machine_or_default().starts_with("q35");
+            vm.pci = PciPlan::from_argv(&argv, q35);
+        }
         Ok(vm)
     }
 
@@ -382,6 +398,7 @@ fn read_shared_dirs(
             .or_else(|| drive["options"]["security_model"].as_str())
             .unwrap_or("passthrough");
         dirs.push(SharedDir {
+            name: drive_name.clone(),
             path: path.to_owned(),
             mount_tag: drive["mount_tag"]
                 .as_str()
@@ -414,7 +431,8 @@ fn read_ports(
         };
         ports.push(PortForward {
             proto: port["proto"].as_str().unwrap_or("tcp").to_owned(),
-            host_addr: port["host_addr"].as_str().map(str::to_owned),
+            // maqet opens a port on 127.0.0.1 unless `host_addr` says otherwise.
+            host_addr: Some(port["host_addr"].as_str().unwrap_or("127.0.0.1").to_owned()),
             host: number("host")?,
             guest: number("guest")?,
         });

@@ -180,7 +180,10 @@ fn parts(value: &str) -> Vec<(String, Option<String>)> {
 }
 
 fn get(parts: &[(String, Option<String>)], key: &str) -> Option<String> {
-    parts.iter().find(|(k, _)| k == key).and_then(|(_, v)| v.clone())
+    parts
+        .iter()
+        .find(|(k, _)| k == key)
+        .and_then(|(_, v)| v.clone())
 }
 
 struct Slots([bool; 32]);
@@ -233,8 +236,8 @@ impl PciPlan {
                 "netdev" => network_option = true,
                 "nic" | "net" => {
                     network_option = true;
-                    let board_nic = (name == "nic" && first != "none")
-                        || (name == "net" && first == "nic");
+                    let board_nic =
+                        (name == "nic" && first != "none") || (name == "net" && first == "nic");
                     if board_nic && let Some(slot) = slots.take() {
                         plan.push("nic", None, true, slot);
                     }
@@ -242,7 +245,10 @@ impl PciPlan {
                 _ => {}
             }
         }
-        if !network_option && !nodefaults && let Some(slot) = slots.take() {
+        if !network_option
+            && !nodefaults
+            && let Some(slot) = slots.take()
+        {
             plan.push("nic", None, true, slot);
         }
 

@@ -139,8 +139,8 @@ pub enum DeployError {
     },
     /// qemu-img failed while flattening an overlay.
     #[error(
-        "qemu-img could not {action} of drive `{drive}` to flatten it for upload; check that \
-         qemu-img is installed and the image and its backing files are readable"
+        "qemu-img could not {action} of drive `{drive}`, an overlay deploy flattens before \
+         upload; check that qemu-img is installed and the image and its backing files are readable"
     )]
     QemuImg {
         /// The drive.

@@ -67,7 +67,11 @@ pub fn open_pool(
 /// Where virt-install puts `default` for this URI; `None` for a remote session daemon, whose
 /// home directory is not known here.
 pub fn default_pool_dir(uri: &str) -> Option<String> {
-    let path = uri.split(['?', '#']).next().unwrap_or(uri).trim_end_matches('/');
+    let path = uri
+        .split(['?', '#'])
+        .next()
+        .unwrap_or(uri)
+        .trim_end_matches('/');
     if path.ends_with("/system") {
         return Some("/var/lib/libvirt/images".to_owned());
     }
@@ -76,7 +80,9 @@ pub fn default_pool_dir(uri: &str) -> Option<String> {
         let data = std::env::var_os("XDG_DATA_HOME")
             .filter(|d| !d.is_empty())
             .map(std::path::PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".local/share")))?;
+            .or_else(|| {
+                std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".local/share"))
+            })?;
         return Some(data.join("libvirt/images").to_string_lossy().into_owned());
     }
     None

@@ -225,8 +225,7 @@ fn write_interface(w: &mut XmlWriter, plan: &NicPlan, passt: bool) -> XmlResult 
                     let mut element = w
                         .create_element("portForward")
                         .with_attribute(("proto", forward.proto.as_str()));
-                    if let Some(address) = forward.host_addr.as_deref().filter(|a| !a.is_empty())
-                    {
+                    if let Some(address) = forward.host_addr.as_deref().filter(|a| !a.is_empty()) {
                         element = element.with_attribute(("address", address));
                     }
                     element.write_inner_content(|w| {

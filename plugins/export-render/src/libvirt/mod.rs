@@ -117,8 +117,7 @@ pub fn render_domain_with(vm: &VmView, options: &LibvirtOptions) -> Result<Rende
         ));
     }
     let mut writer = Writer::new_with_indent(Vec::new(), b' ', 2);
-    write_domain(&mut writer, vm, options, &net)
-        .map_err(|source| ExportError::Xml { source })?;
+    write_domain(&mut writer, vm, options, &net).map_err(|source| ExportError::Xml { source })?;
     let mut text = String::from_utf8_lossy(&writer.into_inner()).into_owned();
     text.push('\n');
     if !vm.passthrough.is_empty() {

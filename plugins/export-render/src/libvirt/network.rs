@@ -82,7 +82,9 @@ pub fn plan_network(vm: &VmView, backend: NetBackend, version: Option<(u32, u32)
         });
         let slot = vm.pci.nic(index);
         let form = if nic.forwards.is_empty() || passt {
-            NicForm::Interface { passt: passt && !nic.forwards.is_empty() }
+            NicForm::Interface {
+                passt: passt && !nic.forwards.is_empty(),
+            }
         } else {
             NicForm::QemuArgs(qemu_nic_args(index, nic, &mac, slot))
         };
@@ -130,12 +132,7 @@ fn qemu_nic_args(index: usize, nic: &Nic, mac: &str, slot: Option<u8>) -> Vec<St
     if let Some(slot) = slot {
         device.push_str(&format!(",addr={slot:#04x}"));
     }
-    vec![
-        "-netdev".to_owned(),
-        netdev,
-        "-device".to_owned(),
-        device,
-    ]
+    vec!["-netdev".to_owned(), netdev, "-device".to_owned(), device]
 }
 
 /// QEMU's `hostfwd` rule; no host address means every address, as in QEMU.

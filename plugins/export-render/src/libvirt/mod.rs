@@ -98,6 +98,7 @@ pub fn render_domain(vm: &VmView) -> Result<String, ExportError> {
 /// Renders `vm` as a `<domain>` document with `options`, listing what needs a warning.
 pub fn render_domain_with(vm: &VmView, options: &LibvirtOptions) -> Result<Rendered, ExportError> {
     let mut warnings = Vec::new();
+    let source_name = vm.name.clone();
     let mut renamed;
     let vm = match &options.rename {
         Some(name) if *name != vm.name => {
@@ -117,7 +118,8 @@ pub fn render_domain_with(vm: &VmView, options: &LibvirtOptions) -> Result<Rende
         ));
     }
     let mut writer = Writer::new_with_indent(Vec::new(), b' ', 2);
-    write_domain(&mut writer, vm, options, &net).map_err(|source| ExportError::Xml { source })?;
+    write_domain(&mut writer, vm, &source_name, options, &net)
+        .map_err(|source| ExportError::Xml { source })?;
     let mut text = String::from_utf8_lossy(&writer.into_inner()).into_owned();
     text.push('\n');
     if !vm.passthrough.is_empty() {
@@ -159,6 +161,7 @@ fn derived_uuid(vm_id: &str, name: &str) -> String {
 fn write_domain(
     w: &mut XmlWriter,
     vm: &VmView,
+    source_name: &str,
     options: &LibvirtOptions,
     net: &network::NetworkPlan,
 ) -> XmlResult {
@@ -182,7 +185,7 @@ fn write_domain(
         text_element(
             w,
             "description",
-            &format!("Exported from maqet VM {}", vm.name),
+            &format!("Exported from maqet VM {source_name}"),
         )?;
         if !options.volumes.is_empty() {
             write_metadata(w, vm, options)?;

@@ -258,3 +258,17 @@ pub fn parse_version(text: &str) -> Option<(u32, u32)> {
         _ => Some((major, minor)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::parse_version;
+
+    #[test]
+    fn libvirt_versions_parse() {
+        assert_eq!(parse_version("9.0"), Some((9, 0)));
+        assert_eq!(parse_version("9.2.0"), Some((9, 2)));
+        assert_eq!(parse_version("10"), Some((10, 0)));
+        assert_eq!(parse_version("nine"), None);
+        assert_eq!(parse_version("9.x"), None);
+    }
+}

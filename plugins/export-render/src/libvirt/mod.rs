@@ -110,6 +110,7 @@ pub fn render_domain_with(vm: &VmView, options: &LibvirtOptions) -> Result<Rende
         _ => vm,
     };
     let net = network::plan_network(vm, options.net_backend, options.libvirt_version);
+    warnings.extend(net.warning.clone());
     if !vm.pci.uncertain.is_empty() {
         warnings.push(format!(
             "maqet's command line has device(s) whose PCI slot is not known here ({}); the \

@@ -48,6 +48,8 @@ pub struct NetworkPlan {
     pub nics: Vec<NicPlan>,
     /// How forwarded ports are carried, for the user.
     pub summary: Option<String>,
+    /// A forced backend the target's libvirt is known to refuse.
+    pub warning: Option<String>,
 }
 
 impl NetworkPlan {
@@ -113,7 +115,19 @@ pub fn plan_network(vm: &VmView, backend: NetBackend, version: Option<(u32, u32)
             )
         }
     });
-    NetworkPlan { nics, summary }
+    let warning = match version {
+        Some((major, minor)) if forwards && passt && (major, minor) < PASST_SINCE => Some(format!(
+            "libvirt {major}.{minor} refuses the passt backend (it needs {}.{}), so this domain \
+             will not define there; use `--net-backend auto` or `slirp`",
+            PASST_SINCE.0, PASST_SINCE.1
+        )),
+        _ => None,
+    };
+    NetworkPlan {
+        nics,
+        summary,
+        warning,
+    }
 }
 
 /// `-netdev user,id=..,hostfwd=..` and the NIC `-device`, as maqet's command line has them.
@@ -168,7 +182,15 @@ mod tests {
         assert!(old.summary.unwrap().contains("hostfwd"));
         let unknown = plan_network(&vm(), NetBackend::Auto, None);
         assert!(!unknown.qemu_args().is_empty());
+        let forced = plan_network(&vm(), NetBackend::Passt, Some((9, 0)));
+        assert!(
+            forced
+                .warning
+                .unwrap()
+                .contains("refuses the passt backend")
+        );
         let new = plan_network(&vm(), NetBackend::Auto, Some((9, 2)));
+        assert!(new.warning.is_none());
         assert_eq!(new.nics[0].form, NicForm::Interface { passt: true });
         assert!(new.qemu_args().is_empty());
     }

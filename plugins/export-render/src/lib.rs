@@ -24,5 +24,6 @@ pub mod nomad;
 pub mod options;
 pub mod pci;
 pub mod vm;
+mod vm_storage;
 
 pub use error::{ExportError, HostMessage};

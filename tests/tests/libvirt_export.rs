@@ -28,8 +28,10 @@ const BOOT_GUARD: Duration = Duration::from_secs(240);
 const STATE_GUARD: Duration = Duration::from_secs(120);
 /// What the test guest's busybox httpd serves on port 8080.
 const GUEST_PAGE: &str = "maqet test guest";
-/// Prints the NIC the guest sees: its PCI device path and MAC.
-const NIC_SCRIPT: &str = "readlink -f /sys/class/net/eth0/device; cat /sys/class/net/eth0/address";
+/// Prints the NIC the guest sees (its PCI device path and MAC) and every PCI device with its
+/// slot and device id.
+const NIC_SCRIPT: &str = "readlink -f /sys/class/net/eth0/device; cat /sys/class/net/eth0/address; \
+     for d in /sys/bus/pci/devices/*; do echo ${d##*/} $(cat $d/device); done";
 
 fn home_with_plugins() -> MaqetHome {
     let exe = std::env::current_exe().expect("test executable path");
@@ -129,20 +131,30 @@ fn export_with_ports_runs_on_libvirt_9_0_with_the_nic_where_maqet_had_it() {
     let copy = format!("{name}-copy");
     let _cleanup = DomainCleanup(vec![name.clone(), copy.clone()]);
     let port = free_port();
+    let share = home.path().join("share");
+    std::fs::create_dir_all(&share).unwrap();
+    // One device of each kind the export pins: AHCI, virtio-scsi, 9p, virtio-blk, the NIC,
+    // the agent's virtio-serial, an RNG and a balloon (raw `args`, before the storage).
     let extra = format!(
-        "guest_agent: true\nstorage:\n  - {{name: root, type: qcow2, size: 64M}}\n\
-         ports:\n  - {{host: {port}, guest: 8080, host_addr: 127.0.0.1}}\n"
+        "guest_agent: true\nargs: [-device, virtio-rng-pci, -device, virtio-balloon-pci]\n\
+         storage:\n  - {{name: sata0, type: qcow2, size: 64M, interface: sata}}\n  \
+         - {{name: scsi0d, type: qcow2, size: 64M, interface: scsi}}\n  \
+         - {{name: share, type: virtfs, path: {share}, mount_tag: share}}\n  \
+         - {{name: root, type: qcow2, size: 64M}}\n\
+         ports:\n  - {{host: {port}, guest: 8080, host_addr: 127.0.0.1}}\n",
+        share = share.display()
     );
     let config = home.write_config(&name, &guest_config_yaml(&name, &extra));
     maqet_stdout(&home, &["add", &config.to_string_lossy()]);
 
-    // Under maqet: the NIC's PCI path and MAC, and the page through the forward.
+    // Under maqet: the NIC's PCI path and MAC, the PCI devices, the page through the forward.
     maqet_stdout(&home, &["start", &name]);
     maqet_stdout(&home, &["wait", &name, "--agent", "--timeout", "240"]);
     let under_maqet = maqet_stdout(&home, &["exec", &name, "--", "sh", "-c", NIC_SCRIPT]);
     assert!(
-        under_maqet.contains("/0000:00:04.0/"),
-        "maqet's NIC is expected in slot 4 (VGA 2, disk 3): {under_maqet}"
+        under_maqet.contains("/0000:00:09.0/"),
+        "maqet's NIC is expected in slot 9 (VGA 2, RNG 3, balloon 4, AHCI 5, SCSI 6, 9p 7, \
+         disk 8): {under_maqet}"
     );
     fetch_with_retries(port);
     maqet_stdout(&home, &["stop", &name]);
@@ -169,7 +181,10 @@ fn export_with_ports_runs_on_libvirt_9_0_with_the_nic_where_maqet_had_it() {
         "the choice is said on stderr: {stderr}"
     );
     let xml = std::fs::read_to_string(&xml_file).unwrap();
-    assert!(!xml.contains("passt"), "libvirt 9.0 refuses passt:\n{xml}");
+    assert!(
+        !xml.contains(r#"<backend type="passt"/>"#),
+        "libvirt 9.0 refuses passt:\n{xml}"
+    );
     assert!(
         xml.contains(&format!("hostfwd=tcp:127.0.0.1:{port}-:8080")),
         "{xml}"
@@ -206,7 +221,7 @@ fn export_with_ports_runs_on_libvirt_9_0_with_the_nic_where_maqet_had_it() {
     assert_eq!(
         under_libvirt.trim(),
         under_maqet.trim(),
-        "the guest sees another NIC (PCI path, MAC) under libvirt"
+        "the guest sees other PCI devices, or another NIC (PCI path, MAC), under libvirt"
     );
     let qemu_pid = std::fs::read_to_string(format!("/run/libvirt/qemu/{name}.pid")).unwrap();
     let cmdline = std::fs::read(format!("/proc/{}/cmdline", qemu_pid.trim())).unwrap();

@@ -34,6 +34,10 @@ command -v virsh >/dev/null || need+=(libvirt-clients)
 [ -f /usr/include/libvirt/libvirt.h ] || need+=(libvirt-dev)
 command -v pkg-config >/dev/null || need+=(pkg-config)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
+# tests/tests/libvirt_export.rs: `ss` lists the forward's listening address, qemu-io checks
+# flattened images (qemu-io comes with qemu-utils).
+command -v ss >/dev/null || need+=(iproute2)
+command -v qemu-io >/dev/null || need+=("qemu-utils/bookworm")
 command -v ssh >/dev/null || need+=(openssh-client)
 # bench/run-all.sh (hand-run, not CI) profiles `maqet start` with strace.
 command -v strace >/dev/null || need+=(strace)

@@ -17,10 +17,13 @@ use std::time::Duration;
 
 use maqet_tests::cli::{describe, maqet, maqet_stdout};
 use maqet_tests::libvirtd::{
-    NoDefaultPool, agent_sh, libvirtd, remove_domain, tcp_listeners, virsh_ok, wait_for_agent,
-    wait_for_domstate,
+    NoDefaultPool, TestPool, agent_sh, libvirtd, remove_domain, tcp_listeners, virsh_ok,
+    wait_for_agent, wait_for_domstate,
 };
-use maqet_tests::{MaqetHome, READY_BANNER, guest_config_yaml, wait_for_file_text};
+use maqet_tests::{
+    DEBIAN_LOGIN_PROMPT, MaqetHome, READY_BANNER, debian_guest, guest_config_yaml,
+    wait_for_file_text,
+};
 use serde_json::Value;
 
 /// Generous guards for a TCG boot on a loaded 2-core machine (failure guards, not timings).
@@ -377,5 +380,129 @@ fn deploy_creates_the_missing_default_pool_and_flattens_overlays() {
 
     let (removed, _) = ok_json(&home, &["undeploy", &name, "--connect", "qemu:///system"]);
     assert_eq!(removed["deleted_volumes"].as_array().map(Vec::len), Some(4));
+    let _ = std::fs::remove_file(&serial);
+}
+
+/// Seconds the Debian guest may take to reach `login:` under TCG on a busy machine.
+const DEBIAN_BOOT_SECS: u64 = 900;
+
+/// The guest interface that holds slirp's 10.0.2.15, from `ip -o -4 addr show`.
+fn interface_with_slirp_address(ip_output: &str) -> Option<String> {
+    ip_output
+        .lines()
+        .find(|l| l.contains("inet 10.0.2.15/"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .map(str::to_owned)
+}
+
+/// The first bytes sshd sends through the forward on 127.0.0.1:`port` (its version banner).
+fn ssh_banner(port: u16) -> Result<String, String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .map_err(|e| e.to_string())?;
+    let mut buffer = [0u8; 64];
+    let read = stream.read(&mut buffer).map_err(|e| e.to_string())?;
+    Ok(String::from_utf8_lossy(&buffer[..read]).into_owned())
+}
+
+/// A real Debian 12 VM shaped like a cloud image (a qcow2 overlay on the Debian image; the
+/// network config cloud-init writes at first boot names the NIC): deployed to libvirt 9.0, it
+/// boots from the flattened disk with its network on the same interface as under maqet, and
+/// its sshd answers through the forward on 127.0.0.1 only.
+#[test]
+fn debian_guest_keeps_its_network_when_deployed() {
+    let _daemon = libvirtd();
+    let image = debian_guest();
+    let home = home_with_plugins();
+    let name = unique("debian");
+    let _cleanup = DomainCleanup(vec![name.clone()]);
+    let port = free_port();
+    let yaml = format!(
+        "name: {name}\nbinary: qemu-system-x86_64\nmemory: 1G\ncpu: 1\naccel: tcg\n\
+         display: none\nguest_agent: true\nstorage:\n  - name: hdd\n    type: qcow2\n    \
+         backing_file: {image}\n    backing_format: qcow2\n    size: 4G\n\
+         ports:\n  - {{host: {port}, guest: 22, host_addr: 127.0.0.1}}\n",
+        image = Value::from(image.to_string_lossy())
+    );
+    let config = home.write_config(&name, &yaml);
+    maqet_stdout(&home, &["add", &config.to_string_lossy()]);
+
+    let boot = DEBIAN_BOOT_SECS.to_string();
+    maqet_stdout(&home, &["start", &name]);
+    maqet_stdout(
+        &home,
+        &[
+            "wait",
+            &name,
+            "--serial",
+            DEBIAN_LOGIN_PROMPT,
+            "--timeout",
+            &boot,
+        ],
+    );
+    maqet_stdout(&home, &["wait", &name, "--agent", "--timeout", "300"]);
+    let under_maqet = maqet_stdout(
+        &home,
+        &["exec", &name, "--", "ip", "-o", "-4", "addr", "show"],
+    );
+    let maqet_interface = interface_with_slirp_address(&under_maqet)
+        .unwrap_or_else(|| panic!("no 10.0.2.15 in the guest under maqet:\n{under_maqet}"));
+    maqet_stdout(&home, &["wait", &name, "--tcp", "22", "--timeout", "300"]);
+    let banner = ssh_banner(port).unwrap();
+    assert!(banner.starts_with("SSH-2.0-"), "{banner:?}");
+    maqet_stdout(&home, &["stop", &name, "--timeout", "300"]);
+
+    let pool = TestPool::new(&unique("pool-debian"));
+    let (result, _) = ok_json(
+        &home,
+        &[
+            "deploy",
+            &name,
+            "--connect",
+            "qemu:///system",
+            "--pool",
+            &pool.name,
+            "--start",
+        ],
+    );
+    assert_eq!(result["flattened"], serde_json::json!(["hdd"]), "{result}");
+    wait_for_domstate(&name, "running", STATE_GUARD).unwrap();
+    let serial = PathBuf::from(format!("/var/log/libvirt/qemu/{name}-serial.log"));
+    wait_for_file_text(
+        &serial,
+        DEBIAN_LOGIN_PROMPT,
+        Duration::from_secs(DEBIAN_BOOT_SECS),
+    )
+    .unwrap_or_else(|e| panic!("the deployed Debian guest did not boot: {e}"));
+    wait_for_agent(&name, Duration::from_secs(300)).unwrap();
+    let mut under_libvirt = String::new();
+    for _ in 0..60 {
+        under_libvirt = agent_sh(&name, "ip -o -4 addr show");
+        if under_libvirt.contains("10.0.2.15") {
+            break;
+        }
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    assert_eq!(
+        interface_with_slirp_address(&under_libvirt).as_deref(),
+        Some(maqet_interface.as_str()),
+        "the guest's network is not on {maqet_interface} under libvirt:\n{under_libvirt}"
+    );
+    assert_loopback_only(port);
+    let mut banner = Err(String::new());
+    for _ in 0..60 {
+        banner = ssh_banner(port);
+        if banner.as_ref().is_ok_and(|b| b.starts_with("SSH-2.0-")) {
+            break;
+        }
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    assert!(
+        banner.as_ref().is_ok_and(|b| b.starts_with("SSH-2.0-")),
+        "sshd does not answer through 127.0.0.1:{port}: {banner:?}"
+    );
+
+    ok_json(&home, &["undeploy", &name, "--connect", "qemu:///system"]);
     let _ = std::fs::remove_file(&serial);
 }

@@ -152,7 +152,7 @@ fn export_with_ports_runs_on_libvirt_9_0_with_the_nic_where_maqet_had_it() {
 
     // Under maqet: the NIC's PCI path and MAC, the PCI devices, the page through the forward.
     maqet_stdout(&home, &["start", &name]);
-    maqet_stdout(&home, &["wait", &name, "--agent", "--timeout", "240"]);
+    maqet_slow(&home, &["wait", &name, "--agent", "--timeout", "240"], 240);
     let under_maqet = maqet_stdout(&home, &["exec", &name, "--", "sh", "-c", NIC_SCRIPT]);
     assert!(
         under_maqet.contains("/0000:00:09.0/"),
@@ -386,6 +386,19 @@ fn deploy_creates_the_missing_default_pool_and_flattens_overlays() {
 /// Seconds the Debian guest may take to reach `login:` under TCG on a busy machine.
 const DEBIAN_BOOT_SECS: u64 = 900;
 
+/// Runs a `maqet` command that may legitimately take up to `secs` seconds; returns stdout.
+fn maqet_slow(home: &MaqetHome, args: &[&str], secs: u64) -> String {
+    let out = home
+        .cmd()
+        .current_dir(home.path())
+        .args(args)
+        .timeout(Duration::from_secs(secs + 60))
+        .output()
+        .expect("the maqet binary must run");
+    assert!(out.status.success(), "{}", describe(args, &out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// The guest interface that holds slirp's 10.0.2.15, from `ip -o -4 addr show`.
 fn interface_with_slirp_address(ip_output: &str) -> Option<String> {
     ip_output
@@ -430,7 +443,7 @@ fn debian_guest_keeps_its_network_when_deployed() {
 
     let boot = DEBIAN_BOOT_SECS.to_string();
     maqet_stdout(&home, &["start", &name]);
-    maqet_stdout(
+    maqet_slow(
         &home,
         &[
             "wait",
@@ -440,18 +453,23 @@ fn debian_guest_keeps_its_network_when_deployed() {
             "--timeout",
             &boot,
         ],
+        DEBIAN_BOOT_SECS,
     );
-    maqet_stdout(&home, &["wait", &name, "--agent", "--timeout", "300"]);
+    maqet_slow(&home, &["wait", &name, "--agent", "--timeout", "300"], 300);
     let under_maqet = maqet_stdout(
         &home,
         &["exec", &name, "--", "ip", "-o", "-4", "addr", "show"],
     );
     let maqet_interface = interface_with_slirp_address(&under_maqet)
         .unwrap_or_else(|| panic!("no 10.0.2.15 in the guest under maqet:\n{under_maqet}"));
-    maqet_stdout(&home, &["wait", &name, "--tcp", "22", "--timeout", "300"]);
+    maqet_slow(
+        &home,
+        &["wait", &name, "--tcp", "22", "--timeout", "300"],
+        300,
+    );
     let banner = ssh_banner(port).unwrap();
     assert!(banner.starts_with("SSH-2.0-"), "{banner:?}");
-    maqet_stdout(&home, &["stop", &name, "--timeout", "300"]);
+    maqet_slow(&home, &["stop", &name, "--timeout", "300"], 300);
 
     let pool = TestPool::new(&unique("pool-debian"));
     let (result, _) = ok_json(

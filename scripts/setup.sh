@@ -34,7 +34,15 @@ command -v virsh >/dev/null || need+=(libvirt-clients)
 [ -f /usr/include/libvirt/libvirt.h ] || need+=(libvirt-dev)
 command -v pkg-config >/dev/null || need+=(pkg-config)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
+# tests/tests/libvirt_export.rs: `ss` lists the forward's listening address, qemu-io checks
+# flattened images (qemu-io comes with qemu-utils).
+command -v ss >/dev/null || need+=(iproute2)
+command -v qemu-io >/dev/null || need+=("qemu-utils/bookworm")
 command -v ssh >/dev/null || need+=(openssh-client)
+# tests/guest/build-debian.sh: the Debian 12 guest image (root fs, GRUB, partition table).
+command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
+[ -f /usr/lib/grub/i386-pc/boot.img ] || need+=(grub-pc-bin)
+command -v sfdisk >/dev/null || need+=(fdisk)
 # bench/run-all.sh (hand-run, not CI) profiles `maqet start` with strace.
 command -v strace >/dev/null || need+=(strace)
 if [ ${#need[@]} -gt 0 ]; then
@@ -59,4 +67,7 @@ fi
 
 cargo build --workspace --quiet
 tests/guest/build-guest.sh >/dev/null
+# A whole Debian 12 disk image for the tests that boot a real distribution (cached per machine;
+# the first build takes a few minutes).
+tests/guest/build-debian.sh >/dev/null
 echo "setup: done (qemu $(qemu-system-x86_64 --version | head -1 | awk '{print $4}'))" >&2

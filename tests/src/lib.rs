@@ -40,9 +40,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod binaries;
+mod debian;
 mod files;
 mod guest;
 mod home;
+mod http_server;
 mod process;
 mod qmp;
 mod sshd;
@@ -55,6 +57,7 @@ pub mod libvirtd;
 pub mod cli;
 
 pub use binaries::{maqet_binary, maqet_runner_binary};
+pub use debian::{DEBIAN_KERNEL_CMDLINE, DEBIAN_LOGIN_PROMPT, debian_guest};
 pub use files::{sha256_of_file, wait_for_file_text};
 pub use guest::{
     EVIL_AGENT_PARAM, GUEST_KERNEL_APPEND, IGNORE_ACPI_PARAM, READY_BANNER, TestGuest,
@@ -62,6 +65,7 @@ pub use guest::{
     test_guest,
 };
 pub use home::MaqetHome;
+pub use http_server::{LoggedRequest, TestHttpServer};
 pub use process::{QemuProcessGuard, kill_processes_mentioning, qemu_pids_mentioning};
 pub use qmp::QmpTestClient;
 pub use sshd::TestSshd;

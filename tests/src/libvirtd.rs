@@ -249,3 +249,152 @@ pub fn remove_domain(name: &str) {
     let _ = virsh(&["destroy", name]);
     let _ = virsh(&["undefine", name, "--nvram"]);
 }
+
+/// Waits until the guest agent of domain `name` answers `guest-ping`.
+pub fn wait_for_agent(name: &str, timeout: Duration) -> Result<(), String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let out = virsh(&["qemu-agent-command", name, r#"{"execute":"guest-ping"}"#]);
+        if out.status.success() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "the guest agent of domain {name} did not answer within {timeout:?}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// Runs `sh -c SCRIPT` in domain `name` through its guest agent and returns its stdout.
+///
+/// # Panics
+/// When the agent refuses or the command does not finish within 60 s.
+pub fn agent_sh(name: &str, script: &str) -> String {
+    let request = serde_json::json!({"execute": "guest-exec", "arguments": {
+        "path": "/bin/sh", "arg": ["-c", script], "capture-output": true}});
+    let started: serde_json::Value = serde_json::from_str(&virsh_ok(&[
+        "qemu-agent-command",
+        name,
+        &request.to_string(),
+    ]))
+    .expect("guest-exec answers JSON");
+    let pid = started["return"]["pid"].as_i64().expect("guest-exec pid");
+    let status_request =
+        serde_json::json!({"execute": "guest-exec-status", "arguments": {"pid": pid}});
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let status: serde_json::Value = serde_json::from_str(&virsh_ok(&[
+            "qemu-agent-command",
+            name,
+            &status_request.to_string(),
+        ]))
+        .expect("guest-exec-status answers JSON");
+        if status["return"]["exited"] == true {
+            let data = status["return"]["out-data"].as_str().unwrap_or_default();
+            let bytes = base64_decode(data);
+            return String::from_utf8_lossy(&bytes).into_owned();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "`{script}` did not finish in the guest"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Standard base64 (what qemu-ga sends), without a crate for one call.
+fn base64_decode(text: &str) -> Vec<u8> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    };
+    let mut out = Vec::new();
+    let (mut buffer, mut bits) = (0u32, 0);
+    for sextet in text.bytes().filter_map(value) {
+        buffer = (buffer << 6) | u32::from(sextet);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buffer >> bits) as u8);
+        }
+    }
+    out
+}
+
+/// The local addresses listening on TCP `port` (`ss -ltnH`), like `127.0.0.1:2222`.
+pub fn tcp_listeners(port: u16) -> Vec<String> {
+    let out = Command::new("ss")
+        .args(["-ltnH"])
+        .output()
+        .expect("ss (iproute2) must run");
+    let suffix = format!(":{port}");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(3).map(str::to_owned))
+        .filter(|local| local.ends_with(&suffix))
+        .collect()
+}
+
+/// Removes the storage pool `default` for one test and puts back what was there on drop (a
+/// fresh libvirt host has none; deploy must create it).
+#[derive(Debug)]
+pub struct NoDefaultPool {
+    saved: Option<(String, bool, bool)>,
+}
+
+impl NoDefaultPool {
+    /// Takes the `default` pool away (remembering its definition, state and autostart).
+    pub fn new() -> Self {
+        let saved = virsh(&["pool-dumpxml", "default"])
+            .status
+            .success()
+            .then(|| {
+                let xml = virsh_ok(&["pool-dumpxml", "default"]);
+                let info = virsh_ok(&["pool-info", "default"]);
+                let active = info
+                    .lines()
+                    .any(|l| l.starts_with("State:") && l.contains("running"));
+                let autostart = info
+                    .lines()
+                    .any(|l| l.starts_with("Autostart:") && l.contains("yes"));
+                let _ = virsh(&["pool-destroy", "default"]);
+                virsh_ok(&["pool-undefine", "default"]);
+                (xml, active, autostart)
+            });
+        Self { saved }
+    }
+}
+
+impl Default for NoDefaultPool {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for NoDefaultPool {
+    fn drop(&mut self) {
+        let _ = virsh(&["pool-destroy", "default"]);
+        let _ = virsh(&["pool-undefine", "default"]);
+        if let Some((xml, active, autostart)) = &self.saved {
+            let Ok(file) = tempfile::NamedTempFile::new() else {
+                return;
+            };
+            if std::fs::write(file.path(), xml).is_ok() {
+                let _ = virsh(&["pool-define", &file.path().to_string_lossy()]);
+                if *active {
+                    let _ = virsh(&["pool-start", "default"]);
+                }
+                if *autostart {
+                    let _ = virsh(&["pool-autostart", "default"]);
+                }
+            }
+        }
+    }
+}

@@ -22,6 +22,8 @@ pub mod libvirt;
 pub mod model;
 pub mod nomad;
 pub mod options;
+pub mod pci;
 pub mod vm;
+mod vm_storage;
 
 pub use error::{ExportError, HostMessage};

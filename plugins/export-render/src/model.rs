@@ -15,12 +15,20 @@ struct Seen {
     network: bool,
     /// `-net user` forwards not yet given to a NIC.
     legacy_forwards: Vec<PortForward>,
+    /// A `-netdev user` or `-nic user`: maqet's `ports` join the first one.
+    user_net: bool,
 }
 
-/// Applies `options` in order. Errors are messages about the config.
-pub fn apply_options(vm: &mut VmView, options: Vec<QemuOption>) -> Result<(), String> {
+/// Applies `options` in order; returns whether they have a user-mode network that maqet's
+/// `ports` join (`-netdev user`, `-nic user`). Errors are messages about the config.
+pub fn apply_options(vm: &mut VmView, options: Vec<QemuOption>) -> Result<bool, String> {
     let mut seen = Seen::default();
     for option in options {
+        if matches!(option.name.as_str(), "netdev" | "nic")
+            && option.implied().as_deref() == Some("user")
+        {
+            seen.user_net = true;
+        }
         if !apply_one(vm, &option, &mut seen)? {
             vm.passthrough.push(option);
         }
@@ -38,18 +46,28 @@ pub fn apply_options(vm: &mut VmView, options: Vec<QemuOption>) -> Result<(), St
     if seen.network {
         vm.no_network |= vm.nics.is_empty();
     }
-    Ok(())
+    Ok(seen.user_net)
 }
 
 /// Adds what QEMU supplies by itself but libvirt does not: the default VGA card and NIC, and
-/// a NIC for maqet's `ports` when the config has none.
-pub fn add_qemu_defaults(vm: &mut VmView) {
+/// the NIC maqet adds for `ports` when the config has no user-mode network (`user_net`): a
+/// `virtio-net-pci` on its own netdev, after every other device, as maqet's command line has it.
+pub fn add_qemu_defaults(vm: &mut VmView, user_net: bool) {
     let x86 = vm
         .binary
         .as_deref()
         .is_none_or(|b| b.ends_with("x86_64") || b.ends_with("i386"));
     if vm.video.is_none() && !vm.nodefaults && x86 {
         vm.video = Some("vga".to_owned());
+    }
+    if !vm.ports.is_empty() && !user_net {
+        // maqet's own `-netdev user` is a network option: QEMU adds no default NIC then.
+        vm.nics.push(Nic {
+            model: "virtio".to_owned(),
+            mac: None,
+            forwards: vm.ports.clone(),
+        });
+        return;
     }
     if vm.nics.is_empty() && !vm.no_network && !vm.nodefaults && x86 {
         let model = if vm.machine_or_default().starts_with("q35") {

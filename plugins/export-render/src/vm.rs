@@ -8,6 +8,8 @@ use serde_json::{Map, Value};
 use crate::error::ExportError;
 use crate::model;
 use crate::options::{self, QemuOption};
+use crate::pci::PciPlan;
+use crate::vm_storage::{read_disks, read_ports, read_shared_dirs};
 
 /// Which bus a drive hangs off (maqet's storage `interface`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +54,8 @@ pub struct Disk {
 /// A host directory shared over virtio-9p (maqet's `virtfs` storage).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SharedDir {
+    /// The drive's name in maqet (QEMU's device id).
+    pub name: String,
     /// The host directory.
     pub path: String,
     /// The tag the guest mounts.
@@ -200,6 +204,8 @@ pub struct VmView {
     pub no_network: bool,
     /// Options with no libvirt model: passed through verbatim, with a warning.
     pub passthrough: Vec<QemuOption>,
+    /// The PCI slots QEMU gives the devices under maqet (empty without `qemu_argv`).
+    pub pci: PciPlan,
 }
 
 impl VmView {
@@ -263,6 +269,7 @@ impl VmView {
             usb_controller: None,
             no_network: false,
             passthrough: Vec::new(),
+            pci: PciPlan::default(),
         };
 
         // Top-level keys first, as QEMU gets them, then `arguments`, then raw `args`.
@@ -290,8 +297,18 @@ impl VmView {
             .filter_map(|a| a.as_str().map(str::to_owned))
             .collect();
         all.extend(options::from_raw_args(&raw));
-        model::apply_options(&mut vm, all).map_err(problem)?;
-        model::add_qemu_defaults(&mut vm);
+        let user_net = model::apply_options(&mut vm, all).map_err(problem)?;
+        model::add_qemu_defaults(&mut vm, user_net);
+        let argv: Vec<String> = info["qemu_argv"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a.as_str().map(str::to_owned))
+            .collect();
+        if !argv.is_empty() {
+            let q35 = vm.machine_or_default().starts_with("q35");
+            vm.pci = PciPlan::from_argv(&argv, q35);
+        }
         Ok(vm)
     }
 
@@ -304,122 +321,6 @@ impl VmView {
     pub fn machine_or_default(&self) -> &str {
         self.machine.as_deref().unwrap_or("pc")
     }
-}
-
-fn read_disks(
-    config: &Map<String, Value>,
-    data_dir: Option<&str>,
-    problem: &dyn Fn(String) -> ExportError,
-) -> Result<Vec<Disk>, ExportError> {
-    let mut disks = Vec::new();
-    let storage = config.get("storage").and_then(Value::as_array);
-    for (index, drive) in storage.into_iter().flatten().enumerate() {
-        let drive_name = drive["name"]
-            .as_str()
-            .map_or_else(|| format!("storage{index}"), str::to_owned);
-        let field = |key: &str| drive[key].as_str().map(str::to_owned);
-        let kind = field("type").unwrap_or_else(|| "qcow2".to_owned());
-        if kind == "virtfs" {
-            continue;
-        }
-        let cdrom = field("media").as_deref() == Some("cdrom");
-        let file = match (field("file"), data_dir) {
-            (Some(file), _) => file,
-            (None, Some(dir)) if kind == "qcow2" => format!("{dir}/{drive_name}.qcow2"),
-            _ => return Err(problem(format!("drive `{drive_name}` has no file"))),
-        };
-        // maqet records the default file it picks; files in its data dir are its own.
-        let user_file = data_dir
-            .is_none_or(|dir| !file.starts_with(&format!("{}/", dir.trim_end_matches('/'))));
-        let bus = match field("interface").as_deref() {
-            Some("sata") => Bus::Sata,
-            Some("ide") => Bus::Ide,
-            Some("scsi") => Bus::Scsi,
-            Some("none") => {
-                return Err(problem(format!(
-                    "drive `{drive_name}` has `interface: none` (no device), which libvirt cannot \
-                     describe; give it a bus"
-                )));
-            }
-            _ if cdrom => Bus::Scsi,
-            _ => Bus::Virtio,
-        };
-        disks.push(Disk {
-            name: drive_name,
-            file,
-            format: kind,
-            bus,
-            cdrom,
-            readonly: drive["readonly"].as_bool().unwrap_or(false),
-            cache: field("cache"),
-            size: field("size"),
-            backing_file: field("backing_file"),
-            user_file,
-            volume: None,
-        });
-    }
-    Ok(disks)
-}
-
-fn read_shared_dirs(
-    config: &Map<String, Value>,
-    problem: &dyn Fn(String) -> ExportError,
-) -> Result<Vec<SharedDir>, ExportError> {
-    let mut dirs = Vec::new();
-    let storage = config.get("storage").and_then(Value::as_array);
-    for (index, drive) in storage.into_iter().flatten().enumerate() {
-        if drive["type"].as_str() != Some("virtfs") {
-            continue;
-        }
-        let drive_name = drive["name"]
-            .as_str()
-            .map_or_else(|| format!("storage{index}"), str::to_owned);
-        let path = drive["path"]
-            .as_str()
-            .ok_or_else(|| problem(format!("virtfs drive `{drive_name}` has no path")))?;
-        let security_model = drive["security_model"]
-            .as_str()
-            .or_else(|| drive["options"]["security_model"].as_str())
-            .unwrap_or("passthrough");
-        dirs.push(SharedDir {
-            path: path.to_owned(),
-            mount_tag: drive["mount_tag"]
-                .as_str()
-                .map_or_else(|| drive_name.clone(), str::to_owned),
-            security_model: security_model.to_owned(),
-            readonly: drive["readonly"].as_bool().unwrap_or(false),
-        });
-    }
-    Ok(dirs)
-}
-
-/// maqet's `ports` key: `[{host: 2222, guest: 22, proto: tcp, host_addr: 127.0.0.1}]`.
-fn read_ports(
-    config: &Map<String, Value>,
-    problem: &dyn Fn(String) -> ExportError,
-) -> Result<Vec<PortForward>, ExportError> {
-    let mut ports = Vec::new();
-    let list = config.get("ports").and_then(Value::as_array);
-    for (index, port) in list.into_iter().flatten().enumerate() {
-        let number = |key: &str| -> Result<u16, ExportError> {
-            let value = match &port[key] {
-                Value::Number(n) => n.as_u64(),
-                Value::String(s) => s.parse().ok(),
-                _ => None,
-            };
-            value
-                .and_then(|v| u16::try_from(v).ok())
-                .filter(|v| *v > 0)
-                .ok_or_else(|| problem(format!("ports[{index}].{key} is not a port number")))
-        };
-        ports.push(PortForward {
-            proto: port["proto"].as_str().unwrap_or("tcp").to_owned(),
-            host_addr: port["host_addr"].as_str().map(str::to_owned),
-            host: number("host")?,
-            guest: number("guest")?,
-        });
-    }
-    Ok(ports)
 }
 
 /// Parses a QEMU memory size (`256M`, `2G`, `1024` = MiB) into KiB.

@@ -2,8 +2,11 @@
 //!
 //! `maqet export VM --to libvirt|nomad [--output FILE]` reads the VM through maqet's `info`
 //! and prints the result, or writes it to `FILE`. What cannot be carried over faithfully
-//! (QEMU arguments libvirt has no model for, ports the chosen network backend cannot forward)
-//! is logged as a warning. The rendering itself lives in `maqet-export-render`.
+//! (QEMU arguments libvirt has no model for) is logged as a warning. For libvirt, forwarded
+//! ports need a backend the target's libvirt accepts: `--libvirt-version 9.2` (or newer) picks
+//! passt, anything older or no version the form every libvirt accepts (QEMU's slirp `hostfwd`
+//! through `<qemu:commandline>`); the choice is printed on stderr and in the JSON result. The
+//! rendering itself lives in `maqet-export-render`.
 //!
 //! ```
 //! use maqet_export::{libvirt::render_domain, vm::VmView};
@@ -70,12 +73,25 @@ impl Plugin for Export {
                     ParamSpec::flag(
                         "net_backend",
                         ParamKind::String,
-                        "libvirt: user-network backend (auto: passt when ports are forwarded, \
-                         else slirp)",
+                        "libvirt: backend of NICs with forwarded ports (auto: passt for \
+                         --libvirt-version 9.2 or newer, else slirp with hostfwd through \
+                         <qemu:commandline>)",
                     )
                     .choices(&NetBackend::NAMES)
                     .default_value(NetBackend::Auto.as_str()),
                 )
+                .param(ParamSpec::flag(
+                    "libvirt_version",
+                    ParamKind::String,
+                    "libvirt: the target's libvirt version, like 9.0 (default: unknown, so the \
+                     form every version accepts)",
+                ))
+                .param(ParamSpec::flag(
+                    "name",
+                    ParamKind::String,
+                    "libvirt: domain name (default: the VM's name); another name gets its own \
+                     UUID",
+                ))
                 .param(ParamSpec::flag(
                     "image_url",
                     ParamKind::String,
@@ -164,6 +180,7 @@ pub fn render_with(
             Ok(Rendered {
                 text: format!("{job:#}\n"),
                 warnings: Vec::new(),
+                network: None,
             })
         }
     }
@@ -185,6 +202,13 @@ fn export(args: &Value, host: &Host) -> Result<Value, ExportError> {
                 name: "net_backend",
             })?,
             volumes: Vec::new(),
+            libvirt_version: match args["libvirt_version"].as_str() {
+                Some(text) => Some(parse_version(text).ok_or(ExportError::BadArgument {
+                    name: "libvirt_version",
+                })?),
+                None => None,
+            },
+            rename: args["name"].as_str().map(str::to_owned),
         },
         nomad: NomadOptions {
             image_source: args["image_url"].as_str().map(str::to_owned),
@@ -197,6 +221,10 @@ fn export(args: &Value, host: &Host) -> Result<Value, ExportError> {
     let rendered = render_with(&info, format, &options)?;
     for warning in &rendered.warnings {
         host.log(LogLevel::Warn, &format!("export of `{vm}`: {warning}"));
+    }
+    if let Some(network) = &rendered.network {
+        // Not a problem, but the user must know which form the domain needs.
+        host.log(LogLevel::Warn, &format!("export of `{vm}`: {network}"));
     }
     match args.get("output").and_then(Value::as_str) {
         None => Ok(Value::String(rendered.text)),
@@ -211,7 +239,36 @@ fn export(args: &Value, host: &Host) -> Result<Value, ExportError> {
                 "format": to,
                 "output": path.display().to_string(),
                 "warnings": rendered.warnings,
+                "network": rendered.network,
             }))
         }
+    }
+}
+
+/// `9.0`, `9.2.0`, `10`: `(major, minor)`.
+pub fn parse_version(text: &str) -> Option<(u32, u32)> {
+    let mut parts = text.trim().split('.');
+    let major = parts.next()?.parse().ok()?;
+    let minor = match parts.next() {
+        Some(minor) => minor.parse().ok()?,
+        None => 0,
+    };
+    match parts.next() {
+        Some(micro) if micro.parse::<u32>().is_err() => None,
+        _ => Some((major, minor)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_version;
+
+    #[test]
+    fn libvirt_versions_parse() {
+        assert_eq!(parse_version("9.0"), Some((9, 0)));
+        assert_eq!(parse_version("9.2.0"), Some((9, 2)));
+        assert_eq!(parse_version("10"), Some((10, 0)));
+        assert_eq!(parse_version("nine"), None);
+        assert_eq!(parse_version("9.x"), None);
     }
 }

@@ -1,5 +1,6 @@
 //! Golden files: one fixture per mapping in `tests/golden/NAME.json` (`{"info": <maqet info>,
-//! "options": {...}}`), rendered to `NAME.xml` (libvirt), `NAME.warnings` (one warning a line)
+//! "options": {...}}`), rendered to `NAME.xml` (libvirt), `NAME.warnings` (one warning a line,
+//! then the `network:` choice for forwarded ports)
 //! and, when the VM has a disk, `NAME.nomad.json`. Every golden domain must pass
 //! `virt-xml-validate`. `/GOLDEN_DIR` in a fixture stands for this directory (the Nomad checksum
 //! reads `disk.img` here). Regenerate with `MAQET_UPDATE_GOLDEN=1 cargo test -p
@@ -44,6 +45,10 @@ fn options(fixture: &Value) -> ExportOptions {
             serial_log: o["serial_log"].as_str().map(str::to_owned),
             net_backend: NetBackend::parse(o["net_backend"].as_str().unwrap_or("auto")).unwrap(),
             volumes: Vec::new(),
+            libvirt_version: o["libvirt_version"]
+                .as_str()
+                .map(|v| maqet_export::parse_version(v).unwrap()),
+            rename: o["name"].as_str().map(str::to_owned),
         },
         nomad: NomadOptions {
             image_source: o["image_url"].as_str().map(str::to_owned),
@@ -85,7 +90,10 @@ fn renders_match_the_golden_files() {
             &libvirt.text.replace(&dir, "/GOLDEN_DIR"),
             &mut failures,
         );
-        let warnings: String = libvirt.warnings.iter().map(|w| format!("{w}\n")).collect();
+        let mut warnings: String = libvirt.warnings.iter().map(|w| format!("{w}\n")).collect();
+        if let Some(network) = &libvirt.network {
+            warnings.push_str(&format!("network: {network}\n"));
+        }
         check(&stem.with_extension("warnings"), &warnings, &mut failures);
         let nomad_path = stem.with_extension("nomad.json");
         match render_with(&fixture["info"], Format::Nomad, &options) {

@@ -4,6 +4,9 @@
 //! Every run uploads into new volumes (named with a per-run tag), defines the domain, and
 //! only then deletes the volumes of the previous deployment; when anything fails before the
 //! domain is defined, the volumes of this run are deleted again and the host is as it was.
+//! qcow2 overlays are flattened before upload (see [`crate::flatten`]); a host without a
+//! `default` pool gets one (see [`crate::pool`]). The domain is rendered for the target's
+//! libvirt version, which decides how forwarded ports are carried.
 
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -14,11 +17,12 @@ use maqet_plugin_api::{Host, LogLevel};
 use serde_json::{Value, json};
 use virt::connect::Connect;
 use virt::domain::Domain;
-use virt::storage_pool::StoragePool;
 
 use crate::connect::{self, failed, is_missing};
 use crate::error::DeployError;
+use crate::flatten::flatten_if_overlay;
 use crate::metadata::deployed_volumes;
+use crate::pool::open_pool;
 use crate::upload::Uploads;
 
 /// `VIR_DOMAIN_XML_INACTIVE`: the persistent definition.
@@ -33,8 +37,8 @@ pub struct DeployRequest {
     pub uri: String,
     /// The domain name there.
     pub name: Option<String>,
-    /// The storage pool.
-    pub pool: String,
+    /// The storage pool (`None`: `default`, created when missing).
+    pub pool: Option<String>,
     /// Start it after defining it.
     pub start: bool,
     /// Stop it first when it runs, and start it again.
@@ -49,7 +53,7 @@ impl DeployRequest {
             vm: text("vm").ok_or(DeployError::BadArgument { name: "vm" })?,
             uri: text("connect").ok_or(DeployError::BadArgument { name: "connect" })?,
             name: text("name"),
-            pool: text("pool").unwrap_or_else(|| "default".to_owned()),
+            pool: text("pool"),
             start: args["start"].as_bool().unwrap_or(false),
             restart: args["restart"].as_bool().unwrap_or(false),
         })
@@ -82,17 +86,25 @@ pub fn deploy(request: &DeployRequest, host: &Host) -> Result<Value, DeployError
     let mut vm = VmView::from_info(&info).map_err(render_error)?;
     let name = request.name.clone().unwrap_or_else(|| vm.name.clone());
     vm.name = name.clone();
-    for disk in &vm.disks {
-        if let Some(backing) = &disk.backing_file {
-            return Err(DeployError::Overlay {
-                drive: disk.name.clone(),
-                backing: backing.clone(),
-            });
-        }
-    }
 
     let conn = connect::open(uri)?;
-    let pool = open_pool(&conn, uri, &request.pool)?;
+    let version = conn
+        .lib_version()
+        .map_err(failed(uri, "report its version"))?;
+    let version = (version / 1_000_000, version / 1000 % 1000, version % 1000);
+    let opened = open_pool(&conn, uri, request.pool.as_deref())?;
+    let pool_name = opened.name.clone();
+    let mut warnings = Vec::new();
+    if let Some(path) = &opened.created {
+        host.log(
+            LogLevel::Warn,
+            &format!(
+                "deploy of `{vm_name}`: libvirt at `{uri}` had no storage pool `default`; created \
+                 it as virt-install does (a directory pool at {path}, started, autostart)"
+            ),
+        );
+    }
+    let pool = &opened.pool;
     let existing = find_existing(&conn, uri, vm_name, &vm.vm_id, &name)?;
     let was_running = match &existing {
         Some(domain) => domain
@@ -115,7 +127,8 @@ pub fn deploy(request: &DeployRequest, host: &Host) -> Result<Value, DeployError
     };
 
     let tag = run_tag();
-    let mut uploads = Uploads::new(&pool);
+    let mut uploads = Uploads::new(pool);
+    let mut flattened = Vec::new();
     for disk in &mut vm.disks {
         let extension = if disk.cdrom {
             "iso"
@@ -128,6 +141,12 @@ pub fn deploy(request: &DeployRequest, host: &Host) -> Result<Value, DeployError
         let path = Path::new(&disk.file);
         let what = format!("the image of drive `{}`", disk.name);
         let missing = !path.exists();
+        if let Some(flat) = flatten_if_overlay(disk)? {
+            uploads.upload(&conn, uri, &volume, &what, &flat.path)?;
+            flattened.push(disk.name.clone());
+            disk.volume = Some((pool_name.clone(), volume));
+            continue;
+        }
         match (
             &disk.size,
             missing && !disk.user_file && disk.format == "qcow2",
@@ -143,7 +162,7 @@ pub fn deploy(request: &DeployRequest, host: &Host) -> Result<Value, DeployError
                 uploads.upload(&conn, uri, &volume, &what, path)?;
             }
         }
-        disk.volume = Some((request.pool.clone(), volume));
+        disk.volume = Some((pool_name.clone(), volume));
     }
     for (what, slot) in [
         ("kernel", &mut vm.kernel),
@@ -157,7 +176,6 @@ pub fn deploy(request: &DeployRequest, host: &Host) -> Result<Value, DeployError
             *slot = Some(remote);
         }
     }
-    let mut warnings = Vec::new();
     for dir in &vm.shared_dirs {
         warnings.push(format!(
             "virtfs share `{}` stays a path ({}) that must exist on the libvirt host; it is not copied",
@@ -170,11 +188,16 @@ pub fn deploy(request: &DeployRequest, host: &Host) -> Result<Value, DeployError
         volumes: uploads
             .names()
             .into_iter()
-            .map(|v| (request.pool.clone(), v))
+            .map(|v| (pool_name.clone(), v))
             .collect(),
+        libvirt_version: Some((version.0, version.1)),
+        rename: None,
     };
     let rendered = render_domain_with(&vm, &options).map_err(render_error)?;
     warnings.extend(rendered.warnings);
+    if let Some(network) = &rendered.network {
+        host.log(LogLevel::Warn, &format!("deploy of `{vm_name}`: {network}"));
+    }
 
     if was_running && let Some(domain) = &existing {
         domain
@@ -196,7 +219,7 @@ pub fn deploy(request: &DeployRequest, host: &Host) -> Result<Value, DeployError
     let start = request.start || was_running;
     if start && let Err(e) = domain.create() {
         if existing.is_none() {
-            undefine_and_delete(&conn, &domain, &request.pool, &volumes);
+            undefine_and_delete(&conn, &domain, &pool_name, &volumes);
         }
         return Err(failed(uri, format!("start domain `{name}`"))(e));
     }
@@ -207,36 +230,16 @@ pub fn deploy(request: &DeployRequest, host: &Host) -> Result<Value, DeployError
         "vm": vm_name,
         "domain": name,
         "uri": uri,
-        "pool": request.pool,
+        "pool": pool_name,
+        "created_pool": opened.created,
         "volumes": volumes,
+        "flattened": flattened,
+        "libvirt_version": format!("{}.{}.{}", version.0, version.1, version.2),
+        "network": rendered.network,
         "updated": existing.is_some(),
         "started": start,
         "warnings": warnings,
     }))
-}
-
-fn open_pool(conn: &Connect, uri: &str, pool: &str) -> Result<StoragePool, DeployError> {
-    let found = match conn.lookup_storage_pool_by_name(pool) {
-        Ok(found) => found,
-        Err(e) if is_missing(&e) => {
-            return Err(DeployError::NoPool {
-                uri: uri.to_owned(),
-                pool: pool.to_owned(),
-            });
-        }
-        Err(e) => return Err(failed(uri, format!("look up storage pool `{pool}`"))(e)),
-    };
-    let active = found.is_active().map_err(failed(
-        uri,
-        format!("read the state of storage pool `{pool}`"),
-    ))?;
-    if !active {
-        return Err(DeployError::PoolInactive {
-            uri: uri.to_owned(),
-            pool: pool.to_owned(),
-        });
-    }
-    Ok(found)
 }
 
 /// The domain this VM was deployed as under `name`, refusing names and ids used otherwise.

@@ -137,16 +137,43 @@ pub enum DeployError {
         /// The path.
         path: PathBuf,
     },
-    /// An overlay disk needs its backing chain.
+    /// qemu-img failed while flattening an overlay.
     #[error(
-        "drive `{drive}` is an overlay of `{backing}`, and deploy uploads single files; flatten \
-         it (`qemu-img convert -O qcow2 OVERLAY flat.qcow2`) and point the drive at the result"
+        "qemu-img could not {action} of drive `{drive}`, an overlay deploy flattens before \
+         upload; check that qemu-img is installed and the image and its backing files are readable"
     )]
-    Overlay {
+    QemuImg {
         /// The drive.
         drive: String,
-        /// Its backing file.
-        backing: String,
+        /// What was being done.
+        action: &'static str,
+        /// What qemu-img said.
+        #[source]
+        source: HostMessage,
+    },
+    /// No temporary directory for a flattened image.
+    #[error(
+        "cannot create a temporary directory for a flattened disk image; set TMPDIR to a \
+         writable directory with room for the image"
+    )]
+    TempDir {
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Creating the missing `default` pool failed.
+    #[error(
+        "libvirt at `{uri}` has no storage pool `default` and creating it (a directory pool at \
+         {path}) failed; create a pool yourself and pass `--pool NAME`"
+    )]
+    CreatePool {
+        /// The URI.
+        uri: String,
+        /// The directory.
+        path: String,
+        /// libvirt's error.
+        #[source]
+        source: virt::error::Error,
     },
     /// A local file could not be read.
     #[error("cannot read `{path}` to upload it")]
@@ -192,7 +219,6 @@ impl DeployError {
             | Self::DomainRunning { .. }
             | Self::NotRegularFile { .. }
             | Self::MissingFile { .. }
-            | Self::Overlay { .. }
             | Self::LocalVmRunning { .. }
             | Self::NotDeployed { .. }
             | Self::Render { .. } => ErrorKind::InvalidInput,
@@ -203,6 +229,9 @@ impl DeployError {
                 ErrorKind::PermissionDenied
             }
             Self::Info { .. }
+            | Self::QemuImg { .. }
+            | Self::TempDir { .. }
+            | Self::CreatePool { .. }
             | Self::Unreachable { .. }
             | Self::ReadFile { .. }
             | Self::Libvirt { .. } => ErrorKind::Failure,

@@ -1,9 +1,11 @@
 //! maqet plugin `libvirt`: `maqet deploy` and `maqet undeploy`.
 //!
 //! `maqet deploy VM --connect URI [--start] [--pool NAME] [--name NAME] [--restart]` renders the
-//! VM as a libvirt domain (with `maqet-export-render`, as `maqet export` does), uploads its disks
-//! and boot files into a storage pool on the libvirt host through libvirt's stream API, defines
-//! the domain with the uploaded volumes in place of the local paths, and starts it if asked.
+//! VM as a libvirt domain (with `maqet-export-render`, as `maqet export` does, for the host's
+//! libvirt version), uploads its disks (qcow2 overlays flattened) and boot files into a storage
+//! pool on the libvirt host through libvirt's stream API (creating the `default` pool when a
+//! new host has none), defines the domain with the uploaded volumes in place of the local
+//! paths, and starts it if asked.
 //! `maqet undeploy VM --connect URI [--keep-storage]` removes it again.
 //!
 //! This is the only part of maqet that links the libvirt C library (through the `virt` crate).
@@ -11,7 +13,9 @@
 mod connect;
 mod deploy;
 mod error;
+mod flatten;
 mod metadata;
+mod pool;
 mod undeploy;
 mod upload;
 
@@ -62,14 +66,12 @@ impl Plugin for Libvirt {
                 ParamKind::Bool,
                 "Start the domain once defined",
             ))
-            .param(
-                ParamSpec::flag(
-                    "pool",
-                    ParamKind::String,
-                    "Storage pool for the uploaded disks",
-                )
-                .default_value("default"),
-            )
+            .param(ParamSpec::flag(
+                "pool",
+                ParamKind::String,
+                "Storage pool for the uploaded disks (default: `default`, created as \
+                 virt-install does when the host has none)",
+            ))
             .param(ParamSpec::flag(
                 "name",
                 ParamKind::String,

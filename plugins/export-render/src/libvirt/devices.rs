@@ -1,15 +1,34 @@
 //! The `<devices>` of a domain: disks, shares, NICs, consoles, the guest agent channel,
-//! graphics and video, and the defaults libvirt would add that QEMU would not.
+//! graphics and video, and the defaults libvirt would add that QEMU would not. Each PCI device
+//! gets the `<address>` QEMU gives it under maqet, when maqet's command line is known.
 
+use super::LibvirtOptions;
+use super::network::{NetworkPlan, NicForm, NicPlan};
 use super::xml::{XmlResult, XmlWriter, empty, empty_with, text_element};
-use super::{LibvirtOptions, NetBackend};
-use crate::vm::{Bus, Disk, Display, Nic, VmView};
+use crate::vm::{Bus, Disk, Display, VmView};
+
+/// `<address type='pci' ... slot='0xNN'/>` on bus 0, when the slot is known.
+fn write_address(w: &mut XmlWriter, slot: Option<u8>) -> XmlResult {
+    if let Some(slot) = slot {
+        let slot = format!("{slot:#04x}");
+        w.create_element("address")
+            .with_attributes([
+                ("type", "pci"),
+                ("domain", "0x0000"),
+                ("bus", "0x00"),
+                ("slot", slot.as_str()),
+                ("function", "0x0"),
+            ])
+            .write_empty()?;
+    }
+    Ok(())
+}
 
 pub(super) fn write_devices(
     w: &mut XmlWriter,
     vm: &VmView,
     options: &LibvirtOptions,
-    warnings: &mut Vec<String>,
+    net: &NetworkPlan,
 ) -> XmlResult {
     w.create_element("devices").write_inner_content(|w| {
         if let Some(binary) = vm.binary.as_deref().filter(|b| b.starts_with('/')) {
@@ -18,7 +37,10 @@ pub(super) fn write_devices(
         let q35 = vm.machine_or_default().starts_with("q35");
         let mut targets = TargetNames::default();
         for disk in &vm.disks {
-            write_disk(w, disk, q35, &mut targets)?;
+            let slot = (disk.bus == Bus::Virtio && !disk.cdrom)
+                .then(|| vm.pci.by_id(&disk.name))
+                .flatten();
+            write_disk(w, disk, q35, &mut targets, slot)?;
         }
         write_controllers(w, vm)?;
         for dir in &vm.shared_dirs {
@@ -35,26 +57,20 @@ pub(super) fn write_devices(
                     if dir.readonly {
                         empty(w, "readonly")?;
                     }
+                    write_address(w, vm.pci.by_id(&dir.name))?;
                     Ok(())
                 })?;
         }
-        let passt = match options.net_backend {
-            NetBackend::Passt => true,
-            NetBackend::Slirp => false,
-            NetBackend::Auto => vm.nics.iter().any(|n| !n.forwards.is_empty()),
-        };
-        if passt && vm.nics.iter().any(|n| !n.forwards.is_empty()) {
-            warnings.push(
-                "forwarded ports use libvirt's passt backend (libvirt 9.0 forwards ports only \
-                 with passt): install the `passt` package on the libvirt host"
-                    .to_owned(),
-            );
-        }
-        for nic in &vm.nics {
-            write_interface(w, nic, passt, warnings)?;
+        for nic in &net.nics {
+            if let NicForm::Interface { passt } = nic.form {
+                write_interface(w, nic, passt)?;
+            }
         }
         write_serial(w, vm, options)?;
         if vm.guest_agent {
+            w.create_element("controller")
+                .with_attributes([("type", "virtio-serial"), ("index", "0")])
+                .write_inner_content(|w| write_address(w, vm.pci.by_id("maqet-qga-serial")))?;
             w.create_element("channel")
                 .with_attribute(("type", "unix"))
                 .write_inner_content(|w| {
@@ -68,6 +84,9 @@ pub(super) fn write_devices(
         if let Some(model) = &vm.video {
             w.create_element("video").write_inner_content(|w| {
                 empty_with(w, "model", "type", model)?;
+                if model != "none" {
+                    write_address(w, vm.pci.video())?;
+                }
                 Ok(())
             })?;
         }
@@ -83,16 +102,18 @@ pub(super) fn write_devices(
                     w.create_element("backend")
                         .with_attribute(("model", "random"))
                         .write_text_content(quick_xml::events::BytesText::new("/dev/urandom"))?;
+                    write_address(w, vm.pci.by_driver("virtio-rng"))?;
                     Ok(())
                 })?;
         }
         // libvirt adds a balloon by itself; QEMU has one only when asked.
-        empty_with(
-            w,
-            "memballoon",
-            "model",
-            if vm.balloon { "virtio" } else { "none" },
-        )?;
+        if vm.balloon {
+            w.create_element("memballoon")
+                .with_attribute(("model", "virtio"))
+                .write_inner_content(|w| write_address(w, vm.pci.by_driver("virtio-balloon")))?;
+        } else {
+            empty_with(w, "memballoon", "model", "none")?;
+        }
         Ok(())
     })?;
     Ok(())
@@ -102,7 +123,14 @@ fn write_controllers(w: &mut XmlWriter, vm: &VmView) -> XmlResult {
     if vm.disks.iter().any(|d| d.bus == Bus::Scsi) {
         w.create_element("controller")
             .with_attributes([("type", "scsi"), ("index", "0"), ("model", "virtio-scsi")])
-            .write_empty()?;
+            .write_inner_content(|w| write_address(w, vm.pci.by_id("scsi0")))?;
+    }
+    // maqet's `sata` drives hang off its own AHCI; on `pc` libvirt adds one where it likes.
+    let q35 = vm.machine_or_default().starts_with("q35");
+    if !q35 && vm.disks.iter().any(|d| d.bus == Bus::Sata) {
+        w.create_element("controller")
+            .with_attributes([("type", "sata"), ("index", "0")])
+            .write_inner_content(|w| write_address(w, vm.pci.by_id("ahci0")))?;
     }
     // libvirt adds a USB controller by itself; QEMU has one only when asked.
     let usb = match (&vm.usb_controller, vm.usb_inputs.is_empty()) {
@@ -116,12 +144,32 @@ fn write_controllers(w: &mut XmlWriter, vm: &VmView) -> XmlResult {
     match usb {
         None => controller.with_attribute(("model", "none")).write_empty()?,
         Some("default") => controller.write_empty()?,
-        Some(model) => controller.with_attribute(("model", model)).write_empty()?,
+        Some(model) => {
+            let driver = match model {
+                "ich9-ehci1" => "ich9-usb-ehci1",
+                "ehci" => "usb-ehci",
+                other => other,
+            };
+            let slot = if model.contains("piix") {
+                None
+            } else {
+                vm.pci.by_driver(driver)
+            };
+            controller
+                .with_attribute(("model", model))
+                .write_inner_content(|w| write_address(w, slot))?
+        }
     };
     Ok(())
 }
 
-fn write_disk(w: &mut XmlWriter, disk: &Disk, q35: bool, targets: &mut TargetNames) -> XmlResult {
+fn write_disk(
+    w: &mut XmlWriter,
+    disk: &Disk,
+    q35: bool,
+    targets: &mut TargetNames,
+    slot: Option<u8>,
+) -> XmlResult {
     // q35 has no PIIX IDE: maqet's `ide` drives sit on the ICH9 AHCI's ports there.
     let bus = match disk.bus {
         Bus::Ide if q35 => Bus::Sata,
@@ -159,44 +207,26 @@ fn write_disk(w: &mut XmlWriter, disk: &Disk, q35: bool, targets: &mut TargetNam
                 empty(w, "readonly")?;
             }
             empty_with(w, "alias", "name", &format!("ua-{}", disk.name))?;
+            write_address(w, slot)?;
             Ok(())
         })?;
     Ok(())
 }
 
-fn write_interface(
-    w: &mut XmlWriter,
-    nic: &Nic,
-    passt: bool,
-    warnings: &mut Vec<String>,
-) -> XmlResult {
-    if !passt && !nic.forwards.is_empty() {
-        let listed: Vec<String> = nic
-            .forwards
-            .iter()
-            .map(|f| format!("{} {}->{}", f.proto, f.host, f.guest))
-            .collect();
-        warnings.push(format!(
-            "libvirt 9.0 cannot forward ports with the slirp backend; left out: {} \
-             (use `--net-backend passt`)",
-            listed.join(", ")
-        ));
-    }
+fn write_interface(w: &mut XmlWriter, plan: &NicPlan, passt: bool) -> XmlResult {
     w.create_element("interface")
         .with_attribute(("type", "user"))
         .write_inner_content(|w| {
-            if let Some(mac) = &nic.mac {
-                empty_with(w, "mac", "address", mac)?;
-            }
-            empty_with(w, "model", "type", &nic.model)?;
+            empty_with(w, "mac", "address", &plan.mac)?;
+            empty_with(w, "model", "type", &plan.nic.model)?;
             if passt {
                 empty_with(w, "backend", "type", "passt")?;
-                for forward in &nic.forwards {
+                for forward in &plan.nic.forwards {
                     let mut element = w
                         .create_element("portForward")
                         .with_attribute(("proto", forward.proto.as_str()));
-                    if let Some(address) = &forward.host_addr {
-                        element = element.with_attribute(("address", address.as_str()));
+                    if let Some(address) = forward.host_addr.as_deref().filter(|a| !a.is_empty()) {
+                        element = element.with_attribute(("address", address));
                     }
                     element.write_inner_content(|w| {
                         w.create_element("range")
@@ -209,6 +239,7 @@ fn write_interface(
                     })?;
                 }
             }
+            write_address(w, plan.slot)?;
             Ok(())
         })?;
     Ok(())

@@ -1,10 +1,13 @@
 //! Rendering a VM as a libvirt domain XML.
 //!
-//! Everything libvirt models becomes its own element, so libvirt assigns PCI addresses and
-//! creates the devices; only options with no libvirt model go to `<qemu:commandline>`, and each
-//! of them is named in [`Rendered::warnings`].
+//! Everything libvirt models becomes its own element, pinned to the PCI slot QEMU gives it
+//! under maqet (see [`crate::pci`]), so the guest finds its devices where it left them; only
+//! options with no libvirt model go to `<qemu:commandline>`, and each of them is named in
+//! [`Rendered::warnings`]. NICs with forwarded ports depend on the target's libvirt version
+//! (see [`network`]).
 
 mod devices;
+pub mod network;
 mod xml;
 
 use quick_xml::Writer;
@@ -18,16 +21,16 @@ const QEMU_NAMESPACE: &str = "http://libvirt.org/schemas/domain/qemu/1.0";
 /// The namespace of maqet's `<metadata>` element in deployed domains.
 pub const MAQET_NAMESPACE: &str = "urn:maqet:libvirt:1";
 
-/// Which libvirt backend carries `<interface type='user'>`.
+/// Which backend carries a NIC with forwarded ports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum NetBackend {
-    /// QEMU's built-in slirp when no port is forwarded, passt when one is (libvirt 9.0
-    /// supports `<portForward>` only with passt).
+    /// passt when the target's libvirt is known to be 9.2 or newer, else slirp.
     #[default]
     Auto,
-    /// Always slirp: forwarded ports are left out, with a warning.
+    /// QEMU's slirp with `hostfwd`, given to QEMU through `<qemu:commandline>` (any libvirt).
     Slirp,
-    /// Always passt (the `passt` package must be installed on the libvirt host).
+    /// libvirt's passt backend with `<portForward>` (libvirt 9.2 or newer, and the `passt`
+    /// package on the libvirt host).
     Passt,
 }
 
@@ -68,6 +71,12 @@ pub struct LibvirtOptions {
     /// Volumes a deployment uploaded, `(pool, volume)`, recorded in `<metadata>` so that
     /// `maqet undeploy` and the next `maqet deploy` find them.
     pub volumes: Vec<(String, String)>,
+    /// The target's libvirt version `(major, minor)`, when known; decides the backend of
+    /// forwarded ports under [`NetBackend::Auto`].
+    pub libvirt_version: Option<(u32, u32)>,
+    /// Another domain name than the VM's; the domain then gets its own UUID (derived from
+    /// the VM's id and the name), so it can be defined next to the VM's own export.
+    pub rename: Option<String>,
 }
 
 /// A rendered document and what the user should know about it.
@@ -77,6 +86,8 @@ pub struct Rendered {
     pub text: String,
     /// Things that could not be carried over faithfully, one sentence each.
     pub warnings: Vec<String>,
+    /// How forwarded ports are carried, when the VM has any (one sentence).
+    pub network: Option<String>,
 }
 
 /// Renders `vm` as a `<domain>` document for `virsh define`.
@@ -87,8 +98,28 @@ pub fn render_domain(vm: &VmView) -> Result<String, ExportError> {
 /// Renders `vm` as a `<domain>` document with `options`, listing what needs a warning.
 pub fn render_domain_with(vm: &VmView, options: &LibvirtOptions) -> Result<Rendered, ExportError> {
     let mut warnings = Vec::new();
+    let source_name = vm.name.clone();
+    let mut renamed;
+    let vm = match &options.rename {
+        Some(name) if *name != vm.name => {
+            renamed = vm.clone();
+            renamed.vm_id = derived_uuid(&vm.vm_id, name);
+            renamed.name = name.clone();
+            &renamed
+        }
+        _ => vm,
+    };
+    let net = network::plan_network(vm, options.net_backend, options.libvirt_version);
+    warnings.extend(net.warning.clone());
+    if !vm.pci.uncertain.is_empty() {
+        warnings.push(format!(
+            "maqet's command line has device(s) whose PCI slot is not known here ({}); the \
+             guest may see its devices, and so its NIC names, at other slots under libvirt",
+            vm.pci.uncertain.join(", ")
+        ));
+    }
     let mut writer = Writer::new_with_indent(Vec::new(), b' ', 2);
-    write_domain(&mut writer, vm, options, &mut warnings)
+    write_domain(&mut writer, vm, &source_name, options, &net)
         .map_err(|source| ExportError::Xml { source })?;
     let mut text = String::from_utf8_lossy(&writer.into_inner()).into_owned();
     text.push('\n');
@@ -101,19 +132,50 @@ pub fn render_domain_with(vm: &VmView, options: &LibvirtOptions) -> Result<Rende
             listed.join("; ")
         ));
     }
-    Ok(Rendered { text, warnings })
+    Ok(Rendered {
+        text,
+        warnings,
+        network: net.summary,
+    })
+}
+
+/// A UUID for domain `name` made from VM `vm_id`: the same for the same pair, always.
+fn derived_uuid(vm_id: &str, name: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("maqet-domain\n{vm_id}\n{name}").as_bytes());
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&digest[..16]);
+    // Version 8 (custom) and the RFC 4122 variant.
+    b[6] = (b[6] & 0x0f) | 0x80;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
 }
 
 fn write_domain(
     w: &mut XmlWriter,
     vm: &VmView,
+    source_name: &str,
     options: &LibvirtOptions,
-    warnings: &mut Vec<String>,
+    net: &network::NetworkPlan,
 ) -> XmlResult {
     let mut domain = w
         .create_element("domain")
         .with_attribute(("type", if vm.kvm { "kvm" } else { "qemu" }));
-    if !vm.passthrough.is_empty() {
+    let mut qemu_args: Vec<String> = vm
+        .passthrough
+        .iter()
+        .flat_map(|o| o.argv.iter().cloned())
+        .collect();
+    qemu_args.extend(net.qemu_args());
+    if !qemu_args.is_empty() {
         domain = domain.with_attribute(("xmlns:qemu", QEMU_NAMESPACE));
     }
     domain.write_inner_content(|w| {
@@ -124,7 +186,7 @@ fn write_domain(
         text_element(
             w,
             "description",
-            &format!("Exported from maqet VM {}", vm.name),
+            &format!("Exported from maqet VM {source_name}"),
         )?;
         if !options.volumes.is_empty() {
             write_metadata(w, vm, options)?;
@@ -145,11 +207,11 @@ fn write_domain(
         if vm.no_reboot {
             text_element(w, "on_reboot", "destroy")?;
         }
-        devices::write_devices(w, vm, options, warnings)?;
-        if !vm.passthrough.is_empty() {
+        devices::write_devices(w, vm, options, net)?;
+        if !qemu_args.is_empty() {
             w.create_element("qemu:commandline")
                 .write_inner_content(|w| {
-                    for arg in vm.passthrough.iter().flat_map(|o| &o.argv) {
+                    for arg in &qemu_args {
                         empty_with(w, "qemu:arg", "value", arg)?;
                     }
                     Ok(())

@@ -1,0 +1,87 @@
+//! The Debian 12 guest: a whole distribution on a qcow2 disk (GRUB, systemd, cloud-init,
+//! qemu-guest-agent, sshd), built once from Debian's packages by `tests/guest/build-debian.sh`
+//! and cached on disk, for tests that need a real guest booting from its own disk.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// Kernel command line baked into the image's GRUB config (serial console on ttyS0).
+pub const DEBIAN_KERNEL_CMDLINE: &str = "console=ttyS0,115200 console=tty1";
+/// What the Debian guest prints on ttyS0 once it accepts logins.
+pub const DEBIAN_LOGIN_PROMPT: &str = "login:";
+
+/// Builds the Debian guest on first use in this process (cached on disk across runs) and
+/// returns the path of its qcow2 image. Use it read-only: as a backing file or a `from:` source.
+///
+/// # Panics
+/// When `tests/guest/build-debian.sh` fails (it needs Debian 12, root and Debian's package
+/// mirrors); the message includes the script's output.
+pub fn debian_guest() -> PathBuf {
+    static IMAGE: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    match IMAGE.get_or_init(build_debian) {
+        Ok(image) => image.clone(),
+        Err(message) => panic!("{message}"),
+    }
+}
+
+fn build_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("guest/build-debian.sh")
+}
+
+fn build_debian() -> Result<PathBuf, String> {
+    let script = build_script();
+    let output = Command::new("bash")
+        .arg(&script)
+        .output()
+        .map_err(|e| format!("could not run {}: {e}", script.display()))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success() {
+        return Err(format!(
+            "building the Debian guest failed ({}): {} (it needs Debian 12, root, mmdebstrap \
+             and Debian's package mirrors)\n--- stdout\n{stdout}--- stderr\n{stderr}",
+            output.status,
+            script.display(),
+        ));
+    }
+    let image = parse_build_output(&stdout).ok_or_else(|| {
+        format!(
+            "{} succeeded but printed no DEBIAN_IMAGE= line:\n{stdout}",
+            script.display()
+        )
+    })?;
+    if !image.is_file() {
+        return Err(format!(
+            "{} printed DEBIAN_IMAGE={} but there is no such file",
+            script.display(),
+            image.display()
+        ));
+    }
+    Ok(image)
+}
+
+/// Reads the `DEBIAN_IMAGE=` line the build script prints.
+fn parse_build_output(stdout: &str) -> Option<PathBuf> {
+    stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("DEBIAN_IMAGE="))
+        .map(|v| PathBuf::from(v.trim()))
+        .filter(|p| !p.as_os_str().is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_path_is_parsed() {
+        let out = "DEBIAN_DIR=/c/k\nDEBIAN_IMAGE=/c/k/debian-12.qcow2\n";
+        assert_eq!(
+            parse_build_output(out),
+            Some(PathBuf::from("/c/k/debian-12.qcow2"))
+        );
+        assert_eq!(parse_build_output("DEBIAN_DIR=/c/k\n"), None);
+        assert_eq!(parse_build_output("DEBIAN_IMAGE=\n"), None);
+    }
+}

@@ -1,0 +1,109 @@
+//! A real Debian 12 guest (built by `tests/guest/build-debian.sh`) booting from its own disk
+//! under maqet: BIOS, GRUB, systemd, a getty on the serial console, Debian's qemu-guest-agent.
+//! The VM's disk is a qcow2 overlay on the cached image, so the image itself never changes.
+//!
+//! Build the binaries first: `cargo build -p maqet-cli -p maqet-runner`.
+
+// Test code: a step that fails panics with its message, which fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use maqet_tests::cli::{add, describe, maqet_json, maqet_ok};
+use maqet_tests::{DEBIAN_LOGIN_PROMPT, MaqetHome, debian_guest};
+
+/// Seconds the guest may take to reach `login:` under TCG on a busy shared machine (about a
+/// minute on a quiet one).
+const BOOT_TIMEOUT_SECS: u64 = 600;
+
+/// A VM config booting the Debian image with 1 GiB of RAM under TCG, the guest agent channel
+/// and the given `storage:` list (YAML, indented under `storage:`).
+fn debian_vm_yaml(name: &str, storage: &str) -> String {
+    format!(
+        "name: {name}\nbinary: qemu-system-x86_64\nmemory: 1G\ncpu: 1\naccel: tcg\n\
+         display: none\nguest_agent: true\nstorage:\n{storage}"
+    )
+}
+
+/// Runs a `maqet` command that may legitimately take up to `secs` seconds (plus a margin).
+fn maqet_slow(home: &MaqetHome, args: &[&str], secs: u64) -> Output {
+    let out = home
+        .cmd()
+        .current_dir(home.path())
+        .args(args)
+        .timeout(Duration::from_secs(secs + 60))
+        .output()
+        .expect("the maqet binary must run");
+    assert!(out.status.success(), "{}", describe(args, &out));
+    out
+}
+
+/// Starts `vm`, waits for `login:` on its serial console and for its agent, checks through the
+/// agent that the guest is Debian 12, and stops it with the ACPI power button.
+fn boot_to_login_and_exec(home: &MaqetHome, vm: &str) {
+    let started = Instant::now();
+    maqet_ok(home, &["start", vm]);
+    let timeout = BOOT_TIMEOUT_SECS.to_string();
+    maqet_slow(
+        home,
+        &[
+            "wait",
+            vm,
+            "--serial",
+            DEBIAN_LOGIN_PROMPT,
+            "--timeout",
+            &timeout,
+        ],
+        BOOT_TIMEOUT_SECS,
+    );
+    eprintln!(
+        "debian guest: `login:` on ttyS0 {:.1} s after `maqet start`",
+        started.elapsed().as_secs_f64()
+    );
+    maqet_slow(home, &["wait", vm, "--agent", "--timeout", "180"], 180);
+
+    let out = maqet_ok(home, &["exec", vm, "--", "cat", "/etc/debian_version"]);
+    let version = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(
+        version.starts_with("12."),
+        "the guest's /etc/debian_version is {version:?}, not Debian 12"
+    );
+    let out = maqet_ok(home, &["exec", vm, "--", "cat", "/etc/machine-id"]);
+    let machine_id = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert_eq!(
+        machine_id.len(),
+        32,
+        "systemd made no machine id at first boot: {machine_id:?}"
+    );
+
+    let stopped = maqet_json(home, &["stop", vm, "--timeout", "180"]);
+    assert_eq!(
+        stopped["method"], "powerdown",
+        "Debian powers off on the ACPI power button: {stopped}"
+    );
+}
+
+#[test]
+fn debian_guest_boots_to_login_and_runs_commands_through_its_agent() {
+    let image = debian_guest();
+    let home = MaqetHome::new();
+    let storage = format!(
+        "  - name: hdd\n    type: qcow2\n    backing_file: {}\n    backing_format: qcow2\n    size: 4G\n",
+        serde_json::Value::from(image.to_string_lossy()),
+    );
+    add(&home, "deb", &debian_vm_yaml("deb", &storage));
+    let before = std::fs::metadata(&image)
+        .expect("the image exists")
+        .modified()
+        .ok();
+    boot_to_login_and_exec(&home, "deb");
+    let after = std::fs::metadata(&image)
+        .expect("the image exists")
+        .modified()
+        .ok();
+    assert_eq!(
+        before, after,
+        "the cached image was written to; the VM must use an overlay"
+    );
+}

@@ -253,60 +253,6 @@ impl Maqet {
         }
     }
 
-    /// A start failure, explained better when QEMU refused because another QEMU holds one of
-    /// the VM's disks (QEMU's image locking): names that QEMU and how to stop it, instead of
-    /// blaming the configuration.
-    fn explain_start_failure(&self, vm: &VmRecord, err: maqet_runner::RunnerError) -> MaqetError {
-        let maqet_runner::RunnerError::QemuRefused { source, .. } = &err else {
-            return err.into();
-        };
-        if !source.0.contains("\"write\" lock") {
-            return err.into();
-        }
-        let census = self.census();
-        if let Some(qemu) = census.qemus_in(&self.vm_paths(vm).runtime_dir).first() {
-            return self.orphan_error(vm, qemu);
-        }
-        let disks = self
-            .vm_drives(vm)
-            .map(|drives| {
-                drives
-                    .into_iter()
-                    .filter_map(|d| d.file)
-                    .collect::<Vec<_>>()
-            })
-            .unwrap_or_default();
-        for disk in disks {
-            if let Some(holder) = census.qemus_naming(&disk).first() {
-                let owner = self
-                    .db()
-                    .and_then(|db| Ok(db.list_vms(None)?))
-                    .unwrap_or_default()
-                    .into_iter()
-                    .find(|other| other.qemu.is_some_and(|q| q == *holder));
-                let what = match owner {
-                    Some(other) => format!(
-                        "QEMU pid {} of VM `{}`; stop it with `maqet stop {}`",
-                        holder.pid, other.name, other.name
-                    ),
-                    None => format!(
-                        "QEMU pid {} that maqet does not manage; stop it",
-                        holder.pid
-                    ),
-                };
-                return MaqetError::new(
-                    ErrorKind::AlreadyExists,
-                    format!(
-                        "VM `{}` cannot start: its disk {} is in use by {what}",
-                        vm.name,
-                        disk.display()
-                    ),
-                );
-            }
-        }
-        err.into()
-    }
-
     /// Creates missing disk images and records every file the VM uses.
     fn prepare_storage(&self, vm: &VmRecord) -> Result<Vec<std::path::PathBuf>, MaqetError> {
         let Some(storage) = vm.config.get("storage") else {

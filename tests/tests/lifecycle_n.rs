@@ -120,7 +120,11 @@ fn rm_all_with_clean_storage_leaves_no_file_of_a_source_and_its_linked_clones() 
     assert_eq!(order.len(), 3, "{removed}");
     assert_eq!(order.last(), Some(&"base"), "clones go first: {removed}");
     let kept = removed["kept"].as_array().expect("kept");
-    assert_eq!(kept.len(), 1, "only the user's CD stays, listed once: {removed}");
+    assert_eq!(
+        kept.len(),
+        1,
+        "only the user's CD stays, listed once: {removed}"
+    );
     assert_eq!(kept[0]["path"], s(&iso), "{removed}");
     assert!(iso.is_file());
     let deleted = removed["deleted_files"].as_array().expect("deleted_files");
@@ -128,7 +132,10 @@ fn rm_all_with_clean_storage_leaves_no_file_of_a_source_and_its_linked_clones() 
     assert!(!disk.exists());
     let left: Vec<PathBuf> = files_under(&home.data_dir())
         .into_iter()
-        .filter(|f| dirs.iter().any(|d| f.starts_with(d)) || f.starts_with(home.data_dir().join("vms")) && !f.ends_with(".layout-by-id"))
+        .filter(|f| {
+            dirs.iter().any(|d| f.starts_with(d))
+                || f.starts_with(home.data_dir().join("vms")) && !f.ends_with(".layout-by-id")
+        })
         .collect();
     assert!(left.is_empty(), "files of removed VMs remain: {left:?}");
     for dir in &dirs {
@@ -159,13 +166,14 @@ fn rm_of_a_source_keeps_its_image_for_its_clones_once_and_says_why() {
     // Named in the wrong order, the clones still go first and then the image goes too.
     let home = MaqetHome::new();
     let (disk, iso) = source_and_two_linked_clones(&home);
-    let removed = maqet_json(
-        &home,
-        &["rm", "thin1", "base", "thin2", "--clean-storage"],
-    );
+    let removed = maqet_json(&home, &["rm", "thin1", "base", "thin2", "--clean-storage"]);
     assert_eq!(removed["removed"][2], "base", "{removed}");
     assert_eq!(removed["kept"][0]["path"], s(&iso), "{removed}");
-    assert_eq!(removed["kept"].as_array().map(Vec::len), Some(1), "{removed}");
+    assert_eq!(
+        removed["kept"].as_array().map(Vec::len),
+        Some(1),
+        "{removed}"
+    );
     assert!(!disk.exists(), "{removed}");
 }
 
@@ -174,15 +182,36 @@ fn a_start_refused_by_a_clones_lock_names_the_locked_image_and_quotes_qemu() {
     let home = MaqetHome::new();
     // A read-only CD both VMs share: QEMU's lock is not about it, so it must not be blamed.
     let iso = users_image(&home, "seed.iso");
-    add(&home, "base", &vm_with_disk("base", &cdrom(&iso)));
+    // A forwarded host port: the clone must get its own, or the source would be refused for
+    // the port before QEMU could say anything about the lock.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let yaml =
+        vm_with_disk("base", &cdrom(&iso)) + &format!("ports:\n  - {{host: {port}, guest: 22}}\n");
+    add(&home, "base", &yaml);
     start_and_stop(&home, "base");
     let disk = vm_data_dir(&home, "base").join("hdd.qcow2");
-    maqet_json(&home, &["clone", "base", "thin", "--linked"]);
+    let cloned = maqet_json(&home, &["clone", "base", "thin", "--linked"]);
+    let own_port = cloned["ports"][0]["host"]
+        .as_u64()
+        .expect("the clone forwards a port");
+    assert_ne!(own_port, u64::from(port), "{cloned}");
+    assert_eq!(cloned["ports"][0]["source_host"], port, "{cloned}");
+    let info = maqet_json(&home, &["info", "thin"]);
+    assert_eq!(info["config_data"]["ports"][0]["host"], own_port, "{info}");
+    assert_eq!(info["config_data"]["ports"][0]["guest"], 22, "{info}");
     maqet_stdout(&home, &["start", "thin"]);
 
     let out = maqet(&home, &["start", "base"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{}", describe(&["start", "base"], &out));
+    assert!(
+        !out.status.success(),
+        "{}",
+        describe(&["start", "base"], &out)
+    );
     let first = stderr.lines().next().unwrap_or_default();
     assert!(
         first.contains(s(&disk)) && first.contains("`thin`"),
@@ -193,8 +222,124 @@ fn a_start_refused_by_a_clones_lock_names_the_locked_image_and_quotes_qemu() {
         "the shared read-only CD is not to blame: {stderr}"
     );
     assert!(
-        stderr.contains("Failed to get \"write\" lock") && stderr.contains("Is another process using the image"),
+        stderr.contains("Failed to get \"write\" lock")
+            && stderr.contains("Is another process using the image"),
         "QEMU's own lines are shown: {stderr}"
     );
     maqet_stdout(&home, &["stop", "thin", "--force"]);
+}
+
+/// `maqet ARGS` with the plugins shipped next to the binary (the harness turns them off).
+fn with_shipped_plugins(
+    home: &MaqetHome,
+    binary: Option<&Path>,
+    args: &[&str],
+) -> std::process::Output {
+    let mut command = home.cmd();
+    if let Some(binary) = binary {
+        command = assert_cmd::Command::new(binary);
+        command.args([
+            "--maqet-data-dir",
+            s(&home.data_dir()),
+            "--maqet-config-dir",
+            s(&home.config_dir()),
+            "--maqet-runtime-dir",
+            s(&home.runtime_dir()),
+        ]);
+        command.env("HOME", home.path());
+    }
+    command.env_remove("MAQET_SHIPPED_PLUGINS");
+    command.args(args).output().expect("run maqet")
+}
+
+#[test]
+fn the_plugins_built_next_to_the_binary_work_without_copying_them() {
+    let binary = maqet_tests::maqet_binary();
+    for lib in ["libmaqet_export.so", "libmaqet_libvirt.so"] {
+        let built = binary.with_file_name(lib);
+        assert!(
+            built.is_file(),
+            "{} is missing: run `cargo build --workspace` (plugins are built next to maqet)",
+            built.display()
+        );
+    }
+    let home = MaqetHome::new();
+    assert!(
+        !home.data_dir().join("plugins").exists(),
+        "a fresh home has no plugins"
+    );
+    let export = with_shipped_plugins(&home, None, &["export", "--help"]);
+    assert!(
+        export.status.success(),
+        "{}",
+        describe(&["export", "--help"], &export)
+    );
+    assert!(String::from_utf8_lossy(&export.stdout).contains("--to"));
+    let deploy = with_shipped_plugins(&home, None, &["deploy", "--help"]);
+    assert!(
+        deploy.status.success(),
+        "{}",
+        describe(&["deploy", "--help"], &deploy)
+    );
+    let list = with_shipped_plugins(&home, None, &["plugin", "list", "--format", "json"]);
+    let rows: Value = serde_json::from_slice(&list.stdout).expect("json");
+    let rows = rows.as_array().expect("rows");
+    assert!(
+        rows.iter().all(|r| r["status"] == "loaded"),
+        "only the shipped plugins are taken from the build directory, none rejected: {rows:?}"
+    );
+
+    // Turned off, the commands are unknown again, as the harness runs every other test.
+    let off = home.cmd().args(["deploy", "--help"]).output().unwrap();
+    assert!(
+        !off.status.success(),
+        "{}",
+        describe(&["deploy", "--help"], &off)
+    );
+}
+
+#[test]
+fn a_shipped_plugin_in_a_directory_others_can_write_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let home = MaqetHome::new();
+    let open_dir = home.path().join("open-bin");
+    std::fs::create_dir(&open_dir).unwrap();
+    let binary = open_dir.join("maqet");
+    std::fs::copy(maqet_tests::maqet_binary(), &binary).unwrap();
+    let built = maqet_tests::maqet_binary().with_file_name("libmaqet_export.so");
+    std::fs::copy(&built, open_dir.join("libmaqet_export.so")).unwrap();
+    std::fs::set_permissions(&open_dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+
+    let list = with_shipped_plugins(
+        &home,
+        Some(&binary),
+        &["plugin", "list", "--format", "json"],
+    );
+    assert!(
+        list.status.success(),
+        "{}",
+        describe(&["plugin", "list"], &list)
+    );
+    let rows: Value = serde_json::from_slice(&list.stdout).expect("json");
+    let row = rows
+        .as_array()
+        .and_then(|rows| {
+            rows.iter().find(|r| {
+                r["file"]
+                    .as_str()
+                    .is_some_and(|f| f.ends_with("libmaqet_export.so"))
+            })
+        })
+        .unwrap_or_else(|| panic!("the plugin is listed: {rows}"))
+        .clone();
+    assert_eq!(row["status"], "rejected", "{row}");
+    assert!(
+        row["reason"]
+            .as_str()
+            .unwrap()
+            .contains("writable by others"),
+        "{row}"
+    );
+    let export = with_shipped_plugins(&home, Some(&binary), &["export", "--help"]);
+    assert!(!export.status.success(), "a refused plugin adds no command");
 }

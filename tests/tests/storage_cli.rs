@@ -519,7 +519,11 @@ fn rm_clean_storage_deletes_what_maqet_created_and_keeps_the_users_image() {
     let data_dir = maqet_tests::cli::vm_data_dir(&home, "web");
     let removed = maqet_json(&home, &["rm", "web", "--clean-storage"]);
     assert_eq!(removed["deleted_files"][0], s(&created), "{removed}");
-    assert_eq!(removed["kept"].as_array().map(Vec::len), Some(1), "{removed}");
+    assert_eq!(
+        removed["kept"].as_array().map(Vec::len),
+        Some(1),
+        "{removed}"
+    );
     assert_eq!(removed["kept"][0]["path"], s(&raw), "{removed}");
     assert!(
         removed["kept"][0]["reason"]

@@ -107,7 +107,10 @@ impl Maqet {
         let source_dir = self.dirs().vm_data_dir(&source.id);
         let source_dir = source_dir.canonicalize().unwrap_or(source_dir);
         for file in shared_files {
-            if file.canonicalize().is_ok_and(|f| f.starts_with(&source_dir)) {
+            if file
+                .canonicalize()
+                .is_ok_and(|f| f.starts_with(&source_dir))
+            {
                 out.notes.push(format!(
                     "the clone shares {} with the source, a file maqet made for VM `{}` (a cloud-init seed carries its instance-id and host name); give the clone its own, e.g. `maqet cloud-init {clone_name} --user-data FILE`",
                     file.display(),
@@ -191,7 +194,42 @@ mod tests {
         let mut declared = HashSet::new();
         declared.insert((port + 1, "tcp".to_owned(), Ipv4Addr::LOCALHOST));
         let got = free_port_above(&forward, &declared).unwrap();
-        assert!(got > port + 1, "{got} skips the busy {port} and the declared {}", port + 1);
+        assert!(
+            got > port + 1,
+            "{got} skips the busy {port} and the declared {}",
+            port + 1
+        );
+    }
+
+    #[test]
+    fn a_source_hostname_becomes_the_clone_name_with_a_note() {
+        let dir = tempfile::tempdir().unwrap();
+        let maqet = Maqet::builder()
+            .data_dir(dir.path().join("data"))
+            .config_dir(dir.path().join("config"))
+            .runtime_dir(dir.path().join("run"))
+            .settings(crate::settings::Settings::default())
+            .build()
+            .unwrap();
+        maqet.add().name("base").empty(true).send().unwrap();
+        let source = maqet.vm_record("base").unwrap();
+        let mut config = json!({"hostname": "web", "memory": "1G"});
+        let identity = maqet
+            .give_clone_its_identity(&mut config, &source, "web-2", &[])
+            .unwrap();
+        assert_eq!(config["hostname"], "web-2");
+        assert!(
+            identity.notes[0].contains("hostname: web"),
+            "{:?}",
+            identity.notes
+        );
+        // Without `hostname`, nothing is added: the clone's name is the default.
+        let mut config = json!({"memory": "1G"});
+        let identity = maqet
+            .give_clone_its_identity(&mut config, &source, "web-3", &[])
+            .unwrap();
+        assert_eq!(config, json!({"memory": "1G"}));
+        assert!(identity.notes.is_empty() && identity.ports.is_empty());
     }
 
     #[test]

@@ -107,7 +107,10 @@ impl Maqet {
                 let Some(image) = next.take().filter(|p| p.is_file()) else {
                     return false;
                 };
-                let Some(backing) = qemu_img.info(&image, true).ok().and_then(|i| i.backing_file)
+                let Some(backing) = qemu_img
+                    .info(&image, true)
+                    .ok()
+                    .and_then(|i| i.backing_file)
                 else {
                     return false;
                 };
@@ -202,10 +205,16 @@ mod tests {
     fn a_lock_refusal_names_the_image_qemu_named() {
         let stderr = "qemu-system-x86_64: -blockdev node-name=hdd,driver=file,filename=/d/vms/1/hdd.qcow2: Failed to get \"write\" lock\nIs another process using the image [/d/vms/1/hdd.qcow2]?\n";
         let refusal = LockRefusal::parse(stderr).expect("a lock refusal");
-        assert_eq!(refusal.path.as_deref(), Some(Path::new("/d/vms/1/hdd.qcow2")));
+        assert_eq!(
+            refusal.path.as_deref(),
+            Some(Path::new("/d/vms/1/hdd.qcow2"))
+        );
         assert!(refusal.lines.contains("Failed to get \"write\" lock"));
         assert!(refusal.lines.contains("[/d/vms/1/hdd.qcow2]"));
-        assert_eq!(LockRefusal::parse("qemu: -m 99T: cannot allocate memory"), None);
+        assert_eq!(
+            LockRefusal::parse("qemu: -m 99T: cannot allocate memory"),
+            None
+        );
     }
 
     #[test]

@@ -8,9 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::config::{self, ArgvContext, BuiltConfig};
 use crate::registry::ConfigOverrides;
-use crate::results::{
-    AddedVm, AppliedConfig, VmInfo, VmList, VmListRow, VmStatusReport,
-};
+use crate::results::{AddedVm, AppliedConfig, VmInfo, VmList, VmListRow, VmStatusReport};
 use crate::{ErrorKind, Maqet, MaqetError};
 
 #[api_requests]

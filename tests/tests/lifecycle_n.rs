@@ -343,3 +343,31 @@ fn a_shipped_plugin_in_a_directory_others_can_write_is_refused() {
     let export = with_shipped_plugins(&home, Some(&binary), &["export", "--help"]);
     assert!(!export.status.success(), "a refused plugin adds no command");
 }
+
+#[test]
+fn usage_errors_that_look_like_another_order_or_option_get_a_hint() {
+    let home = MaqetHome::new();
+    add(&home, "web", &no_os_config("web", ""));
+    let out = maqet(&home, &["qmp", "web", "screendump", "shot.png"]);
+    assert_eq!(out.status.code(), Some(3), "{}", describe(&["qmp"], &out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("did you mean `maqet") && stderr.contains("qmp screendump web shot.png`?"),
+        "{stderr}"
+    );
+    let out = maqet(&home, &["storage", "web", "verify"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("storage verify web`?"),
+        "{}",
+        describe(&["storage", "web", "verify"], &out)
+    );
+    // A right order gets no hint.
+    let out = maqet(&home, &["qmp", "screendump", "web"]);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("hint:"));
+
+    let out = with_shipped_plugins(&home, None, &["export", "web", "--format", "libvirt"]);
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("did you mean `--to libvirt`?"), "{stderr}");
+}

@@ -97,12 +97,21 @@ impl Maqet {
         }
         if let Some(previous) = config.get("hostname").and_then(Value::as_str) {
             let previous = previous.to_owned();
+            let own = hostname_for(clone_name);
             if let Some(map) = config.as_object_mut() {
-                map.insert("hostname".into(), json!(clone_name));
+                match &own {
+                    Some(own) => map.insert("hostname".into(), json!(own)),
+                    None => map.remove("hostname"),
+                };
             }
-            out.notes.push(format!(
-                "the source sets `hostname: {previous}`; the clone's is `{clone_name}`"
-            ));
+            out.notes.push(match own {
+                Some(own) => {
+                    format!("the source sets `hostname: {previous}`; the clone's is `{own}`")
+                }
+                None => format!(
+                    "the source sets `hostname: {previous}`; the clone has none (`{clone_name}` is no host name): set one with `maqet apply {clone_name} --hostname NAME`"
+                ),
+            });
         }
         let source_dir = self.dirs().vm_data_dir(&source.id);
         let source_dir = source_dir.canonicalize().unwrap_or(source_dir);
@@ -156,6 +165,21 @@ fn bindable(port: u16, proto: &str, addr: Ipv4Addr) -> bool {
         "udp" => UdpSocket::bind(addr).is_ok(),
         _ => TcpListener::bind(addr).is_ok(),
     }
+}
+
+/// A host name from a VM name: `_` becomes `-`; `None` when the result is still no valid
+/// host name (labels of 1-63 letters, digits and `-`, not starting or ending with `-`).
+fn hostname_for(vm_name: &str) -> Option<String> {
+    let name = vm_name.replace('_', "-");
+    let valid = name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
+    valid.then_some(name)
 }
 
 /// `ports` as the config stores it.
@@ -230,6 +254,15 @@ mod tests {
             .unwrap();
         assert_eq!(config, json!({"memory": "1G"}));
         assert!(identity.notes.is_empty() && identity.ports.is_empty());
+    }
+
+    #[test]
+    fn host_names_come_from_vm_names_when_they_can() {
+        assert_eq!(hostname_for("web-2").as_deref(), Some("web-2"));
+        assert_eq!(hostname_for("web_2").as_deref(), Some("web-2"));
+        assert_eq!(hostname_for("db.prod").as_deref(), Some("db.prod"));
+        assert_eq!(hostname_for("web_"), None);
+        assert_eq!(hostname_for("a..b"), None);
     }
 
     #[test]

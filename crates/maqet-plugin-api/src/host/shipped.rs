@@ -30,11 +30,11 @@ pub fn shipped_dirs(exe: &Path) -> Vec<PathBuf> {
     let Some(dir) = exe.parent() else {
         return Vec::new();
     };
-    vec![
-        dir.to_path_buf(),
-        dir.join("../lib/maqet/plugins"),
-        dir.join("../plugins"),
-    ]
+    let mut dirs = vec![dir.to_path_buf()];
+    if let Some(up) = dir.parent() {
+        dirs.extend([up.join("lib/maqet/plugins"), up.join("plugins")]);
+    }
+    dirs
 }
 
 /// Loads each shipped plugin from the first of `dirs` that has it, unless `skip` says a
@@ -72,8 +72,8 @@ mod tests {
             dirs,
             [
                 PathBuf::from("/opt/maqet/bin"),
-                PathBuf::from("/opt/maqet/bin/../lib/maqet/plugins"),
-                PathBuf::from("/opt/maqet/bin/../plugins"),
+                PathBuf::from("/opt/maqet/lib/maqet/plugins"),
+                PathBuf::from("/opt/maqet/plugins"),
             ]
         );
     }

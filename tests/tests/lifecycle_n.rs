@@ -371,3 +371,40 @@ fn usage_errors_that_look_like_another_order_or_option_get_a_hint() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("did you mean `--to libvirt`?"), "{stderr}");
 }
+
+#[test]
+fn a_clone_is_told_when_it_shares_the_sources_cloud_init_seed() {
+    let home = MaqetHome::new();
+    add(&home, "base", &vm_with_disk("base", ""));
+    let user_data = home.write_config("user-data.yaml", "#cloud-config\n");
+    let seeded = with_shipped_plugins(
+        &home,
+        None,
+        &["cloud-init", "base", "--user-data", s(&user_data)],
+    );
+    assert!(
+        seeded.status.success(),
+        "{}",
+        describe(&["cloud-init"], &seeded)
+    );
+    let cloned = maqet_json(&home, &["clone", "base", "copy"]);
+    let cd = cloned["drives"]
+        .as_array()
+        .and_then(|d| d.iter().find(|d| d["drive"] == "cidata"))
+        .unwrap_or_else(|| panic!("the seed drive is listed: {cloned}"));
+    assert_eq!(cd["method"], "shared", "{cloned}");
+    let notes = cloned["notes"].to_string();
+    assert!(
+        notes.contains("cidata") && notes.contains("maqet cloud-init copy"),
+        "the clone is told to get its own seed: {notes}"
+    );
+    // Its own first-boot files are not the source's: nothing of the source's directory was copied.
+    let copy_dir = vm_data_dir(&home, "copy");
+    assert!(
+        files_under(&copy_dir)
+            .iter()
+            .all(|f| !f.ends_with("cidata.iso")),
+        "{:?}",
+        files_under(&copy_dir)
+    );
+}

@@ -1,5 +1,7 @@
 //! When maturin builds the wheel, also builds `maqet-runner` and the `maqet` CLI and puts them in
-//! `python/maqet/bin/`, so the installed package starts VMs with nothing else on `PATH`.
+//! `python/maqet/bin/`, so the installed package starts VMs with nothing else on `PATH`, and
+//! the shipped plugins into `python/maqet/plugins/`, where the `maqet` binary of the package
+//! looks for them (`bin/../plugins`, see `maqet_plugin_api::host::shipped_dirs`).
 //!
 //! maturin only compiles the extension module, so this script runs a nested `cargo build` of the
 //! two binaries with the same profile, in a target directory of its own (the outer build holds
@@ -11,6 +13,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const BINARIES: [&str; 2] = ["maqet-runner", "maqet"];
+/// The shipped plugins: cargo package, and the library file it builds.
+const PLUGINS: [(&str, &str); 3] = [
+    ("maqet-plugin-cloud-init", "libmaqet_cloud_init.so"),
+    ("maqet-plugin-export", "libmaqet_export.so"),
+    ("maqet-plugin-libvirt", "libmaqet_libvirt.so"),
+];
 
 fn same_dir(a: &Path, b: &Path) -> bool {
     match (a.canonicalize(), b.canonicalize()) {
@@ -38,9 +46,13 @@ fn main() {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
     let bin_dir = root.join("python").join("maqet").join("bin");
+    let plugin_dir = root.join("python").join("maqet").join("plugins");
     for name in BINARIES {
         // A deleted copy makes cargo run this script again.
         println!("cargo:rerun-if-changed={}", bin_dir.join(name).display());
+    }
+    for (_, file) in PLUGINS {
+        println!("cargo:rerun-if-changed={}", plugin_dir.join(file).display());
     }
     let release = env::var("PROFILE").map(|p| p == "release").unwrap_or(false);
     // The outer build's target dir holds a lock; build beside it, in the workspace's own target
@@ -58,6 +70,7 @@ fn main() {
     build
         .current_dir(&root)
         .args(["build", "-p", "maqet-runner", "-p", "maqet-cli"])
+        .args(PLUGINS.iter().flat_map(|(package, _)| ["-p", package]))
         .arg("--target-dir")
         .arg(&target_dir);
     if release {
@@ -102,11 +115,18 @@ fn main() {
     let profile_dir = target_dir.join(if release { "release" } else { "debug" });
     std::fs::create_dir_all(&bin_dir)
         .unwrap_or_else(|e| panic!("cannot create {}: {e}", bin_dir.display()));
-    for name in BINARIES {
+    std::fs::create_dir_all(&plugin_dir)
+        .unwrap_or_else(|e| panic!("cannot create {}: {e}", plugin_dir.display()));
+    let files = BINARIES
+        .iter()
+        .map(|name| (*name, &bin_dir))
+        .chain(PLUGINS.iter().map(|(_, file)| (*file, &plugin_dir)));
+    for (name, dir) in files {
         let from = profile_dir.join(name);
-        let to = bin_dir.join(name);
-        // Replace, never write through: a running runner may be executing the old file.
-        let tmp = bin_dir.join(format!(".{name}.tmp"));
+        let to = dir.join(name);
+        // Replace, never write through: a running runner (or a loaded plugin) may be using
+        // the old file.
+        let tmp = dir.join(format!(".{name}.tmp"));
         std::fs::copy(&from, &tmp)
             .unwrap_or_else(|e| panic!("cannot copy {} to {}: {e}", from.display(), tmp.display()));
         std::fs::rename(&tmp, &to)

@@ -1,6 +1,7 @@
 """Signatures, exceptions, docs, threads, signals, fork, the CLI and the stubs."""
 
 import inspect
+import json
 import os
 import signal
 import subprocess
@@ -223,6 +224,19 @@ def test_cli_console_script_starts_vms_with_the_bundled_runner(home: Path) -> No
     assert started.returncode == 0, started.stderr
     assert Maqet().status("clivm")["status"] == "running"
     assert run("stop", "clivm", "--force").returncode == 0
+
+
+def test_cli_console_script_has_the_shipped_plugins_without_copying_them(home: Path) -> None:
+    cli = Path(sys.executable).parent / "maqet"
+    env = {k: v for k, v in os.environ.items() if k != "MAQET_SHIPPED_PLUGINS"}
+    listed = subprocess.run([str(cli), "plugin", "list", "--format", "json"], capture_output=True,
+                            text=True, timeout=60, env=env)
+    assert listed.returncode == 0, listed.stderr
+    rows = {Path(r["file"]).name: r for r in json.loads(listed.stdout)}
+    for lib in ("libmaqet_cloud_init.so", "libmaqet_export.so", "libmaqet_libvirt.so"):
+        assert rows.get(lib, {}).get("status") == "loaded", rows
+    deploy = subprocess.run([str(cli), "deploy", "--help"], capture_output=True, text=True, timeout=60, env=env)
+    assert deploy.returncode == 0 and "--connect" in deploy.stdout, deploy.stderr
 
 
 def test_import_has_no_side_effects_and_version(home: Path) -> None:

@@ -81,8 +81,9 @@ impl MaqetHome {
     /// A command running the `maqet` binary against this home; add the subcommand and its args.
     ///
     /// The child gets `--maqet-data-dir/--maqet-config-dir/--maqet-runtime-dir`, `HOME` and
-    /// `XDG_*` inside this home, no inherited `MAQET_*` variables, and `MAQET_RUNNER` when the
-    /// runner binary was found.
+    /// `XDG_*` inside this home, no inherited `MAQET_*` variables, `MAQET_RUNNER` when the
+    /// runner binary was found, and `MAQET_SHIPPED_PLUGINS=0` (no plugins from beside the
+    /// binary).
     ///
     /// # Panics
     /// When the `maqet` binary is missing (build it with `cargo build -p maqet-cli`, or set
@@ -105,6 +106,9 @@ impl MaqetHome {
         if runner.is_file() {
             command.env("MAQET_RUNNER", runner);
         }
+        // The plugins cargo built next to the binary would change every help text depending
+        // on what else was built; a test that wants them removes this variable.
+        command.env("MAQET_SHIPPED_PLUGINS", "0");
         let xdg = self.path().join("xdg");
         command
             .env("HOME", self.path())

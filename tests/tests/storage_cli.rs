@@ -279,7 +279,7 @@ fn attach_adds_the_image_to_the_config_and_rm_keeps_it() {
     );
 
     let removed = maqet_json(&home, &["rm", "box", "--clean-storage"]);
-    assert_eq!(removed["kept_files"][0], s(&mine), "{removed}");
+    assert_eq!(removed["kept"][0]["path"], s(&mine), "{removed}");
     assert!(
         mine.exists(),
         "the user's image must survive rm --clean-storage"
@@ -516,17 +516,25 @@ fn rm_clean_storage_deletes_what_maqet_created_and_keeps_the_users_image() {
     assert_eq!(info["virtual-size"], 16 << 20);
     maqet_stdout(&home, &["stop", "web"]);
 
+    let data_dir = maqet_tests::cli::vm_data_dir(&home, "web");
     let removed = maqet_json(&home, &["rm", "web", "--clean-storage"]);
+    assert_eq!(removed["deleted_files"][0], s(&created), "{removed}");
     assert_eq!(
-        removed["deleted_files"],
-        serde_json::json!([s(&created)]),
+        removed["kept"].as_array().map(Vec::len),
+        Some(1),
         "{removed}"
     );
-    assert_eq!(
-        removed["kept_files"],
-        serde_json::json!([s(&raw)]),
+    assert_eq!(removed["kept"][0]["path"], s(&raw), "{removed}");
+    assert!(
+        removed["kept"][0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("not created by maqet")),
         "{removed}"
     );
     assert!(!created.exists());
     assert!(raw.exists());
+    assert!(
+        !data_dir.exists(),
+        "the VM's logs and record file go with --clean-storage: {removed}"
+    );
 }

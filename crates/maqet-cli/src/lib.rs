@@ -12,6 +12,7 @@
 mod cli_commands;
 mod commands;
 mod globals;
+mod hints;
 mod invoke;
 mod output;
 mod plugins;
@@ -97,6 +98,9 @@ pub fn run(args: Vec<OsString>) -> i32 {
                 _ => 3,
             };
             let _ = e.print();
+            if code == 3 {
+                print_hint(&args, &commands, Some(&e));
+            }
             return code;
         }
     };
@@ -173,7 +177,20 @@ pub fn run(args: Vec<OsString>) -> i32 {
             let output = ManuallyDrop::new(output);
             print_result(&output, format)
         }
-        Err(e) => report::error(&e),
+        Err(e) => {
+            let code = report::error(&e);
+            if e.kind() == ErrorKind::InvalidInput {
+                print_hint(&args, &commands, None);
+            }
+            code
+        }
+    }
+}
+
+/// Prints a hint after a usage error when one of the slips [`hints`] knows fits.
+fn print_hint(args: &[OsString], commands: &[CommandDef], clap_error: Option<&clap::Error>) {
+    if let Some(hint) = hints::for_usage_error(args, commands, clap_error) {
+        eprintln!("hint: {hint}");
     }
 }
 

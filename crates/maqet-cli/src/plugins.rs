@@ -30,11 +30,31 @@ fn plugin_dirs(dirs: &Dirs, extra: &[PathBuf]) -> Vec<PathBuf> {
     out
 }
 
+/// Environment variable that, set to `0`, `off` or `no`, turns off the plugins shipped next
+/// to the `maqet` binary (the test suite does, so its output does not depend on what else
+/// was built).
+pub const SHIPPED_PLUGINS_ENV: &str = "MAQET_SHIPPED_PLUGINS";
+
+/// Where the shipped plugins are looked for, after the user's directories (none when turned
+/// off with [`SHIPPED_PLUGINS_ENV`]).
+fn shipped_plugin_dirs() -> Vec<PathBuf> {
+    let off = std::env::var(SHIPPED_PLUGINS_ENV)
+        .is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "0" | "off" | "no"));
+    if off {
+        return Vec::new();
+    }
+    // `/proc/self/exe`: the binary really running, whatever PATH or argv[0] said.
+    std::env::current_exe()
+        .map(|exe| host::shipped_dirs(&exe))
+        .unwrap_or_default()
+}
+
 impl PluginSet {
     /// Loads plugins; files that are not usable plugins are kept as rejections.
     pub fn load(dirs: &Dirs, extra: &[PathBuf]) -> PluginSet {
         let search = plugin_dirs(dirs, extra);
-        if !search.iter().any(|d| d.is_dir()) {
+        let shipped = shipped_plugin_dirs();
+        if !search.iter().chain(&shipped).any(|d| d.is_dir()) {
             return PluginSet::default();
         }
         let mut loaded = Vec::new();
@@ -45,6 +65,20 @@ impl PluginSet {
         };
         for file in host::discover(&search, &trusted) {
             match file {
+                PluginFile::Loaded(p) => loaded.push(p),
+                PluginFile::Rejected(r) => rejected.push(r),
+            }
+        }
+        // A shipped plugin the user installed a copy of (same file name, or same plugin name)
+        // is the user's: the shipped one is left out, without a clash warning.
+        let user_files: Vec<std::ffi::OsString> = loaded
+            .iter()
+            .filter_map(|p| p.path().file_name().map(ToOwned::to_owned))
+            .collect();
+        let already = |name: &str| user_files.iter().any(|f| f == name);
+        for file in host::discover_shipped(&shipped, &already, &trusted) {
+            match file {
+                PluginFile::Loaded(p) if loaded.iter().any(|l| l.name() == p.name()) => {}
                 PluginFile::Loaded(p) => loaded.push(p),
                 PluginFile::Rejected(r) => rejected.push(r),
             }

@@ -396,10 +396,40 @@ fn push_padded(out: &mut String, text: &str, width: usize) {
 pub struct RemoveReport {
     /// Names of the removed VMs.
     pub removed: Vec<String>,
-    /// Files maqet had created and deleted now (`--clean-storage`).
+    /// Files maqet had created and deleted now (`--clean-storage`): disks, overlays, logs.
     pub deleted_files: Vec<PathBuf>,
-    /// Files kept: the user's own files, or every file without `--clean-storage`.
-    pub kept_files: Vec<PathBuf>,
+    /// Files kept, each once, with the reason.
+    pub kept: Vec<KeptFile>,
+}
+
+/// A file `rm` left in place, and why.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct KeptFile {
+    /// The file.
+    pub path: PathBuf,
+    /// Why it stayed (your own file, still used by another VM, no `--clean-storage`).
+    pub reason: String,
+}
+
+impl RemoveReport {
+    /// Records a kept file, unless it is already listed as kept or deleted.
+    pub(crate) fn keep(&mut self, path: PathBuf, reason: &str) {
+        if self.kept.iter().any(|k| k.path == path) || self.deleted_files.contains(&path) {
+            return;
+        }
+        self.kept.push(KeptFile {
+            path,
+            reason: reason.to_owned(),
+        });
+    }
+
+    /// Records a deleted file (one kept earlier for another VM is then no longer kept).
+    pub(crate) fn deleted(&mut self, path: PathBuf) {
+        self.kept.retain(|k| k.path != path);
+        if !self.deleted_files.contains(&path) {
+            self.deleted_files.push(path);
+        }
+    }
 }
 
 impl CommandOutput for RemoveReport {
@@ -414,8 +444,8 @@ impl CommandOutput for RemoveReport {
         for f in &self.deleted_files {
             lines.push(format!("deleted {}", f.display()));
         }
-        for f in &self.kept_files {
-            lines.push(format!("kept {}", f.display()));
+        for k in &self.kept {
+            lines.push(format!("kept {} ({})", k.path.display(), k.reason));
         }
         Some(lines.join("\n"))
     }

@@ -43,7 +43,7 @@ fn request_defaults_are_the_registry_defaults() {
         force: true,
         ..RmRequest::new()
     };
-    assert!(rm.force && rm.vm.is_none() && !rm.all);
+    assert!(rm.force && rm.vm.is_empty() && !rm.all);
 }
 
 #[test]

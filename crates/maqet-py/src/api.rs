@@ -275,7 +275,8 @@ impl PyMaqet {
             confirm_remove_all(py)?;
         }
         self.run(py, Context::Plain, move |m| {
-            m.rm_with(vm_id, force, all, clean_storage).map(|_| true)
+            m.rm_with(vm_id.into_iter().collect(), force, all, clean_storage)
+                .map(|_| true)
         })
     }
 

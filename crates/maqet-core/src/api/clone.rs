@@ -9,6 +9,7 @@ use maqet_storage::QemuImg;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use super::clone_identity::ClonedPort;
 use crate::registry::CommandOutput;
 use crate::results::VmStatusReport;
 use crate::{ErrorKind, Maqet, MaqetError};
@@ -39,6 +40,10 @@ pub struct CloneReport {
     pub linked: bool,
     /// The drives.
     pub drives: Vec<ClonedDrive>,
+    /// The source's host port forwards and the clone's own port for each.
+    pub ports: Vec<ClonedPort>,
+    /// What the clone does differently from its source, or still shares, in words.
+    pub notes: Vec<String>,
 }
 
 impl CommandOutput for CloneReport {
@@ -53,6 +58,23 @@ impl CommandOutput for CloneReport {
                 .as_deref()
                 .map_or("-".into(), |p| p.display().to_string());
             let _ = write!(out, "\n  {}: {} {}", d.drive, d.method, file);
+        }
+        for p in &self.ports {
+            let _ = match p.host {
+                Some(host) => write!(
+                    out,
+                    "\n  port: host {} -> {host} (guest {}/{})",
+                    p.source_host, p.guest, p.proto
+                ),
+                None => write!(
+                    out,
+                    "\n  port: host {} not forwarded (guest {}/{})",
+                    p.source_host, p.guest, p.proto
+                ),
+            };
+        }
+        for note in &self.notes {
+            let _ = write!(out, "\nnote: {note}");
         }
         if self.linked {
             let _ = write!(
@@ -73,6 +95,11 @@ impl Maqet {
     /// creates qcow2 overlays backed by the source's images instead (fast and small, but the
     /// source must then stay unchanged). CD-ROMs, read-only drives and shared directories are
     /// used by both VMs. The new files belong to the clone: `rm --clean-storage` deletes them.
+    ///
+    /// The clone is its own machine: each host port the source forwards in `ports` becomes
+    /// the next free one above it (2222 -> 2223), its host name is its own name (a source's
+    /// `hostname` is replaced), and its first-boot files (cloud-init seed and instance-id)
+    /// are not copied, so cloud-init runs again in it (new SSH host keys).
     #[api_method(
         name = "clone",
         category = "storage",
@@ -171,6 +198,12 @@ impl Maqet {
             };
             report.push(entry);
         }
+        let shared: Vec<&std::path::Path> = report
+            .iter()
+            .filter(|d| d.method == "shared")
+            .filter_map(|d| d.file.as_deref())
+            .collect();
+        let identity = self.give_clone_its_identity(&mut config, &source, &new, &shared)?;
         let role = if linked { "overlay" } else { "disk" };
         let record = self.db()?.transaction(|tx| {
             let record = tx.insert_vm_with_id(
@@ -199,6 +232,8 @@ impl Maqet {
             source: source.name,
             linked,
             drives: report,
+            ports: identity.ports,
+            notes: identity.notes,
         })
     }
 }

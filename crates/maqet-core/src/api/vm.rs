@@ -1,4 +1,4 @@
-//! VM registry commands: add, apply, ls, info, rm.
+//! VM registry commands: add, apply, ls, info (`rm` is in `remove.rs`).
 
 use std::path::PathBuf;
 
@@ -8,9 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::config::{self, ArgvContext, BuiltConfig};
 use crate::registry::ConfigOverrides;
-use crate::results::{
-    AddedVm, AppliedConfig, RemoveReport, VmInfo, VmList, VmListRow, VmStatusReport,
-};
+use crate::results::{AddedVm, AppliedConfig, VmInfo, VmList, VmListRow, VmStatusReport};
 use crate::{ErrorKind, Maqet, MaqetError};
 
 #[api_requests]
@@ -189,59 +187,6 @@ impl Maqet {
             qemu_argv,
         })
     }
-
-    /// Remove a VM (or all VMs) from maqet.
-    ///
-    /// A running VM needs `--force`, which stops it first. `--clean-storage` deletes the files
-    /// maqet created for the VM and keeps files you pointed it at. `--all` asks for confirmation
-    /// on a terminal unless `--force` is given.
-    #[api_method(
-        category = "vm",
-        examples = ["maqet rm web", "maqet rm web --force --clean-storage", "maqet rm --all --force"]
-    )]
-    pub fn rm(
-        &self,
-        #[arg(positional, help = "VM name or id")] vm: Option<String>,
-        #[arg(
-            help = "Remove running VMs too (stops them), and never ask",
-            answers_yes
-        )]
-        force: bool,
-        #[arg(help = "Remove every VM", confirm = "Remove ALL virtual machines?")] all: bool,
-        #[arg(help = "Also delete the storage files maqet created for the VM")] clean_storage: bool,
-    ) -> Result<RemoveReport, MaqetError> {
-        let db = self.db()?;
-        let targets: Vec<VmRecord> = match (vm, all) {
-            (Some(_), true) => return Err(MaqetError::invalid("give a VM or `--all`, not both")),
-            (None, false) => {
-                return Err(MaqetError::invalid(
-                    "say which VM to remove, or use `--all`",
-                ));
-            }
-            (Some(ident), false) => vec![self.vm_record(&ident)?],
-            (None, true) => db.list_vms(None)?,
-        };
-        let census = self.census();
-        let targets: Vec<VmRecord> = targets
-            .into_iter()
-            .map(|vm| self.reconcile_in(vm, false, &census))
-            .collect();
-        if !force
-            && let Some(running) = targets
-                .iter()
-                .find(|vm| matches!(vm.status, VmStatus::Running | VmStatus::Paused))
-        {
-            return Err(MaqetError::invalid(format!(
-                "VM `{}` is running; stop it first, or remove it with `--force`",
-                running.name
-            )));
-        }
-        let mut report = RemoveReport::default();
-        for vm in targets {
-            self.remove_one(vm, clean_storage, &mut report)?;
-        }
-        Ok(report)
-    }
 }
 
 impl Maqet {
@@ -355,52 +300,6 @@ impl Maqet {
                 }
             }
         }
-        Ok(())
-    }
-
-    fn remove_one(
-        &self,
-        vm: VmRecord,
-        clean_storage: bool,
-        report: &mut RemoveReport,
-    ) -> Result<(), MaqetError> {
-        let _lock = self.lock_vm(&vm)?;
-        let vm = self.reconcile(self.vm_record(&vm.id)?, true);
-        if matches!(vm.status, VmStatus::Running | VmStatus::Paused) {
-            self.stop_record(&vm, true, 0.0)?;
-        }
-        let db = self.db()?;
-        let files = db.storage_for_vm(&vm.id)?;
-        db.delete_vm(&vm.id)?;
-        for entry in files {
-            // A disk another VM's overlay is built on stays, or that VM would lose its disk.
-            let needed_by_others = clean_storage
-                && entry.created_by_maqet
-                && !self.backing_dependents(&entry.path, &vm.id)?.is_empty();
-            if clean_storage && entry.created_by_maqet && !needed_by_others {
-                match std::fs::remove_file(&entry.path) {
-                    Ok(()) => report.deleted_files.push(entry.path),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => {
-                        return Err(MaqetError::io(
-                            format!(
-                                "VM `{}` is removed, but deleting {} failed",
-                                vm.name,
-                                entry.path.display()
-                            ),
-                            e,
-                        ));
-                    }
-                }
-            } else {
-                report.kept_files.push(entry.path);
-            }
-        }
-        if clean_storage {
-            self.remove_empty_vm_data_dir(&vm);
-        }
-        tracing::info!(vm = %vm.name, deleted = report.deleted_files.len(), "VM removed");
-        report.removed.push(vm.name);
         Ok(())
     }
 }

@@ -19,6 +19,7 @@
 
 mod clash;
 mod load;
+mod shipped;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -31,6 +32,7 @@ pub use crate::services::{HostServices, LogLevel};
 pub use crate::spec::{CommandSpec, ParamKind, ParamSpec};
 pub use clash::check_clashes;
 pub use load::{Vetter, discover};
+pub use shipped::{SHIPPED_PLUGINS, discover_shipped, shipped_dirs};
 
 use crate::ffi::PluginModuleRef;
 use crate::services::handle_for;

@@ -35,16 +35,15 @@ pub struct ExecResult {
     pub exitcode: Option<i32>,
     /// The signal that ended it.
     pub signal: Option<i32>,
-    /// Its stdout (invalid UTF-8 replaced; `--format auto` passes the exact bytes).
-    pub stdout: String,
+    /// Its stdout, kept once as bytes: `--format auto` passes them exactly, JSON and YAML
+    /// show them as text with invalid UTF-8 replaced.
+    #[serde(rename = "stdout", serialize_with = "as_lossy_text")]
+    raw_stdout: Vec<u8>,
     /// Its stderr, likewise.
-    pub stderr: String,
+    #[serde(rename = "stderr", serialize_with = "as_lossy_text")]
+    raw_stderr: Vec<u8>,
     /// Whether the agent cut the output (it keeps 16 MiB of each stream).
     pub truncated: bool,
-    #[serde(skip)]
-    raw_stdout: Vec<u8>,
-    #[serde(skip)]
-    raw_stderr: Vec<u8>,
 }
 
 impl ExecResult {
@@ -64,6 +63,16 @@ impl ExecResult {
             (0, true) => EXIT_OUTPUT_TRUNCATED,
             (status, _) => status,
         }
+    }
+
+    /// Its stdout as text (invalid UTF-8 replaced).
+    pub fn stdout(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(&self.raw_stdout)
+    }
+
+    /// Its stderr as text (invalid UTF-8 replaced).
+    pub fn stderr(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(&self.raw_stderr)
     }
 
     /// The exact bytes the command wrote to stdout.
@@ -93,6 +102,11 @@ impl CommandOutput for ExecResult {
             exit_code: self.exit_status(),
         })
     }
+}
+
+/// Serializes output bytes as text, replacing invalid UTF-8.
+fn as_lossy_text<S: serde::Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&String::from_utf8_lossy(bytes))
 }
 
 /// Added to the command's stderr when qemu-ga cut its output.
@@ -552,8 +566,6 @@ impl Maqet {
         Ok(ExecResult {
             exitcode,
             signal,
-            stdout: String::from_utf8_lossy(&raw_stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&raw_stderr).into_owned(),
             truncated: status.out_truncated.unwrap_or(false)
                 || status.err_truncated.unwrap_or(false),
             raw_stdout,
@@ -618,8 +630,6 @@ fn not_started(vm: &str, program: &str, code: i32, reason: &str) -> ExecResult {
     ExecResult {
         exitcode: Some(code),
         signal: None,
-        stdout: String::new(),
-        stderr: stderr.clone(),
         truncated: false,
         raw_stdout: Vec::new(),
         raw_stderr: stderr.into_bytes(),
@@ -734,9 +744,9 @@ mod tests {
         let result = not_started("vm", "/no/such\x1b[2J", 127, "x");
         assert_eq!(result.exit_status(), 127);
         assert!(
-            result.stderr.contains("/no/such\\u{1b}[2J"),
+            result.stderr().contains("/no/such\\u{1b}[2J"),
             "{}",
-            result.stderr
+            result.stderr()
         );
     }
 

@@ -243,6 +243,26 @@ chmod 755 /bin/stat"#,
         3,
     );
     assert!(err.contains("--max-bytes ten"), "{err}");
+    // The bound is for the whole copy, across files.
+    guest_sh(
+        &home,
+        "hc",
+        "mkdir /tmp/two && head -c 1048576 /dev/urandom > /tmp/two/a && cp /tmp/two/a /tmp/two/b",
+    );
+    let two = streams.join("two");
+    let err = fails_with(
+        &home,
+        &["cp", "-r", "--max-bytes", "1536K", "hc:/tmp/two", arg(&two)],
+        1,
+    );
+    assert!(err.contains("`--max-bytes` still allows"), "{err}");
+    assert_eq!(
+        std::fs::read_dir(&two).unwrap().count(),
+        1,
+        "{:?}",
+        tree(&two)
+    );
+    std::fs::remove_dir_all(&two).unwrap();
     maqet_ok(
         &home,
         &["cp", "--max-bytes", "3M", "hc:/tmp/three", arg(&streams)],
@@ -374,6 +394,12 @@ fn cp_into_the_guest_keeps_links_and_modes_and_exec_codes_are_honest() {
     std::fs::write(&single, b"1").unwrap();
     std::fs::set_permissions(&single, std::fs::Permissions::from_mode(0o600)).unwrap();
     maqet_ok(&home, &["cp", arg(&single), "he:/tmp/single"]);
+    let err = fails_with(
+        &home,
+        &["cp", "--max-bytes", "1M", arg(&single), "he:/tmp/other"],
+        3,
+    );
+    assert!(err.contains("from a guest"), "{err}");
     assert_eq!(guest_sh(&home, "he", "stat -c %a /tmp/single"), "600\n");
 
     // A program that does not exist exits 127, as in a shell.

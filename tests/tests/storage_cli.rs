@@ -381,7 +381,8 @@ fn doctor_reports_checks_as_json_and_fix_removes_stale_runtime_dirs() {
             "registry",
             "vm-states",
             "runtime-dirs",
-            "orphans"
+            "orphans",
+            "cp-partials"
         ]
     );
     assert!(

@@ -1,27 +1,24 @@
 //! Inside the guest, through its QEMU guest agent: `exec` and `guest info`.
 //!
 //! Every call goes through the VM's runner (`agent.sock`), which owns the agent channel,
-//! serialises commands from all clients and enforces each call's timeout. `cp` is in
+//! serialises commands from all clients and enforces each call's timeout; the calls and the
+//! checks of the agent's answers are in [`super::guest_agent`]. `cp` is in
 //! [`super::guest_cp`]; `wait --agent` and `stop --agent` build on [`Maqet::guest_agent`].
 
 use std::io::Read;
 use std::time::{Duration, Instant};
 
 use maqet_macros::{api_method, api_requests};
-use maqet_qmp::qga::types::{AgentInfo, ExecStarted, ExecStatus, decode_base64, encode_base64};
-use maqet_runner::agent_client::{AgentCallError, AgentClient, CLASS_TIMEOUT};
+use maqet_qmp::qga::types::{AgentInfo, decode_base64, encode_base64};
+use maqet_runner::agent_client::AgentClient;
 use maqet_state::VmRecord;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+pub(crate) use super::guest_agent::{AGENT_CALL_LIMIT, Finished, GuestAgent, GuestExit, remaining};
 use crate::registry::{CommandOutput, Passthrough};
 use crate::text::escape_guest_text;
 use crate::{ErrorKind, Maqet, MaqetError};
-
-/// How long one status poll or small agent call may take at most.
-pub(crate) const AGENT_CALL_LIMIT: Duration = Duration::from_secs(10);
-/// The longest pause between two `guest-exec-status` polls.
-const POLL_MAX: Duration = Duration::from_millis(20);
 
 /// The exit status `exec` gives when qemu-ga cut the command's output at its 16 MiB limit and
 /// the command itself succeeded (a failing command keeps its own code).
@@ -35,16 +32,15 @@ pub struct ExecResult {
     pub exitcode: Option<i32>,
     /// The signal that ended it.
     pub signal: Option<i32>,
-    /// Its stdout (invalid UTF-8 replaced; `--format auto` passes the exact bytes).
-    pub stdout: String,
+    /// Its stdout, kept once as bytes: `--format auto` passes them exactly, JSON and YAML
+    /// show them as text with invalid UTF-8 replaced.
+    #[serde(rename = "stdout", serialize_with = "as_lossy_text")]
+    raw_stdout: Vec<u8>,
     /// Its stderr, likewise.
-    pub stderr: String,
+    #[serde(rename = "stderr", serialize_with = "as_lossy_text")]
+    raw_stderr: Vec<u8>,
     /// Whether the agent cut the output (it keeps 16 MiB of each stream).
     pub truncated: bool,
-    #[serde(skip)]
-    raw_stdout: Vec<u8>,
-    #[serde(skip)]
-    raw_stderr: Vec<u8>,
 }
 
 impl ExecResult {
@@ -64,6 +60,16 @@ impl ExecResult {
             (0, true) => EXIT_OUTPUT_TRUNCATED,
             (status, _) => status,
         }
+    }
+
+    /// Its stdout as text (invalid UTF-8 replaced).
+    pub fn stdout(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(&self.raw_stdout)
+    }
+
+    /// Its stderr as text (invalid UTF-8 replaced).
+    pub fn stderr(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(&self.raw_stderr)
     }
 
     /// The exact bytes the command wrote to stdout.
@@ -93,6 +99,11 @@ impl CommandOutput for ExecResult {
             exit_code: self.exit_status(),
         })
     }
+}
+
+/// Serializes output bytes as text, replacing invalid UTF-8.
+fn as_lossy_text<S: serde::Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&String::from_utf8_lossy(bytes))
 }
 
 /// Added to the command's stderr when qemu-ga cut its output.
@@ -165,239 +176,6 @@ impl CommandOutput for GuestInfo {
         }
         Some(text)
     }
-}
-
-/// A running VM's guest agent, reached through its runner.
-pub(crate) struct GuestAgent {
-    /// The VM's name, for messages.
-    pub name: String,
-    client: AgentClient,
-}
-
-impl GuestAgent {
-    /// Runs one agent command with `limit` for the agent's answer.
-    pub fn call(
-        &mut self,
-        command: &str,
-        arguments: Option<Value>,
-        limit: Duration,
-    ) -> Result<Value, MaqetError> {
-        self.client
-            .call(command, arguments, limit)
-            .map_err(|e| agent_error(&self.name, command, e))
-    }
-
-    /// Like [`Self::call`], for a command that does not answer on success.
-    pub fn call_no_reply(
-        &mut self,
-        command: &str,
-        arguments: Option<Value>,
-        limit: Duration,
-    ) -> Result<(), MaqetError> {
-        self.client
-            .call_no_reply(command, arguments, limit)
-            .map_err(|e| agent_error(&self.name, command, e))
-    }
-
-    /// Runs a command and reads its reply as `T`.
-    pub fn call_as<T: serde::de::DeserializeOwned>(
-        &mut self,
-        command: &str,
-        arguments: Option<Value>,
-        limit: Duration,
-    ) -> Result<T, MaqetError> {
-        let value = self.call(command, arguments, limit)?;
-        serde_json::from_value(value).map_err(|e| {
-            MaqetError::with_source(
-                ErrorKind::Failure,
-                format!(
-                    "the guest agent of VM `{}` answered `{command}` in an unexpected shape",
-                    self.name
-                ),
-                e,
-            )
-        })
-    }
-}
-
-/// How a guest command ended.
-pub(crate) enum Finished {
-    /// It ended: by an exit code or a signal (both checked), with its captured output.
-    Done(GuestExit, ExecStatus),
-    /// The guest could not start the program; the status a shell would give (127: not found,
-    /// 126: found but not runnable) and the agent's reason, escaped.
-    NotStarted(i32, String),
-    /// The deadline passed; it has this guest pid.
-    TimedOut(i64),
-}
-
-/// How a guest command ended, after checking the agent's numbers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum GuestExit {
-    /// It exited with this code.
-    Code(u8),
-    /// This signal (1..=64) ended it.
-    Signal(u8),
-}
-
-impl GuestExit {
-    /// The status a shell shows: the code, or 128 + the signal.
-    pub fn shell_status(self) -> i32 {
-        match self {
-            GuestExit::Code(code) => i32::from(code),
-            GuestExit::Signal(signal) => 128 + i32::from(signal),
-        }
-    }
-}
-
-/// Checks a finished `guest-exec-status`: exactly one of an exit code in 0..=255 and a signal
-/// in 1..=64. Anything else is the agent misbehaving, never a made-up status.
-pub(crate) fn checked_exit(vm: &str, status: &ExecStatus) -> Result<GuestExit, MaqetError> {
-    let exit = match (status.exitcode, status.signal) {
-        (Some(code), None) => u8::try_from(code).ok().map(GuestExit::Code),
-        (None, Some(signal)) => u8::try_from(signal)
-            .ok()
-            .filter(|s| (1..=64).contains(s))
-            .map(GuestExit::Signal),
-        _ => None,
-    };
-    exit.ok_or_else(|| {
-        let shown = |v: Option<i32>| v.map_or_else(|| "none".to_owned(), |v| v.to_string());
-        MaqetError::new(
-            ErrorKind::Failure,
-            format!(
-                "the guest agent of VM `{vm}` reported an impossible end for the command (exit code {}, signal {}); its agent is broken or the guest is not to be trusted",
-                shown(status.exitcode),
-                shown(status.signal)
-            ),
-        )
-    })
-}
-
-/// The shell status for a `guest-exec` the agent refused because the program could not be
-/// started (glib's "Failed to execute child process"): 127 when it does not exist, else 126.
-fn spawn_failure_status(desc: &str) -> Option<i32> {
-    if !desc.contains("Failed to execute child process") {
-        return None;
-    }
-    Some(if desc.contains("No such file or directory") {
-        127
-    } else {
-        126
-    })
-}
-
-impl GuestAgent {
-    /// Starts a `guest-exec` and polls its status until it exits or `deadline` passes.
-    pub fn run_and_wait(
-        &mut self,
-        arguments: Value,
-        deadline: Instant,
-    ) -> Result<Finished, MaqetError> {
-        let started = match self
-            .client
-            .call("guest-exec", Some(arguments), remaining(deadline))
-        {
-            Err(AgentCallError::Refused { desc, .. }) if spawn_failure_status(&desc).is_some() => {
-                let status = spawn_failure_status(&desc).unwrap_or(127);
-                return Ok(Finished::NotStarted(status, escape_guest_text(&desc)));
-            }
-            Err(e) => return Err(agent_error(&self.name, "guest-exec", e)),
-            Ok(value) => serde_json::from_value::<ExecStarted>(value).map_err(|e| {
-                MaqetError::with_source(
-                    ErrorKind::Failure,
-                    format!(
-                        "the guest agent of VM `{}` answered `guest-exec` in an unexpected shape",
-                        self.name
-                    ),
-                    e,
-                )
-            })?,
-        };
-        let mut pause = Duration::from_millis(1);
-        loop {
-            let status: ExecStatus = self.call_as(
-                "guest-exec-status",
-                Some(json!({"pid": started.pid})),
-                remaining(deadline),
-            )?;
-            if status.exited {
-                let exit = checked_exit(&self.name, &status)?;
-                return Ok(Finished::Done(exit, status));
-            }
-            if Instant::now() + pause >= deadline {
-                return Ok(Finished::TimedOut(started.pid));
-            }
-            std::thread::sleep(pause);
-            pause = (pause * 2).min(POLL_MAX);
-        }
-    }
-
-    /// Runs a short helper command in the guest (`test`, `mkdir`, `find`) and returns its
-    /// exit status and stdout.
-    pub fn run_helper(&mut self, path: &str, args: &[&str]) -> Result<(i32, Vec<u8>), MaqetError> {
-        let arguments = json!({"path": path, "arg": args, "capture-output": true});
-        match self.run_and_wait(arguments, Instant::now() + AGENT_CALL_LIMIT)? {
-            Finished::Done(exit, status) => {
-                if status.out_truncated == Some(true) {
-                    return Err(MaqetError::new(
-                        ErrorKind::Failure,
-                        format!(
-                            "the output of `{path}` in the guest of VM `{}` was cut at the agent's 16 MiB limit, so maqet cannot rely on it",
-                            self.name
-                        ),
-                    ));
-                }
-                let out = status
-                    .out_data
-                    .as_deref()
-                    .and_then(|d| decode_base64(d).ok())
-                    .unwrap_or_default();
-                Ok((exit.shell_status(), out))
-            }
-            Finished::NotStarted(status, _) => Ok((status, Vec::new())),
-            Finished::TimedOut(pid) => Err(MaqetError::new(
-                ErrorKind::Timeout,
-                format!(
-                    "`{path}` (pid {pid}) did not finish in the guest of VM `{}` within {} s",
-                    self.name,
-                    AGENT_CALL_LIMIT.as_secs()
-                ),
-            )),
-        }
-    }
-}
-
-/// Turns a failed agent call into the documented error kinds: no answer → timeout (exit 2),
-/// a disabled or unknown command → permission denied (exit 4), anything else → failure.
-pub(crate) fn agent_error(vm: &str, command: &str, err: AgentCallError) -> MaqetError {
-    let (kind, message) = match &err {
-        AgentCallError::Refused { class, .. } if class == CLASS_TIMEOUT => (
-            ErrorKind::Timeout,
-            format!(
-                "the guest agent of VM `{vm}` did not answer `{command}`; check that qemu-ga runs in the guest (`maqet wait {vm} --agent` waits until it does)"
-            ),
-        ),
-        AgentCallError::Refused { class, .. } if class == "CommandNotFound" => (
-            ErrorKind::PermissionDenied,
-            format!(
-                "the guest agent of VM `{vm}` does not allow `{command}` (disabled in qemu-ga, or too old); `maqet guest info {vm}` lists what it allows"
-            ),
-        ),
-        _ => (
-            ErrorKind::Failure,
-            format!("the guest agent of VM `{vm}` could not run `{command}`"),
-        ),
-    };
-    // The description comes from the guest: it is shown with its control characters escaped.
-    let err = match err {
-        AgentCallError::Refused { class, desc } => AgentCallError::Refused {
-            class: escape_guest_text(&class),
-            desc: escape_guest_text(&desc),
-        },
-        other => other,
-    };
-    MaqetError::with_source(kind, message, err)
 }
 
 /// Whether a VM's config asks for the guest agent channel.
@@ -552,8 +330,6 @@ impl Maqet {
         Ok(ExecResult {
             exitcode,
             signal,
-            stdout: String::from_utf8_lossy(&raw_stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&raw_stderr).into_owned(),
             truncated: status.out_truncated.unwrap_or(false)
                 || status.err_truncated.unwrap_or(false),
             raw_stdout,
@@ -618,8 +394,6 @@ fn not_started(vm: &str, program: &str, code: i32, reason: &str) -> ExecResult {
     ExecResult {
         exitcode: Some(code),
         signal: None,
-        stdout: String::new(),
-        stderr: stderr.clone(),
         truncated: false,
         raw_stdout: Vec::new(),
         raw_stderr: stderr.into_bytes(),
@@ -646,13 +420,6 @@ pub(crate) fn seconds(option: &str, value: f64) -> Result<Duration, MaqetError> 
         )));
     }
     Ok(Duration::from_secs_f64(value))
-}
-
-/// Time left until `deadline`, never below a few milliseconds (so a call can still be answered).
-pub(crate) fn remaining(deadline: Instant) -> Duration {
-    deadline
-        .saturating_duration_since(Instant::now())
-        .max(Duration::from_millis(50))
 }
 
 /// The `--timeout` error, after trying to kill the command in the guest.
@@ -682,61 +449,14 @@ fn exec_timeout(agent: &mut GuestAgent, program: &str, pid: i64, limit: Duration
 mod tests {
     use super::*;
 
-    fn exit_of(reply: Value) -> Result<GuestExit, MaqetError> {
-        let status: ExecStatus = serde_json::from_value(reply).unwrap();
-        checked_exit("vm", &status)
-    }
-
     #[test]
-    fn crafted_exec_status_replies_never_become_made_up_exit_codes() {
-        assert_eq!(
-            exit_of(json!({"exited": true, "exitcode": 7})).unwrap(),
-            GuestExit::Code(7)
-        );
-        assert_eq!(
-            exit_of(json!({"exited": true, "signal": 9}))
-                .unwrap()
-                .shell_status(),
-            137
-        );
-        for reply in [
-            json!({"exited": true, "exitcode": 256}),
-            json!({"exited": true, "exitcode": -1}),
-            json!({"exited": true, "exitcode": 2_147_483_647}),
-            json!({"exited": true, "signal": 0}),
-            json!({"exited": true, "signal": 65}),
-            json!({"exited": true, "signal": 2_147_483_647}),
-            json!({"exited": true, "signal": -2_147_483_648}),
-            json!({"exited": true}),
-            json!({"exited": true, "exitcode": 0, "signal": 9}),
-        ] {
-            let err = exit_of(reply.clone()).unwrap_err();
-            assert!(err.to_string().contains("impossible"), "{reply}: {err}");
-        }
-        // Out of i32 range: the reply does not even decode.
-        assert!(
-            serde_json::from_value::<ExecStatus>(
-                json!({"exited": true, "exitcode": 4_294_967_296_u64})
-            )
-            .is_err()
-        );
-    }
-
-    #[test]
-    fn a_program_the_guest_cannot_start_maps_to_the_shell_codes() {
-        let missing = "Guest agent command failed, error was 'Failed to execute child process \u{201c}/no/such\u{201d} (No such file or directory)'";
-        assert_eq!(spawn_failure_status(missing), Some(127));
-        assert_eq!(
-            spawn_failure_status("Failed to execute child process \"/etc\" (Permission denied)"),
-            Some(126)
-        );
-        assert_eq!(spawn_failure_status("Guest agent command failed"), None);
+    fn a_program_the_guest_cannot_start_exits_127_with_a_reason() {
         let result = not_started("vm", "/no/such\x1b[2J", 127, "x");
         assert_eq!(result.exit_status(), 127);
         assert!(
-            result.stderr.contains("/no/such\\u{1b}[2J"),
+            result.stderr().contains("/no/such\\u{1b}[2J"),
             "{}",
-            result.stderr
+            result.stderr()
         );
     }
 
@@ -751,25 +471,5 @@ mod tests {
         assert!(String::from_utf8_lossy(&pass.stderr).contains("16 MiB"));
         result.exitcode = Some(3);
         assert_eq!(result.exit_status(), 3);
-    }
-
-    #[test]
-    fn agent_error_descriptions_are_escaped() {
-        let err = agent_error(
-            "vm",
-            "guest-file-open",
-            AgentCallError::Refused {
-                class: "GenericError".into(),
-                desc: "no\nerror: forged line\x1b[31m".into(),
-            },
-        );
-        let chain = format!(
-            "{:?}",
-            std::error::Error::source(&err).map(ToString::to_string)
-        );
-        assert!(
-            chain.contains("no\\\\nerror: forged line\\\\u{1b}[31m"),
-            "{chain}"
-        );
     }
 }

@@ -294,31 +294,8 @@ impl Maqet {
             ),
         }
         let partials = crate::api::guest_cp::journal::stale_partials(&self.dirs().data, fix);
-        match (partials.files.len(), partials.removed) {
-            (0, _) => check(
-                "cp-partials",
-                CheckStatus::Ok,
-                "no partial files of interrupted `cp` runs".into(),
-            ),
-            (n, true) => check(
-                "cp-partials",
-                CheckStatus::Ok,
-                format!("removed {n} partial file(s) of killed `cp` runs"),
-            ),
-            (n, false) => check(
-                "cp-partials",
-                CheckStatus::Warning,
-                format!(
-                    "{n} partial file(s) of killed `cp` runs: {}; `maqet doctor --fix` removes them",
-                    partials
-                        .files
-                        .iter()
-                        .map(|p| crate::text::escape_guest_text(&p.display().to_string()))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            ),
-        }
+        let (status, detail) = partials.doctor_verdict();
+        check("cp-partials", status, detail);
         Ok(DoctorReport {
             healthy: checks.iter().all(|c| c.status != CheckStatus::Error),
             fix,

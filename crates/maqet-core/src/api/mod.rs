@@ -8,6 +8,7 @@ mod config_cmds;
 mod console;
 pub use console::ConsoleConnection;
 mod guest;
+mod guest_agent;
 mod guest_cp;
 mod guest_wait;
 mod launch_checks;

@@ -15,6 +15,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use super::host_dir::{HostDir, process_alive};
+use crate::api::CheckStatus;
+use crate::text::escape_guest_text;
 
 /// The directory of the records, under maqet's data directory.
 fn records_dir(data: &Path) -> PathBuf {
@@ -79,6 +81,33 @@ pub struct StalePartials {
     pub files: Vec<PathBuf>,
     /// Whether they were removed.
     pub removed: bool,
+}
+
+impl StalePartials {
+    /// The `doctor` check's verdict and its detail line.
+    pub fn doctor_verdict(&self) -> (CheckStatus, String) {
+        match (self.files.len(), self.removed) {
+            (0, _) => (
+                CheckStatus::Ok,
+                "no partial files of interrupted `cp` runs".into(),
+            ),
+            (n, true) => (
+                CheckStatus::Ok,
+                format!("removed {n} partial file(s) of killed `cp` runs"),
+            ),
+            (n, false) => (
+                CheckStatus::Warning,
+                format!(
+                    "{n} partial file(s) of killed `cp` runs: {}; `maqet doctor --fix` removes them",
+                    self.files
+                        .iter()
+                        .map(|p| escape_guest_text(&p.display().to_string()))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ),
+        }
+    }
 }
 
 /// Reads the records of dead `cp` processes under `data`; with `remove`, deletes their partial

@@ -169,6 +169,11 @@ impl Maqet {
             (Some((vm, _)), None) => (vm, "from-guest"),
             (None, Some((vm, _))) => (vm, "to-guest"),
         };
+        if max_bytes.is_some() && direction == "to-guest" {
+            return Err(MaqetError::invalid(
+                "`--max-bytes` limits copies from a guest to the host; a copy to the guest sends exactly the host files",
+            ));
+        }
         let (_, agent) = self.guest_agent(vm)?;
         let mut copier = Copier {
             maqet: self,

@@ -23,6 +23,8 @@
 //! [`READY_BANNER`]. It powers off at once on an ACPI power-button press unless the kernel
 //! command line has [`IGNORE_ACPI_PARAM`]. Shells run on tty1 (interactive, prompt `# `) and
 //! on ttyS0 (non-interactive: commands written to the serial port run, output comes back).
+//! With [`evil_agent_append`]'s command line a hostile stand-in for qemu-ga serves the agent
+//! port (floods, oversized replies, wrong sync ids, crafted exit codes and listings).
 //!
 //! ```no_run
 //! use maqet_tests::{MaqetHome, guest_config_yaml, test_guest};

@@ -126,6 +126,30 @@ fn an_endless_flood_is_a_timeout_and_the_runner_holds_none_of_it() {
 }
 
 #[test]
+fn a_flood_from_the_first_sync_on_ends_wait_and_guest_info_at_their_timeouts() {
+    let home = MaqetHome::new();
+    // The agent floods as soon as anything reaches it: the connection never comes up.
+    start_evil(&home, "floodall", "flood", &["maqet.evil_when=all"]);
+    let runner = runner_pid(&home, "floodall");
+    let err = agent_error(
+        &home,
+        &["wait", "floodall", "--agent", "--timeout", "8"],
+        2,
+        Duration::from_secs(20),
+    );
+    assert!(err.contains("timed out after 8.0 s"), "{err}");
+    let err = agent_error(
+        &home,
+        &["guest", "info", "floodall"],
+        2,
+        Duration::from_secs(25),
+    );
+    assert!(err.contains("but not the answer"), "{err}");
+    assert_runner_bounded_and_serving(&home, "floodall", runner);
+    stop(&home, "floodall");
+}
+
+#[test]
 fn an_unterminated_reply_fails_at_the_cap_and_the_next_command_works() {
     let home = MaqetHome::new();
     // 80 MiB of one string that is never closed, once; then a working (tiny) agent.

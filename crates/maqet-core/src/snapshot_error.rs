@@ -3,8 +3,10 @@
 use std::path::PathBuf;
 
 use maqet_qmp::QmpError;
+use maqet_state::VmRecord;
+use maqet_storage::StorageError;
 
-use crate::ErrorKind;
+use crate::{ErrorKind, MaqetError};
 
 /// A snapshot could not be taken, loaded, deleted or listed.
 #[derive(Debug, thiserror::Error)]
@@ -170,4 +172,47 @@ fn list_or_none(items: &[String]) -> String {
     } else {
         items.join(", ")
     }
+}
+
+/// Rewrites storage errors so they name the VM and drive instead of the image path.
+pub(crate) fn drive_error(err: StorageError, record: &VmRecord, drive: &str) -> MaqetError {
+    match err {
+        StorageError::SnapshotExists { name, .. } => exists_error(record, drive, &name),
+        StorageError::SnapshotNotFound { name, available } => {
+            missing_error(record, drive, &name, available)
+        }
+        StorageError::SnapshotUnsupported { format, .. } => {
+            SnapshotError::ImageCannotHoldSnapshots {
+                vm: record.name.clone(),
+                drive: drive.to_string(),
+                format,
+            }
+            .into()
+        }
+        other => MaqetError::from(other),
+    }
+}
+
+pub(crate) fn exists_error(record: &VmRecord, drive: &str, name: &str) -> MaqetError {
+    SnapshotError::Exists {
+        vm: record.name.clone(),
+        drive: drive.to_string(),
+        name: name.to_string(),
+    }
+    .into()
+}
+
+pub(crate) fn missing_error(
+    record: &VmRecord,
+    drive: &str,
+    name: &str,
+    available: Vec<String>,
+) -> MaqetError {
+    SnapshotError::Missing {
+        vm: record.name.clone(),
+        drive: drive.to_string(),
+        name: name.to_string(),
+        available,
+    }
+    .into()
 }

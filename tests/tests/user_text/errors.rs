@@ -458,6 +458,23 @@ fn forwarded_host_port_taken() {
 }
 
 #[test]
+fn host_port_another_vm_forwards() {
+    let home = MaqetHome::new();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port();
+    add(&home, "a", &format!("ports: [{{host: {port}, guest: 22}}]"));
+    let file = config(
+        &home,
+        "b",
+        &vm("b", &format!("ports: [{{host: {port}, guest: 80}}]")),
+    );
+    let filters = Filters::for_home(&home).word(&port.to_string(), "[PORT]");
+    error_snapshot!(filters = filters, home, &["add", &file], 3);
+}
+
+#[test]
 fn guest_command_on_a_vm_without_the_agent() {
     let home = MaqetHome::new();
     running(&home, "plain", "");

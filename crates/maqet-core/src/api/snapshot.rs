@@ -6,10 +6,11 @@ use std::time::Duration;
 use maqet_macros::{api_method, api_requests};
 use maqet_qmp::QmpError;
 use maqet_state::{VmRecord, VmStatus};
-use maqet_storage::{DriveKind, DriveSpec, Media, QemuImg, SnapshotInfo, StorageError};
+use maqet_storage::{DriveKind, DriveSpec, Media, QemuImg, SnapshotInfo};
 use serde::Serialize;
 
 use crate::registry::{CommandOutput, choice_arg};
+use crate::snapshot_error::{drive_error, exists_error, missing_error};
 use crate::text::human_bytes;
 use crate::{Maqet, MaqetError, SnapshotError};
 
@@ -383,44 +384,6 @@ fn check_existing(
         }
         _ => Ok(exists),
     }
-}
-
-/// Rewrites storage errors so they name the VM and drive instead of the image path.
-fn drive_error(err: StorageError, record: &VmRecord, drive: &str) -> MaqetError {
-    match err {
-        StorageError::SnapshotExists { name, .. } => exists_error(record, drive, &name),
-        StorageError::SnapshotNotFound { name, available } => {
-            missing_error(record, drive, &name, available)
-        }
-        StorageError::SnapshotUnsupported { format, .. } => {
-            SnapshotError::ImageCannotHoldSnapshots {
-                vm: record.name.clone(),
-                drive: drive.to_string(),
-                format,
-            }
-            .into()
-        }
-        other => MaqetError::from(other),
-    }
-}
-
-fn exists_error(record: &VmRecord, drive: &str, name: &str) -> MaqetError {
-    SnapshotError::Exists {
-        vm: record.name.clone(),
-        drive: drive.to_string(),
-        name: name.to_string(),
-    }
-    .into()
-}
-
-fn missing_error(record: &VmRecord, drive: &str, name: &str, available: Vec<String>) -> MaqetError {
-    SnapshotError::Missing {
-        vm: record.name.clone(),
-        drive: drive.to_string(),
-        name: name.to_string(),
-        available,
-    }
-    .into()
 }
 
 /// The error for a failed live snapshot step: when QEMU is gone (checked after the failure),

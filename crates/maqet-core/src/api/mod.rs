@@ -15,6 +15,8 @@ mod orphans;
 mod qmp;
 mod run;
 mod snapshot;
+mod ssh;
+mod ssh_wait;
 mod state;
 mod status;
 mod storage;

@@ -113,6 +113,7 @@ impl Maqet {
             crate::host_ports::check_free(&record.name, &forwards)?;
         }
         let created_files = self.prepare_storage(&record)?;
+        self.prepare_first_boot(&record)?;
         let mut qemu_argv = self.qemu_argv(&record)?;
         if ephemeral {
             qemu_argv.push("-snapshot".into());
@@ -144,8 +145,10 @@ impl Maqet {
             .map_err(|err| self.explain_start_failure(&record, err))?;
         tracing::info!(vm = %record.name, qemu_pid = started.qemu.pid, runner_pid = started.runner.pid, "VM running");
         let record = self.observe(self.vm_record(&record.id)?);
+        let mut vm = VmStatusReport::of(&record);
+        vm.ssh = self.ssh_summary(&record);
         Ok(StartReport {
-            vm: VmStatusReport::of(&record),
+            vm,
             ephemeral,
             created_files,
         })

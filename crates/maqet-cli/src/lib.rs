@@ -168,8 +168,7 @@ pub fn run(args: Vec<OsString>) -> i32 {
             Err(e) => report::error(&e),
         },
         Ok(Output {
-            exec: Some(argv),
-            ..
+            exec: Some(argv), ..
         }) if format == Format::Auto => exec_program(&argv),
         Ok(output) => {
             // Like the tree above: freeing the result (for `ls` of 1,000 VMs, 2,000 strings;

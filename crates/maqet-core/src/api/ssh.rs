@@ -61,7 +61,10 @@ fn host_block(host: &SshHost) -> String {
         host.vm, e.host, e.port, e.user
     );
     for file in &e.identity_files {
-        text.push_str(&format!("  IdentityFile {}\n", quote(&file.to_string_lossy())));
+        text.push_str(&format!(
+            "  IdentityFile {}\n",
+            quote(&file.to_string_lossy())
+        ));
     }
     text.push_str(&format!(
         "  IdentitiesOnly yes\n  UserKnownHostsFile {}\n  HostKeyAlias {}\n  StrictHostKeyChecking yes\n",
@@ -90,7 +93,10 @@ pub(crate) fn ssh_options(endpoint: &SshEndpoint, known_hosts: &std::path::Path)
         "-o".into(),
         format!("HostKeyAlias={}", endpoint.host_key_alias),
         "-o".into(),
-        format!("UserKnownHostsFile={}", quote(&known_hosts.to_string_lossy())),
+        format!(
+            "UserKnownHostsFile={}",
+            quote(&known_hosts.to_string_lossy())
+        ),
         "-o".into(),
         "GlobalKnownHostsFile=/dev/null".into(),
         "-o".into(),
@@ -167,7 +173,10 @@ impl Maqet {
     )]
     pub fn ssh_config(
         &self,
-        #[arg(positional, help = "VM name or id (default: every VM with first-boot identity)")]
+        #[arg(
+            positional,
+            help = "VM name or id (default: every VM with first-boot identity)"
+        )]
         vm: Option<String>,
     ) -> Result<SshConfig, MaqetError> {
         let records = match vm {

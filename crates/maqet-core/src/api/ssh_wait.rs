@@ -81,7 +81,9 @@ impl Maqet {
             return None;
         }
         let (_, mut agent) = self.guest_agent(&vm.id).ok()?;
-        agent.call("guest-ping", None, Duration::from_secs(1)).ok()?;
+        agent
+            .call("guest-ping", None, Duration::from_secs(1))
+            .ok()?;
         let handle = agent
             .call(
                 "guest-file-open",
@@ -186,7 +188,10 @@ fn run_for(command: &mut Command, limit: Duration) -> Result<Option<String>, Maq
             _ => {
                 drop(child.kill());
                 drop(child.wait());
-                return Ok(Some(format!("ssh did not finish in {:.0} s", limit.as_secs_f64())));
+                return Ok(Some(format!(
+                    "ssh did not finish in {:.0} s",
+                    limit.as_secs_f64()
+                )));
             }
         }
     }

@@ -202,7 +202,9 @@ pub const CONFIG_KEYS: &[ConfigKey] = &[
     ConfigKey {
         name: "cloud_init",
         kind: KeyType::Bool,
-        default: Some("true when any of user, ssh_authorized_keys, hostname, user_data, network_config is set"),
+        default: Some(
+            "true when any of user, ssh_authorized_keys, hostname, user_data, network_config is set",
+        ),
         doc: "First-boot identity: at start maqet writes a cloud-init NoCloud seed (volume `cidata`, on a read-only virtio disk) that creates `user` with sudo and `ssh_authorized_keys`, sets `hostname`, and forwards a free 127.0.0.1 port to guest port 22 for `maqet ssh` (see docs/ssh.md). `false` turns it off even when those keys are set.",
         example: "true",
         qemu: QemuMapping::Special,

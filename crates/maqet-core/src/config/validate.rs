@@ -279,7 +279,10 @@ fn check_type(kind: KeyType, value: &Value) -> Result<(), TypeError> {
                                 .map_err(|m| (at, m))?;
                         }
                         other => {
-                            return Err((at, format!("must be a key line, got {}", describe(other))));
+                            return Err((
+                                at,
+                                format!("must be a key line, got {}", describe(other)),
+                            ));
                         }
                     }
                 }

@@ -63,9 +63,16 @@ fn generate(private: &Path) -> Result<(), MaqetError> {
         .stderr(Stdio::piped())
         .output();
     let outcome = match result {
-        Ok(out) if out.status.success() => std::fs::rename(made.with_extension("pub"), private.with_extension("pub"))
-            .and_then(|()| std::fs::rename(&made, private))
-            .map_err(|e| MaqetError::io(format!("cannot move the new SSH key to {}", private.display()), e)),
+        Ok(out) if out.status.success() => {
+            std::fs::rename(made.with_extension("pub"), private.with_extension("pub"))
+                .and_then(|()| std::fs::rename(&made, private))
+                .map_err(|e| {
+                    MaqetError::io(
+                        format!("cannot move the new SSH key to {}", private.display()),
+                        e,
+                    )
+                })
+        }
         Ok(out) => Err(MaqetError::new(
             ErrorKind::Failure,
             format!(
@@ -142,7 +149,8 @@ mod tests {
         let home = tempfile::tempdir().unwrap();
         let ssh = home.path().join(".ssh");
         std::fs::create_dir(&ssh).unwrap();
-        let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPT0cvPLq0p3Ife4oEwD4Z7I57MEkAlOfuAUUL7ko6Nw me";
+        let key =
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPT0cvPLq0p3Ife4oEwD4Z7I57MEkAlOfuAUUL7ko6Nw me";
         std::fs::write(ssh.join("id_ed25519.pub"), format!("{key}\n")).unwrap();
         std::fs::write(ssh.join("id_ed25519"), "private").unwrap();
         std::fs::write(ssh.join("other.pub"), key).unwrap();
@@ -150,7 +158,10 @@ mod tests {
         let keys = user_keys(home.path());
         assert_eq!(keys.len(), 2);
         assert_eq!(keys[0].public, key);
-        assert_eq!(keys[0].private.as_deref(), Some(ssh.join("id_ed25519").as_path()));
+        assert_eq!(
+            keys[0].private.as_deref(),
+            Some(ssh.join("id_ed25519").as_path())
+        );
         assert_eq!(keys[1].private, None);
         assert!(user_keys(&home.path().join("none")).is_empty());
     }

@@ -153,7 +153,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let files = IdentityFiles::new(dir.path());
         std::fs::create_dir_all(&files.dir).unwrap();
-        for f in [files.instance_id(), files.known_hosts(), files.ssh_endpoint()] {
+        for f in [
+            files.instance_id(),
+            files.known_hosts(),
+            files.ssh_endpoint(),
+        ] {
             std::fs::write(f, "x").unwrap();
         }
         std::fs::write(files.seed_iso(), "iso").unwrap();

@@ -43,7 +43,9 @@ impl Maqet {
         }
         let config = &vm.config;
         if let Some(Value::Array(drives)) = config.get("storage")
-            && drives.iter().any(|d| d.get("name") == Some(&json!("cidata")))
+            && drives
+                .iter()
+                .any(|d| d.get("name") == Some(&json!("cidata")))
         {
             return Err(MaqetError::invalid(format!(
                 "VM `{}` has both first-boot identity and a `cidata` drive (from `maqet cloud-init`); cloud-init would read only one of them. Remove the drive (`maqet storage` / edit the config) or set `cloud_init: false`",
@@ -103,7 +105,9 @@ impl Maqet {
             .ok()
             .map(|s| s.trim().to_owned())
             .filter(|s| !s.is_empty());
-        let changed = previous.as_deref().is_some_and(|p| p != user_data.as_slice());
+        let changed = previous
+            .as_deref()
+            .is_some_and(|p| p != user_data.as_slice());
         if instance_id.is_none() || changed {
             if changed {
                 self.progress("first-boot identity changed: the guest becomes a new cloud-init instance (new SSH host keys)");
@@ -181,7 +185,9 @@ impl Maqet {
 /// A `ports` entry the config already has for guest TCP port 22: its host address and port.
 fn guest_ssh_forward(config: &Value) -> Option<(String, u16)> {
     let forwards = parse_forwards(config.get("ports")?).ok()?;
-    let forward = forwards.iter().find(|f| f.guest == 22 && f.proto == "tcp")?;
+    let forward = forwards
+        .iter()
+        .find(|f| f.guest == 22 && f.proto == "tcp")?;
     let host = if forward.host_addr.is_unspecified() {
         Ipv4Addr::LOCALHOST
     } else {

@@ -2,7 +2,8 @@
 //!
 //! The keys are taken from the first boot of the cloud-init instance: the block cloud-init
 //! prints on the serial console ([`maqet_seed::host_keys`], parsed strictly, since the guest
-//! writes it), or else `/etc/ssh/ssh_host_ed25519_key.pub` read through the guest agent. Once
+//! writes it), or else `/etc/ssh/ssh_host_ed25519_key.pub` read through the guest agent once
+//! cloud-init has finished this boot (`/run/cloud-init/result.json` exists). Once
 //! written to the VM's `known_hosts` they are kept until the instance changes; `ssh` checks
 //! them with `StrictHostKeyChecking=yes` and never accepts a key it has not seen this way.
 
@@ -26,6 +27,9 @@ const MAX_SERIAL_SCAN: u64 = 16 * 1024 * 1024;
 const ATTEMPT_LIMIT: Duration = Duration::from_secs(20);
 /// The host key file read through the guest agent.
 const AGENT_HOST_KEY: &str = "/etc/ssh/ssh_host_ed25519_key.pub";
+/// Written by cloud-init when this boot's stages are done (in `/run`, so never left over from
+/// an earlier boot): the host keys of the instance exist and will not change any more.
+const CLOUD_INIT_DONE: &str = "/run/cloud-init/result.json";
 
 impl Maqet {
     /// Makes sure the VM's `known_hosts` holds its host keys; `false` while they are unknown.
@@ -84,24 +88,9 @@ impl Maqet {
         agent
             .call("guest-ping", None, Duration::from_secs(1))
             .ok()?;
-        let handle = agent
-            .call(
-                "guest-file-open",
-                Some(json!({"path": AGENT_HOST_KEY, "mode": "r"})),
-                AGENT_CALL_LIMIT,
-            )
-            .ok()?;
-        let read = agent.call(
-            "guest-file-read",
-            Some(json!({"handle": handle, "count": 4096})),
-            AGENT_CALL_LIMIT,
-        );
-        drop(agent.call(
-            "guest-file-close",
-            Some(json!({"handle": handle})),
-            AGENT_CALL_LIMIT,
-        ));
-        let bytes = decode_base64(read.ok()?.get("buf-b64")?.as_str()?).ok()?;
+        // Before cloud-init is done, a key on disk may be one it is about to replace.
+        read_guest_file(&mut agent, CLOUD_INIT_DONE)?;
+        let bytes = read_guest_file(&mut agent, AGENT_HOST_KEY)?;
         let text = String::from_utf8(bytes).ok()?;
         let (kind, blob, _) =
             maqet_seed::cloud_config::parse_public_key(text.lines().next()?.trim()).ok()?;
@@ -154,6 +143,28 @@ impl Maqet {
             std::thread::sleep(remaining(deadline).min(Duration::from_secs(1)));
         }
     }
+}
+
+/// The first 4 KiB of a guest file, through the agent; `None` when it cannot be read.
+fn read_guest_file(agent: &mut super::guest::GuestAgent, path: &str) -> Option<Vec<u8>> {
+    let handle = agent
+        .call(
+            "guest-file-open",
+            Some(json!({"path": path, "mode": "r"})),
+            AGENT_CALL_LIMIT,
+        )
+        .ok()?;
+    let read = agent.call(
+        "guest-file-read",
+        Some(json!({"handle": handle, "count": 4096})),
+        AGENT_CALL_LIMIT,
+    );
+    drop(agent.call(
+        "guest-file-close",
+        Some(json!({"handle": handle})),
+        AGENT_CALL_LIMIT,
+    ));
+    decode_base64(read.ok()?.get("buf-b64")?.as_str()?).ok()
 }
 
 /// Runs `command` for at most `limit`; `None` when it succeeded, else what it said.

@@ -117,7 +117,8 @@ impl Maqet {
     ///
     /// Runs the system `ssh` in place of maqet (so a terminal works, and ssh's exit code is
     /// maqet's) as the VM's `user`, with maqet's key, on the host port forwarded to the guest's
-    /// port 22, checking the host key maqet read from the guest's console at first boot. With
+    /// port 22, checking the host key maqet learnt at first boot (from the guest's console or
+    /// its agent; see docs/ssh.md). With
     /// `--format json` it prints the `ssh` command line instead of running it.
     #[api_method(
         category = "guest",

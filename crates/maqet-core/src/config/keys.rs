@@ -213,7 +213,7 @@ pub const CONFIG_KEYS: &[ConfigKey] = &[
     ConfigKey {
         name: "user",
         kind: KeyType::UserName,
-        default: Some("your user name"),
+        default: Some("your user name (`maqet` when root runs maqet)"),
         doc: "First-boot identity: the guest account cloud-init creates (password login locked, password-less sudo).",
         example: "alice",
         qemu: QemuMapping::Special,

@@ -209,10 +209,20 @@ fn free_port(stored: Option<u16>) -> Result<u16, MaqetError> {
         .map_err(|e| MaqetError::io("cannot find a free TCP port on 127.0.0.1 for SSH", e))
 }
 
-/// The invoking user's name (`USER`, else `LOGNAME`) when it is a valid guest user name.
+/// The user made when root runs maqet: cloud-init should not take over the guest's root.
+const ROOT_INVOKER_USER: &str = "maqet";
+
+/// The invoking user's name (`USER`, else `LOGNAME`, else the `/etc/passwd` entry of this
+/// process's user) when it is a valid guest user name; [`ROOT_INVOKER_USER`] for root.
 fn default_user() -> Result<String, MaqetError> {
+    if crate::dirs::current_uid() == 0 {
+        return Ok(ROOT_INVOKER_USER.to_owned());
+    }
     let name = std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
+        .ok()
+        .filter(|n| !n.is_empty())
+        .or_else(passwd_name)
         .unwrap_or_default();
     cloud_config::check_user_name(&name).map_err(|reason| {
         MaqetError::invalid(format!(
@@ -220,6 +230,17 @@ fn default_user() -> Result<String, MaqetError> {
         ))
     })?;
     Ok(name)
+}
+
+/// The name `/etc/passwd` gives this process's user id.
+fn passwd_name() -> Option<String> {
+    let uid = crate::dirs::current_uid().to_string();
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        (fields.nth(1)? == uid).then(|| name.to_owned())
+    })
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<(), MaqetError> {

@@ -20,13 +20,15 @@ pub struct Identity {
 
 /// The generated cloud-config, as a mapping.
 ///
-/// It creates the user (instead of the image's default one), sets the host name, turns off
+/// It creates the user (instead of the image's default one), sets the host name (and its
+/// `/etc/hosts` line, so `sudo` can resolve it), turns off
 /// password logins for SSH and makes sure the host keys are printed on the console, where
 /// maqet reads them (see [`crate::host_keys`]).
 pub fn generated_cloud_config(identity: &Identity) -> Map<String, Value> {
     let config = json!({
         "hostname": identity.hostname,
         "preserve_hostname": false,
+        "manage_etc_hosts": true,
         "users": [{
             "name": identity.user,
             "sudo": "ALL=(ALL) NOPASSWD:ALL",

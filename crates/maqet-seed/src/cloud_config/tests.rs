@@ -26,6 +26,7 @@ fn body(bytes: &[u8]) -> Value {
 fn generated_user_data_creates_the_user_with_sudo_and_keys() {
     let config = body(&user_data(&identity(), None));
     assert_eq!(config["hostname"], "web");
+    assert_eq!(config["manage_etc_hosts"], true);
     let user = &config["users"][0];
     assert_eq!(user["name"], "alice");
     assert_eq!(user["sudo"], "ALL=(ALL) NOPASSWD:ALL");

@@ -172,3 +172,31 @@ fn the_seed_reaches_the_guest_and_ssh_needs_a_known_host_key() {
     assert!(!data.join("cloud-init/known_hosts").exists());
     maqet_ok(&home, &["stop", "fb", "--force"]);
 }
+
+#[test]
+fn bad_identity_values_are_refused_by_name_with_nothing_added() {
+    let home = MaqetHome::new();
+    for (extra, want) in [
+        ("user: Alice", "`user`: `Alice` is not a portable user name"),
+        ("user: root", "`root` cannot be the first-boot user"),
+        (
+            "hostname: web_1",
+            "`hostname`: `web_1` is not a valid host name",
+        ),
+        (
+            "ssh_authorized_keys: [\"ssh-ed25519 non!sense\"]",
+            "`ssh_authorized_keys[0]`: the `ssh-ed25519` key's data is not valid base64",
+        ),
+        (
+            "user_data: 7",
+            "`user_data`: must be a mapping (cloud-config) or text",
+        ),
+    ] {
+        let config = home.write_config("bad", &guest_config_yaml("bad", extra));
+        let out = maqet(&home, &["add", &config.to_string_lossy()]);
+        assert_eq!(out.status.code(), Some(3), "{}", describe(&["add"], &out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(want), "{extra}: {stderr}");
+    }
+    assert_eq!(maqet_json(&home, &["ls"]).as_array().map(Vec::len), Some(0));
+}

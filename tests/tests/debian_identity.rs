@@ -12,6 +12,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use maqet_tests::MaqetHome;
 use maqet_tests::cli::{describe, maqet, maqet_json, maqet_ok};
@@ -91,7 +92,14 @@ fn a_debian_cloud_guest_gets_its_user_key_and_host_name_and_maqet_ssh_logs_in() 
         .expect("start reports the ssh user")
         .to_owned();
 
-    let waited = maqet(&home, &["wait", "deb", "--ssh", "--timeout", "400"]);
+    // Longer than the helpers' hang guard: the boot takes minutes under TCG.
+    let waited = home
+        .cmd()
+        .current_dir(home.path())
+        .args(["wait", "deb", "--ssh", "--timeout", "400"])
+        .timeout(Duration::from_secs(450))
+        .output()
+        .unwrap();
     if !waited.status.success() {
         let serial = maqet_tests::cli::vm_data_dir(&home, "deb").join("serial.log");
         let log = std::fs::read(&serial).unwrap_or_default();

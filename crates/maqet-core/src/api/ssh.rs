@@ -139,6 +139,8 @@ impl Maqet {
         command: Vec<String>,
     ) -> Result<SshCommand, MaqetError> {
         let (record, files, endpoint) = self.ssh_target(&vm)?;
+        let record = self.reconcile(record, false);
+        self.require_running(&record)?;
         if !self.learn_host_keys(&record, &files) {
             return Err(MaqetError::new(
                 ErrorKind::Failure,

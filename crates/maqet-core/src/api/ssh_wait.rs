@@ -102,7 +102,9 @@ impl Maqet {
     pub(crate) fn wait_for_ssh(&self, vm: &str, limit: Duration) -> Result<Value, MaqetError> {
         let deadline = Instant::now() + limit;
         let (record, files, _) = self.ssh_target(vm)?;
-        let mut last = String::from("the host keys are not on the console yet");
+        let mut last = String::from(
+            "the guest's host keys are not known yet (cloud-init prints them on ttyS0; with `guest_agent: true` maqet also reads them through the agent)",
+        );
         loop {
             let now = self.observe(self.vm_record(&record.id)?);
             self.require_running(&now)?;

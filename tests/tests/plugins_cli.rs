@@ -185,5 +185,20 @@ fn cloud_init_seed_iso_is_seen_by_the_guest_on_a_virtio_disk() {
         "{seen}"
     );
     wait_for_file_text(&serial, READY_BANNER, Duration::from_secs(60)).unwrap();
+    // A running VM reads its seed at boot: the plugin refuses it and writes nothing.
+    let before = std::fs::read(seed["file"].as_str().unwrap()).unwrap();
+    let refused = home
+        .cmd()
+        .args(["cloud-init", "ci", "--user-data"])
+        .arg(&user_data)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("is running"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    assert_eq!(std::fs::read(seed["file"].as_str().unwrap()).unwrap(), before);
     home.cmd().args(["stop", "ci"]).assert().success();
 }

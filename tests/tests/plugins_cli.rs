@@ -199,6 +199,9 @@ fn cloud_init_seed_iso_is_seen_by_the_guest_on_a_virtio_disk() {
         "{}",
         String::from_utf8_lossy(&refused.stderr)
     );
-    assert_eq!(std::fs::read(seed["file"].as_str().unwrap()).unwrap(), before);
+    assert_eq!(
+        std::fs::read(seed["file"].as_str().unwrap()).unwrap(),
+        before
+    );
     home.cmd().args(["stop", "ci"]).assert().success();
 }

@@ -5,7 +5,7 @@
 //! `cli > py > core > {macros, runner} > {qmp, storage, state, plugin-api}`;
 //! `maqet-state`, `maqet-qmp` and `maqet-storage` (and `maqet-plugin-api`) depend on no maqet
 //! crate. Plugins sit above the plugin API and may use nothing of the host but it (and the
-//! `export-render` library). Each crate's maqet dependencies must also be among those the
+//! plain libraries `export-render` and `maqet-seed`, which depend on no maqet crate). Each crate's maqet dependencies must also be among those the
 //! "May depend on" column of docs/architecture.md allows it.
 //!
 //! Dev-dependencies are not checked: they only build test fixtures (plugin libraries a test
@@ -80,6 +80,7 @@ fn layer(package: &str) -> Option<u8> {
         | "maqet-storage"
         | "maqet-state"
         | "maqet-plugin-api"
+        | "maqet-seed"
         | "maqet-export-render" => 1,
         // A leaf with no dependencies: the one error-chain formatter every layer may use.
         "maqet-error-chain" => 0,
@@ -123,6 +124,7 @@ fn state_qmp_storage_and_the_plugin_api_depend_on_no_maqet_crate() {
         ("maqet-state", &[][..]),
         ("maqet-qmp", &[][..]),
         ("maqet-storage", &[][..]),
+        ("maqet-seed", &[][..]),
         ("maqet-plugin-api", &["maqet-error-chain"][..]),
         ("maqet-error-chain", &[][..]),
     ] {

@@ -137,7 +137,7 @@ fn export_renders_libvirt_xml_with_memory_cpus_and_disks() {
 }
 
 #[test]
-fn cloud_init_seed_iso_is_seen_by_the_guest_as_a_cdrom() {
+fn cloud_init_seed_iso_is_seen_by_the_guest_on_a_virtio_disk() {
     let home = MaqetHome::new();
     install_plugins(&home);
     let cfg = home.write_config("ci", &guest_config_yaml("ci", ""));
@@ -171,7 +171,9 @@ fn cloud_init_seed_iso_is_seen_by_the_guest_as_a_cdrom() {
         .iter()
         .find(|d| d["name"] == "cidata")
         .expect("cidata drive");
-    assert_eq!(seed["media"], "cdrom");
+    // Not SATA: cloud kernels have no AHCI driver (issue N).
+    assert_eq!(seed["interface"], "virtio");
+    assert_eq!(seed["readonly"], true);
     assert!(Path::new(seed["file"].as_str().unwrap()).exists());
 
     home.cmd().args(["start", "ci"]).assert().success();
@@ -183,5 +185,23 @@ fn cloud_init_seed_iso_is_seen_by_the_guest_as_a_cdrom() {
         "{seen}"
     );
     wait_for_file_text(&serial, READY_BANNER, Duration::from_secs(60)).unwrap();
+    // A running VM reads its seed at boot: the plugin refuses it and writes nothing.
+    let before = std::fs::read(seed["file"].as_str().unwrap()).unwrap();
+    let refused = home
+        .cmd()
+        .args(["cloud-init", "ci", "--user-data"])
+        .arg(&user_data)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("is running"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    assert_eq!(
+        std::fs::read(seed["file"].as_str().unwrap()).unwrap(),
+        before
+    );
     home.cmd().args(["stop", "ci"]).assert().success();
 }

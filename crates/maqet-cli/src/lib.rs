@@ -171,6 +171,9 @@ pub fn run(args: Vec<OsString>) -> i32 {
             Ok(()) => 0,
             Err(e) => report::error(&e),
         },
+        Ok(Output {
+            exec: Some(argv), ..
+        }) if format == Format::Auto => exec_program(&argv),
         Ok(output) => {
             // Like the tree above: freeing the result (for `ls` of 1,000 VMs, 2,000 strings;
             // about 0.37 M instructions) would only spend time just before `exit`.
@@ -379,4 +382,19 @@ pub fn builtin_completion_script(shell: &str) -> Result<String, MaqetError> {
 fn print_man(cli: clap::Command) -> i32 {
     let man = clap_mangen::Man::new(cli);
     write_rendered(|out| man.render(out))
+}
+
+/// Runs `argv` in place of this process (`maqet ssh`): the program gets the terminal, and its
+/// exit code is maqet's. Returns only when it cannot be started.
+fn exec_program(argv: &[String]) -> i32 {
+    use std::os::unix::process::CommandExt;
+    let Some((program, args)) = argv.split_first() else {
+        return 0;
+    };
+    let err = std::process::Command::new(program).args(args).exec();
+    report::error(&MaqetError::with_source(
+        ErrorKind::Failure,
+        format!("cannot run `{program}`; install it (Debian: openssh-client for ssh)"),
+        err,
+    ))
 }

@@ -62,6 +62,7 @@ mod census;
 pub mod config;
 pub mod dirs;
 mod error;
+pub mod first_boot;
 mod host_ports;
 mod identity;
 mod liveness;

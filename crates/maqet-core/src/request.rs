@@ -142,6 +142,31 @@ pub trait ConfigKeySetters: Sized {
     fn shutdown_via(self, value: impl Into<String>) -> Self {
         self.config_key("shutdown_via", value.into())
     }
+    /// `cloud_init`: first-boot identity on or off (docs/ssh.md).
+    fn cloud_init(self, value: bool) -> Self {
+        self.config_key("cloud_init", value)
+    }
+    /// `user`: the first-boot user.
+    fn user(self, value: impl Into<String>) -> Self {
+        self.config_key("user", value.into())
+    }
+    /// `ssh_authorized_keys`: the first-boot user's public key lines.
+    fn ssh_authorized_keys<S: Into<String>>(self, keys: impl IntoIterator<Item = S>) -> Self {
+        let keys: Vec<Value> = keys.into_iter().map(|k| Value::String(k.into())).collect();
+        self.config_key("ssh_authorized_keys", keys)
+    }
+    /// `hostname`: the guest's host name.
+    fn hostname(self, value: impl Into<String>) -> Self {
+        self.config_key("hostname", value.into())
+    }
+    /// `user_data`: more cloud-config (a mapping) or the whole `user-data` (text).
+    fn user_data(self, value: impl Into<Value>) -> Self {
+        self.config_key("user_data", value)
+    }
+    /// `network_config`: the seed's `network-config` (a mapping or text).
+    fn network_config(self, value: impl Into<Value>) -> Self {
+        self.config_key("network_config", value)
+    }
 }
 
 /// The config keys [`ConfigKeySetters`] has no typed setter for (`name` is each command's own
@@ -176,7 +201,13 @@ mod tests {
             .storage(serde_json::json!([]))
             .guest_agent(true)
             .ports(serde_json::json!([]))
-            .shutdown_via("acpi");
+            .shutdown_via("acpi")
+            .cloud_init(true)
+            .user("alice")
+            .ssh_authorized_keys(["ssh-ed25519 AAAA"])
+            .hostname("web")
+            .user_data(serde_json::json!({}))
+            .network_config(serde_json::json!({}));
         let mut covered: Vec<&str> = set.0.0.keys().map(String::as_str).collect();
         covered.extend(KEYS_WITHOUT_SETTER);
         covered.sort_unstable();

@@ -142,6 +142,20 @@ pub struct VmStatusReport {
     pub qmp_socket: Option<SocketState>,
     /// Summary of the configuration.
     pub configuration: ConfigurationSummary,
+    /// With first-boot identity: the SSH endpoint chosen at the last start (`maqet ssh`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ssh: Option<SshSummary>,
+}
+
+/// Where `maqet ssh` connects.
+#[derive(Debug, Clone, Serialize)]
+pub struct SshSummary {
+    /// Host address.
+    pub host: String,
+    /// Host port forwarded to the guest's port 22.
+    pub port: u16,
+    /// Guest user.
+    pub user: String,
 }
 
 impl VmStatusReport {
@@ -166,6 +180,7 @@ impl VmStatusReport {
                 exists: p.exists(),
             }),
             configuration: ConfigurationSummary::of(&vm.config),
+            ssh: None,
         }
     }
 }
@@ -191,6 +206,9 @@ impl CommandOutput for VmStatusReport {
         }
         for forward in &self.configuration.ports {
             let _ = writeln!(out, "port:       {forward}");
+        }
+        if let Some(ssh) = &self.ssh {
+            let _ = writeln!(out, "ssh:        {}@{}:{}", ssh.user, ssh.host, ssh.port);
         }
         if self.is_empty {
             let _ = writeln!(

@@ -39,12 +39,18 @@ pub enum CloudInitError {
         /// The VM.
         vm: String,
     },
+    /// The VM runs: its seed is read at boot, so a new one would only confuse.
+    #[error("VM `{vm}` is running; stop it before giving it a new cloud-init seed")]
+    Running {
+        /// The VM.
+        vm: String,
+    },
     /// The ISO image could not be built.
     #[error("cannot build the seed ISO image")]
     BuildIso {
         /// The ISO writer's error.
         #[source]
-        source: hadris_iso::write::IsoCreationError,
+        source: maqet_seed::SeedError,
     },
     /// The ISO image could not be written to disk.
     #[error("cannot write the seed ISO to {path}; check that the VM's data directory is writable")]

@@ -2,8 +2,10 @@
 //!
 //! `maqet cloud-init VM --user-data FILE [--meta-data FILE] [--network-config FILE]` writes
 //! `<data_dir>/cidata.iso` (volume `cidata`, files `user-data`, `meta-data`, `network-config`)
-//! and adds it to the VM's config as a read-only SATA cdrom drive named `cidata` through
-//! maqet's `apply`; running it again replaces the drive.
+//! and adds it to the VM's config as a read-only drive named `cidata` through maqet's `apply`;
+//! running it again replaces the drive. The seed is built, and its bus chosen, by the
+//! `maqet-seed` library that maqet's built-in first-boot identity uses too: a virtio disk, or an
+//! IDE cdrom on a machine without PCI (never SATA, which cloud kernels cannot read).
 //!
 //! ```
 //! use maqet_cloud_init::seed::{SeedFiles, build_seed_iso, default_meta_data};
@@ -14,12 +16,13 @@
 //!     network_config: None,
 //! })?;
 //! assert_eq!(&iso[16 * 2048 + 1..16 * 2048 + 6], b"CD001");
-//! # Ok::<(), maqet_cloud_init::CloudInitError>(())
+//! # Ok::<(), maqet_seed::SeedError>(())
 //! ```
 
 mod error;
 pub mod input;
-pub mod seed;
+/// The seed ISO, from the shared `maqet-seed` library.
+pub use maqet_seed::iso as seed;
 
 use std::path::{Path, PathBuf};
 
@@ -29,6 +32,7 @@ use maqet_plugin_api::{
 use serde_json::{Value, json};
 
 pub use error::{CloudInitError, HostMessage};
+use maqet_seed::attach::{seed_bus, storage_entry};
 use seed::{SeedFiles, build_seed_iso, default_meta_data};
 
 /// The plugin: one command, `cloud-init`.
@@ -84,6 +88,27 @@ fn attach_seed(args: &Value, host: &Host) -> Result<Value, CloudInitError> {
     let vm = string_arg(args, "vm")?.ok_or(CloudInitError::BadArgument { name: "vm" })?;
     let user_data =
         string_arg(args, "user_data")?.ok_or(CloudInitError::BadArgument { name: "user_data" })?;
+    // The VM first: nothing is read or written for a VM that does not exist or is running.
+    let info = host.vm_info(vm).map_err(|message| CloudInitError::Host {
+        command: "info",
+        vm: vm.to_owned(),
+        source: HostMessage(message),
+    })?;
+    let status = host
+        .call("status", json!({ "vm": vm }))
+        .map_err(|message| CloudInitError::Host {
+            command: "status",
+            vm: vm.to_owned(),
+            source: HostMessage(message),
+        })?;
+    if status["is_running"] == Value::Bool(true) {
+        return Err(CloudInitError::Running { vm: vm.to_owned() });
+    }
+    let data_dir = info["data_dir"]
+        .as_str()
+        .ok_or_else(|| CloudInitError::NoDataDir { vm: vm.to_owned() })?;
+    let machine = info["config_data"]["machine"].as_str();
+
     let meta_data = match string_arg(args, "meta_data")? {
         Some(path) => read_input("meta-data", path)?,
         None => default_meta_data(vm),
@@ -97,24 +122,17 @@ fn attach_seed(args: &Value, host: &Host) -> Result<Value, CloudInitError> {
         network_config,
     };
 
-    let info = host.vm_info(vm).map_err(|message| CloudInitError::Host {
-        command: "info",
-        vm: vm.to_owned(),
-        source: HostMessage(message),
-    })?;
-    let data_dir = info["data_dir"]
-        .as_str()
-        .ok_or_else(|| CloudInitError::NoDataDir { vm: vm.to_owned() })?;
     let iso_path = absolute(&Path::new(data_dir).join(ISO_FILE_NAME));
     if let Some(parent) = iso_path.parent() {
         // The VM's data directory exists once it has started; create it for a VM that has not.
         let _ = std::fs::create_dir_all(parent);
     }
-    write_atomically(&iso_path, &build_seed_iso(files)?)?;
+    let iso = build_seed_iso(files).map_err(|source| CloudInitError::BuildIso { source })?;
+    write_atomically(&iso_path, &iso)?;
     host.log(LogLevel::Info, &format!("wrote {}", iso_path.display()));
 
     let iso = iso_path.display().to_string();
-    host.call("apply", apply_args(vm, &iso))
+    host.call("apply", apply_args(vm, &iso, machine))
         .map_err(|message| CloudInitError::Host {
             command: "apply",
             vm: vm.to_owned(),
@@ -123,18 +141,12 @@ fn attach_seed(args: &Value, host: &Host) -> Result<Value, CloudInitError> {
     Ok(json!({ "iso": iso, "vm": vm, "drive": "cidata" }))
 }
 
-/// The `apply` arguments that add (or replace) the `cidata` cdrom drive.
-pub fn apply_args(vm: &str, iso: &str) -> Value {
+/// The `apply` arguments that add (or replace) the read-only `cidata` drive, on the bus
+/// `machine` (the VM's `machine` key) lets the guest's kernel find it on.
+pub fn apply_args(vm: &str, iso: &str, machine: Option<&str>) -> Value {
     json!({
         "vm": vm,
-        "set": { "storage": [{
-            "name": "cidata",
-            "type": "raw",
-            "file": iso,
-            "media": "cdrom",
-            "readonly": true,
-            "interface": "sata",
-        }]},
+        "set": { "storage": [storage_entry("cidata", iso, seed_bus(machine))]},
     })
 }
 
@@ -158,9 +170,9 @@ fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
 }
 
-/// Writes the ISO through [`input::write_atomically`].
+/// Writes the ISO through [`maqet_seed::write::write_atomically`].
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CloudInitError> {
-    input::write_atomically(path, bytes).map_err(|source| CloudInitError::WriteIso {
+    maqet_seed::write::write_atomically(path, bytes).map_err(|source| CloudInitError::WriteIso {
         path: path.to_owned(),
         source,
     })

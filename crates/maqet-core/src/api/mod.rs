@@ -18,6 +18,8 @@ mod qmp;
 mod remove;
 mod run;
 mod snapshot;
+mod ssh;
+mod ssh_wait;
 mod state;
 mod status;
 mod storage;

@@ -130,6 +130,7 @@ impl Maqet {
             crate::host_ports::check_free(&record.name, &forwards)?;
         }
         let created_files = self.prepare_storage(&record)?;
+        self.prepare_first_boot(&record)?;
         let mut qemu_argv = self.qemu_argv(&record)?;
         if ephemeral {
             qemu_argv.push("-snapshot".into());
@@ -179,8 +180,10 @@ impl Maqet {
         };
         tracing::info!(vm = %record.name, qemu_pid = started.qemu.pid, runner_pid = started.runner.pid, "VM running");
         let record = self.observe(self.vm_record(&record.id)?);
+        let mut vm = VmStatusReport::of(&record);
+        vm.ssh = self.ssh_summary(&record);
         Ok(StartReport {
-            vm: VmStatusReport::of(&record),
+            vm,
             ephemeral,
             created_files,
             supervisor_restarted: false,

@@ -93,8 +93,10 @@ impl Maqet {
         &self,
         #[arg(positional, help = "VM name or id")] vm: String,
     ) -> Result<VmStatusReport, MaqetError> {
-        let record = self.vm_record(&vm)?;
-        Ok(VmStatusReport::of(&self.reconcile(record, false)))
+        let record = self.reconcile(self.vm_record(&vm)?, false);
+        let mut report = VmStatusReport::of(&record);
+        report.ssh = self.ssh_summary(&record);
+        Ok(report)
     }
 
     /// Show a VM's status with live process facts (CPU, memory, threads, command line) and QMP.
@@ -104,7 +106,8 @@ impl Maqet {
         #[arg(positional, help = "VM name or id")] vm: String,
     ) -> Result<Inspection, MaqetError> {
         let record = self.reconcile(self.vm_record(&vm)?, false);
-        let status = VmStatusReport::of(&record);
+        let mut status = VmStatusReport::of(&record);
+        status.ssh = self.ssh_summary(&record);
         let process = record.qemu.map(|q| process_facts(q.pid));
         let qmp = match &record.qmp_socket {
             Some(sock) if status.is_running => {

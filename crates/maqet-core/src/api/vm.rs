@@ -204,7 +204,7 @@ impl Maqet {
             vm_data_dir: self.dirs().vm_data_dir(&vm.id),
             kvm_usable: Maqet::kvm_usable(),
         };
-        let mut argv = config::render_qemu_argv(&vm.config, &ctx)?;
+        let mut argv = config::render_qemu_argv(&self.config_with_first_boot(vm), &ctx)?;
         argv.extend(self.vm_paths(vm).control_args());
         if super::guest::wants_agent(&vm.config) {
             argv.extend(self.vm_paths(vm).agent_args());

@@ -31,7 +31,7 @@ impl CommandOutput for EventLines {
 /// `wait`: what was seen.
 #[derive(Debug, Clone, Serialize)]
 pub struct WaitResult {
-    /// `serial`, `state`, `event`, `agent` or `tcp`.
+    /// `serial`, `state`, `event`, `agent`, `tcp` or `ssh`.
     pub condition: String,
     /// The matching serial line, state or event.
     pub matched: Value,
@@ -114,9 +114,9 @@ impl Maqet {
 
     /// Wait until a VM prints a line on its serial console, reaches a state, or emits a QMP event.
     ///
-    /// Exactly one of `--serial`, `--state`, `--event`, `--agent` (the guest agent answers) or
-    /// `--tcp PORT` (a forwarded port reaches a listening guest service). Exits with status 2 on
-    /// timeout.
+    /// Exactly one of `--serial`, `--state`, `--event`, `--agent` (the guest agent answers),
+    /// `--tcp PORT` (a forwarded port reaches a listening guest service) or `--ssh` (an SSH
+    /// login as the first-boot user works). Exits with status 2 on timeout.
     #[api_method(
         category = "watch",
         examples = [
@@ -124,7 +124,8 @@ impl Maqet {
             "maqet wait web --state stopped",
             "maqet wait web --event SHUTDOWN",
             "maqet wait web --agent --timeout 120",
-            "maqet wait web --tcp 22"
+            "maqet wait web --tcp 22",
+            "maqet wait web --ssh --timeout 400"
         ]
     )]
     // One parameter per CLI option; a struct would hide them from the registry.
@@ -148,6 +149,8 @@ impl Maqet {
             value_name = "PORT"
         )]
         tcp: Option<i64>,
+        #[arg(help = "Wait until an SSH login works (needs first-boot identity; see `maqet ssh`)")]
+        ssh: bool,
     ) -> Result<WaitResult, MaqetError> {
         let chosen = [
             serial.is_some(),
@@ -155,13 +158,14 @@ impl Maqet {
             event.is_some(),
             agent,
             tcp.is_some(),
+            ssh,
         ]
         .iter()
         .filter(|b| **b)
         .count();
         if chosen != 1 {
             return Err(MaqetError::invalid(
-                "give exactly one of --serial, --state, --event, --agent or --tcp",
+                "give exactly one of --serial, --state, --event, --agent, --tcp or --ssh",
             ));
         }
         let record = self.vm_record(&vm)?;
@@ -175,6 +179,9 @@ impl Maqet {
         };
         if agent {
             return Ok(result("agent", self.wait_for_agent(&record.id, limit)?));
+        }
+        if ssh {
+            return Ok(result("ssh", self.wait_for_ssh(&record.id, limit)?));
         }
         if let Some(port) = tcp {
             return Ok(result("tcp", self.wait_for_tcp(&record, port, limit)?));

@@ -30,6 +30,14 @@ pub enum KeyType {
     Ports,
     /// How `stop` asks the guest to shut down: `acpi` or `agent`.
     ShutdownMethod,
+    /// A guest user name (`[a-z_][a-z0-9_-]*`, up to 32 characters).
+    UserName,
+    /// A host name (dot-separated labels of letters, digits and `-`).
+    Hostname,
+    /// A list of SSH public key lines.
+    SshKeys,
+    /// cloud-init data: a mapping, or text used as it is.
+    CloudData,
 }
 
 /// How a key becomes QEMU arguments.
@@ -189,6 +197,62 @@ pub const CONFIG_KEYS: &[ConfigKey] = &[
         doc: "How `stop` asks the guest to power off: `acpi` (power button) or `agent` (`guest-shutdown`, for guests without ACPI).",
         example: "agent",
         qemu: QemuMapping::None,
+        same_as: &[],
+    },
+    ConfigKey {
+        name: "cloud_init",
+        kind: KeyType::Bool,
+        default: Some(
+            "true when any of user, ssh_authorized_keys, hostname, user_data, network_config is set",
+        ),
+        doc: "First-boot identity: at start maqet writes a cloud-init NoCloud seed (volume `cidata`, on a read-only virtio disk) that creates `user` with sudo and `ssh_authorized_keys`, sets `hostname`, and forwards a free 127.0.0.1 port to guest port 22 for `maqet ssh` (see docs/ssh.md). `false` turns it off even when those keys are set.",
+        example: "true",
+        qemu: QemuMapping::Special,
+        same_as: &[],
+    },
+    ConfigKey {
+        name: "user",
+        kind: KeyType::UserName,
+        default: Some("your user name (`maqet` when root runs maqet)"),
+        doc: "First-boot identity: the guest account cloud-init creates (password login locked, password-less sudo).",
+        example: "alice",
+        qemu: QemuMapping::Special,
+        same_as: &[],
+    },
+    ConfigKey {
+        name: "ssh_authorized_keys",
+        kind: KeyType::SshKeys,
+        default: Some("your ~/.ssh/*.pub keys, else a key pair maqet generates"),
+        doc: "First-boot identity: public key lines for the user's `authorized_keys`. maqet's own key (`<data>/ssh/id_ed25519`, made once with `ssh-keygen`) is always added too, so `maqet ssh` and `wait --ssh` work without a passphrase.",
+        example: "[\"ssh-ed25519 AAAAC3Nza... alice@laptop\"]",
+        qemu: QemuMapping::Special,
+        same_as: &[],
+    },
+    ConfigKey {
+        name: "hostname",
+        kind: KeyType::Hostname,
+        default: Some("the VM name"),
+        doc: "First-boot identity: the guest's host name.",
+        example: "web",
+        qemu: QemuMapping::Special,
+        same_as: &[],
+    },
+    ConfigKey {
+        name: "user_data",
+        kind: KeyType::CloudData,
+        default: None,
+        doc: "First-boot identity: more cloud-config. A mapping's top-level keys are set over the generated cloud-config (a key both have takes this value, so `users` replaces the generated user); text is the whole `user-data` as it is (a script, multipart...), replacing the generated one.",
+        example: "{packages: [nginx], runcmd: [[systemctl, enable, --now, nginx]]}",
+        qemu: QemuMapping::Special,
+        same_as: &[],
+    },
+    ConfigKey {
+        name: "network_config",
+        kind: KeyType::CloudData,
+        default: None,
+        doc: "First-boot identity: the seed's `network-config` (netplan v2 or v1), a mapping or text; without it the guest's image decides (usually DHCP).",
+        example: "{version: 2, ethernets: {eth0: {dhcp4: true}}}",
+        qemu: QemuMapping::Special,
         same_as: &[],
     },
 ];

@@ -197,8 +197,19 @@ pub fn coerce_overrides(overrides: &Map<String, Value>) -> Result<Value, ConfigE
                 "false" | "no" | "off" => Value::Bool(false),
                 other => return Err(invalid(format!("`{other}` is not true or false"))),
             },
+            (KeyType::CloudData, Value::String(s)) => {
+                // Text that reads as a YAML mapping is cloud-config; anything else stays text.
+                match yaml::parse_str(s, None).map(|doc| doc.value) {
+                    Ok(mapping @ Value::Object(_)) => mapping,
+                    _ => Value::String(s.clone()),
+                }
+            }
             (
-                KeyType::Arguments | KeyType::RawArgs | KeyType::Storage | KeyType::Ports,
+                KeyType::Arguments
+                | KeyType::RawArgs
+                | KeyType::Storage
+                | KeyType::Ports
+                | KeyType::SshKeys,
                 Value::String(s),
             ) => {
                 yaml::parse_str(s, None)

@@ -261,6 +261,46 @@ fn check_type(kind: KeyType, value: &Value) -> Result<(), TypeError> {
                 describe(value)
             ))),
         },
+        KeyType::UserName => match value {
+            Value::String(s) => maqet_seed::cloud_config::check_user_name(s).map_err(top),
+            other => Err(top(format!("must be text, got {}", describe(other)))),
+        },
+        KeyType::Hostname => match value {
+            Value::String(s) => maqet_seed::cloud_config::check_hostname(s).map_err(top),
+            other => Err(top(format!("must be text, got {}", describe(other)))),
+        },
+        KeyType::SshKeys => match value {
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    let at = format!("/{i}");
+                    match item {
+                        Value::String(line) => {
+                            maqet_seed::cloud_config::check_authorized_key(line)
+                                .map_err(|m| (at, m))?;
+                        }
+                        other => {
+                            return Err((
+                                at,
+                                format!("must be a key line, got {}", describe(other)),
+                            ));
+                        }
+                    }
+                }
+                Ok(())
+            }
+            other => Err(top(format!(
+                "must be a list of public key lines, got {}",
+                describe(other)
+            ))),
+        },
+        KeyType::CloudData => match value {
+            Value::Object(_) => Ok(()),
+            Value::String(s) if !s.trim().is_empty() => Ok(()),
+            other => Err(top(format!(
+                "must be a mapping (cloud-config) or text, got {}",
+                describe(other)
+            ))),
+        },
         KeyType::Ports => {
             super::forwards::parse_forwards(value)
                 .map(drop)

@@ -37,6 +37,12 @@ pub trait CommandOutput: Serialize {
     fn stream(&self) -> Option<ByteStream> {
         None
     }
+
+    /// A program (argv) the CLI runs in place of itself with `--format auto`, so that it owns
+    /// the terminal (`ssh`); `None` for ordinary results. Other callers get the document.
+    fn exec_argv(&self) -> Option<Vec<String>> {
+        None
+    }
 }
 
 /// A connected two-way byte stream a command hands to its caller, which decides how to show
@@ -91,6 +97,8 @@ pub struct Output {
     pub passthrough: Option<Passthrough>,
     /// A byte stream for the caller to attach (see [`CommandOutput::stream`]).
     pub stream: Option<ByteStream>,
+    /// A program to run in place of the CLI (see [`CommandOutput::exec_argv`]).
+    pub exec: Option<Vec<String>>,
 }
 
 /// The result itself, or its document and text made already.
@@ -129,6 +137,7 @@ impl Output {
         Output {
             passthrough: result.passthrough(),
             stream: result.stream(),
+            exec: result.exec_argv(),
             body: Body::Result(Box::new(result)),
         }
     }
@@ -139,6 +148,7 @@ impl Output {
             body: Body::Made { value, human },
             passthrough: None,
             stream: None,
+            exec: None,
         }
     }
 
@@ -186,6 +196,7 @@ impl fmt::Debug for Output {
             .field("human", &self.human())
             .field("passthrough", &self.passthrough)
             .field("stream", &self.stream)
+            .field("exec", &self.exec)
             .finish()
     }
 }

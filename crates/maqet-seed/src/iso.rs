@@ -10,7 +10,7 @@ use hadris_iso::rrip::RripOptions;
 use hadris_iso::write::options::{BaseIsoLevel, CreationFeatures, IsoFormatOptions};
 use hadris_iso::write::{File, InputFiles, IsoImageWriter};
 
-use crate::error::CloudInitError;
+use crate::SeedError;
 
 /// The volume id cloud-init's NoCloud data source looks for.
 pub const VOLUME_ID: &str = "cidata";
@@ -32,7 +32,7 @@ pub fn default_meta_data(vm: &str) -> Vec<u8> {
 }
 
 /// Renders the seed as an ISO 9660 image with Rock Ridge and Joliet names.
-pub fn build_seed_iso(files: SeedFiles) -> Result<Vec<u8>, CloudInitError> {
+pub fn build_seed_iso(files: SeedFiles) -> Result<Vec<u8>, SeedError> {
     let mut entries = vec![
         iso_file("user-data", files.user_data),
         iso_file("meta-data", files.meta_data),
@@ -50,7 +50,7 @@ pub fn build_seed_iso(files: SeedFiles) -> Result<Vec<u8>, CloudInitError> {
         volume_set_id: None,
         publisher_id: None,
         preparer_id: None,
-        application_id: Some("maqet cloud-init".to_owned()),
+        application_id: Some("maqet".to_owned()),
         sector_size: 2048,
         path_separator: PathSeparator::ForwardSlash,
         features: CreationFeatures {
@@ -65,7 +65,7 @@ pub fn build_seed_iso(files: SeedFiles) -> Result<Vec<u8>, CloudInitError> {
         strict_charset: false,
     };
     let image = IsoImageWriter::create(Cursor::new(Vec::new()), input, options)
-        .map_err(|source| CloudInitError::BuildIso { source })?;
+        .map_err(|source| SeedError::BuildIso { source })?;
     Ok(image.into_inner())
 }
 

@@ -185,7 +185,10 @@ fn parse_drive(item: &Value, at: &str) -> Result<DriveSpec, StorageError> {
     drive.backing_format =
         get_choice(obj, "backing_format", at, &["qcow2", "raw"])?.map(str::to_owned);
     drive.cache = get_choice(obj, "cache", at, CACHE_MODES)?.map(str::to_owned);
-    parse_image_source(obj, at, &mut drive)?;
+    drive.from = get_str(obj, "from", at)?;
+    drive.sha256 = get_str(obj, "sha256", at)?;
+    drive.checksums = get_str(obj, "checksums", at)?;
+    crate::images::check_drive_source(&mut drive, at)?;
     drive.security_model = get_choice(
         obj,
         "security_model",
@@ -420,65 +423,3 @@ fn get_choice<'c>(
 #[cfg(test)]
 #[path = "parse_tests.rs"]
 mod tests;
-
-/// `from`, `sha256` and `checksums`: a qcow2 disk made as an overlay on a fetched image.
-fn parse_image_source(
-    obj: &Map<String, Value>,
-    at: &str,
-    drive: &mut DriveSpec,
-) -> Result<(), StorageError> {
-    drive.from = get_str(obj, "from", at)?;
-    drive.sha256 = get_str(obj, "sha256", at)?;
-    drive.checksums = get_str(obj, "checksums", at)?;
-    let Some(from) = drive.from.as_deref() else {
-        if let Some(key) = ["sha256", "checksums"]
-            .iter()
-            .find(|k| obj.contains_key(**k))
-        {
-            return Err(StorageError::invalid(
-                format!("{at}.{key}"),
-                format!("`{key}` checks the image named by `from:`; add `from:` or remove it"),
-            ));
-        }
-        return Ok(());
-    };
-    let source = crate::images::ImageSource::parse(from)
-        .map_err(|e| StorageError::invalid(format!("{at}.from"), e.to_string()))?;
-    if drive.kind != DriveKind::Qcow2 || drive.media != Media::Disk {
-        return Err(StorageError::invalid(
-            format!("{at}.from"),
-            "`from:` makes a qcow2 overlay on the image; it needs `type: qcow2` and a disk (not a cdrom)",
-        ));
-    }
-    if drive.backing_file.is_some() {
-        return Err(StorageError::invalid(
-            format!("{at}.from"),
-            "`from:` and `backing_file:` both name the backing image; keep one",
-        ));
-    }
-    if drive.sha256.is_some() && drive.checksums.is_some() {
-        return Err(StorageError::invalid(
-            format!("{at}.checksums"),
-            "give either `sha256:` or `checksums:`, not both",
-        ));
-    }
-    if let Some(digest) = drive.sha256.as_deref() {
-        let digest = crate::images::parse_digest(digest)
-            .map_err(|e| StorageError::invalid(format!("{at}.sha256"), e.to_string()))?;
-        drive.sha256 = Some(digest);
-    }
-    if let Some(sums) = drive.checksums.as_deref() {
-        crate::images::ImageSource::parse(sums)
-            .map_err(|e| StorageError::invalid(format!("{at}.checksums"), e.to_string()))?;
-    }
-    if matches!(source, crate::images::ImageSource::Url(_))
-        && drive.sha256.is_none()
-        && drive.checksums.is_none()
-    {
-        return Err(StorageError::invalid(
-            format!("{at}.from"),
-            "a downloaded image must be checked: add `sha256:` (its digest) or `checksums:` (a SHA256SUMS URL)",
-        ));
-    }
-    Ok(())
-}

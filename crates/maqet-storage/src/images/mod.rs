@@ -13,8 +13,10 @@
 
 mod digest;
 mod download;
+mod drive_keys;
 mod error;
 pub mod index;
+mod manage;
 
 use std::fs::{DirBuilder, File, OpenOptions, Permissions};
 use std::io::{Read, Write};
@@ -27,6 +29,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 pub use digest::{digest_from_sums, parse_digest};
+pub use drive_keys::check_drive_source;
 pub use error::ImageError;
 
 /// Where an image comes from: a `http(s)://` URL or a local file.
@@ -409,159 +412,6 @@ impl ImageCache {
             Ok(())
         })
     }
-
-    /// Every cached image and partial download.
-    pub fn list(&self) -> Result<ImageListing, ImageError> {
-        let index = index::read(&self.index_path())?;
-        let mut listing = ImageListing::default();
-        for (path, size) in files_in(&self.root.join("sha256"))? {
-            let digest = path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            if parse_digest(&digest).is_err() {
-                continue;
-            }
-            listing.images.push(ListedImage {
-                sources: index
-                    .sources
-                    .iter()
-                    .filter(|r| r.digest == digest)
-                    .map(|r| r.source.clone())
-                    .collect(),
-                used_by: index.live_users(&digest),
-                digest,
-                path,
-                size,
-            });
-        }
-        listing.partial = files_in(&self.tmp_dir())?
-            .into_iter()
-            .filter(|(p, _)| p.extension().is_some_and(|e| e == "part"))
-            .map(|(path, size)| PartialFile { path, size })
-            .collect();
-        Ok(listing)
-    }
-
-    /// Removes the images `what` names: a digest, a digest prefix of at least 8 characters, or
-    /// a source (URL or path) recorded in the index. Images that VM disks still use as their
-    /// backing file are kept unless `force`.
-    pub fn remove(&self, what: &str, force: bool) -> Result<RemovedImages, ImageError> {
-        let listing = self.list()?;
-        let lower = what.trim().to_ascii_lowercase();
-        let lower = lower.strip_prefix("sha256:").unwrap_or(&lower).to_owned();
-        let by_digest: Vec<&ListedImage> =
-            if lower.len() >= 8 && lower.bytes().all(|b| b.is_ascii_hexdigit()) {
-                listing
-                    .images
-                    .iter()
-                    .filter(|i| i.digest.starts_with(&lower))
-                    .collect()
-            } else {
-                Vec::new()
-            };
-        let chosen: Vec<&ListedImage> = if by_digest.is_empty() {
-            listing
-                .images
-                .iter()
-                .filter(|i| i.sources.iter().any(|s| s == what))
-                .collect()
-        } else {
-            by_digest
-        };
-        match chosen.len() {
-            0 => {
-                return Err(ImageError::NotCached {
-                    what: what.to_owned(),
-                });
-            }
-            1 => {}
-            count => {
-                return Err(ImageError::AmbiguousDigest {
-                    prefix: what.to_owned(),
-                    count,
-                });
-            }
-        }
-        let mut removed = RemovedImages::default();
-        for image in chosen {
-            if !force && !image.used_by.is_empty() {
-                return Err(ImageError::InUse {
-                    digest: image.digest.clone(),
-                    users: image.used_by.clone(),
-                });
-            }
-            self.delete_image(&image.digest, image.size, &mut removed)?;
-        }
-        Ok(removed)
-    }
-
-    /// Removes partial downloads nobody is writing and images no existing VM disk uses.
-    pub fn prune(&self) -> Result<RemovedImages, ImageError> {
-        let listing = self.list()?;
-        let mut removed = RemovedImages::default();
-        for partial in &listing.partial {
-            let Ok(file) = OpenOptions::new().write(true).open(&partial.path) else {
-                continue;
-            };
-            // A download in progress holds the lock: leave it alone.
-            if flock(&file, FlockOperation::NonBlockingLockExclusive).is_err() {
-                continue;
-            }
-            if std::fs::remove_file(&partial.path).is_ok() {
-                removed.bytes += partial.size;
-                removed.partial.push(partial.path.clone());
-            }
-        }
-        for image in listing.images.iter().filter(|i| i.used_by.is_empty()) {
-            self.delete_image(&image.digest, image.size, &mut removed)?;
-        }
-        index::update(&self.index_path(), |index| {
-            index.users.retain(|u| u.path.exists());
-            Ok(())
-        })?;
-        Ok(removed)
-    }
-
-    fn delete_image(
-        &self,
-        digest: &str,
-        size: u64,
-        removed: &mut RemovedImages,
-    ) -> Result<(), ImageError> {
-        let path = self.image_path(digest);
-        match std::fs::remove_file(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(ImageError::io("remove", &path, e)),
-        }
-        index::update(&self.index_path(), |index| {
-            index.forget(digest);
-            Ok(())
-        })?;
-        removed.digests.push(digest.to_owned());
-        removed.bytes += size;
-        Ok(())
-    }
-}
-
-/// Regular files directly in `dir` with their sizes, sorted by name (none when `dir` is missing).
-fn files_in(dir: &Path) -> Result<Vec<(PathBuf, u64)>, ImageError> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(ImageError::io("list", dir, e)),
-    };
-    let mut files = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| ImageError::io("list", dir, e))?;
-        let Ok(meta) = entry.metadata() else { continue };
-        if meta.is_file() {
-            files.push((entry.path(), meta.len()));
-        }
-    }
-    files.sort();
-    Ok(files)
 }
 
 /// Copies a local file into the (locked, possibly non-empty) partial file from the start.
@@ -595,67 +445,4 @@ fn copy_file(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sources_are_urls_or_paths() {
-        assert_eq!(
-            ImageSource::parse("HTTPS://h/d/x.qcow2?sig=1").ok(),
-            Some(ImageSource::Url("HTTPS://h/d/x.qcow2?sig=1".into()))
-        );
-        assert_eq!(
-            ImageSource::parse("./x.img").ok(),
-            Some(ImageSource::Path("./x.img".into()))
-        );
-        assert!(matches!(
-            ImageSource::parse("ftp://h/x.img"),
-            Err(ImageError::UnsupportedScheme { .. })
-        ));
-        let url = ImageSource::Url("https://h/d/debian.qcow2?sig=1#frag".into());
-        assert_eq!(url.file_name(), "debian.qcow2");
-        assert_eq!(ImageSource::Path("/a/b.img".into()).file_name(), "b.img");
-    }
-
-    #[test]
-    fn a_local_image_is_cached_once_and_a_wrong_digest_leaves_nothing() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let source = dir.path().join("base.img");
-        std::fs::write(&source, b"image bytes").expect("write");
-        let cache = ImageCache::new(dir.path().join("cache"));
-        let src = ImageSource::Path(source.clone());
-        let wrong = Expected::Sha256("0".repeat(64));
-        let err = cache.fetch(&src, &wrong, &mut |_| {}).err();
-        assert!(
-            matches!(err, Some(ImageError::DigestMismatch { .. })),
-            "{err:?}"
-        );
-        assert_eq!(cache.list().ok(), Some(ImageListing::default()));
-
-        let first = cache
-            .fetch(&src, &Expected::Any, &mut |_| {})
-            .expect("fetch");
-        assert!(first.fetched);
-        assert_eq!(
-            std::fs::read(&first.path).ok().as_deref(),
-            Some(&b"image bytes"[..])
-        );
-        let again = cache
-            .fetch(&src, &Expected::Sha256(first.digest.clone()), &mut |_| {})
-            .expect("fetch again");
-        assert!(!again.fetched);
-        assert_eq!(again.path, first.path);
-
-        let overlay = dir.path().join("hdd.qcow2");
-        std::fs::write(&overlay, b"").expect("write");
-        cache.record_user(&first.digest, &overlay).expect("record");
-        assert!(matches!(
-            cache.remove(&first.digest, false),
-            Err(ImageError::InUse { .. })
-        ));
-        assert_eq!(cache.prune().ok(), Some(RemovedImages::default()));
-        std::fs::remove_file(&overlay).expect("remove overlay");
-        let pruned = cache.prune().expect("prune");
-        assert_eq!(pruned.digests, vec![first.digest]);
-    }
-}
+mod tests;

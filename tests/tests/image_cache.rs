@@ -369,3 +369,52 @@ fn from_needs_a_checked_qcow2_disk() {
         &format!("{base}  - {{name: hdd, from: ./d.img}}\n"),
     );
 }
+
+/// A 1 MiB tmpfs mounted on a directory until dropped (needs root, as CI has).
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    fn mount(dir: &Path) -> Self {
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let root = unsafe { libc::geteuid() } == 0;
+        assert!(
+            root,
+            "simulating a full disk needs root to mount a tmpfs; run the tests as root, as CI does"
+        );
+        std::fs::create_dir_all(dir).unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs"])
+            .arg(dir)
+            .status();
+        assert!(
+            matches!(status, Ok(s) if s.success()),
+            "could not mount a tmpfs on {} ({status:?})",
+            dir.display()
+        );
+        Self(dir.to_path_buf())
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_is_reported_and_the_partial_file_removed() {
+    let server = TestHttpServer::start();
+    server.serve_bytes("/big.qcow2", bytes(3 << 20, 9));
+    let home = MaqetHome::new();
+    let _disk = SmallDisk::mount(&home.path().join("xdg/cache"));
+    let err = fails_with(&home, &["image", "pull", &server.url("/big.qcow2")], 1);
+    assert!(err.contains("no space left on the device holding"), "{err}");
+    assert_eq!(
+        names_in(&cache_root(&home).join("tmp")),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        names_in(&cache_root(&home).join("sha256")),
+        Vec::<String>::new()
+    );
+}

@@ -1,6 +1,7 @@
 //! A real Debian 12 guest (built by `tests/guest/build-debian.sh`) booting from its own disk
 //! under maqet: BIOS, GRUB, systemd, a getty on the serial console, Debian's qemu-guest-agent.
-//! The VM's disk is a qcow2 overlay on the cached image, so the image itself never changes.
+//! The VM's disk is made `from:` the image served by a loopback HTTP server: maqet downloads it
+//! into its image cache, checks its SHA-256 and makes the disk a 4 GiB qcow2 overlay on it.
 //!
 //! Build the binaries first: `cargo build -p maqet-cli -p maqet-runner`.
 
@@ -10,8 +11,8 @@
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use maqet_tests::cli::{add, describe, maqet_json, maqet_ok};
-use maqet_tests::{DEBIAN_LOGIN_PROMPT, MaqetHome, debian_guest};
+use maqet_tests::cli::{add, describe, fails_with, maqet_json, maqet_ok};
+use maqet_tests::{DEBIAN_LOGIN_PROMPT, MaqetHome, TestHttpServer, debian_guest, sha256_of_file};
 
 /// Seconds the guest may take to reach `login:` under TCG on a busy shared machine (about a
 /// minute on a quiet one).
@@ -85,25 +86,39 @@ fn boot_to_login_and_exec(home: &MaqetHome, vm: &str) {
 }
 
 #[test]
-fn debian_guest_boots_to_login_and_runs_commands_through_its_agent() {
+fn debian_guest_from_a_url_boots_to_login_and_runs_commands_through_its_agent() {
     let image = debian_guest();
+    let digest = sha256_of_file(&image);
+    let server = TestHttpServer::start();
+    server.serve_file("/debian-12.qcow2", &image);
     let home = MaqetHome::new();
     let storage = format!(
-        "  - name: hdd\n    type: qcow2\n    backing_file: {}\n    backing_format: qcow2\n    size: 4G\n",
-        serde_json::Value::from(image.to_string_lossy()),
+        "  - name: hdd\n    type: qcow2\n    from: {}\n    sha256: {digest}\n    size: 4G\n",
+        server.url("/debian-12.qcow2"),
     );
     add(&home, "deb", &debian_vm_yaml("deb", &storage));
-    let before = std::fs::metadata(&image)
-        .expect("the image exists")
-        .modified()
-        .ok();
     boot_to_login_and_exec(&home, "deb");
-    let after = std::fs::metadata(&image)
-        .expect("the image exists")
-        .modified()
-        .ok();
+
+    // The disk is a 4 GiB overlay on the cached copy, which the cache knows it is used by.
+    let info = maqet_json(&home, &["storage-info", "deb"]);
+    let drive = &info["drives"][0];
+    let cached = home
+        .path()
+        .join("xdg/cache/maqet/images/sha256")
+        .join(&digest);
     assert_eq!(
-        before, after,
-        "the cached image was written to; the VM must use an overlay"
+        drive["backing_file"],
+        cached.to_string_lossy().as_ref(),
+        "{info}"
     );
+    assert_eq!(drive["virtual_size"], 4u64 << 30, "{info}");
+    let listing = maqet_json(&home, &["image", "ls"]);
+    assert_eq!(listing["images"][0]["digest"], digest.as_str(), "{listing}");
+    assert_eq!(
+        listing["images"][0]["used_by"][0], drive["resolved_path"],
+        "{listing}"
+    );
+    let err = fails_with(&home, &["image", "rm", &digest], 3);
+    assert!(err.contains("is the backing file of"), "{err}");
+    assert_eq!(server.requests_for("/debian-12.qcow2").len(), 1);
 }

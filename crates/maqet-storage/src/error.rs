@@ -21,6 +21,10 @@ pub enum ErrorKind {
     Io,
     /// `qemu-img` is missing, failed, timed out or printed something unexpected.
     Tool,
+    /// A download failed (HTTP status, connection, cut short).
+    Network,
+    /// Downloaded or copied data is not what its digest says.
+    Integrity,
 }
 
 /// Everything that can go wrong in maqet-storage.
@@ -180,6 +184,9 @@ pub enum StorageError {
         #[source]
         source: serde_json::Error,
     },
+    /// Fetching, listing or removing a cached image failed.
+    #[error(transparent)]
+    Image(Box<crate::images::ImageError>),
     /// A filesystem operation failed.
     #[error("could not {action} {}", path.display())]
     Io {
@@ -212,6 +219,7 @@ impl StorageError {
             | Self::ToolFailed { .. }
             | Self::ToolTimeout { .. }
             | Self::ToolOutput { .. } => ErrorKind::Tool,
+            Self::Image(err) => err.kind(),
         }
     }
 
@@ -240,6 +248,12 @@ impl StorageError {
             path: path.into(),
             source,
         }
+    }
+}
+
+impl From<crate::images::ImageError> for StorageError {
+    fn from(err: crate::images::ImageError) -> Self {
+        Self::Image(Box::new(err))
     }
 }
 

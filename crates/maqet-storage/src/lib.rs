@@ -33,6 +33,7 @@
 
 mod args;
 mod error;
+pub mod images;
 mod model;
 mod parse;
 mod paths;
@@ -49,7 +50,7 @@ pub use paths::{
     SYSTEM_DIRS, assign_default_files, check_writable_location, default_drive_path,
     resolve_existing_prefix, resolve_paths,
 };
-pub use provision::prepare_image;
+pub use provision::{prepare_drive, prepare_image};
 pub use qemu_img::{
     CreatedImage, ImageFormat, ImageInfo, ImageReferences, QemuImg, SnapshotInfo,
     validate_snapshot_name,

@@ -155,6 +155,16 @@ pub struct DriveSpec {
     /// QEMU cache mode (`none`, `writeback`, `writethrough`, `directsync`, `unsafe`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache: Option<String>,
+    /// Image the new disk is made from (an `http(s)://` URL or a local path): it is fetched
+    /// into the image cache and the disk becomes a qcow2 overlay on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// Expected SHA-256 of the `from` image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// A `SHA256SUMS` file (URL or path) listing the `from` image's digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksums: Option<String>,
     /// virtfs: the shared host directory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<PathBuf>,
@@ -180,6 +190,9 @@ impl DriveSpec {
             backing_file: None,
             backing_format: None,
             cache: None,
+            from: None,
+            sha256: None,
+            checksums: None,
             path: None,
             mount_tag: None,
             security_model: None,

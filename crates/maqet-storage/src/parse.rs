@@ -25,6 +25,9 @@ const ALL_FIELDS: &[&str] = &[
     "backing_file",
     "backing_format",
     "cache",
+    "from",
+    "sha256",
+    "checksums",
     "path",
     "mount_tag",
     "security_model",
@@ -37,6 +40,9 @@ const IMAGE_ONLY: &[&str] = &[
     "backing_file",
     "backing_format",
     "cache",
+    "from",
+    "sha256",
+    "checksums",
 ];
 const VIRTFS_ONLY: &[&str] = &["path", "mount_tag", "security_model"];
 const CACHE_MODES: &[&str] = &["none", "writeback", "writethrough", "directsync", "unsafe"];
@@ -179,6 +185,10 @@ fn parse_drive(item: &Value, at: &str) -> Result<DriveSpec, StorageError> {
     drive.backing_format =
         get_choice(obj, "backing_format", at, &["qcow2", "raw"])?.map(str::to_owned);
     drive.cache = get_choice(obj, "cache", at, CACHE_MODES)?.map(str::to_owned);
+    drive.from = get_str(obj, "from", at)?;
+    drive.sha256 = get_str(obj, "sha256", at)?;
+    drive.checksums = get_str(obj, "checksums", at)?;
+    crate::images::check_drive_source(&mut drive, at)?;
     drive.security_model = get_choice(
         obj,
         "security_model",

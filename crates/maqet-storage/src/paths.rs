@@ -26,6 +26,18 @@ pub fn resolve_paths(drives: &mut [DriveSpec], base_dir: &Path) -> Result<(), St
                 *path = normalize(&base.join(expand_home(path, &at)?));
             }
         }
+        for (key, slot) in [
+            ("from", &mut drive.from),
+            ("checksums", &mut drive.checksums),
+        ] {
+            if let Some(text) = slot.as_mut()
+                && !text.contains("://")
+            {
+                let at = format!("storage[{index}].{key}");
+                let path = normalize(&base.join(expand_home(Path::new(text.as_str()), &at)?));
+                *text = path.to_string_lossy().into_owned();
+            }
+        }
     }
     Ok(())
 }

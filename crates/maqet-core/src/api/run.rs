@@ -335,7 +335,18 @@ impl Maqet {
             let Some(path) = drive.file.clone() else {
                 continue;
             };
-            let made = maqet_storage::prepare_image(&qemu_img, drive)?;
+            let made = if drive.from.is_some() {
+                let images = super::image::image_cache();
+                let what = format!("drive {}", drive.name);
+                maqet_storage::prepare_drive(
+                    &qemu_img,
+                    drive,
+                    &images,
+                    &mut self.fetch_progress(&what),
+                )?
+            } else {
+                maqet_storage::prepare_image(&qemu_img, drive)?
+            };
             let ours = made.is_some();
             if ours {
                 created.push(path.clone());

@@ -330,7 +330,7 @@ fn verify_drive(qemu_img: &QemuImg, d: &DriveSpec, path: &Path) -> (&'static str
         };
     }
     if !path.exists() {
-        if d.is_writable() && (d.size.is_some() || d.backing_file.is_some()) {
+        if d.is_writable() && (d.size.is_some() || d.backing_file.is_some() || d.from.is_some()) {
             return ("not-created-yet", None);
         }
         return (

@@ -51,6 +51,14 @@ pub fn resolve_config_paths(config: &mut Value, base: &Path) {
                     *p = resolve_path(p, base);
                 }
             }
+            // `from:` and `checksums:` hold a URL or a path.
+            for field in ["from", "checksums"] {
+                if let Some(Value::String(p)) = drive.get_mut(field)
+                    && !p.contains("://")
+                {
+                    *p = resolve_path(p, base);
+                }
+            }
         }
     }
     if let Some(Value::Array(items)) = map.get_mut("arguments") {

@@ -21,6 +21,9 @@ fn drive_schema() -> Value {
             "backing_file": {"type": "string"},
             "backing_format": {"enum": ["qcow2", "raw"]},
             "cache": {"type": "string"},
+            "from": {"type": "string", "description": "Image (http/https URL or path) the disk is made from: cached, checked, then used as the backing file of a qcow2 overlay."},
+            "sha256": {"type": "string", "pattern": "^(sha256:)?[0-9A-Fa-f]{64}$", "description": "Expected SHA-256 of the `from` image."},
+            "checksums": {"type": "string", "description": "SHA256SUMS file (URL or path) listing the `from` image's digest."},
             "path": {"type": "string", "description": "virtfs: host directory to share."},
             "mount_tag": {"type": "string", "description": "virtfs: tag the guest mounts; default the name."},
             "security_model": {"enum": ["passthrough", "mapped-xattr", "mapped-file", "none"], "default": "passthrough"}

@@ -343,10 +343,13 @@ impl Maqet {
         arguments.insert("driver".into(), driver.into());
         arguments.insert("id".into(), device_id.into());
         self.block_on(async {
-            let client = self.qmp_client(&record).await?;
+            // The runner's gate checks the properties (host paths, host devices) as it does
+            // for a raw client: this command is a convenience, not a way around it.
+            let client = self.qmp_client_gated(&record).await?;
             let reply = client
                 .execute("device_add", Some(Value::Object(arguments)))
-                .await?;
+                .await
+                .map_err(gate_refusal)?;
             Ok(QmpReply(reply))
         })?
     }

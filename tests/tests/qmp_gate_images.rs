@@ -309,7 +309,10 @@ fn the_gate_checks_backing_chains_data_files_and_device_paths_against_a_running_
         "/etc",
     ];
     let stderr = fails_with(&home, &args, 3);
-    assert!(stderr.contains("rootdir") && stderr.contains("/etc"), "{stderr}");
+    assert!(
+        stderr.contains("rootdir") && stderr.contains("/etc"),
+        "{stderr}"
+    );
     let u2f = json!({"execute": "device_add",
         "arguments": {"driver": "u2f-passthru", "hidraw": "/dev/hidraw0"}});
     raw.refusal(u2f);

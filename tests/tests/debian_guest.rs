@@ -80,7 +80,7 @@ fn boot_to_login_and_exec(home: &MaqetHome, vm: &str) {
 
     let stopped = maqet_json(home, &["stop", vm, "--timeout", "180"]);
     assert_eq!(
-        stopped["method"], "powerdown",
+        stopped["method"], "acpi",
         "Debian powers off on the ACPI power button: {stopped}"
     );
 }
@@ -121,4 +121,25 @@ fn debian_guest_from_a_url_boots_to_login_and_runs_commands_through_its_agent() 
     let err = fails_with(&home, &["image", "rm", &digest], 3);
     assert!(err.contains("is the backing file of"), "{err}");
     assert_eq!(server.requests_for("/debian-12.qcow2").len(), 1);
+
+    // A stop right after the agent answers (the Python Quick Start's shape): qemu-ga is up
+    // before logind listens for the power button, so the first press may be lost; the stop
+    // must still be graceful (pressed again, or asked through the agent), never a forced quit.
+    maqet_ok(&home, &["start", "deb"]);
+    maqet_slow(&home, &["wait", "deb", "--agent", "--timeout", "400"], 400);
+    let stopped = maqet_json(&home, &["stop", "deb", "--timeout", "180"]);
+    assert_eq!(stopped["forced"], false, "{stopped}");
+    assert!(
+        stopped["method"] == "acpi" || stopped["method"] == "agent",
+        "{stopped}"
+    );
+
+    // Removal with --clean-storage leaves nothing of the VM in the data directory.
+    let vm_dir = home
+        .path()
+        .join("data/vms")
+        .join(stopped["vm_id"].as_str().unwrap());
+    assert!(vm_dir.exists(), "{}", vm_dir.display());
+    maqet_ok(&home, &["rm", "deb", "--force", "--clean-storage"]);
+    assert!(!vm_dir.exists(), "{} was left behind", vm_dir.display());
 }

@@ -106,6 +106,9 @@ impl HostServices for FakeMaqet {
             "info" if args["vm"] == self.info["name"] => Ok(self.info.clone()),
             "info" => Err(format!("VM {} not found; run `maqet ls`", args["vm"])),
             "apply" => Ok(json!({"vm": args["vm"]})),
+            "status" if args["vm"] == self.info["name"] => {
+                Ok(json!({"name": args["vm"], "is_running": false}))
+            }
             other => Err(format!("unexpected command {other}")),
         }
     }
@@ -163,6 +166,8 @@ fn discover_loads_plugins_and_rejects_broken_and_incompatible_ones() {
             "output",
             "serial_log",
             "net_backend",
+            "libvirt_version",
+            "name",
             "image_url"
         ]
     );
@@ -354,7 +359,7 @@ fn plugin_errors_reach_the_host_as_errors() {
 }
 
 #[test]
-fn cloud_init_writes_seed_iso_and_applies_cdrom_drive() {
+fn cloud_init_writes_seed_iso_and_attaches_it_where_the_kernel_sees_it() {
     let (_dir, loaded) = load(&[CLOUD_INIT]);
     let data_dir = tempfile::tempdir().unwrap();
     let inputs = tempfile::tempdir().unwrap();
@@ -384,8 +389,8 @@ fn cloud_init_writes_seed_iso_and_applies_cdrom_drive() {
     assert_eq!(
         args,
         &json!({"vm": "web", "set": {"storage": [{
-            "name": "cidata", "type": "raw", "file": iso, "media": "cdrom",
-            "readonly": true, "interface": "sata"
+            "name": "cidata", "type": "raw", "file": iso, "media": "disk",
+            "readonly": true, "interface": "virtio"
         }]}})
     );
     assert_eq!(fake.logs.borrow()[0].0, LogLevel::Info);
@@ -408,7 +413,10 @@ fn cloud_init_reports_missing_user_data_file() {
         "{cause}"
     );
     assert!(
-        fake.calls.borrow().is_empty(),
+        fake.calls
+            .borrow()
+            .iter()
+            .all(|(command, _)| command != "apply"),
         "nothing applied when input is missing"
     );
 }

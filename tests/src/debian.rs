@@ -2,8 +2,7 @@
 //! qemu-guest-agent, sshd), built once from Debian's packages by `tests/guest/build-debian.sh`
 //! and cached on disk, for tests that need a real guest booting from its own disk.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::sync::OnceLock;
 
 /// Kernel command line baked into the image's GRUB config (serial console on ttyS0).
@@ -25,36 +24,18 @@ pub fn debian_guest() -> PathBuf {
     }
 }
 
-fn build_script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("guest/build-debian.sh")
-}
-
 fn build_debian() -> Result<PathBuf, String> {
-    let script = build_script();
-    let output = Command::new("bash")
-        .arg(&script)
-        .output()
-        .map_err(|e| format!("could not run {}: {e}", script.display()))?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    if !output.status.success() {
-        return Err(format!(
-            "building the Debian guest failed ({}): {} (it needs Debian 12, root, mmdebstrap \
-             and Debian's package mirrors)\n--- stdout\n{stdout}--- stderr\n{stderr}",
-            output.status,
-            script.display(),
-        ));
-    }
+    let stdout = crate::guest::run_build_script(
+        "build-debian.sh",
+        "the Debian guest",
+        "it needs Debian 12, root, mmdebstrap and Debian's package mirrors",
+    )?;
     let image = parse_build_output(&stdout).ok_or_else(|| {
-        format!(
-            "{} succeeded but printed no DEBIAN_IMAGE= line:\n{stdout}",
-            script.display()
-        )
+        format!("build-debian.sh succeeded but printed no DEBIAN_IMAGE= line:\n{stdout}")
     })?;
     if !image.is_file() {
         return Err(format!(
-            "{} printed DEBIAN_IMAGE={} but there is no such file",
-            script.display(),
+            "build-debian.sh printed DEBIAN_IMAGE={} but there is no such file",
             image.display()
         ));
     }

@@ -46,31 +46,36 @@ pub fn test_guest() -> TestGuest {
     }
 }
 
-fn build_script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("guest/build-guest.sh")
-}
-
-fn build_guest() -> Result<TestGuest, String> {
-    let script = build_script();
+/// Runs one of the guest build scripts in `tests/guest/` and returns what it printed on stdout;
+/// on failure, a message with its status, both outputs and `needs` (what the script requires).
+pub(crate) fn run_build_script(name: &str, what: &str, needs: &str) -> Result<String, String> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("guest")
+        .join(name);
     let output = Command::new("bash")
         .arg(&script)
         .output()
         .map_err(|e| format!("could not run {}: {e}", script.display()))?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
         return Err(format!(
-            "building the test guest failed ({}): {} {}\n--- stdout\n{stdout}--- stderr\n{stderr}",
+            "building {what} failed ({}): {} ({needs})\n--- stdout\n{stdout}--- stderr\n{stderr}",
             output.status,
             script.display(),
-            "(it needs Debian with apt-get and root to download packages)",
         ));
     }
+    Ok(stdout)
+}
+
+fn build_guest() -> Result<TestGuest, String> {
+    let stdout = run_build_script(
+        "build-guest.sh",
+        "the test guest",
+        "it needs Debian with apt-get and root to download packages",
+    )?;
     parse_build_output(&stdout).ok_or_else(|| {
-        format!(
-            "{} succeeded but printed no KERNEL=/INITRD= lines:\n{stdout}",
-            script.display()
-        )
+        format!("build-guest.sh succeeded but printed no KERNEL=/INITRD= lines:\n{stdout}")
     })
 }
 

@@ -10,7 +10,6 @@
 // Test code: a step that fails panics with its message, which fails the test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -18,29 +17,6 @@ use maqet_tests::MaqetHome;
 use maqet_tests::cli::{describe, maqet, maqet_json, maqet_ok};
 
 /// The Debian guest image, built (or found in the cache) by `tests/guest/build-debian.sh`.
-fn debian_image() -> PathBuf {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("guest/build-debian.sh");
-    let out = Command::new("bash")
-        .arg(&script)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{} failed (it needs Debian 12, root and Debian's mirrors):\n{stdout}\n{}",
-        script.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let image = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("DEBIAN_IMAGE="))
-        .map(|p| PathBuf::from(p.trim()))
-        .unwrap_or_else(|| panic!("{} printed no DEBIAN_IMAGE=:\n{stdout}", script.display()));
-    assert!(image.is_file(), "no image at {}", image.display());
-    image
-}
-
-/// A key pair made for the test, as the user's own `~/.ssh/id_ed25519` in the maqet home.
 fn user_key(home: &MaqetHome) -> String {
     let ssh = home.path().join(".ssh");
     std::fs::create_dir_all(&ssh).unwrap();
@@ -70,7 +46,7 @@ fn user_key(home: &MaqetHome) -> String {
 
 #[test]
 fn a_debian_cloud_guest_gets_its_user_key_and_host_name_and_maqet_ssh_logs_in() {
-    let image = debian_image();
+    let image = maqet_tests::debian_guest();
     let home = MaqetHome::new();
     let key = user_key(&home);
     let config = home.write_config(
@@ -148,5 +124,44 @@ fn a_debian_cloud_guest_gets_its_user_key_and_host_name_and_maqet_ssh_logs_in() 
         String::from_utf8_lossy(&own.stderr)
     );
     assert_eq!(String::from_utf8_lossy(&own.stdout).trim(), "deb");
+    // A clone boots next to its source as its own machine: its own host name, a new
+    // cloud-init instance (so new SSH host keys) and its own forwarded port.
+    maqet_ok(&home, &["stop", "deb"]);
+    maqet_ok(&home, &["clone", "deb", "deb2"]);
+    maqet_ok(&home, &["start", "deb"]);
+    maqet_ok(&home, &["start", "deb2"]);
+    for vm in ["deb", "deb2"] {
+        let waited = home
+            .cmd()
+            .current_dir(home.path())
+            .args(["wait", vm, "--ssh", "--timeout", "500"])
+            .timeout(Duration::from_secs(550))
+            .output()
+            .unwrap();
+        assert!(
+            waited.status.success(),
+            "{}",
+            describe(&["wait", vm, "--ssh"], &waited)
+        );
+    }
+    let guest_text = |vm: &str, args: &[&str]| {
+        let mut argv = vec!["ssh", vm, "--"];
+        argv.extend_from_slice(args);
+        String::from_utf8_lossy(&maqet_ok(&home, &argv).stdout)
+            .trim()
+            .to_owned()
+    };
+    assert_eq!(guest_text("deb2", &["hostname"]), "deb2");
+    assert_eq!(guest_text("deb", &["hostname"]), "deb");
+    let instance = ["cat", "/var/lib/cloud/data/instance-id"];
+    assert_ne!(guest_text("deb", &instance), guest_text("deb2", &instance));
+    let host_key = ["cat", "/etc/ssh/ssh_host_ed25519_key.pub"];
+    assert_ne!(guest_text("deb", &host_key), guest_text("deb2", &host_key));
+    let ports: Vec<_> = ["deb", "deb2"]
+        .iter()
+        .map(|vm| maqet_json(&home, &["status", vm])["ssh"]["port"].clone())
+        .collect();
+    assert_ne!(ports[0], ports[1], "{ports:?}");
+    maqet_ok(&home, &["stop", "deb2", "--force"]);
     maqet_ok(&home, &["stop", "deb", "--force"]);
 }

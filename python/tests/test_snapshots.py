@@ -55,38 +55,3 @@ def test_running_vm_snapshots_are_disk_only_and_load_needs_a_stop(maqet: Maqet) 
         maqet.snapshot("myvm", "load", "hdd", "while-running")
     maqet.stop("myvm")
     assert maqet.snapshot("myvm", "load", "hdd", "while-running")["status"] == "success"
-
-
-def test_snapshot_based_testing(maqet: Maqet) -> None:
-    def run_performance_test(maqet, vm_id):
-        return maqet.qmp(vm_id, "query-cpus-fast")
-
-    def test_with_snapshots(maqet, vm_id):
-        """Test multiple configurations with snapshot rollback."""
-        # Create base snapshot
-        maqet.snapshot(vm_id, "create", "hdd", "base-state")
-
-        configs = [
-            {"memory": "4G", "cpu": 2},
-            {"memory": "8G", "cpu": 4},
-            {"memory": "16G", "cpu": 8}
-        ]
-
-        results = []
-        for config in configs:
-            # Apply configuration
-            maqet.apply(vm_id, **config)
-            maqet.start(vm_id)
-
-            # Run tests
-            result = run_performance_test(maqet, vm_id)
-            results.append(result)
-
-            # Stop and rollback
-            maqet.stop(vm_id)
-            maqet.snapshot(vm_id, "load", "hdd", "base-state")
-
-        return results
-
-    results = test_with_snapshots(maqet, "myvm")
-    assert [len(r) for r in results] == [2, 4, 8]

@@ -16,6 +16,8 @@
 //! A device driver this module does not know makes the plan [`PciPlan::uncertain`], because
 //! it may or may not take a slot; the export then says the slots may differ.
 
+use crate::options::split_parts;
+
 /// One device QEMU puts on PCI bus 0.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PciEntry {
@@ -153,30 +155,13 @@ fn parse_addr(text: &str) -> Option<u8> {
     u8::from_str_radix(slot, 16).ok().filter(|s| *s < 32)
 }
 
-/// The `key=value` parts of a QEMU option value, `,,` being a literal comma.
-fn parts(value: &str) -> Vec<(String, Option<String>)> {
-    let mut out = Vec::new();
-    let mut current = String::new();
-    let mut chars = value.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == ',' {
-            if chars.peek() == Some(&',') {
-                chars.next();
-                current.push(',');
-                continue;
-            }
-            out.push(std::mem::take(&mut current));
-        } else {
-            current.push(c);
-        }
-    }
-    out.push(current);
-    out.into_iter()
-        .map(|p| match p.split_once('=') {
-            Some((k, v)) => (k.to_owned(), Some(v.to_owned())),
-            None => (p, None),
-        })
-        .collect()
+/// The first part of a QEMU option value (the driver or backend name), empty when there is none.
+fn first_part(value: &str) -> String {
+    split_parts(value)
+        .into_iter()
+        .next()
+        .map(|(name, _)| name)
+        .unwrap_or_default()
 }
 
 fn get(parts: &[(String, Option<String>)], key: &str) -> Option<String> {
@@ -216,7 +201,7 @@ impl PciPlan {
         let display_device = options.iter().any(|(n, v)| {
             n == "device"
                 && v.as_deref()
-                    .map(|v| parts(v)[0].0.clone())
+                    .map(first_part)
                     .is_some_and(|d| DISPLAY_DRIVERS.contains(&d.as_str()))
         });
         let vga = match vga_option.as_deref() {
@@ -231,7 +216,7 @@ impl PciPlan {
         let mut network_option = false;
         for (name, value) in &options {
             let value = value.as_deref().unwrap_or_default();
-            let first = parts(value)[0].0.clone();
+            let first = first_part(value);
             match name.as_str() {
                 "netdev" => network_option = true,
                 "nic" | "net" => {
@@ -256,7 +241,7 @@ impl PciPlan {
             if name != "device" {
                 continue;
             }
-            let parts = parts(value.as_deref().unwrap_or_default());
+            let parts = split_parts(value.as_deref().unwrap_or_default());
             let driver = parts[0].0.clone();
             let id = get(&parts, "id");
             if get(&parts, "bus").is_some_and(|b| b != "pci.0" && b != "pcie.0") {

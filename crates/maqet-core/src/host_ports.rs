@@ -90,19 +90,20 @@ pub fn lost_race_error(
     ))
 }
 
+/// How often a port that is busy with no process holding it is probed again: another maqet
+/// checking the same port holds it for a moment only, and that is not a holder to refuse for.
+const TRANSIENT_PROBES: u32 = 8;
+const TRANSIENT_PROBE_PAUSE: std::time::Duration = std::time::Duration::from_millis(25);
+
 /// Fails (invalid input, exit 3) when a forwarded host port is already taken, naming it and
 /// the process holding it when that can be found.
 pub fn check_free(vm: &str, forwards: &[PortForward]) -> Result<(), MaqetError> {
     for forward in forwards {
-        let addr = SocketAddrV4::new(forward.host_addr, forward.host);
-        let taken = match forward.proto.as_str() {
-            "udp" => UdpSocket::bind(addr).err(),
-            _ => TcpListener::bind(addr).err(),
+        let (err, holder) = match busy_with_holder(forward) {
+            None => continue,
+            Some(found) => found,
         };
-        let Some(err) = taken else { continue };
-        let holder = holder_of(forward)
-            .map(|h| format!(" by {h}"))
-            .unwrap_or_default();
+        let holder = holder.map(|h| format!(" by {h}")).unwrap_or_default();
         return Err(MaqetError::with_source(
             ErrorKind::InvalidInput,
             format!(
@@ -113,6 +114,31 @@ pub fn check_free(vm: &str, forwards: &[PortForward]) -> Result<(), MaqetError> 
         ));
     }
     Ok(())
+}
+
+/// Binds the forward's host port once: the bind error when it is taken.
+fn probe(forward: &PortForward) -> Option<std::io::Error> {
+    let addr = SocketAddrV4::new(forward.host_addr, forward.host);
+    match forward.proto.as_str() {
+        "udp" => UdpSocket::bind(addr).err(),
+        _ => TcpListener::bind(addr).err(),
+    }
+}
+
+/// `None` when the port is free; else the bind error and the holding process when one is
+/// visible. A port busy with no holder to be seen (another start's own probe) is probed again
+/// for a moment before it counts as taken.
+fn busy_with_holder(forward: &PortForward) -> Option<(std::io::Error, Option<String>)> {
+    let mut err = probe(forward)?;
+    for _ in 0..TRANSIENT_PROBES {
+        if let Some(holder) = holder_of(forward) {
+            return Some((err, Some(holder)));
+        }
+        std::thread::sleep(TRANSIENT_PROBE_PAUSE);
+        err = probe(forward)?;
+    }
+    let holder = holder_of(forward);
+    Some((err, holder))
 }
 
 /// The process holding the port (`pid 123 (qemu-system-x86)`), from /proc, when visible.

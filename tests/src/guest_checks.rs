@@ -1,10 +1,12 @@
 //! Checks that end-to-end tests on real guests share: `maqet` commands that may take minutes,
 //! what listens on a forwarded port and what answers there, the interface the guest put
-//! slirp's address on, and domains the test defined in the test libvirtd.
+//! slirp's address on, the host keys cloud-init printed on the console, the user's own key
+//! pair, and domains the test defined in the test libvirtd.
 
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
-use std::process::Output;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use crate::MaqetHome;
@@ -95,6 +97,64 @@ pub fn interface_with_slirp_address(ip_output: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// A key pair of the user's own in `~/.ssh` (the default `ssh_authorized_keys`); returns the
+/// public key's `TYPE BASE64`.
+///
+/// # Panics
+/// When `ssh-keygen` (openssh-client) cannot make it.
+pub fn user_key(home: &MaqetHome) -> String {
+    let ssh = home.path().join(".ssh");
+    std::fs::create_dir_all(&ssh).unwrap();
+    let key = ssh.join("id_ed25519");
+    let made = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "must-show", "-f"])
+        .arg(&key)
+        .status()
+        .expect("ssh-keygen runs (openssh-client)");
+    assert!(made.success());
+    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    public
+        .split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The `TYPE BASE64` keys between cloud-init's host key markers in a serial log.
+pub fn host_keys_on_console(log: &str) -> Vec<String> {
+    let Some(start) = log.find("-----BEGIN SSH HOST KEY KEYS-----") else {
+        return Vec::new();
+    };
+    let block = &log[start..];
+    let end = block
+        .find("-----END SSH HOST KEY KEYS-----")
+        .unwrap_or(block.len());
+    block[..end]
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            (words.len() >= 2).then(|| format!("{} {}", words[0], words[1]))
+        })
+        .collect()
+}
+
+/// Every file under `dir`.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            if entry.file_type().unwrap().is_dir() {
+                todo.push(entry.path());
+            } else {
+                out.push(entry.path());
+            }
+        }
+    }
+    out
+}
+
 /// Domains a test defines in the test libvirtd: stopped and undefined when dropped, even when
 /// the test panicked.
 #[derive(Debug)]
@@ -118,5 +178,16 @@ mod tests {
                   2: ens4    inet 10.0.2.15/24 metric 1024 brd 10.0.2.255 scope global dynamic ens4\n";
         assert_eq!(interface_with_slirp_address(ip).as_deref(), Some("ens4"));
         assert_eq!(interface_with_slirp_address("1: lo inet 127.0.0.1/8"), None);
+    }
+
+    #[test]
+    fn the_console_block_gives_its_keys_without_comments() {
+        let log = "boot\n-----BEGIN SSH HOST KEY KEYS-----\r\necdsa-sha2-nistp256 AAAA1 root@deb\r\n\
+                   ssh-ed25519 AAAA2 root@deb\r\n-----END SSH HOST KEY KEYS-----\r\nlogin:";
+        assert_eq!(
+            host_keys_on_console(log),
+            ["ecdsa-sha2-nistp256 AAAA1", "ssh-ed25519 AAAA2"]
+        );
+        assert!(host_keys_on_console("no block").is_empty());
     }
 }

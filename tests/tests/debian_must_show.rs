@@ -26,8 +26,8 @@ use std::time::{Duration, Instant};
 
 use maqet_tests::cli::describe;
 use maqet_tests::guest_checks::{
-    DomainCleanup, assert_loopback_only, interface_with_slirp_address, unique_name,
-    wait_for_ssh_banner,
+    DomainCleanup, assert_loopback_only, files_under, host_keys_on_console,
+    interface_with_slirp_address, unique_name, user_key, wait_for_ssh_banner,
 };
 use maqet_tests::libvirtd::{TestPool, agent_sh, libvirtd, wait_for_agent, wait_for_domstate};
 use maqet_tests::{
@@ -121,45 +121,6 @@ fn wait_for_ssh(home: &MaqetHome, vm: &str) {
     );
 }
 
-/// A key pair of the user's own in `~/.ssh` (the default `ssh_authorized_keys`); returns the
-/// public key's `TYPE BASE64`.
-fn user_key(home: &MaqetHome) -> String {
-    let ssh = home.path().join(".ssh");
-    std::fs::create_dir_all(&ssh).unwrap();
-    let key = ssh.join("id_ed25519");
-    let made = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", "must-show", "-f"])
-        .arg(&key)
-        .status()
-        .expect("ssh-keygen runs (openssh-client)");
-    assert!(made.success());
-    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
-    public
-        .split_whitespace()
-        .take(2)
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// The `TYPE BASE64` keys between cloud-init's host key markers in a serial log.
-fn host_keys_on_console(log: &str) -> Vec<String> {
-    let Some(start) = log.find("-----BEGIN SSH HOST KEY KEYS-----") else {
-        return Vec::new();
-    };
-    let block = &log[start..];
-    let end = block
-        .find("-----END SSH HOST KEY KEYS-----")
-        .unwrap_or(block.len());
-    block[..end]
-        .lines()
-        .skip(1)
-        .filter_map(|l| {
-            let words: Vec<&str> = l.split_whitespace().collect();
-            (words.len() >= 2).then(|| format!("{} {}", words[0], words[1]))
-        })
-        .collect()
-}
-
 /// The VM's `known_hosts` was filled from the block cloud-init printed on ttyS0: every key in
 /// it is one of the block's, and it holds more than the one ed25519 key the agent path reads.
 fn assert_host_keys_came_from_the_serial_console(dir: &Path) {
@@ -184,22 +145,6 @@ fn assert_host_keys_came_from_the_serial_console(dir: &Path) {
         known.len() > 1 && known.iter().all(|k| on_console.contains(k)),
         "known_hosts {known:?} is not the console's block {on_console:?}"
     );
-}
-
-/// Every file under `dir`.
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(d) = todo.pop() {
-        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            if entry.file_type().unwrap().is_dir() {
-                todo.push(entry.path());
-            } else {
-                out.push(entry.path());
-            }
-        }
-    }
-    out
 }
 
 #[test]
@@ -419,6 +364,11 @@ fn a_debian_cloud_image_from_a_url_to_a_shell_a_libvirt_domain_and_a_clone() {
     for ((what, source), (_, clone)) in source_identity.iter().zip(&clone_identity) {
         assert_ne!(source, clone, "the clone has its source's {what}");
     }
+    // The seed's once-per-instance step made the clone's id and noted it for the next instance;
+    // the source's first instance kept the id systemd made and noted it too.
+    let record = ["cat", "/var/lib/cloud/maqet-machine-id"];
+    assert_eq!(guest(&home, "deb2", &record), clone_identity[0].1);
+    assert_eq!(guest(&home, "deb", &record), source_identity[0].1);
     let clone_dir = data_dir(&home, "deb2");
     assert_host_keys_came_from_the_serial_console(&clone_dir);
     let ports: Vec<_> = ["deb", "deb2"]

@@ -11,7 +11,8 @@
 //!    under maqet, and its sshd answers through the forward, on 127.0.0.1 only;
 //! 5. a clone boots next to its source with its own host name, port, cloud-init instance,
 //!    machine id and SSH host keys;
-//! 6. `rm --all --force --clean-storage` leaves no file of either VM.
+//! 6. `rm --all --force --clean-storage` leaves no file of either VM, and `image prune` then
+//!    empties the image cache.
 //!
 //! Five Debian boots (the first cut short by the stop, the last two side by side); the
 //! plugins are the ones built next to `maqet`, as after `cargo build`. Needs root (libvirtd) and
@@ -382,7 +383,7 @@ fn a_debian_cloud_image_from_a_url_to_a_shell_a_libvirt_domain_and_a_clone() {
     );
 
     // 6. Removing both with --clean-storage leaves no file of them; the image cache stays
-    // (`maqet image rm`/`prune` empty it).
+    // until `maqet image prune`.
     let removed = json(&home, &["rm", "--all", "--force", "--clean-storage"], 300);
     assert_eq!(
         removed["removed"].as_array().map(Vec::len),
@@ -402,6 +403,11 @@ fn a_debian_cloud_image_from_a_url_to_a_shell_a_libvirt_domain_and_a_clone() {
         .collect();
     assert!(left.is_empty(), "files of removed VMs remain: {left:?}");
     assert!(cached.is_file(), "the cached image stays for the next VM");
+    run(&home, &["image", "prune"], 60);
+    assert!(
+        !cached.exists(),
+        "`image prune` removes an image no VM uses"
+    );
     eprintln!(
         "debian_must_show: whole test {:.1} s",
         began.elapsed().as_secs_f64()

@@ -5,8 +5,10 @@
 # own disk through the BIOS: GRUB in the MBR, one ext4 partition, systemd, Debian's cloud kernel
 # (virtio drivers; no AHCI), cloud-init (NoCloud datasource, then None), qemu-guest-agent (started
 # by udev when the virtio port org.qemu.guest_agent.0 exists), openssh-server (host keys made at
-# first boot) and sudo. The kernel logs to tty1 and ttyS0 (115200); systemd starts a getty on
-# ttyS0, so `login:` shows on the serial console. /etc/machine-id is empty: each VM gets its own.
+# first boot) and sudo. The kernel logs to tty1 and ttyS0 (115200); ttyS0 comes last, so it is
+# /dev/console: what boot services print there (cloud-init's SSH host key block, which maqet reads
+# from the serial log) reaches the serial console. systemd starts a getty on ttyS0, so `login:`
+# shows on the serial console. /etc/machine-id is empty: each VM gets its own.
 #
 # Output: <cache>/<key>/{debian-12.qcow2,VERSION}, printed as DEBIAN_DIR=... and DEBIAN_IMAGE=...
 #   cache: ${MAQET_DEBIAN_GUEST_DIR:-$HOME/.cache/maqet/debian-guest}
@@ -34,7 +36,7 @@ DISK_SIZE_MIB=2048
 PART_START_SECTOR=2048 # 1 MiB: the gap before it holds GRUB's core.img
 IMAGE_NAME=debian-12.qcow2
 RESOLVE_MAX_AGE_MIN=1440
-KERNEL_CMDLINE="console=ttyS0,115200 console=tty1"
+KERNEL_CMDLINE="console=tty1 console=ttyS0,115200"
 # Drivers for the root disk on maqet's interfaces (virtio is the default; the cloud kernel has
 # no AHCI, so `interface: sata` cannot boot this image).
 INITRAMFS_MODULES=(virtio_pci virtio_blk virtio_scsi sd_mod ata_piix)

@@ -5,8 +5,9 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-/// Kernel command line baked into the image's GRUB config (serial console on ttyS0).
-pub const DEBIAN_KERNEL_CMDLINE: &str = "console=ttyS0,115200 console=tty1";
+/// Kernel command line baked into the image's GRUB config. The last `console=` is
+/// `/dev/console`: ttyS0, so cloud-init's SSH host key block reaches the serial log.
+pub const DEBIAN_KERNEL_CMDLINE: &str = "console=tty1 console=ttyS0,115200";
 /// What the Debian guest prints on ttyS0 once it accepts logins.
 pub const DEBIAN_LOGIN_PROMPT: &str = "login:";
 

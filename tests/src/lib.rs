@@ -14,6 +14,8 @@
 //!   [`QmpTestClient`] talks raw QMP without any maqet crate.
 //! - [`maqet_snapshot!`] snapshots what a `maqet` command prints (filters in [`snapshot`]).
 //! - [`sqlite`] edits and holds the state database (rusqlite) behind maqet's back.
+//! - [`guest_checks`]: slow `maqet` commands, forwarded ports (loopback only, sshd's
+//!   banner), the guest's slirp interface and libvirt domains removed after a test.
 //! - [`libvirtd`] runs a libvirtd for the tests (configured for this container, put back
 //!   after); [`TestSshd`] is a loopback-only sshd for `qemu+ssh://` tests.
 //!
@@ -55,6 +57,8 @@ pub mod snapshot;
 pub mod sqlite;
 
 pub mod libvirtd;
+
+pub mod guest_checks;
 
 pub mod cli;
 

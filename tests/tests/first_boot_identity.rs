@@ -2,7 +2,7 @@
 //! at start is seen by the guest's kernel on a virtio disk, the SSH forward is chosen and kept,
 //! the host key is learnt from the console, and `ssh` / `ssh-config` / `wait --ssh` say what
 //! they need. The test guest has no cloud-init or sshd: the login itself is tested on Debian
-//! (`debian_identity.rs`).
+//! (`debian_must_show.rs`).
 //!
 //! Build the binaries first: `cargo build -p maqet-cli -p maqet-runner`.
 

@@ -2,7 +2,7 @@
 //! a VM with `ports` defines and starts, its forward listens on `host_addr` only, and the guest
 //! finds its NIC (model, MAC, PCI slot) where it had it under maqet; `export --name` makes a
 //! second domain; `deploy` to a host without a `default` pool creates it, and qcow2 overlays
-//! are flattened on the way.
+//! are flattened on the way. The real Debian guest deployed to it is in `debian_must_show.rs`.
 //!
 //! Needs root (see `maqet_tests::libvirtd`). QEMU runs the test guest under TCG.
 
@@ -10,20 +10,19 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
 use maqet_tests::cli::{describe, maqet, maqet_stdout};
+use maqet_tests::guest_checks::{
+    DomainCleanup, assert_loopback_only, free_port, maqet_slow, unique_name,
+};
 use maqet_tests::libvirtd::{
-    NoDefaultPool, TestPool, agent_sh, libvirtd, remove_domain, tcp_listeners, virsh_ok,
-    wait_for_agent, wait_for_domstate,
+    NoDefaultPool, agent_sh, libvirtd, virsh_ok, wait_for_agent, wait_for_domstate,
 };
-use maqet_tests::{
-    DEBIAN_LOGIN_PROMPT, MaqetHome, READY_BANNER, debian_guest, guest_config_yaml,
-    wait_for_file_text,
-};
+use maqet_tests::{MaqetHome, READY_BANNER, guest_config_yaml, wait_for_file_text};
 use serde_json::Value;
 
 /// Generous guards for a TCG boot on a loaded 2-core machine (failure guards, not timings).
@@ -52,19 +51,6 @@ fn home_with_plugins() -> MaqetHome {
         std::fs::copy(&built, dir.join(lib)).unwrap();
     }
     home
-}
-
-fn unique(name: &str) -> String {
-    format!("mqt-{name}-{}", std::process::id())
-}
-
-/// A TCP port nothing listens on right now.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn ok_json(home: &MaqetHome, args: &[&str]) -> (Value, String) {
@@ -105,32 +91,12 @@ fn fetch_with_retries(port: u16) -> String {
     panic!("the guest's page did not come through 127.0.0.1:{port}: {last}");
 }
 
-/// Only 127.0.0.1 listens on `port`: not 0.0.0.0, `*` or an IPv6 address.
-fn assert_loopback_only(port: u16) {
-    let listeners = tcp_listeners(port);
-    assert_eq!(
-        listeners,
-        vec![format!("127.0.0.1:{port}")],
-        "the forward must listen on 127.0.0.1 only"
-    );
-}
-
-struct DomainCleanup(Vec<String>);
-
-impl Drop for DomainCleanup {
-    fn drop(&mut self) {
-        for name in &self.0 {
-            remove_domain(name);
-        }
-    }
-}
-
 #[test]
 fn export_with_ports_runs_on_libvirt_9_0_with_the_nic_where_maqet_had_it() {
     let _daemon = libvirtd();
     let version = virsh_ok(&["version", "--daemon"]);
     let home = home_with_plugins();
-    let name = unique("ports");
+    let name = unique_name("ports");
     let copy = format!("{name}-copy");
     let _cleanup = DomainCleanup(vec![name.clone(), copy.clone()]);
     let port = free_port();
@@ -279,7 +245,7 @@ fn deploy_creates_the_missing_default_pool_and_flattens_overlays() {
     let _daemon = libvirtd();
     let _no_default = NoDefaultPool::new();
     let home = home_with_plugins();
-    let name = unique("overlay");
+    let name = unique_name("overlay");
     let _cleanup = DomainCleanup(vec![name.clone()]);
     let images = tempfile::tempdir().unwrap();
     let base = images.path().join("base.qcow2");
@@ -380,147 +346,5 @@ fn deploy_creates_the_missing_default_pool_and_flattens_overlays() {
 
     let (removed, _) = ok_json(&home, &["undeploy", &name, "--connect", "qemu:///system"]);
     assert_eq!(removed["deleted_volumes"].as_array().map(Vec::len), Some(4));
-    let _ = std::fs::remove_file(&serial);
-}
-
-/// Seconds the Debian guest may take to reach `login:` under TCG on a busy machine.
-const DEBIAN_BOOT_SECS: u64 = 900;
-
-/// Runs a `maqet` command that may legitimately take up to `secs` seconds; returns stdout.
-fn maqet_slow(home: &MaqetHome, args: &[&str], secs: u64) -> String {
-    let out = home
-        .cmd()
-        .current_dir(home.path())
-        .args(args)
-        .timeout(Duration::from_secs(secs + 60))
-        .output()
-        .expect("the maqet binary must run");
-    assert!(out.status.success(), "{}", describe(args, &out));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// The guest interface that holds slirp's 10.0.2.15, from `ip -o -4 addr show`.
-fn interface_with_slirp_address(ip_output: &str) -> Option<String> {
-    ip_output
-        .lines()
-        .find(|l| l.contains("inet 10.0.2.15/"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .map(str::to_owned)
-}
-
-/// The first bytes sshd sends through the forward on 127.0.0.1:`port` (its version banner).
-fn ssh_banner(port: u16) -> Result<String, String> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .map_err(|e| e.to_string())?;
-    let mut buffer = [0u8; 64];
-    let read = stream.read(&mut buffer).map_err(|e| e.to_string())?;
-    Ok(String::from_utf8_lossy(&buffer[..read]).into_owned())
-}
-
-/// A real Debian 12 VM shaped like a cloud image (a qcow2 overlay on the Debian image; the
-/// network config cloud-init writes at first boot names the NIC): deployed to libvirt 9.0, it
-/// boots from the flattened disk with its network on the same interface as under maqet, and
-/// its sshd answers through the forward on 127.0.0.1 only.
-#[test]
-fn debian_guest_keeps_its_network_when_deployed() {
-    let _daemon = libvirtd();
-    let image = debian_guest();
-    let home = home_with_plugins();
-    let name = unique("debian");
-    let _cleanup = DomainCleanup(vec![name.clone()]);
-    let port = free_port();
-    let yaml = format!(
-        "name: {name}\nbinary: qemu-system-x86_64\nmemory: 1G\ncpu: 1\naccel: tcg\n\
-         display: none\nguest_agent: true\nstorage:\n  - name: hdd\n    type: qcow2\n    \
-         backing_file: {image}\n    backing_format: qcow2\n    size: 4G\n\
-         ports:\n  - {{host: {port}, guest: 22, host_addr: 127.0.0.1}}\n",
-        image = Value::from(image.to_string_lossy())
-    );
-    let config = home.write_config(&name, &yaml);
-    maqet_stdout(&home, &["add", &config.to_string_lossy()]);
-
-    let boot = DEBIAN_BOOT_SECS.to_string();
-    maqet_stdout(&home, &["start", &name]);
-    maqet_slow(
-        &home,
-        &[
-            "wait",
-            &name,
-            "--serial",
-            DEBIAN_LOGIN_PROMPT,
-            "--timeout",
-            &boot,
-        ],
-        DEBIAN_BOOT_SECS,
-    );
-    maqet_slow(&home, &["wait", &name, "--agent", "--timeout", "300"], 300);
-    let under_maqet = maqet_stdout(
-        &home,
-        &["exec", &name, "--", "ip", "-o", "-4", "addr", "show"],
-    );
-    let maqet_interface = interface_with_slirp_address(&under_maqet)
-        .unwrap_or_else(|| panic!("no 10.0.2.15 in the guest under maqet:\n{under_maqet}"));
-    maqet_slow(
-        &home,
-        &["wait", &name, "--tcp", "22", "--timeout", "300"],
-        300,
-    );
-    let banner = ssh_banner(port).unwrap();
-    assert!(banner.starts_with("SSH-2.0-"), "{banner:?}");
-    maqet_slow(&home, &["stop", &name, "--timeout", "300"], 300);
-
-    let pool = TestPool::new(&unique("pool-debian"));
-    let (result, _) = ok_json(
-        &home,
-        &[
-            "deploy",
-            &name,
-            "--connect",
-            "qemu:///system",
-            "--pool",
-            &pool.name,
-            "--start",
-        ],
-    );
-    assert_eq!(result["flattened"], serde_json::json!(["hdd"]), "{result}");
-    wait_for_domstate(&name, "running", STATE_GUARD).unwrap();
-    let serial = PathBuf::from(format!("/var/log/libvirt/qemu/{name}-serial.log"));
-    wait_for_file_text(
-        &serial,
-        DEBIAN_LOGIN_PROMPT,
-        Duration::from_secs(DEBIAN_BOOT_SECS),
-    )
-    .unwrap_or_else(|e| panic!("the deployed Debian guest did not boot: {e}"));
-    wait_for_agent(&name, Duration::from_secs(300)).unwrap();
-    let mut under_libvirt = String::new();
-    for _ in 0..60 {
-        under_libvirt = agent_sh(&name, "ip -o -4 addr show");
-        if under_libvirt.contains("10.0.2.15") {
-            break;
-        }
-        std::thread::sleep(Duration::from_secs(2));
-    }
-    assert_eq!(
-        interface_with_slirp_address(&under_libvirt).as_deref(),
-        Some(maqet_interface.as_str()),
-        "the guest's network is not on {maqet_interface} under libvirt:\n{under_libvirt}"
-    );
-    assert_loopback_only(port);
-    let mut banner = Err(String::new());
-    for _ in 0..60 {
-        banner = ssh_banner(port);
-        if banner.as_ref().is_ok_and(|b| b.starts_with("SSH-2.0-")) {
-            break;
-        }
-        std::thread::sleep(Duration::from_secs(2));
-    }
-    assert!(
-        banner.as_ref().is_ok_and(|b| b.starts_with("SSH-2.0-")),
-        "sshd does not answer through 127.0.0.1:{port}: {banner:?}"
-    );
-
-    ok_json(&home, &["undeploy", &name, "--connect", "qemu:///system"]);
     let _ = std::fs::remove_file(&serial);
 }

@@ -274,6 +274,9 @@ pub struct VmInfo {
     pub config_paths: Vec<PathBuf>,
     /// The stored (merged) config.
     pub config_data: Value,
+    /// The config as maqet starts the VM: `config_data` plus what first-boot identity adds
+    /// (the seed drive and the SSH forward of the last start). What `export` renders.
+    pub run_config: Value,
     /// Summary of the config.
     pub configuration: ConfigurationSummary,
     /// The VM's data directory (disks, logs).

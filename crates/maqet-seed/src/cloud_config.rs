@@ -18,14 +18,47 @@ pub struct Identity {
     pub hostname: String,
 }
 
+/// Where the guest notes the machine id its last cloud-init instance ran with.
+pub const MACHINE_ID_RECORD: &str = "/var/lib/cloud/maqet-machine-id";
+
+/// The `bootcmd` step that gives each new cloud-init instance of a disk that already ran one
+/// (a clone's copy of its source, a VM whose identity changed) a new `/etc/machine-id`.
+///
+/// `cloud-init-per instance` runs it once per instance id. It makes a new id only when
+/// `/etc/machine-id` is still the one [`MACHINE_ID_RECORD`] noted for an earlier instance, so
+/// the first boot of a fresh image keeps the id systemd has just made; then it notes the
+/// current id. Services that read the id when they start (journald) see the new one from the
+/// next boot on. A guest without `systemd-machine-id-setup` is left alone.
+pub fn machine_id_bootcmd() -> Value {
+    let script = format!(
+        "command -v systemd-machine-id-setup >/dev/null || exit 0; \
+         if [ -s {record} ] && [ \"$(cat {record})\" = \"$(cat /etc/machine-id)\" ]; then \
+         rm -f /etc/machine-id && systemd-machine-id-setup >/dev/null || exit 1; \
+         if [ -f /var/lib/dbus/machine-id ] && [ ! -L /var/lib/dbus/machine-id ]; then \
+         cp /etc/machine-id /var/lib/dbus/machine-id; fi; fi; \
+         cp /etc/machine-id {record}",
+        record = MACHINE_ID_RECORD
+    );
+    json!([
+        "cloud-init-per",
+        "instance",
+        "maqet-machine-id",
+        "sh",
+        "-c",
+        script
+    ])
+}
+
 /// The generated cloud-config, as a mapping.
 ///
 /// It creates the user (instead of the image's default one), sets the host name (and its
 /// `/etc/hosts` line, so `sudo` can resolve it), turns off
-/// password logins for SSH and makes sure the host keys are printed on the console, where
-/// maqet reads them (see [`crate::host_keys`]).
+/// password logins for SSH, makes sure the host keys are printed on the console, where
+/// maqet reads them (see [`crate::host_keys`]), and gives a new instance of a disk that ran
+/// another one its own machine id ([`machine_id_bootcmd`]).
 pub fn generated_cloud_config(identity: &Identity) -> Map<String, Value> {
     let config = json!({
+        "bootcmd": [machine_id_bootcmd()],
         "hostname": identity.hostname,
         "preserve_hostname": false,
         "manage_etc_hosts": true,

@@ -217,8 +217,10 @@ impl VmView {
             problem,
         };
         let empty = Map::new();
-        let config = info["config_data"]
+        // `run_config`: the config as maqet starts the VM (first-boot seed and SSH forward).
+        let config = info["run_config"]
             .as_object()
+            .or_else(|| info["config_data"].as_object())
             .or_else(|| info["config"].as_object())
             .unwrap_or(&empty);
         let text = |key: &str| config.get(key).and_then(Value::as_str).map(str::to_owned);
@@ -368,6 +370,23 @@ mod tests {
         let vm = VmView::from_info(&info).unwrap();
         assert_eq!(vm.disks[0].file, "/d/vms/web/root.qcow2");
         assert!(!vm.disks[0].user_file);
+    }
+
+    #[test]
+    fn the_config_as_started_is_exported_with_its_seed_and_ssh_forward() {
+        let seed = json!({"name": "maqet-cidata", "type": "raw", "file": "/d/seed.iso",
+            "media": "disk", "readonly": true, "interface": "virtio"});
+        let info = json!({"name": "deb", "data_dir": "/d",
+            "config_data": {"cloud_init": true, "storage": [{"name": "hdd", "size": "4G"}]},
+            "run_config": {"cloud_init": true,
+                "storage": [{"name": "hdd", "size": "4G"}, seed],
+                "ports": [{"host": 41234, "guest": 22}]}});
+        let vm = VmView::from_info(&info).unwrap();
+        assert_eq!(vm.disks.len(), 2);
+        assert_eq!(vm.disks[1].file, "/d/seed.iso");
+        assert_eq!(vm.ports.len(), 1);
+        assert_eq!(vm.nics.len(), 1, "one NIC, with the forward");
+        assert_eq!(vm.nics[0].model, "virtio");
     }
 
     #[test]

@@ -99,7 +99,7 @@ impl Maqet {
     /// The clone is its own machine: each host port the source forwards in `ports` becomes
     /// the next free one above it (2222 -> 2223), its host name is its own name (a source's
     /// `hostname` is replaced), and its first-boot files (cloud-init seed and instance-id)
-    /// are not copied, so cloud-init runs again in it (new SSH host keys).
+    /// are not copied, so cloud-init runs again in it (new SSH host keys and machine id).
     #[api_method(
         name = "clone",
         category = "storage",

@@ -9,9 +9,10 @@
 //!   `hostname`; a source's explicit `hostname` becomes the clone's own name, with a note.
 //! - cloud-init instance: the first-boot files (the seed and the stored instance-id) live in
 //!   the VM's data directory, which a clone never copies, so the clone's first start makes a
-//!   new instance-id and cloud-init runs again in it (new SSH host keys). A seed the source
-//!   attached as a drive (the `cloud-init` plugin's `cidata`) is shared read-only and carries
-//!   the source's instance-id: a note says to give the clone its own.
+//!   new instance-id and cloud-init runs again in it: new SSH host keys, and a new
+//!   `/etc/machine-id` (the seed's `bootcmd`, `maqet_seed::cloud_config::machine_id_bootcmd`).
+//!   A seed the source attached as a drive (the `cloud-init` plugin's `cidata`) is shared
+//!   read-only and carries the source's instance-id: a note says to give the clone its own.
 
 use std::collections::HashSet;
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, UdpSocket};

@@ -176,12 +176,14 @@ impl Maqet {
     ) -> Result<VmInfo, MaqetError> {
         let record = self.vm_record(&vm)?;
         let qemu_argv = self.qemu_argv(&record)?;
+        let run_config = self.config_with_first_boot(&record);
         Ok(VmInfo {
             configuration: crate::results::ConfigurationSummary::of(&record.config),
             config_path: record.config_paths.first().cloned(),
             data_dir: self.dirs().vm_data_dir(&record.id),
             vm_id: record.id,
             name: record.name,
+            run_config,
             config_paths: record.config_paths,
             config_data: record.config,
             qemu_argv,

@@ -104,3 +104,82 @@ fn authorized_keys_must_be_one_well_formed_key_line() {
         assert!(check_authorized_key(&bad).is_err(), "{bad}");
     }
 }
+
+#[test]
+fn each_new_instance_runs_the_machine_id_step_once() {
+    let config = body(&user_data(&identity(), None));
+    let step = &config["bootcmd"][0];
+    assert_eq!(step, &machine_id_bootcmd());
+    // `cloud-init-per instance NAME`: once per instance id, not at every boot.
+    assert_eq!(step[0], "cloud-init-per");
+    assert_eq!(step[1], "instance");
+    assert_eq!(step[2], "maqet-machine-id");
+    assert_eq!(step[3], "sh");
+    assert_eq!(step[4], "-c");
+    // A user's own `bootcmd` replaces the generated one (their mapping's keys win).
+    let extra = json!({"bootcmd": ["echo mine"]});
+    let config = body(&user_data(&identity(), Some(&extra)));
+    assert_eq!(config["bootcmd"], json!(["echo mine"]));
+}
+
+/// Runs the machine-id step's script with the guest's paths moved into `dir` and a
+/// `systemd-machine-id-setup` that writes `new-id` (as the real one writes a random id);
+/// returns the machine id and the record afterwards.
+fn run_machine_id_step(
+    dir: &std::path::Path,
+    machine_id: &str,
+    record: Option<&str>,
+) -> (String, String) {
+    let etc = dir.join("machine-id");
+    let rec = dir.join("record");
+    std::fs::write(&etc, machine_id).unwrap();
+    match record {
+        Some(text) => std::fs::write(&rec, text).unwrap(),
+        None => drop(std::fs::remove_file(&rec)),
+    }
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let setup = bin.join("systemd-machine-id-setup");
+    std::fs::write(
+        &setup,
+        format!("#!/bin/sh\nprintf 'new-id\\n' > {}\n", etc.display()),
+    )
+    .unwrap();
+    let mut perms = std::fs::metadata(&setup).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&setup, perms).unwrap();
+    let script = machine_id_bootcmd()[5]
+        .as_str()
+        .unwrap()
+        .replace(MACHINE_ID_RECORD, &rec.to_string_lossy())
+        .replace("/etc/machine-id", &etc.to_string_lossy())
+        .replace(
+            "/var/lib/dbus/machine-id",
+            &dir.join("dbus-id").to_string_lossy(),
+        );
+    let path = format!("{}:/usr/bin:/bin", bin.display());
+    let status = std::process::Command::new("sh")
+        .args(["-c", &script])
+        .env("PATH", path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    (
+        std::fs::read_to_string(&etc).unwrap(),
+        std::fs::read_to_string(&rec).unwrap(),
+    )
+}
+
+#[test]
+fn a_machine_id_left_from_an_earlier_instance_is_replaced_and_a_fresh_one_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    // First instance of a fresh image: systemd has just made the id; it is kept and noted.
+    let (id, record) = run_machine_id_step(dir.path(), "aaaa\n", None);
+    assert_eq!((id.as_str(), record.as_str()), ("aaaa\n", "aaaa\n"));
+    // A later instance on the same disk (a clone, a changed identity): a new id, noted.
+    let (id, record) = run_machine_id_step(dir.path(), "aaaa\n", Some("aaaa\n"));
+    assert_eq!((id.as_str(), record.as_str()), ("new-id\n", "new-id\n"));
+    // An id someone already changed since the last instance is theirs to keep.
+    let (id, record) = run_machine_id_step(dir.path(), "bbbb\n", Some("aaaa\n"));
+    assert_eq!((id.as_str(), record.as_str()), ("bbbb\n", "bbbb\n"));
+}

@@ -332,7 +332,7 @@ impl PyMaqet {
         let files = config_files(config)?;
         let set = ConfigOverrides(kwargs_map(kwargs, "apply")?);
         self.run(py, Context::Plain, move |m| {
-            m.apply_with(vm_id, files, Vec::new(), set)
+            m.apply_with(vm_id, files, Vec::new(), false, set)
                 .map(|a| VMInstance::of(&a.vm))
         })
     }

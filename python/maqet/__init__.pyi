@@ -73,6 +73,7 @@ class Maqet:
         config: Optional[Union[_Path, List[_Path]]] = None,
         name: Optional[str] = None,
         empty: bool = False,
+        force: bool = False,
         **kwargs: Any,
     ) -> str: ...
     def start(self, vm_id: str) -> VMInstance: ...
@@ -92,6 +93,7 @@ class Maqet:
         self,
         vm_id: str,
         config: Optional[Union[_Path, List[_Path]]] = None,
+        force: bool = False,
         **kwargs: Any,
     ) -> VMInstance: ...
     def qmp(self, vm_id: str, command: str, **kwargs: Any) -> Dict[str, Any]: ...

@@ -16,7 +16,7 @@ import maqet
 from maqet import Maqet
 
 REFERENCE_SIGNATURES = {
-    "add": "(self, config=None, name=None, empty=False, **kwargs)",
+    "add": "(self, config=None, name=None, empty=False, force=False, **kwargs)",
     "start": "(self, vm_id)",
     "stop": "(self, vm_id, force=False, timeout=30)",
     "rm": "(self, vm_id=None, force=False, all=False, clean_storage=False)",
@@ -24,7 +24,7 @@ REFERENCE_SIGNATURES = {
     "status": "(self, vm_id, detailed=False)",
     "info": "(self, vm_id)",
     "inspect": "(self, vm_id)",
-    "apply": "(self, vm_id, config=None, **kwargs)",
+    "apply": "(self, vm_id, config=None, force=False, **kwargs)",
     "qmp": "(self, vm_id, command, **kwargs)",
     "qmp_key": "(self, vm_id, *keys, hold_time=100)",
     "qmp_type": "(self, vm_id, text, hold_time=100)",

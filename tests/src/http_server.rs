@@ -1,6 +1,7 @@
 //! A tiny HTTP/1.1 file server on loopback for the image-download tests: serves files from
 //! disk or memory, honours `Range: bytes=N-`, answers 404 for unknown paths, and can cut a
-//! response short on purpose. It records each request so tests can see what was asked.
+//! response short or stall it (stop sending, connection held open) on purpose. It records
+//! each request so tests can see what was asked.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -10,6 +11,10 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
+use std::time::{Duration, Instant};
+
+/// Longest a stalled response holds its connection when the server is not dropped first.
+const STALL_HOLD: Duration = Duration::from_secs(300);
 
 /// What the server serves at one path.
 #[derive(Debug, Clone)]
@@ -32,6 +37,8 @@ struct State {
     files: HashMap<String, Body>,
     /// Path → how many body bytes the next response sends before closing the connection.
     cut_next: HashMap<String, u64>,
+    /// Path → how many body bytes the next response sends before going silent.
+    stall_next: HashMap<String, u64>,
     log: Vec<LoggedRequest>,
 }
 
@@ -58,8 +65,9 @@ impl TestHttpServer {
                 }
                 let Ok(stream) = stream else { continue };
                 let state = state2.clone();
+                let stop = stop2.clone();
                 thread::spawn(move || {
-                    let _ = serve(stream, &state);
+                    let _ = serve(stream, &state, &stop);
                 });
             }
         });
@@ -91,6 +99,12 @@ impl TestHttpServer {
         self.lock().cut_next.insert(path.to_owned(), bytes);
     }
 
+    /// The next response for `path` announces its full length, sends `bytes` bytes of the body
+    /// and then nothing more, holding the connection open until the server is dropped.
+    pub fn stall_next_response(&self, path: &str, bytes: u64) {
+        self.lock().stall_next.insert(path.to_owned(), bytes);
+    }
+
     /// The requests received so far for `path`.
     pub fn requests_for(&self, path: &str) -> Vec<LoggedRequest> {
         self.lock()
@@ -114,7 +128,7 @@ impl Drop for TestHttpServer {
     }
 }
 
-fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
+fn serve(stream: TcpStream, state: &Mutex<State>, stop: &AtomicBool) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut stream = stream;
     let mut request_line = String::new();
@@ -136,14 +150,15 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
             range = Some(value.trim().to_owned());
         }
     }
-    let (body, cut) = {
+    let (body, cut, stall) = {
         let mut state = state.lock().unwrap_or_else(|e| e.into_inner());
         state.log.push(LoggedRequest {
             path: path.clone(),
             range: range.clone(),
         });
         let cut = state.cut_next.remove(&path);
-        (state.files.get(&path).cloned(), cut)
+        let stall = state.stall_next.remove(&path);
+        (state.files.get(&path).cloned(), cut, stall)
     };
     let Some(body) = body else {
         let text = "not found\n";
@@ -188,7 +203,7 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
     }
     head.push_str("\r\n");
     stream.write_all(head.as_bytes())?;
-    let limit = cut.unwrap_or(u64::MAX);
+    let limit = stall.or(cut).unwrap_or(u64::MAX);
     match body {
         Body::Bytes(bytes) => {
             let end = len.min(start.saturating_add(limit)) as usize;
@@ -201,6 +216,12 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
         }
     }
     stream.flush()?;
+    if stall.is_some() {
+        let since = Instant::now();
+        while !stop.load(Ordering::SeqCst) && since.elapsed() < STALL_HOLD {
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
     // Closing here, short of Content-Length when cut, is the "truncated download".
     Ok(())
 }

@@ -69,7 +69,9 @@ fn mode(path: &Path) -> u32 {
         & 0o7777
 }
 
-/// `maqet ARGS` in `home` as a child process whose pid the test can signal.
+/// `maqet ARGS` in `home` as a child process whose pid the test can signal. Its `cp` writes
+/// named partial files (`MAQET_TEST_NAMED_PARTIALS=1`, the fallback for file systems without
+/// `O_TMPFILE`), so these tests see and check them; `cp_sigkill.rs` checks the unnamed ones.
 fn spawn_maqet(home: &MaqetHome, args: &[&str]) -> Child {
     let mut command = Command::new(maqet_binary());
     for (key, _) in std::env::vars_os() {
@@ -81,6 +83,7 @@ fn spawn_maqet(home: &MaqetHome, args: &[&str]) -> Child {
     let xdg = home.path().join("xdg");
     command
         .env("MAQET_RUNNER", runner)
+        .env("MAQET_TEST_NAMED_PARTIALS", "1")
         .env("HOME", home.path())
         .env("XDG_CONFIG_HOME", xdg.join("config"))
         .env("XDG_DATA_HOME", xdg.join("data"))

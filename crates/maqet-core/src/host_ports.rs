@@ -1,5 +1,5 @@
 //! Host ports a VM forwards: free before QEMU starts, not declared by another VM at `add`,
-//! and the error for a start that lost a race for one.
+//! `apply` and `clone`, and the error for a start that lost a race for one.
 
 use std::net::{SocketAddrV4, TcpListener, UdpSocket};
 
@@ -22,7 +22,7 @@ pub fn declared(config: &Value) -> Vec<PortForward> {
 
 /// Whether two forwards open the same host port (same protocol and port, and the same
 /// address or one of them on every address).
-fn collide(a: &PortForward, b: &PortForward) -> bool {
+pub(crate) fn collide(a: &PortForward, b: &PortForward) -> bool {
     a.host == b.host
         && a.proto == b.proto
         && (a.host_addr == b.host_addr
@@ -31,11 +31,13 @@ fn collide(a: &PortForward, b: &PortForward) -> bool {
 }
 
 /// Fails (exit 3) when one of `forwards` opens a host port that another registered VM (any of
-/// `others` but `own_id`) also declares, naming both; `--force` is the way around it.
+/// `others` but `own_id`) also declares, naming both; `--force` is the way around it, and
+/// `anyway` says what it does (`add the VM anyway`).
 pub fn check_not_declared(
     forwards: &[PortForward],
     others: &[VmRecord],
     own_id: Option<&str>,
+    anyway: &str,
 ) -> Result<(), MaqetError> {
     for other in others.iter().filter(|vm| Some(vm.id.as_str()) != own_id) {
         for theirs in declared(&other.config) {
@@ -43,7 +45,7 @@ pub fn check_not_declared(
                 return Err(MaqetError::new(
                     ErrorKind::AlreadyExists,
                     format!(
-                        "host port {}/{} on {} is already forwarded by VM `{}`; pick another `host` port in `ports`, or add the VM anyway with `--force` (then only one of the two can run at a time)",
+                        "host port {}/{} on {} is already forwarded by VM `{}`; pick another `host` port in `ports`, or {anyway} with `--force` (then only one of the two can run at a time)",
                         ours.host, ours.proto, ours.host_addr, other.name
                     ),
                 ));

@@ -218,19 +218,20 @@ impl PyMaqet {
         self.stop_started(py)
     }
 
-    #[pyo3(signature = (config=None, name=None, empty=false, **kwargs), text_signature = "($self, config=None, name=None, empty=False, **kwargs)")]
+    #[pyo3(signature = (config=None, name=None, empty=false, force=false, **kwargs), text_signature = "($self, config=None, name=None, empty=False, force=False, **kwargs)")]
     fn add(
         &self,
         py: Python<'_>,
         config: Option<&Bound<'_, PyAny>>,
         name: Option<String>,
         empty: bool,
+        force: bool,
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<String> {
         let files = config_files(config)?;
         let set = ConfigOverrides(kwargs_map(kwargs, "add")?);
         self.run(py, Context::Plain, move |m| {
-            m.add_with(files, Vec::new(), name, empty, false, set)
+            m.add_with(files, Vec::new(), name, empty, force, set)
                 .map(|a| a.0.vm_id)
         })
     }
@@ -321,18 +322,19 @@ impl PyMaqet {
         self.run_json(py, move |m| m.inspect_with(vm_id))
     }
 
-    #[pyo3(signature = (vm_id, config=None, **kwargs), text_signature = "($self, vm_id, config=None, **kwargs)")]
+    #[pyo3(signature = (vm_id, config=None, force=false, **kwargs), text_signature = "($self, vm_id, config=None, force=False, **kwargs)")]
     fn apply(
         &self,
         py: Python<'_>,
         vm_id: String,
         config: Option<&Bound<'_, PyAny>>,
+        force: bool,
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<VMInstance> {
         let files = config_files(config)?;
         let set = ConfigOverrides(kwargs_map(kwargs, "apply")?);
         self.run(py, Context::Plain, move |m| {
-            m.apply_with(vm_id, files, Vec::new(), set)
+            m.apply_with(vm_id, files, Vec::new(), force, set)
                 .map(|a| VMInstance::of(&a.vm))
         })
     }

@@ -1,7 +1,8 @@
 //! What a clone must not share with its source: its host ports and its guest identity.
 //!
 //! - Host ports: each `ports` entry of the source gets the next host port above it that no
-//!   VM in the registry declares and that nothing listens on now (2222 becomes 2223, ...),
+//!   VM in the registry declares (on the same address or on every address, the same
+//!   collision `add` refuses) and that nothing listens on now (2222 becomes 2223, ...),
 //!   so source and clone can run together; with no such port left, the forward is dropped
 //!   with a note. Forwards written by hand inside `arguments` (`hostfwd=`) are not rewritten:
 //!   a note says so.
@@ -14,7 +15,6 @@
 //!   A seed the source attached as a drive (the `cloud-init` plugin's `cidata`) is shared
 //!   read-only and carries the source's instance-id: a note says to give the clone its own.
 
-use std::collections::HashSet;
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, UdpSocket};
 use std::path::Path;
 
@@ -67,9 +67,9 @@ impl Maqet {
             for forward in forwards {
                 let host = free_port_above(&forward, &declared);
                 if let Some(port) = host {
-                    declared.insert((port, forward.proto.clone(), forward.host_addr));
                     let mut moved = forward.clone();
                     moved.host = port;
+                    declared.push(moved.clone());
                     kept.push(moved);
                 } else {
                     out.notes.push(format!(
@@ -131,31 +131,30 @@ impl Maqet {
         Ok(out)
     }
 
-    /// Every (host port, protocol, address) a VM in the registry forwards in `ports`.
-    fn declared_host_ports(&self) -> Result<HashSet<(u16, String, Ipv4Addr)>, MaqetError> {
-        let mut out = HashSet::new();
-        for vm in self.db()?.list_vms(None)? {
-            let Some(ports) = vm.config.get("ports") else {
-                continue;
-            };
-            for f in parse_forwards(ports).unwrap_or_default() {
-                out.insert((f.host, f.proto, f.host_addr));
-            }
-        }
-        Ok(out)
+    /// Every forward a VM in the registry declares in `ports`.
+    fn declared_host_ports(&self) -> Result<Vec<PortForward>, MaqetError> {
+        Ok(self
+            .db()?
+            .list_vms(None)?
+            .iter()
+            .flat_map(|vm| crate::host_ports::declared(&vm.config))
+            .collect())
     }
 }
 
-/// The first port above `forward.host` (then from 1024 up to it) that no VM declares and that
-/// can be bound now.
-fn free_port_above(
-    forward: &PortForward,
-    declared: &HashSet<(u16, String, Ipv4Addr)>,
-) -> Option<u16> {
+/// The first port above `forward.host` (then from 1024 up to it) that collides with no
+/// declared forward and that can be bound now.
+fn free_port_above(forward: &PortForward, declared: &[PortForward]) -> Option<u16> {
     let above = forward.host.saturating_add(1)..=u16::MAX;
     let below = FIRST_UNPRIVILEGED_PORT..forward.host;
     above.chain(below).find(|port| {
-        !declared.contains(&(*port, forward.proto.clone(), forward.host_addr))
+        let candidate = PortForward {
+            host: *port,
+            ..forward.clone()
+        };
+        !declared
+            .iter()
+            .any(|other| crate::host_ports::collide(&candidate, other))
             && bindable(*port, &forward.proto, forward.host_addr)
     })
 }
@@ -216,8 +215,12 @@ mod tests {
             proto: "tcp".into(),
             host_addr: Ipv4Addr::LOCALHOST,
         };
-        let mut declared = HashSet::new();
-        declared.insert((port + 1, "tcp".to_owned(), Ipv4Addr::LOCALHOST));
+        // Declared on every address: it collides with the source's 127.0.0.1 too.
+        let declared = [PortForward {
+            host: port + 1,
+            host_addr: Ipv4Addr::UNSPECIFIED,
+            ..forward.clone()
+        }];
         let got = free_port_above(&forward, &declared).unwrap();
         assert!(
             got > port + 1,

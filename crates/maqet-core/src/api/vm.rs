@@ -65,7 +65,12 @@ impl Maqet {
         };
         let forwards = crate::host_ports::declared(&built.value);
         if !force && !forwards.is_empty() {
-            crate::host_ports::check_not_declared(&forwards, &self.db()?.list_vms(None)?, None)?;
+            crate::host_ports::check_not_declared(
+                &forwards,
+                &self.db()?.list_vms(None)?,
+                None,
+                "add the VM anyway",
+            )?;
         }
         let vm = self.insert_vm(name, built)?;
         tracing::info!(vm = %vm.name, id = %vm.id, "VM added");
@@ -75,7 +80,8 @@ impl Maqet {
     /// Merge config files and options into a VM's config, creating the VM if it is missing.
     ///
     /// Uses the same merge rules as `add`, so applying the same file twice changes nothing.
-    /// A running VM is refused: stop it first.
+    /// A running VM is refused: stop it first. A new host port in `ports` that another VM
+    /// already forwards is refused unless `--force` is given.
     #[api_method(
         category = "vm",
         examples = [
@@ -96,12 +102,23 @@ impl Maqet {
         #[arg(help = "More config files (repeatable)", value_name = "FILE")] vm_config: Vec<
             PathBuf,
         >,
+        #[arg(help = "Apply it even if another VM already forwards one of its new host `ports`")]
+        force: bool,
         #[arg(help = "VM config keys given as options")] set: ConfigOverrides,
     ) -> Result<AppliedConfig, MaqetError> {
         let files: Vec<PathBuf> = config.into_iter().chain(vm_config).collect();
         let built = config::build_config(&files, &set.0)?;
         let db = self.db()?;
         let Some(existing) = db.find_vm(&vm)? else {
+            let forwards = crate::host_ports::declared(&built.value);
+            if !force && !forwards.is_empty() {
+                crate::host_ports::check_not_declared(
+                    &forwards,
+                    &db.list_vms(None)?,
+                    None,
+                    "apply it anyway",
+                )?;
+            }
             let record = self.insert_vm(Some(vm), built)?;
             return Ok(AppliedConfig {
                 vm: VmStatusReport::of(&record),
@@ -127,6 +144,22 @@ impl Maqet {
         }
         config::merge_config(&mut merged, &incoming);
         config::validate_config(&merged, None)?;
+        if !force {
+            // Only forwards this apply adds: one the VM already had was accepted before.
+            let had = crate::host_ports::declared(&existing.config);
+            let added: Vec<_> = crate::host_ports::declared(&merged)
+                .into_iter()
+                .filter(|f| !had.contains(f))
+                .collect();
+            if !added.is_empty() {
+                crate::host_ports::check_not_declared(
+                    &added,
+                    &db.list_vms(None)?,
+                    Some(&existing.id),
+                    "apply it anyway",
+                )?;
+            }
+        }
         self.fill_default_drive_files(&mut merged, &existing.id)?;
         let mut paths = existing.config_paths.clone();
         for f in built.files {

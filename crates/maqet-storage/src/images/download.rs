@@ -1,4 +1,7 @@
 //! HTTP(S) downloads into a partial file, resuming it with a `Range` request.
+//!
+//! Every read waits at most the stall limit (see [`super::timeouts`]), so a server that stops
+//! sending ends the download with [`ImageError::Stalled`] instead of holding it forever.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -7,18 +10,49 @@ use std::time::Duration;
 use std::path::Path;
 
 use super::ImageError;
+use super::timeouts::CONNECT_TIMEOUT;
 
 /// Longest a `SHA256SUMS` file may be.
 pub(crate) const MAX_SUMS_BYTES: u64 = 4 << 20;
 
-fn agent() -> ureq::Agent {
+fn agent(stall: Duration) -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
-        .timeout_connect(Some(Duration::from_secs(30)))
-        .timeout_recv_response(Some(Duration::from_secs(60)))
+        .timeout_connect(Some(CONNECT_TIMEOUT))
+        .timeout_recv_response(Some(Duration::from_secs(60).max(stall)))
+        .timeout_per_read(Some(stall))
         .user_agent(concat!("maqet/", env!("CARGO_PKG_VERSION")))
         .build()
         .into()
+}
+
+/// The error for a failed request or read: [`ImageError::Stalled`] when a read waited the whole
+/// stall limit (`received` bytes are in the partial file), else [`ImageError::Network`].
+fn failed(url: &str, source: ureq::Error, received: u64, stall: Duration) -> ImageError {
+    if matches!(source, ureq::Error::Timeout(ureq::Timeout::PerRead)) {
+        return ImageError::Stalled {
+            url: url.to_owned(),
+            received,
+            waited: stall,
+        };
+    }
+    network(url, source)
+}
+
+/// A body reader's error as the ureq error it wraps (a timeout), or as an I/O error; a socket
+/// read timeout counts as a stall.
+fn from_read(error: std::io::Error) -> ureq::Error {
+    match ureq::Error::from(error) {
+        ureq::Error::Io(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+            ) =>
+        {
+            ureq::Error::Timeout(ureq::Timeout::PerRead)
+        }
+        other => other,
+    }
 }
 
 fn network(url: &str, source: ureq::Error) -> ImageError {
@@ -67,14 +101,15 @@ fn content_range(response: &ureq::http::Response<ureq::Body>) -> (Option<u64>, O
 
 /// Downloads `url` into `part` (already open and locked), continuing after the bytes it holds
 /// when the server honours `Range`, else starting over. `progress` gets (bytes, total).
-/// Returns the file's final length.
+/// Gives up when nothing arrives for `stall`. Returns the file's final length.
 pub(crate) fn download(
     url: &str,
     part: &mut File,
     part_path: &Path,
+    stall: Duration,
     progress: &mut dyn FnMut(u64, Option<u64>),
 ) -> Result<u64, ImageError> {
-    let agent = agent();
+    let agent = agent(stall);
     let mut offset = part
         .metadata()
         .map_err(|e| ImageError::io("read the size of", part_path, e))?
@@ -86,7 +121,7 @@ pub(crate) fn download(
         if offset > 0 {
             request = request.header("Range", format!("bytes={offset}-"));
         }
-        let response = request.call().map_err(|e| network(url, e))?;
+        let response = request.call().map_err(|e| failed(url, e, offset, stall))?;
         let status = response.status().as_u16();
         match status {
             200 => {
@@ -128,8 +163,12 @@ pub(crate) fn download(
         let n = match reader.read(&mut buffer) {
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => match total {
-                Some(expected) => {
+            Err(e) => match (from_read(e), total) {
+                (ureq::Error::Timeout(timeout), _) => {
+                    part.sync_all().ok();
+                    return Err(failed(url, ureq::Error::Timeout(timeout), received, stall));
+                }
+                (_, Some(expected)) => {
                     part.sync_all().ok();
                     return Err(ImageError::Truncated {
                         url: url.to_owned(),
@@ -137,7 +176,7 @@ pub(crate) fn download(
                         expected,
                     });
                 }
-                None => return Err(network(url, ureq::Error::Io(e))),
+                (e, None) => return Err(network(url, e)),
             },
         };
         if n == 0 {
@@ -162,9 +201,12 @@ pub(crate) fn download(
     Ok(received)
 }
 
-/// Fetches a small text file (a `SHA256SUMS`) over HTTP(S).
-pub(crate) fn fetch_text(url: &str) -> Result<String, ImageError> {
-    let response = agent().get(url).call().map_err(|e| network(url, e))?;
+/// Fetches a small text file (a `SHA256SUMS`) over HTTP(S), giving up after `stall` of silence.
+pub(crate) fn fetch_text(url: &str, stall: Duration) -> Result<String, ImageError> {
+    let response = agent(stall)
+        .get(url)
+        .call()
+        .map_err(|e| failed(url, e, 0, stall))?;
     let status = response.status().as_u16();
     if status != 200 {
         return Err(status_error(url, status));
@@ -177,7 +219,7 @@ pub(crate) fn fetch_text(url: &str) -> Result<String, ImageError> {
         .reader()
         .take(MAX_SUMS_BYTES + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| network(url, ureq::Error::Io(e)))?;
+        .map_err(|e| failed(url, from_read(e), 0, stall))?;
     if bytes.len() as u64 > MAX_SUMS_BYTES {
         return Err(ImageError::ChecksumsTooLarge {
             checksums: url.to_owned(),

@@ -7,8 +7,9 @@ use crate::ErrorKind;
 /// Everything that can go wrong while fetching, listing or removing cached images.
 ///
 /// Every failed fetch leaves nothing in the cache; only an interrupted download
-/// ([`ImageError::Truncated`], [`ImageError::Network`]) keeps its partial file in the cache's
-/// `tmp/` directory so that the next fetch of the same URL resumes it.
+/// ([`ImageError::Truncated`], [`ImageError::Stalled`], [`ImageError::Network`]) keeps its
+/// partial file (when it holds bytes) in the cache's `tmp/` directory so that the next fetch
+/// of the same URL resumes it.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ImageError {
@@ -55,6 +56,30 @@ pub enum ImageError {
         received: u64,
         /// Bytes the server announced.
         expected: u64,
+    },
+    /// The server sent nothing for the stall limit (see [`super::timeouts`]).
+    #[error(
+        "the download of {url} stalled: nothing arrived for {} after {received} bytes. Run the \
+         same pull again to resume it, or set MAQET_DOWNLOAD_STALL_TIMEOUT to a longer wait \
+         for a slow server",
+        humantime::format_duration(*waited)
+    )]
+    Stalled {
+        /// The URL.
+        url: String,
+        /// Bytes in the partial file now.
+        received: u64,
+        /// How long nothing arrived.
+        waited: std::time::Duration,
+    },
+    /// `$MAQET_DOWNLOAD_STALL_TIMEOUT` is not a duration above zero.
+    #[error(
+        "MAQET_DOWNLOAD_STALL_TIMEOUT is `{value}`, not a wait above zero; give seconds or a \
+         duration such as `30s` or `2m`, or unset it"
+    )]
+    InvalidStallTimeout {
+        /// The refused text.
+        value: String,
     },
     /// The HTTP request failed (DNS, connection, TLS, protocol).
     #[error("could not download {url}; check the network and the URL, then pull again to resume")]
@@ -166,6 +191,7 @@ impl ImageError {
         match self {
             Self::InvalidDigest { .. }
             | Self::UnsupportedScheme { .. }
+            | Self::InvalidStallTimeout { .. }
             | Self::AmbiguousDigest { .. }
             | Self::InUse { .. } => ErrorKind::InvalidInput,
             Self::NotFoundAtUrl { .. } | Self::SourceNotFound { .. } | Self::NotCached { .. } => {
@@ -174,9 +200,10 @@ impl ImageError {
             Self::DigestMismatch { .. }
             | Self::ChecksumNotListed { .. }
             | Self::ChecksumsTooLarge { .. } => ErrorKind::Integrity,
-            Self::HttpStatus { .. } | Self::Truncated { .. } | Self::Network { .. } => {
-                ErrorKind::Network
-            }
+            Self::HttpStatus { .. }
+            | Self::Truncated { .. }
+            | Self::Stalled { .. }
+            | Self::Network { .. } => ErrorKind::Network,
             Self::NoSpace { .. } | Self::Index { .. } | Self::Io { .. } => ErrorKind::Io,
         }
     }

@@ -17,12 +17,13 @@ mod drive_keys;
 mod error;
 pub mod index;
 mod manage;
+mod timeouts;
 
 use std::fs::{DirBuilder, File, OpenOptions, Permissions};
 use std::io::{Read, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rustix::fs::{FlockOperation, flock};
 use serde::Serialize;
@@ -31,6 +32,9 @@ use sha2::{Digest, Sha256};
 pub use digest::{digest_from_sums, parse_digest};
 pub use drive_keys::check_drive_source;
 pub use error::ImageError;
+pub use timeouts::{
+    CONNECT_TIMEOUT, DEFAULT_STALL_TIMEOUT, STALL_TIMEOUT_ENV, parse_stall_timeout,
+};
 
 /// Where an image comes from: a `http(s)://` URL or a local file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -170,6 +174,8 @@ pub struct RemovedImages {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageCache {
     root: PathBuf,
+    /// Set by [`ImageCache::with_stall_timeout`]; else the environment or the default.
+    stall_timeout: Option<Duration>,
 }
 
 fn now_secs() -> u64 {
@@ -212,7 +218,10 @@ fn open_locked(path: &Path) -> Result<File, ImageError> {
 impl ImageCache {
     /// A cache rooted at `root` (created on first fetch).
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
+        Self {
+            root: root.into(),
+            stall_timeout: None,
+        }
     }
 
     /// The cache root.
@@ -288,11 +297,11 @@ impl ImageCache {
             return Ok(hit);
         }
         let fetched = match source {
-            ImageSource::Url(url) => {
-                download::download(url, &mut part, &part_path, &mut |done, total| {
+            ImageSource::Url(url) => self.stall_timeout().and_then(|stall| {
+                download::download(url, &mut part, &part_path, stall, &mut |done, total| {
                     progress(FetchProgress::Transferring { done, total });
                 })
-            }
+            }),
             ImageSource::Path(path) => copy_file(path, &mut part, &part_path, progress),
         };
         let size = match fetched {
@@ -301,7 +310,9 @@ impl ImageCache {
                 // A cut-off download stays for the next fetch to resume; nothing else does.
                 let resumable = matches!(
                     err,
-                    ImageError::Truncated { .. } | ImageError::Network { .. }
+                    ImageError::Truncated { .. }
+                        | ImageError::Stalled { .. }
+                        | ImageError::Network { .. }
                 ) && part.metadata().is_ok_and(|m| m.len() > 0);
                 if !resumable {
                     let _ = std::fs::remove_file(&part_path);
@@ -371,7 +382,7 @@ impl ImageCache {
         source: &ImageSource,
     ) -> Result<String, ImageError> {
         let text = match ImageSource::parse(sums)? {
-            ImageSource::Url(url) => download::fetch_text(&url)?,
+            ImageSource::Url(url) => download::fetch_text(&url, self.stall_timeout()?)?,
             ImageSource::Path(path) => {
                 let file = File::open(&path).map_err(|e| {
                     if e.kind() == std::io::ErrorKind::NotFound {

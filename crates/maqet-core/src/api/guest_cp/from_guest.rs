@@ -211,11 +211,13 @@ impl Copier<'_> {
             Some(json!({"path": src, "mode": "r"})),
             AGENT_CALL_LIMIT,
         )?;
-        journal.note(&dir.path);
-        let result = dir.create_partial(name, stat.mode).and_then(|mut partial| {
-            self.read_chunks(&handle, src, &mut partial, stat.size)
-                .map(|()| partial)
-        });
+        let note = || journal.note(&dir.path);
+        let result = dir
+            .create_partial(name, stat.mode, &note)
+            .and_then(|mut partial| {
+                self.read_chunks(&handle, src, &mut partial, stat.size)
+                    .map(|()| partial)
+            });
         drop(self.agent.call(
             "guest-file-close",
             Some(json!({"handle": handle})),

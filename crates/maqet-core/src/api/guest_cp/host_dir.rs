@@ -3,13 +3,18 @@
 //! `cp` from a guest opens the destination directory once (the user's own path, so links in it
 //! are followed) and then creates everything below it with `openat`/`mkdirat`/`renameat` on
 //! that handle: a name from the guest is always one path component, subdirectories are opened
-//! with `O_NOFOLLOW`, and a file is first written to `.NAME.maqet-partial-PID`
-//! (`O_CREAT|O_EXCL|O_NOFOLLOW`) and renamed onto its name at the end, so whatever a symlink
-//! placed in the tree points at is never written.
+//! with `O_NOFOLLOW`, and a file is written without a name first and gets its own only at the
+//! end, so whatever a symlink placed in the tree points at is never written.
+//!
+//! Where the file system supports it, that nameless file is an `O_TMPFILE` in the destination
+//! directory, linked (`linkat` through `/proc/self/fd`) onto its name once complete: a copy
+//! killed at any moment, even by SIGKILL, leaves nothing to see. Elsewhere (no `O_TMPFILE`,
+//! no `/proc`) it is `.NAME.maqet-partial-PID` (`O_CREAT|O_EXCL|O_NOFOLLOW`), renamed at the
+//! end, removed on errors and catchable signals, and swept later after SIGKILL.
 
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
@@ -18,6 +23,12 @@ use rustix::io::Errno;
 
 use super::interrupt::InterruptCleanup;
 use crate::{ErrorKind, MaqetError};
+
+/// Where this process's open files are, to link an unnamed file by.
+const PROC_SELF_FD: &str = "/proc/self/fd";
+/// Set to `1` in the environment of a debug build, `cp` writes named partial files even where
+/// `O_TMPFILE` works (the tests of the fallback use it).
+pub const NAMED_PARTIALS_ENV: &str = "MAQET_TEST_NAMED_PARTIALS";
 
 /// The marker between a partial file's name and the pid of the `cp` writing it.
 const PARTIAL_MARK: &[u8] = b".maqet-partial-";
@@ -84,8 +95,26 @@ impl HostDir {
         vfs.f_bavail.checked_mul(vfs.f_frsize)
     }
 
-    /// Creates the partial file that becomes `name`, with `mode` (the umask applies).
-    pub fn create_partial(&self, name: &OsStr, mode: u32) -> Result<Partial<'_>, MaqetError> {
+    /// Creates the partial file that becomes `name`, with `mode` (the umask applies): an
+    /// unnamed `O_TMPFILE` where the file system has them, else a named partial file, which
+    /// `before_named` is called for first (to record where it will be).
+    pub fn create_partial(
+        &self,
+        name: &OsStr,
+        mode: u32,
+        before_named: &dyn Fn(),
+    ) -> Result<Partial<'_>, MaqetError> {
+        if let Some(file) = self.create_unnamed(mode) {
+            return Ok(Partial {
+                dir: self,
+                name: None,
+                target: name.to_os_string(),
+                file,
+                done: false,
+                _interrupt: None,
+            });
+        }
+        before_named();
         let partial = partial_name(name, std::process::id());
         // Registered before it exists, so a signal at any moment after creation removes it.
         let interrupt = InterruptCleanup::register(&self.fd, &partial);
@@ -100,11 +129,29 @@ impl HostDir {
         })?;
         Ok(Partial {
             dir: self,
-            name: partial,
+            name: Some(partial),
+            target: name.to_os_string(),
             file: File::from(fd),
             done: false,
-            _interrupt: interrupt,
+            _interrupt: Some(interrupt),
         })
+    }
+
+    /// An unnamed file in this directory, or `None` when the file system (or the kernel) has
+    /// no `O_TMPFILE`, `/proc` is missing to link it later, or the named fallback is forced
+    /// (debug builds, [`NAMED_PARTIALS_ENV`]); the named path then reports real errors.
+    fn create_unnamed(&self, mode: u32) -> Option<File> {
+        if cfg!(debug_assertions) && std::env::var_os(NAMED_PARTIALS_ENV).is_some_and(|v| v == "1")
+        {
+            return None;
+        }
+        if !Path::new(PROC_SELF_FD).is_dir() {
+            return None;
+        }
+        let flags = OFlags::WRONLY | OFlags::TMPFILE | OFlags::CLOEXEC;
+        rustix::fs::openat(&self.fd, ".", flags, Mode::from_raw_mode(mode & 0o777))
+            .ok()
+            .map(File::from)
     }
 
     /// Removes stale partial files here: `.NAME.maqet-partial-PID` regular files owned by this
@@ -139,59 +186,109 @@ impl HostDir {
     }
 }
 
-/// A file being written under its partial name; removed unless [`Partial::commit`] succeeds.
+/// A file being written before it has its name; removed (or, unnamed, gone with its handle)
+/// unless [`Partial::commit`] succeeds.
 pub struct Partial<'a> {
     dir: &'a HostDir,
-    name: OsString,
+    /// The name it is written under; `None` for an unnamed `O_TMPFILE`.
+    name: Option<OsString>,
+    /// The name it gets.
+    target: OsString,
     /// The open file.
     pub file: File,
     done: bool,
-    _interrupt: InterruptCleanup,
+    _interrupt: Option<InterruptCleanup>,
 }
 
 impl Partial<'_> {
-    /// The partial file's path, for messages.
+    /// The partial file's path (the name it gets, when it has none yet), for messages.
     pub fn path(&self) -> PathBuf {
-        self.dir.path.join(&self.name)
+        self.dir
+            .path
+            .join(self.name.as_ref().unwrap_or(&self.target))
     }
 
-    /// Flushes the file and renames it to `target`; an existing `target` is replaced only with
-    /// `replace` (and never followed: a link there is replaced, not written through).
+    /// Flushes the file and gives it the name `target`; an existing `target` is replaced only
+    /// with `replace` (and never followed: a link there is replaced, not written through).
     pub fn commit(mut self, target: &OsStr, replace: bool) -> Result<(), MaqetError> {
         let shown = self.dir.path.join(target);
         self.file
             .sync_all()
             .map_err(|e| MaqetError::io(format!("cannot write {}", self.path().display()), e))?;
+        if self.name.is_none() {
+            match self.link_as(target) {
+                Ok(()) => {
+                    self.done = true;
+                    return Ok(());
+                }
+                Err(Errno::EXIST) if !replace => return Err(already_exists(&shown)),
+                Err(Errno::EXIST) => {
+                    // Replacing: a name of its own first, then the rename over `target`.
+                    let partial = partial_name(target, std::process::id());
+                    self._interrupt = Some(InterruptCleanup::register(&self.dir.fd, &partial));
+                    self.link_as(&partial).map_err(|e| {
+                        io_error(format!("cannot move the copy to {}", shown.display()), e)
+                    })?;
+                    self.name = Some(partial);
+                }
+                Err(e) => {
+                    return Err(io_error(
+                        format!("cannot move the copy to {}", shown.display()),
+                        e,
+                    ));
+                }
+            }
+        }
+        let Some(name) = self.name.clone() else {
+            return Err(MaqetError::invalid("the copy has no file to move"));
+        };
         let fd = &self.dir.fd;
         let renamed = if replace {
-            rustix::fs::renameat(fd, &self.name, fd, target)
+            rustix::fs::renameat(fd, &name, fd, target)
         } else {
-            rustix::fs::renameat_with(fd, &self.name, fd, target, RenameFlags::NOREPLACE)
+            rustix::fs::renameat_with(fd, &name, fd, target, RenameFlags::NOREPLACE)
         };
         match renamed {
             Ok(()) => {
                 self.done = true;
                 Ok(())
             }
-            Err(Errno::EXIST) => Err(MaqetError::new(
-                ErrorKind::AlreadyExists,
-                format!(
-                    "{} already exists; add --force to replace it",
-                    shown.display()
-                ),
-            )),
+            Err(Errno::EXIST) => Err(already_exists(&shown)),
             Err(e) => Err(io_error(
                 format!("cannot move the copy to {}", shown.display()),
                 e,
             )),
         }
     }
+
+    /// Links the open (unnamed) file into the directory as `name`; fails with `EEXIST` when
+    /// anything, a link included, is called that.
+    fn link_as(&self, name: &OsStr) -> Result<(), Errno> {
+        let own = format!("{PROC_SELF_FD}/{}", self.file.as_raw_fd());
+        rustix::fs::linkat(
+            rustix::fs::CWD,
+            own.as_str(),
+            &self.dir.fd,
+            name,
+            AtFlags::SYMLINK_FOLLOW,
+        )
+    }
+}
+
+fn already_exists(shown: &Path) -> MaqetError {
+    MaqetError::new(
+        ErrorKind::AlreadyExists,
+        format!(
+            "{} already exists; add --force to replace it",
+            shown.display()
+        ),
+    )
 }
 
 impl Drop for Partial<'_> {
     fn drop(&mut self) {
-        if !self.done {
-            let _ = rustix::fs::unlinkat(&self.dir.fd, &self.name, AtFlags::empty());
+        if let Some(name) = self.name.as_ref().filter(|_| !self.done) {
+            let _ = rustix::fs::unlinkat(&self.dir.fd, name, AtFlags::empty());
         }
     }
 }
@@ -291,17 +388,62 @@ mod tests {
         let err = dir.subdir(OsStr::new("sub")).err().unwrap();
         assert_eq!(err.kind(), ErrorKind::AlreadyExists, "{err}");
         {
-            let _partial = dir.create_partial(OsStr::new("f"), 0o640).unwrap();
+            let _partial = dir.create_partial(OsStr::new("f"), 0o640, &|| {}).unwrap();
         }
         assert_eq!(std::fs::read_dir(&dest).unwrap().count(), 1);
-        let mut partial = dir.create_partial(OsStr::new("f"), 0o640).unwrap();
+        let mut partial = dir.create_partial(OsStr::new("f"), 0o640, &|| {}).unwrap();
         std::io::Write::write_all(&mut partial.file, b"data").unwrap();
         partial.commit(OsStr::new("f"), false).unwrap();
         assert_eq!(std::fs::read(dest.join("f")).unwrap(), b"data");
-        let again = dir.create_partial(OsStr::new("f"), 0o600).unwrap();
+        let again = dir.create_partial(OsStr::new("f"), 0o600, &|| {}).unwrap();
         let err = again.commit(OsStr::new("f"), false).err().unwrap();
         assert_eq!(err.kind(), ErrorKind::AlreadyExists, "{err}");
         assert_eq!(std::fs::read_dir(&dest).unwrap().count(), 2);
         assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_copy_has_no_name_until_committed_and_replaces_a_link_without_following_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = HostDir::open(tmp.path()).unwrap();
+        let mut partial = dir.create_partial(OsStr::new("f"), 0o640, &|| {}).unwrap();
+        std::io::Write::write_all(&mut partial.file, b"first").unwrap();
+        assert_eq!(
+            names(tmp.path()),
+            Vec::<String>::new(),
+            "the file system of {} has no O_TMPFILE (or /proc is missing), so this test \
+             cannot check the unnamed copy",
+            tmp.path().display()
+        );
+        partial.commit(OsStr::new("f"), false).unwrap();
+        assert_eq!(std::fs::read(tmp.path().join("f")).unwrap(), b"first");
+        assert_eq!(names(tmp.path()), vec!["f"]);
+
+        // Without `replace` an existing name is kept; with it, the copy takes the name.
+        let again = dir.create_partial(OsStr::new("f"), 0o600, &|| {}).unwrap();
+        let err = again.commit(OsStr::new("f"), false).err().unwrap();
+        assert_eq!(err.kind(), ErrorKind::AlreadyExists, "{err}");
+        assert_eq!(names(tmp.path()), vec!["f"]);
+        let victim = tmp.path().join("victim");
+        std::fs::write(&victim, b"keep").unwrap();
+        std::fs::remove_file(tmp.path().join("f")).unwrap();
+        std::os::unix::fs::symlink(&victim, tmp.path().join("f")).unwrap();
+        let mut newer = dir.create_partial(OsStr::new("f"), 0o600, &|| {}).unwrap();
+        std::io::Write::write_all(&mut newer.file, b"second").unwrap();
+        newer.commit(OsStr::new("f"), true).unwrap();
+        let meta = tmp.path().join("f").symlink_metadata().unwrap();
+        assert!(meta.is_file(), "the link was replaced by the copy");
+        assert_eq!(std::fs::read(tmp.path().join("f")).unwrap(), b"second");
+        assert_eq!(std::fs::read(&victim).unwrap(), b"keep");
+        assert_eq!(names(tmp.path()), vec!["f", "victim"]);
     }
 }

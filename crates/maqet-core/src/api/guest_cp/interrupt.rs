@@ -7,7 +7,9 @@
 //! disposition and raises the signal again: the process then ends by that signal exactly as it
 //! would have without maqet, and the shell reports 130, 143 or 129 as before.
 //!
-//! SIGKILL cannot be caught: its partial stays until the next `cp` into that directory or
+//! Only named partial files need this: where the destination's file system has `O_TMPFILE`,
+//! the copy has no name until it is complete (see [`super::host_dir`]). SIGKILL cannot be
+//! caught: a named partial stays until the next `cp` into that directory or
 //! `maqet doctor --fix` removes it (both check that its pid is gone).
 
 use std::ffi::{CString, OsStr};

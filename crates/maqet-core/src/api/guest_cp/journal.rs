@@ -1,7 +1,9 @@
 //! The record of where `cp` writes partial files, so `maqet doctor` can find those a killed
 //! copy left behind.
 //!
-//! A copy out of a guest appends each host directory it creates a partial file in to
+//! Only named partial files (where the file system has no `O_TMPFILE`, see
+//! [`super::host_dir`]) can be left behind. A copy out of a guest appends each host directory
+//! it creates a partial file in to
 //! `<data>/cp-partials/<pid>` (NUL-separated paths) and removes that file when it ends. After
 //! SIGKILL the record stays: `doctor` reads the records of dead pids, removes (with `--fix`)
 //! the stale `.NAME.maqet-partial-PID` files in those directories, then the record.

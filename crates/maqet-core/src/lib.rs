@@ -58,6 +58,7 @@ extern crate self as maqet_core;
 pub mod api;
 mod atomic_file;
 mod bounded_read;
+mod call;
 mod census;
 pub mod config;
 pub mod dirs;
@@ -86,6 +87,9 @@ pub use inventory;
 #[doc(hidden)]
 pub use serde_json;
 
+pub use call::{CallFuture, CallHooks};
+#[doc(hidden)]
+pub use call::run_blocking;
 pub use error::{ErrorKind, MaqetError, PluginFailure, SnapshotError};
 pub use identity::looks_like_vm_id;
 pub use maqet::{Maqet, MaqetBuilder, ProgressHook};

@@ -50,8 +50,10 @@
 //! # Ok(()) }
 //! ```
 //!
-//! The plain positional call of each command is `<name>_with` (`maqet.stop_with(vm, force,
-//! timeout, agent)`), and `maqet.execute(StopRequest::new("web"))` runs a request.
+//! The builder is also a future: in async code, `.await` it instead of calling `.send()`
+//! (`maqet.stop(&vm_id).force(true).await?`). [`Maqet`] is a cheap `Clone + Send + Sync`
+//! handle, so it can be cloned into tokio tasks (see `examples/async_fleet.rs`).
+//! `maqet.execute(StopRequest::new("web"))` runs a typed request.
 
 extern crate self as maqet_core;
 
@@ -87,9 +89,9 @@ pub use inventory;
 #[doc(hidden)]
 pub use serde_json;
 
-pub use call::{CallFuture, CallHooks};
 #[doc(hidden)]
 pub use call::run_blocking;
+pub use call::{CallFuture, CallHooks};
 pub use error::{ErrorKind, MaqetError, PluginFailure, SnapshotError};
 pub use identity::looks_like_vm_id;
 pub use maqet::{Maqet, MaqetBuilder, ProgressHook};

@@ -264,12 +264,9 @@ impl Maqet {
                     // Another clone built one at the same moment: use that, drop this one.
                     Err(spare) => spare.shutdown_background(),
                 }
-                self.shared
-                    .runtime
-                    .get()
-                    .ok_or_else(|| {
-                        MaqetError::new(ErrorKind::Failure, "the async runtime could not be kept")
-                    })?
+                self.shared.runtime.get().ok_or_else(|| {
+                    MaqetError::new(ErrorKind::Failure, "the async runtime could not be kept")
+                })?
             }
         };
         let _context = runtime.enter();

@@ -42,9 +42,8 @@
 //! }
 //! // maqet.stop("myvm", timeout=60)
 //! maqet.stop("myvm").timeout(60.0).send()?;
-//! // the same as a typed request, and as the positional call:
+//! // the same as a typed request:
 //! maqet.execute(StopRequest { force: true, ..StopRequest::new("myvm") })?;
-//! maqet.stop_with("myvm".into(), true, 30.0, false)?;
 //! // maqet.rm("myvm", force=True, clean_storage=True); maqet.rm(all=True, force=True)
 //! maqet.rm().vm("myvm").force(true).clean_storage(true).send()?;
 //! maqet.rm().all(true).force(true).send()?;

@@ -2,6 +2,9 @@
 //! adds, starts, queries and stops VMs with `.await`, without a panic and without blocking the
 //! runtime; `.send()` works on plain, `spawn_blocking` and worker threads; hooks are per call.
 
+// Test helpers outside #[test] functions: a failure is the test's failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::future::IntoFuture;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -2,6 +2,9 @@
 //! place of each `.send()` (its own test binary: it points `MAQET_RUNNER` and the XDG
 //! directories at a temporary home, as the README's reader has them set).
 
+// Test helpers outside #[test] functions: a failure is the test's failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use maqet_core::{ConfigKeySetters, Maqet, MaqetError};
 use maqet_tests::{MaqetHome, guest_config_yaml, maqet_runner_binary, qemu_pids_mentioning};
 

@@ -461,7 +461,9 @@ impl PyMaqet {
 
     #[pyo3(signature = (vm_id, device_id), text_signature = "($self, vm_id, device_id)")]
     fn device_del(&self, py: Python<'_>, vm_id: String, device_id: String) -> PyResult<Py<PyAny>> {
-        self.run_json(py, move |m| m.execute(DeviceDelRequest::new(vm_id, device_id)))
+        self.run_json(py, move |m| {
+            m.execute(DeviceDelRequest::new(vm_id, device_id))
+        })
     }
 
     #[pyo3(signature = (vm_id, action, drive, name=None, overwrite=false), text_signature = "($self, vm_id, action, drive, name=None, overwrite=False)")]

@@ -186,3 +186,25 @@ fn progress_hooks_belong_to_the_call() {
     maqet.stop(&vm_id).force(true).send().unwrap();
     assert!(lines.lock().unwrap().is_empty());
 }
+
+#[test]
+fn a_current_thread_runtime_awaits_and_sends_too() {
+    let home = MaqetHome::new();
+    let maqet = handle(&home);
+    let cfg = home.write_config("single", &guest_config_yaml("single", ""));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let vm_id = maqet.add().config(cfg).await.unwrap().into_vm_id();
+        maqet.start(&vm_id).await.unwrap();
+        let reply = maqet.qmp(&vm_id, "query-status").await.unwrap();
+        assert_eq!(reply.0["status"], "running");
+        // `.send()` on the runtime's only thread blocks it for the call, but the QMP step is
+        // driven by maqet's own runtime: no panic, no deadlock.
+        let reply = maqet.qmp(&vm_id, "query-status").send().unwrap();
+        assert_eq!(reply.0["status"], "running");
+        maqet.stop(&vm_id).force(true).await.unwrap();
+    });
+}

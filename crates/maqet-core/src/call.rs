@@ -194,3 +194,65 @@ impl<T: Send + 'static> Future for CallFuture<T> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_call_future_outside_tokio_runs_on_its_own_thread() {
+        let caller = std::thread::current().id();
+        let future = CallFuture::new(move || Ok(std::thread::current().id() != caller));
+        assert!(park_on(future).unwrap());
+    }
+
+    #[test]
+    fn a_call_future_in_tokio_runs_on_the_blocking_pool() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .build()
+            .unwrap();
+        let caller = std::thread::current().id();
+        let (elsewhere, in_tokio) = runtime
+            .block_on(CallFuture::new(move || {
+                Ok((
+                    std::thread::current().id() != caller,
+                    Handle::try_current().is_ok(),
+                ))
+            }))
+            .unwrap();
+        assert!(elsewhere && in_tokio);
+        // An error of the command is the future's error.
+        let err = runtime
+            .block_on(CallFuture::<()>::new(|| {
+                Err(MaqetError::invalid("no such thing"))
+            }))
+            .unwrap_err();
+        assert_eq!(err.to_string(), "no such thing");
+    }
+
+    #[test]
+    fn run_blocking_on_a_worker_blocks_in_place() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        // With one worker, a plain blocking call inside a task would stall the timer task;
+        // `block_in_place` hands the worker's other tasks on.
+        let waited = runtime.block_on(async {
+            let timer = tokio::spawn(async {
+                let start = std::time::Instant::now();
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                start.elapsed()
+            });
+            tokio::spawn(async {
+                run_blocking(|| std::thread::sleep(std::time::Duration::from_millis(400)))
+            })
+            .await
+            .unwrap();
+            timer.await.unwrap()
+        });
+        assert!(waited < std::time::Duration::from_millis(300), "{waited:?}");
+    }
+}

@@ -50,6 +50,23 @@
 //! # let _ = result;
 //! # Ok(()) }
 //! ```
+//!
+//! The builder is each command's one Rust call shape: the method an `#[api_method]` author
+//! wrote is the command's crate-private handler, with no public positional twin:
+//!
+//! ```compile_fail
+//! # fn main() -> Result<(), maqet_core::MaqetError> {
+//! let maqet = maqet_core::Maqet::new()?;
+//! maqet.stop_with("myvm".to_string(), true, 30.0, false)?;
+//! # Ok(()) }
+//! ```
+//!
+//! ```compile_fail
+//! # fn main() -> Result<(), maqet_core::MaqetError> {
+//! let maqet = maqet_core::Maqet::new()?;
+//! maqet.__stop("myvm".to_string(), true, 30.0, false)?;
+//! # Ok(()) }
+//! ```
 
 use serde_json::Value;
 

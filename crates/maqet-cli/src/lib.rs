@@ -148,7 +148,7 @@ pub fn run(args: Vec<OsString>) -> i32 {
         Ok(m) => m,
         Err(e) => return report::error(&e),
     };
-    let spinner = progress::attach(&maqet, format);
+    let (maqet, spinner) = progress::attach(&maqet, format);
     let result = invoke::arguments(def, leaf).and_then(|args| {
         confirm(def, &args)?;
         match def.origin {

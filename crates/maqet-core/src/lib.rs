@@ -51,14 +51,17 @@
 //! # Ok(()) }
 //! ```
 //!
-//! The plain positional call of each command is `<name>_with` (`maqet.stop_with(vm, force,
-//! timeout, agent)`), and `maqet.execute(StopRequest::new("web"))` runs a request.
+//! The builder is also a future: in async code, `.await` it instead of calling `.send()`
+//! (`maqet.stop(&vm_id).force(true).await?`). [`Maqet`] is a cheap `Clone + Send + Sync`
+//! handle, so it can be cloned into tokio tasks (see `examples/async_fleet.rs`).
+//! `maqet.execute(StopRequest::new("web"))` runs a typed request.
 
 extern crate self as maqet_core;
 
 pub mod api;
 mod atomic_file;
 mod bounded_read;
+mod call;
 mod census;
 pub mod config;
 pub mod dirs;
@@ -87,6 +90,9 @@ pub use inventory;
 #[doc(hidden)]
 pub use serde_json;
 
+#[doc(hidden)]
+pub use call::run_blocking;
+pub use call::{CallFuture, CallHooks};
 pub use error::{ErrorKind, MaqetError, PluginFailure, SnapshotError};
 pub use identity::looks_like_vm_id;
 pub use maqet::{Maqet, MaqetBuilder, ProgressHook};

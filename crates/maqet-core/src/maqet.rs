@@ -1,10 +1,17 @@
 //! The `Maqet` facade and its builder.
+//!
+//! A [`Maqet`] is a cheap handle: an `Arc` around the directories, settings, the lazily opened
+//! state database and the tokio runtime its commands' network steps run on. Clones share all
+//! of that, so one `Maqet` can go into many threads or tokio tasks. The only per-handle part is
+//! the [`CallHooks`] a call reports to, which [`Maqet::with_hooks`] sets on a copy (and each
+//! command builder's `.on_progress(..)`/`.on_line(..)` on the copy it owns).
 
-use std::cell::OnceCell;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use maqet_state::StateDb;
 
+use crate::call::{CallHooks, park_on};
 use crate::dirs::{DirOverrides, Dirs, create_private_dir};
 use crate::registry::{self, Args, Output};
 use crate::settings::Settings;
@@ -12,21 +19,49 @@ use crate::{ErrorKind, MaqetError};
 
 /// The maqet API: every command is a method here (see the registry for the list).
 ///
-/// Not `Sync`: use one `Maqet` per thread. Cheap to build; the state database opens on first use.
+/// `Clone + Send + Sync`: clone it into threads or tokio tasks (a clone is an `Arc` bump and
+/// shares the database connection). Cheap to build; the state database opens on first use.
+#[derive(Clone)]
 pub struct Maqet {
+    shared: Arc<Shared>,
+    hooks: CallHooks,
+}
+
+/// What every clone of one [`Maqet`] shares.
+struct Shared {
     dirs: Dirs,
     settings: Settings,
     runner_path: Option<PathBuf>,
-    db: OnceCell<StateDb>,
+    db: OnceLock<StateDb>,
+    /// Held while the database is opened, so its one-time setup runs once.
+    opening: Mutex<()>,
     /// VMs whose rows were put back from their record files when the database was opened.
-    recovered: std::cell::RefCell<Vec<String>>,
-    runtime: OnceCell<tokio::runtime::Runtime>,
-    progress: std::cell::RefCell<Option<ProgressHook>>,
-    lines: std::cell::RefCell<Option<ProgressHook>>,
+    recovered: Mutex<Vec<String>>,
+    /// The runtime that drives the commands' sockets and timers (built on first use).
+    runtime: OnceLock<tokio::runtime::Runtime>,
 }
 
-/// Receives short status lines while a command waits (the CLI shows them as a spinner).
-pub type ProgressHook = Box<dyn Fn(&str)>;
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // The last clone may be dropped inside an async task, where a runtime may not wait
+        // for its threads: let them end on their own.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl std::fmt::Debug for Maqet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Maqet")
+            .field("dirs", &self.shared.dirs)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Receives short status lines while a command waits (the CLI shows them as a spinner), or
+/// the lines a streaming command (`events --follow`) prints.
+pub type ProgressHook = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// Builds a [`Maqet`] with chosen directories.
 #[derive(Debug, Default, Clone)]
@@ -75,14 +110,16 @@ impl MaqetBuilder {
         };
         let dirs = Dirs::resolve(&self.overrides, &settings);
         Ok(Maqet {
-            dirs,
-            settings,
-            runner_path: self.runner_path,
-            db: OnceCell::new(),
-            recovered: std::cell::RefCell::new(Vec::new()),
-            runtime: OnceCell::new(),
-            progress: std::cell::RefCell::new(None),
-            lines: std::cell::RefCell::new(None),
+            shared: Arc::new(Shared {
+                dirs,
+                settings,
+                runner_path: self.runner_path,
+                db: OnceLock::new(),
+                opening: Mutex::new(()),
+                recovered: Mutex::new(Vec::new()),
+                runtime: OnceLock::new(),
+            }),
+            hooks: CallHooks::default(),
         })
     }
 }
@@ -100,34 +137,42 @@ impl Maqet {
 
     /// The directories in use.
     pub fn dirs(&self) -> &Dirs {
-        &self.dirs
+        &self.shared.dirs
     }
 
     /// The settings read from `maqet.conf`.
     pub fn settings(&self) -> &Settings {
-        &self.settings
+        &self.shared.settings
     }
 
     /// The runner executable chosen in the builder, if any.
     pub fn runner_override(&self) -> Option<&Path> {
-        self.runner_path.as_deref()
+        self.shared.runner_path.as_deref()
     }
 
     /// The state database, opened (and created) on first use.
     ///
     /// On opening: VM directories of older versions are linked under the VM ids (once), an
     /// empty registry next to VM record files is refilled from them (a lost database never
-    /// shows as "no VMs"), and an online backup is taken when the newest is old.
+    /// shows as "no VMs"), and an online backup is taken when the newest is old. Clones share
+    /// the database; the first call that needs it opens it, the others wait for that.
     pub fn db(&self) -> Result<&StateDb, MaqetError> {
-        if let Some(db) = self.db.get() {
+        if let Some(db) = self.shared.db.get() {
             return Ok(db);
         }
-        create_private_dir(&self.dirs.data)?;
-        let db = StateDb::open(&self.dirs.state_db())?;
-        let db = self.db.get_or_init(|| db);
-        self.migrate_legacy_layout(db);
+        let _opening = self
+            .shared
+            .opening
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(db) = self.shared.db.get() {
+            return Ok(db);
+        }
+        create_private_dir(&self.dirs().data)?;
+        let db = StateDb::open(&self.dirs().state_db())?;
+        self.migrate_legacy_layout(&db);
         if db.has_vms().is_ok_and(|any| !any) {
-            let restored = self.restore_missing_rows(db).restored;
+            let restored = self.restore_missing_rows(&db).restored;
             if !restored.is_empty() {
                 let message = format!(
                     "the state database had no VMs; restored {} from their record files: {}",
@@ -137,43 +182,62 @@ impl Maqet {
                 tracing::warn!("{message}");
                 self.progress(&message);
             }
-            self.recovered.borrow_mut().extend(restored);
+            self.shared
+                .recovered
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(restored);
         }
-        self.backup_if_due(db);
-        Ok(db)
+        self.backup_if_due(&db);
+        Ok(self.shared.db.get_or_init(|| db))
     }
 
     /// Whether the state database has been opened by this instance.
     pub(crate) fn db_is_open(&self) -> bool {
-        self.db.get().is_some()
+        self.shared.db.get().is_some()
     }
 
     /// Takes the names of VMs restored from their record files when the database was opened.
     pub(crate) fn take_recovered(&self) -> Vec<String> {
-        std::mem::take(&mut *self.recovered.borrow_mut())
+        std::mem::take(
+            &mut *self
+                .shared
+                .recovered
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        )
     }
 
-    /// Sets the hook that receives progress lines during long waits.
-    pub fn set_progress_hook(&self, hook: Option<ProgressHook>) {
-        *self.progress.borrow_mut() = hook;
+    /// A copy of this handle whose calls report to `hooks` (this one keeps its own). The CLI
+    /// makes its one call through such a copy; in Rust code, prefer a command builder's
+    /// `.on_progress(..)`/`.on_line(..)`.
+    pub fn with_hooks(&self, hooks: CallHooks) -> Maqet {
+        Maqet {
+            shared: Arc::clone(&self.shared),
+            hooks,
+        }
     }
 
-    /// Reports progress to the hook, if one is set.
+    /// The hooks this handle's calls report to.
+    pub fn hooks(&self) -> &CallHooks {
+        &self.hooks
+    }
+
+    /// Sets the hooks of this handle's calls (what a builder's `.on_progress(..)` uses).
+    pub(crate) fn hooks_mut(&mut self) -> &mut CallHooks {
+        &mut self.hooks
+    }
+
+    /// Reports progress to the call's progress hook, if one is set.
     pub fn progress(&self, message: &str) {
-        if let Some(hook) = self.progress.borrow().as_ref() {
+        if let Some(hook) = &self.hooks.progress {
             hook(message);
         }
     }
 
-    /// Sets the hook that receives streamed output lines (`events --follow`); without one,
-    /// such commands return what they saw at the end.
-    pub fn set_line_hook(&self, hook: Option<ProgressHook>) {
-        *self.lines.borrow_mut() = hook;
-    }
-
-    /// Streams one output line to the hook; returns false when there is no hook.
+    /// Streams one output line to the call's line hook; returns false when there is none.
     pub fn emit_line(&self, line: &str) -> bool {
-        match self.lines.borrow().as_ref() {
+        match &self.hooks.lines {
             Some(hook) => {
                 hook(line);
                 true
@@ -182,19 +246,31 @@ impl Maqet {
         }
     }
 
-    /// Runs a future to completion on this instance's single-threaded tokio runtime.
+    /// Runs a future to completion, blocking this thread; its sockets and timers are driven
+    /// by this handle's own runtime, so this works on any thread (a plain thread, a tokio
+    /// `spawn_blocking` thread, a Python thread) and never starts a runtime inside another.
     pub fn block_on<F: std::future::Future>(&self, future: F) -> Result<F::Output, MaqetError> {
-        let runtime = match self.runtime.get() {
+        let runtime = match self.shared.runtime.get() {
             Some(rt) => rt,
             None => {
-                let rt = tokio::runtime::Builder::new_current_thread()
+                let rt = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(1)
+                    .thread_name("maqet-io")
                     .enable_all()
                     .build()
                     .map_err(|e| MaqetError::io("cannot start the async runtime", e))?;
-                self.runtime.get_or_init(|| rt)
+                match self.shared.runtime.set(rt) {
+                    Ok(()) => {}
+                    // Another clone built one at the same moment: use that, drop this one.
+                    Err(spare) => spare.shutdown_background(),
+                }
+                self.shared.runtime.get().ok_or_else(|| {
+                    MaqetError::new(ErrorKind::Failure, "the async runtime could not be kept")
+                })?
             }
         };
-        Ok(runtime.block_on(future))
+        let _context = runtime.enter();
+        Ok(park_on(future))
     }
 
     /// Calls a registered command by name (`"ls"`, `"qmp keys"`) with JSON arguments keyed

@@ -42,13 +42,29 @@
 //! }
 //! // maqet.stop("myvm", timeout=60)
 //! maqet.stop("myvm").timeout(60.0).send()?;
-//! // the same as a typed request, and as the positional call:
+//! // the same as a typed request:
 //! maqet.execute(StopRequest { force: true, ..StopRequest::new("myvm") })?;
-//! maqet.stop_with("myvm".into(), true, 30.0, false)?;
 //! // maqet.rm("myvm", force=True, clean_storage=True); maqet.rm(all=True, force=True)
 //! maqet.rm().vm("myvm").force(true).clean_storage(true).send()?;
 //! maqet.rm().all(true).force(true).send()?;
 //! # let _ = result;
+//! # Ok(()) }
+//! ```
+//!
+//! The builder is each command's one Rust call shape: the method an `#[api_method]` author
+//! wrote is the command's crate-private handler, with no public positional twin:
+//!
+//! ```compile_fail
+//! # fn main() -> Result<(), maqet_core::MaqetError> {
+//! let maqet = maqet_core::Maqet::new()?;
+//! maqet.stop_with("myvm".to_string(), true, 30.0, false)?;
+//! # Ok(()) }
+//! ```
+//!
+//! ```compile_fail
+//! # fn main() -> Result<(), maqet_core::MaqetError> {
+//! let maqet = maqet_core::Maqet::new()?;
+//! maqet.__stop("myvm".to_string(), true, 30.0, false)?;
 //! # Ok(()) }
 //! ```
 

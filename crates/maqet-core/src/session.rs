@@ -44,7 +44,7 @@ impl Maqet {
 impl Session<'_> {
     /// Starts a VM and remembers to stop it at the end of the session.
     pub fn start(&self, vm: &str) -> Result<StartReport, MaqetError> {
-        let report = self.maqet.start_with(vm.to_string(), false)?;
+        let report = self.maqet.start(vm).send()?;
         self.started.borrow_mut().push(report.vm.vm_id.clone());
         Ok(report)
     }
@@ -53,7 +53,7 @@ impl Session<'_> {
     pub fn stop_all(&self) -> Result<(), MaqetError> {
         let mut first_error = None;
         for id in self.started.borrow_mut().drain(..).rev() {
-            if let Err(e) = self.maqet.stop_with(id, false, SESSION_STOP_TIMEOUT, false)
+            if let Err(e) = self.maqet.stop(id).timeout(SESSION_STOP_TIMEOUT).send()
                 && first_error.is_none()
             {
                 first_error = Some(e);

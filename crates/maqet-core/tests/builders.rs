@@ -104,10 +104,10 @@ fn send_runs_the_command_and_returns_its_typed_result() {
     assert_eq!(info.config_data["memory"], "1G");
     assert_eq!(info.config_data["cpu"], 2);
 
-    // The request form and the plain positional call run the same command.
+    // The request form and the builder run the same command.
     let listed = maqet.execute(maqet_core::api::LsRequest::new()).unwrap();
     assert_eq!(listed.0.len(), 1);
-    let created = maqet.ls_with(Some(VmStatus::Created)).unwrap();
+    let created = maqet.ls().status(VmStatus::Created).send().unwrap();
     assert_eq!(created.0.len(), 1);
     assert!(
         maqet

@@ -6,14 +6,18 @@
 //!   taking the required parameters (everything else gets its `default = ".."` or its type's
 //!   default, `None`/empty/`false`); it implements `maqet_core::Request`, so
 //!   `maqet.execute(request)` runs it;
-//! - `StopBuilder<'m>`, made by the entry `Maqet::stop(&self, vm: impl Into<String>)`, with one
-//!   chained setter per optional parameter and `.send()`;
-//! - the method itself, renamed `stop_with`: the plain positional call.
+//! - `StopBuilder`, made by the entry `Maqet::stop(&self, vm: impl Into<String>)`: it owns a
+//!   clone of the handle and the request, has one chained setter per optional parameter,
+//!   `.on_progress(..)`/`.on_line(..)` for the call's hooks, the blocking `.send()`, and
+//!   `IntoFuture` (a `Send` [`CallFuture`](maqet_core::CallFuture)), so `.await` runs it too;
+//! - the method as written, kept as the command's handler under a crate-private, doc-hidden
+//!   name (`__stop`): the entry takes its public name, so `cargo doc` shows each command once.
 //!
 //! The request and builder types must be module-level items, which a method attribute cannot
 //! emit, so they come from [`expand_impl`] (the `#[api_requests]` attribute on the `impl Maqet`
-//! block); the entry method and the rename come from the `#[api_method]` hook ([`entry_method`],
-//! [`plain_ident`]). Both read the parameters through [`params_of`], so they agree.
+//! block); the entry method and the handler's name come from the `#[api_method]` hook
+//! ([`entry_method`], [`handler_ident`]). Both read the parameters through [`params_of`], so
+//! they agree.
 
 use proc_macro2::TokenStream as TokenStream2;
 use quote::{format_ident, quote};
@@ -80,9 +84,10 @@ pub(crate) fn params_of(sig: &Signature) -> syn::Result<Vec<Param>> {
     Ok(params)
 }
 
-/// The name the written method keeps as the plain positional call: `stop` → `stop_with`.
-pub(crate) fn plain_ident(ident: &Ident) -> Ident {
-    format_ident!("{}_with", ident)
+/// The crate-private name the written method keeps as the command's handler: `stop` →
+/// `__stop` (the public `stop` is the builder's entry).
+pub(crate) fn handler_ident(ident: &Ident) -> Ident {
+    format_ident!("__{}", ident)
 }
 
 fn type_prefix(ident: &Ident) -> String {
@@ -108,14 +113,13 @@ fn builder_ident(ident: &Ident) -> Ident {
     format_ident!("{}Builder", type_prefix(ident))
 }
 
-/// The entry method `Maqet::<name>(required..) -> <Name>Builder<'_>` for an `#[api_method]`
-/// (called on the method as written, before it is renamed).
+/// The entry method `Maqet::<name>(required..) -> <Name>Builder` for an `#[api_method]`
+/// (called on the method as written, before it becomes the hidden handler).
 pub(crate) fn entry_method(method: &ImplItemFn, params: &[Param]) -> TokenStream2 {
     let ident = &method.sig.ident;
     let vis = &method.vis;
     let builder = builder_ident(ident);
     let request = request_ident(ident);
-    let plain = plain_ident(ident);
     let required: Vec<&Param> = params
         .iter()
         .filter(|p| p.shape == Shape::Required)
@@ -124,17 +128,16 @@ pub(crate) fn entry_method(method: &ImplItemFn, params: &[Param]) -> TokenStream
     let names = required.iter().map(|p| &p.ident);
     let doc_first = format!(
         "Starts a [`{builder}`] for this command; chain setters for the optional parameters, \
-         then `.send()`. The plain positional call is [`Maqet::{plain}`], the typed request \
-         [`{request}`]."
+         then `.send()` (blocking) or `.await` it. The typed request is [`{request}`]."
     );
     let docs = method.attrs.iter().filter(|a| a.path().is_ident("doc"));
     quote! {
         #(#docs)*
         ///
         #[doc = #doc_first]
-        #vis fn #ident(&self, #(#args),*) -> #builder<'_> {
+        #vis fn #ident(&self, #(#args),*) -> #builder {
             #builder {
-                maqet: self,
+                maqet: ::core::clone::Clone::clone(self),
                 request: #request::new(#(#names),*),
             }
         }
@@ -190,7 +193,7 @@ fn request_types(method: &ImplItemFn) -> syn::Result<TokenStream2> {
     let output = output_type(&method.sig)?;
     let request = request_ident(ident);
     let builder = builder_ident(ident);
-    let plain = plain_ident(ident);
+    let handler = handler_ident(ident);
 
     let fields = params.iter().map(|p| {
         let (id, ty) = (&p.ident, &p.ty);
@@ -237,7 +240,7 @@ fn request_types(method: &ImplItemFn) -> syn::Result<TokenStream2> {
         .map(|p| {
             let id = &p.ident;
             quote! {
-                impl ::maqet_core::ConfigKeySetters for #builder<'_> {
+                impl ::maqet_core::ConfigKeySetters for #builder {
                     fn config_overrides(&mut self) -> &mut ::maqet_core::registry::ConfigOverrides {
                         &mut self.request.#id
                     }
@@ -256,8 +259,10 @@ fn request_types(method: &ImplItemFn) -> syn::Result<TokenStream2> {
         "A request with the required arguments{}; every other field takes its default.",
         if required.is_empty() { " (none)" } else { "" }
     );
-    let builder_doc =
-        format!("Builds a [`{request}`] and runs it with `.send()`; made by [`Maqet::{ident}`].");
+    let builder_doc = format!(
+        "Builds a [`{request}`] and runs it with `.send()` (blocking) or `.await` (a `Send` \
+         future); made by [`Maqet::{ident}`]."
+    );
     let builder_name = builder.to_string();
     let default_impl = required.is_empty().then(|| {
         quote! {
@@ -289,23 +294,45 @@ fn request_types(method: &ImplItemFn) -> syn::Result<TokenStream2> {
         impl ::maqet_core::Request for #request {
             type Output = #output;
             fn send_to(self, maqet: &Maqet) -> ::core::result::Result<#output, ::maqet_core::MaqetError> {
-                maqet.#plain(#(#call_args),*)
+                maqet.#handler(#(#call_args),*)
             }
         }
 
         #[doc = #builder_doc]
-        #[must_use = "a builder does nothing until `.send()`"]
-        pub struct #builder<'m> {
-            maqet: &'m Maqet,
+        #[must_use = "a builder does nothing until `.send()` or `.await`"]
+        pub struct #builder {
+            maqet: Maqet,
             request: #request,
         }
 
-        impl #builder<'_> {
+        impl #builder {
             #(#setters)*
 
-            /// Runs the command.
+            /// Sends this call's progress lines (what the CLI shows as a spinner) to `hook`.
+            pub fn on_progress(
+                mut self,
+                hook: impl ::core::ops::Fn(&str) + ::core::marker::Send + ::core::marker::Sync + 'static,
+            ) -> Self {
+                let hooks = self.maqet.hooks().clone().on_progress(hook);
+                *self.maqet.hooks_mut() = hooks;
+                self
+            }
+
+            /// Streams this call's output lines (`events --follow`) to `hook`.
+            pub fn on_line(
+                mut self,
+                hook: impl ::core::ops::Fn(&str) + ::core::marker::Send + ::core::marker::Sync + 'static,
+            ) -> Self {
+                let hooks = self.maqet.hooks().clone().on_line(hook);
+                *self.maqet.hooks_mut() = hooks;
+                self
+            }
+
+            /// Runs the command on this thread and returns its result. In async code,
+            /// `.await` the builder instead.
             pub fn send(self) -> ::core::result::Result<#output, ::maqet_core::MaqetError> {
-                ::maqet_core::Request::send_to(self.request, self.maqet)
+                let #builder { maqet, request } = self;
+                ::maqet_core::run_blocking(move || ::maqet_core::Request::send_to(request, &maqet))
             }
 
             /// The request built so far, to run later with `Maqet::execute`.
@@ -314,7 +341,17 @@ fn request_types(method: &ImplItemFn) -> syn::Result<TokenStream2> {
             }
         }
 
-        impl ::core::fmt::Debug for #builder<'_> {
+        impl ::core::future::IntoFuture for #builder {
+            type Output = ::core::result::Result<#output, ::maqet_core::MaqetError>;
+            type IntoFuture = ::maqet_core::CallFuture<#output>;
+            /// Runs the command on tokio's blocking pool when first polled.
+            fn into_future(self) -> Self::IntoFuture {
+                let #builder { maqet, request } = self;
+                ::maqet_core::CallFuture::new(move || ::maqet_core::Request::send_to(request, &maqet))
+            }
+        }
+
+        impl ::core::fmt::Debug for #builder {
             fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
                 f.debug_struct(#builder_name).field("request", &self.request).finish()
             }
@@ -548,9 +585,13 @@ mod tests {
             ),
             "{out}"
         );
-        assert!(out.contains("pub struct TakeNapBuilder < 'm >"), "{out}");
+        assert!(out.contains("pub struct TakeNapBuilder {"), "{out}");
+        assert!(
+            out.contains("impl :: core :: future :: IntoFuture for TakeNapBuilder"),
+            "{out}"
+        );
         assert!(out.contains("type Output = NapReport"), "{out}");
-        assert!(out.contains("maqet . take_nap_with (self . vm , self . force , self . timeout , self . times , self . label , self . files , self . set)"), "{out}");
+        assert!(out.contains("maqet . __take_nap (self . vm , self . force , self . timeout , self . times , self . label , self . files , self . set)"), "{out}");
         assert!(out.contains("pub fn files_list"), "{out}");
         assert!(
             out.contains("impl :: maqet_core :: ConfigKeySetters for TakeNapBuilder"),
@@ -564,10 +605,10 @@ mod tests {
         let params = params_of(&m.sig).unwrap();
         let out = compact(entry_method(&m, &params));
         assert!(
-            out.contains("pub fn take_nap (& self , vm : impl :: core :: convert :: Into < String >) -> TakeNapBuilder < '_ >"),
+            out.contains("pub fn take_nap (& self , vm : impl :: core :: convert :: Into < String >) -> TakeNapBuilder {"),
             "{out}"
         );
-        assert_eq!(plain_ident(&m.sig.ident).to_string(), "take_nap_with");
+        assert_eq!(handler_ident(&m.sig.ident).to_string(), "__take_nap");
     }
 
     #[test]

@@ -20,11 +20,13 @@
 //! }
 //! ```
 //!
-//! For each method it also generates the downstream Rust API (see `builder.rs`): the method as
-//! written becomes the positional call `<name>_with`, and `Maqet::<name>(required..)` returns a
-//! builder with one setter per optional parameter and `.send()`; the request struct
-//! `<Name>Request` and the builder `<Name>Builder` come from `#[api_requests]`, which must sit on
-//! the `impl Maqet` block holding `#[api_method]`s:
+//! For each method it also generates the downstream Rust API (see `builder.rs`):
+//! `Maqet::<name>(required..)` returns a builder with one setter per optional parameter, the
+//! blocking `.send()`, and `IntoFuture`, so `.await` runs the same call from async code. The
+//! builder is the one public call shape of the command (besides `Maqet::call(name, json)`): the
+//! method as written stays the command's handler, crate-private and hidden from the docs. The
+//! request struct `<Name>Request` and the builder `<Name>Builder` come from `#[api_requests]`,
+//! which must sit on the `impl Maqet` block holding `#[api_method]`s:
 //!
 //! ```ignore
 //! #[api_requests]
@@ -39,8 +41,8 @@
 //!     ) -> Result<StopReport, MaqetError> { /* ... */ }
 //! }
 //! // Downstream:
-//! maqet.stop("web").force(true).send()?;            // timeout = 30
-//! maqet.stop_with("web".into(), true, 30.0)?;       // the positional call
+//! maqet.stop("web").force(true).send()?;            // blocking; timeout = 30
+//! maqet.stop("web").force(true).await?;             // the same, in async code
 //! maqet.execute(StopRequest { force: true, ..StopRequest::new("web") })?;
 //! ```
 //!
@@ -206,7 +208,9 @@ fn expand(metas: Punctuated<Meta, Token![,]>, mut method: ImplItemFn) -> syn::Re
         TokenStream2::new()
     } else {
         let entry = builder::entry_method(&method, &builder_params);
-        method.sig.ident = builder::plain_ident(&method.sig.ident);
+        method.sig.ident = builder::handler_ident(&method.sig.ident);
+        method.vis = syn::parse_quote!(pub(crate));
+        method.attrs.push(syn::parse_quote!(#[doc(hidden)]));
         entry
     };
     let fn_ident = &method.sig.ident;

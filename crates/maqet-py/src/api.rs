@@ -3,7 +3,11 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use maqet_core::api::SnapshotOutcome;
+use maqet_core::api::{
+    AddRequest, ApplyRequest, DeviceAddRequest, DeviceDelRequest, InfoRequest, InspectRequest,
+    LsRequest, QmpContRequest, QmpKeyRequest, QmpStopRequest, QmpTypeRequest, RmRequest,
+    ScreendumpRequest, SnapshotOutcome, SnapshotRequest, StartRequest, StatusRequest, StopRequest,
+};
 use maqet_core::registry::{CommandOutput, ConfigOverrides, KeyValues};
 use maqet_core::{ErrorKind, Maqet as CoreMaqet, MaqetBuilder, MaqetError};
 use pyo3::prelude::*;
@@ -13,7 +17,7 @@ use serde_json::Value;
 use crate::convert::{config_files, kwargs_map, to_json, to_python};
 use crate::errors::{self, Context};
 use crate::instance::VMInstance;
-use crate::worker::{CallError, Pool};
+use crate::worker::{CallError, Core};
 
 /// Seconds each VM started through a `Maqet` gets to power down when it closes.
 const CLOSE_STOP_TIMEOUT: f64 = 10.0;
@@ -24,7 +28,7 @@ type Started = Arc<Mutex<Vec<(u32, String)>>>;
 /// The maqet API (see `help(maqet.Maqet)`).
 #[pyclass(module = "maqet._maqet", name = "Maqet", subclass, frozen)]
 pub struct PyMaqet {
-    pool: Pool,
+    core: Core,
     started: Started,
     data_dir: PathBuf,
     config_dir: PathBuf,
@@ -48,7 +52,7 @@ impl PyMaqet {
         T: Send + 'static,
         F: FnOnce(&CoreMaqet) -> Result<T, MaqetError> + Send + 'static,
     {
-        self.pool.run(py, f).map_err(|e| fail(py, e, context))
+        self.core.run(py, f).map_err(|e| fail(py, e, context))
     }
 
     fn run_json<T, F>(&self, py: Python<'_>, f: F) -> PyResult<Py<PyAny>>
@@ -76,7 +80,11 @@ impl PyMaqet {
         let mut first_error = None;
         for id in ours {
             let result = self.run(py, Context::Plain, move |m| {
-                match m.stop_with(id, false, CLOSE_STOP_TIMEOUT, false) {
+                let stop = StopRequest {
+                    timeout: CLOSE_STOP_TIMEOUT,
+                    ..StopRequest::new(id)
+                };
+                match m.execute(stop) {
                     Ok(_) => Ok(()),
                     // Removed inside the block: nothing left to stop.
                     Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
@@ -147,7 +155,7 @@ impl PyMaqet {
             .build()
             .map_err(|e| errors::to_py(py, &e, Context::Plain))?;
         let dirs = probe.dirs();
-        // Workers use exactly these directories and settings, whatever the environment does later.
+        // Calls use exactly these directories and settings, whatever the environment does later.
         let builder = builder
             .settings(probe.settings().clone())
             .data_dir(dirs.data.clone())
@@ -157,7 +165,7 @@ impl PyMaqet {
             data_dir: dirs.data.clone(),
             config_dir: dirs.config.clone(),
             runtime_dir: dirs.runtime.clone(),
-            pool: Pool::new(builder),
+            core: Core::new(builder),
             started: Arc::default(),
         })
     }
@@ -231,8 +239,15 @@ impl PyMaqet {
         let files = config_files(config)?;
         let set = ConfigOverrides(kwargs_map(kwargs, "add")?);
         self.run(py, Context::Plain, move |m| {
-            m.add_with(files, Vec::new(), name, empty, force, set)
-                .map(|a| a.0.vm_id)
+            let add = AddRequest {
+                config: files,
+                name,
+                empty,
+                force,
+                set,
+                ..AddRequest::new()
+            };
+            m.execute(add).map(|a| a.0.vm_id)
         })
     }
 
@@ -240,7 +255,7 @@ impl PyMaqet {
     fn start(&self, py: Python<'_>, vm_id: String) -> PyResult<VMInstance> {
         let started = self.started.clone();
         self.run(py, Context::Start, move |m| {
-            let report = m.start_with(vm_id, false)?;
+            let report = m.execute(StartRequest::new(vm_id))?;
             let mut list = started.lock().unwrap_or_else(|e| e.into_inner());
             list.push((std::process::id(), report.vm.vm_id.clone()));
             Ok(VMInstance::of(&report.vm))
@@ -256,8 +271,12 @@ impl PyMaqet {
         timeout: f64,
     ) -> PyResult<VMInstance> {
         let vm = self.run(py, Context::Plain, move |m| {
-            m.stop_with(vm_id, force, timeout, false)
-                .map(|r| VMInstance::stopped(&r))
+            let stop = StopRequest {
+                force,
+                timeout,
+                ..StopRequest::new(vm_id)
+            };
+            m.execute(stop).map(|r| VMInstance::stopped(&r))
         })?;
         self.forget_started(&vm.id);
         Ok(vm)
@@ -276,8 +295,13 @@ impl PyMaqet {
             confirm_remove_all(py)?;
         }
         self.run(py, Context::Plain, move |m| {
-            m.rm_with(vm_id.into_iter().collect(), force, all, clean_storage)
-                .map(|_| true)
+            let rm = RmRequest {
+                vm: vm_id.into_iter().collect(),
+                force,
+                all,
+                clean_storage,
+            };
+            m.execute(rm).map(|_| true)
         })
     }
 
@@ -289,7 +313,7 @@ impl PyMaqet {
                     maqet_core::registry::parse_choice::<maqet_core::VmStatus>("ls", "status", &s)
                 })
                 .transpose()?;
-            m.ls_with(status)
+            m.execute(LsRequest { status })
                 .map(|list| list.human().unwrap_or_default())
         })
     }
@@ -297,7 +321,7 @@ impl PyMaqet {
     #[pyo3(signature = (vm_id, detailed=false), text_signature = "($self, vm_id, detailed=False)")]
     fn status(&self, py: Python<'_>, vm_id: String, detailed: bool) -> PyResult<Py<PyAny>> {
         if !detailed {
-            return self.run_json(py, move |m| m.status_with(vm_id));
+            return self.run_json(py, move |m| m.execute(StatusRequest::new(vm_id)));
         }
         let warnings = py.import("warnings")?;
         let category = py.get_type::<pyo3::exceptions::PyDeprecationWarning>();
@@ -314,12 +338,12 @@ impl PyMaqet {
 
     #[pyo3(signature = (vm_id), text_signature = "($self, vm_id)")]
     fn info(&self, py: Python<'_>, vm_id: String) -> PyResult<Py<PyAny>> {
-        self.run_json(py, move |m| m.info_with(vm_id))
+        self.run_json(py, move |m| m.execute(InfoRequest::new(vm_id)))
     }
 
     #[pyo3(signature = (vm_id), text_signature = "($self, vm_id)")]
     fn inspect(&self, py: Python<'_>, vm_id: String) -> PyResult<Py<PyAny>> {
-        self.run_json(py, move |m| m.inspect_with(vm_id))
+        self.run_json(py, move |m| m.execute(InspectRequest::new(vm_id)))
     }
 
     #[pyo3(signature = (vm_id, config=None, force=false, **kwargs), text_signature = "($self, vm_id, config=None, force=False, **kwargs)")]
@@ -334,8 +358,13 @@ impl PyMaqet {
         let files = config_files(config)?;
         let set = ConfigOverrides(kwargs_map(kwargs, "apply")?);
         self.run(py, Context::Plain, move |m| {
-            m.apply_with(vm_id, files, Vec::new(), force, set)
-                .map(|a| VMInstance::of(&a.vm))
+            let apply = ApplyRequest {
+                config: files,
+                force,
+                set,
+                ..ApplyRequest::new(vm_id)
+            };
+            m.execute(apply).map(|a| VMInstance::of(&a.vm))
         })
     }
 
@@ -363,7 +392,13 @@ impl PyMaqet {
         hold_time: u32,
     ) -> PyResult<Py<PyAny>> {
         let keys: Vec<String> = keys.extract()?;
-        self.run_json(py, move |m| m.qmp_key_with(vm_id, keys, hold_time))
+        self.run_json(py, move |m| {
+            m.execute(QmpKeyRequest {
+                keys,
+                hold_time,
+                ..QmpKeyRequest::new(vm_id)
+            })
+        })
     }
 
     #[pyo3(signature = (vm_id, text, hold_time=100), text_signature = "($self, vm_id, text, hold_time=100)")]
@@ -374,7 +409,12 @@ impl PyMaqet {
         text: String,
         hold_time: u32,
     ) -> PyResult<Py<PyAny>> {
-        self.run_json(py, move |m| m.qmp_type_with(vm_id, text, hold_time))
+        self.run_json(py, move |m| {
+            m.execute(QmpTypeRequest {
+                hold_time,
+                ..QmpTypeRequest::new(vm_id, text)
+            })
+        })
     }
 
     #[pyo3(signature = (vm_id, filename), text_signature = "($self, vm_id, filename)")]
@@ -392,17 +432,17 @@ impl PyMaqet {
                 ));
             }
         };
-        self.run_json(py, move |m| m.screendump_with(vm_id, file, false))
+        self.run_json(py, move |m| m.execute(ScreendumpRequest::new(vm_id, file)))
     }
 
     #[pyo3(signature = (vm_id), text_signature = "($self, vm_id)")]
     fn qmp_stop(&self, py: Python<'_>, vm_id: String) -> PyResult<Py<PyAny>> {
-        self.run_json(py, move |m| m.qmp_stop_with(vm_id))
+        self.run_json(py, move |m| m.execute(QmpStopRequest::new(vm_id)))
     }
 
     #[pyo3(signature = (vm_id), text_signature = "($self, vm_id)")]
     fn qmp_cont(&self, py: Python<'_>, vm_id: String) -> PyResult<Py<PyAny>> {
-        self.run_json(py, move |m| m.qmp_cont_with(vm_id))
+        self.run_json(py, move |m| m.execute(QmpContRequest::new(vm_id)))
     }
 
     #[pyo3(signature = (vm_id, driver, device_id, **kwargs), text_signature = "($self, vm_id, driver, device_id, **kwargs)")]
@@ -416,13 +456,18 @@ impl PyMaqet {
     ) -> PyResult<Py<PyAny>> {
         let props = KeyValues(kwargs_map(kwargs, "device_add")?);
         self.run_json(py, move |m| {
-            m.device_add_with(vm_id, driver, device_id, props)
+            m.execute(DeviceAddRequest {
+                props,
+                ..DeviceAddRequest::new(vm_id, driver, device_id)
+            })
         })
     }
 
     #[pyo3(signature = (vm_id, device_id), text_signature = "($self, vm_id, device_id)")]
     fn device_del(&self, py: Python<'_>, vm_id: String, device_id: String) -> PyResult<Py<PyAny>> {
-        self.run_json(py, move |m| m.device_del_with(vm_id, device_id))
+        self.run_json(py, move |m| {
+            m.execute(DeviceDelRequest::new(vm_id, device_id))
+        })
     }
 
     #[pyo3(signature = (vm_id, action, drive, name=None, overwrite=false), text_signature = "($self, vm_id, action, drive, name=None, overwrite=False)")]
@@ -440,7 +485,11 @@ impl PyMaqet {
                 "snapshot", "action", &action,
             )?;
             Ok(
-                match m.snapshot_with(vm_id, action, drive, name, overwrite, false)? {
+                match m.execute(SnapshotRequest {
+                    name,
+                    overwrite,
+                    ..SnapshotRequest::new(vm_id, action, drive)
+                })? {
                     SnapshotOutcome::Changed(change) => json_of(&change),
                     SnapshotOutcome::Listed(list) => {
                         Value::Array(list.0.into_iter().map(|s| Value::String(s.name)).collect())
@@ -477,7 +526,7 @@ impl PyMaqet {
 
 /// `status(detailed=True)`: status plus process facts and each qcow2 drive's snapshot names.
 fn detailed_status(m: &CoreMaqet, vm: String) -> Result<Value, MaqetError> {
-    let inspection = m.inspect_with(vm.clone())?;
+    let inspection = m.execute(InspectRequest::new(vm.clone()))?;
     let mut value = json_of(&inspection.status);
     let Value::Object(map) = &mut value else {
         return Ok(value);
@@ -490,14 +539,11 @@ fn detailed_status(m: &CoreMaqet, vm: String) -> Result<Value, MaqetError> {
         if drive.kind != "qcow2" {
             continue;
         }
-        if let Ok(SnapshotOutcome::Listed(list)) = m.snapshot_with(
+        if let Ok(SnapshotOutcome::Listed(list)) = m.execute(SnapshotRequest::new(
             vm.clone(),
             maqet_core::api::SnapshotAction::List,
             drive.name.clone(),
-            None,
-            false,
-            false,
-        ) {
+        )) {
             let names: Vec<Value> = list.0.into_iter().map(|s| Value::String(s.name)).collect();
             snapshots.insert(
                 drive.name.clone(),

@@ -1,7 +1,7 @@
 //! `maqet._maqet`: the native module of the `maqet` Python package.
 //!
-//! Every method is a thin call into `maqet_core` made on a worker thread with the GIL released
-//! (see [`worker`]); results come back as the dicts, lists and strings of the Python API
+//! Every method is a thin call into `maqet_core` made on a thread of its own with the GIL
+//! released (see [`worker`]); results come back as the dicts, lists and strings of the Python API
 //! reference, and errors as the classes of `maqet.exceptions` (see [`errors`]).
 
 mod api;

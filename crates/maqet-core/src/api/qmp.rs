@@ -199,7 +199,7 @@ impl Maqet {
         #[arg(help = "Allow commands that can take over the host or guest")] allow_dangerous: bool,
         #[arg(help = "QMP arguments as --NAME VALUE")] arguments: KeyValues,
     ) -> Result<QmpReply, MaqetError> {
-        self.qmp_with(vm, command, args, allow_dangerous, arguments)
+        self.__qmp(vm, command, args, allow_dangerous, arguments)
     }
 
     /// Press keys together (a chord) on the VM's keyboard, e.g. `ctrl alt f2`.

@@ -5,7 +5,7 @@
 //! ~21,000 relative relocations that copy every page of `.data.rel.ro` (384 KiB), and a run of
 //! `maqet --version` takes 0.44 M instead of 0.72 M instructions and 99 instead of 193 page
 //! faults, at the price of a fixed load address for the binary itself. Why that is not the
-//! default: docs/architecture.md. Plugins (`cdylib`) and the other crates are unaffected.
+//! default: docs/decisions/2026-12-02-pie-by-default.md. Plugins (`cdylib`) and the other crates are unaffected.
 //!
 //! Tried and not kept: `-z pack-relative-relocs` (DT_RELR) cut `.rela.dyn` from 503 KiB to
 //! 7 KiB but neither instructions (glibc 2.36 walks the bitmap bit by bit) nor page faults.

@@ -2,11 +2,14 @@
 //!
 //! `cargo metadata` lists what each workspace package depends on. A maqet crate may depend
 //! only on crates below it in the order
-//! `cli > py > core > {macros, runner} > {qmp, storage, state, plugin-api}`;
-//! `maqet-state`, `maqet-qmp` and `maqet-storage` (and `maqet-plugin-api`) depend on no maqet
-//! crate. Plugins sit above the plugin API and may use nothing of the host but it (and the
-//! plain libraries `export-render` and `maqet-seed`, which depend on no maqet crate). Each crate's maqet dependencies must also be among those the
-//! "May depend on" column of docs/architecture.md allows it.
+//! `cli > py > core > {macros, runner} > {qmp, storage, state, seed, plugin-api} > error-chain`;
+//! `maqet-state`, `maqet-qmp`, `maqet-storage` and `maqet-seed` depend on no maqet crate, and
+//! `maqet-plugin-api` only on the error-chain leaf. Plugins sit above the plugin API and may use nothing of the host but it (and the
+//! plain libraries `export-render` and `maqet-seed`, which depend on no maqet crate).
+//!
+//! crates/README.md lists every package with its maqet dependencies; that table must be
+//! exactly what `cargo metadata` says (no package or edge missing, none invented), and
+//! docs/architecture.md must name every package.
 //!
 //! Dev-dependencies are not checked: they only build test fixtures (plugin libraries a test
 //! loads) and are not linked into the crate.
@@ -14,7 +17,7 @@
 // Test code: a step that fails panics with its message, which fails the test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -27,8 +30,8 @@ fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Each workspace package's maqet dependencies (normal and build), by package name.
-fn maqet_dependencies() -> BTreeMap<String, Vec<String>> {
+/// `cargo metadata` of the workspace (its own packages only).
+fn cargo_metadata() -> Value {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let out = Command::new(cargo)
         .args([
@@ -47,7 +50,12 @@ fn maqet_dependencies() -> BTreeMap<String, Vec<String>> {
         "cargo metadata failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let metadata: Value = serde_json::from_slice(&out.stdout).expect("cargo metadata prints JSON");
+    serde_json::from_slice(&out.stdout).expect("cargo metadata prints JSON")
+}
+
+/// Each workspace package's maqet dependencies (normal and build), by package name.
+fn maqet_dependencies() -> BTreeMap<String, Vec<String>> {
+    let metadata = cargo_metadata();
     let packages = metadata["packages"].as_array().expect("a package list");
     packages
         .iter()
@@ -99,8 +107,8 @@ fn no_crate_depends_on_one_above_it() {
     for (package, deps) in &graph {
         let Some(own) = layer(package) else {
             wrong.push(format!(
-                "{package} has no place in the layering (add it to `layer` here and to \
-                 docs/architecture.md)"
+                "{package} has no place in the layering (add it to `layer` here, to \
+                 crates/README.md and to docs/architecture.md)"
             ));
             continue;
         };
@@ -139,44 +147,103 @@ fn state_qmp_storage_and_the_plugin_api_depend_on_no_maqet_crate() {
     }
 }
 
-/// The "May depend on" column of docs/architecture.md's crate table, for `crates/*` rows.
-fn documented_dependencies() -> BTreeMap<String, Vec<String>> {
-    let path = workspace_root().join("docs/architecture.md");
+/// The table of crates/README.md: each package's path and its maqet dependencies, by name.
+fn documented_packages() -> BTreeMap<String, (String, Vec<String>)> {
+    let path = workspace_root().join("crates/README.md");
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     text.lines()
-        .filter_map(|line| line.strip_prefix("| `crates/"))
-        .filter_map(|row| {
-            let (name, rest) = row.split_once('`')?;
-            let allowed = rest.trim_end().trim_end_matches('|').rsplit('|').next()?;
-            let allowed = allowed
+        .filter(|line| line.starts_with("| `maqet-"))
+        .map(|row| {
+            let cells: Vec<&str> = row.trim_matches('|').split('|').map(str::trim).collect();
+            assert_eq!(
+                cells.len(),
+                4,
+                "crates/README.md: a row needs 4 cells: {row}"
+            );
+            let unquote = |cell: &str| cell.trim().trim_matches('`').to_owned();
+            let deps = cells[3]
                 .split(',')
-                .map(str::trim)
-                .filter(|a| !a.is_empty() && *a != "—")
-                .map(|a| format!("maqet-{a}"))
+                .map(unquote)
+                .filter(|dep| !dep.is_empty() && dep != "—")
                 .collect();
-            Some((name.to_owned(), allowed))
+            (unquote(cells[0]), (unquote(cells[1]), deps))
+        })
+        .collect()
+}
+
+/// Each workspace package's directory, relative to the workspace root.
+fn package_paths() -> BTreeMap<String, String> {
+    let root = workspace_root();
+    let metadata = cargo_metadata();
+    metadata["packages"]
+        .as_array()
+        .expect("a package list")
+        .iter()
+        .map(|package| {
+            let manifest = Path::new(package["manifest_path"].as_str().expect("a manifest path"));
+            let dir = manifest
+                .parent()
+                .expect("a manifest sits in a directory")
+                .strip_prefix(&root)
+                .expect("workspace packages sit under the workspace root");
+            let name = package["name"].as_str().expect("a package name").to_owned();
+            (name, dir.display().to_string())
         })
         .collect()
 }
 
 #[test]
-fn every_crate_depends_only_on_what_docs_architecture_allows() {
-    let documented = documented_dependencies();
-    assert!(
-        documented.len() >= 9,
-        "the crate table of docs/architecture.md was not found: {documented:?}"
-    );
+fn crates_readme_lists_every_package_and_its_real_maqet_dependencies() {
+    let documented = documented_packages();
     let graph = maqet_dependencies();
-    for (package, allowed) in &documented {
-        let deps = graph.get(package).unwrap_or_else(|| {
-            panic!("docs/architecture.md lists {package}, not in the workspace")
-        });
-        for dep in deps {
-            assert!(
-                allowed.contains(dep),
-                "{package} depends on {dep}; docs/architecture.md allows only {allowed:?}"
-            );
+    let paths = package_paths();
+    let mut wrong = Vec::new();
+    for (package, deps) in &graph {
+        let Some((path, listed)) = documented.get(package) else {
+            wrong.push(format!("{package} is in the workspace but has no row"));
+            continue;
+        };
+        if paths.get(package) != Some(path) {
+            wrong.push(format!(
+                "{package}: the row says path `{path}`, cargo says `{}`",
+                paths.get(package).map_or("?", String::as_str)
+            ));
+        }
+        let real: BTreeSet<&String> = deps.iter().collect();
+        let listed: BTreeSet<&String> = listed.iter().collect();
+        for missing in real.difference(&listed) {
+            wrong.push(format!(
+                "{package} depends on {missing}, which its row does not list"
+            ));
+        }
+        for extra in listed.difference(&real) {
+            wrong.push(format!(
+                "{package}'s row lists {extra}, which it does not depend on"
+            ));
         }
     }
+    for package in documented.keys().filter(|p| !graph.contains_key(*p)) {
+        wrong.push(format!("{package} has a row but is not in the workspace"));
+    }
+    assert!(
+        wrong.is_empty(),
+        "crates/README.md disagrees with `cargo metadata`:\n{}",
+        wrong.join("\n")
+    );
+}
+
+#[test]
+fn the_architecture_map_names_every_package() {
+    let path = workspace_root().join("docs/architecture.md");
+    let map = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let missing: Vec<String> = maqet_dependencies()
+        .into_keys()
+        .filter(|package| !map.contains(&format!("`{package}`")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "docs/architecture.md does not name {missing:?} in its crate list"
+    );
 }

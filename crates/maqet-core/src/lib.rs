@@ -1,4 +1,5 @@
-//! maqet-core: the `Maqet` API, the command registry, and the VM config model.
+//! maqet-core is the `Maqet` facade over the layers: one handle whose methods are the maqet
+//! commands, run on `maqet-state`, `maqet-storage`, `maqet-qmp` and `maqet-runner`.
 //!
 //! Every maqet command is a method on [`Maqet`] marked with `#[api_method]`. The attribute
 //! registers the command in [`registry`], from which the `maqet` CLI builds its command tree, and

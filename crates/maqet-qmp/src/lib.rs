@@ -72,3 +72,8 @@ pub use wire::{Greeting, QmpEvent, Timestamp};
 mod client_tests;
 #[cfg(test)]
 mod fake_qemu;
+
+/// The README's example, compiled and run by `cargo test --doc`.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -49,7 +49,7 @@ pub struct Tx<'c> {
 /// anyway: it must survive a crash of the writing process, not a crash of the machine, so its
 /// record files are replaced atomically (`rename`) without `fsync`. Configuration and registry
 /// changes (add, apply, rm, storage) are `fsync`ed before the command reports success. See
-/// `docs/architecture.md`, "Durability".
+/// `docs/decisions/2026-12-02-durability-fsync-policy.md`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Durability {
     /// Only runtime columns changed: atomic against process crashes, no `fsync`.

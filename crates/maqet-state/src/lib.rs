@@ -72,3 +72,8 @@ pub use vm_file::{
 
 #[cfg(test)]
 mod migrate_tests;
+
+/// The README's example, compiled and run by `cargo test --doc`.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

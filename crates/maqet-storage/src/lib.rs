@@ -56,3 +56,8 @@ pub use qemu_img::{
     validate_snapshot_name,
 };
 pub use size::{ByteSize, parse_memory};
+
+/// The README's example, compiled and run by `cargo test --doc`.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

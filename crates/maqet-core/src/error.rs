@@ -63,6 +63,129 @@ pub enum MaqetError {
     /// No VM has this name or id.
     #[error("no VM is named or has the id `{0}`; `maqet ls` lists the VMs")]
     VmNotFound(String),
+    /// `start` of a VM that already runs (exit 3).
+    #[error(
+        "VM `{vm}` is already running (pid {})",
+        pid.map_or_else(|| "?".to_string(), |p| p.to_string())
+    )]
+    AlreadyRunning {
+        /// The VM's name.
+        vm: String,
+        /// Its QEMU's process id, when recorded.
+        pid: Option<u32>,
+    },
+    /// The VM's QEMU runs without a runner that could take it over, so it cannot be started
+    /// (exit 3).
+    #[error("VM `{vm}` is already running as orphan QEMU pid {pid}; `maqet stop {vm}`")]
+    OrphanRunning {
+        /// The VM's name.
+        vm: String,
+        /// The orphan QEMU's process id.
+        pid: u32,
+    },
+    /// A command that needs a running VM, on one that does not run (exit 3).
+    #[error("VM `{vm}` is not running (status: {status}); start it with `maqet start {vm}`")]
+    NotRunning {
+        /// The VM's name.
+        vm: String,
+        /// Its status.
+        status: maqet_state::VmStatus,
+    },
+    /// Another VM already has this name (exit 3).
+    #[error("a VM named `{name}` already exists; pick another name")]
+    NameTaken {
+        /// The name asked for.
+        name: String,
+    },
+    /// The name asked for is another VM's id (exit 3).
+    #[error("`{name}` is the id of VM `{vm}`; pick another name")]
+    NameIsAnId {
+        /// The name asked for.
+        name: String,
+        /// The VM whose id it is.
+        vm: String,
+    },
+    /// A host port the VM forwards is taken by another process (exit 3).
+    #[error(
+        "VM `{vm}` cannot forward host port {port}/{proto} on {addr}: it is taken{}; pick another `host` port in `ports`",
+        holder.as_ref().map(|h| format!(" by {h}")).unwrap_or_default()
+    )]
+    PortTaken {
+        /// The VM's name.
+        vm: String,
+        /// The host port.
+        port: u16,
+        /// `tcp` or `udp`.
+        proto: String,
+        /// The host address.
+        addr: std::net::Ipv4Addr,
+        /// The process holding it (`pid N (NAME)`), when it can be found.
+        holder: Option<String>,
+        /// The bind error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A host port the VM forwards was taken while it started, and is free again (exit 3).
+    #[error(
+        "VM `{vm}` cannot forward host port {}: another process took it while the VM started; try again, or pick another `host` port in `ports`",
+        ports.join(", ")
+    )]
+    PortLost {
+        /// The VM's name.
+        vm: String,
+        /// The ports (`7001/tcp on 127.0.0.1`).
+        ports: Vec<String>,
+    },
+    /// A host port that another registered VM forwards too (exit 3).
+    #[error(
+        "host port {port}/{proto} on {addr} is already forwarded by VM `{other}`; pick another `host` port in `ports`, or add the VM anyway with `--force` (then only one of the two can run at a time)"
+    )]
+    PortForwarded {
+        /// The host port.
+        port: u16,
+        /// `tcp` or `udp`.
+        proto: String,
+        /// The host address.
+        addr: std::net::Ipv4Addr,
+        /// The VM that forwards it.
+        other: String,
+    },
+    /// Another maqet command held the VM's lock for too long (exit 2).
+    #[error(
+        "VM `{vm}` is busy: another maqet command has held its lock for {seconds} s; try again later"
+    )]
+    Locked {
+        /// The VM's name.
+        vm: String,
+        /// How long maqet waited.
+        seconds: u64,
+    },
+    /// `cp` without `--force` onto a file that exists (exit 3).
+    #[error(
+        "{path} already exists{}; add --force to replace it",
+        if *in_guest { " in the guest" } else { "" }
+    )]
+    DestinationExists {
+        /// The file, as the user named it (a host path, or a path in the guest).
+        path: String,
+        /// Whether the file is in the guest (else on the host).
+        in_guest: bool,
+    },
+    /// A value outside a closed set of choices (exit 3).
+    #[error(
+        "`{command}`: `{text}` is not a valid `{name}`; use one of {}",
+        choices.join(", ")
+    )]
+    InvalidChoice {
+        /// The command.
+        command: String,
+        /// The parameter.
+        name: String,
+        /// The value given.
+        text: String,
+        /// The values it may have.
+        choices: Vec<String>,
+    },
     /// A plugin command failed; the plugin's error (with its own cause) is the source.
     #[error(transparent)]
     Plugin(PluginFailure),
@@ -233,6 +356,17 @@ impl MaqetError {
             },
             MaqetError::Snapshot(e) => e.kind(),
             MaqetError::VmNotFound(_) => ErrorKind::NotFound,
+            MaqetError::AlreadyRunning { .. }
+            | MaqetError::OrphanRunning { .. }
+            | MaqetError::NameTaken { .. }
+            | MaqetError::NameIsAnId { .. }
+            | MaqetError::PortForwarded { .. }
+            | MaqetError::DestinationExists { .. } => ErrorKind::AlreadyExists,
+            MaqetError::NotRunning { .. }
+            | MaqetError::PortTaken { .. }
+            | MaqetError::PortLost { .. }
+            | MaqetError::InvalidChoice { .. } => ErrorKind::InvalidInput,
+            MaqetError::Locked { .. } => ErrorKind::Timeout,
             MaqetError::Plugin(e) => e.kind,
             MaqetError::Io { source, .. } => match source.kind() {
                 std::io::ErrorKind::NotFound => ErrorKind::NotFound,

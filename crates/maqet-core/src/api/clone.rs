@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use super::clone_identity::ClonedPort;
 use crate::registry::CommandOutput;
 use crate::results::VmStatusReport;
-use crate::{ErrorKind, Maqet, MaqetError};
+use crate::{Maqet, MaqetError};
 
 /// One drive of `clone`.
 #[derive(Debug, Clone, Serialize)]
@@ -123,10 +123,7 @@ impl Maqet {
             )));
         }
         if self.db()?.find_vm(&new)?.is_some() {
-            return Err(MaqetError::new(
-                ErrorKind::AlreadyExists,
-                format!("a VM named `{new}` already exists; pick another name"),
-            ));
+            return Err(MaqetError::NameTaken { name: new });
         }
         let _lock = self.lock_vm(&source)?;
         // The new VM's id comes first: its files live under it.

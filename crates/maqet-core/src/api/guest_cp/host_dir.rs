@@ -173,13 +173,10 @@ impl Partial<'_> {
                 self.done = true;
                 Ok(())
             }
-            Err(Errno::EXIST) => Err(MaqetError::new(
-                ErrorKind::AlreadyExists,
-                format!(
-                    "{} already exists; add --force to replace it",
-                    shown.display()
-                ),
-            )),
+            Err(Errno::EXIST) => Err(MaqetError::DestinationExists {
+                path: shown.display().to_string(),
+                in_guest: false,
+            }),
             Err(e) => Err(io_error(
                 format!("cannot move the copy to {}", shown.display()),
                 e,

@@ -171,6 +171,33 @@ pub enum MaqetError {
         /// Whether the file is in the guest (else on the host).
         in_guest: bool,
     },
+    /// A wait (`wait`, `events`, `wait --agent`, `--ssh`, `--port`) ran out of time (exit 2).
+    #[error("timed out after {:.1} s waiting for {what}", after.as_secs_f64())]
+    WaitTimedOut {
+        /// What was awaited (and, after a `;`, what to check).
+        what: String,
+        /// How long maqet waited.
+        after: std::time::Duration,
+        /// The last failure while waiting, when there is one.
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// A guest command (`exec`) did not finish within its `--timeout` (exit 2).
+    #[error(
+        "`{program}` did not finish within {:.1} s; {} (pid {pid})",
+        after.as_secs_f64(),
+        if *killed { "maqet killed it in the guest" } else { "it may still run in the guest" }
+    )]
+    GuestCommandTimedOut {
+        /// The program.
+        program: String,
+        /// The time limit.
+        after: std::time::Duration,
+        /// Its process id in the guest.
+        pid: i64,
+        /// Whether maqet killed it.
+        killed: bool,
+    },
     /// A value outside a closed set of choices (exit 3).
     #[error(
         "`{command}`: `{text}` is not a valid `{name}`; use one of {}",
@@ -366,7 +393,9 @@ impl MaqetError {
             | MaqetError::PortTaken { .. }
             | MaqetError::PortLost { .. }
             | MaqetError::InvalidChoice { .. } => ErrorKind::InvalidInput,
-            MaqetError::Locked { .. } => ErrorKind::Timeout,
+            MaqetError::Locked { .. }
+            | MaqetError::WaitTimedOut { .. }
+            | MaqetError::GuestCommandTimedOut { .. } => ErrorKind::Timeout,
             MaqetError::Plugin(e) => e.kind,
             MaqetError::Io { source, .. } => match source.kind() {
                 std::io::ErrorKind::NotFound => ErrorKind::NotFound,

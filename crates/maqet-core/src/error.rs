@@ -198,6 +198,35 @@ pub enum MaqetError {
         /// Whether maqet killed it.
         killed: bool,
     },
+    /// The config's QEMU binary could be changed by another user (exit 4).
+    #[error(
+        "refusing to run the QEMU binary {}: {reason}; another user could replace the program maqet runs",
+        binary.display()
+    )]
+    UntrustedBinary {
+        /// The binary.
+        binary: std::path::PathBuf,
+        /// Which file or directory is not safe and why.
+        reason: crate::trust::Untrusted,
+    },
+    /// A VM's socket path does not fit a UNIX socket address (exit 3).
+    #[error(
+        "the VM's socket path {} is {len} bytes, over the UNIX socket limit of {limit} bytes; \
+         use a shorter runtime directory (--maqet-runtime-dir or `directories.runtime_dir` in maqet.conf) \
+         than {}",
+        socket.display(),
+        runtime_root.display()
+    )]
+    SocketPathTooLong {
+        /// The socket.
+        socket: std::path::PathBuf,
+        /// Its length in bytes.
+        len: usize,
+        /// The most a socket path may have.
+        limit: usize,
+        /// The runtime directory to shorten.
+        runtime_root: std::path::PathBuf,
+    },
     /// A value outside a closed set of choices (exit 3).
     #[error(
         "`{command}`: `{text}` is not a valid `{name}`; use one of {}",
@@ -392,7 +421,9 @@ impl MaqetError {
             MaqetError::NotRunning { .. }
             | MaqetError::PortTaken { .. }
             | MaqetError::PortLost { .. }
-            | MaqetError::InvalidChoice { .. } => ErrorKind::InvalidInput,
+            | MaqetError::InvalidChoice { .. }
+            | MaqetError::SocketPathTooLong { .. } => ErrorKind::InvalidInput,
+            MaqetError::UntrustedBinary { .. } => ErrorKind::PermissionDenied,
             MaqetError::Locked { .. }
             | MaqetError::WaitTimedOut { .. }
             | MaqetError::GuestCommandTimedOut { .. } => ErrorKind::Timeout,

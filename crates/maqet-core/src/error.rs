@@ -3,39 +3,10 @@
 use std::error::Error as StdError;
 
 use crate::config::ConfigError;
+pub use crate::error_kind::ErrorKind;
+use crate::error_kind::{caused_by_permission, runner_kind, state_kind, storage_kind};
+pub use crate::error_parts::{NeedsStopped, PluginFailure};
 pub use crate::snapshot_error::SnapshotError;
-
-/// Broad class of a failure; the CLI turns it into an exit code (see `docs/exit-codes.md`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ErrorKind {
-    /// Bad input: a config, an option value, a name (exit 3).
-    InvalidInput,
-    /// A VM, drive, snapshot or file that does not exist (exit 3).
-    NotFound,
-    /// A name that is already taken (exit 3).
-    AlreadyExists,
-    /// A wait ran out of time, or a lock stayed busy (exit 2).
-    Timeout,
-    /// The user cancelled (exit 2).
-    Cancelled,
-    /// The operating system refused access (exit 4).
-    PermissionDenied,
-    /// Anything else (exit 1).
-    Failure,
-}
-
-impl ErrorKind {
-    /// The process exit code for this kind.
-    pub fn exit_code(self) -> i32 {
-        match self {
-            ErrorKind::InvalidInput | ErrorKind::NotFound | ErrorKind::AlreadyExists => 3,
-            ErrorKind::Timeout | ErrorKind::Cancelled => 2,
-            ErrorKind::PermissionDenied => 4,
-            ErrorKind::Failure => 1,
-        }
-    }
-}
 
 type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 
@@ -227,6 +198,14 @@ pub enum MaqetError {
         /// The runtime directory to shorten.
         runtime_root: std::path::PathBuf,
     },
+    /// A command that needs a stopped VM, on one that runs (exit 3).
+    #[error("{}", command.refusal(vm))]
+    IsRunning {
+        /// The VM's name.
+        vm: String,
+        /// The command refused.
+        command: NeedsStopped,
+    },
     /// A value outside a closed set of choices (exit 3).
     #[error(
         "`{command}`: `{text}` is not a valid `{name}`; use one of {}",
@@ -317,29 +296,6 @@ pub enum MaqetError {
     },
 }
 
-/// A plugin command's failure, as the host saw it: the plugin's own error and its kind.
-///
-/// It prints as that error (the host adds no sentence of its own, which would only repeat it).
-#[derive(Debug)]
-pub struct PluginFailure {
-    /// Class of failure the plugin gave.
-    pub kind: ErrorKind,
-    /// The plugin's error.
-    pub error: BoxError,
-}
-
-impl std::fmt::Display for PluginFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.error.fmt(f)
-    }
-}
-
-impl StdError for PluginFailure {
-    fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.error.source()
-    }
-}
-
 impl MaqetError {
     /// Bad input from the caller.
     pub fn invalid(message: impl Into<String>) -> MaqetError {
@@ -422,7 +378,8 @@ impl MaqetError {
             | MaqetError::PortTaken { .. }
             | MaqetError::PortLost { .. }
             | MaqetError::InvalidChoice { .. }
-            | MaqetError::SocketPathTooLong { .. } => ErrorKind::InvalidInput,
+            | MaqetError::SocketPathTooLong { .. }
+            | MaqetError::IsRunning { .. } => ErrorKind::InvalidInput,
             MaqetError::UntrustedBinary { .. } => ErrorKind::PermissionDenied,
             MaqetError::Locked { .. }
             | MaqetError::WaitTimedOut { .. }
@@ -446,104 +403,5 @@ impl MaqetError {
     /// The process exit code for this failure.
     pub fn exit_code(&self) -> i32 {
         self.kind().exit_code()
-    }
-}
-
-/// Whether this user may not read and write the database file (or, when it does not exist yet,
-/// create it in its directory).
-fn access_denied(db: &std::path::Path) -> bool {
-    use rustix::fs::{Access, access};
-    use rustix::io::Errno;
-    let denied = |r: rustix::io::Result<()>| matches!(r, Err(Errno::ACCESS | Errno::PERM));
-    if db.exists() {
-        return denied(access(db, Access::READ_OK | Access::WRITE_OK));
-    }
-    db.parent()
-        .is_some_and(|dir| denied(access(dir, Access::WRITE_OK | Access::EXEC_OK)))
-}
-
-/// Whether an I/O "permission denied" is somewhere in the chain of causes.
-fn caused_by_permission(err: &(dyn StdError + 'static)) -> bool {
-    let mut cause: Option<&(dyn StdError + 'static)> = Some(err);
-    while let Some(e) = cause {
-        if let Some(io) = e.downcast_ref::<std::io::Error>()
-            && io.kind() == std::io::ErrorKind::PermissionDenied
-        {
-            return true;
-        }
-        cause = e.source();
-    }
-    false
-}
-
-fn state_kind(err: &maqet_state::StateError) -> ErrorKind {
-    use maqet_state::ErrorKind as K;
-    // SQLite says only "unable to open database file"; ask the OS whether access is the reason.
-    if let maqet_state::StateError::Open { path, .. } = err
-        && access_denied(path)
-    {
-        return ErrorKind::PermissionDenied;
-    }
-    match err.kind() {
-        K::NotFound => ErrorKind::NotFound,
-        K::AlreadyExists => ErrorKind::AlreadyExists,
-        K::Busy => ErrorKind::Timeout,
-        _ => ErrorKind::Failure,
-    }
-}
-
-fn storage_kind(err: &maqet_storage::StorageError) -> ErrorKind {
-    use maqet_storage::ErrorKind as K;
-    match err.kind() {
-        K::InvalidInput | K::Unsupported => ErrorKind::InvalidInput,
-        K::NotFound => ErrorKind::NotFound,
-        K::AlreadyExists => ErrorKind::AlreadyExists,
-        K::Busy => ErrorKind::Timeout,
-        _ => ErrorKind::Failure,
-    }
-}
-
-fn runner_kind(err: &maqet_runner::RunnerError) -> ErrorKind {
-    use maqet_runner::ErrorKind as K;
-    match err.kind() {
-        K::Timeout => ErrorKind::Timeout,
-        K::PermissionDenied => ErrorKind::PermissionDenied,
-        _ => ErrorKind::Failure,
-    }
-}
-
-impl From<SnapshotError> for MaqetError {
-    fn from(err: SnapshotError) -> MaqetError {
-        MaqetError::Snapshot(Box::new(err))
-    }
-}
-
-impl From<ConfigError> for MaqetError {
-    fn from(err: ConfigError) -> MaqetError {
-        MaqetError::Config(Box::new(err))
-    }
-}
-
-impl From<maqet_state::StateError> for MaqetError {
-    fn from(err: maqet_state::StateError) -> MaqetError {
-        MaqetError::State(Box::new(err))
-    }
-}
-
-impl From<maqet_storage::StorageError> for MaqetError {
-    fn from(err: maqet_storage::StorageError) -> MaqetError {
-        MaqetError::Storage(Box::new(err))
-    }
-}
-
-impl From<maqet_runner::RunnerError> for MaqetError {
-    fn from(err: maqet_runner::RunnerError) -> MaqetError {
-        MaqetError::Runner(Box::new(err))
-    }
-}
-
-impl From<maqet_qmp::QmpError> for MaqetError {
-    fn from(err: maqet_qmp::QmpError) -> MaqetError {
-        MaqetError::Qmp(Box::new(err))
     }
 }

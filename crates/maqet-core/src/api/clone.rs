@@ -117,10 +117,10 @@ impl Maqet {
             source.status,
             maqet_state::VmStatus::Running | maqet_state::VmStatus::Paused
         ) {
-            return Err(MaqetError::invalid(format!(
-                "VM `{}` is running and its disks are changing; stop it first (`maqet stop {}`), then clone",
-                source.name, source.name
-            )));
+            return Err(MaqetError::IsRunning {
+                vm: source.name,
+                command: crate::error::NeedsStopped::Clone,
+            });
         }
         if self.db()?.find_vm(&new)?.is_some() {
             return Err(MaqetError::NameTaken { name: new });

@@ -60,9 +60,14 @@ fn kind_name(kind: ErrorKind) -> &'static str {
 }
 
 /// Builds the Python exception: class from [`class_of`], `str(e)` the message chain, and the
-/// attributes `exit_code` (what the CLI would exit with) and `kind`. `_context` is ignored.
-pub fn to_py(py: Python<'_>, err: &MaqetError, _context: Context) -> PyErr {
-    raise(py, class_of(err), &message_chain(err), err.kind())
+/// attributes `exit_code` (what the CLI would exit with) and `kind`. `context` changes nothing.
+pub fn to_py(py: Python<'_>, err: &MaqetError, context: Context) -> PyErr {
+    raise(
+        py,
+        class_name(err, context),
+        &message_chain(err),
+        err.kind(),
+    )
 }
 
 /// Builds an exception of a `maqet.exceptions` class by name.

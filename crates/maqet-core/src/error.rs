@@ -3,39 +3,10 @@
 use std::error::Error as StdError;
 
 use crate::config::ConfigError;
+pub use crate::error_kind::ErrorKind;
+use crate::error_kind::{caused_by_permission, runner_kind, state_kind, storage_kind};
+pub use crate::error_parts::{NeedsStopped, PluginFailure};
 pub use crate::snapshot_error::SnapshotError;
-
-/// Broad class of a failure; the CLI turns it into an exit code (see `docs/exit-codes.md`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ErrorKind {
-    /// Bad input: a config, an option value, a name (exit 3).
-    InvalidInput,
-    /// A VM, drive, snapshot or file that does not exist (exit 3).
-    NotFound,
-    /// A name that is already taken (exit 3).
-    AlreadyExists,
-    /// A wait ran out of time, or a lock stayed busy (exit 2).
-    Timeout,
-    /// The user cancelled (exit 2).
-    Cancelled,
-    /// The operating system refused access (exit 4).
-    PermissionDenied,
-    /// Anything else (exit 1).
-    Failure,
-}
-
-impl ErrorKind {
-    /// The process exit code for this kind.
-    pub fn exit_code(self) -> i32 {
-        match self {
-            ErrorKind::InvalidInput | ErrorKind::NotFound | ErrorKind::AlreadyExists => 3,
-            ErrorKind::Timeout | ErrorKind::Cancelled => 2,
-            ErrorKind::PermissionDenied => 4,
-            ErrorKind::Failure => 1,
-        }
-    }
-}
 
 type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 
@@ -63,6 +34,195 @@ pub enum MaqetError {
     /// No VM has this name or id.
     #[error("no VM is named or has the id `{0}`; `maqet ls` lists the VMs")]
     VmNotFound(String),
+    /// `start` of a VM that already runs (exit 3).
+    #[error(
+        "VM `{vm}` is already running (pid {})",
+        pid.map_or_else(|| "?".to_string(), |p| p.to_string())
+    )]
+    AlreadyRunning {
+        /// The VM's name.
+        vm: String,
+        /// Its QEMU's process id, when recorded.
+        pid: Option<u32>,
+    },
+    /// The VM's QEMU runs without a runner that could take it over, so it cannot be started
+    /// (exit 3).
+    #[error("VM `{vm}` is already running as orphan QEMU pid {pid}; `maqet stop {vm}`")]
+    OrphanRunning {
+        /// The VM's name.
+        vm: String,
+        /// The orphan QEMU's process id.
+        pid: u32,
+    },
+    /// A command that needs a running VM, on one that does not run (exit 3).
+    #[error("VM `{vm}` is not running (status: {status}); start it with `maqet start {vm}`")]
+    NotRunning {
+        /// The VM's name.
+        vm: String,
+        /// Its status.
+        status: maqet_state::VmStatus,
+    },
+    /// Another VM already has this name (exit 3).
+    #[error("a VM named `{name}` already exists; pick another name")]
+    NameTaken {
+        /// The name asked for.
+        name: String,
+    },
+    /// The name asked for is another VM's id (exit 3).
+    #[error("`{name}` is the id of VM `{vm}`; pick another name")]
+    NameIsAnId {
+        /// The name asked for.
+        name: String,
+        /// The VM whose id it is.
+        vm: String,
+    },
+    /// A host port the VM forwards is taken by another process (exit 3).
+    #[error(
+        "VM `{vm}` cannot forward host port {port}/{proto} on {addr}: it is taken{}; pick another `host` port in `ports`",
+        holder.as_ref().map(|h| format!(" by {h}")).unwrap_or_default()
+    )]
+    PortTaken {
+        /// The VM's name.
+        vm: String,
+        /// The host port.
+        port: u16,
+        /// `tcp` or `udp`.
+        proto: String,
+        /// The host address.
+        addr: std::net::Ipv4Addr,
+        /// The process holding it (`pid N (NAME)`), when it can be found.
+        holder: Option<String>,
+        /// The bind error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A host port the VM forwards was taken while it started, and is free again (exit 3).
+    #[error(
+        "VM `{vm}` cannot forward host port {}: another process took it while the VM started; try again, or pick another `host` port in `ports`",
+        ports.join(", ")
+    )]
+    PortLost {
+        /// The VM's name.
+        vm: String,
+        /// The ports (`7001/tcp on 127.0.0.1`).
+        ports: Vec<String>,
+    },
+    /// A host port that another registered VM forwards too (exit 3).
+    #[error(
+        "host port {port}/{proto} on {addr} is already forwarded by VM `{other}`; pick another `host` port in `ports`, or {anyway} with `--force` (then only one of the two can run at a time)"
+    )]
+    PortForwarded {
+        /// The host port.
+        port: u16,
+        /// `tcp` or `udp`.
+        proto: String,
+        /// The host address.
+        addr: std::net::Ipv4Addr,
+        /// The VM that forwards it.
+        other: String,
+        /// What `--force` does for this command (`add the VM anyway`).
+        anyway: String,
+    },
+    /// Another maqet command held the VM's lock for too long (exit 2).
+    #[error(
+        "VM `{vm}` is busy: another maqet command has held its lock for {seconds} s; try again later"
+    )]
+    Locked {
+        /// The VM's name.
+        vm: String,
+        /// How long maqet waited.
+        seconds: u64,
+    },
+    /// `cp` without `--force` onto a file that exists (exit 3).
+    #[error(
+        "{path} already exists{}; add --force to replace it",
+        if *in_guest { " in the guest" } else { "" }
+    )]
+    DestinationExists {
+        /// The file, as the user named it (a host path, or a path in the guest).
+        path: String,
+        /// Whether the file is in the guest (else on the host).
+        in_guest: bool,
+    },
+    /// A wait (`wait`, `events`, `wait --agent`, `--ssh`, `--port`) ran out of time (exit 2).
+    #[error("timed out after {:.1} s waiting for {what}", after.as_secs_f64())]
+    WaitTimedOut {
+        /// What was awaited (and, after a `;`, what to check).
+        what: String,
+        /// How long maqet waited.
+        after: std::time::Duration,
+        /// The last failure while waiting, when there is one.
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// A guest command (`exec`) did not finish within its `--timeout` (exit 2).
+    #[error(
+        "`{program}` did not finish within {:.1} s; {} (pid {pid})",
+        after.as_secs_f64(),
+        if *killed { "maqet killed it in the guest" } else { "it may still run in the guest" }
+    )]
+    GuestCommandTimedOut {
+        /// The program.
+        program: String,
+        /// The time limit.
+        after: std::time::Duration,
+        /// Its process id in the guest.
+        pid: i64,
+        /// Whether maqet killed it.
+        killed: bool,
+    },
+    /// The config's QEMU binary could be changed by another user (exit 4).
+    #[error(
+        "refusing to run the QEMU binary {}: {reason}; another user could replace the program maqet runs",
+        binary.display()
+    )]
+    UntrustedBinary {
+        /// The binary.
+        binary: std::path::PathBuf,
+        /// Which file or directory is not safe and why.
+        reason: crate::trust::Untrusted,
+    },
+    /// A VM's socket path does not fit a UNIX socket address (exit 3).
+    #[error(
+        "the VM's socket path {} is {len} bytes, over the UNIX socket limit of {limit} bytes; \
+         use a shorter runtime directory (--maqet-runtime-dir or `directories.runtime_dir` in maqet.conf) \
+         than {}",
+        socket.display(),
+        runtime_root.display()
+    )]
+    SocketPathTooLong {
+        /// The socket.
+        socket: std::path::PathBuf,
+        /// Its length in bytes.
+        len: usize,
+        /// The most a socket path may have.
+        limit: usize,
+        /// The runtime directory to shorten.
+        runtime_root: std::path::PathBuf,
+    },
+    /// A command that needs a stopped VM, on one that runs (exit 3).
+    #[error("{}", command.refusal(vm))]
+    IsRunning {
+        /// The VM's name.
+        vm: String,
+        /// The command refused.
+        command: NeedsStopped,
+    },
+    /// A value outside a closed set of choices (exit 3).
+    #[error(
+        "`{command}`: `{text}` is not a valid `{name}`; use one of {}",
+        choices.join(", ")
+    )]
+    InvalidChoice {
+        /// The command.
+        command: String,
+        /// The parameter.
+        name: String,
+        /// The value given.
+        text: String,
+        /// The values it may have.
+        choices: Vec<String>,
+    },
     /// A plugin command failed; the plugin's error (with its own cause) is the source.
     #[error(transparent)]
     Plugin(PluginFailure),
@@ -138,29 +298,6 @@ pub enum MaqetError {
     },
 }
 
-/// A plugin command's failure, as the host saw it: the plugin's own error and its kind.
-///
-/// It prints as that error (the host adds no sentence of its own, which would only repeat it).
-#[derive(Debug)]
-pub struct PluginFailure {
-    /// Class of failure the plugin gave.
-    pub kind: ErrorKind,
-    /// The plugin's error.
-    pub error: BoxError,
-}
-
-impl std::fmt::Display for PluginFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.error.fmt(f)
-    }
-}
-
-impl StdError for PluginFailure {
-    fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.error.source()
-    }
-}
-
 impl MaqetError {
     /// Bad input from the caller.
     pub fn invalid(message: impl Into<String>) -> MaqetError {
@@ -233,6 +370,22 @@ impl MaqetError {
             },
             MaqetError::Snapshot(e) => e.kind(),
             MaqetError::VmNotFound(_) => ErrorKind::NotFound,
+            MaqetError::AlreadyRunning { .. }
+            | MaqetError::OrphanRunning { .. }
+            | MaqetError::NameTaken { .. }
+            | MaqetError::NameIsAnId { .. }
+            | MaqetError::PortForwarded { .. }
+            | MaqetError::DestinationExists { .. } => ErrorKind::AlreadyExists,
+            MaqetError::NotRunning { .. }
+            | MaqetError::PortTaken { .. }
+            | MaqetError::PortLost { .. }
+            | MaqetError::InvalidChoice { .. }
+            | MaqetError::SocketPathTooLong { .. }
+            | MaqetError::IsRunning { .. } => ErrorKind::InvalidInput,
+            MaqetError::UntrustedBinary { .. } => ErrorKind::PermissionDenied,
+            MaqetError::Locked { .. }
+            | MaqetError::WaitTimedOut { .. }
+            | MaqetError::GuestCommandTimedOut { .. } => ErrorKind::Timeout,
             MaqetError::Plugin(e) => e.kind,
             MaqetError::Io { source, .. } => match source.kind() {
                 std::io::ErrorKind::NotFound => ErrorKind::NotFound,
@@ -252,104 +405,5 @@ impl MaqetError {
     /// The process exit code for this failure.
     pub fn exit_code(&self) -> i32 {
         self.kind().exit_code()
-    }
-}
-
-/// Whether this user may not read and write the database file (or, when it does not exist yet,
-/// create it in its directory).
-fn access_denied(db: &std::path::Path) -> bool {
-    use rustix::fs::{Access, access};
-    use rustix::io::Errno;
-    let denied = |r: rustix::io::Result<()>| matches!(r, Err(Errno::ACCESS | Errno::PERM));
-    if db.exists() {
-        return denied(access(db, Access::READ_OK | Access::WRITE_OK));
-    }
-    db.parent()
-        .is_some_and(|dir| denied(access(dir, Access::WRITE_OK | Access::EXEC_OK)))
-}
-
-/// Whether an I/O "permission denied" is somewhere in the chain of causes.
-fn caused_by_permission(err: &(dyn StdError + 'static)) -> bool {
-    let mut cause: Option<&(dyn StdError + 'static)> = Some(err);
-    while let Some(e) = cause {
-        if let Some(io) = e.downcast_ref::<std::io::Error>()
-            && io.kind() == std::io::ErrorKind::PermissionDenied
-        {
-            return true;
-        }
-        cause = e.source();
-    }
-    false
-}
-
-fn state_kind(err: &maqet_state::StateError) -> ErrorKind {
-    use maqet_state::ErrorKind as K;
-    // SQLite says only "unable to open database file"; ask the OS whether access is the reason.
-    if let maqet_state::StateError::Open { path, .. } = err
-        && access_denied(path)
-    {
-        return ErrorKind::PermissionDenied;
-    }
-    match err.kind() {
-        K::NotFound => ErrorKind::NotFound,
-        K::AlreadyExists => ErrorKind::AlreadyExists,
-        K::Busy => ErrorKind::Timeout,
-        _ => ErrorKind::Failure,
-    }
-}
-
-fn storage_kind(err: &maqet_storage::StorageError) -> ErrorKind {
-    use maqet_storage::ErrorKind as K;
-    match err.kind() {
-        K::InvalidInput | K::Unsupported => ErrorKind::InvalidInput,
-        K::NotFound => ErrorKind::NotFound,
-        K::AlreadyExists => ErrorKind::AlreadyExists,
-        K::Busy => ErrorKind::Timeout,
-        _ => ErrorKind::Failure,
-    }
-}
-
-fn runner_kind(err: &maqet_runner::RunnerError) -> ErrorKind {
-    use maqet_runner::ErrorKind as K;
-    match err.kind() {
-        K::Timeout => ErrorKind::Timeout,
-        K::PermissionDenied => ErrorKind::PermissionDenied,
-        _ => ErrorKind::Failure,
-    }
-}
-
-impl From<SnapshotError> for MaqetError {
-    fn from(err: SnapshotError) -> MaqetError {
-        MaqetError::Snapshot(Box::new(err))
-    }
-}
-
-impl From<ConfigError> for MaqetError {
-    fn from(err: ConfigError) -> MaqetError {
-        MaqetError::Config(Box::new(err))
-    }
-}
-
-impl From<maqet_state::StateError> for MaqetError {
-    fn from(err: maqet_state::StateError) -> MaqetError {
-        MaqetError::State(Box::new(err))
-    }
-}
-
-impl From<maqet_storage::StorageError> for MaqetError {
-    fn from(err: maqet_storage::StorageError) -> MaqetError {
-        MaqetError::Storage(Box::new(err))
-    }
-}
-
-impl From<maqet_runner::RunnerError> for MaqetError {
-    fn from(err: maqet_runner::RunnerError) -> MaqetError {
-        MaqetError::Runner(Box::new(err))
-    }
-}
-
-impl From<maqet_qmp::QmpError> for MaqetError {
-    fn from(err: maqet_qmp::QmpError) -> MaqetError {
-        MaqetError::Qmp(Box::new(err))
     }
 }

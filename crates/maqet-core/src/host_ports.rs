@@ -6,8 +6,8 @@ use std::net::{SocketAddrV4, TcpListener, UdpSocket};
 use maqet_state::VmRecord;
 use serde_json::Value;
 
+use crate::MaqetError;
 use crate::config::forwards::{PortForward, parse_forwards};
-use crate::{ErrorKind, MaqetError};
 
 /// What QEMU prints when it cannot bind a `hostfwd` rule's host port.
 const QEMU_HOSTFWD_REFUSAL: &str = "Could not set up host forwarding rule";
@@ -42,13 +42,13 @@ pub fn check_not_declared(
     for other in others.iter().filter(|vm| Some(vm.id.as_str()) != own_id) {
         for theirs in declared(&other.config) {
             if let Some(ours) = forwards.iter().find(|f| collide(f, &theirs)) {
-                return Err(MaqetError::new(
-                    ErrorKind::AlreadyExists,
-                    format!(
-                        "host port {}/{} on {} is already forwarded by VM `{}`; pick another `host` port in `ports`, or {anyway} with `--force` (then only one of the two can run at a time)",
-                        ours.host, ours.proto, ours.host_addr, other.name
-                    ),
-                ));
+                return Err(MaqetError::PortForwarded {
+                    port: ours.host,
+                    proto: ours.proto.clone(),
+                    addr: ours.host_addr,
+                    other: other.name.clone(),
+                    anyway: anyway.to_string(),
+                });
             }
         }
     }
@@ -83,13 +83,10 @@ pub fn lost_race_error(
         .iter()
         .map(|f| format!("{}/{} on {}", f.host, f.proto, f.host_addr))
         .collect();
-    Some(MaqetError::new(
-        ErrorKind::InvalidInput,
-        format!(
-            "VM `{vm}` cannot forward host port {}: another process took it while the VM started; try again, or pick another `host` port in `ports`",
-            ports.join(", ")
-        ),
-    ))
+    Some(MaqetError::PortLost {
+        vm: vm.to_string(),
+        ports,
+    })
 }
 
 /// How often a port that is busy with no process holding it is probed again: another maqet
@@ -105,15 +102,14 @@ pub fn check_free(vm: &str, forwards: &[PortForward]) -> Result<(), MaqetError> 
             None => continue,
             Some(found) => found,
         };
-        let holder = holder.map(|h| format!(" by {h}")).unwrap_or_default();
-        return Err(MaqetError::with_source(
-            ErrorKind::InvalidInput,
-            format!(
-                "VM `{vm}` cannot forward host port {}/{} on {}: it is taken{holder}; pick another `host` port in `ports`",
-                forward.host, forward.proto, forward.host_addr
-            ),
-            err,
-        ));
+        return Err(MaqetError::PortTaken {
+            vm: vm.to_string(),
+            port: forward.host,
+            proto: forward.proto.clone(),
+            addr: forward.host_addr,
+            holder,
+            source: err,
+        });
     }
     Ok(())
 }

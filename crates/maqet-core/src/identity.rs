@@ -5,7 +5,7 @@ use std::path::Path;
 
 use maqet_state::VmRecord;
 
-use crate::{ErrorKind, Maqet, MaqetError};
+use crate::{Maqet, MaqetError};
 
 /// Marker file: the data directory's VM directories are keyed by id.
 const LAYOUT_MARKER: &str = ".layout-by-id";
@@ -31,13 +31,10 @@ impl Maqet {
             )));
         }
         if let Some(other) = self.db()?.find_vm(name)?.filter(|vm| vm.id == name) {
-            return Err(MaqetError::new(
-                ErrorKind::AlreadyExists,
-                format!(
-                    "`{name}` is the id of VM `{}`; pick another name",
-                    other.name
-                ),
-            ));
+            return Err(MaqetError::NameIsAnId {
+                name: name.to_string(),
+                vm: other.name,
+            });
         }
         Ok(())
     }

@@ -66,6 +66,8 @@ mod census;
 pub mod config;
 pub mod dirs;
 mod error;
+mod error_kind;
+mod error_parts;
 pub mod first_boot;
 mod host_ports;
 mod identity;
@@ -93,7 +95,7 @@ pub use serde_json;
 #[doc(hidden)]
 pub use call::run_blocking;
 pub use call::{CallFuture, CallHooks};
-pub use error::{ErrorKind, MaqetError, PluginFailure, SnapshotError};
+pub use error::{ErrorKind, MaqetError, NeedsStopped, PluginFailure, SnapshotError};
 pub use identity::looks_like_vm_id;
 pub use maqet::{Maqet, MaqetBuilder, ProgressHook};
 pub use maqet_state::{VmRecord, VmStatus};

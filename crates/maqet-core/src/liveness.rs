@@ -7,7 +7,7 @@ use maqet_runner::layout::VmPaths;
 use maqet_state::{ProcessIdentity, RuntimeUpdate, VmRecord, VmStatus, VmSummary};
 
 use crate::census::Census;
-use crate::{ErrorKind, Maqet, MaqetError};
+use crate::{Maqet, MaqetError};
 
 impl Maqet {
     /// The runtime and data paths of a VM.
@@ -23,13 +23,10 @@ impl Maqet {
         if matches!(vm.status, VmStatus::Running | VmStatus::Paused) {
             return Ok(());
         }
-        Err(MaqetError::new(
-            ErrorKind::InvalidInput,
-            format!(
-                "VM `{}` is not running (status: {}); start it with `maqet start {}`",
-                vm.name, vm.status, vm.name
-            ),
-        ))
+        Err(MaqetError::NotRunning {
+            vm: vm.name.clone(),
+            status: vm.status,
+        })
     }
 
     /// The VM as it really is, with a new runner started for a QEMU whose runner is gone
@@ -241,13 +238,10 @@ impl Maqet {
 
     /// The error for a VM whose QEMU runs without a runner that could take it over.
     pub(crate) fn orphan_error(&self, vm: &VmRecord, qemu: &ProcessIdentity) -> MaqetError {
-        MaqetError::new(
-            ErrorKind::AlreadyExists,
-            format!(
-                "VM `{}` is already running as orphan QEMU pid {}; `maqet stop {}`",
-                vm.name, qemu.pid, vm.name
-            ),
-        )
+        MaqetError::OrphanRunning {
+            vm: vm.name.clone(),
+            pid: qemu.pid,
+        }
     }
 
     /// Whether QEMU runs but its runner does not.

@@ -11,6 +11,19 @@ use crate::{ErrorKind, MaqetError};
 /// A snapshot could not be taken, loaded, deleted or listed.
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
+    /// `create`, `load` or `delete` without a snapshot name.
+    #[error("`snapshot {action}` needs a snapshot name: maqet snapshot {vm} {action} {drive} NAME")]
+    NameMissing {
+        /// The VM's name.
+        vm: String,
+        /// The action (`create`, `load`, `delete`).
+        action: String,
+        /// The drive.
+        drive: String,
+    },
+    /// `--overwrite` with an action other than `create`.
+    #[error("`--overwrite` only applies to `snapshot create`")]
+    OverwriteOutsideCreate,
     /// `load` of a disk snapshot was asked for while the VM runs, without `--live`.
     #[error(
         "VM `{vm}` is running, and loading a disk snapshot under a running guest would corrupt it: use --live to restore the VM's full state through QEMU, or stop the VM first (`maqet stop {vm}`)"
@@ -149,7 +162,9 @@ impl SnapshotError {
     /// The class of this failure (and so the exit code).
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::LoadWhileRunning { .. }
+            Self::NameMissing { .. }
+            | Self::OverwriteOutsideCreate
+            | Self::LoadWhileRunning { .. }
             | Self::LiveWhileStopped { .. }
             | Self::DriveCannotHoldSnapshots { .. }
             | Self::ImageCannotHoldSnapshots { .. } => ErrorKind::InvalidInput,

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use maqet_state::VmRecord;
 
-use crate::{ErrorKind, Maqet, MaqetError};
+use crate::{Maqet, MaqetError};
 
 /// An exclusive per-VM lock held while a command changes the VM (start, stop, apply, rm, ...).
 pub struct VmLock {
@@ -41,14 +41,10 @@ impl Maqet {
                     std::thread::sleep(Duration::from_millis(50));
                 }
                 Err(rustix::io::Errno::WOULDBLOCK) => {
-                    return Err(MaqetError::new(
-                        ErrorKind::Timeout,
-                        format!(
-                            "VM `{}` is busy: another maqet command has held its lock for {} s; try again later",
-                            vm.name,
-                            LOCK_WAIT.as_secs()
-                        ),
-                    ));
+                    return Err(MaqetError::Locked {
+                        vm: vm.name.clone(),
+                        seconds: LOCK_WAIT.as_secs(),
+                    });
                 }
                 Err(e) => {
                     return Err(MaqetError::io(

@@ -4,14 +4,15 @@ use maqet_core::{ErrorKind, MaqetError};
 use pyo3::prelude::*;
 use pyo3::types::PyModule;
 
-/// Extra knowledge about the call that failed, for a more specific class.
+/// Which method was called. It no longer decides anything: the class comes from the error's
+/// variant alone (see [`class_name`]); it stays so callers need not change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Context {
     /// Any call.
     Plain,
-    /// `start`: a name already taken means the VM already runs.
+    /// `start`.
     Start,
-    /// `snapshot`: its own checks (drive, name) are snapshot errors.
+    /// `snapshot`.
     Snapshot,
 }
 
@@ -20,31 +21,28 @@ pub fn message_chain(err: &MaqetError) -> String {
     maqet_error_chain::join_chain(err, "\n  caused by: ")
 }
 
-/// The name of the `maqet.exceptions` class for this error.
-pub fn class_name(err: &MaqetError, context: Context) -> &'static str {
-    let kind = err.kind();
+/// The name of the `maqet.exceptions` class for this error, from its variant and kind only
+/// (`_context` is ignored; see [`class_of`]).
+pub fn class_name(err: &MaqetError, _context: Context) -> &'static str {
+    class_of(err)
+}
+
+/// The name of the `maqet.exceptions` class for this error: from its variant, then its kind.
+pub fn class_of(err: &MaqetError) -> &'static str {
     match err {
         MaqetError::Config(_) => "ConfigError",
-        MaqetError::Snapshot { .. } => "SnapshotError",
+        MaqetError::Snapshot(_) => "SnapshotError",
+        // `snapshot`'s own argument: the action.
+        MaqetError::InvalidChoice { command, .. } if command == "snapshot" => "SnapshotError",
         MaqetError::VmNotFound(_) => "VMNotFoundError",
-        _ if kind == ErrorKind::Timeout => "TimeoutError",
+        MaqetError::AlreadyRunning { .. } | MaqetError::OrphanRunning { .. } => {
+            "VMAlreadyRunningError"
+        }
+        _ if err.kind() == ErrorKind::Timeout => "TimeoutError",
         MaqetError::State(_) => "StateManagerError",
         MaqetError::Storage(_) => "StorageError",
         MaqetError::Runner(_) => "RunnerError",
         MaqetError::Qmp(_) => "QMPError",
-        MaqetError::AlreadyExists { .. } if context == Context::Start => "VMAlreadyRunningError",
-        // The snapshot command's own checks (the drive, the name, the options).
-        MaqetError::Io { .. }
-        | MaqetError::InvalidInput { .. }
-        | MaqetError::NotFound { .. }
-        | MaqetError::AlreadyExists { .. }
-        | MaqetError::Timeout { .. }
-        | MaqetError::Cancelled { .. }
-        | MaqetError::PermissionDenied { .. }
-            if context == Context::Snapshot =>
-        {
-            "SnapshotError"
-        }
         _ => "MaqetError",
     }
 }
@@ -61,8 +59,8 @@ fn kind_name(kind: ErrorKind) -> &'static str {
     }
 }
 
-/// Builds the Python exception: class from [`class_name`], `str(e)` the message chain, and the
-/// attributes `exit_code` (what the CLI would exit with) and `kind`.
+/// Builds the Python exception: class from [`class_of`], `str(e)` the message chain, and the
+/// attributes `exit_code` (what the CLI would exit with) and `kind`. `context` changes nothing.
 pub fn to_py(py: Python<'_>, err: &MaqetError, context: Context) -> PyErr {
     raise(
         py,

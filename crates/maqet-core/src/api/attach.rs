@@ -69,10 +69,7 @@ impl Maqet {
             ));
         }
         if self.db()?.find_vm(&name)?.is_some() {
-            return Err(MaqetError::new(
-                ErrorKind::AlreadyExists,
-                format!("a VM named `{name}` already exists; pick another name"),
-            ));
+            return Err(MaqetError::NameTaken { name });
         }
         let format = QemuImg::new().info(&path, true)?.format;
         if format != "qcow2" && format != "raw" {

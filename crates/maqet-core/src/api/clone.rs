@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use super::clone_identity::ClonedPort;
 use crate::registry::CommandOutput;
 use crate::results::VmStatusReport;
-use crate::{ErrorKind, Maqet, MaqetError};
+use crate::{Maqet, MaqetError};
 
 /// One drive of `clone`.
 #[derive(Debug, Clone, Serialize)]
@@ -117,16 +117,13 @@ impl Maqet {
             source.status,
             maqet_state::VmStatus::Running | maqet_state::VmStatus::Paused
         ) {
-            return Err(MaqetError::invalid(format!(
-                "VM `{}` is running and its disks are changing; stop it first (`maqet stop {}`), then clone",
-                source.name, source.name
-            )));
+            return Err(MaqetError::IsRunning {
+                vm: source.name,
+                command: crate::error::NeedsStopped::Clone,
+            });
         }
         if self.db()?.find_vm(&new)?.is_some() {
-            return Err(MaqetError::new(
-                ErrorKind::AlreadyExists,
-                format!("a VM named `{new}` already exists; pick another name"),
-            ));
+            return Err(MaqetError::NameTaken { name: new });
         }
         let _lock = self.lock_vm(&source)?;
         // The new VM's id comes first: its files live under it.

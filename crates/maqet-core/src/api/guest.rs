@@ -431,18 +431,12 @@ fn exec_timeout(agent: &mut GuestAgent, program: &str, pid: i64, limit: Duration
             Duration::from_secs(2),
         )
         .is_ok();
-    let fate = if killed {
-        format!("maqet killed it in the guest (pid {pid})")
-    } else {
-        format!("it may still run in the guest (pid {pid})")
-    };
-    MaqetError::new(
-        ErrorKind::Timeout,
-        format!(
-            "`{program}` did not finish within {:.1} s; {fate}",
-            limit.as_secs_f64()
-        ),
-    )
+    MaqetError::GuestCommandTimedOut {
+        program: program.to_string(),
+        after: limit,
+        pid,
+        killed,
+    }
 }
 
 #[cfg(test)]

@@ -38,15 +38,14 @@ impl Maqet {
                     ));
                 }
                 Err(err) if err.kind() == ErrorKind::Timeout => {
-                    return Err(MaqetError::with_source(
-                        ErrorKind::Timeout,
-                        format!(
-                            "timed out after {:.1} s waiting for the guest agent of VM `{}`; check that the guest runs qemu-ga",
-                            limit.as_secs_f64(),
+                    return Err(MaqetError::WaitTimedOut {
+                        what: format!(
+                            "the guest agent of VM `{}`; check that the guest runs qemu-ga",
                             agent.name
                         ),
-                        err,
-                    ));
+                        after: limit,
+                        source: Some(err.into()),
+                    });
                 }
                 Err(err) => return Err(err),
             }
@@ -104,17 +103,14 @@ impl Maqet {
                 }
             }
             if Instant::now() >= deadline {
-                return Err(MaqetError::new(
-                    ErrorKind::Timeout,
-                    format!(
-                        "timed out after {:.1} s waiting for guest port {} (host {}:{}) of VM `{}` to accept connections",
-                        limit.as_secs_f64(),
-                        forward.guest,
-                        host,
-                        forward.host,
-                        record.name
+                return Err(MaqetError::WaitTimedOut {
+                    what: format!(
+                        "guest port {} (host {}:{}) of VM `{}` to accept connections",
+                        forward.guest, host, forward.host, record.name
                     ),
-                ));
+                    after: limit,
+                    source: None,
+                });
             }
             self.progress(&format!("waiting for guest port {}", forward.guest));
             std::thread::sleep(Duration::from_millis(100));

@@ -174,14 +174,9 @@ fn check_binary(binary: &Path) -> Result<(), MaqetError> {
         // Missing: QEMU's launch reports that, with the path.
         return Ok(());
     }
-    crate::trust::check_trusted(binary).map_err(|reason| {
-        MaqetError::new(
-            ErrorKind::PermissionDenied,
-            format!(
-                "refusing to run the QEMU binary {}: {reason}; another user could replace the program maqet runs",
-                binary.display()
-            ),
-        )
+    crate::trust::check_trusted(binary).map_err(|reason| MaqetError::UntrustedBinary {
+        binary: binary.to_path_buf(),
+        reason,
     })
 }
 
@@ -190,21 +185,17 @@ pub(crate) fn check_socket_paths(paths: &VmPaths) -> Result<(), MaqetError> {
     for socket in paths.socket_paths() {
         let len = socket.as_os_str().as_bytes().len();
         if len > MAX_SOCKET_PATH {
-            return Err(MaqetError::new(
-                ErrorKind::InvalidInput,
-                format!(
-                    "the VM's socket path {} is {len} bytes, over the UNIX socket limit of {MAX_SOCKET_PATH} bytes; \
-                     use a shorter runtime directory (--maqet-runtime-dir or `directories.runtime_dir` in maqet.conf) \
-                     than {}",
-                    socket.display(),
-                    paths
-                        .runtime_dir
-                        .parent()
-                        .and_then(Path::parent)
-                        .unwrap_or(&paths.runtime_dir)
-                        .display()
-                ),
-            ));
+            return Err(MaqetError::SocketPathTooLong {
+                socket: socket.to_path_buf(),
+                len,
+                limit: MAX_SOCKET_PATH,
+                runtime_root: paths
+                    .runtime_dir
+                    .parent()
+                    .and_then(Path::parent)
+                    .unwrap_or(&paths.runtime_dir)
+                    .to_path_buf(),
+            });
         }
     }
     Ok(())

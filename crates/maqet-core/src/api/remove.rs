@@ -84,10 +84,10 @@ impl Maqet {
                 .iter()
                 .find(|vm| matches!(vm.status, VmStatus::Running | VmStatus::Paused))
         {
-            return Err(MaqetError::invalid(format!(
-                "VM `{}` is running; stop it first, or remove it with `--force`",
-                running.name
-            )));
+            return Err(MaqetError::IsRunning {
+                vm: running.name.clone(),
+                command: crate::error::NeedsStopped::Remove,
+            });
         }
         let mut report = RemoveReport::default();
         if !clean_storage {

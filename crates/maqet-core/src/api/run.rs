@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::registry::CommandOutput;
 use crate::results::VmStatusReport;
-use crate::{ErrorKind, Maqet, MaqetError};
+use crate::{Maqet, MaqetError};
 
 /// How long `start` waits for QEMU to answer on QMP.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -107,16 +107,10 @@ impl Maqet {
             return Err(self.orphan_error(&record, &qemu));
         }
         if matches!(record.status, VmStatus::Running | VmStatus::Paused) {
-            return Err(MaqetError::new(
-                ErrorKind::AlreadyExists,
-                format!(
-                    "VM `{}` is already running (pid {})",
-                    record.name,
-                    record
-                        .qemu
-                        .map_or_else(|| "?".into(), |p| p.pid.to_string())
-                ),
-            ));
+            return Err(MaqetError::AlreadyRunning {
+                vm: record.name,
+                pid: record.qemu.map(|p| p.pid),
+            });
         }
         if record.config.as_object().is_none_or(|m| m.is_empty()) {
             return Err(MaqetError::invalid(format!(

@@ -177,18 +177,16 @@ impl Maqet {
             return Ok(SnapshotOutcome::Listed(SnapshotListing(list)));
         }
         let Some(name) = name.filter(|n| !n.is_empty()) else {
-            return Err(MaqetError::invalid(format!(
-                "`snapshot {}` needs a snapshot name: maqet snapshot {} {} {drive} NAME",
-                action.as_str(),
-                record.name,
-                action.as_str()
-            )));
+            return Err(SnapshotError::NameMissing {
+                vm: record.name,
+                action: action.as_str().to_string(),
+                drive,
+            }
+            .into());
         };
         maqet_storage::validate_snapshot_name(&name)?;
         if overwrite && action != SnapshotAction::Create {
-            return Err(MaqetError::invalid(
-                "`--overwrite` only applies to `snapshot create`",
-            ));
+            return Err(SnapshotError::OverwriteOutsideCreate.into());
         }
         match (running, live) {
             (true, false) if action == SnapshotAction::Load => {

@@ -131,15 +131,14 @@ impl Maqet {
                 }
             }
             if Instant::now() >= deadline {
-                return Err(MaqetError::new(
-                    ErrorKind::Timeout,
-                    format!(
-                        "timed out after {:.1} s waiting for SSH on VM `{}` (127.0.0.1:{}); last: {last}",
-                        limit.as_secs_f64(),
-                        record.name,
-                        endpoint.port
+                return Err(MaqetError::WaitTimedOut {
+                    what: format!(
+                        "SSH on VM `{}` (127.0.0.1:{}); last: {last}",
+                        record.name, endpoint.port
                     ),
-                ));
+                    after: limit,
+                    source: None,
+                });
             }
             self.progress(&format!("waiting for SSH on VM `{}`", record.name));
             std::thread::sleep(remaining(deadline).min(Duration::from_secs(1)));

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use crate::config::{self, ArgvContext, BuiltConfig};
 use crate::registry::ConfigOverrides;
 use crate::results::{AddedVm, AppliedConfig, VmInfo, VmList, VmListRow, VmStatusReport};
-use crate::{ErrorKind, Maqet, MaqetError};
+use crate::{Maqet, MaqetError};
 
 #[api_requests]
 impl Maqet {
@@ -129,13 +129,10 @@ impl Maqet {
         let _lock = self.lock_vm(&existing)?;
         let existing = self.reconcile(db.get_vm(&existing.id)?, true);
         if matches!(existing.status, VmStatus::Running | VmStatus::Paused) {
-            return Err(MaqetError::new(
-                ErrorKind::InvalidInput,
-                format!(
-                    "VM `{}` is running; stop it first with `maqet stop {}`",
-                    existing.name, existing.name
-                ),
-            ));
+            return Err(MaqetError::IsRunning {
+                vm: existing.name,
+                command: crate::error::NeedsStopped::Apply,
+            });
         }
         let mut merged = existing.config.clone();
         let mut incoming = built.value;

@@ -49,13 +49,11 @@ impl CommandOutput for WaitResult {
 }
 
 fn timeout_error(what: &str, after: Duration) -> MaqetError {
-    MaqetError::new(
-        ErrorKind::Timeout,
-        format!(
-            "timed out after {:.1} s waiting for {what}",
-            after.as_secs_f64()
-        ),
-    )
+    MaqetError::WaitTimedOut {
+        what: what.to_string(),
+        after,
+        source: None,
+    }
 }
 
 #[api_requests]

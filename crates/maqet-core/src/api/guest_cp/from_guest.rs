@@ -182,13 +182,10 @@ impl Copier<'_> {
     ) -> Result<(), MaqetError> {
         let shown = dir.path.join(name);
         if !self.force && dir.has(name) {
-            return Err(MaqetError::new(
-                ErrorKind::AlreadyExists,
-                format!(
-                    "{} already exists; add --force to replace it",
-                    shown.display()
-                ),
-            ));
+            return Err(MaqetError::DestinationExists {
+                path: shown.display().to_string(),
+                in_guest: false,
+            });
         }
         let left = self.max_bytes.map(|max| max.saturating_sub(self.bytes));
         if let Some(left) = left.filter(|&left| stat.size > left) {

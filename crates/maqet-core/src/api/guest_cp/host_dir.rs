@@ -276,13 +276,10 @@ impl Partial<'_> {
 }
 
 fn already_exists(shown: &Path) -> MaqetError {
-    MaqetError::new(
-        ErrorKind::AlreadyExists,
-        format!(
-            "{} already exists; add --force to replace it",
-            shown.display()
-        ),
-    )
+    MaqetError::DestinationExists {
+        path: shown.display().to_string(),
+        in_guest: false,
+    }
 }
 
 impl Drop for Partial<'_> {

@@ -152,10 +152,10 @@ impl Copier<'_> {
     fn link_in(&mut self, pointee: &str, path: &str) -> Result<(), MaqetError> {
         let flags = if self.force { "-sfn" } else { "-s" };
         if !self.force && (self.guest_test("-L", path)? || self.guest_test("-e", path)?) {
-            return Err(MaqetError::new(
-                ErrorKind::AlreadyExists,
-                format!("{path} already exists in the guest; add --force to replace it"),
-            ));
+            return Err(MaqetError::DestinationExists {
+                path: path.to_string(),
+                in_guest: true,
+            });
         }
         let (code, _) = self.agent.run_helper("ln", &[flags, "--", pointee, path])?;
         if code != 0 {
@@ -188,10 +188,10 @@ impl Copier<'_> {
 
     fn file_in(&mut self, src: &Path, target: &str, len: u64) -> Result<(), MaqetError> {
         if !self.force && self.guest_test("-e", target)? {
-            return Err(MaqetError::new(
-                ErrorKind::AlreadyExists,
-                format!("{target} already exists in the guest; add --force to replace it"),
-            ));
+            return Err(MaqetError::DestinationExists {
+                path: target.to_string(),
+                in_guest: true,
+            });
         }
         let mut file = std::fs::File::open(src)
             .map_err(|e| MaqetError::io(format!("cannot open {}", src.display()), e))?;

@@ -1,0 +1,99 @@
+//! `ErrorKind`: the broad class of a failure, which decides the exit code, and how the errors
+//! of the layers below (state, storage, runner, the OS) map onto it.
+
+use std::error::Error as StdError;
+
+/// Broad class of a failure; the CLI turns it into an exit code (see `docs/exit-codes.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ErrorKind {
+    /// Bad input: a config, an option value, a name (exit 3).
+    InvalidInput,
+    /// A VM, drive, snapshot or file that does not exist (exit 3).
+    NotFound,
+    /// A name that is already taken (exit 3).
+    AlreadyExists,
+    /// A wait ran out of time, or a lock stayed busy (exit 2).
+    Timeout,
+    /// The user cancelled (exit 2).
+    Cancelled,
+    /// The operating system refused access (exit 4).
+    PermissionDenied,
+    /// Anything else (exit 1).
+    Failure,
+}
+
+impl ErrorKind {
+    /// The process exit code for this kind.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            ErrorKind::InvalidInput | ErrorKind::NotFound | ErrorKind::AlreadyExists => 3,
+            ErrorKind::Timeout | ErrorKind::Cancelled => 2,
+            ErrorKind::PermissionDenied => 4,
+            ErrorKind::Failure => 1,
+        }
+    }
+}
+
+/// Whether this user may not read and write the database file (or, when it does not exist yet,
+/// create it in its directory).
+fn access_denied(db: &std::path::Path) -> bool {
+    use rustix::fs::{Access, access};
+    use rustix::io::Errno;
+    let denied = |r: rustix::io::Result<()>| matches!(r, Err(Errno::ACCESS | Errno::PERM));
+    if db.exists() {
+        return denied(access(db, Access::READ_OK | Access::WRITE_OK));
+    }
+    db.parent()
+        .is_some_and(|dir| denied(access(dir, Access::WRITE_OK | Access::EXEC_OK)))
+}
+
+/// Whether an I/O "permission denied" is somewhere in the chain of causes.
+pub(crate) fn caused_by_permission(err: &(dyn StdError + 'static)) -> bool {
+    let mut cause: Option<&(dyn StdError + 'static)> = Some(err);
+    while let Some(e) = cause {
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::PermissionDenied
+        {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
+}
+
+pub(crate) fn state_kind(err: &maqet_state::StateError) -> ErrorKind {
+    use maqet_state::ErrorKind as K;
+    // SQLite says only "unable to open database file"; ask the OS whether access is the reason.
+    if let maqet_state::StateError::Open { path, .. } = err
+        && access_denied(path)
+    {
+        return ErrorKind::PermissionDenied;
+    }
+    match err.kind() {
+        K::NotFound => ErrorKind::NotFound,
+        K::AlreadyExists => ErrorKind::AlreadyExists,
+        K::Busy => ErrorKind::Timeout,
+        _ => ErrorKind::Failure,
+    }
+}
+
+pub(crate) fn storage_kind(err: &maqet_storage::StorageError) -> ErrorKind {
+    use maqet_storage::ErrorKind as K;
+    match err.kind() {
+        K::InvalidInput | K::Unsupported => ErrorKind::InvalidInput,
+        K::NotFound => ErrorKind::NotFound,
+        K::AlreadyExists => ErrorKind::AlreadyExists,
+        K::Busy => ErrorKind::Timeout,
+        _ => ErrorKind::Failure,
+    }
+}
+
+pub(crate) fn runner_kind(err: &maqet_runner::RunnerError) -> ErrorKind {
+    use maqet_runner::ErrorKind as K;
+    match err.kind() {
+        K::Timeout => ErrorKind::Timeout,
+        K::PermissionDenied => ErrorKind::PermissionDenied,
+        _ => ErrorKind::Failure,
+    }
+}

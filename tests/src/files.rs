@@ -56,6 +56,14 @@ pub fn sha256_of_file(path: &Path) -> String {
         .to_owned()
 }
 
+/// The SHA-256 of `data`, in hex (through [`sha256_of_file`] on a temporary copy).
+pub fn sha256_of_bytes(data: &[u8]) -> String {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let path = dir.path().join("data");
+    std::fs::write(&path, data).expect("write the data");
+    sha256_of_file(&path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

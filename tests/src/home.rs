@@ -89,6 +89,15 @@ impl MaqetHome {
     /// When the `maqet` binary is missing (build it with `cargo build -p maqet-cli`, or set
     /// `MAQET_BIN`).
     pub fn cmd(&self) -> assert_cmd::Command {
+        assert_cmd::Command::from_std(self.std_cmd())
+    }
+
+    /// The same command as [`MaqetHome::cmd`], as a `std::process::Command`: for a child the
+    /// test spawns and signals (`cp` interrupted, killed).
+    ///
+    /// # Panics
+    /// As [`MaqetHome::cmd`].
+    pub fn std_cmd(&self) -> std::process::Command {
         let binary = maqet_binary();
         assert!(
             binary.is_file(),
@@ -96,7 +105,7 @@ impl MaqetHome {
              (same target dir and profile as the tests) or set MAQET_BIN",
             binary.display()
         );
-        let mut command = assert_cmd::Command::new(&binary);
+        let mut command = std::process::Command::new(&binary);
         for (key, _) in std::env::vars_os() {
             if key.to_string_lossy().starts_with("MAQET_") {
                 command.env_remove(&key);
@@ -124,6 +133,11 @@ impl MaqetHome {
             .arg("--maqet-runtime-dir")
             .arg(self.runtime_dir());
         command
+    }
+
+    /// The image cache a command in this home uses (`$XDG_CACHE_HOME/maqet/images`).
+    pub fn image_cache_dir(&self) -> PathBuf {
+        self.path().join("xdg/cache/maqet/images")
     }
 
     /// Writes `yaml` to `configs/<name>` (`.yaml` added when `name` has no extension).

@@ -11,14 +11,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use maqet_tests::cli::{add, describe, maqet, maqet_ok};
-use maqet_tests::{
-    GUEST_KERNEL_APPEND, MaqetHome, guest_config_yaml_with_append, maqet_binary,
-    maqet_runner_binary,
-};
+use maqet_tests::{GUEST_KERNEL_APPEND, MaqetHome, guest_config_yaml_with_append};
 
 /// Seconds `wait --agent` may take: the guest boots under TCG on a busy machine.
 const BOOT_WAIT: &str = "240";
@@ -53,25 +50,7 @@ fn names_in(dir: &Path) -> Vec<String> {
 
 /// `maqet ARGS` in `home` as a child process the test can kill.
 fn spawn_maqet(home: &MaqetHome, args: &[&str]) -> Child {
-    let mut command = Command::new(maqet_binary());
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("MAQET_") {
-            command.env_remove(&key);
-        }
-    }
-    let xdg = home.path().join("xdg");
-    command
-        .env("MAQET_RUNNER", maqet_runner_binary())
-        .env("HOME", home.path())
-        .env("XDG_CONFIG_HOME", xdg.join("config"))
-        .env("XDG_DATA_HOME", xdg.join("data"))
-        .env("XDG_RUNTIME_DIR", xdg.join("runtime"))
-        .arg("--maqet-data-dir")
-        .arg(home.data_dir())
-        .arg("--maqet-config-dir")
-        .arg(home.config_dir())
-        .arg("--maqet-runtime-dir")
-        .arg(home.runtime_dir())
+    home.std_cmd()
         .args(args)
         .current_dir(home.path())
         .stdin(Stdio::null())

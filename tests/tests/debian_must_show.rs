@@ -196,10 +196,7 @@ fn a_debian_cloud_image_from_a_url_to_a_shell_a_libvirt_domain_and_a_clone() {
     // The disk is a 4 GiB overlay on the cached download, which the cache knows is in use.
     let storage = json(&home, &["storage-info", "deb"], 30);
     let drive = &storage["drives"][0];
-    let cached = home
-        .path()
-        .join("xdg/cache/maqet/images/sha256")
-        .join(&digest);
+    let cached = home.image_cache_dir().join("sha256").join(&digest);
     assert_eq!(
         drive["backing_file"],
         cached.to_string_lossy().as_ref(),

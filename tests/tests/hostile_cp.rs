@@ -15,7 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use maqet_tests::cli::{add, describe, fails_with, maqet, maqet_ok};
-use maqet_tests::{GUEST_KERNEL_APPEND, MaqetHome, guest_config_yaml_with_append, maqet_binary};
+use maqet_tests::{GUEST_KERNEL_APPEND, MaqetHome, guest_config_yaml_with_append};
 
 /// Seconds `wait --agent` may take: the guest boots under TCG on a busy machine.
 const BOOT_WAIT: &str = "240";
@@ -73,27 +73,8 @@ fn mode(path: &Path) -> u32 {
 /// named partial files (`MAQET_TEST_NAMED_PARTIALS=1`, the fallback for file systems without
 /// `O_TMPFILE`), so these tests see and check them; `cp_sigkill.rs` checks the unnamed ones.
 fn spawn_maqet(home: &MaqetHome, args: &[&str]) -> Child {
-    let mut command = Command::new(maqet_binary());
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("MAQET_") {
-            command.env_remove(&key);
-        }
-    }
-    let runner = maqet_tests::maqet_runner_binary();
-    let xdg = home.path().join("xdg");
-    command
-        .env("MAQET_RUNNER", runner)
+    home.std_cmd()
         .env("MAQET_TEST_NAMED_PARTIALS", "1")
-        .env("HOME", home.path())
-        .env("XDG_CONFIG_HOME", xdg.join("config"))
-        .env("XDG_DATA_HOME", xdg.join("data"))
-        .env("XDG_RUNTIME_DIR", xdg.join("runtime"))
-        .arg("--maqet-data-dir")
-        .arg(home.data_dir())
-        .arg("--maqet-config-dir")
-        .arg(home.config_dir())
-        .arg("--maqet-runtime-dir")
-        .arg(home.runtime_dir())
         .args(args)
         .current_dir(home.path())
         .stdin(Stdio::null())

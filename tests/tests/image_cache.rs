@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 
 use maqet_tests::cli::{add, fails_with, maqet, maqet_json};
-use maqet_tests::{MaqetHome, TestHttpServer, sha256_of_file};
+use maqet_tests::{MaqetHome, TestHttpServer, sha256_of_bytes, sha256_of_file};
 use serde_json::Value;
 
 /// A file of `len` pseudo-random bytes (different for each `seed`).
@@ -25,18 +25,6 @@ fn bytes(len: usize, seed: u64) -> Vec<u8> {
             (state >> 33) as u8
         })
         .collect()
-}
-
-fn digest_of(data: &[u8]) -> String {
-    let dir = tempfile::tempdir().expect("a temp dir");
-    let path = dir.path().join("data");
-    std::fs::write(&path, data).expect("write the data");
-    sha256_of_file(&path)
-}
-
-/// The cache root a command in `home` uses (`$XDG_CACHE_HOME/maqet/images`).
-fn cache_root(home: &MaqetHome) -> PathBuf {
-    home.path().join("xdg/cache/maqet/images")
 }
 
 fn names_in(dir: &Path) -> Vec<String> {
@@ -62,7 +50,7 @@ fn pull(home: &MaqetHome, args: &[&str]) -> Value {
 fn pull_downloads_checks_and_caches_then_hits_the_cache() {
     let server = TestHttpServer::start();
     let data = bytes(3 << 20, 1);
-    let digest = digest_of(&data);
+    let digest = sha256_of_bytes(&data);
     server.serve_bytes("/img.qcow2", data);
     let home = MaqetHome::new();
     let url = server.url("/img.qcow2");
@@ -70,7 +58,7 @@ fn pull_downloads_checks_and_caches_then_hits_the_cache() {
     let first = pull(&home, &[&url, "--sha256", &digest]);
     assert_eq!(first["digest"], digest.as_str(), "{first}");
     assert_eq!(first["fetched"], true, "{first}");
-    let cached = cache_root(&home).join("sha256").join(&digest);
+    let cached = home.image_cache_dir().join("sha256").join(&digest);
     assert_eq!(first["path"], cached.to_string_lossy().as_ref(), "{first}");
     assert_eq!(sha256_of_file(&cached), digest);
     assert!(
@@ -78,7 +66,7 @@ fn pull_downloads_checks_and_caches_then_hits_the_cache() {
         "cached images are read-only"
     );
     assert_eq!(
-        names_in(&cache_root(&home).join("tmp")),
+        names_in(&home.image_cache_dir().join("tmp")),
         Vec::<String>::new()
     );
 
@@ -110,11 +98,11 @@ fn a_wrong_digest_is_refused_and_leaves_nothing() {
     );
     assert!(err.contains(&format!("not the expected {wrong}")), "{err}");
     assert_eq!(
-        names_in(&cache_root(&home).join("sha256")),
+        names_in(&home.image_cache_dir().join("sha256")),
         Vec::<String>::new()
     );
     assert_eq!(
-        names_in(&cache_root(&home).join("tmp")),
+        names_in(&home.image_cache_dir().join("tmp")),
         Vec::<String>::new()
     );
 
@@ -143,11 +131,11 @@ fn a_missing_url_is_a_clear_not_found() {
         "{err}"
     );
     assert_eq!(
-        names_in(&cache_root(&home).join("sha256")),
+        names_in(&home.image_cache_dir().join("sha256")),
         Vec::<String>::new()
     );
     assert_eq!(
-        names_in(&cache_root(&home).join("tmp")),
+        names_in(&home.image_cache_dir().join("tmp")),
         Vec::<String>::new()
     );
 }
@@ -157,7 +145,7 @@ fn a_cut_download_is_reported_and_the_next_pull_resumes_it() {
     let server = TestHttpServer::start();
     let data = bytes(4 << 20, 3);
     let total = data.len();
-    let digest = digest_of(&data);
+    let digest = sha256_of_bytes(&data);
     server.serve_bytes("/img.qcow2", data);
     server.cut_next_response("/img.qcow2", 1 << 20);
     let home = MaqetHome::new();
@@ -169,7 +157,7 @@ fn a_cut_download_is_reported_and_the_next_pull_resumes_it() {
         "{err}"
     );
     assert_eq!(
-        names_in(&cache_root(&home).join("sha256")),
+        names_in(&home.image_cache_dir().join("sha256")),
         Vec::<String>::new()
     );
     let listing = maqet_json(&home, &["image", "ls"]);
@@ -185,7 +173,7 @@ fn a_cut_download_is_reported_and_the_next_pull_resumes_it() {
         "the second pull asks only for the rest: {requests:?}"
     );
     assert_eq!(
-        names_in(&cache_root(&home).join("tmp")),
+        names_in(&home.image_cache_dir().join("tmp")),
         Vec::<String>::new()
     );
 }
@@ -194,7 +182,7 @@ fn a_cut_download_is_reported_and_the_next_pull_resumes_it() {
 fn a_local_path_is_copied_into_the_cache() {
     let home = MaqetHome::new();
     let data = bytes(2 << 20, 4);
-    let digest = digest_of(&data);
+    let digest = sha256_of_bytes(&data);
     std::fs::write(home.path().join("base.img"), &data).unwrap();
     // Relative to the current directory (the home's root).
     let pulled = pull(&home, &["base.img"]);
@@ -203,7 +191,12 @@ fn a_local_path_is_copied_into_the_cache() {
         pulled["source"],
         home.path().join("base.img").to_string_lossy().as_ref()
     );
-    assert!(cache_root(&home).join("sha256").join(&digest).is_file());
+    assert!(
+        home.image_cache_dir()
+            .join("sha256")
+            .join(&digest)
+            .is_file()
+    );
 
     let err = fails_with(&home, &["image", "pull", "missing.img"], 3);
     assert!(err.contains("missing.img does not exist"), "{err}");
@@ -213,7 +206,7 @@ fn a_local_path_is_copied_into_the_cache() {
 fn a_sha256sums_file_gives_the_digest() {
     let server = TestHttpServer::start();
     let data = bytes(1 << 20, 5);
-    let digest = digest_of(&data);
+    let digest = sha256_of_bytes(&data);
     server.serve_bytes("/images/disk.qcow2", data);
     server.serve_bytes(
         "/images/SHA256SUMS",
@@ -280,7 +273,7 @@ fn a_sha256sums_file_gives_the_digest() {
 fn ls_rm_and_prune_manage_the_cache() {
     let server = TestHttpServer::start();
     let (a, b) = (bytes(1 << 20, 6), bytes(1 << 20, 7));
-    let (da, db) = (digest_of(&a), digest_of(&b));
+    let (da, db) = (sha256_of_bytes(&a), sha256_of_bytes(&b));
     server.serve_bytes("/a.qcow2", a);
     server.serve_bytes("/b.qcow2", b);
     server.serve_bytes("/c.qcow2", bytes(2 << 20, 8));
@@ -410,11 +403,11 @@ fn a_full_disk_is_reported_and_the_partial_file_removed() {
     let err = fails_with(&home, &["image", "pull", &server.url("/big.qcow2")], 1);
     assert!(err.contains("no space left on the device holding"), "{err}");
     assert_eq!(
-        names_in(&cache_root(&home).join("tmp")),
+        names_in(&home.image_cache_dir().join("tmp")),
         Vec::<String>::new()
     );
     assert_eq!(
-        names_in(&cache_root(&home).join("sha256")),
+        names_in(&home.image_cache_dir().join("sha256")),
         Vec::<String>::new()
     );
 }

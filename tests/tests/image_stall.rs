@@ -8,12 +8,12 @@
 // Test code: a step that fails panics with its message, which fails the test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
 use maqet_tests::cli::{COMMAND_GUARD, add, describe, maqet_json, no_os_config};
-use maqet_tests::{MaqetHome, TestHttpServer, sha256_of_file};
+use maqet_tests::{MaqetHome, TestHttpServer, sha256_of_bytes};
 
 /// The stall limit the tests give maqet.
 const STALL: &str = "1s";
@@ -22,17 +22,6 @@ const STALL_BOUND: Duration = Duration::from_secs(20);
 
 fn bytes(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 31 % 251) as u8).collect()
-}
-
-fn digest_of(data: &[u8]) -> String {
-    let dir = tempfile::tempdir().expect("a temp dir");
-    let path = dir.path().join("data");
-    std::fs::write(&path, data).expect("write the data");
-    sha256_of_file(&path)
-}
-
-fn cache_root(home: &MaqetHome) -> PathBuf {
-    home.path().join("xdg/cache/maqet/images")
 }
 
 fn sizes_in(dir: &Path) -> Vec<u64> {
@@ -79,7 +68,7 @@ fn assert_stalled(args: &[&str], out: &Output, took: Duration, url: &str, receiv
 fn a_stalled_pull_stops_keeps_what_arrived_and_the_next_pull_resumes() {
     let server = TestHttpServer::start();
     let data = bytes(3 << 20);
-    let digest = digest_of(&data);
+    let digest = sha256_of_bytes(&data);
     server.serve_bytes("/img.qcow2", data);
     server.stall_next_response("/img.qcow2", 1 << 20);
     let home = MaqetHome::new();
@@ -89,10 +78,10 @@ fn a_stalled_pull_stops_keeps_what_arrived_and_the_next_pull_resumes() {
     let (out, took) = maqet_stalling(&home, &args);
     assert_stalled(&args, &out, took, &url, 1 << 20);
     assert_eq!(
-        sizes_in(&cache_root(&home).join("sha256")),
+        sizes_in(&home.image_cache_dir().join("sha256")),
         Vec::<u64>::new()
     );
-    assert_eq!(sizes_in(&cache_root(&home).join("tmp")), vec![1 << 20]);
+    assert_eq!(sizes_in(&home.image_cache_dir().join("tmp")), vec![1 << 20]);
 
     let done = maqet_json(&home, &["image", "pull", &url, "--sha256", &digest]);
     assert_eq!(done["fetched"], true, "{done}");
@@ -103,7 +92,10 @@ fn a_stalled_pull_stops_keeps_what_arrived_and_the_next_pull_resumes() {
         Some(format!("bytes={}-", 1 << 20).as_str()),
         "the second pull asks only for the rest: {requests:?}"
     );
-    assert_eq!(sizes_in(&cache_root(&home).join("tmp")), Vec::<u64>::new());
+    assert_eq!(
+        sizes_in(&home.image_cache_dir().join("tmp")),
+        Vec::<u64>::new()
+    );
 }
 
 #[test]
@@ -118,17 +110,20 @@ fn a_server_silent_after_its_headers_leaves_nothing_in_the_cache() {
     let (out, took) = maqet_stalling(&home, &args);
     assert_stalled(&args, &out, took, &url, 0);
     assert_eq!(
-        sizes_in(&cache_root(&home).join("sha256")),
+        sizes_in(&home.image_cache_dir().join("sha256")),
         Vec::<u64>::new()
     );
-    assert_eq!(sizes_in(&cache_root(&home).join("tmp")), Vec::<u64>::new());
+    assert_eq!(
+        sizes_in(&home.image_cache_dir().join("tmp")),
+        Vec::<u64>::new()
+    );
 }
 
 #[test]
 fn start_of_a_vm_whose_image_stalls_stops_with_the_same_error() {
     let server = TestHttpServer::start();
     let data = bytes(2 << 20);
-    let digest = digest_of(&data);
+    let digest = sha256_of_bytes(&data);
     server.serve_bytes("/base.qcow2", data);
     server.stall_next_response("/base.qcow2", 4096);
     let home = MaqetHome::new();

@@ -556,6 +556,47 @@ fn maqet_conf_sets_command_defaults() {
 }
 
 #[test]
+fn maqet_conf_fills_the_config_keys_a_new_vm_leaves_unset() {
+    let home = MaqetHome::new();
+    std::fs::write(
+        home.config_dir().join("maqet.conf"),
+        "commands:\n  add:\n    accel: tcg\n    memory: 256M\n    cpu: 2\n",
+    )
+    .unwrap();
+    let base = home.write_config("base", "memory: 128M\n");
+    home.cmd()
+        .args(["add", path_str(&base), "--name", "filled", "--cpu", "3"])
+        .assert()
+        .success();
+    let info = json_of(&home, &["info", "filled", "--format", "json"]);
+    assert_eq!(
+        info["config_data"]["accel"], "tcg",
+        "unset: from maqet.conf"
+    );
+    assert_eq!(info["config_data"]["memory"], "128M", "the file wins");
+    assert_eq!(info["config_data"]["cpu"], 3, "the flag wins");
+    assert_eq!(option_values(&info["qemu_argv"], "-accel"), ["tcg"]);
+
+    std::fs::write(
+        home.config_dir().join("maqet.conf"),
+        "commands:\n  add:\n    cpu: lots\n",
+    )
+    .unwrap();
+    let out = home
+        .cmd()
+        .args(["add", "--name", "bad", path_str(&base)])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("maqet.conf") && stderr.contains("(cpu)"),
+        "the error names maqet.conf and the key: {stderr}"
+    );
+    assert_eq!(vm_names(&home), ["filled"], "nothing half-added");
+}
+
+#[test]
 fn verbosity_and_log_file_go_before_or_after_the_command() {
     let home = MaqetHome::new();
     let log = home.path().join("logs/maqet.log");

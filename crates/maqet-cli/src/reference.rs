@@ -17,7 +17,7 @@ pub fn cli_reference_markdown() -> String {
         "<!-- Generated from the #[api_method] registry; run `MAQET_UPDATE_DOCS=1 cargo test -p maqet-cli --test docs` after changing a command. -->\n# maqet CLI reference\n\n",
     );
     global_options(&mut out);
-    out.push_str("Every option also takes its default from `maqet.conf`: `commands: {<command>: {<option>: value}}` (for example `commands: {stop: {timeout: 60}}`).\n\n");
+    out.push_str("Every option also takes its default from `maqet.conf`: `commands: {<command>: {<option>: value}}` (for example `commands: {stop: {timeout: 60}}`). For `add`, VM config keys given there fill only what the files and options leave unset (see configuration.md).\n\n");
     let mut visible: Vec<&CommandDef> = commands.iter().filter(|c| !c.hidden).collect();
     visible.sort_by_key(|c| (c.category.clone(), c.path()));
     let mut category = String::new();

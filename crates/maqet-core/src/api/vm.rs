@@ -61,7 +61,7 @@ impl Maqet {
                 files: Vec::new(),
             }
         } else {
-            config::build_config(&files, &set.0)?
+            self.build_with_conf_defaults(&files, set.0)?
         };
         let forwards = crate::host_ports::declared(&built.value);
         if !force && !forwards.is_empty() {
@@ -333,5 +333,34 @@ impl Maqet {
             }
         }
         Ok(())
+    }
+}
+
+impl Maqet {
+    /// `add`'s config: the files and flags merged, then the keys they leave unset filled from
+    /// `maqet.conf`'s `commands.add` defaults (the file and flag values always win).
+    fn build_with_conf_defaults(
+        &self,
+        files: &[PathBuf],
+        mut set: Map<String, Value>,
+    ) -> Result<BuiltConfig, MaqetError> {
+        let built = config::build_config(files, &set)?;
+        let defaults =
+            crate::registry::conf_defaults_for_unset(self.settings(), "add", &built.value);
+        if defaults.is_empty() {
+            return Ok(built);
+        }
+        let keys: Vec<String> = defaults.keys().cloned().collect();
+        set.extend(defaults);
+        config::build_config(files, &set).map_err(|err| {
+            MaqetError::with_source(
+                crate::ErrorKind::InvalidInput,
+                format!(
+                    "the defaults maqet.conf gives new VMs under `commands.add` ({}) are not valid; fix or remove them there",
+                    keys.join(", ")
+                ),
+                err,
+            )
+        })
     }
 }

@@ -4,6 +4,7 @@
 use serde_json::Value;
 
 use crate::config::{CONFIG_KEYS, ConfigKey, KeyType};
+use crate::settings::Settings;
 
 /// The config keys offered as `--KEY VALUE` flags. The VM name is not one: commands take it
 /// as their own argument (`add --name`, `apply VM`).
@@ -19,4 +20,21 @@ pub fn config_flag_value(key: &ConfigKey, text: &str) -> Value {
         return Value::String(path.to_string_lossy().into_owned());
     }
     Value::String(text.to_string())
+}
+
+/// The config keys `maqet.conf` gives defaults for under `commands.<command>` (`accel: tcg`)
+/// that `config` leaves unset, as flag values: what a new VM gets when neither its files nor
+/// its flags say.
+pub fn conf_defaults_for_unset(
+    settings: &Settings,
+    command: &str,
+    config: &Value,
+) -> serde_json::Map<String, Value> {
+    config_flag_keys()
+        .filter(|key| config.get(key.name).is_none_or(Value::is_null))
+        .filter_map(|key| {
+            let text = settings.command_default(command, &key.name.replace('_', "-"))?;
+            Some((key.name.to_string(), config_flag_value(key, text)))
+        })
+        .collect()
 }

@@ -164,18 +164,29 @@ fn list_filters_by_status_and_orders_by_creation() {
     db.set_status(&ids[2], VmStatus::Failed, Some("qemu exited 1"))
         .expect("status");
 
-    let all: Vec<String> = db
-        .list_vms(None)
-        .expect("list")
-        .into_iter()
-        .map(|v| v.name)
+    let listed = db.list_vms(None).expect("list");
+    let all: Vec<&str> = listed.iter().map(|v| v.name.as_str()).collect();
+    // Creation order; VMs created in the same millisecond come in name order.
+    let mut expected: Vec<(&str, &str)> = listed
+        .iter()
+        .map(|v| (v.created_at.as_str(), v.name.as_str()))
         .collect();
-    // Same-millisecond inserts fall back to name order; otherwise creation order.
-    let mut by_creation = all.clone();
-    by_creation.sort_by_key(|n| names.iter().position(|m| m == n));
+    expected.sort();
+    assert_eq!(
+        all,
+        expected.iter().map(|(_, name)| *name).collect::<Vec<_>>(),
+        "{listed:?}"
+    );
+    let created_in_insert_order: Vec<&str> = names
+        .iter()
+        .map(|name| {
+            let vm = listed.iter().find(|v| v.name == *name).expect("listed");
+            vm.created_at.as_str()
+        })
+        .collect();
     assert!(
-        all == by_creation || all == ["a-first", "b-second", "c-third"],
-        "{all:?}"
+        created_in_insert_order.is_sorted(),
+        "creation times follow the inserts: {created_in_insert_order:?}"
     );
 
     let running = db.list_vms(Some(VmStatus::Running)).expect("list");

@@ -115,6 +115,11 @@ impl TestHttpServer {
             .collect()
     }
 
+    /// The `Range` header of the last request for `path` (`bytes=N-` when a pull resumed).
+    pub fn last_range_for(&self, path: &str) -> Option<String> {
+        self.requests_for(path).last().and_then(|r| r.range.clone())
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }

@@ -64,7 +64,10 @@ pub mod cli;
 
 pub use binaries::{maqet_binary, maqet_runner_binary};
 pub use debian::{DEBIAN_KERNEL_CMDLINE, DEBIAN_LOGIN_PROMPT, debian_guest};
-pub use files::{sha256_of_bytes, sha256_of_file, wait_for_file_text};
+pub use files::{
+    names_in, pseudo_random_bytes, qemu_img, sha256_of_bytes, sha256_of_file, sizes_in,
+    wait_for_file_text,
+};
 pub use guest::{
     EVIL_AGENT_PARAM, GUEST_KERNEL_APPEND, IGNORE_ACPI_PARAM, READY_BANNER, TestGuest,
     evil_agent_append, guest_config_yaml, guest_config_yaml_with_append, plain_qemu_command,

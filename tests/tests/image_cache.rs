@@ -11,34 +11,10 @@
 use std::path::{Path, PathBuf};
 
 use maqet_tests::cli::{add, fails_with, maqet, maqet_json};
-use maqet_tests::{MaqetHome, TestHttpServer, sha256_of_bytes, sha256_of_file};
+use maqet_tests::{
+    MaqetHome, TestHttpServer, names_in, pseudo_random_bytes, sha256_of_bytes, sha256_of_file,
+};
 use serde_json::Value;
-
-/// A file of `len` pseudo-random bytes (different for each `seed`).
-fn bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-    (0..len)
-        .map(|_| {
-            state = state
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            (state >> 33) as u8
-        })
-        .collect()
-}
-
-fn names_in(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
-}
 
 fn pull(home: &MaqetHome, args: &[&str]) -> Value {
     let mut all = vec!["image", "pull"];
@@ -49,7 +25,7 @@ fn pull(home: &MaqetHome, args: &[&str]) -> Value {
 #[test]
 fn pull_downloads_checks_and_caches_then_hits_the_cache() {
     let server = TestHttpServer::start();
-    let data = bytes(3 << 20, 1);
+    let data = pseudo_random_bytes(3 << 20, 1);
     let digest = sha256_of_bytes(&data);
     server.serve_bytes("/img.qcow2", data);
     let home = MaqetHome::new();
@@ -82,7 +58,7 @@ fn pull_downloads_checks_and_caches_then_hits_the_cache() {
 #[test]
 fn a_wrong_digest_is_refused_and_leaves_nothing() {
     let server = TestHttpServer::start();
-    server.serve_bytes("/img.qcow2", bytes(1 << 20, 2));
+    server.serve_bytes("/img.qcow2", pseudo_random_bytes(1 << 20, 2));
     let home = MaqetHome::new();
     let wrong = "0".repeat(64);
     let err = fails_with(
@@ -143,7 +119,7 @@ fn a_missing_url_is_a_clear_not_found() {
 #[test]
 fn a_cut_download_is_reported_and_the_next_pull_resumes_it() {
     let server = TestHttpServer::start();
-    let data = bytes(4 << 20, 3);
+    let data = pseudo_random_bytes(4 << 20, 3);
     let total = data.len();
     let digest = sha256_of_bytes(&data);
     server.serve_bytes("/img.qcow2", data);
@@ -166,11 +142,10 @@ fn a_cut_download_is_reported_and_the_next_pull_resumes_it() {
     let done = pull(&home, &[&url, "--sha256", &digest]);
     assert_eq!(done["fetched"], true, "{done}");
     assert_eq!(done["size"], total, "{done}");
-    let requests = server.requests_for("/img.qcow2");
     assert_eq!(
-        requests.last().and_then(|r| r.range.clone()).as_deref(),
-        Some(format!("bytes={}-", 1 << 20).as_str()),
-        "the second pull asks only for the rest: {requests:?}"
+        server.last_range_for("/img.qcow2"),
+        Some(format!("bytes={}-", 1 << 20)),
+        "the second pull asks only for the rest"
     );
     assert_eq!(
         names_in(&home.image_cache_dir().join("tmp")),
@@ -181,7 +156,7 @@ fn a_cut_download_is_reported_and_the_next_pull_resumes_it() {
 #[test]
 fn a_local_path_is_copied_into_the_cache() {
     let home = MaqetHome::new();
-    let data = bytes(2 << 20, 4);
+    let data = pseudo_random_bytes(2 << 20, 4);
     let digest = sha256_of_bytes(&data);
     std::fs::write(home.path().join("base.img"), &data).unwrap();
     // Relative to the current directory (the home's root).
@@ -205,7 +180,7 @@ fn a_local_path_is_copied_into_the_cache() {
 #[test]
 fn a_sha256sums_file_gives_the_digest() {
     let server = TestHttpServer::start();
-    let data = bytes(1 << 20, 5);
+    let data = pseudo_random_bytes(1 << 20, 5);
     let digest = sha256_of_bytes(&data);
     server.serve_bytes("/images/disk.qcow2", data);
     server.serve_bytes(
@@ -272,11 +247,14 @@ fn a_sha256sums_file_gives_the_digest() {
 #[test]
 fn ls_rm_and_prune_manage_the_cache() {
     let server = TestHttpServer::start();
-    let (a, b) = (bytes(1 << 20, 6), bytes(1 << 20, 7));
+    let (a, b) = (
+        pseudo_random_bytes(1 << 20, 6),
+        pseudo_random_bytes(1 << 20, 7),
+    );
     let (da, db) = (sha256_of_bytes(&a), sha256_of_bytes(&b));
     server.serve_bytes("/a.qcow2", a);
     server.serve_bytes("/b.qcow2", b);
-    server.serve_bytes("/c.qcow2", bytes(2 << 20, 8));
+    server.serve_bytes("/c.qcow2", pseudo_random_bytes(2 << 20, 8));
     let home = MaqetHome::new();
     pull(&home, &[&server.url("/a.qcow2")]);
     pull(&home, &[&server.url("/b.qcow2")]);
@@ -397,7 +375,7 @@ impl Drop for SmallDisk {
 #[test]
 fn a_full_disk_is_reported_and_the_partial_file_removed() {
     let server = TestHttpServer::start();
-    server.serve_bytes("/big.qcow2", bytes(3 << 20, 9));
+    server.serve_bytes("/big.qcow2", pseudo_random_bytes(3 << 20, 9));
     let home = MaqetHome::new();
     let _disk = SmallDisk::mount(&home.path().join("xdg/cache"));
     let err = fails_with(&home, &["image", "pull", &server.url("/big.qcow2")], 1);

@@ -8,35 +8,16 @@
 // Test code: a step that fails panics with its message, which fails the test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::Path;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
 use maqet_tests::cli::{COMMAND_GUARD, add, describe, maqet_json, no_os_config};
-use maqet_tests::{MaqetHome, TestHttpServer, sha256_of_bytes};
+use maqet_tests::{MaqetHome, TestHttpServer, pseudo_random_bytes, sha256_of_bytes, sizes_in};
 
 /// The stall limit the tests give maqet.
 const STALL: &str = "1s";
 /// Longer than a stalled command may take: the 1 s limit plus start-up, under load.
 const STALL_BOUND: Duration = Duration::from_secs(20);
-
-fn bytes(len: usize) -> Vec<u8> {
-    (0..len).map(|i| (i * 31 % 251) as u8).collect()
-}
-
-fn sizes_in(dir: &Path) -> Vec<u64> {
-    let mut sizes: Vec<u64> = std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .filter_map(|e| e.metadata().ok())
-                .map(|m| m.len())
-                .collect()
-        })
-        .unwrap_or_default();
-    sizes.sort_unstable();
-    sizes
-}
 
 /// Runs `maqet ARGS` with the short stall limit; returns its output and how long it took.
 fn maqet_stalling(home: &MaqetHome, args: &[&str]) -> (Output, Duration) {
@@ -67,7 +48,7 @@ fn assert_stalled(args: &[&str], out: &Output, took: Duration, url: &str, receiv
 #[test]
 fn a_stalled_pull_stops_keeps_what_arrived_and_the_next_pull_resumes() {
     let server = TestHttpServer::start();
-    let data = bytes(3 << 20);
+    let data = pseudo_random_bytes(3 << 20, 1);
     let digest = sha256_of_bytes(&data);
     server.serve_bytes("/img.qcow2", data);
     server.stall_next_response("/img.qcow2", 1 << 20);
@@ -86,11 +67,10 @@ fn a_stalled_pull_stops_keeps_what_arrived_and_the_next_pull_resumes() {
     let done = maqet_json(&home, &["image", "pull", &url, "--sha256", &digest]);
     assert_eq!(done["fetched"], true, "{done}");
     assert_eq!(done["digest"], digest.as_str(), "{done}");
-    let requests = server.requests_for("/img.qcow2");
     assert_eq!(
-        requests.last().and_then(|r| r.range.clone()).as_deref(),
-        Some(format!("bytes={}-", 1 << 20).as_str()),
-        "the second pull asks only for the rest: {requests:?}"
+        server.last_range_for("/img.qcow2"),
+        Some(format!("bytes={}-", 1 << 20)),
+        "the second pull asks only for the rest"
     );
     assert_eq!(
         sizes_in(&home.image_cache_dir().join("tmp")),
@@ -101,7 +81,7 @@ fn a_stalled_pull_stops_keeps_what_arrived_and_the_next_pull_resumes() {
 #[test]
 fn a_server_silent_after_its_headers_leaves_nothing_in_the_cache() {
     let server = TestHttpServer::start();
-    server.serve_bytes("/img.qcow2", bytes(1 << 20));
+    server.serve_bytes("/img.qcow2", pseudo_random_bytes(1 << 20, 1));
     server.stall_next_response("/img.qcow2", 0);
     let home = MaqetHome::new();
     let url = server.url("/img.qcow2");
@@ -122,7 +102,7 @@ fn a_server_silent_after_its_headers_leaves_nothing_in_the_cache() {
 #[test]
 fn start_of_a_vm_whose_image_stalls_stops_with_the_same_error() {
     let server = TestHttpServer::start();
-    let data = bytes(2 << 20);
+    let data = pseudo_random_bytes(2 << 20, 1);
     let digest = sha256_of_bytes(&data);
     server.serve_bytes("/base.qcow2", data);
     server.stall_next_response("/base.qcow2", 4096);
@@ -143,7 +123,7 @@ fn start_of_a_vm_whose_image_stalls_stops_with_the_same_error() {
 #[test]
 fn a_stall_limit_that_is_not_a_duration_is_refused() {
     let server = TestHttpServer::start();
-    server.serve_bytes("/img.qcow2", bytes(1024));
+    server.serve_bytes("/img.qcow2", pseudo_random_bytes(1024, 1));
     let home = MaqetHome::new();
     let url = server.url("/img.qcow2");
     let args = ["image", "pull", &url];

@@ -22,7 +22,7 @@ use maqet_tests::guest_checks::{
 use maqet_tests::libvirtd::{
     NoDefaultPool, agent_sh, libvirtd, virsh_ok, wait_for_agent, wait_for_domstate,
 };
-use maqet_tests::{MaqetHome, READY_BANNER, guest_config_yaml, wait_for_file_text};
+use maqet_tests::{MaqetHome, READY_BANNER, guest_config_yaml, qemu_img, wait_for_file_text};
 use serde_json::Value;
 
 /// Generous guards for a TCG boot on a loaded 2-core machine (failure guards, not timings).
@@ -217,15 +217,6 @@ fn export_with_ports_runs_on_libvirt_9_0_with_the_nic_where_maqet_had_it() {
 
     virsh_ok(&["destroy", &name]);
     virsh_ok(&["undefine", &name]);
-}
-
-fn qemu_img(args: &[&str]) {
-    let out = Command::new("qemu-img").args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "qemu-img {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// Whether `pattern` fills the first MiB of the qcow2 image `path` (read with qemu-io).

@@ -20,7 +20,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use maqet_tests::cli::{add, fails_with, maqet_json, maqet_ok};
-use maqet_tests::{MaqetHome, guest_config_yaml};
+use maqet_tests::{MaqetHome, guest_config_yaml, qemu_img};
 use serde_json::{Value, json};
 
 const SECRET: &[u8] = b"MAQET-SECRET-0600-do-not-show-the-guest\n";
@@ -94,18 +94,6 @@ impl Raw {
         );
         desc.to_owned()
     }
-}
-
-fn qemu_img(args: &[&str]) {
-    let out = Command::new("qemu-img")
-        .args(args)
-        .output()
-        .expect("qemu-img (qemu-utils) must be installed");
-    assert!(
-        out.status.success(),
-        "qemu-img {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// Runs `program args` as uid/gid 65534, a real second user; asserts success.

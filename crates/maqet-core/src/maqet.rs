@@ -299,3 +299,16 @@ impl Maqet {
             .is_ok()
     }
 }
+
+/// A `Maqet` whose data, config and runtime directories are inside `dir`, with default
+/// settings (no `maqet.conf` looked for): for unit tests.
+#[cfg(test)]
+pub(crate) fn maqet_in(dir: &Path) -> Maqet {
+    Maqet::builder()
+        .data_dir(dir.join("data"))
+        .config_dir(dir.join("config"))
+        .runtime_dir(dir.join("run"))
+        .settings(Settings::default())
+        .build()
+        .expect("a Maqet in a temporary directory")
+}

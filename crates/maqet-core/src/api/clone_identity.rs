@@ -232,13 +232,7 @@ mod tests {
     #[test]
     fn a_source_hostname_becomes_the_clone_name_with_a_note() {
         let dir = tempfile::tempdir().unwrap();
-        let maqet = Maqet::builder()
-            .data_dir(dir.path().join("data"))
-            .config_dir(dir.path().join("config"))
-            .runtime_dir(dir.path().join("run"))
-            .settings(crate::settings::Settings::default())
-            .build()
-            .unwrap();
+        let maqet = crate::maqet::maqet_in(dir.path());
         maqet.add().name("base").empty(true).send().unwrap();
         let source = maqet.vm_record("base").unwrap();
         let mut config = json!({"hostname": "web", "memory": "1G"});

@@ -370,13 +370,7 @@ mod tests {
     #[test]
     fn a_linked_clone_makes_the_source_image_a_dependency() {
         let dir = tempfile::tempdir().unwrap();
-        let maqet = Maqet::builder()
-            .data_dir(dir.path().join("data"))
-            .config_dir(dir.path().join("config"))
-            .runtime_dir(dir.path().join("run"))
-            .settings(crate::settings::Settings::default())
-            .build()
-            .unwrap();
+        let maqet = crate::maqet::maqet_in(dir.path());
         let base = dir.path().join("base.qcow2");
         QemuImg::new()
             .create(

@@ -516,10 +516,11 @@ fn maqet_answers_scripted_sessions_exactly_as_qemu_does() {
         .unwrap();
     let _qemu = QemuProcessGuard::new(child);
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !qemu_socket.exists() {
+    // The socket file appears at bind, before QEMU listens: wait until a connect is accepted.
+    while std::os::unix::net::UnixStream::connect(&qemu_socket).is_err() {
         assert!(
             Instant::now() < deadline,
-            "QEMU did not create its QMP socket"
+            "QEMU did not listen on its QMP socket"
         );
         thread::sleep(Duration::from_millis(20));
     }

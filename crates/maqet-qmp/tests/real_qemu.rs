@@ -61,9 +61,20 @@ impl Qemu {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        QmpClient::connect_with_timeout(&self.socket, PATIENCE)
-            .await
-            .unwrap()
+        // QEMU creates the socket file when it binds and accepts only once it listens: a
+        // connect between the two is refused, so a refusal is retried until the deadline.
+        loop {
+            match QmpClient::connect_with_timeout(&self.socket, PATIENCE).await {
+                Ok(client) => return client,
+                Err(QmpError::Connect { source, .. })
+                    if source.kind() == std::io::ErrorKind::ConnectionRefused
+                        && Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(other) => panic!("cannot connect to QEMU's QMP socket: {other}"),
+            }
+        }
     }
 
     async fn wait_exit(&mut self) -> std::process::ExitStatus {

@@ -5,14 +5,20 @@
 //! [`AgentRequest`] in, an [`AgentReply`] out, any number per connection, answered in order.
 //! The runner serialises all clients' commands over the agent channel and enforces each
 //! request's timeout, so a guest without a running agent costs a caller that timeout, never a hang.
+//! One request, [`EXEC_AND_WAIT`], is the runner's own: it runs a guest command and waits for
+//! its end inside the runner, so a caller pays one round trip instead of one per status poll.
+//!
+//! [`AgentClient`] is async (tokio); blocking callers drive it with their own runtime (the
+//! core's `Maqet::block_on`).
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixStream;
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 
 /// Reply class the runner uses when the agent did not answer in time.
 pub const CLASS_TIMEOUT: &str = "AgentTimeout";
@@ -24,6 +30,10 @@ pub const CLASS_TOO_LARGE: &str = "AgentReplyTooLarge";
 /// The longest reply line the runner sends and a client reads: one agent reply at its cap, plus
 /// room for the envelope. A longer line is refused on both sides.
 pub const MAX_REPLY_LINE: usize = maqet_qmp::qga::framing::MAX_REPLY_BYTES + 1024 * 1024;
+
+/// The request name of [`AgentClient::exec_and_wait`]: `guest-exec`, then `guest-exec-status`
+/// polled by the runner until the command ends. Not an agent command: the runner handles it.
+pub const EXEC_AND_WAIT: &str = "maqet-exec-and-wait";
 
 /// Extra time a client waits beyond a request's own timeout (the runner answers by then).
 const REPLY_MARGIN: Duration = Duration::from_secs(5);
@@ -43,6 +53,18 @@ pub struct AgentRequest {
     pub no_reply: bool,
 }
 
+impl AgentRequest {
+    /// A request for `execute` with `timeout` (in whole milliseconds, saturating).
+    pub fn new(execute: &str, arguments: Option<Value>, timeout: Duration) -> AgentRequest {
+        AgentRequest {
+            execute: execute.to_owned(),
+            arguments,
+            timeout_ms: timeout.as_millis().try_into().unwrap_or(u64::MAX),
+            no_reply: false,
+        }
+    }
+}
+
 /// The runner's answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -51,6 +73,10 @@ pub enum AgentReply {
     Return(Value),
     /// The agent's error, or the runner's (`AgentTimeout`, `AgentUnavailable`).
     Error {
+        /// The agent command that failed, when the request ran several
+        /// ([`EXEC_AND_WAIT`]: `guest-exec` or `guest-exec-status`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        command: Option<String>,
         /// Error class.
         class: String,
         /// Description.
@@ -86,6 +112,15 @@ pub enum AgentCallError {
     },
 }
 
+/// A failed [`AgentClient::exec_and_wait`]: the agent command it failed in, and why.
+#[derive(Debug)]
+pub struct ExecWaitError {
+    /// `guest-exec` or `guest-exec-status`.
+    pub command: String,
+    /// Why.
+    pub error: AgentCallError,
+}
+
 impl AgentCallError {
     /// Whether the agent did not answer in time.
     pub fn is_timeout(&self) -> bool {
@@ -93,76 +128,117 @@ impl AgentCallError {
     }
 }
 
-/// A connection to a runner's `agent.sock`.
+/// A connection to a runner's `agent.sock`, on tokio.
+///
+/// Every reply line is read with a cap of [`MAX_REPLY_LINE`] bytes (a longer one fails the call
+/// and ends the connection), and every call is bounded by its own timeout plus a margin, so a
+/// runner that stops answering costs a caller that long, never a hang.
 #[derive(Debug)]
 pub struct AgentClient {
-    reader: BufReader<UnixStream>,
-    writer: UnixStream,
+    reader: BufReader<OwnedReadHalf>,
+    writer: OwnedWriteHalf,
 }
 
 impl AgentClient {
     /// Connects to the runner's agent socket.
-    pub fn connect(path: &Path) -> Result<AgentClient, AgentCallError> {
-        let connect_error = |source| AgentCallError::Connect {
-            path: path.to_path_buf(),
-            source,
-        };
-        let stream = UnixStream::connect(path).map_err(connect_error)?;
-        let writer = stream.try_clone().map_err(connect_error)?;
+    pub async fn connect(path: &Path) -> Result<AgentClient, AgentCallError> {
+        let stream = UnixStream::connect(path)
+            .await
+            .map_err(|source| AgentCallError::Connect {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        let (read, writer) = stream.into_split();
         Ok(AgentClient {
-            reader: BufReader::new(stream),
+            reader: BufReader::new(read),
             writer,
         })
     }
 
     /// Runs one agent command and returns its `return` value.
-    pub fn call(
+    pub async fn call(
         &mut self,
         execute: &str,
         arguments: Option<Value>,
         timeout: Duration,
     ) -> Result<Value, AgentCallError> {
-        self.send(AgentRequest {
-            execute: execute.to_owned(),
-            arguments,
-            timeout_ms: timeout.as_millis().try_into().unwrap_or(u64::MAX),
-            no_reply: false,
-        })
+        self.send(AgentRequest::new(execute, arguments, timeout))
+            .await
     }
 
     /// Sends a command that does not answer on success (`guest-shutdown`).
-    pub fn call_no_reply(
+    pub async fn call_no_reply(
         &mut self,
         execute: &str,
         arguments: Option<Value>,
         timeout: Duration,
     ) -> Result<(), AgentCallError> {
-        self.send(AgentRequest {
-            execute: execute.to_owned(),
-            arguments,
-            timeout_ms: timeout.as_millis().try_into().unwrap_or(u64::MAX),
-            no_reply: true,
-        })
-        .map(drop)
+        let mut request = AgentRequest::new(execute, arguments, timeout);
+        request.no_reply = true;
+        self.send(request).await.map(drop)
     }
 
-    fn send(&mut self, request: AgentRequest) -> Result<Value, AgentCallError> {
+    /// Starts `guest-exec` with `arguments` and lets the runner poll `guest-exec-status` until
+    /// the command ends or `timeout` passes: one request for the whole command. The answer is
+    /// the last status with the command's guest `pid` added; `exited` is false when the time ran
+    /// out first.
+    ///
+    /// A failure comes with the agent command it happened in (`guest-exec` or
+    /// `guest-exec-status`).
+    pub async fn exec_and_wait(
+        &mut self,
+        arguments: Value,
+        timeout: Duration,
+    ) -> Result<Value, ExecWaitError> {
+        let request = AgentRequest::new(EXEC_AND_WAIT, Some(arguments), timeout);
+        match self.exchange(request).await {
+            Ok(AgentReply::Return(value)) => Ok(value),
+            Ok(AgentReply::Error {
+                command,
+                class,
+                desc,
+            }) => Err(ExecWaitError {
+                command: command.unwrap_or_else(|| "guest-exec".to_owned()),
+                error: AgentCallError::Refused { class, desc },
+            }),
+            Err(error) => Err(ExecWaitError {
+                command: "guest-exec".to_owned(),
+                error,
+            }),
+        }
+    }
+
+    async fn send(&mut self, request: AgentRequest) -> Result<Value, AgentCallError> {
+        match self.exchange(request).await? {
+            AgentReply::Return(value) => Ok(value),
+            AgentReply::Error { class, desc, .. } => Err(AgentCallError::Refused { class, desc }),
+        }
+    }
+
+    async fn exchange(&mut self, request: AgentRequest) -> Result<AgentReply, AgentCallError> {
         let wait = Duration::from_millis(request.timeout_ms).saturating_add(REPLY_MARGIN);
-        self.writer
-            .set_read_timeout(Some(wait))
-            .and_then(|()| self.reader.get_ref().set_read_timeout(Some(wait)))
-            .map_err(AgentCallError::Io)?;
         let mut line =
             serde_json::to_string(&request).map_err(|e| AgentCallError::Protocol(e.to_string()))?;
         line.push('\n');
-        self.writer
-            .write_all(line.as_bytes())
-            .map_err(AgentCallError::Io)?;
-        let mut answer = String::new();
-        let read = (&mut self.reader)
-            .take(MAX_REPLY_LINE as u64)
-            .read_line(&mut answer)
-            .map_err(AgentCallError::Io)?;
+        let exchange = async {
+            self.writer
+                .write_all(line.as_bytes())
+                .await
+                .map_err(AgentCallError::Io)?;
+            let mut answer = String::new();
+            let read = (&mut self.reader)
+                .take(MAX_REPLY_LINE as u64)
+                .read_line(&mut answer)
+                .await
+                .map_err(AgentCallError::Io)?;
+            Ok::<_, AgentCallError>((read, answer))
+        };
+        let (read, answer) = tokio::time::timeout(wait, exchange).await.map_err(|_| {
+            AgentCallError::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no answer within {:.1} s", wait.as_secs_f64()),
+            ))
+        })??;
         if read == 0 {
             return Err(AgentCallError::Protocol(
                 "the runner closed the connection".into(),
@@ -174,11 +250,8 @@ impl AgentClient {
                 MAX_REPLY_LINE >> 20
             )));
         }
-        match serde_json::from_str::<AgentReply>(&answer) {
-            Ok(AgentReply::Return(value)) => Ok(value),
-            Ok(AgentReply::Error { class, desc }) => Err(AgentCallError::Refused { class, desc }),
-            Err(err) => Err(AgentCallError::Protocol(err.to_string())),
-        }
+        serde_json::from_str::<AgentReply>(&answer)
+            .map_err(|err| AgentCallError::Protocol(err.to_string()))
     }
 }
 
@@ -192,6 +265,7 @@ mod tests {
         let ret: AgentReply = serde_json::from_str(r#"{"return": {"pid": 5}}"#).unwrap();
         assert_eq!(ret, AgentReply::Return(json!({"pid": 5})));
         let err = AgentReply::Error {
+            command: None,
             class: CLASS_TIMEOUT.into(),
             desc: "no answer".into(),
         };

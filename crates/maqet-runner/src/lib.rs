@@ -14,7 +14,7 @@
 //! use std::time::Duration;
 //! use maqet_runner::{LaunchSpec, StopOptions, find_runner_executable, layout::VmPaths, start, stop};
 //!
-//! # fn main() -> Result<(), maqet_runner::RunnerError> {
+//! # async fn demo() -> Result<(), maqet_runner::RunnerError> {
 //! let paths = VmPaths::new("/run/user/1000/maqet/vms/0b6e", "/home/me/.local/share/maqet/vms/web");
 //! let mut qemu_argv = vec!["qemu-system-x86_64".to_owned(), "-m".into(), "512M".into()];
 //! qemu_argv.extend(paths.control_args());
@@ -32,7 +32,8 @@
 //! let opts = StopOptions { timeout: Duration::from_secs(30), ..StopOptions::default() };
 //! let outcome = stop(&started.qmp_socket, &started.qemu, Some(&started.runner), &opts, &mut |msg| {
 //!     eprintln!("{msg}")
-//! })?;
+//! })
+//! .await?;
 //! println!("stopped: {}", outcome.method);
 //! # Ok(())
 //! # }
@@ -44,7 +45,6 @@ pub mod layout;
 mod locate;
 pub mod process;
 pub mod qmp_gate;
-mod qmp_sync;
 mod spec;
 mod start;
 mod stop;

@@ -1,7 +1,9 @@
 //! Stopping a VM: ask nicely, then insist, never touching a process that is not the VM's QEMU.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use maqet_state::ProcessIdentity;
 use serde::{Deserialize, Serialize};
@@ -9,7 +11,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::RunnerError;
 use crate::layout::QEMU_QMP_SOCKET_NAME;
 use crate::process::{StopSignal, is_alive, is_runner, is_vm_qemu, send_signal};
-use crate::qmp_sync::{QmpFailure, run_command};
+use maqet_qmp::{QmpClient, QmpError};
+
+use crate::qmp_gate::ALLOW_DANGEROUS_CAPABILITY;
 
 /// How long `quit` and `SIGTERM` each get before the next step.
 const STEP_WAIT: Duration = Duration::from_secs(2);
@@ -115,7 +119,11 @@ pub struct StopOutcome {
 ///
 /// If `runner` is alive, this returns after it exited, so the state database already says
 /// why QEMU stopped; without a live runner the caller records the stop itself.
-pub fn stop(
+///
+/// Async (tokio, any flavour with time and I/O enabled): QMP goes through [`QmpClient`] and the
+/// guest agent through [`crate::agent_client::AgentClient`]. A blocking caller drives it with
+/// its own runtime's `block_on`.
+pub async fn stop(
     qmp_socket: &Path,
     qemu: &ProcessIdentity,
     runner: Option<&ProcessIdentity>,
@@ -155,7 +163,8 @@ pub fn stop(
             agent_socket: runner_agent.cloned(),
             ..opts.clone()
         };
-        if let Some(how) = crate::stop_graceful::power_off(&sockets, qemu, &graceful, on_wait) {
+        if let Some(how) = crate::stop_graceful::power_off(&sockets, qemu, &graceful, on_wait).await
+        {
             method = how;
         }
     }
@@ -164,7 +173,7 @@ pub fn stop(
             break;
         }
         let sent = match step {
-            StopMethod::Quit => qmp_to_any(&sockets, "quit").is_ok(),
+            StopMethod::Quit => qmp_to_any(&sockets, "quit").await.is_ok(),
             StopMethod::Terminate => signal(qemu, StopSignal::Terminate)?,
             StopMethod::Kill => signal(qemu, StopSignal::Kill)?,
             _ => false,
@@ -173,7 +182,7 @@ pub fn stop(
             continue;
         }
         method = step;
-        if wait_until_gone(qemu, wait, step, on_wait) {
+        if wait_until_gone(qemu, wait, step, on_wait).await {
             break;
         }
     }
@@ -187,7 +196,7 @@ pub fn stop(
         on_wait("waiting for the runner to record the stop");
         let deadline = Instant::now() + RUNNER_EXIT_WAIT;
         while is_alive(runner) && Instant::now() < deadline {
-            std::thread::sleep(POLL);
+            tokio::time::sleep(POLL).await;
         }
     }
     if runner.is_none_or(|r| !is_alive(r))
@@ -213,16 +222,17 @@ fn qmp_sockets(qmp_socket: &Path, runner_alive: bool) -> Vec<PathBuf> {
 
 /// Sends a QMP command through the first socket that answers; on failure, says why (for
 /// every socket tried).
-pub(crate) fn qmp_to_any(sockets: &[PathBuf], command: &str) -> Result<(), String> {
+pub(crate) async fn qmp_to_any(sockets: &[PathBuf], command: &str) -> Result<(), String> {
     let mut why = Vec::new();
     for socket in sockets {
-        match run_command(socket, command, QMP_TIMEOUT) {
+        match qmp_command(socket, command).await {
             Ok(()) => return Ok(()),
-            Err(QmpFailure::Refused { class, desc }) => {
+            Err(QmpError::Command { class, desc, .. }) => {
                 tracing::debug!(%class, %desc, command, "QEMU refused a stop command");
                 why.push(format!("QEMU refused `{command}` ({desc})"));
             }
-            Err(QmpFailure::Io(err)) => {
+            Err(err) => {
+                let err = maqet_error_chain::error_chain(&err);
                 tracing::debug!(error = %err, socket = %socket.display(), "QMP socket did not answer");
                 why.push(format!(
                     "QMP socket {} did not answer ({err})",
@@ -232,6 +242,28 @@ pub(crate) fn qmp_to_any(sockets: &[PathBuf], command: &str) -> Result<(), Strin
         }
     }
     Err(why.join("; "))
+}
+
+/// Connects (asking for the runner's gate to let maqet's own `quit` through; QEMU itself
+/// refuses that capability and is negotiated with plainly) and runs one command without
+/// arguments, all within [`QMP_TIMEOUT`] each. For `quit`, the connection closing before the
+/// reply counts as success.
+async fn qmp_command(socket: &Path, command: &str) -> Result<(), QmpError> {
+    let qmp =
+        QmpClient::connect_with_capabilities(socket, QMP_TIMEOUT, &[ALLOW_DANGEROUS_CAPABILITY])
+            .await?;
+    match command {
+        "quit" => tokio::time::timeout(QMP_TIMEOUT, qmp.quit())
+            .await
+            .map_err(|_| QmpError::Timeout {
+                command: command.to_owned(),
+                after: QMP_TIMEOUT,
+            })?,
+        _ => qmp
+            .execute_with_timeout(command, None, QMP_TIMEOUT)
+            .await
+            .map(drop),
+    }
 }
 
 /// Leaves the marker that tells the VM's runner this stop is maqet's (see
@@ -256,7 +288,7 @@ fn signal(qemu: &ProcessIdentity, signal: StopSignal) -> Result<bool, RunnerErro
         .map_err(|source| RunnerError::io(format!("signal QEMU (pid {})", qemu.pid), source))
 }
 
-fn wait_until_gone(
+async fn wait_until_gone(
     qemu: &ProcessIdentity,
     wait: Duration,
     step: StopMethod,
@@ -277,7 +309,7 @@ fn wait_until_gone(
             _ => "waiting for QEMU to exit",
         };
         on_wait(&format!("{what} ({}s left)", left.as_secs() + 1));
-        std::thread::sleep(POLL.min(left));
+        tokio::time::sleep(POLL.min(left)).await;
     }
 }
 

@@ -8,10 +8,11 @@
 //! which works without ACPI.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use maqet_state::ProcessIdentity;
 use serde_json::json;
+use tokio::time::Instant;
 
 use crate::agent_client::AgentClient;
 use crate::process::is_alive;
@@ -27,7 +28,7 @@ const AGENT_SHUTDOWN_LIMIT: Duration = Duration::from_secs(2);
 /// is set and the agent answers) from the first repeat on, or at once when QMP cannot press the
 /// button. Returns how the guest was asked when QEMU exited, `None` when it still runs (or could
 /// not be asked at all).
-pub(crate) fn power_off(
+pub(crate) async fn power_off(
     sockets: &[PathBuf],
     qemu: &ProcessIdentity,
     opts: &StopOptions,
@@ -48,10 +49,10 @@ pub(crate) fn power_off(
             break;
         }
         if now >= next_ask && asked != Some(StopMethod::Agent) {
-            if presses > 0 && ask_agent(opts.agent_socket.as_ref()) {
+            if presses > 0 && ask_agent(opts.agent_socket.as_ref()).await {
                 asked = Some(StopMethod::Agent);
             } else {
-                match qmp_to_any(sockets, "system_powerdown") {
+                match qmp_to_any(sockets, "system_powerdown").await {
                     Ok(()) => {
                         presses += 1;
                         asked.get_or_insert(StopMethod::Powerdown);
@@ -62,7 +63,7 @@ pub(crate) fn power_off(
                         }
                     }
                     Err(why) if presses == 0 => {
-                        if ask_agent(opts.agent_socket.as_ref()) {
+                        if ask_agent(opts.agent_socket.as_ref()).await {
                             tracing::warn!(
                                 "cannot press the ACPI power button: {why}; the guest agent was asked to power off instead"
                             );
@@ -84,7 +85,7 @@ pub(crate) fn power_off(
             "waiting for the guest to power off ({}s left)",
             left.as_secs() + 1
         ));
-        std::thread::sleep(POLL.min(left));
+        tokio::time::sleep(POLL.min(left)).await;
     }
     if !is_alive(qemu) {
         return Some(asked.unwrap_or(StopMethod::Powerdown));
@@ -108,26 +109,29 @@ pub(crate) fn power_off(
 
 /// Asks the guest agent behind the runner's `socket` to power off, when it answers a ping
 /// quickly; says whether it took the request.
-fn ask_agent(socket: Option<&PathBuf>) -> bool {
+async fn ask_agent(socket: Option<&PathBuf>) -> bool {
     let Some(socket) = socket.filter(|s| s.exists()) else {
         return false;
     };
-    let mut agent = match AgentClient::connect(socket) {
+    let mut agent = match AgentClient::connect(socket).await {
         Ok(agent) => agent,
         Err(err) => {
             tracing::debug!(error = %err, "the guest agent socket does not answer");
             return false;
         }
     };
-    if let Err(err) = agent.call("guest-ping", None, AGENT_PING_LIMIT) {
+    if let Err(err) = agent.call("guest-ping", None, AGENT_PING_LIMIT).await {
         tracing::debug!(error = %err, "the guest agent does not answer yet");
         return false;
     }
-    match agent.call_no_reply(
-        "guest-shutdown",
-        Some(json!({"mode": "powerdown"})),
-        AGENT_SHUTDOWN_LIMIT,
-    ) {
+    match agent
+        .call_no_reply(
+            "guest-shutdown",
+            Some(json!({"mode": "powerdown"})),
+            AGENT_SHUTDOWN_LIMIT,
+        )
+        .await
+    {
         Ok(()) => {
             tracing::info!("asked the guest agent to power the guest off");
             true

@@ -51,7 +51,7 @@ fn runner_pss_with_a_running_vm() {
         timeout: Duration::from_secs(5),
         ..Default::default()
     };
-    maqet_runner::stop(
+    support::stop(
         &started.qmp_socket,
         &started.qemu,
         Some(&started.runner),

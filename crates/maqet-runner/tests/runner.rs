@@ -10,10 +10,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
 use maqet_runner::process::{identity_of, is_alive};
-use maqet_runner::{AdoptSpec, ErrorKind, StopMethod, StopOptions, stop};
+use maqet_runner::{AdoptSpec, ErrorKind, StopMethod, StopOptions};
 use maqet_state::{ProcessIdentity, VmStatus};
 use serde_json::json;
-use support::{RawClient, TestVm, chain, gone, runner_exe, wait_for};
+use support::{RawClient, TestVm, chain, gone, runner_exe, stop, wait_for};
 
 fn mode(path: &std::path::Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777

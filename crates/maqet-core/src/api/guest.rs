@@ -186,6 +186,9 @@ pub(crate) fn wants_agent(config: &Value) -> bool {
 #[api_requests]
 impl Maqet {
     /// Connects to a running VM's guest agent through its runner.
+    ///
+    /// When the runner's `agent.sock` answers, the VM runs (its runner serves it only while
+    /// QEMU does), so the status checks are skipped; when it does not, they say why.
     pub(crate) fn guest_agent(&self, vm: &str) -> Result<(VmRecord, GuestAgent), MaqetError> {
         let record = self.vm_record(vm)?;
         if !wants_agent(&record.config) {
@@ -194,30 +197,41 @@ impl Maqet {
                 record.name
             )));
         }
+        let socket = self.vm_paths(&record).agent_socket();
+        if let Ok(Ok(client)) = self.block_on(AgentClient::connect(&socket)) {
+            let agent = self.agent_on(&record, client);
+            return Ok((record, agent));
+        }
         let record = self.reconcile(record, false);
         self.require_running(&record)?;
-        let socket = self.vm_paths(&record).agent_socket();
         if !socket.exists() {
             return Err(MaqetError::invalid(format!(
                 "VM `{0}` was started before it had `guest_agent: true`; restart it (`maqet stop {0}` then `maqet start {0}`) to add the agent channel",
                 record.name
             )));
         }
-        let client = AgentClient::connect(&socket).map_err(|e| {
-            MaqetError::with_source(
-                ErrorKind::Failure,
-                format!(
-                    "cannot reach the runner of VM `{}`; `maqet status {}` shows whether it still runs",
-                    record.name, record.name
-                ),
-                e,
-            )
-        })?;
-        let agent = GuestAgent {
+        let client = self
+            .block_on(AgentClient::connect(&socket))?
+            .map_err(|e| {
+                MaqetError::with_source(
+                    ErrorKind::Failure,
+                    format!(
+                        "cannot reach the runner of VM `{}`; `maqet status {}` shows whether it still runs",
+                        record.name, record.name
+                    ),
+                    e,
+                )
+            })?;
+        let agent = self.agent_on(&record, client);
+        Ok((record, agent))
+    }
+
+    fn agent_on(&self, record: &VmRecord, client: AgentClient) -> GuestAgent {
+        GuestAgent {
             name: record.name.clone(),
             client,
-        };
-        Ok((record, agent))
+            maqet: self.clone(),
+        }
     }
 
     /// Run a command inside the guest through its agent and pass its output and exit code through.

@@ -1,22 +1,21 @@
-//! The guest agent as maqet calls it: one client of the VM's runner, `guest-exec` with its
-//! status polled until the command ends, and the checks that keep a hostile agent's answers
+//! The guest agent as maqet calls it: one client of the VM's runner (the async
+//! [`AgentClient`], driven by the handle's runtime), `guest-exec` waited for inside the runner
+//! (one request per command), and the checks that keep a hostile agent's answers
 //! (impossible exit codes, error texts with control characters) from reaching the user as
 //! made-up results. The commands built on it are in [`super::guest`] and
 //! [`super::guest_cp`].
 
 use std::time::{Duration, Instant};
 
-use maqet_qmp::qga::types::{ExecStarted, ExecStatus, decode_base64};
-use maqet_runner::agent_client::{AgentCallError, AgentClient, CLASS_TIMEOUT};
+use maqet_qmp::qga::types::{ExecStatus, decode_base64};
+use maqet_runner::agent_client::{AgentCallError, AgentClient, CLASS_TIMEOUT, ExecWaitError};
 use serde_json::{Value, json};
 
 use crate::text::escape_guest_text;
-use crate::{ErrorKind, MaqetError};
+use crate::{ErrorKind, Maqet, MaqetError};
 
 /// How long one status poll or small agent call may take at most.
 pub(crate) const AGENT_CALL_LIMIT: Duration = Duration::from_secs(10);
-/// The longest pause between two `guest-exec-status` polls.
-const POLL_MAX: Duration = Duration::from_millis(20);
 
 /// A running VM's guest agent, reached through its runner.
 pub(crate) struct GuestAgent {
@@ -24,6 +23,8 @@ pub(crate) struct GuestAgent {
     pub name: String,
     /// The connection to the runner's `agent.sock`.
     pub(super) client: AgentClient,
+    /// The handle whose runtime drives the connection.
+    pub(super) maqet: Maqet,
 }
 
 impl GuestAgent {
@@ -34,8 +35,8 @@ impl GuestAgent {
         arguments: Option<Value>,
         limit: Duration,
     ) -> Result<Value, MaqetError> {
-        self.client
-            .call(command, arguments, limit)
+        self.maqet
+            .block_on(self.client.call(command, arguments, limit))?
             .map_err(|e| agent_error(&self.name, command, e))
     }
 
@@ -46,8 +47,8 @@ impl GuestAgent {
         arguments: Option<Value>,
         limit: Duration,
     ) -> Result<(), MaqetError> {
-        self.client
-            .call_no_reply(command, arguments, limit)
+        self.maqet
+            .block_on(self.client.call_no_reply(command, arguments, limit))?
             .map_err(|e| agent_error(&self.name, command, e))
     }
 
@@ -140,49 +141,50 @@ fn spawn_failure_status(desc: &str) -> Option<i32> {
 }
 
 impl GuestAgent {
-    /// Starts a `guest-exec` and polls its status until it exits or `deadline` passes.
+    /// Runs a `guest-exec` and waits (inside the runner, which polls its status) until it
+    /// exits or `deadline` passes.
     pub fn run_and_wait(
         &mut self,
         arguments: Value,
         deadline: Instant,
     ) -> Result<Finished, MaqetError> {
-        let started = match self
-            .client
-            .call("guest-exec", Some(arguments), remaining(deadline))
-        {
-            Err(AgentCallError::Refused { desc, .. }) if spawn_failure_status(&desc).is_some() => {
+        let waited = self
+            .maqet
+            .block_on(self.client.exec_and_wait(arguments, remaining(deadline)))?;
+        let value = match waited {
+            Err(ExecWaitError {
+                command,
+                error: AgentCallError::Refused { desc, .. },
+            }) if command == "guest-exec" && spawn_failure_status(&desc).is_some() => {
                 let status = spawn_failure_status(&desc).unwrap_or(127);
                 return Ok(Finished::NotStarted(status, escape_guest_text(&desc)));
             }
-            Err(e) => return Err(agent_error(&self.name, "guest-exec", e)),
-            Ok(value) => serde_json::from_value::<ExecStarted>(value).map_err(|e| {
-                MaqetError::with_source(
-                    ErrorKind::Failure,
-                    format!(
-                        "the guest agent of VM `{}` answered `guest-exec` in an unexpected shape",
-                        self.name
-                    ),
-                    e,
-                )
-            })?,
+            Err(ExecWaitError { command, error }) => {
+                return Err(agent_error(&self.name, &command, error));
+            }
+            Ok(value) => value,
         };
-        let mut pause = Duration::from_millis(1);
-        loop {
-            let status: ExecStatus = self.call_as(
-                "guest-exec-status",
-                Some(json!({"pid": started.pid})),
-                remaining(deadline),
-            )?;
-            if status.exited {
-                let exit = checked_exit(&self.name, &status)?;
-                return Ok(Finished::Done(exit, status));
-            }
-            if Instant::now() + pause >= deadline {
-                return Ok(Finished::TimedOut(started.pid));
-            }
-            std::thread::sleep(pause);
-            pause = (pause * 2).min(POLL_MAX);
+        let unexpected = |command: &str| {
+            format!(
+                "the guest agent of VM `{}` answered `{command}` in an unexpected shape",
+                self.name
+            )
+        };
+        // The runner adds the pid of `guest-exec`'s answer to the last status.
+        let Some(pid) = value.get("pid").and_then(Value::as_i64) else {
+            return Err(MaqetError::new(
+                ErrorKind::Failure,
+                unexpected("guest-exec"),
+            ));
+        };
+        let status: ExecStatus = serde_json::from_value(value).map_err(|e| {
+            MaqetError::with_source(ErrorKind::Failure, unexpected("guest-exec-status"), e)
+        })?;
+        if status.exited {
+            let exit = checked_exit(&self.name, &status)?;
+            return Ok(Finished::Done(exit, status));
         }
+        Ok(Finished::TimedOut(pid))
     }
 
     /// Runs a short helper command in the guest (`test`, `mkdir`, `find`) and returns its

@@ -255,10 +255,13 @@ impl Maqet {
             agent_socket,
             ..StopOptions::default()
         };
-        let outcome =
-            maqet_runner::stop(&socket, &qemu, record.runner.as_ref(), &opts, &mut |msg| {
-                self.progress(msg)
-            })?;
+        let outcome = self.block_on(maqet_runner::stop(
+            &socket,
+            &qemu,
+            record.runner.as_ref(),
+            &opts,
+            &mut |msg| self.progress(msg),
+        ))??;
         tracing::info!(vm = %record.name, method = %outcome.method, elapsed_ms = outcome.elapsed.as_millis() as u64, "VM stopped");
         let now = self.vm_record(&record.id)?;
         let reason = format!("host stop ({})", outcome.method);

@@ -5,7 +5,7 @@
 //! `maqet_runner::agent_client`). Commands from all clients run one at a time over the single
 //! [`AgentConnection`], which resynchronises (`guest-sync-delimited`, `0xFF`) on connect, after
 //! every timeout and after the guest resets or reopens the port (QMP `RESET`,
-//! `VSERPORT_CHANGE`). Each request carries its own timeout, which also bounds the wait for
+//! `VSERPORT_CHANGE`). [`EXEC_AND_WAIT`] requests are served by [`super::agent_exec`]. Each request carries its own timeout, which also bounds the wait for
 //! another client's command, so a guest without a running agent never hangs anyone. The
 //! socket is mode 0600 and refuses peers of another uid, like `qmp.sock`.
 
@@ -17,7 +17,8 @@ use std::time::Duration;
 use maqet_qmp::QmpEvent;
 use maqet_qmp::qga::{AgentConnection, AgentError};
 use maqet_runner::agent_client::{
-    AgentReply, AgentRequest, CLASS_TIMEOUT, CLASS_TOO_LARGE, CLASS_UNAVAILABLE, MAX_REPLY_LINE,
+    AgentReply, AgentRequest, CLASS_TIMEOUT, CLASS_TOO_LARGE, CLASS_UNAVAILABLE, EXEC_AND_WAIT,
+    MAX_REPLY_LINE,
 };
 use maqet_runner::layout::VmPaths;
 use maqet_runner::process;
@@ -42,7 +43,7 @@ const QUIET_COMMANDS: &[&str] = &[
 ];
 
 /// The shared agent connection: `None` until first use and after QEMU closed it.
-struct Relay {
+pub(super) struct Relay {
     channel: PathBuf,
     connection: Mutex<Option<AgentConnection>>,
     resync: AtomicBool,
@@ -107,6 +108,7 @@ async fn serve(listener: UnixListener, relay: Arc<Relay>) {
 async fn serve_client(mut stream: UnixStream, relay: Arc<Relay>, own_uid: u32) {
     let refusal = |desc| {
         reply_line(AgentReply::Error {
+            command: None,
             class: "GenericError".into(),
             desc,
         })
@@ -121,8 +123,12 @@ async fn serve_client(mut stream: UnixStream, relay: Arc<Relay>, own_uid: u32) {
     let mut lines = BufReader::new(read).lines();
     while let Ok(Some(line)) = lines.next_line().await {
         let reply = match serde_json::from_str::<AgentRequest>(&line) {
+            Ok(request) if request.execute == EXEC_AND_WAIT => {
+                super::agent_exec::exec_and_wait(&relay, request).await
+            }
             Ok(request) => relay.run(request).await,
             Err(err) => AgentReply::Error {
+                command: None,
                 class: "GenericError".into(),
                 desc: format!("not a valid agent request: {err}"),
             },
@@ -135,12 +141,14 @@ async fn serve_client(mut stream: UnixStream, relay: Arc<Relay>, own_uid: u32) {
 }
 
 impl Relay {
-    async fn run(&self, request: AgentRequest) -> AgentReply {
-        let limit = Duration::from_millis(request.timeout_ms.max(1)).min(MAX_TIMEOUT);
+    /// Runs one agent command for a client, within the request's own timeout.
+    pub(super) async fn run(&self, request: AgentRequest) -> AgentReply {
+        let limit = request_limit(&request);
         let deadline = Instant::now() + limit;
         let started = Instant::now();
         let Ok(mut guard) = tokio::time::timeout_at(deadline, self.connection.lock()).await else {
             return AgentReply::Error {
+                command: None,
                 class: CLASS_TIMEOUT.into(),
                 desc: format!(
                     "the guest agent stayed busy with other commands for {limit:?}; retry with a longer timeout"
@@ -153,6 +161,7 @@ impl Relay {
                 Err(err) => {
                     log!("guest agent: {}", maqet_error_chain::error_chain(&err));
                     return AgentReply::Error {
+                        command: None,
                         class: CLASS_UNAVAILABLE.into(),
                         desc: maqet_error_chain::error_chain(&err),
                     };
@@ -161,6 +170,7 @@ impl Relay {
         }
         let Some(connection) = guard.as_mut() else {
             return AgentReply::Error {
+                command: None,
                 class: CLASS_UNAVAILABLE.into(),
                 desc: "the guest agent channel is not connected".into(),
             };
@@ -193,13 +203,18 @@ impl Relay {
                 if !quiet {
                     log!("guest agent: {command} refused: {desc} ({class})");
                 }
-                AgentReply::Error { class, desc }
+                AgentReply::Error {
+                    command: None,
+                    class,
+                    desc,
+                }
             }
             Err(err @ AgentError::NoValidAnswer { .. }) => {
                 let desc = err.to_string();
                 log!("guest agent: {desc}");
                 super::heap::return_free_heap();
                 AgentReply::Error {
+                    command: None,
                     class: CLASS_TIMEOUT.into(),
                     desc,
                 }
@@ -210,6 +225,7 @@ impl Relay {
                 log!("guest agent: {desc}");
                 super::heap::return_free_heap();
                 AgentReply::Error {
+                    command: None,
                     class: CLASS_TOO_LARGE.into(),
                     desc,
                 }
@@ -219,6 +235,7 @@ impl Relay {
                     log!("guest agent: {command} got no answer within {limit:?}");
                 }
                 AgentReply::Error {
+                    command: None,
                     class: CLASS_TIMEOUT.into(),
                     desc: format!(
                         "the guest agent did not answer `{command}` within {:.1} s; is qemu-ga running in the guest? (`maqet wait VM --agent` waits for it)",
@@ -231,12 +248,18 @@ impl Relay {
                 log!("guest agent: {command} failed: {text}; reconnecting next time");
                 *guard = None;
                 AgentReply::Error {
+                    command: None,
                     class: CLASS_UNAVAILABLE.into(),
                     desc: text,
                 }
             }
         }
     }
+}
+
+/// How long a request may take: its own timeout, at least 1 ms, at most [`MAX_TIMEOUT`].
+pub(super) fn request_limit(request: &AgentRequest) -> Duration {
+    Duration::from_millis(request.timeout_ms.max(1)).min(MAX_TIMEOUT)
 }
 
 /// The reply as one line for the client, at most [`MAX_REPLY_LINE`] bytes: the agent's reply
@@ -249,6 +272,7 @@ fn reply_line(reply: AgentReply) -> String {
         drop(line);
         log!("guest agent: a reply re-encoded to {len} bytes, past the socket's limit; refused");
         line = serde_json::to_string(&AgentReply::Error {
+            command: None,
             class: CLASS_TOO_LARGE.into(),
             desc: format!(
                 "the guest agent's reply grew to {} MiB when re-encoded, past the {} MiB the runner passes on",

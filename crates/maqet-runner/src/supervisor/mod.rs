@@ -1,6 +1,7 @@
 //! The runner's work: launch or adopt QEMU, serve the QMP multiplexer, record what happens.
 
 mod agent;
+mod agent_exec;
 mod exec_path;
 mod fault;
 mod heap;

@@ -211,3 +211,18 @@ impl RawClient {
         }
     }
 }
+
+/// [`maqet_runner::stop`] driven to its end on a runtime of its own, for these blocking tests.
+pub fn stop(
+    qmp_socket: &Path,
+    qemu: &ProcessIdentity,
+    runner: Option<&ProcessIdentity>,
+    opts: &maqet_runner::StopOptions,
+    on_wait: &mut dyn FnMut(&str),
+) -> Result<maqet_runner::StopOutcome, maqet_runner::RunnerError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime for the stop")
+        .block_on(maqet_runner::stop(qmp_socket, qemu, runner, opts, on_wait))
+}

@@ -1,0 +1,181 @@
+"""`maqet exec VM -- /bin/true` against the raw agent round trip it wraps (issue Q §1).
+
+Boots the test guest (busybox + Debian's qemu-ga, TCG, 256M) with `guest_agent: true` in a
+throw-away home. The raw side needs an agent channel of its own: QEMU serves a chardev socket to
+one client at a time and the VM's runner holds `qga.sock`, so the guest gets a second
+virtio-serial port (`org.maqet.bench.qga`, chardev socket `raw-qga.sock` in the home) and a
+second qemu-ga on it, started through `maqet exec`. Both sides then go through the same virtio
+transport to the same qemu-ga binary in the same guest.
+
+Each round times, interleaved in alternating order:
+- maqet: one whole `maqet exec bench -- /bin/true` process (parse, VM lookup, the runner's
+  agent.sock, guest-exec and the wait for its end, output);
+- raw: on a connection opened (and synced with `guest-sync-delimited`) once beforehand,
+  `guest-exec` of /bin/true with captured output, then `guest-exec-status` every 1 ms until it
+  has exited.
+Reports median and min of each and the ratio of medians (target <= 1.2x). A run that starts with
+a 1-minute load above 1.0 is marked NOT COMPARABLE (benchlib.Bench).
+Usage: exec_vs_raw.sh [ROUNDS]   (default 41)
+"""
+
+import json
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+import benchlib
+
+TARGET_RATIO = 1.2
+RAW_PORT = "org.maqet.bench.qga"
+POLL_S = 0.001
+
+
+def test_guest():
+    out = subprocess.run(
+        ["bash", str(benchlib.REPO / "tests/guest/build-guest.sh")],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    values = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    return values["KERNEL"], values["INITRD"]
+
+
+def guest_config(name, kernel, initrd, raw_socket):
+    """The test guest with maqet's agent channel plus a second port for the raw client."""
+    return (
+        f"name: {name}\nbinary: qemu-system-x86_64\nmemory: 256M\ncpu: 1\naccel: tcg\n"
+        f"display: none\nguest_agent: true\narguments:\n"
+        f"  - kernel: {kernel}\n  - initrd: {initrd}\n"
+        f"  - append: \"console=ttyS0 panic=-1 quiet\"\n  - no-reboot: null\n"
+        f"  - chardev: socket,id=rawqga,path={raw_socket},server=on,wait=off\n"
+        f"  - device: virtio-serial-pci,id=rawserial\n"
+        f"  - device: virtserialport,bus=rawserial.0,chardev=rawqga,name={RAW_PORT}\n"
+    )
+
+
+# Starts a second qemu-ga (own state dir and pid file) on the raw port; exit 9 when there is none.
+SECOND_AGENT = (
+    "for p in /sys/class/virtio-ports/*; do "
+    f"[ \"$(cat $p/name)\" = {RAW_PORT} ] || continue; "
+    "mkdir -p /tmp/qga-raw; "
+    "exec /usr/sbin/qemu-ga -d -m virtio-serial -p /dev/${p##*/} -t /tmp/qga-raw -f /tmp/qga-raw.pid; "
+    "done; exit 9"
+)
+
+
+class RawAgent:
+    """A bare qemu-ga client: newline-framed JSON, synced once with `guest-sync-delimited`."""
+
+    def __init__(self, path, timeout=60.0):
+        deadline = time.monotonic() + timeout
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.connect(str(path))
+        self.sock.settimeout(5.0)
+        self.buffer = b""
+        sync_id = int(time.time() * 1000) % (1 << 40)
+        while True:
+            self.sock.sendall(b"\xff" + json.dumps(
+                {"execute": "guest-sync-delimited", "arguments": {"id": sync_id}}).encode() + b"\n")
+            try:
+                while True:
+                    reply = self.reply()
+                    if reply.get("return") == sync_id:
+                        return
+            except socket.timeout:
+                if time.monotonic() > deadline:
+                    sys.exit("the second qemu-ga never answered its sync")
+                sync_id += 1
+
+    def reply(self):
+        while b"\n" not in self.buffer:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                sys.exit("the raw agent channel closed")
+            self.buffer += chunk
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        line = line.lstrip(b"\xff").strip()
+        return json.loads(line) if line else {}
+
+    def call(self, command, arguments=None):
+        request = {"execute": command}
+        if arguments is not None:
+            request["arguments"] = arguments
+        self.sock.sendall(json.dumps(request).encode() + b"\n")
+        while True:
+            reply = self.reply()
+            if "return" in reply:
+                return reply["return"]
+            if "error" in reply:
+                raise RuntimeError(f"{command}: {reply['error']}")
+
+    def exec_true_ms(self):
+        """One guest-exec of /bin/true, polled every 1 ms until it exited; wall time in ms."""
+        t0 = time.perf_counter()
+        pid = self.call("guest-exec", {"path": "/bin/true", "arg": [], "capture-output": True})["pid"]
+        while True:
+            status = self.call("guest-exec-status", {"pid": pid})
+            if status.get("exited"):
+                break
+            time.sleep(POLL_S)
+        ms = (time.perf_counter() - t0) * 1000
+        if status.get("exitcode") != 0:
+            raise RuntimeError(f"/bin/true ended with {status}")
+        return ms
+
+    def close(self):
+        self.sock.close()
+
+
+def main():
+    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 41
+    bench = benchlib.Bench("exec_vs_raw")
+    kernel, initrd = test_guest()
+    home = benchlib.Home()
+    raw = None
+    try:
+        raw_socket = home.root / "raw-qga.sock"
+        home.add_config("bench", guest_config("bench", kernel, initrd, raw_socket))
+        home.run("start", "bench")
+        home.run("wait", "bench", "--agent", "--timeout", "300")
+        home.run("exec", "bench", "--", "sh", "-c", SECOND_AGENT)
+        raw = RawAgent(raw_socket)
+        time.sleep(3)  # let the guest settle after boot
+        maqet_argv = home.argv("exec", "bench", "--", "/bin/true")
+        # Untimed warm-up of both sides (page cache, first DB open, the agents' first exec).
+        for _ in range(3):
+            benchlib.spawn_ms(maqet_argv, home.env)
+            raw.exec_true_ms()
+        maqet_ms, raw_ms = [], []
+        for i in range(rounds):
+            for side in ("maqet", "raw") if i % 2 == 0 else ("raw", "maqet"):
+                if side == "maqet":
+                    maqet_ms.append(benchlib.spawn_ms(maqet_argv, home.env))
+                else:
+                    raw_ms.append(raw.exec_true_ms())
+            print(f"round {i + 1}: maqet {maqet_ms[-1]:.2f} ms, raw {raw_ms[-1]:.2f} ms", flush=True)
+        ratio = statistics.median(maqet_ms) / statistics.median(raw_ms)
+        print()
+        print("| side | median ms | min ms | n |")
+        print("|---|---|---|---|")
+        for label, times in (("`maqet exec VM -- /bin/true`", maqet_ms),
+                             ("raw qemu-ga client, 1 ms polls", raw_ms)):
+            print(f"| {label} | {statistics.median(times):.2f} | {min(times):.2f} | {len(times)} |")
+        print(f"ratio of medians: {ratio:.3f} (target <= {TARGET_RATIO})")
+        bench.figure(
+            f"`maqet exec VM -- /bin/true` vs a raw qemu-ga client with 1 ms polls, busybox guest "
+            f"({rounds} interleaved rounds)",
+            f"≤ {TARGET_RATIO:.2f}×",
+            f"**{ratio:.2f}×**: maqet {benchlib.med_min(maqet_ms)}; raw {benchlib.med_min(raw_ms)}",
+            ratio <= TARGET_RATIO,
+        )
+        print(f"machine: {benchlib.machine()}")
+    finally:
+        if raw is not None:
+            raw.close()
+        home.close()
+        bench.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -54,7 +54,9 @@ pub(super) async fn exec_and_wait(relay: &Relay, request: AgentRequest) -> Agent
             AgentReply::Return(Value::Object(status)) => status,
             other => return tagged(other, "guest-exec-status"),
         };
-        let exited = status.get("exited") == Some(&Value::Bool(true));
+        // Anything but a plain `false` ends the wait: the caller checks the status (a hostile
+        // agent's odd `exited` fails there at once, not at the deadline).
+        let exited = status.get("exited") != Some(&Value::Bool(false));
         pause = next_pause(pause);
         if exited || Instant::now() + pause >= deadline {
             status.insert("pid".to_owned(), json!(pid));

@@ -12,7 +12,8 @@ The methods and their results follow maqet's Python API reference; the work is d
 core (the same code as the ``maqet`` CLI). See docs/python.md.
 """
 
-from maqet import _api, exceptions
+from maqet import exceptions
+from maqet._commands import Commands as _Commands
 from maqet._maqet import Maqet as _NativeMaqet
 from maqet._maqet import VMInstance, __version__
 from maqet.exceptions import (
@@ -31,14 +32,20 @@ from maqet.exceptions import (
 __all__ = ["Maqet", "VMInstance", *exceptions.__all__, "__version__"]
 
 
-class Maqet(_NativeMaqet):
+class Maqet(_Commands, _NativeMaqet):
     """The maqet API: one object per set of directories (XDG defaults, like the CLI).
 
     ``Maqet(data_dir=None, config_dir=None, runtime_dir=None)``. Safe to share between threads;
     every call releases the GIL. As a context manager (or with ``close()``) it stops, at the end,
     every VM started through it.
+
+    One method per maqet command (generated from the command registry into ``_commands.py``);
+    ``call(name, **kwargs)`` runs any command by its CLI name.
     """
 
 
-
-_api.install(Maqet)
+for _name, _method in vars(_Commands).items():
+    if callable(_method):
+        _method.__qualname__ = "Maqet." + _name
+        _method.__module__ = "maqet"
+del _name, _method

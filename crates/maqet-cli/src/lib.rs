@@ -18,6 +18,7 @@ mod output;
 mod plugins;
 mod prescan;
 mod progress;
+pub mod python_face;
 pub mod reference;
 mod report;
 mod terminal;
@@ -32,7 +33,7 @@ use clap::error::ErrorKind as ClapErrorKind;
 
 use commands::{CliCommand, CommandDef, Origin};
 use maqet_core::dirs::{DirOverrides, Dirs};
-use maqet_core::registry::{Args, Output};
+use maqet_core::registry::{self, Args, Output};
 use maqet_core::settings::Settings;
 use maqet_core::{ErrorKind, Maqet, MaqetError};
 use output::Format;
@@ -258,35 +259,34 @@ fn find_command<'a>(
         .map(|def| (def, sub))
 }
 
-/// Asks the questions of the flags set (`rm --all`), on a terminal only, and never when a flag
-/// that answers yes (`--force`) is set too.
+/// Asks the questions of the flags set (`rm --all`) on a terminal, by the rule every face
+/// shares (`maqet_core::registry::confirm_flags`); without a terminal the command runs.
 fn confirm(def: &CommandDef, args: &serde_json::Value) -> Result<(), MaqetError> {
-    let set = |name: &str| {
-        args.get(name)
-            .and_then(serde_json::Value::as_bool)
-            .unwrap_or(false)
-    };
-    if def.params.iter().any(|p| p.answers_yes && set(&p.name)) || !std::io::stdin().is_terminal() {
-        return Ok(());
-    }
-    for question in def
+    let params = def
         .params
         .iter()
-        .filter(|p| set(&p.name))
-        .filter_map(|p| p.confirm.as_deref())
-    {
-        eprint!("{question} [y/N]: ");
+        .map(|p| (p.name.as_str(), p.confirm.as_deref(), p.answers_yes));
+    let questions = registry::pending_questions(params, args);
+    let mut ask = |prompt: &str| -> Result<String, MaqetError> {
+        eprint!("{prompt}");
         let _ = std::io::stderr().flush();
         let mut answer = String::new();
         let _ = std::io::stdin().read_line(&mut answer);
-        if !matches!(answer.trim(), "y" | "Y" | "yes") {
-            return Err(MaqetError::new(
-                ErrorKind::Cancelled,
-                format!("cancelled; `maqet {}` did nothing", def.path()),
-            ));
-        }
-    }
-    Ok(())
+        Ok(answer)
+    };
+    let terminal: Option<&mut dyn FnMut(&str) -> Result<String, MaqetError>> =
+        if std::io::stdin().is_terminal() {
+            Some(&mut ask)
+        } else {
+            None
+        };
+    registry::confirm_flags(
+        &def.path(),
+        &questions,
+        terminal,
+        registry::WithoutTerminal::Proceed,
+        "--force",
+    )
 }
 
 fn print_result(output: &Output, format: Format) -> i32 {

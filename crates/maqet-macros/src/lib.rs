@@ -55,6 +55,14 @@
 //! `about` (default: the first doc line), `examples = [..]`, `aliases = [..]`, `hidden`, `no_builder` (keep the method as written and generate no
 //! builder: for methods declared outside `maqet-core`, in a trait implemented for `Maqet`).
 //!
+//! The Python face (`maqet_core::registry::PythonFace`; the methods, stub and docs table are
+//! generated from it): `python_name = ".."` (default: the path with spaces and dashes as `_`),
+//! `python_params = ["vm as vm_id", "*keys", "hold_time"]` (the method's parameters in order,
+//! each `param` or `param as python_name`, `*` for a list that collects the remaining
+//! positional arguments; parameters not listed stay out of the method; default: all of them,
+//! required first), `python_returns = ".."` (a `PythonReturn` in snake_case: `object`, `vm`,
+//! `text`, ...; default `json`).
+//!
 //! Parameter attribute `#[arg(..)]` keys: `positional`, `help = ".."`, `default = ".."`,
 //! `long = ".."` (flag name; default: the parameter name in kebab-case), `short = 'x'`,
 //! `value_name = ".."`, `confirm = ".."` (a question a terminal user answers before the command
@@ -64,6 +72,7 @@
 //! `maqet_core::registry::ArgType`.
 
 mod builder;
+mod python_face;
 
 use proc_macro::TokenStream;
 use proc_macro2::TokenStream as TokenStream2;
@@ -108,6 +117,9 @@ struct MethodAttrs {
     aliases: Vec<String>,
     hidden: bool,
     no_builder: bool,
+    python_name: Option<String>,
+    python_params: Option<Vec<String>>,
+    python_returns: Option<String>,
 }
 
 #[derive(Default)]
@@ -187,6 +199,7 @@ fn expand(metas: Punctuated<Meta, Token![,]>, mut method: ImplItemFn) -> syn::Re
                 long: #long,
                 short: #short,
                 kind: <#ty as ::maqet_core::registry::ArgType>::KIND,
+                item_kind: <#ty as ::maqet_core::registry::ArgType>::ITEM_KIND,
                 required: <#ty as ::maqet_core::registry::ArgType>::REQUIRED && #default.is_none(),
                 positional: #positional,
                 help: #help,
@@ -204,6 +217,20 @@ fn expand(metas: Punctuated<Meta, Token![,]>, mut method: ImplItemFn) -> syn::Re
         call_args.push(var);
     }
 
+    let param_names: Vec<String> = method
+        .sig
+        .inputs
+        .iter()
+        .skip(1)
+        .filter_map(|input| match input {
+            FnArg::Typed(t) => match t.pat.as_ref() {
+                Pat::Ident(i) => Some(i.ident.to_string().trim_start_matches('_').to_string()),
+                _ => None,
+            },
+            FnArg::Receiver(_) => None,
+        })
+        .collect();
+    let python = python_face::tokens(&attrs, &param_names, method.sig.ident.span())?;
     let entry = if attrs.no_builder {
         TokenStream2::new()
     } else {
@@ -251,6 +278,7 @@ fn expand(metas: Punctuated<Meta, Token![,]>, mut method: ImplItemFn) -> syn::Re
                 aliases: &[#(#aliases),*],
                 hidden: #hidden,
                 params: &[#(#param_specs),*],
+                python: #python,
                 invoke: {
                     fn __invoke(
                         maqet: &Maqet,
@@ -313,11 +341,14 @@ fn parse_method_attrs(metas: &Punctuated<Meta, Token![,]>) -> syn::Result<Method
             "about" => out.about = Some(string_value(meta)?),
             "examples" => out.examples = string_list(meta)?,
             "aliases" => out.aliases = string_list(meta)?,
+            "python_name" => out.python_name = Some(string_value(meta)?),
+            "python_params" => out.python_params = Some(string_list(meta)?),
+            "python_returns" => out.python_returns = Some(string_value(meta)?),
             other => {
                 return Err(syn::Error::new(
                     meta.span(),
                     format!(
-                        "unknown api_method key `{other}`; expected name, group, group_about, category, about, examples, aliases, hidden or no_builder"
+                        "unknown api_method key `{other}`; expected name, group, group_about, category, about, examples, aliases, hidden, no_builder, python_name, python_params or python_returns"
                     ),
                 ));
             }

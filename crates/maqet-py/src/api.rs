@@ -1,29 +1,26 @@
-//! The Python `Maqet` class: the reference's methods, each one call into `maqet_core`.
+//! The native `Maqet` class: construction, the `with` block, and the one generic entry point
+//! (`_invoke`) that the generated methods of `maqet._commands` call for every command.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use maqet_core::api::{
-    AddRequest, ApplyRequest, DeviceAddRequest, DeviceDelRequest, InfoRequest, InspectRequest,
-    LsRequest, QmpContRequest, QmpKeyRequest, QmpStopRequest, QmpTypeRequest, RmRequest,
-    ScreendumpRequest, SnapshotOutcome, SnapshotRequest, StartRequest, StatusRequest, StopRequest,
-};
-use maqet_core::registry::{CommandOutput, ConfigOverrides, KeyValues};
+use maqet_core::api::{InspectRequest, SnapshotOutcome, SnapshotRequest, StopRequest};
+use maqet_core::registry::PythonReturn;
 use maqet_core::{ErrorKind, Maqet as CoreMaqet, MaqetBuilder, MaqetError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyTuple};
+use pyo3::types::{PyDict, PyList};
 use serde_json::Value;
 
-use crate::convert::{config_files, kwargs_map, to_json, to_python};
+use crate::convert::{kwargs_map, to_json, to_python};
 use crate::errors::{self, Context};
-use crate::instance::VMInstance;
+use crate::faces::{self, Shaped};
 use crate::worker::{CallError, Core};
 
 /// Seconds each VM started through a `Maqet` gets to power down when it closes.
 const CLOSE_STOP_TIMEOUT: f64 = 10.0;
 
 /// VMs started through one `Maqet`, with the PID of the process that started them.
-type Started = Arc<Mutex<Vec<(u32, String)>>>;
+pub type Started = Arc<Mutex<Vec<(u32, String)>>>;
 
 /// The maqet API (see `help(maqet.Maqet)`).
 #[pyclass(module = "maqet._maqet", name = "Maqet", subclass, frozen)]
@@ -35,7 +32,8 @@ pub struct PyMaqet {
     runtime_dir: PathBuf,
 }
 
-fn fail(py: Python<'_>, err: CallError, context: Context) -> PyErr {
+/// The Python exception for a failed call.
+pub(crate) fn fail(py: Python<'_>, err: CallError, context: Context) -> PyErr {
     match err {
         CallError::Maqet(e) => errors::to_py(py, &e, context),
         CallError::Python(e) => e,
@@ -53,15 +51,6 @@ impl PyMaqet {
         F: FnOnce(&CoreMaqet) -> Result<T, MaqetError> + Send + 'static,
     {
         self.core.run(py, f).map_err(|e| fail(py, e, context))
-    }
-
-    fn run_json<T, F>(&self, py: Python<'_>, f: F) -> PyResult<Py<PyAny>>
-    where
-        T: serde::Serialize + Send + 'static,
-        F: FnOnce(&CoreMaqet) -> Result<T, MaqetError> + Send + 'static,
-    {
-        let value = self.run(py, Context::Plain, move |m| f(m).map(|r| json_of(&r)))?;
-        to_python(py, &value)
     }
 
     fn forget_started(&self, vm: &str) {
@@ -226,277 +215,38 @@ impl PyMaqet {
         self.stop_started(py)
     }
 
-    #[pyo3(signature = (config=None, name=None, empty=false, force=false, **kwargs), text_signature = "($self, config=None, name=None, empty=False, force=False, **kwargs)")]
-    fn add(
+    /// Runs the command at `path` with `arguments` (its parameters by their registry names) and
+    /// shapes the result as the command's Python face declares; the generated methods of
+    /// `maqet._commands` call this.
+    #[pyo3(signature = (path, arguments))]
+    fn _invoke(
         &self,
         py: Python<'_>,
-        config: Option<&Bound<'_, PyAny>>,
-        name: Option<String>,
-        empty: bool,
-        force: bool,
-        kwargs: Option<&Bound<'_, PyDict>>,
-    ) -> PyResult<String> {
-        let files = config_files(config)?;
-        let set = ConfigOverrides(kwargs_map(kwargs, "add")?);
-        self.run(py, Context::Plain, move |m| {
-            let add = AddRequest {
-                config: files,
-                name,
-                empty,
-                force,
-                set,
-                ..AddRequest::new()
-            };
-            m.execute(add).map(|a| a.0.vm_id)
-        })
-    }
-
-    #[pyo3(signature = (vm_id), text_signature = "($self, vm_id)")]
-    fn start(&self, py: Python<'_>, vm_id: String) -> PyResult<VMInstance> {
+        path: &str,
+        arguments: &Bound<'_, PyDict>,
+    ) -> PyResult<Py<PyAny>> {
+        let method = maqet_core::registry::find(path).ok_or_else(|| {
+            pyo3::exceptions::PyValueError::new_err(format!("maqet has no command `{path}`"))
+        })?;
+        let args = to_json(arguments.as_any(), path)?;
+        faces::confirm(py, method, &args)?;
         let started = self.started.clone();
-        self.run(py, Context::Start, move |m| {
-            let report = m.execute(StartRequest::new(vm_id))?;
-            let mut list = started.lock().unwrap_or_else(|e| e.into_inner());
-            list.push((std::process::id(), report.vm.vm_id.clone()));
-            Ok(VMInstance::of(&report.vm))
-        })
-    }
-
-    #[pyo3(signature = (vm_id, force=false, timeout=30.0), text_signature = "($self, vm_id, force=False, timeout=30)")]
-    fn stop(
-        &self,
-        py: Python<'_>,
-        vm_id: String,
-        force: bool,
-        timeout: f64,
-    ) -> PyResult<VMInstance> {
-        let vm = self.run(py, Context::Plain, move |m| {
-            let stop = StopRequest {
-                force,
-                timeout,
-                ..StopRequest::new(vm_id)
-            };
-            m.execute(stop).map(|r| VMInstance::stopped(&r))
+        let shaped = self.run(py, Context::Plain, move |m| {
+            faces::run(m, method, args, &started)
         })?;
-        self.forget_started(&vm.id);
-        Ok(vm)
-    }
-
-    #[pyo3(signature = (vm_id=None, force=false, all=false, clean_storage=false), text_signature = "($self, vm_id=None, force=False, all=False, clean_storage=False)")]
-    fn rm(
-        &self,
-        py: Python<'_>,
-        vm_id: Option<String>,
-        force: bool,
-        all: bool,
-        clean_storage: bool,
-    ) -> PyResult<bool> {
-        if all && !force && vm_id.is_none() {
-            confirm_remove_all(py)?;
+        if let Shaped::Vm(vm) = &shaped
+            && method.python.returns == PythonReturn::StoppedVm
+        {
+            self.forget_started(&vm.id);
         }
-        self.run(py, Context::Plain, move |m| {
-            let rm = RmRequest {
-                vm: vm_id.into_iter().collect(),
-                force,
-                all,
-                clean_storage,
-            };
-            m.execute(rm).map(|_| true)
-        })
+        shaped.into_python(py)
     }
 
-    #[pyo3(signature = (status=None), text_signature = "($self, status=None)")]
-    fn ls(&self, py: Python<'_>, status: Option<String>) -> PyResult<String> {
-        self.run(py, Context::Plain, move |m| {
-            let status = status
-                .map(|s| {
-                    maqet_core::registry::parse_choice::<maqet_core::VmStatus>("ls", "status", &s)
-                })
-                .transpose()?;
-            m.execute(LsRequest { status })
-                .map(|list| list.human().unwrap_or_default())
-        })
-    }
-
-    #[pyo3(signature = (vm_id, detailed=false), text_signature = "($self, vm_id, detailed=False)")]
-    fn status(&self, py: Python<'_>, vm_id: String, detailed: bool) -> PyResult<Py<PyAny>> {
-        if !detailed {
-            return self.run_json(py, move |m| m.execute(StatusRequest::new(vm_id)));
-        }
-        let warnings = py.import("warnings")?;
-        let category = py.get_type::<pyo3::exceptions::PyDeprecationWarning>();
-        warnings.call_method1(
-            "warn",
-            (
-                "status(detailed=True) is deprecated: use info() for the configuration and inspect() for process details",
-                category,
-                2,
-            ),
-        )?;
-        self.run_json(py, move |m| detailed_status(m, vm_id))
-    }
-
-    #[pyo3(signature = (vm_id), text_signature = "($self, vm_id)")]
-    fn info(&self, py: Python<'_>, vm_id: String) -> PyResult<Py<PyAny>> {
-        self.run_json(py, move |m| m.execute(InfoRequest::new(vm_id)))
-    }
-
-    #[pyo3(signature = (vm_id), text_signature = "($self, vm_id)")]
-    fn inspect(&self, py: Python<'_>, vm_id: String) -> PyResult<Py<PyAny>> {
-        self.run_json(py, move |m| m.execute(InspectRequest::new(vm_id)))
-    }
-
-    #[pyo3(signature = (vm_id, config=None, force=false, **kwargs), text_signature = "($self, vm_id, config=None, force=False, **kwargs)")]
-    fn apply(
-        &self,
-        py: Python<'_>,
-        vm_id: String,
-        config: Option<&Bound<'_, PyAny>>,
-        force: bool,
-        kwargs: Option<&Bound<'_, PyDict>>,
-    ) -> PyResult<VMInstance> {
-        let files = config_files(config)?;
-        let set = ConfigOverrides(kwargs_map(kwargs, "apply")?);
-        self.run(py, Context::Plain, move |m| {
-            let apply = ApplyRequest {
-                config: files,
-                force,
-                set,
-                ..ApplyRequest::new(vm_id)
-            };
-            m.execute(apply).map(|a| VMInstance::of(&a.vm))
-        })
-    }
-
-    #[pyo3(signature = (vm_id, command, **kwargs), text_signature = "($self, vm_id, command, **kwargs)")]
-    fn qmp(
-        &self,
-        py: Python<'_>,
-        vm_id: String,
-        command: String,
-        kwargs: Option<&Bound<'_, PyDict>>,
-    ) -> PyResult<Py<PyAny>> {
-        let arguments = kwargs_map(kwargs, "qmp")?;
-        let arguments = (!arguments.is_empty()).then_some(Value::Object(arguments));
-        self.run_json(py, move |m| {
-            m.qmp_execute(&vm_id, &command, arguments, false)
-        })
-    }
-
-    #[pyo3(signature = (vm_id, *keys, hold_time=100), text_signature = "($self, vm_id, *keys, hold_time=100)")]
-    fn qmp_key(
-        &self,
-        py: Python<'_>,
-        vm_id: String,
-        keys: &Bound<'_, PyTuple>,
-        hold_time: u32,
-    ) -> PyResult<Py<PyAny>> {
-        let keys: Vec<String> = keys.extract()?;
-        self.run_json(py, move |m| {
-            m.execute(QmpKeyRequest {
-                keys,
-                hold_time,
-                ..QmpKeyRequest::new(vm_id)
-            })
-        })
-    }
-
-    #[pyo3(signature = (vm_id, text, hold_time=100), text_signature = "($self, vm_id, text, hold_time=100)")]
-    fn qmp_type(
-        &self,
-        py: Python<'_>,
-        vm_id: String,
-        text: String,
-        hold_time: u32,
-    ) -> PyResult<Py<PyAny>> {
-        self.run_json(py, move |m| {
-            m.execute(QmpTypeRequest {
-                hold_time,
-                ..QmpTypeRequest::new(vm_id, text)
-            })
-        })
-    }
-
-    #[pyo3(signature = (vm_id, filename), text_signature = "($self, vm_id, filename)")]
-    fn screendump(
-        &self,
-        py: Python<'_>,
-        vm_id: String,
-        filename: &Bound<'_, PyAny>,
-    ) -> PyResult<Py<PyAny>> {
-        let file = match to_json(filename, "filename")? {
-            Value::String(s) => PathBuf::from(s),
-            _ => {
-                return Err(pyo3::exceptions::PyTypeError::new_err(
-                    "filename must be a path (str or os.PathLike)",
-                ));
-            }
-        };
-        self.run_json(py, move |m| m.execute(ScreendumpRequest::new(vm_id, file)))
-    }
-
-    #[pyo3(signature = (vm_id), text_signature = "($self, vm_id)")]
-    fn qmp_stop(&self, py: Python<'_>, vm_id: String) -> PyResult<Py<PyAny>> {
-        self.run_json(py, move |m| m.execute(QmpStopRequest::new(vm_id)))
-    }
-
-    #[pyo3(signature = (vm_id), text_signature = "($self, vm_id)")]
-    fn qmp_cont(&self, py: Python<'_>, vm_id: String) -> PyResult<Py<PyAny>> {
-        self.run_json(py, move |m| m.execute(QmpContRequest::new(vm_id)))
-    }
-
-    #[pyo3(signature = (vm_id, driver, device_id, **kwargs), text_signature = "($self, vm_id, driver, device_id, **kwargs)")]
-    fn device_add(
-        &self,
-        py: Python<'_>,
-        vm_id: String,
-        driver: String,
-        device_id: String,
-        kwargs: Option<&Bound<'_, PyDict>>,
-    ) -> PyResult<Py<PyAny>> {
-        let props = KeyValues(kwargs_map(kwargs, "device_add")?);
-        self.run_json(py, move |m| {
-            m.execute(DeviceAddRequest {
-                props,
-                ..DeviceAddRequest::new(vm_id, driver, device_id)
-            })
-        })
-    }
-
-    #[pyo3(signature = (vm_id, device_id), text_signature = "($self, vm_id, device_id)")]
-    fn device_del(&self, py: Python<'_>, vm_id: String, device_id: String) -> PyResult<Py<PyAny>> {
-        self.run_json(py, move |m| {
-            m.execute(DeviceDelRequest::new(vm_id, device_id))
-        })
-    }
-
-    #[pyo3(signature = (vm_id, action, drive, name=None, overwrite=false), text_signature = "($self, vm_id, action, drive, name=None, overwrite=False)")]
-    fn snapshot(
-        &self,
-        py: Python<'_>,
-        vm_id: String,
-        action: String,
-        drive: String,
-        name: Option<String>,
-        overwrite: bool,
-    ) -> PyResult<Py<PyAny>> {
-        let value = self.run(py, Context::Snapshot, move |m| {
-            let action = maqet_core::registry::parse_choice::<maqet_core::api::SnapshotAction>(
-                "snapshot", "action", &action,
-            )?;
-            Ok(
-                match m.execute(SnapshotRequest {
-                    name,
-                    overwrite,
-                    ..SnapshotRequest::new(vm_id, action, drive)
-                })? {
-                    SnapshotOutcome::Changed(change) => json_of(&change),
-                    SnapshotOutcome::Listed(list) => {
-                        Value::Array(list.0.into_iter().map(|s| Value::String(s.name)).collect())
-                    }
-                },
-            )
-        })?;
+    /// `status(detailed=True)`, deprecated: the status plus process facts and each qcow2
+    /// drive's snapshot names.
+    #[pyo3(signature = (vm_id))]
+    fn _status_detailed(&self, py: Python<'_>, vm_id: String) -> PyResult<Py<PyAny>> {
+        let value = self.run(py, Context::Plain, move |m| detailed_status(m, vm_id))?;
         to_python(py, &value)
     }
 
@@ -510,16 +260,10 @@ impl PyMaqet {
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Py<PyAny>> {
         let args = Value::Object(kwargs_map(kwargs, &command)?);
-        let is_start = command == "start";
-        let value = self.run(
-            py,
-            if is_start {
-                Context::Start
-            } else {
-                Context::Plain
-            },
-            move |m| m.call(&command, args),
-        )?;
+        if let Some(method) = maqet_core::registry::find(&command) {
+            faces::confirm(py, method, &args)?;
+        }
+        let value = self.run(py, Context::Plain, move |m| m.call(&command, args))?;
         to_python(py, &value)
     }
 }
@@ -555,47 +299,6 @@ fn detailed_status(m: &CoreMaqet, vm: String) -> Result<Value, MaqetError> {
     Ok(value)
 }
 
-/// The question `rm --all` asks, as the registry declares it.
-fn remove_all_question() -> &'static str {
-    maqet_core::registry::find("rm")
-        .and_then(|m| m.param("all"))
-        .and_then(|p| p.confirm)
-        .unwrap_or("Remove ALL virtual machines?")
-}
-
-/// `rm(all=True)` without `force`: asks on a terminal; without one, refuses.
-fn confirm_remove_all(py: Python<'_>) -> PyResult<()> {
-    let sys = py.import("sys")?;
-    let stdin = sys.getattr("stdin")?;
-    let interactive = !stdin.is_none()
-        && stdin
-            .call_method0("isatty")
-            .and_then(|v| v.extract::<bool>())
-            .unwrap_or(false);
-    if !interactive {
-        return Err(errors::raise(
-            py,
-            "MaqetError",
-            "rm(all=True) removes every VM and there is no terminal to confirm on; pass force=True to remove them all, nothing was removed",
-            ErrorKind::InvalidInput,
-        ));
-    }
-    let builtins = py.import("builtins")?;
-    let answer: String = builtins
-        .call_method1("input", (format!("{} [y/N]: ", remove_all_question()),))?
-        .extract()?;
-    if matches!(answer.trim(), "y" | "Y" | "yes") {
-        Ok(())
-    } else {
-        Err(errors::raise(
-            py,
-            "MaqetError",
-            "cancelled; no VM was removed",
-            ErrorKind::Cancelled,
-        ))
-    }
-}
-
 /// The registry, for the Python side: every command with its help text and parameters.
 #[pyfunction]
 pub fn commands(py: Python<'_>) -> PyResult<Py<PyAny>> {
@@ -606,6 +309,7 @@ pub fn commands(py: Python<'_>) -> PyResult<Py<PyAny>> {
         }
         let entry = PyDict::new(py);
         entry.set_item("path", method.path())?;
+        entry.set_item("python_name", method.python_method_name())?;
         entry.set_item("about", method.about)?;
         entry.set_item("long_about", method.long_about)?;
         entry.set_item("examples", method.examples.to_vec())?;

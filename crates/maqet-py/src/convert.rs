@@ -112,26 +112,6 @@ pub fn to_python(py: Python<'_>, value: &Value) -> PyResult<Py<PyAny>> {
     })
 }
 
-/// `config=`: None, one path, or a list of paths.
-pub fn config_files(config: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<std::path::PathBuf>> {
-    let Some(config) = config.filter(|c| !c.is_none()) else {
-        return Ok(Vec::new());
-    };
-    let one = |v: &Bound<'_, PyAny>| -> PyResult<std::path::PathBuf> {
-        match to_json(v, "config")? {
-            Value::String(s) => Ok(s.into()),
-            _ => Err(PyTypeError::new_err(
-                "config must be a path (str or os.PathLike) or a list of paths",
-            )),
-        }
-    };
-    if config.cast::<PyList>().is_ok() || config.cast::<PyTuple>().is_ok() {
-        config.try_iter()?.map(|item| one(&item?)).collect()
-    } else {
-        one(config).map(|p| vec![p])
-    }
-}
-
 /// `**kwargs` as a JSON object.
 pub fn kwargs_map(kwargs: Option<&Bound<'_, PyDict>>, what: &str) -> PyResult<Map<String, Value>> {
     match kwargs {

@@ -10,10 +10,6 @@ use pyo3::types::PyModule;
 pub enum Context {
     /// Any call.
     Plain,
-    /// `start`.
-    Start,
-    /// `snapshot`.
-    Snapshot,
 }
 
 /// The message and its causes, one `caused by:` line each, as `maqet` prints them.

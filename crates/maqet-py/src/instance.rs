@@ -1,7 +1,7 @@
-//! `VMInstance`: what `start`, `stop` and `apply` return.
+//! `VMInstance`: what `start`, `stop` and `apply` return, read from their JSON results.
 
-use maqet_core::results::VmStatusReport;
 use pyo3::prelude::*;
+use serde_json::Value;
 
 /// A VM as it is after the call that returned it.
 #[pyclass(module = "maqet", frozen, get_all)]
@@ -36,35 +36,44 @@ pub struct VMInstance {
 }
 
 impl VMInstance {
-    /// Takes the fields of a status report.
-    pub fn of(report: &VmStatusReport) -> VMInstance {
-        let path =
-            |p: &Option<std::path::PathBuf>| p.as_ref().map(|p| p.to_string_lossy().into_owned());
+    /// Takes the fields of a result holding a status report (`start`, `apply`: the report's
+    /// fields are flattened into the result's JSON).
+    pub fn from_value(value: &Value) -> VMInstance {
+        let text = |key: &str| value.get(key).and_then(Value::as_str).map(str::to_owned);
+        let pid = |key: &str| {
+            value
+                .get(key)
+                .and_then(Value::as_u64)
+                .and_then(|p| u32::try_from(p).ok())
+        };
         VMInstance {
-            id: report.vm_id.clone(),
-            name: report.name.clone(),
-            status: report.status.as_str().to_string(),
-            pid: report.pid,
-            runner_pid: report.runner_pid,
-            socket_path: path(&report.socket_path),
-            config_path: path(&report.config_path),
-            created_at: report.created_at.clone(),
-            updated_at: report.updated_at.clone(),
-            is_running: report.is_running,
+            id: text("vm_id").unwrap_or_default(),
+            name: text("name").unwrap_or_default(),
+            status: text("status").unwrap_or_default(),
+            pid: pid("pid"),
+            runner_pid: pid("runner_pid"),
+            socket_path: text("socket_path"),
+            config_path: text("config_path"),
+            created_at: text("created_at").unwrap_or_default(),
+            updated_at: text("updated_at").unwrap_or_default(),
+            is_running: value
+                .get("is_running")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
             stop_method: None,
             forced: None,
         }
     }
 
-    /// What `stop` returns: the VM, and how it stopped.
-    pub fn stopped(report: &maqet_core::api::StopReport) -> VMInstance {
-        let method = serde_json::to_value(report.method)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned));
+    /// What `stop` returns: the VM, and how it stopped (`method`, `forced` of its result).
+    pub fn stopped_from_value(value: &Value) -> VMInstance {
         VMInstance {
-            stop_method: method,
-            forced: Some(report.forced),
-            ..VMInstance::of(&report.vm)
+            stop_method: value
+                .get("method")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            forced: value.get("forced").and_then(Value::as_bool),
+            ..VMInstance::from_value(value)
         }
     }
 }

@@ -7,6 +7,7 @@
 mod api;
 mod convert;
 mod errors;
+mod faces;
 mod instance;
 mod worker;
 

@@ -166,6 +166,8 @@ impl Maqet {
     /// directories, are refused without `--allow-dangerous` (see docs/qmp-security.md).
     #[api_method(
         category = "qmp",
+        python_params = ["vm as vm_id", "command", "arguments as kwargs"],
+        python_returns = "object",
         examples = [
             "maqet qmp web query-status",
             "maqet qmp web screendump --filename /tmp/web.ppm",
@@ -206,6 +208,9 @@ impl Maqet {
     #[api_method(
         group = "qmp",
         name = "keys",
+        python_name = "qmp_key",
+        python_params = ["vm as vm_id", "*keys", "hold_time"],
+        python_returns = "object",
         examples = ["maqet qmp keys web ctrl alt f2", "maqet qmp keys web --hold-time 50 ctrl l", "maqet qmp keys web ret"]
     )]
     pub fn qmp_key(
@@ -243,6 +248,9 @@ impl Maqet {
     #[api_method(
         group = "qmp",
         name = "type",
+        python_name = "qmp_type",
+        python_params = ["vm as vm_id", "text", "hold_time"],
+        python_returns = "objects",
         examples = ["maqet qmp type web 'echo hello'", "maqet qmp type web root --hold-time 50"]
     )]
     pub fn qmp_type(
@@ -276,6 +284,9 @@ impl Maqet {
     #[api_method(
         group = "qmp",
         name = "screendump",
+        python_name = "screendump",
+        python_params = ["vm as vm_id", "file as filename"],
+        python_returns = "object",
         examples = ["maqet qmp screendump web screen.ppm", "maqet qmp screendump web screen.png --png"]
     )]
     pub fn screendump(
@@ -305,7 +316,13 @@ impl Maqet {
     }
 
     /// Pause the VM's CPUs (QMP `stop`); returns once `status` says `paused`.
-    #[api_method(group = "qmp", name = "pause", examples = ["maqet qmp pause web"])]
+    #[api_method(
+        group = "qmp",
+        name = "pause",
+        python_name = "qmp_stop",
+        python_params = ["vm as vm_id"],
+        python_returns = "object",
+        examples = ["maqet qmp pause web"])]
     pub fn qmp_stop(
         &self,
         #[arg(positional, help = "VM name or id")] vm: String,
@@ -314,7 +331,13 @@ impl Maqet {
     }
 
     /// Resume the VM's CPUs (QMP `cont`); returns once `status` says `running`.
-    #[api_method(group = "qmp", name = "resume", examples = ["maqet qmp resume web"])]
+    #[api_method(
+        group = "qmp",
+        name = "resume",
+        python_name = "qmp_cont",
+        python_params = ["vm as vm_id"],
+        python_returns = "object",
+        examples = ["maqet qmp resume web"])]
     pub fn qmp_cont(
         &self,
         #[arg(positional, help = "VM name or id")] vm: String,
@@ -326,6 +349,9 @@ impl Maqet {
     #[api_method(
         group = "qmp",
         name = "device-add",
+        python_name = "device_add",
+        python_params = ["vm as vm_id", "driver", "device_id", "props as kwargs"],
+        python_returns = "object",
         examples = [
             "maqet qmp device-add web virtio-rng-pci --device-id rng0",
             "maqet qmp device-add web usb-storage --device-id usb1 --drive usb-drive"
@@ -355,7 +381,13 @@ impl Maqet {
     }
 
     /// Hot-unplug a device by id.
-    #[api_method(group = "qmp", name = "device-del", examples = ["maqet qmp device-del web rng0"])]
+    #[api_method(
+        group = "qmp",
+        name = "device-del",
+        python_name = "device_del",
+        python_params = ["vm as vm_id", "device_id"],
+        python_returns = "object",
+        examples = ["maqet qmp device-del web rng0"])]
     pub fn device_del(
         &self,
         #[arg(positional, help = "VM name or id")] vm: String,

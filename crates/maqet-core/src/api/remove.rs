@@ -32,6 +32,8 @@ impl Maqet {
     /// `--force` is given.
     #[api_method(
         category = "vm",
+        python_params = ["vm as vm_id", "force", "all", "clean_storage"],
+        python_returns = "done",
         examples = [
             "maqet rm web",
             "maqet rm web --force --clean-storage",

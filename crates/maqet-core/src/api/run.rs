@@ -90,7 +90,7 @@ impl Maqet {
     /// Missing qcow2/raw images with a `size` are created first (under the VM's data
     /// directory unless the config names a file). With `--ephemeral` QEMU runs with `-snapshot`:
     /// nothing the guest writes reaches the disks.
-    #[api_method(category = "vm", examples = ["maqet start web", "maqet start web --ephemeral --format json"])]
+    #[api_method(category = "vm", python_params = ["vm as vm_id"], python_returns = "started_vm", examples = ["maqet start web", "maqet start web --ephemeral --format json"])]
     pub fn start(
         &self,
         #[arg(positional, help = "VM name or id")] vm: String,
@@ -192,6 +192,8 @@ impl Maqet {
     /// (`method`) and whether maqet had to end QEMU itself (`forced`).
     #[api_method(
         category = "vm",
+        python_params = ["vm as vm_id", "force", "timeout"],
+        python_returns = "stopped_vm",
         examples = ["maqet stop web", "maqet stop web --timeout 60", "maqet stop web --force"]
     )]
     pub fn stop(

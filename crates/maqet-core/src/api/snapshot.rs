@@ -143,6 +143,8 @@ impl Maqet {
     /// purely numeric names are refused because QEMU confuses them with snapshot ids.
     #[api_method(
         category = "storage",
+        python_params = ["vm as vm_id", "action", "drive", "name", "overwrite"],
+        python_returns = "snapshot",
         examples = [
             "maqet snapshot web create hdd before-upgrade",
             "maqet snapshot web create hdd before-upgrade --overwrite",

@@ -88,7 +88,7 @@ impl CommandOutput for Inspection {
 #[api_requests]
 impl Maqet {
     /// Show a VM's status: state, PIDs, QMP socket and a config summary.
-    #[api_method(category = "vm", examples = ["maqet status web", "maqet status web --format json"])]
+    #[api_method(category = "vm", python_params = ["vm as vm_id"], python_returns = "status_report", examples = ["maqet status web", "maqet status web --format json"])]
     pub fn status(
         &self,
         #[arg(positional, help = "VM name or id")] vm: String,
@@ -100,7 +100,7 @@ impl Maqet {
     }
 
     /// Show a VM's status with live process facts (CPU, memory, threads, command line) and QMP.
-    #[api_method(category = "vm", examples = ["maqet inspect web", "maqet inspect web --format json"])]
+    #[api_method(category = "vm", python_params = ["vm as vm_id"], python_returns = "object", examples = ["maqet inspect web", "maqet inspect web --format json"])]
     pub fn inspect(
         &self,
         #[arg(positional, help = "VM name or id")] vm: String,

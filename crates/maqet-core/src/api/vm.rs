@@ -20,6 +20,8 @@ impl Maqet {
     /// `ports` that another VM already forwards is refused unless `--force` is given.
     #[api_method(
         category = "vm",
+        python_params = ["config", "name", "empty", "force", "set as kwargs"],
+        python_returns = "vm_id",
         examples = [
             "maqet add base.yaml --name web",
             "maqet add base.yaml custom.yaml --memory 4G --cpu 2",
@@ -84,6 +86,8 @@ impl Maqet {
     /// already forwards is refused unless `--force` is given.
     #[api_method(
         category = "vm",
+        python_params = ["vm as vm_id", "config", "force", "set as kwargs"],
+        python_returns = "vm",
         examples = [
             "maqet apply web update.yaml",
             "maqet apply web --memory 8G --cpu 4",
@@ -178,7 +182,7 @@ impl Maqet {
     }
 
     /// List VMs with their status and QEMU PID.
-    #[api_method(category = "vm", examples = ["maqet ls", "maqet ls --status running", "maqet ls --format json"])]
+    #[api_method(category = "vm", python_returns = "text", examples = ["maqet ls", "maqet ls --status running", "maqet ls --format json"])]
     pub fn ls(
         &self,
         #[arg(help = "Only VMs in this state")] status: Option<VmStatus>,
@@ -199,7 +203,7 @@ impl Maqet {
     }
 
     /// Show a VM's configuration and the QEMU command line it produces.
-    #[api_method(category = "vm", examples = ["maqet info web", "maqet info web --format json"])]
+    #[api_method(category = "vm", python_params = ["vm as vm_id"], python_returns = "object", examples = ["maqet info web", "maqet info web --format json"])]
     pub fn info(
         &self,
         #[arg(positional, help = "VM name or id")] vm: String,

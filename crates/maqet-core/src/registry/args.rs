@@ -65,6 +65,8 @@ pub trait ArgType: Sized {
     const REQUIRED: bool;
     /// The accepted values when the set is closed (an enum, see [`Choice`](super::Choice)).
     const CHOICES: &'static [&'static str] = &[];
+    /// The kind of each item when the parameter is a list; else its own kind.
+    const ITEM_KIND: ParamKind = Self::KIND;
     /// Converts a JSON value (strings are accepted for every kind, as typed on a command line).
     fn from_json(command: &str, name: &str, value: Value) -> Result<Self, MaqetError>;
     /// The value when the argument is absent and has no default.
@@ -148,6 +150,7 @@ impl<T: ArgType> ArgType for Option<T> {
     const KIND: ParamKind = T::KIND;
     const REQUIRED: bool = false;
     const CHOICES: &'static [&'static str] = T::CHOICES;
+    const ITEM_KIND: ParamKind = T::ITEM_KIND;
     fn from_json(command: &str, name: &str, value: Value) -> Result<Self, MaqetError> {
         T::from_json(command, name, value).map(Some)
     }
@@ -160,6 +163,7 @@ impl<T: ArgType> ArgType for Vec<T> {
     const KIND: ParamKind = ParamKind::List;
     const REQUIRED: bool = false;
     const CHOICES: &'static [&'static str] = T::CHOICES;
+    const ITEM_KIND: ParamKind = T::KIND;
     fn from_json(command: &str, name: &str, value: Value) -> Result<Self, MaqetError> {
         match value {
             Value::Array(items) => items

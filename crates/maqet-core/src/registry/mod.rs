@@ -6,15 +6,19 @@
 mod args;
 mod choices;
 mod config_flags;
+mod confirm;
 mod groups;
 mod output;
+mod python_face;
 
 pub use args::{ArgType, Args, ConfigOverrides, KeyValues};
 pub(crate) use choices::choice_arg;
 pub use choices::{Choice, parse_choice};
 pub use config_flags::{conf_defaults_for_unset, config_flag_keys, config_flag_value};
+pub use confirm::{WithoutTerminal, confirm_flags, pending_questions};
 pub use groups::{ApiGroup, check_groups, group_about, groups};
 pub use output::{ByteStream, CommandOutput, Output, Passthrough, pretty_json};
+pub use python_face::{PythonFace, PythonParam, PythonReturn};
 
 use crate::{Maqet, MaqetError};
 
@@ -52,6 +56,8 @@ pub struct ParamSpec {
     pub short: Option<char>,
     /// Value kind.
     pub kind: ParamKind,
+    /// The kind of each item of a [`ParamKind::List`]; the same as `kind` otherwise.
+    pub item_kind: ParamKind,
     /// Whether a value must be given.
     pub required: bool,
     /// Positional on the command line (else a flag).
@@ -98,6 +104,8 @@ pub struct ApiMethod {
     pub hidden: bool,
     /// Parameters in declaration order.
     pub params: &'static [ParamSpec],
+    /// The command as a method of the Python `Maqet` class.
+    pub python: PythonFace,
     /// Calls the method.
     pub invoke: Invoker,
 }
@@ -108,6 +116,15 @@ impl ApiMethod {
         match self.group {
             Some(group) => format!("{group} {}", self.name),
             None => self.name.to_string(),
+        }
+    }
+
+    /// The Python method's name: the declared `python_name`, else the path with spaces and
+    /// dashes turned into underscores (`storage info` → `storage_info`).
+    pub fn python_method_name(&self) -> String {
+        match self.python.name {
+            Some(name) => name.to_string(),
+            None => self.path().replace([' ', '-'], "_"),
         }
     }
 

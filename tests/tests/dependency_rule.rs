@@ -2,10 +2,12 @@
 //!
 //! `cargo metadata` lists what each workspace package depends on. A maqet crate may depend
 //! only on crates below it in the order
-//! `cli > py > core > {macros, runner} > {qmp, storage, state, seed, plugin-api} > error-chain`;
-//! `maqet-state`, `maqet-qmp`, `maqet-storage` and `maqet-seed` depend on no maqet crate, and
-//! `maqet-plugin-api` only on the error-chain leaf. Plugins sit above the plugin API and may use nothing of the host but it (and the
-//! plain libraries `export-render` and `maqet-seed`, which depend on no maqet crate).
+//! `cli > py > core > {macros, runner, plugins} > export-render > config >
+//! {qmp, storage, state, seed, plugin-api} > error-chain`;
+//! `maqet-state`, `maqet-qmp`, `maqet-storage` and `maqet-seed` depend on no maqet crate,
+//! `maqet-config` only on the storage and seed leaves, and `maqet-plugin-api` only on the
+//! error-chain leaf. Plugins sit above the plugin API and may use nothing of the host but it (and
+//! the plain libraries `export-render`, `maqet-config` and `maqet-seed`).
 //!
 //! crates/README.md lists every package with its maqet dependencies; that table must be
 //! exactly what `cargo metadata` says (no package or edge missing, none invented), and
@@ -78,18 +80,17 @@ fn maqet_dependencies() -> BTreeMap<String, Vec<String>> {
 /// The layer of a workspace package: a crate may depend only on lower layers.
 fn layer(package: &str) -> Option<u8> {
     Some(match package {
-        "maqet-tests" => 6,
-        "maqet-cli" => 5,
-        "maqet-py" => 4,
-        "maqet-core" => 3,
-        "maqet-macros" | "maqet-runner" => 2,
-        name if name.starts_with("maqet-plugin-") && name != "maqet-plugin-api" => 2,
-        "maqet-qmp"
-        | "maqet-storage"
-        | "maqet-state"
-        | "maqet-plugin-api"
-        | "maqet-seed"
-        | "maqet-export-render" => 1,
+        "maqet-tests" => 8,
+        "maqet-cli" => 7,
+        "maqet-py" => 6,
+        "maqet-core" => 5,
+        "maqet-macros" | "maqet-runner" => 4,
+        name if name.starts_with("maqet-plugin-") && name != "maqet-plugin-api" => 4,
+        // A plain library two plugins share; it reads VM configs through `maqet-config`.
+        "maqet-export-render" => 3,
+        // The typed VM config, on the drive model of storage and the identity checks of seed.
+        "maqet-config" => 2,
+        "maqet-qmp" | "maqet-storage" | "maqet-state" | "maqet-plugin-api" | "maqet-seed" => 1,
         // A leaf with no dependencies: the one error-chain formatter every layer may use.
         "maqet-error-chain" => 0,
         _ => return None,
@@ -133,6 +134,7 @@ fn state_qmp_storage_and_the_plugin_api_depend_on_no_maqet_crate() {
         ("maqet-qmp", &[][..]),
         ("maqet-storage", &[][..]),
         ("maqet-seed", &[][..]),
+        ("maqet-config", &["maqet-storage", "maqet-seed"][..]),
         ("maqet-plugin-api", &["maqet-error-chain"][..]),
         ("maqet-error-chain", &[][..]),
     ] {

@@ -358,7 +358,7 @@ impl MaqetError {
 
     fn own_kind(&self) -> ErrorKind {
         match self {
-            MaqetError::Config(e) => e.kind(),
+            MaqetError::Config(e) => crate::error_parts::config_error_kind(e),
             MaqetError::State(e) => state_kind(e),
             MaqetError::Storage(e) => storage_kind(e),
             MaqetError::Runner(e) => runner_kind(e),

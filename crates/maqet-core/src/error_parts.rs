@@ -64,6 +64,20 @@ impl From<SnapshotError> for MaqetError {
     }
 }
 
+/// The error class of a config error (a missing file is "not found", an unreadable or
+/// untrusted one "permission denied", everything else invalid input).
+pub(crate) fn config_error_kind(err: &ConfigError) -> ErrorKind {
+    match err {
+        ConfigError::Read { source, .. } => match source.kind() {
+            std::io::ErrorKind::NotFound => ErrorKind::NotFound,
+            std::io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
+            _ => ErrorKind::InvalidInput,
+        },
+        ConfigError::Untrusted { .. } => ErrorKind::PermissionDenied,
+        _ => ErrorKind::InvalidInput,
+    }
+}
+
 impl From<ConfigError> for MaqetError {
     fn from(err: ConfigError) -> MaqetError {
         MaqetError::Config(Box::new(err))

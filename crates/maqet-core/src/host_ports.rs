@@ -7,17 +7,15 @@ use maqet_state::VmRecord;
 use serde_json::Value;
 
 use crate::MaqetError;
-use crate::config::forwards::{PortForward, parse_forwards};
+use crate::config::VmConfig;
+use crate::config::forwards::PortForward;
 
 /// What QEMU prints when it cannot bind a `hostfwd` rule's host port.
 const QEMU_HOSTFWD_REFUSAL: &str = "Could not set up host forwarding rule";
 
 /// The forwards of a VM config's `ports` (none when it has no valid `ports`).
 pub fn declared(config: &Value) -> Vec<PortForward> {
-    config
-        .get("ports")
-        .and_then(|ports| parse_forwards(ports).ok())
-        .unwrap_or_default()
+    VmConfig::from_value(config).ports
 }
 
 /// Whether two forwards open the same host port (same protocol and port, and the same

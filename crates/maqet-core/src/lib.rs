@@ -60,10 +60,10 @@ extern crate self as maqet_core;
 
 pub mod api;
 mod atomic_file;
-mod bounded_read;
+use maqet_config::bounded_read;
 mod call;
 mod census;
-pub mod config;
+pub use maqet_config as config;
 pub mod dirs;
 mod error;
 mod error_kind;
@@ -84,7 +84,7 @@ mod session;
 pub mod settings;
 mod snapshot_error;
 mod text;
-pub mod trust;
+pub use maqet_config::trust;
 mod vm_lock;
 
 #[doc(hidden)]

@@ -50,51 +50,38 @@ pub struct ConfigurationSummary {
 }
 
 impl ConfigurationSummary {
-    /// Summarizes a stored config.
+    /// Summarizes a stored config. Memory and drive sizes are shown as the config writes
+    /// them (`1024M` stays `1024M`), so those are read from the document itself.
     pub fn of(config: &Value) -> ConfigurationSummary {
-        let text = |key: &str| config.get(key).map(crate::config::scalar_text);
-        let drives: Vec<DriveSummary> = config
-            .get("storage")
-            .and_then(Value::as_array)
-            .map(|items| {
-                items
-                    .iter()
-                    .map(|d| DriveSummary {
-                        name: d
-                            .get("name")
-                            .map(crate::config::scalar_text)
-                            .unwrap_or_default(),
-                        kind: d
-                            .get("type")
-                            .map_or_else(|| "qcow2".into(), crate::config::scalar_text),
-                        size: d
-                            .get("size")
-                            .map_or_else(|| "unknown".into(), crate::config::scalar_text),
-                        interface: d
-                            .get("interface")
-                            .map_or_else(|| "virtio".into(), crate::config::scalar_text),
-                        file: d
-                            .get("file")
-                            .or_else(|| d.get("path"))
-                            .map(crate::config::scalar_text),
-                    })
-                    .collect()
+        let typed = crate::config::VmConfig::from_value(config);
+        let written_sizes = config.get("storage").and_then(Value::as_array);
+        let drives: Vec<DriveSummary> = typed
+            .storage
+            .iter()
+            .enumerate()
+            .map(|(index, d)| DriveSummary {
+                name: d.name.clone(),
+                kind: d.kind.as_str().into(),
+                size: written_sizes
+                    .and_then(|items| items.get(index)?.get("size"))
+                    .map_or_else(|| "unknown".into(), crate::config::scalar_text),
+                interface: d.interface.as_str().into(),
+                file: d
+                    .file
+                    .as_ref()
+                    .or(d.path.as_ref())
+                    .map(|p| p.to_string_lossy().into_owned()),
             })
-            .unwrap_or_default();
+            .collect();
         ConfigurationSummary {
-            binary: text("binary").unwrap_or_else(|| "qemu-system-x86_64".into()),
-            memory: text("memory"),
-            cpu: config
-                .get("cpu")
-                .and_then(crate::config::validate::count_value),
-            display: text("display").unwrap_or_else(|| "none".into()),
+            binary: typed.binary.unwrap_or_else(|| "qemu-system-x86_64".into()),
+            memory: config.get("memory").map(crate::config::scalar_text),
+            cpu: typed.cpu.map(i64::from),
+            display: typed.display.unwrap_or_else(|| "none".into()),
             storage_count: drives.len(),
             storage_devices: drives,
-            guest_agent: config.get("guest_agent") == Some(&Value::Bool(true)),
-            ports: config
-                .get("ports")
-                .and_then(|p| crate::config::forwards::parse_forwards(p).ok())
-                .unwrap_or_default(),
+            guest_agent: typed.guest_agent,
+            ports: typed.ports,
         }
     }
 }

@@ -10,6 +10,7 @@ use crate::model;
 use crate::options::{self, QemuOption};
 use crate::pci::PciPlan;
 use crate::vm_storage::{read_disks, read_ports, read_shared_dirs};
+use maqet_config::{ConfigError, VmConfig};
 
 /// Which bus a drive hangs off (maqet's storage `interface`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -223,26 +224,18 @@ impl VmView {
             .or_else(|| info["config_data"].as_object())
             .or_else(|| info["config"].as_object())
             .unwrap_or(&empty);
-        let text = |key: &str| config.get(key).and_then(Value::as_str).map(str::to_owned);
+        let config = VmConfig::from_value_checked(&Value::Object(config.clone()))
+            .map_err(|err| problem(config_problem(&err)))?;
         let data_dir = info["data_dir"].as_str().map(str::to_owned);
 
-        let memory = text("memory").unwrap_or_else(|| "128M".to_owned());
-        let memory_kib = parse_memory_kib(&memory)
-            .ok_or_else(|| problem(format!("memory `{memory}` is not a size like 512M or 2G")))?;
-        let cpus = match config.get("cpu") {
-            None | Some(Value::Null) => 1,
-            Some(Value::Number(n)) => n.as_u64().unwrap_or(0),
-            Some(Value::String(s)) => s.parse().unwrap_or(0),
-            Some(_) => 0,
-        };
-        if cpus == 0 {
-            return Err(problem("cpu is not a positive whole number".to_owned()));
-        }
+        // QEMU's default when a config gives no memory.
+        let memory_kib = config.memory.map_or(128 * 1024, |m| m.bytes() / 1024);
+        let cpus = config.cpu.map_or(1, u64::from);
         let mut vm = Self {
             name: name.clone(),
             vm_id: info["vm_id"].as_str().unwrap_or_default().to_owned(),
             data_dir: data_dir.clone(),
-            binary: text("binary"),
+            binary: config.binary.clone(),
             memory_kib,
             cpus,
             topology: None,
@@ -260,11 +253,11 @@ impl VmView {
             clock: None,
             no_reboot: false,
             nodefaults: false,
-            disks: read_disks(config, data_dir.as_deref(), &problem)?,
-            shared_dirs: read_shared_dirs(config, &problem)?,
+            disks: read_disks(&config, data_dir.as_deref(), &problem)?,
+            shared_dirs: read_shared_dirs(&config, &problem)?,
             nics: Vec::new(),
-            ports: read_ports(config, &problem)?,
-            guest_agent: config.get("guest_agent").and_then(Value::as_bool) == Some(true),
+            ports: read_ports(&config),
+            guest_agent: config.guest_agent,
             rng: false,
             balloon: false,
             usb_inputs: Vec::new(),
@@ -276,13 +269,13 @@ impl VmView {
 
         // Top-level keys first, as QEMU gets them, then `arguments`, then raw `args`.
         let mut all = Vec::new();
-        for (key, option) in [
-            ("machine", "machine"),
-            ("accel", "accel"),
-            ("display", "display"),
-            ("vga", "vga"),
+        for (value, option) in [
+            (&config.machine, "machine"),
+            (&config.accel, "accel"),
+            (&config.display, "display"),
+            (&config.vga, "vga"),
         ] {
-            if let Some(value) = text(key) {
+            if let Some(value) = value.clone() {
                 all.push(QemuOption {
                     name: option.to_owned(),
                     value: Some(value.clone()),
@@ -290,15 +283,10 @@ impl VmView {
                 });
             }
         }
-        all.extend(options::from_arguments(config.get("arguments")));
-        let raw: Vec<String> = config
-            .get("args")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|a| a.as_str().map(str::to_owned))
-            .collect();
-        all.extend(options::from_raw_args(&raw));
+        all.extend(options::from_arguments(Some(&Value::Array(
+            config.arguments.clone(),
+        ))));
+        all.extend(options::from_raw_args(&config.args));
         let user_net = model::apply_options(&mut vm, all).map_err(problem)?;
         model::add_qemu_defaults(&mut vm, user_net);
         let argv: Vec<String> = info["qemu_argv"]
@@ -322,6 +310,16 @@ impl VmView {
     /// The machine type QEMU uses when none is set (for x86: `pc`).
     pub fn machine_or_default(&self) -> &str {
         self.machine.as_deref().unwrap_or("pc")
+    }
+}
+
+/// What is wrong with a config key, without the "merged config" place (an export reads
+/// `maqet info`, not a file).
+fn config_problem(err: &ConfigError) -> String {
+    match err {
+        ConfigError::Invalid { field, message, .. } => format!("`{field}`: {message}"),
+        ConfigError::Storage { source, .. } => source.to_string(),
+        other => other.to_string(),
     }
 }
 
@@ -393,6 +391,6 @@ mod tests {
     fn bad_ports_are_refused() {
         let info = json!({"name": "web", "config": {"ports": [{"host": 70000, "guest": 22}]}});
         let err = VmView::from_info(&info).unwrap_err().to_string();
-        assert!(err.contains("ports[0].host"), "{err}");
+        assert!(err.contains("ports[0]") && err.contains("`host`"), "{err}");
     }
 }

@@ -40,7 +40,7 @@ fn info() -> Value {
                 {"name": "cidata", "type": "raw", "file": "/vms/cidata.iso", "media": "cdrom",
                  "readonly": true, "interface": "sata"},
                 {"name": "share", "type": "virtfs", "path": "/srv/share", "mount_tag": "host0",
-                 "options": {"security_model": "mapped-xattr"}}
+                 "security_model": "mapped-xattr"}
             ]
         },
         "qemu_argv": ["/usr/bin/qemu-system-x86_64", "-m", "256M"]

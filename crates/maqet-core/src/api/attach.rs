@@ -127,12 +127,10 @@ impl Maqet {
 }
 
 fn self_drive_names(config: &Value) -> Vec<String> {
-    config
-        .get("storage")
-        .and_then(Value::as_array)
+    config::VmConfig::from_value(config)
+        .storage
         .into_iter()
-        .flatten()
-        .filter_map(|d| d.get("name").and_then(Value::as_str).map(str::to_string))
+        .map(|d| d.name)
         .collect()
 }
 

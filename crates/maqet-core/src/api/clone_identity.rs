@@ -22,7 +22,8 @@ use maqet_state::VmRecord;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::config::forwards::{PortForward, parse_forwards};
+use crate::config::VmConfig;
+use crate::config::forwards::PortForward;
 use crate::{Maqet, MaqetError};
 
 /// Lowest host port a clone's forward is moved to when the ports above the source's run out.
@@ -58,10 +59,9 @@ impl Maqet {
         shared_files: &[&Path],
     ) -> Result<CloneIdentity, MaqetError> {
         let mut out = CloneIdentity::default();
-        if let Some(ports) = config.get("ports").cloned() {
-            let forwards = parse_forwards(&ports).map_err(|(_, why)| {
-                MaqetError::invalid(format!("VM `{}`'s `ports`: {why}", source.name))
-            })?;
+        let typed = VmConfig::from_value(config);
+        if !typed.ports.is_empty() {
+            let forwards = typed.ports;
             let mut declared = self.declared_host_ports()?;
             let mut kept = Vec::new();
             for forward in forwards {
@@ -96,8 +96,7 @@ impl Maqet {
                 "the source forwards host ports with `hostfwd=` in its QEMU arguments; the clone has the same ones, so the two cannot run together until you change them (`maqet apply {clone_name} ...`) or move them to `ports`"
             ));
         }
-        if let Some(previous) = config.get("hostname").and_then(Value::as_str) {
-            let previous = previous.to_owned();
+        if let Some(previous) = typed.hostname {
             let own = hostname_for(clone_name);
             if let Some(map) = config.as_object_mut() {
                 match &own {
@@ -204,6 +203,7 @@ fn ports_value(forwards: &[PortForward]) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::forwards::parse_forwards;
 
     #[test]
     fn a_declared_or_busy_port_is_skipped() {

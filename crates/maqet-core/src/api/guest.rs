@@ -180,7 +180,7 @@ impl CommandOutput for GuestInfo {
 
 /// Whether a VM's config asks for the guest agent channel.
 pub(crate) fn wants_agent(config: &Value) -> bool {
-    config.get("guest_agent") == Some(&Value::Bool(true))
+    crate::config::VmConfig::from_value(config).guest_agent
 }
 
 #[api_requests]

@@ -9,7 +9,8 @@ use maqet_state::{RuntimeUpdate, VmRecord, VmStatus};
 use serde_json::{Value, json};
 
 use super::guest::{AGENT_CALL_LIMIT, remaining};
-use crate::config::forwards::{PortForward, parse_forwards};
+use crate::config::VmConfig;
+use crate::config::forwards::PortForward;
 use crate::{ErrorKind, Maqet, MaqetError};
 
 /// The longest one `guest-ping` may wait while waiting for the agent.
@@ -60,11 +61,7 @@ impl Maqet {
         port: i64,
         limit: Duration,
     ) -> Result<Value, MaqetError> {
-        let forwards = record
-            .config
-            .get("ports")
-            .and_then(|p| parse_forwards(p).ok())
-            .unwrap_or_default();
+        let forwards = VmConfig::from_value(&record.config).ports;
         let tcp = |f: &&PortForward| f.proto == "tcp";
         let forward = forwards
             .iter()

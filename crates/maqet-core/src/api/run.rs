@@ -7,6 +7,7 @@ use maqet_runner::{LaunchSpec, StopMethod, StopOptions};
 use maqet_state::{StorageEntry, VmRecord, VmStatus};
 use serde::Serialize;
 
+use crate::config::{ShutdownVia, VmConfig};
 use crate::registry::CommandOutput;
 use crate::results::VmStatusReport;
 use crate::{Maqet, MaqetError};
@@ -118,11 +119,7 @@ impl Maqet {
                 record.name, record.name
             )));
         }
-        if let Some(ports) = record.config.get("ports") {
-            let forwards = crate::config::forwards::parse_forwards(ports)
-                .map_err(|(_, message)| MaqetError::invalid(format!("`ports`: {message}")))?;
-            crate::host_ports::check_free(&record.name, &forwards)?;
-        }
+        crate::host_ports::check_free(&record.name, &VmConfig::from_value(&record.config).ports)?;
         let created_files = self.prepare_storage(&record)?;
         self.prepare_first_boot(&record)?;
         let mut qemu_argv = self.qemu_argv(&record)?;
@@ -210,7 +207,7 @@ impl Maqet {
         let _lock = self.lock_vm(&record)?;
         let record = self.reconcile(self.vm_record(&record.id)?, true);
         let via_agent =
-            agent || record.config.get("shutdown_via").and_then(|v| v.as_str()) == Some("agent");
+            agent || VmConfig::from_value(&record.config).shutdown_via == ShutdownVia::Agent;
         let (method, elapsed) = if via_agent && !force {
             let limit = super::guest::seconds("--timeout", timeout)?;
             self.stop_via_agent(&record, limit)?
@@ -314,10 +311,7 @@ impl Maqet {
         vm: &VmRecord,
         only: Option<&str>,
     ) -> Result<Vec<std::path::PathBuf>, MaqetError> {
-        let Some(storage) = vm.config.get("storage") else {
-            return Ok(Vec::new());
-        };
-        let mut drives = maqet_storage::parse_drives(storage)?;
+        let mut drives = VmConfig::from_value(&vm.config).storage;
         maqet_storage::assign_default_files(&mut drives, &self.dirs().vm_data_dir(&vm.id));
         let qemu_img = maqet_storage::QemuImg::new();
         let db = self.db()?;

@@ -257,8 +257,7 @@ impl Maqet {
 impl Maqet {
     /// A VM's drives, validated, with image drives' default files filled in.
     pub(crate) fn vm_drives(&self, vm: &VmRecord) -> Result<Vec<DriveSpec>, MaqetError> {
-        let storage = vm.config.get("storage").cloned().unwrap_or(Value::Null);
-        let mut drives = maqet_storage::parse_drives(&storage)?;
+        let mut drives = crate::config::VmConfig::from_value(&vm.config).storage;
         maqet_storage::assign_default_files(&mut drives, &self.dirs().vm_data_dir(&vm.id));
         Ok(drives)
     }
@@ -305,15 +304,12 @@ impl Maqet {
 
 /// Drive name → the `file`/`path` written in the config.
 fn configured_paths(config: &Value) -> std::collections::HashMap<String, PathBuf> {
-    config
-        .get("storage")
-        .and_then(Value::as_array)
+    crate::config::VmConfig::from_value(config)
+        .storage
         .into_iter()
-        .flatten()
         .filter_map(|d| {
-            let name = d.get("name")?.as_str()?;
-            let path = d.get("file").or_else(|| d.get("path"))?.as_str()?;
-            Some((name.to_string(), PathBuf::from(path)))
+            let path = d.file.or(d.path)?;
+            Some((d.name, path))
         })
         .collect()
 }

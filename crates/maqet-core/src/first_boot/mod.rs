@@ -35,12 +35,10 @@ pub const IDENTITY_KEYS: &[&str] = &[
 /// Name of the seed drive maqet adds to the QEMU command line.
 pub const SEED_DRIVE_NAME: &str = "maqet-cidata";
 
-/// Whether a config has first-boot identity on.
+/// Whether a config document has first-boot identity on
+/// ([`VmConfig::first_boot_identity`](maqet_config::VmConfig::first_boot_identity)).
 pub fn enabled(config: &Value) -> bool {
-    match config.get("cloud_init") {
-        Some(Value::Bool(on)) => *on,
-        _ => IDENTITY_KEYS.iter().any(|k| config.get(*k).is_some()),
-    }
+    maqet_config::VmConfig::from_value(config).first_boot_identity()
 }
 
 /// The files of a VM's first-boot identity, under its data directory.

@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 
 use super::keys::{KeyPair, maqet_key, user_keys};
 use super::{IdentityFiles, SEED_DRIVE_NAME, SshEndpoint, enabled, new_instance_id};
-use crate::config::forwards::parse_forwards;
 use crate::{ErrorKind, Maqet, MaqetError};
+use maqet_config::VmConfig;
 
 impl Maqet {
     /// The first-boot identity files of a VM.
@@ -38,15 +38,11 @@ impl Maqet {
         &self,
         vm: &VmRecord,
     ) -> Result<Option<SshEndpoint>, MaqetError> {
-        if !enabled(&vm.config) {
+        let config = VmConfig::from_value(&vm.config);
+        if !config.first_boot_identity() {
             return Ok(None);
         }
-        let config = &vm.config;
-        if let Some(Value::Array(drives)) = config.get("storage")
-            && drives
-                .iter()
-                .any(|d| d.get("name") == Some(&json!("cidata")))
-        {
+        if config.storage.iter().any(|d| d.name == "cidata") {
             return Err(MaqetError::invalid(format!(
                 "VM `{}` has both first-boot identity and a `cidata` drive (from `maqet cloud-init`); cloud-init would read only one of them. Remove the drive (`maqet storage` / edit the config) or set `cloud_init: false`",
                 vm.name
@@ -56,12 +52,12 @@ impl Maqet {
         crate::dirs::create_private_dir(&self.dirs().vm_data_dir(&vm.id))?;
         crate::dirs::create_private_dir(&files.dir)?;
 
-        let user = match config.get("user").and_then(Value::as_str) {
-            Some(user) => user.to_owned(),
+        let user = match &config.user {
+            Some(user) => user.clone(),
             None => default_user()?,
         };
-        let hostname = match config.get("hostname").and_then(Value::as_str) {
-            Some(name) => name.to_owned(),
+        let hostname = match &config.hostname {
+            Some(name) => name.clone(),
             None => cloud_config::hostname_from_vm_name(&vm.name).ok_or_else(|| {
                 MaqetError::invalid(format!(
                     "VM name `{}` does not make a valid host name; set `hostname` in its config",
@@ -70,16 +66,15 @@ impl Maqet {
             })?,
         };
         let own = maqet_key(&self.dirs().data)?;
-        let chosen: Vec<KeyPair> = match config.get("ssh_authorized_keys") {
-            Some(Value::Array(lines)) => lines
+        let chosen: Vec<KeyPair> = match &config.ssh_authorized_keys {
+            Some(lines) => lines
                 .iter()
-                .filter_map(Value::as_str)
                 .map(|line| KeyPair {
-                    public: line.to_owned(),
+                    public: line.clone(),
                     private: None,
                 })
                 .collect(),
-            _ => std::env::var_os("HOME")
+            None => std::env::var_os("HOME")
                 .map(|home| user_keys(Path::new(&home)))
                 .unwrap_or_default(),
         };
@@ -94,10 +89,14 @@ impl Maqet {
             ssh_authorized_keys: keys.iter().map(|k| k.public.clone()).collect(),
             hostname: hostname.clone(),
         };
-        let user_data = cloud_config::user_data(&identity, config.get("user_data"));
+        let user_data = cloud_config::user_data(
+            &identity,
+            config.user_data.as_ref().map(|d| d.to_value()).as_ref(),
+        );
         let network_config = config
-            .get("network_config")
-            .map(cloud_config::network_config);
+            .network_config
+            .as_ref()
+            .map(|d| cloud_config::network_config(&d.to_value()));
 
         // A changed user-data makes a new instance: cloud-init applies it only to a new one.
         let previous = std::fs::read(files.user_data()).ok();
@@ -128,7 +127,7 @@ impl Maqet {
         write(&files.seed_iso(), &iso)?;
         write(&files.user_data(), &user_data)?;
 
-        let (host, port) = match guest_ssh_forward(config) {
+        let (host, port) = match guest_ssh_forward(&config) {
             Some(forward) => forward,
             None => {
                 let stored = files.read_endpoint().map(|e| e.port);
@@ -150,13 +149,14 @@ impl Maqet {
     /// The config QEMU's command line is rendered from: with first-boot identity on, the seed
     /// drive and the SSH forward (of the last start) added.
     pub(crate) fn config_with_first_boot(&self, vm: &VmRecord) -> Value {
+        let typed = VmConfig::from_value(&vm.config);
         let mut config = vm.config.clone();
-        if !enabled(&config) {
+        if !typed.first_boot_identity() {
             return config;
         }
         let files = self.identity_files(vm);
         let seed = files.seed_iso().to_string_lossy().into_owned();
-        let bus = maqet_seed::attach::seed_bus(config.get("machine").and_then(Value::as_str));
+        let bus = maqet_seed::attach::seed_bus(typed.machine.as_deref());
         let entry = maqet_seed::attach::storage_entry(SEED_DRIVE_NAME, &seed, bus);
         let Some(map) = config.as_object_mut() else {
             return config;
@@ -167,7 +167,7 @@ impl Maqet {
                 map.insert("storage".into(), json!([entry]));
             }
         }
-        if guest_ssh_forward(&vm.config).is_none()
+        if guest_ssh_forward(&typed).is_none()
             && let Some(endpoint) = files.read_endpoint()
         {
             let forward = json!({"host": endpoint.port, "guest": 22});
@@ -183,9 +183,9 @@ impl Maqet {
 }
 
 /// A `ports` entry the config already has for guest TCP port 22: its host address and port.
-fn guest_ssh_forward(config: &Value) -> Option<(String, u16)> {
-    let forwards = parse_forwards(config.get("ports")?).ok()?;
-    let forward = forwards
+fn guest_ssh_forward(config: &VmConfig) -> Option<(String, u16)> {
+    let forward = config
+        .ports
         .iter()
         .find(|f| f.guest == 22 && f.proto == "tcp")?;
     let host = if forward.host_addr.is_unspecified() {

@@ -1,4 +1,5 @@
-//! The VM config keys, declared once.
+//! The VM config keys, declared once; [`crate::VmConfig`] has one field per row, in the same
+//! order (a test compares them).
 //!
 //! From this table come the accepted YAML keys, the `add`/`apply` option flags,
 //! `docs/configuration.md`, the JSON Schema (`maqet config schema`) and part of the QEMU
@@ -264,5 +265,53 @@ pub fn find_key(name: &str) -> Option<&'static ConfigKey> {
 
 /// The declared key closest to a misspelled one, when one is close enough.
 pub fn suggest_key(name: &str) -> Option<&'static str> {
-    crate::text::closest(name, CONFIG_KEYS.iter().map(|k| k.name))
+    closest(name, CONFIG_KEYS.iter().map(|k| k.name))
+}
+
+/// The candidate closest to `input` by edit distance, when it is close enough to be a typo.
+pub fn closest<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::damerau_levenshtein(input, c), c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 3))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{VmConfig, validate_config, yaml};
+
+    #[test]
+    fn suggests_near_names_only() {
+        let keys = ["memory", "cpu", "storage"];
+        assert_eq!(closest("memroy", keys), Some("memory"));
+        assert_eq!(closest("zzzzzz", keys), None);
+    }
+
+    #[test]
+    fn the_table_and_the_typed_config_list_the_same_keys_in_the_same_order() {
+        let table: Vec<&str> = CONFIG_KEYS.iter().map(|k| k.name).collect();
+        assert_eq!(table, VmConfig::key_names());
+    }
+
+    #[test]
+    fn each_example_is_valid_and_reads_through_its_field() {
+        for key in CONFIG_KEYS {
+            let text = format!("{}: {}\n", key.name, key.example);
+            let doc = yaml::parse_str(&text, None).expect("an example parses");
+            // An elided example (`AAAAC3Nza...`) shows the shape, not a value to copy.
+            if !key.example.contains("...") {
+                validate_config(&doc.value, Some(&doc))
+                    .unwrap_or_else(|e| panic!("the example of `{}` is invalid: {e}", key.name));
+            }
+            assert_ne!(
+                VmConfig::from_value(&doc.value),
+                VmConfig::default(),
+                "`{}`: its example does not reach the typed field",
+                key.name
+            );
+        }
+    }
 }

@@ -397,7 +397,7 @@ fn describe(value: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::yaml::parse_str;
+    use crate::yaml::parse_str;
     use serde_json::json;
     use std::path::Path;
 

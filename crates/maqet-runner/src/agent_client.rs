@@ -259,6 +259,62 @@ impl AgentClient {
 mod tests {
     use super::*;
     use serde_json::json;
+    use tokio::net::UnixListener;
+
+    /// A fake runner that reads one request line and answers with `answer`.
+    async fn one_answer(answer: Vec<u8>) -> (AgentClient, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agent.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let (read, mut write) = stream.into_split();
+            let mut line = String::new();
+            BufReader::new(read).read_line(&mut line).await.unwrap();
+            let _ = write.write_all(&answer).await;
+        });
+        (AgentClient::connect(&path).await.unwrap(), dir)
+    }
+
+    #[tokio::test]
+    async fn a_reply_line_past_the_cap_is_refused_unread() {
+        let mut huge = b"{\"return\": \"".to_vec();
+        huge.resize(MAX_REPLY_LINE + 4096, b'A');
+        let (mut client, _dir) = one_answer(huge).await;
+        let err = client
+            .call("guest-info", None, Duration::from_secs(5))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, AgentCallError::Protocol(text) if text.contains("MiB")),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn exec_and_wait_errors_name_the_agent_command() {
+        let reply =
+            br#"{"error": {"command": "guest-exec-status", "class": "AgentTimeout", "desc": "x"}}"#;
+        let mut answer = reply.to_vec();
+        answer.push(b'\n');
+        let (mut client, _dir) = one_answer(answer).await;
+        let err = client
+            .exec_and_wait(json!({"path": "true"}), Duration::from_secs(5))
+            .await
+            .unwrap_err();
+        assert_eq!(err.command, "guest-exec-status");
+        assert!(err.error.is_timeout(), "{:?}", err.error);
+    }
+
+    #[tokio::test]
+    async fn a_runner_that_closes_is_a_protocol_error_not_a_hang() {
+        let (mut client, _dir) = one_answer(Vec::new()).await;
+        let err = client
+            .call("guest-ping", None, Duration::from_secs(5))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, AgentCallError::Protocol(_)), "{err:?}");
+    }
 
     #[test]
     fn replies_are_tagged_like_qmp() {

@@ -3,16 +3,14 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use tokio::time::Instant;
-
+use maqet_qmp::{QmpClient, QmpError};
 use maqet_state::ProcessIdentity;
 use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
 
 use crate::error::RunnerError;
 use crate::layout::QEMU_QMP_SOCKET_NAME;
 use crate::process::{StopSignal, is_alive, is_runner, is_vm_qemu, send_signal};
-use maqet_qmp::{QmpClient, QmpError};
-
 use crate::qmp_gate::ALLOW_DANGEROUS_CAPABILITY;
 
 /// How long `quit` and `SIGTERM` each get before the next step.
@@ -232,7 +230,11 @@ pub(crate) async fn qmp_to_any(sockets: &[PathBuf], command: &str) -> Result<(),
                 why.push(format!("QEMU refused `{command}` ({desc})"));
             }
             Err(err) => {
-                let err = maqet_error_chain::error_chain(&err);
+                // The OS's word for a socket nobody serves, as before; otherwise the whole chain.
+                let err = match &err {
+                    QmpError::Connect { source, .. } => source.to_string(),
+                    other => maqet_error_chain::error_chain(other),
+                };
                 tracing::debug!(error = %err, socket = %socket.display(), "QMP socket did not answer");
                 why.push(format!(
                     "QMP socket {} did not answer ({err})",

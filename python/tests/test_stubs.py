@@ -39,7 +39,11 @@ def test_the_any_check_catches_a_fallback(tmp_path: Path) -> None:
     (tmp_path / "fallback.pyi").write_text(
         "from typing import Any\nclass M:\n    def __getattr__(self, name: str) -> Any: ...\n"
     )
-    result = _mypy(tmp_path, "from fallback import M\nM().clone('a', 'b')\n", "--disallow-any-expr")
+    script = (
+        "from typing import List\nfrom fallback import M\n\n\n"
+        "def calls(m: M) -> List[object]:\n    return [m.clone('a', 'b')]\n"
+    )
+    result = _mypy(tmp_path, script, "--disallow-any-expr")
     assert result.returncode != 0 and "Any" in result.stdout, result.stdout + result.stderr
 
 

@@ -274,12 +274,11 @@ fn confirm(def: &CommandDef, args: &serde_json::Value) -> Result<(), MaqetError>
         let _ = std::io::stdin().read_line(&mut answer);
         Ok(answer)
     };
-    let terminal: Option<&mut dyn FnMut(&str) -> Result<String, MaqetError>> =
-        if std::io::stdin().is_terminal() {
-            Some(&mut ask)
-        } else {
-            None
-        };
+    let terminal: Option<registry::Ask<'_, MaqetError>> = if std::io::stdin().is_terminal() {
+        Some(&mut ask)
+    } else {
+        None
+    };
     registry::confirm_flags(
         &def.path(),
         &questions,

@@ -21,7 +21,7 @@ pub(crate) fn tokens(
             let mut entries = Vec::new();
             for item in list {
                 let (param, python_name, var_positional) = parse_param(item, span)?;
-                if !param_names.iter().any(|p| *p == param) {
+                if !param_names.contains(&param) {
                     return Err(syn::Error::new(
                         span,
                         format!(

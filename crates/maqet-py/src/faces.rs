@@ -103,7 +103,7 @@ pub fn confirm(py: Python<'_>, method: &ApiMethod, args: &Value) -> PyResult<()>
         || "the answering flag".to_string(),
         |p| format!("{}=True", p.name),
     );
-    let terminal: Option<&mut dyn FnMut(&str) -> Result<String, CallError>> =
+    let terminal: Option<registry::Ask<'_, CallError>> =
         if interactive { Some(&mut ask) } else { None };
     registry::confirm_flags(
         &method.path(),

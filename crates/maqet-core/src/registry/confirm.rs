@@ -18,6 +18,9 @@ pub enum WithoutTerminal {
     Refuse,
 }
 
+/// How a face asks one question on its terminal: the prompt in, the answer out.
+pub type Ask<'a, E> = &'a mut dyn FnMut(&str) -> Result<String, E>;
+
 /// The questions the flags set in `args` ask. `params` are each parameter's name, its
 /// `confirm` question and whether it `answers_yes`; empty when an answering flag is set.
 pub fn pending_questions<'a>(
@@ -45,7 +48,7 @@ pub fn pending_questions<'a>(
 pub fn confirm_flags<E: From<MaqetError>>(
     path: &str,
     questions: &[&str],
-    ask: Option<&mut dyn FnMut(&str) -> Result<String, E>>,
+    ask: Option<Ask<'_, E>>,
     without_terminal: WithoutTerminal,
     yes_flag: &str,
 ) -> Result<(), E> {

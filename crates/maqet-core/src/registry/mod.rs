@@ -15,7 +15,7 @@ pub use args::{ArgType, Args, ConfigOverrides, KeyValues};
 pub(crate) use choices::choice_arg;
 pub use choices::{Choice, parse_choice};
 pub use config_flags::{conf_defaults_for_unset, config_flag_keys, config_flag_value};
-pub use confirm::{WithoutTerminal, confirm_flags, pending_questions};
+pub use confirm::{Ask, WithoutTerminal, confirm_flags, pending_questions};
 pub use groups::{ApiGroup, check_groups, group_about, groups};
 pub use output::{ByteStream, CommandOutput, Output, Passthrough, pretty_json};
 pub use python_face::{PythonFace, PythonParam, PythonReturn};

@@ -1,7 +1,8 @@
 //! First-boot identity: a user, its SSH keys and a host name given to the guest by a
 //! cloud-init NoCloud seed that maqet writes at every start, and the SSH endpoint that follows.
 //!
-//! It is on when the config sets `cloud_init: true`, or sets any of [`IDENTITY_KEYS`] without
+//! It is on when the config sets `cloud_init: true`, or sets any of the identity keys (see
+//! [`VmConfig::first_boot_identity`](maqet_config::VmConfig::first_boot_identity)) without
 //! `cloud_init: false`. The VM's data directory then holds `cloud-init/`:
 //!
 //! - `seed.iso` — the seed (volume `cidata`), rewritten by rename at each start and attached
@@ -22,15 +23,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use keys::maqet_key_path;
-
-/// Config keys that turn first-boot identity on.
-pub const IDENTITY_KEYS: &[&str] = &[
-    "user",
-    "ssh_authorized_keys",
-    "hostname",
-    "user_data",
-    "network_config",
-];
 
 /// Name of the seed drive maqet adds to the QEMU command line.
 pub const SEED_DRIVE_NAME: &str = "maqet-cidata";

@@ -26,7 +26,10 @@ fn shutdown_via_agent_in_the_config_makes_stop_use_the_agent() {
         &guest_config_yaml_with_append("byagent", GUEST_KERNEL_APPEND, extra),
     );
     maqet_ok(&home, &["start", "byagent"]);
-    maqet_ok(&home, &["wait", "byagent", "--agent", "--timeout", BOOT_WAIT]);
+    maqet_ok(
+        &home,
+        &["wait", "byagent", "--agent", "--timeout", BOOT_WAIT],
+    );
     let pid = maqet_json(&home, &["status", "byagent"])["pid"]
         .as_u64()
         .expect("a running VM has a QEMU pid");
@@ -46,7 +49,10 @@ fn cpu_as_numeric_text_reaches_the_qemu_command_line() {
     // Numeric text is a count too (`cpu: "2"`), as `--cpu 2` on a command line is.
     let yaml = guest_config_yaml_with_append("sized", GUEST_KERNEL_APPEND, "")
         .replace("cpu: 1\n", "cpu: \"2\"\n");
-    assert!(yaml.contains("cpu: \"2\""), "the test guest's config changed: {yaml}");
+    assert!(
+        yaml.contains("cpu: \"2\""),
+        "the test guest's config changed: {yaml}"
+    );
     add(&home, "sized", &yaml);
     let info = maqet_json(&home, &["info", "sized"]);
     let argv: Vec<&str> = info["qemu_argv"]

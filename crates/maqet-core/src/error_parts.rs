@@ -64,6 +64,12 @@ impl From<SnapshotError> for MaqetError {
     }
 }
 
+impl From<crate::firmware::FirmwareError> for MaqetError {
+    fn from(err: crate::firmware::FirmwareError) -> MaqetError {
+        MaqetError::Firmware(Box::new(err))
+    }
+}
+
 impl From<ConfigError> for MaqetError {
     fn from(err: ConfigError) -> MaqetError {
         MaqetError::Config(Box::new(err))

@@ -150,6 +150,14 @@ pub trait ConfigKeySetters: Sized {
     fn guest_agent(self, value: bool) -> Self {
         self.config_key("guest_agent", value)
     }
+    /// `firmware`: `bios` or `uefi`.
+    fn firmware(self, value: impl Into<String>) -> Self {
+        self.config_key("firmware", value.into())
+    }
+    /// `secure_boot`: UEFI Secure Boot enforced (with `firmware: uefi`).
+    fn secure_boot(self, value: bool) -> Self {
+        self.config_key("secure_boot", value)
+    }
     /// `ports`: the port-forward list, as the YAML list would hold it.
     fn ports(self, value: impl Into<Value>) -> Self {
         self.config_key("ports", value)

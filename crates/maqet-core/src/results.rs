@@ -283,6 +283,9 @@ pub struct VmInfo {
     pub data_dir: PathBuf,
     /// The QEMU command line this config produces, control sockets included.
     pub qemu_argv: Vec<String>,
+    /// The UEFI firmware and NVRAM (`firmware: uefi` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub firmware: Option<crate::api::FirmwareInfo>,
 }
 
 impl CommandOutput for VmInfo {
@@ -315,6 +318,20 @@ impl CommandOutput for VmInfo {
                     .as_deref()
                     .map(|f| format!(" {f}"))
                     .unwrap_or_default()
+            );
+        }
+        if let Some(fw) = &self.firmware {
+            let _ = writeln!(
+                out,
+                "firmware: uefi{} ({})",
+                if fw.selected.secure_boot { ", Secure Boot" } else { "" },
+                fw.selected.code.display()
+            );
+            let _ = writeln!(
+                out,
+                "nvram:    {}{}",
+                fw.nvram.display(),
+                if fw.nvram_exists { "" } else { " (made at the first start)" }
             );
         }
         let _ = write!(out, "command:  {}", shell_words(&self.qemu_argv));

@@ -126,6 +126,8 @@ impl Maqet {
         let created_files = self.prepare_storage(&record)?;
         self.prepare_first_boot(&record)?;
         let mut qemu_argv = self.qemu_argv(&record)?;
+        let mut created_files = created_files;
+        created_files.extend(self.prepare_firmware(&record, &qemu_argv)?);
         if ephemeral {
             qemu_argv.push("-snapshot".into());
         }

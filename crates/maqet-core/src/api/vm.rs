@@ -206,6 +206,7 @@ impl Maqet {
     ) -> Result<VmInfo, MaqetError> {
         let record = self.vm_record(&vm)?;
         let qemu_argv = self.qemu_argv(&record)?;
+        let firmware = self.firmware_info(&record, &qemu_argv)?;
         let run_config = self.config_with_first_boot(&record);
         Ok(VmInfo {
             configuration: crate::results::ConfigurationSummary::of(&record.config),
@@ -217,6 +218,7 @@ impl Maqet {
             config_paths: record.config_paths,
             config_data: record.config,
             qemu_argv,
+            firmware,
         })
     }
 }
@@ -237,6 +239,14 @@ impl Maqet {
             kvm_usable: Maqet::kvm_usable(),
         };
         let mut argv = config::render_qemu_argv(&self.config_with_first_boot(vm), &ctx)?;
+        if let Some((selected, machine)) = self.vm_firmware(vm, &argv)? {
+            let nvram = crate::firmware::nvram_path(&ctx.vm_data_dir);
+            argv.extend(crate::firmware::firmware_args(
+                &selected,
+                machine.as_deref(),
+                &nvram,
+            ));
+        }
         argv.extend(self.vm_paths(vm).control_args());
         if super::guest::wants_agent(&vm.config) {
             argv.extend(self.vm_paths(vm).agent_args());

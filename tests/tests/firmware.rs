@@ -1,0 +1,200 @@
+//! `firmware: uefi` on real firmware (Debian's `ovmf`, found through QEMU's firmware
+//! descriptors) and QEMU under TCG (issue R): the guest boots UEFI and sees
+//! `/sys/firmware/efi`, its NVRAM is a qcow2 in the VM's data directory that `info` shows,
+//! that survives a restart with the variables the firmware wrote, that a live snapshot saves
+//! and loads with the guest's state, that `clone` copies and `rm --clean-storage` deletes;
+//! and a firmware request nothing fits fails naming what was found.
+//!
+//! Build the binaries first: `cargo build -p maqet-cli -p maqet-runner`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use maqet_tests::cli::{add, fails_with, maqet_json, maqet_ok};
+use maqet_tests::{MaqetHome, guest_config_yaml};
+
+/// Seconds `wait --agent` may take: OVMF and the guest boot under TCG on a busy machine.
+const BOOT_WAIT: &str = "240";
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The descriptors Debian's `ovmf` installs; without them this test cannot say anything.
+fn require_ovmf() {
+    let dir = Path::new("/usr/share/qemu/firmware");
+    let found = std::fs::read_dir(dir)
+        .map(|entries| entries.flatten().count())
+        .unwrap_or(0);
+    assert!(
+        found > 0,
+        "no firmware descriptors in {}: install the `ovmf` package (scripts/setup.sh does)",
+        dir.display()
+    );
+}
+
+/// The NVRAM as raw bytes (through `qemu-img convert`, so it reads what the guest sees).
+fn nvram_bytes(nvram: &Path, scratch: &Path) -> Vec<u8> {
+    let raw = scratch.join("vars.raw");
+    let _ = std::fs::remove_file(&raw);
+    let out = std::process::Command::new("qemu-img")
+        .args(["convert", "-U", "-O", "raw"])
+        .arg(nvram)
+        .arg(&raw)
+        .output()
+        .expect("qemu-img runs");
+    assert!(out.status.success(), "qemu-img convert: {out:?}");
+    std::fs::read(&raw).expect("the converted NVRAM")
+}
+
+/// Whether `haystack` holds `name` as UTF-16LE (how UEFI variable names are stored).
+fn holds_variable_name(haystack: &[u8], name: &str) -> bool {
+    let needle: Vec<u8> = name.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+fn exec(home: &MaqetHome, vm: &str, command: &str) -> String {
+    stdout(&maqet_ok(home, &["exec", vm, "--", "sh", "-c", command]))
+}
+
+#[test]
+fn a_uefi_guest_boots_keeps_its_nvram_and_round_trips_a_live_snapshot() {
+    require_ovmf();
+    let home = MaqetHome::new();
+    let extra = "firmware: uefi\nguest_agent: true\nstorage:\n  - name: hdd\n    type: qcow2\n    size: 16M\n";
+    add(&home, "efi", &guest_config_yaml("efi", extra));
+
+    // Before the first start, `info` says which firmware and where the NVRAM will be.
+    let info = maqet_json(&home, &["info", "efi"]);
+    let firmware = &info["firmware"];
+    let nvram = PathBuf::from(firmware["nvram"].as_str().expect("an NVRAM path"));
+    assert_eq!(firmware["nvram_exists"], false, "{info}");
+    assert_eq!(firmware["secure_boot"], false, "{info}");
+    let data_dir = PathBuf::from(info["data_dir"].as_str().unwrap());
+    assert!(nvram.starts_with(&data_dir), "{info}");
+    let argv = info["qemu_argv"].to_string();
+    assert!(argv.contains("pflash1=maqet-fw-vars"), "{argv}");
+    assert!(argv.contains("\"q35,"), "a UEFI VM without `machine` gets q35: {argv}");
+
+    let started = maqet_json(&home, &["start", "efi"]);
+    assert!(
+        started["created_files"].to_string().contains("uefi-vars.qcow2"),
+        "{started}"
+    );
+    maqet_ok(&home, &["wait", "efi", "--agent", "--timeout", BOOT_WAIT]);
+    let efi = exec(&home, "efi", "ls /sys/firmware/efi && echo BOOTED-UEFI");
+    assert!(efi.contains("BOOTED-UEFI"), "the guest sees no EFI: {efi}");
+    let info = maqet_json(&home, &["info", "efi"]);
+    assert_eq!(info["firmware"]["nvram_exists"], true, "{info}");
+
+    // A live snapshot of the UEFI guest holds RAM, the disk and the variables.
+    exec(&home, "efi", "echo before-snapshot > /tmp/marker");
+    let made = maqet_json(
+        &home,
+        &["snapshot", "efi", "create", "hdd", "s1", "--live"],
+    );
+    assert_eq!(made["live"], true, "{made}");
+    let listed = std::process::Command::new("qemu-img")
+        .args(["snapshot", "-U", "-l"])
+        .arg(&nvram)
+        .output()
+        .expect("qemu-img runs");
+    assert!(
+        stdout(&listed).contains("s1"),
+        "the NVRAM has no snapshot s1: {listed:?}"
+    );
+    exec(&home, "efi", "rm /tmp/marker");
+    maqet_ok(
+        &home,
+        &["snapshot", "efi", "load", "hdd", "s1", "--live"],
+    );
+    let back = exec(&home, "efi", "cat /tmp/marker");
+    assert_eq!(back.trim(), "before-snapshot", "the loaded state lacks the file");
+
+    // The firmware wrote its boot variables into the VM's NVRAM; a restart keeps the file.
+    maqet_ok(&home, &["stop", "efi", "--force"]);
+    let scratch = tempfile::tempdir().unwrap();
+    assert!(
+        holds_variable_name(&nvram_bytes(&nvram, scratch.path()), "BootOrder"),
+        "the firmware wrote no BootOrder into {}",
+        nvram.display()
+    );
+    let inode = std::fs::metadata(&nvram).unwrap().ino();
+    let again = maqet_json(&home, &["start", "efi"]);
+    assert_eq!(
+        again["created_files"].as_array().map(Vec::len),
+        Some(0),
+        "nothing is made at the second start: {again}"
+    );
+    maqet_ok(&home, &["wait", "efi", "--agent", "--timeout", BOOT_WAIT]);
+    maqet_ok(&home, &["stop", "efi", "--force"]);
+    assert_eq!(std::fs::metadata(&nvram).unwrap().ino(), inode);
+    assert!(holds_variable_name(
+        &nvram_bytes(&nvram, scratch.path()),
+        "BootOrder"
+    ));
+
+    // `clone` copies the NVRAM; `rm --clean-storage` deletes it.
+    maqet_ok(&home, &["clone", "efi", "efi-copy"]);
+    let copy_info = maqet_json(&home, &["info", "efi-copy"]);
+    let copy = PathBuf::from(copy_info["firmware"]["nvram"].as_str().unwrap());
+    assert_ne!(copy, nvram);
+    assert!(
+        holds_variable_name(&nvram_bytes(&copy, scratch.path()), "BootOrder"),
+        "the clone's NVRAM is not a copy"
+    );
+    let removed = maqet_json(&home, &["rm", "efi", "--force", "--clean-storage"]);
+    assert!(!nvram.exists(), "{removed}");
+    assert!(copy.exists(), "removing the source left the clone's NVRAM");
+}
+
+#[test]
+fn firmware_nothing_fits_names_what_was_found_and_bad_combinations_are_refused() {
+    require_ovmf();
+    let home = MaqetHome::new();
+    // Debian's Secure Boot firmware needs SMM, which only q35 has.
+    add(
+        &home,
+        "pc",
+        &guest_config_yaml("pc", "firmware: uefi\nsecure_boot: true\nmachine: pc\n"),
+    );
+    let err = fails_with(&home, &["start", "pc"], 3);
+    assert!(err.contains("no UEFI firmware fits"), "{err}");
+    assert!(err.contains("40-edk2-x86_64-secure-enrolled.json"), "{err}");
+    assert!(err.contains("machine: q35"), "{err}");
+
+    add(&home, "sb", &guest_config_yaml("sb", "secure_boot: true\n"));
+    let err = fails_with(&home, &["info", "sb"], 3);
+    assert!(err.contains("needs `firmware: uefi`"), "{err}");
+
+    let err = fails_with(
+        &home,
+        &["add", "--name", "typo", "--firmware", "efi"],
+        3,
+    );
+    assert!(err.contains("`bios` or `uefi`"), "{err}");
+
+    // Secure Boot on q35: the enrolled-keys firmware, SMM and the secure flash.
+    add(
+        &home,
+        "q35sb",
+        &guest_config_yaml("q35sb", "firmware: uefi\nsecure_boot: true\n"),
+    );
+    let info = maqet_json(&home, &["info", "q35sb"]);
+    let argv = info["qemu_argv"].to_string();
+    assert!(argv.contains("smm=on"), "{argv}");
+    assert!(
+        argv.contains("driver=cfi.pflash01,property=secure,value=on"),
+        "{argv}"
+    );
+    assert_eq!(info["firmware"]["secure_boot"], true, "{info}");
+    assert!(
+        info["firmware"]["descriptor"]
+            .as_str()
+            .is_some_and(|d| d.ends_with("secure-enrolled.json")),
+        "{info}"
+    );
+}

@@ -13,11 +13,21 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use maqet_tests::cli::{add, fails_with, maqet_json, maqet_ok};
-use maqet_tests::{MaqetHome, guest_config_yaml};
+use maqet_tests::cli::{add, fails_with, maqet_json, maqet_ok, stdout_json};
+use maqet_tests::guest_checks::maqet_slow;
+use maqet_tests::{MaqetHome, efi_guest_config_yaml, guest_config_yaml};
 
 /// Seconds `wait --agent` may take: OVMF and the guest boot under TCG on a busy machine.
-const BOOT_WAIT: &str = "240";
+const BOOT_WAIT: u64 = 240;
+
+fn wait_agent(home: &MaqetHome, vm: &str) {
+    let secs = BOOT_WAIT.to_string();
+    maqet_slow(
+        home,
+        &["wait", vm, "--agent", "--timeout", &secs],
+        BOOT_WAIT,
+    );
+}
 
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -65,7 +75,7 @@ fn a_uefi_guest_boots_keeps_its_nvram_and_round_trips_a_live_snapshot() {
     require_ovmf();
     let home = MaqetHome::new();
     let extra = "firmware: uefi\nguest_agent: true\nstorage:\n  - name: hdd\n    type: qcow2\n    size: 16M\n";
-    add(&home, "efi", &guest_config_yaml("efi", extra));
+    add(&home, "efi", &efi_guest_config_yaml("efi", extra));
 
     // Before the first start, `info` says which firmware and where the NVRAM will be.
     let info = maqet_json(&home, &["info", "efi"]);
@@ -77,14 +87,19 @@ fn a_uefi_guest_boots_keeps_its_nvram_and_round_trips_a_live_snapshot() {
     assert!(nvram.starts_with(&data_dir), "{info}");
     let argv = info["qemu_argv"].to_string();
     assert!(argv.contains("pflash1=maqet-fw-vars"), "{argv}");
-    assert!(argv.contains("\"q35,"), "a UEFI VM without `machine` gets q35: {argv}");
+    assert!(
+        argv.contains("\"q35,"),
+        "a UEFI VM without `machine` gets q35: {argv}"
+    );
 
     let started = maqet_json(&home, &["start", "efi"]);
     assert!(
-        started["created_files"].to_string().contains("uefi-vars.qcow2"),
+        started["created_files"]
+            .to_string()
+            .contains("uefi-vars.qcow2"),
         "{started}"
     );
-    maqet_ok(&home, &["wait", "efi", "--agent", "--timeout", BOOT_WAIT]);
+    wait_agent(&home, "efi");
     let efi = exec(&home, "efi", "ls /sys/firmware/efi && echo BOOTED-UEFI");
     assert!(efi.contains("BOOTED-UEFI"), "the guest sees no EFI: {efi}");
     let info = maqet_json(&home, &["info", "efi"]);
@@ -92,10 +107,13 @@ fn a_uefi_guest_boots_keeps_its_nvram_and_round_trips_a_live_snapshot() {
 
     // A live snapshot of the UEFI guest holds RAM, the disk and the variables.
     exec(&home, "efi", "echo before-snapshot > /tmp/marker");
-    let made = maqet_json(
+    let made = stdout_json(&maqet_slow(
         &home,
-        &["snapshot", "efi", "create", "hdd", "s1", "--live"],
-    );
+        &[
+            "snapshot", "efi", "create", "hdd", "s1", "--live", "--format", "json",
+        ],
+        300,
+    ));
     assert_eq!(made["live"], true, "{made}");
     let listed = std::process::Command::new("qemu-img")
         .args(["snapshot", "-U", "-l"])
@@ -107,12 +125,17 @@ fn a_uefi_guest_boots_keeps_its_nvram_and_round_trips_a_live_snapshot() {
         "the NVRAM has no snapshot s1: {listed:?}"
     );
     exec(&home, "efi", "rm /tmp/marker");
-    maqet_ok(
+    maqet_slow(
         &home,
         &["snapshot", "efi", "load", "hdd", "s1", "--live"],
+        300,
     );
     let back = exec(&home, "efi", "cat /tmp/marker");
-    assert_eq!(back.trim(), "before-snapshot", "the loaded state lacks the file");
+    assert_eq!(
+        back.trim(),
+        "before-snapshot",
+        "the loaded state lacks the file"
+    );
 
     // The firmware wrote its boot variables into the VM's NVRAM; a restart keeps the file.
     maqet_ok(&home, &["stop", "efi", "--force"]);
@@ -129,7 +152,7 @@ fn a_uefi_guest_boots_keeps_its_nvram_and_round_trips_a_live_snapshot() {
         Some(0),
         "nothing is made at the second start: {again}"
     );
-    maqet_ok(&home, &["wait", "efi", "--agent", "--timeout", BOOT_WAIT]);
+    wait_agent(&home, "efi");
     maqet_ok(&home, &["stop", "efi", "--force"]);
     assert_eq!(std::fs::metadata(&nvram).unwrap().ino(), inode);
     assert!(holds_variable_name(
@@ -170,11 +193,7 @@ fn firmware_nothing_fits_names_what_was_found_and_bad_combinations_are_refused()
     let err = fails_with(&home, &["info", "sb"], 3);
     assert!(err.contains("needs `firmware: uefi`"), "{err}");
 
-    let err = fails_with(
-        &home,
-        &["add", "--name", "typo", "--firmware", "efi"],
-        3,
-    );
+    let err = fails_with(&home, &["add", "--name", "typo", "--firmware", "efi"], 3);
     assert!(err.contains("`bios` or `uefi`"), "{err}");
 
     // Secure Boot on q35: the enrolled-keys firmware, SMM and the secure flash.

@@ -324,14 +324,22 @@ impl CommandOutput for VmInfo {
             let _ = writeln!(
                 out,
                 "firmware: uefi{} ({})",
-                if fw.selected.secure_boot { ", Secure Boot" } else { "" },
+                if fw.selected.secure_boot {
+                    ", Secure Boot"
+                } else {
+                    ""
+                },
                 fw.selected.code.display()
             );
             let _ = writeln!(
                 out,
                 "nvram:    {}{}",
                 fw.nvram.display(),
-                if fw.nvram_exists { "" } else { " (made at the first start)" }
+                if fw.nvram_exists {
+                    ""
+                } else {
+                    " (made at the first start)"
+                }
             );
         }
         let _ = write!(out, "command:  {}", shell_words(&self.qemu_argv));

@@ -146,8 +146,14 @@ mod tests {
 
     #[test]
     fn machine_types_are_read_from_any_form() {
-        assert_eq!(machine_type(&words("q -machine q35,accel=tcg")).as_deref(), Some("q35"));
-        assert_eq!(machine_type(&words("q -M type=pc,smm=off")).as_deref(), Some("pc"));
+        assert_eq!(
+            machine_type(&words("q -machine q35,accel=tcg")).as_deref(),
+            Some("q35")
+        );
+        assert_eq!(
+            machine_type(&words("q -M type=pc,smm=off")).as_deref(),
+            Some("pc")
+        );
         assert_eq!(machine_type(&words("q -m 1G")), None);
         assert_eq!(architecture("/usr/bin/qemu-system-aarch64"), "aarch64");
         assert_eq!(architecture("qemu-kvm"), "x86_64");
@@ -155,7 +161,11 @@ mod tests {
 
     #[test]
     fn secure_boot_gets_q35_smm_the_secure_flash_and_two_pflash_nodes() {
-        let argv = firmware_args(&secure(), None, Path::new("/data/vms/1/firmware/uefi-vars.qcow2"));
+        let argv = firmware_args(
+            &secure(),
+            None,
+            Path::new("/data/vms/1/firmware/uefi-vars.qcow2"),
+        );
         assert_eq!(
             argv.join(" "),
             "-machine q35,smm=on,pflash0=maqet-fw-code,pflash1=maqet-fw-vars \
@@ -166,7 +176,10 @@ mod tests {
              -blockdev node-name=maqet-fw-vars,driver=qcow2,file=maqet-fw-vars-file"
         );
         let given = firmware_args(&secure(), Some("q35"), Path::new("/a,b"));
-        assert_eq!(given[1], "smm=on,pflash0=maqet-fw-code,pflash1=maqet-fw-vars");
+        assert_eq!(
+            given[1],
+            "smm=on,pflash0=maqet-fw-code,pflash1=maqet-fw-vars"
+        );
         assert!(given.iter().any(|w| w.ends_with("filename=/a,,b")));
     }
 
@@ -180,6 +193,9 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("remove `-bios`"), "{err}");
-        assert!(matches!(select_for_argv(None, &words("q -bios x"), &[]), Ok(None)));
+        assert!(matches!(
+            select_for_argv(None, &words("q -bios x"), &[]),
+            Ok(None)
+        ));
     }
 }

@@ -87,9 +87,9 @@ impl Descriptor {
 
     /// Whether it runs `machine` (a full type like `pc-q35-9.0`) on `arch`.
     pub fn runs(&self, arch: &str, machine: &str) -> bool {
-        self.targets.iter().any(|t| {
-            t.architecture == arch && t.machines.iter().any(|m| glob_matches(m, machine))
-        })
+        self.targets
+            .iter()
+            .any(|t| t.architecture == arch && t.machines.iter().any(|m| glob_matches(m, machine)))
     }
 }
 
@@ -217,7 +217,16 @@ mod tests {
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(found[0].path, b.join("10-one.json"));
         assert_eq!(found[0].descriptor.description, "mine");
-        assert_eq!(found[0].descriptor.mapping.executable.as_ref().unwrap().format, "raw");
+        assert_eq!(
+            found[0]
+                .descriptor
+                .mapping
+                .executable
+                .as_ref()
+                .unwrap()
+                .format,
+            "raw"
+        );
         assert!(found[0].descriptor.has("secure-boot"));
         assert!(found[0].descriptor.runs("x86_64", "pc-q35-9.0"));
         std::fs::write(b.join("30-bad.json"), "{\"mapping\": 3}").unwrap();

@@ -220,6 +220,8 @@ mod tests {
             .cpu(2)
             .display("none")
             .vga("std")
+            .firmware("uefi")
+            .secure_boot(true)
             .arguments(serde_json::json!([]))
             .args(["-nodefaults"])
             .storage(serde_json::json!([]))

@@ -230,7 +230,7 @@ mod tests {
         assert!(found[0].descriptor.has("secure-boot"));
         assert!(found[0].descriptor.runs("x86_64", "pc-q35-9.0"));
         std::fs::write(b.join("30-bad.json"), "{\"mapping\": 3}").unwrap();
-        let err = load_all(&[b.clone()]).unwrap_err().to_string();
+        let err = load_all(std::slice::from_ref(&b)).unwrap_err().to_string();
         assert!(err.contains("30-bad.json"), "{err}");
     }
 }

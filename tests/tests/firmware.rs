@@ -217,3 +217,110 @@ fn firmware_nothing_fits_names_what_was_found_and_bad_combinations_are_refused()
         "{info}"
     );
 }
+
+/// Eight random bytes from the guest's TPM: a raw TPM2_GetRandom command written to
+/// `/dev/tpm0` and its answer read back (what `tpm2_getrandom 8` sends).
+fn tpm_random(home: &MaqetHome, vm: &str) -> String {
+    let script = "exec 3<>/dev/tpm0; \
+                  printf '\\200\\001\\000\\000\\000\\014\\000\\000\\001\\173\\000\\010' >&3; \
+                  dd bs=64 count=1 <&3 2>/dev/null | od -An -tx1 | tr -d ' \\n'";
+    let out = exec(home, vm, script);
+    // TPM_ST_NO_SESSIONS, size 20, TPM_RC_SUCCESS, 8 bytes follow.
+    assert!(
+        out.starts_with("80010000001400000000") && out.len() == 40,
+        "the TPM did not answer GetRandom: {out:?}"
+    );
+    out[24..].to_string()
+}
+
+fn pid_of(report: &serde_json::Value, key: &str) -> u32 {
+    report[key]
+        .as_u64()
+        .and_then(|p| u32::try_from(p).ok())
+        .unwrap_or_else(|| panic!("no {key} in {report}"))
+}
+
+#[test]
+fn a_tpm_guest_gets_tpm2_and_swtpm_is_supervised_and_readopted_with_qemu() {
+    require_ovmf();
+    assert!(
+        std::process::Command::new("swtpm")
+            .arg("--version")
+            .output()
+            .is_ok(),
+        "swtpm is not installed: install the `swtpm` package (scripts/setup.sh does)"
+    );
+    let home = MaqetHome::new();
+    let extra = "firmware: uefi\ntpm: true\nguest_agent: true\n";
+    add(&home, "tpm", &efi_guest_config_yaml("tpm", extra));
+    let argv = maqet_json(&home, &["info", "tpm"])["qemu_argv"].to_string();
+    assert!(
+        argv.contains("tpm-crb,tpmdev=maqet-tpm"),
+        "q35 gets tpm-crb: {argv}"
+    );
+    maqet_ok(&home, &["start", "tpm"]);
+    let before = maqet_json(&home, &["status", "tpm"]);
+    let swtpm = pid_of(&before, "tpm_pid");
+    let runner = pid_of(&before, "runner_pid");
+    let qemu = pid_of(&before, "pid");
+    wait_agent(&home, "tpm");
+    let version = exec(
+        &home,
+        "tpm",
+        "ls /dev/tpm0 >/dev/null && cat /sys/class/tpm/tpm0/tpm_version_major",
+    );
+    assert_eq!(version.trim(), "2", "the guest has no TPM 2.0");
+    let first = tpm_random(&home, "tpm");
+
+    // The runner dies: the next command's new runner takes over QEMU and swtpm together.
+    // SAFETY: kill(2) has no memory-safety preconditions.
+    assert_eq!(
+        unsafe { libc::kill(runner as libc::pid_t, libc::SIGKILL) },
+        0
+    );
+    assert!(maqet_tests::cli::wait_until_dead(
+        runner,
+        std::time::Duration::from_secs(10)
+    ));
+    assert_ne!(
+        tpm_random(&home, "tpm"),
+        first,
+        "the TPM repeats its random bytes"
+    );
+    let after = maqet_json(&home, &["status", "tpm"]);
+    assert_eq!(pid_of(&after, "pid"), qemu, "{after}");
+    assert_eq!(pid_of(&after, "tpm_pid"), swtpm, "the same swtpm: {after}");
+    assert_ne!(pid_of(&after, "runner_pid"), runner, "{after}");
+    let data_dir = PathBuf::from(
+        maqet_json(&home, &["info", "tpm"])["data_dir"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+    );
+    let log = std::fs::read_to_string(data_dir.join("runner.log")).unwrap_or_default();
+    assert!(
+        log.contains(&format!("supervising swtpm pid {swtpm}")),
+        "the new runner does not watch swtpm:\n{log}"
+    );
+
+    // swtpm ends with QEMU; its state stays for the next start.
+    maqet_ok(&home, &["stop", "tpm", "--force"]);
+    assert!(
+        maqet_tests::cli::wait_until_dead(swtpm, std::time::Duration::from_secs(10)),
+        "swtpm {swtpm} outlived QEMU"
+    );
+    assert!(
+        maqet_json(&home, &["status", "tpm"])
+            .get("tpm_pid")
+            .is_none()
+    );
+    let state: Vec<_> = std::fs::read_dir(data_dir.join("tpm"))
+        .expect("the TPM state directory")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        state.iter().any(|n| n.starts_with("tpm2-")),
+        "no TPM state kept: {state:?}"
+    );
+}

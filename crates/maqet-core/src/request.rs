@@ -158,6 +158,10 @@ pub trait ConfigKeySetters: Sized {
     fn secure_boot(self, value: bool) -> Self {
         self.config_key("secure_boot", value)
     }
+    /// `tpm`: an emulated TPM 2.0 (swtpm).
+    fn tpm(self, value: bool) -> Self {
+        self.config_key("tpm", value)
+    }
     /// `ports`: the port-forward list, as the YAML list would hold it.
     fn ports(self, value: impl Into<Value>) -> Self {
         self.config_key("ports", value)
@@ -222,6 +226,7 @@ mod tests {
             .vga("std")
             .firmware("uefi")
             .secure_boot(true)
+            .tpm(true)
             .arguments(serde_json::json!([]))
             .args(["-nodefaults"])
             .storage(serde_json::json!([]))

@@ -145,6 +145,9 @@ pub struct VmStatusReport {
     /// With first-boot identity: the SSH endpoint chosen at the last start (`maqet ssh`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ssh: Option<SshSummary>,
+    /// With `tpm: true`, while it runs: the pid of the VM's TPM emulator (swtpm).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tpm_pid: Option<u32>,
 }
 
 /// Where `maqet ssh` connects.
@@ -181,6 +184,7 @@ impl VmStatusReport {
             }),
             configuration: ConfigurationSummary::of(&vm.config),
             ssh: None,
+            tpm_pid: None,
         }
     }
 }
@@ -206,6 +210,9 @@ impl CommandOutput for VmStatusReport {
         }
         for forward in &self.configuration.ports {
             let _ = writeln!(out, "port:       {forward}");
+        }
+        if let Some(pid) = self.tpm_pid {
+            let _ = writeln!(out, "tpm:        swtpm pid {pid}");
         }
         if let Some(ssh) = &self.ssh {
             let _ = writeln!(out, "ssh:        {}@{}:{}", ssh.user, ssh.host, ssh.port);

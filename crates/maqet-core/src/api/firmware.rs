@@ -21,7 +21,20 @@ pub struct FirmwareInfo {
     pub nvram_exists: bool,
 }
 
+/// Whether the VM has an emulated TPM (`tpm: true`).
+pub(crate) fn wants_tpm(config: &serde_json::Value) -> bool {
+    config.get("tpm") == Some(&serde_json::Value::Bool(true))
+}
+
 impl Maqet {
+    /// The pid of the VM's TPM emulator while it runs (`status`, `inspect`).
+    pub(crate) fn swtpm_pid(&self, vm: &VmRecord) -> Option<u32> {
+        if !wants_tpm(&vm.config) {
+            return None;
+        }
+        maqet_runner::swtpm::running(&self.vm_paths(vm)).map(|id| id.pid)
+    }
+
     /// The firmware a VM boots and the machine type its argv names: `None` for BIOS.
     pub(crate) fn vm_firmware(
         &self,

@@ -149,6 +149,7 @@ impl Maqet {
             db_path: self.dirs().state_db(),
             paths,
             qemu_argv,
+            swtpm: super::firmware::wants_tpm(&record.config),
         };
         let exe = maqet_runner::find_runner_executable(self.runner_override())?;
         self.progress(&format!("starting VM `{}`", record.name));

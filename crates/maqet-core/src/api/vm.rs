@@ -247,6 +247,10 @@ impl Maqet {
                 &nvram,
             ));
         }
+        if super::firmware::wants_tpm(&vm.config) {
+            let crb = crate::firmware::machine_is_q35(&argv);
+            argv.extend(maqet_runner::swtpm::qemu_args(&self.vm_paths(vm), crb));
+        }
         argv.extend(self.vm_paths(vm).control_args());
         if super::guest::wants_agent(&vm.config) {
             argv.extend(self.vm_paths(vm).agent_args());

@@ -166,6 +166,15 @@ pub const CONFIG_KEYS: &[ConfigKey] = &[
         same_as: &[],
     },
     ConfigKey {
+        name: "tpm",
+        kind: KeyType::Bool,
+        default: Some("false"),
+        doc: "An emulated TPM 2.0: the runner starts `swtpm` (state kept in the VM's data directory under `tpm/`) before QEMU and supervises it with QEMU; `tpm-crb` on q35, `tpm-tis` on other machines.",
+        example: "true",
+        qemu: QemuMapping::Special,
+        same_as: &[],
+    },
+    ConfigKey {
         name: "arguments",
         kind: KeyType::Arguments,
         default: None,

@@ -31,6 +31,11 @@ pub fn machine_type(argv: &[String]) -> Option<String> {
     found
 }
 
+/// Whether the argv's machine is a q35 (which wants `tpm-crb`; others get `tpm-tis`).
+pub fn machine_is_q35(argv: &[String]) -> bool {
+    machine_type(argv).is_some_and(|m| m == "q35" || m.starts_with("pc-q35-"))
+}
+
 /// The target architecture of the QEMU binary (`qemu-system-aarch64` gives `aarch64`;
 /// anything else is taken as x86_64).
 pub fn architecture(binary: &str) -> String {

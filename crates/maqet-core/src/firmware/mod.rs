@@ -14,7 +14,7 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-pub use args::{DEFAULT_UEFI_MACHINE, firmware_args, select_for_argv};
+pub use args::{DEFAULT_UEFI_MACHINE, firmware_args, machine_is_q35, select_for_argv};
 pub use descriptor::{Descriptor, FoundDescriptor, load_all, search_dirs};
 pub use nvram::{NVRAM_FILE, nvram_path, prepare_nvram};
 pub use select::{FirmwareRequest, SelectedFirmware, select};

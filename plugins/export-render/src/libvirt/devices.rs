@@ -380,7 +380,10 @@ mod tests {
         let info = serde_json::json!({"name": "pc", "vm_id": "2", "config": {
             "firmware": "uefi", "machine": "pc", "tpm": true}});
         let xml = super::super::render_domain(&VmView::from_info(&info).unwrap()).unwrap();
-        assert!(xml.contains(r#"<feature enabled="no" name="secure-boot"/>"#), "{xml}");
+        assert!(
+            xml.contains(r#"<feature enabled="no" name="secure-boot"/>"#),
+            "{xml}"
+        );
         assert!(xml.contains(r#"<tpm model="tpm-tis">"#), "{xml}");
         assert!(!xml.contains("<loader"), "{xml}");
         let bios = serde_json::json!({"name": "b", "vm_id": "3", "config": {}});

@@ -43,6 +43,12 @@ command -v ssh >/dev/null || need+=(openssh-client)
 command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
 [ -f /usr/lib/grub/i386-pc/boot.img ] || need+=(grub-pc-bin)
 command -v sfdisk >/dev/null || need+=(fdisk)
+# `firmware: uefi` / `secure_boot` / `tpm` and tests/tests/firmware.rs: OVMF with its QEMU
+# firmware descriptors (/usr/share/qemu/firmware), swtpm for the emulated TPM, and tpm2-tools.
+[ -d /usr/share/qemu/firmware ] && ls /usr/share/qemu/firmware/*.json >/dev/null 2>&1 || need+=(ovmf)
+command -v swtpm >/dev/null || need+=(swtpm)
+command -v swtpm_setup >/dev/null || need+=(swtpm-tools)
+command -v tpm2_getrandom >/dev/null || need+=(tpm2-tools)
 # bench/run-all.sh (hand-run, not CI) profiles `maqet start` with strace.
 command -v strace >/dev/null || need+=(strace)
 if [ ${#need[@]} -gt 0 ]; then

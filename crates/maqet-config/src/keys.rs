@@ -39,6 +39,8 @@ pub enum KeyType {
     SshKeys,
     /// cloud-init data: a mapping, or text used as it is.
     CloudData,
+    /// The firmware: `bios` or `uefi`.
+    Firmware,
 }
 
 /// How a key becomes QEMU arguments.
@@ -145,6 +147,33 @@ pub const CONFIG_KEYS: &[ConfigKey] = &[
         example: "std",
         qemu: QemuMapping::Option("vga"),
         same_as: &["vga"],
+    },
+    ConfigKey {
+        name: "firmware",
+        kind: KeyType::Firmware,
+        default: Some("bios"),
+        doc: "Firmware: `bios` (QEMU's built-in BIOS) or `uefi`, chosen from QEMU's firmware descriptors (`/usr/share/qemu/firmware`, the `ovmf` package) with the VM's own variable store (NVRAM, qcow2 in its data directory); a config without `machine` gets `q35`.",
+        example: "uefi",
+        qemu: QemuMapping::Special,
+        same_as: &[],
+    },
+    ConfigKey {
+        name: "secure_boot",
+        kind: KeyType::Bool,
+        default: Some("false"),
+        doc: "With `firmware: uefi`: UEFI firmware with Secure Boot enforced (keys enrolled, SMM on); the guest must boot signed code (shim).",
+        example: "true",
+        qemu: QemuMapping::Special,
+        same_as: &[],
+    },
+    ConfigKey {
+        name: "tpm",
+        kind: KeyType::Bool,
+        default: Some("false"),
+        doc: "An emulated TPM 2.0: the runner starts `swtpm` (state kept in the VM's data directory under `tpm/`) before QEMU and supervises it with QEMU; `tpm-crb` on q35, `tpm-tis` on other machines.",
+        example: "true",
+        qemu: QemuMapping::Special,
+        same_as: &[],
     },
     ConfigKey {
         name: "arguments",

@@ -50,7 +50,7 @@ pub use error::{ConfigError, Location};
 pub use keys::{CONFIG_KEYS, ConfigKey, KeyType, closest};
 pub use merge::merge_config;
 pub use paths::{resolve_config_paths, resolve_path};
-pub use typed::{CloudData, MemorySize, ShutdownVia, VmConfig};
+pub use typed::{CloudData, Firmware, MemorySize, ShutdownVia, VmConfig};
 pub use validate::{check_vm_name, validate_config};
 pub use yaml::{Position, SourceDoc};
 

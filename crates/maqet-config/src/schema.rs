@@ -50,6 +50,7 @@ fn key_schema(kind: KeyType) -> Value {
         KeyType::Storage => json!({"type": "array", "items": drive_schema()}),
         KeyType::Bool => json!({"type": "boolean"}),
         KeyType::ShutdownMethod => json!({"enum": ["acpi", "agent"]}),
+        KeyType::Firmware => json!({"enum": crate::Firmware::CHOICES}),
         KeyType::UserName => json!({"type": "string", "pattern": "^[a-z_][a-z0-9_-]{0,31}$"}),
         KeyType::Hostname => json!({"type": "string", "minLength": 1, "maxLength": 253}),
         KeyType::SshKeys => json!({"type": "array", "items": {"type": "string"}}),

@@ -46,6 +46,15 @@ pub struct VmConfig {
     /// `vga`: the video card.
     #[serde(deserialize_with = "lenient")]
     pub vga: Option<String>,
+    /// `firmware`: BIOS (QEMU's built-in) or UEFI from QEMU's firmware descriptors.
+    #[serde(deserialize_with = "lenient")]
+    pub firmware: Firmware,
+    /// `secure_boot`: with UEFI, firmware that enforces Secure Boot.
+    #[serde(deserialize_with = "lenient")]
+    pub secure_boot: bool,
+    /// `tpm`: an emulated TPM 2.0 (swtpm, supervised by the runner).
+    #[serde(deserialize_with = "lenient")]
+    pub tpm: bool,
     /// `arguments`: QEMU options as structured entries, the escape hatch for what no key sets.
     #[serde(deserialize_with = "lenient")]
     pub arguments: Vec<Value>,
@@ -140,6 +149,31 @@ pub enum ShutdownVia {
     Acpi,
     /// The guest agent's `guest-shutdown`.
     Agent,
+}
+
+/// The firmware a VM boots.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Firmware {
+    /// QEMU's built-in BIOS (SeaBIOS).
+    #[default]
+    Bios,
+    /// UEFI (OVMF), chosen from QEMU's firmware descriptors.
+    Uefi,
+}
+
+impl Firmware {
+    /// The accepted spellings, for messages and the schema.
+    pub const CHOICES: &'static [&'static str] = &["bios", "uefi"];
+
+    /// Reads the `firmware` key's value.
+    pub fn parse(text: &str) -> Option<Firmware> {
+        match text {
+            "bios" => Some(Firmware::Bios),
+            "uefi" => Some(Firmware::Uefi),
+            _ => None,
+        }
+    }
 }
 
 /// Guest RAM: whole bytes, a multiple of 8 KiB, read from `512M`, `4G` or a bare number of

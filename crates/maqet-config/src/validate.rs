@@ -261,6 +261,13 @@ fn check_type(kind: KeyType, value: &Value) -> Result<(), TypeError> {
                 describe(value)
             ))),
         },
+        KeyType::Firmware => match value.as_str() {
+            Some(text) if crate::Firmware::parse(text).is_some() => Ok(()),
+            _ => Err(top(format!(
+                "must be `bios` or `uefi`, got {}",
+                describe(value)
+            ))),
+        },
         KeyType::UserName => match value {
             Value::String(s) => maqet_seed::cloud_config::check_user_name(s).map_err(top),
             other => Err(top(format!("must be text, got {}", describe(other)))),

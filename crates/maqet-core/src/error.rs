@@ -31,6 +31,9 @@ pub enum MaqetError {
     /// A snapshot could not be taken, loaded, deleted or listed.
     #[error(transparent)]
     Snapshot(Box<SnapshotError>),
+    /// No firmware fits a UEFI VM, or its variable store cannot be prepared.
+    #[error(transparent)]
+    Firmware(Box<crate::firmware::FirmwareError>),
     /// No VM has this name or id.
     #[error("no VM is named or has the id `{0}`; `maqet ls` lists the VMs")]
     VmNotFound(String),
@@ -369,6 +372,7 @@ impl MaqetError {
                 _ => ErrorKind::Failure,
             },
             MaqetError::Snapshot(e) => e.kind(),
+            MaqetError::Firmware(e) => e.kind(),
             MaqetError::VmNotFound(_) => ErrorKind::NotFound,
             MaqetError::AlreadyRunning { .. }
             | MaqetError::OrphanRunning { .. }

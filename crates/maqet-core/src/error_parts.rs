@@ -78,6 +78,12 @@ pub(crate) fn config_error_kind(err: &ConfigError) -> ErrorKind {
     }
 }
 
+impl From<crate::firmware::FirmwareError> for MaqetError {
+    fn from(err: crate::firmware::FirmwareError) -> MaqetError {
+        MaqetError::Firmware(Box::new(err))
+    }
+}
+
 impl From<ConfigError> for MaqetError {
     fn from(err: ConfigError) -> MaqetError {
         MaqetError::Config(Box::new(err))

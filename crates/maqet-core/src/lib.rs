@@ -68,6 +68,7 @@ pub mod dirs;
 mod error;
 mod error_kind;
 mod error_parts;
+pub mod firmware;
 pub mod first_boot;
 mod host_ports;
 mod identity;

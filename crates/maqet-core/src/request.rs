@@ -150,6 +150,18 @@ pub trait ConfigKeySetters: Sized {
     fn guest_agent(self, value: bool) -> Self {
         self.config_key("guest_agent", value)
     }
+    /// `firmware`: `bios` or `uefi`.
+    fn firmware(self, value: impl Into<String>) -> Self {
+        self.config_key("firmware", value.into())
+    }
+    /// `secure_boot`: UEFI Secure Boot enforced (with `firmware: uefi`).
+    fn secure_boot(self, value: bool) -> Self {
+        self.config_key("secure_boot", value)
+    }
+    /// `tpm`: an emulated TPM 2.0 (swtpm).
+    fn tpm(self, value: bool) -> Self {
+        self.config_key("tpm", value)
+    }
     /// `ports`: the port-forward list, as the YAML list would hold it.
     fn ports(self, value: impl Into<Value>) -> Self {
         self.config_key("ports", value)
@@ -212,6 +224,9 @@ mod tests {
             .cpu(2)
             .display("none")
             .vga("std")
+            .firmware("uefi")
+            .secure_boot(true)
+            .tpm(true)
             .arguments(serde_json::json!([]))
             .args(["-nodefaults"])
             .storage(serde_json::json!([]))

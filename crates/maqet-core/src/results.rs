@@ -132,6 +132,9 @@ pub struct VmStatusReport {
     /// With first-boot identity: the SSH endpoint chosen at the last start (`maqet ssh`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ssh: Option<SshSummary>,
+    /// With `tpm: true`, while it runs: the pid of the VM's TPM emulator (swtpm).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tpm_pid: Option<u32>,
 }
 
 /// Where `maqet ssh` connects.
@@ -168,6 +171,7 @@ impl VmStatusReport {
             }),
             configuration: ConfigurationSummary::of(&vm.config),
             ssh: None,
+            tpm_pid: None,
         }
     }
 }
@@ -193,6 +197,9 @@ impl CommandOutput for VmStatusReport {
         }
         for forward in &self.configuration.ports {
             let _ = writeln!(out, "port:       {forward}");
+        }
+        if let Some(pid) = self.tpm_pid {
+            let _ = writeln!(out, "tpm:        swtpm pid {pid}");
         }
         if let Some(ssh) = &self.ssh {
             let _ = writeln!(out, "ssh:        {}@{}:{}", ssh.user, ssh.host, ssh.port);
@@ -270,6 +277,9 @@ pub struct VmInfo {
     pub data_dir: PathBuf,
     /// The QEMU command line this config produces, control sockets included.
     pub qemu_argv: Vec<String>,
+    /// The UEFI firmware and NVRAM (`firmware: uefi` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub firmware: Option<crate::api::FirmwareInfo>,
 }
 
 impl CommandOutput for VmInfo {
@@ -302,6 +312,28 @@ impl CommandOutput for VmInfo {
                     .as_deref()
                     .map(|f| format!(" {f}"))
                     .unwrap_or_default()
+            );
+        }
+        if let Some(fw) = &self.firmware {
+            let _ = writeln!(
+                out,
+                "firmware: uefi{} ({})",
+                if fw.selected.secure_boot {
+                    ", Secure Boot"
+                } else {
+                    ""
+                },
+                fw.selected.code.display()
+            );
+            let _ = writeln!(
+                out,
+                "nvram:    {}{}",
+                fw.nvram.display(),
+                if fw.nvram_exists {
+                    ""
+                } else {
+                    " (made at the first start)"
+                }
             );
         }
         let _ = write!(out, "command:  {}", shell_words(&self.qemu_argv));

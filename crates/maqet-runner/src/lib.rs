@@ -24,6 +24,7 @@
 //!     db_path: "/home/me/.local/share/maqet/state.db".into(),
 //!     paths,
 //!     qemu_argv,
+//!     swtpm: false,
 //! };
 //! let runner = find_runner_executable(None)?;
 //! let started = start(&runner, &spec, Duration::from_secs(30))?;
@@ -49,6 +50,7 @@ mod spec;
 mod start;
 mod stop;
 mod stop_graceful;
+pub mod swtpm;
 
 pub use error::{ErrorKind, RemoteText, RunnerError};
 pub use locate::{RUNNER_ENV, RUNNER_NAME, find_runner_executable};

@@ -20,6 +20,10 @@ pub struct LaunchSpec {
     pub paths: VmPaths,
     /// QEMU's full argv, binary first, with [`VmPaths::control_args`] already included.
     pub qemu_argv: Vec<String>,
+    /// Start the VM's swtpm ([`crate::swtpm`]) before QEMU (`tpm: true`; the argv has
+    /// [`crate::swtpm::qemu_args`]).
+    #[serde(default)]
+    pub swtpm: bool,
 }
 
 /// Everything a runner needs to take over a QEMU whose runner is gone.

@@ -193,6 +193,12 @@ pub struct VmView {
     pub ports: Vec<PortForward>,
     /// maqet's `guest_agent` key.
     pub guest_agent: bool,
+    /// maqet's `firmware: uefi`: libvirt selects UEFI firmware (`<os firmware='efi'>`).
+    pub uefi: bool,
+    /// maqet's `secure_boot`: firmware with Secure Boot and keys enrolled, SMM on.
+    pub secure_boot: bool,
+    /// maqet's `tpm`: an emulated TPM 2.0 (swtpm under libvirt too).
+    pub tpm: bool,
     /// A virtio RNG fed from /dev/urandom.
     pub rng: bool,
     /// A virtio memory balloon.
@@ -258,6 +264,9 @@ impl VmView {
             nics: Vec::new(),
             ports: read_ports(&config),
             guest_agent: config.guest_agent,
+            uefi: config.firmware == maqet_config::Firmware::Uefi,
+            secure_boot: config.secure_boot,
+            tpm: config.tpm,
             rng: false,
             balloon: false,
             usb_inputs: Vec::new(),
@@ -289,6 +298,10 @@ impl VmView {
         all.extend(options::from_raw_args(&config.args));
         let user_net = model::apply_options(&mut vm, all).map_err(problem)?;
         model::add_qemu_defaults(&mut vm, user_net);
+        if vm.uefi && vm.machine.is_none() {
+            // maqet gives a UEFI VM without `machine` a q35.
+            vm.machine = Some("q35".to_owned());
+        }
         let argv: Vec<String> = info["qemu_argv"]
             .as_array()
             .into_iter()

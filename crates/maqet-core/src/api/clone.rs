@@ -195,6 +195,21 @@ impl Maqet {
             };
             report.push(entry);
         }
+        // A UEFI VM's variable store (boot entries, enrolled keys) goes with it.
+        let nvram = crate::firmware::nvram_path(&self.dirs().vm_data_dir(&source.id));
+        if nvram.is_file() {
+            let dst = crate::firmware::nvram_path(&target_dir);
+            if let Some(dir) = dst.parent() {
+                crate::dirs::create_private_dir(dir)?;
+            }
+            let made = qemu_img.convert(&nvram, &dst, maqet_storage::ImageFormat::Qcow2, None)?;
+            created.0.push(made.path);
+            let note = nvram.with_file_name("uefi-vars.template");
+            if note.is_file() {
+                std::fs::copy(&note, dst.with_file_name("uefi-vars.template"))
+                    .map_err(|e| MaqetError::io("copying the UEFI variable store's note", e))?;
+            }
+        }
         let shared: Vec<&std::path::Path> = report
             .iter()
             .filter(|d| d.method == "shared")
@@ -215,7 +230,11 @@ impl Maqet {
                 tx.register_storage(&StorageEntry {
                     vm_id: record.id.clone(),
                     path: path.clone(),
-                    role: role.into(),
+                    role: if path.ends_with(crate::firmware::NVRAM_FILE) {
+                        "nvram".into()
+                    } else {
+                        role.into()
+                    },
                     created_by_maqet: true,
                     size_bytes: std::fs::metadata(path).ok().map(|m| m.len()),
                     created_at: String::new(),

@@ -123,6 +123,8 @@ impl Maqet {
         let created_files = self.prepare_storage(&record)?;
         self.prepare_first_boot(&record)?;
         let mut qemu_argv = self.qemu_argv(&record)?;
+        let mut created_files = created_files;
+        created_files.extend(self.prepare_firmware(&record, &qemu_argv)?);
         if ephemeral {
             qemu_argv.push("-snapshot".into());
         }
@@ -144,6 +146,7 @@ impl Maqet {
             db_path: self.dirs().state_db(),
             paths,
             qemu_argv,
+            swtpm: super::firmware::wants_tpm(&record.config),
         };
         let exe = maqet_runner::find_runner_executable(self.runner_override())?;
         self.progress(&format!("starting VM `{}`", record.name));

@@ -319,11 +319,17 @@ impl Maqet {
                 &uuid::Uuid::new_v4().simple().to_string()[..8]
             )
         };
+        // A UEFI VM's variables are part of its state: they are saved and loaded with it.
+        let devices: Vec<&str> = if crate::firmware::is_uefi(&record.config) {
+            vec![node, crate::firmware::VARS_NODE]
+        } else {
+            vec![node]
+        };
         self.block_on(async {
             let qmp = self.qmp_client(record).await?;
             if action == SnapshotAction::Delete || (action == SnapshotAction::Create && exists) {
                 let id = job("delete");
-                qmp.snapshot_delete(&id, name, &[node])
+                qmp.snapshot_delete(&id, name, &devices)
                     .await
                     .map_err(|e| fail("delete", e))?;
                 qmp.wait_job(&id, LIVE_SNAPSHOT_TIMEOUT)
@@ -334,7 +340,7 @@ impl Maqet {
                 SnapshotAction::Create => {
                     let id = job("save");
                     self.progress(&format!("saving snapshot {name} of VM {}", record.name));
-                    qmp.snapshot_save(&id, name, node, &[node])
+                    qmp.snapshot_save(&id, name, node, &devices)
                         .await
                         .map_err(|e| fail("save", e))?;
                     qmp.wait_job(&id, LIVE_SNAPSHOT_TIMEOUT)
@@ -344,7 +350,7 @@ impl Maqet {
                 SnapshotAction::Load => {
                     let id = job("load");
                     self.progress(&format!("loading snapshot {name} into VM {}", record.name));
-                    qmp.snapshot_load(&id, name, node, &[node])
+                    qmp.snapshot_load(&id, name, node, &devices)
                         .await
                         .map_err(|e| fail("load", e))?;
                     qmp.wait_job(&id, LIVE_SNAPSHOT_TIMEOUT)

@@ -96,6 +96,7 @@ impl Maqet {
         let record = self.reconcile(self.vm_record(&vm)?, false);
         let mut report = VmStatusReport::of(&record);
         report.ssh = self.ssh_summary(&record);
+        report.tpm_pid = self.swtpm_pid(&record);
         Ok(report)
     }
 
@@ -108,6 +109,7 @@ impl Maqet {
         let record = self.reconcile(self.vm_record(&vm)?, false);
         let mut status = VmStatusReport::of(&record);
         status.ssh = self.ssh_summary(&record);
+        status.tpm_pid = self.swtpm_pid(&record);
         let process = record.qemu.map(|q| process_facts(q.pid));
         let qmp = match &record.qmp_socket {
             Some(sock) if status.is_running => {

@@ -210,6 +210,7 @@ impl Maqet {
     ) -> Result<VmInfo, MaqetError> {
         let record = self.vm_record(&vm)?;
         let qemu_argv = self.qemu_argv(&record)?;
+        let firmware = self.firmware_info(&record, &qemu_argv)?;
         let run_config = self.config_with_first_boot(&record);
         Ok(VmInfo {
             configuration: crate::results::ConfigurationSummary::of(&record.config),
@@ -221,6 +222,7 @@ impl Maqet {
             config_paths: record.config_paths,
             config_data: record.config,
             qemu_argv,
+            firmware,
         })
     }
 }
@@ -241,6 +243,18 @@ impl Maqet {
             kvm_usable: Maqet::kvm_usable(),
         };
         let mut argv = config::render_qemu_argv(&self.config_with_first_boot(vm), &ctx)?;
+        if let Some((selected, machine)) = self.vm_firmware(vm, &argv)? {
+            let nvram = crate::firmware::nvram_path(&ctx.vm_data_dir);
+            argv.extend(crate::firmware::firmware_args(
+                &selected,
+                machine.as_deref(),
+                &nvram,
+            ));
+        }
+        if super::firmware::wants_tpm(&vm.config) {
+            let crb = crate::firmware::machine_is_q35(&argv);
+            argv.extend(maqet_runner::swtpm::qemu_args(&self.vm_paths(vm), crb));
+        }
         argv.extend(self.vm_paths(vm).control_args());
         if super::guest::wants_agent(&vm.config) {
             argv.extend(self.vm_paths(vm).agent_args());

@@ -14,6 +14,7 @@ mod record;
 mod rotate;
 mod serial_watch;
 mod startup;
+mod swtpm_watch;
 
 use std::io::Read;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
@@ -185,6 +186,7 @@ pub async fn run(job: Job, runner: ProcessIdentity, mut pipe: ReadyPipe) -> u8 {
     let Some((mut qemu, qemu_id, qmp, first)) = got else {
         // A QEMU that could not be adopted may still run: its sockets stay.
         if !adopting {
+            swtpm_watch::end(&paths).await;
             remove_runtime_files(&paths, false);
         }
         return 1;
@@ -263,6 +265,7 @@ pub async fn run(job: Job, runner: ProcessIdentity, mut pipe: ReadyPipe) -> u8 {
     let mut shutdown = None;
     let mut events_open = true;
     tokio::spawn(serial_watch::watch(paths.clone()));
+    swtpm_watch::watch(&paths);
     let exit = loop {
         tokio::select! {
             exit = qemu.wait() => break Some(exit),
@@ -295,6 +298,7 @@ pub async fn run(job: Job, runner: ProcessIdentity, mut pipe: ReadyPipe) -> u8 {
         shutdown.as_deref().unwrap_or("none")
     );
     recorder.record_exit(&qemu_id, status, &reason);
+    swtpm_watch::end(&paths).await;
     remove_runtime_files(&paths, true);
     0
 }

@@ -60,6 +60,16 @@ pub(super) async fn launch(
             return None;
         }
     };
+    if spec.swtpm {
+        match maqet_runner::swtpm::start(paths) {
+            Ok(id) => log!("swtpm pid {} serves the TPM", id.pid),
+            Err(text) => {
+                record_failure(recorder, "the TPM emulator (swtpm) did not start");
+                fail(pipe, FailureKind::Other, &text, String::new());
+                return None;
+            }
+        }
+    }
     log!("starting QEMU: {}", spec.qemu_argv.join(" "));
     crash_point("before-spawn");
     let spawned = qemu::spawn(&spec.qemu_argv, listener.as_fd());

@@ -79,6 +79,7 @@ impl TestVm {
             db_path: self.db_path.clone(),
             paths: self.paths.clone(),
             qemu_argv: argv,
+            swtpm: false,
         }
     }
 

@@ -80,6 +80,21 @@ pub(super) fn write_devices(
                     Ok(())
                 })?;
         }
+        if vm.tpm {
+            let model = if vm.machine_or_default().starts_with("q35") {
+                "tpm-crb"
+            } else {
+                "tpm-tis"
+            };
+            w.create_element("tpm")
+                .with_attribute(("model", model))
+                .write_inner_content(|w| {
+                    w.create_element("backend")
+                        .with_attributes([("type", "emulator"), ("version", "2.0")])
+                        .write_empty()?;
+                    Ok(())
+                })?;
+        }
         write_graphics(w, &vm.display)?;
         if let Some(model) = &vm.video {
             w.create_element("video").write_inner_content(|w| {
@@ -342,5 +357,37 @@ mod tests {
         assert_eq!(drive_letters(25), "z");
         assert_eq!(drive_letters(26), "aa");
         assert_eq!(drive_letters(27), "ab");
+    }
+
+    #[test]
+    fn uefi_secure_boot_and_tpm_become_libvirt_firmware_and_tpm_elements() {
+        let info = serde_json::json!({"name": "sb", "vm_id": "1", "config": {
+            "firmware": "uefi", "secure_boot": true, "tpm": true}});
+        let vm = VmView::from_info(&info).unwrap();
+        let xml = super::super::render_domain(&vm).unwrap();
+        for part in [
+            r#"<os firmware="efi">"#,
+            r#"machine="q35""#,
+            r#"<feature enabled="yes" name="secure-boot"/>"#,
+            r#"<feature enabled="yes" name="enrolled-keys"/>"#,
+            r#"<loader secure="yes"/>"#,
+            r#"<smm state="on"/>"#,
+            r#"<tpm model="tpm-crb">"#,
+            r#"<backend type="emulator" version="2.0"/>"#,
+        ] {
+            assert!(xml.contains(part), "{part} missing:\n{xml}");
+        }
+        let info = serde_json::json!({"name": "pc", "vm_id": "2", "config": {
+            "firmware": "uefi", "machine": "pc", "tpm": true}});
+        let xml = super::super::render_domain(&VmView::from_info(&info).unwrap()).unwrap();
+        assert!(
+            xml.contains(r#"<feature enabled="no" name="secure-boot"/>"#),
+            "{xml}"
+        );
+        assert!(xml.contains(r#"<tpm model="tpm-tis">"#), "{xml}");
+        assert!(!xml.contains("<loader"), "{xml}");
+        let bios = serde_json::json!({"name": "b", "vm_id": "3", "config": {}});
+        let xml = super::super::render_domain(&VmView::from_info(&bios).unwrap()).unwrap();
+        assert!(!xml.contains("firmware") && !xml.contains("<tpm"), "{xml}");
     }
 }

@@ -197,8 +197,14 @@ fn write_domain(
         text_element(w, "vcpu", &vm.cpus.to_string())?;
         write_os(w, vm)?;
         if arch(vm) == "x86_64" || arch(vm) == "i386" {
-            w.create_element("features")
-                .write_inner_content(|w| w.create_element("acpi").write_empty().map(|_| ()))?;
+            w.create_element("features").write_inner_content(|w| {
+                w.create_element("acpi").write_empty()?;
+                if vm.secure_boot {
+                    // Secure Boot firmware keeps its variables safe in SMM.
+                    empty_with(w, "smm", "state", "on")?;
+                }
+                Ok(())
+            })?;
         }
         write_cpu(w, vm)?;
         if let Some(offset) = &vm.clock {
@@ -244,12 +250,31 @@ fn write_metadata(w: &mut XmlWriter, vm: &VmView, options: &LibvirtOptions) -> X
 }
 
 fn write_os(w: &mut XmlWriter, vm: &VmView) -> XmlResult {
-    w.create_element("os").write_inner_content(|w| {
+    let mut os = w.create_element("os");
+    if vm.uefi {
+        // libvirt picks the firmware from QEMU's descriptors, as maqet does.
+        os = os.with_attribute(("firmware", "efi"));
+    }
+    os.write_inner_content(|w| {
         let mut os_type = w.create_element("type").with_attribute(("arch", arch(vm)));
         if let Some(machine) = &vm.machine {
             os_type = os_type.with_attribute(("machine", machine.as_str()));
         }
         os_type.write_text_content(BytesText::new("hvm"))?;
+        if vm.uefi {
+            let on = |yes: bool| if yes { "yes" } else { "no" };
+            w.create_element("firmware").write_inner_content(|w| {
+                for name in ["secure-boot", "enrolled-keys"] {
+                    w.create_element("feature")
+                        .with_attributes([("enabled", on(vm.secure_boot)), ("name", name)])
+                        .write_empty()?;
+                }
+                Ok(())
+            })?;
+            if vm.secure_boot {
+                empty_with(w, "loader", "secure", "yes")?;
+            }
+        }
         if let Some(bios) = &vm.bios {
             w.create_element("loader")
                 .with_attribute(("type", "rom"))

@@ -23,7 +23,7 @@ pub struct FirmwareInfo {
 
 /// Whether the VM has an emulated TPM (`tpm: true`).
 pub(crate) fn wants_tpm(config: &serde_json::Value) -> bool {
-    config.get("tpm") == Some(&serde_json::Value::Bool(true))
+    crate::config::VmConfig::from_value(config).tpm
 }
 
 impl Maqet {

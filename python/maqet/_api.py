@@ -99,7 +99,7 @@ def _generated(command: Dict[str, Any]) -> str:
             elif p["default"] is not None:
                 default = p["default"]
                 try:
-                    default = int(default) if p["kind"] == "int" else float(default) if p["kind"] == "float" else default
+                    default = int(default) if p["kind"] == "int" else float(default) if p["kind"] in ("float", "duration") else default
                 except ValueError:
                     pass
             optional.append((f"{n}={default!r}", f"{n}={n}"))

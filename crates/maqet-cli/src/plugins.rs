@@ -135,6 +135,7 @@ impl PluginSet {
                             possible_values: p.choices.clone(),
                             confirm: None,
                             answers_yes: false,
+                            one_of: None,
                         })
                         .collect(),
                     origin: Origin::Plugin(index),

@@ -81,7 +81,7 @@ impl PyMaqet {
         for id in ours {
             let result = self.run(py, Context::Plain, move |m| {
                 let stop = StopRequest {
-                    timeout: CLOSE_STOP_TIMEOUT,
+                    timeout: CLOSE_STOP_TIMEOUT.into(),
                     ..StopRequest::new(id)
                 };
                 match m.execute(stop) {
@@ -273,7 +273,7 @@ impl PyMaqet {
         let vm = self.run(py, Context::Plain, move |m| {
             let stop = StopRequest {
                 force,
-                timeout,
+                timeout: timeout.into(),
                 ..StopRequest::new(vm_id)
             };
             m.execute(stop).map(|r| VMInstance::stopped(&r))

@@ -25,6 +25,7 @@ mod state;
 mod status;
 mod storage;
 mod vm;
+mod wait_for;
 mod watch;
 
 pub use attach::AttachedStorage;
@@ -44,6 +45,7 @@ pub use snapshot::{
 };
 pub use state::RebuildReport;
 pub use storage::{DriveStorageInfo, StorageInfoReport, StorageVerification, VerifiedFile};
+pub use wait_for::WaitCondition;
 
 // The `*Request` / `*Builder` types `#[api_requests]` generates next to each command.
 pub use attach::*;

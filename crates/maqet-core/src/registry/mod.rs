@@ -7,14 +7,18 @@ mod args;
 mod choices;
 mod config_flags;
 mod groups;
+mod one_of;
 mod output;
+mod quantities;
 
 pub use args::{ArgType, Args, ConfigOverrides, KeyValues};
 pub(crate) use choices::choice_arg;
 pub use choices::{Choice, parse_choice};
 pub use config_flags::{conf_defaults_for_unset, config_flag_keys, config_flag_value};
 pub use groups::{ApiGroup, check_groups, group_about, groups};
+pub use one_of::{OneOf, concat_params, exactly_one, params_len};
 pub use output::{ByteStream, CommandOutput, Output, Passthrough, pretty_json};
+pub use quantities::{ByteSizeArg, DurationArg, Resolve};
 
 use crate::{Maqet, MaqetError};
 
@@ -30,6 +34,10 @@ pub enum ParamKind {
     Int,
     /// A floating-point number.
     Float,
+    /// A duration: a number of seconds (`30`, `1.5`) or a number with units (`2m`, `500ms`).
+    Duration,
+    /// A size in bytes: `4G`, `512M`, or a plain number of bytes.
+    ByteSize,
     /// A filesystem path; relative paths are taken against the caller's working directory.
     Path,
     /// Zero or more strings (repeatable flag, or a positional list).
@@ -42,7 +50,7 @@ pub enum ParamKind {
 }
 
 /// One parameter of a registered command.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, Clone, Copy, serde::Serialize)]
 pub struct ParamSpec {
     /// Name in Rust and in JSON arguments (snake_case).
     pub name: &'static str,
@@ -69,6 +77,9 @@ pub struct ParamSpec {
     pub confirm: Option<&'static str>,
     /// Setting this flag answers every [`ParamSpec::confirm`] question with yes (`--force`).
     pub answers_yes: bool,
+    /// The group of mutually exclusive flags this one belongs to (a [`OneOf`] enum, such as
+    /// `wait`'s conditions): exactly one flag of a group is given.
+    pub one_of: Option<&'static str>,
 }
 
 /// Invokes a command with JSON arguments.

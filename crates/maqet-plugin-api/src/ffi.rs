@@ -16,7 +16,7 @@ use crate::spec::{CommandSpec, ParamKind, ParamSpec};
 /// Expands to the interface version as a literal, so it can be spliced into strings.
 macro_rules! interface_version_literal {
     () => {
-        2
+        3
     };
 }
 pub(crate) use interface_version_literal;
@@ -35,9 +35,29 @@ pub struct PluginModule {
     pub version: extern "C" fn() -> RString,
     /// The commands the plugin offers.
     pub commands: extern "C" fn() -> RVec<CommandSpecFfi>,
-    /// Runs one command: JSON arguments in, JSON result or error message out.
+    /// Runs one command: JSON arguments in, JSON result or a typed failure out.
     #[sabi(last_prefix_field)]
-    pub invoke: extern "C" fn(RStr<'_>, RStr<'_>, HostHandle) -> RResult<RString, RString>,
+    pub invoke: extern "C" fn(RStr<'_>, RStr<'_>, HostHandle) -> RResult<RString, FailureFfi>,
+}
+
+/// FFI form of [`CommandFailure`](crate::CommandFailure): the kind as itself, the message as
+/// an `RString`.
+#[repr(C)]
+#[derive(StableAbi, Debug)]
+pub struct FailureFfi {
+    /// What kind of failure it is (maqet's exit code).
+    pub kind: crate::ErrorKind,
+    /// What the plugin says.
+    pub message: RString,
+}
+
+impl From<crate::CommandFailure> for FailureFfi {
+    fn from(failure: crate::CommandFailure) -> Self {
+        FailureFfi {
+            kind: failure.kind,
+            message: failure.message.into(),
+        }
+    }
 }
 
 impl RootModule for PluginModuleRef {

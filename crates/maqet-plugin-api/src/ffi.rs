@@ -82,32 +82,13 @@ pub struct HostHandle {
     pub log: extern "C" fn(*const c_void, u8, RStr<'_>),
 }
 
-/// FFI form of [`ParamKind`].
-#[repr(u8)]
-#[derive(StableAbi, Clone, Copy)]
-pub enum ParamKindFfi {
-    /// See [`ParamKind::String`].
-    String,
-    /// See [`ParamKind::Bool`].
-    Bool,
-    /// See [`ParamKind::Int`].
-    Int,
-    /// See [`ParamKind::Float`].
-    Float,
-    /// See [`ParamKind::Path`].
-    Path,
-    /// See [`ParamKind::ListOfString`].
-    ListOfString,
-    /// See [`ParamKind::KeyValues`].
-    KeyValues,
-}
-
 /// FFI form of [`ParamSpec`].
 #[repr(C)]
 #[derive(StableAbi)]
 pub struct ParamSpecFfi {
     name: RString,
-    kind: ParamKindFfi,
+    /// The shared `maqet_command::ParamKind`, itself `StableAbi`.
+    kind: ParamKind,
     default: ROption<RString>,
     help: RString,
     positional: bool,
@@ -140,39 +121,11 @@ fn strings_from_ffi(list: &RVec<RString>) -> Vec<String> {
     list.iter().map(|s| s.to_string()).collect()
 }
 
-impl From<ParamKind> for ParamKindFfi {
-    fn from(kind: ParamKind) -> Self {
-        match kind {
-            ParamKind::String => Self::String,
-            ParamKind::Bool => Self::Bool,
-            ParamKind::Int => Self::Int,
-            ParamKind::Float => Self::Float,
-            ParamKind::Path => Self::Path,
-            ParamKind::ListOfString => Self::ListOfString,
-            ParamKind::KeyValues => Self::KeyValues,
-        }
-    }
-}
-
-impl From<ParamKindFfi> for ParamKind {
-    fn from(kind: ParamKindFfi) -> Self {
-        match kind {
-            ParamKindFfi::String => Self::String,
-            ParamKindFfi::Bool => Self::Bool,
-            ParamKindFfi::Int => Self::Int,
-            ParamKindFfi::Float => Self::Float,
-            ParamKindFfi::Path => Self::Path,
-            ParamKindFfi::ListOfString => Self::ListOfString,
-            ParamKindFfi::KeyValues => Self::KeyValues,
-        }
-    }
-}
-
 impl From<&ParamSpec> for ParamSpecFfi {
     fn from(p: &ParamSpec) -> Self {
         Self {
             name: p.name.as_str().into(),
-            kind: p.kind.into(),
+            kind: p.kind,
             default: p.default.as_deref().map(RString::from).into(),
             help: p.help.as_str().into(),
             positional: p.positional,
@@ -189,7 +142,7 @@ impl From<&ParamSpecFfi> for ParamSpec {
     fn from(p: &ParamSpecFfi) -> Self {
         Self {
             name: p.name.to_string(),
-            kind: p.kind.into(),
+            kind: p.kind,
             default: p.default.as_ref().map(|d| d.to_string()).into_option(),
             help: p.help.to_string(),
             positional: p.positional,

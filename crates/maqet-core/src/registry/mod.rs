@@ -22,32 +22,8 @@ pub use quantities::{ByteSizeArg, DurationArg, Resolve};
 
 use crate::{Maqet, MaqetError};
 
-/// What kind of value a parameter takes on the command line and in JSON.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ParamKind {
-    /// A string.
-    String,
-    /// A flag without value (`--force`).
-    Bool,
-    /// An integer.
-    Int,
-    /// A floating-point number.
-    Float,
-    /// A duration: a number of seconds (`30`, `1.5`) or a number with units (`2m`, `500ms`).
-    Duration,
-    /// A size in bytes: `4G`, `512M`, or a plain number of bytes.
-    ByteSize,
-    /// A filesystem path; relative paths are taken against the caller's working directory.
-    Path,
-    /// Zero or more strings (repeatable flag, or a positional list).
-    List,
-    /// Free `--KEY VALUE` pairs (QMP arguments, device properties). Values parse as JSON when
-    /// they can, else they are strings.
-    KeyValues,
-    /// VM config keys as flags (`--memory 4G --cpu 2`), one flag per declared config key.
-    ConfigKeys,
-}
+/// What kind of value a parameter takes: one enum for the registry, the CLI and plugins.
+pub use maqet_command::ParamKind;
 
 /// One parameter of a registered command.
 #[derive(Debug, Clone, Copy, serde::Serialize)]

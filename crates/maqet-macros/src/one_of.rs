@@ -37,6 +37,7 @@ pub(crate) fn expand(input: DeriveInput) -> syn::Result<TokenStream2> {
     let group = kebab(&ident.to_string());
     let mut specs = Vec::new();
     let mut takes = Vec::new();
+    let mut flags = Vec::new();
     for variant in &data.variants {
         let mut attrs = crate::ParamAttrs::default();
         for attr in &variant.attrs {
@@ -65,6 +66,10 @@ pub(crate) fn expand(input: DeriveInput) -> syn::Result<TokenStream2> {
             None => quote!(::core::option::Option::None),
         };
         let var = &variant.ident;
+        flags.push(match &variant.fields {
+            Fields::Unit => quote!(Self::#var => #long),
+            _ => quote!(Self::#var(..) => #long),
+        });
         let (value_ty, take) = match &variant.fields {
             Fields::Unit => (
                 quote!(bool),
@@ -122,6 +127,12 @@ pub(crate) fn expand(input: DeriveInput) -> syn::Result<TokenStream2> {
     Ok(quote! {
         impl ::maqet_core::registry::OneOf for #ident {
             const PARAMS: &'static [::maqet_core::registry::ParamSpec] = &[#(#specs),*];
+
+            fn flag(&self) -> &'static str {
+                match self {
+                    #(#flags,)*
+                }
+            }
 
             fn take_from(
                 args: &mut ::maqet_core::registry::Args,

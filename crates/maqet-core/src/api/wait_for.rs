@@ -2,9 +2,11 @@
 //! (`--serial REGEX`, `--state STATE`, `--event EVENT`, `--agent`, `--tcp PORT`, `--ssh`).
 //!
 //! The enum is the declaration: its variants are the flags the CLI, the JSON face, the docs
-//! and Python offer, exactly one of which a call gives (see `maqet_macros::OneOf`). To add a
-//! condition, add a variant with its `#[arg(help = ..)]` here and its arm in
-//! [`Maqet::wait_until`]; nothing else changes.
+//! and Python offer, exactly one of which a call gives (see `maqet_macros::OneOf`); `wait`
+//! reports the variant's flag name (`OneOf::flag`) as the result's `condition`. To add a
+//! condition, add a variant with its `#[arg(help = ..)]` here (a unit variant is a flag, a
+//! one-field variant takes a value of that type; the flag is the variant's name in kebab-case)
+//! and its arm in [`Maqet::wait_until`]; nothing else changes.
 
 use std::time::{Duration, Instant};
 
@@ -42,20 +44,6 @@ pub enum WaitCondition {
     /// An SSH login as the first-boot user works.
     #[arg(help = "Wait until an SSH login works (needs first-boot identity; see `maqet ssh`)")]
     Ssh,
-}
-
-impl WaitCondition {
-    /// The name `wait` reports in its result's `condition`: the flag's name.
-    pub fn name(&self) -> &'static str {
-        match self {
-            WaitCondition::Serial(_) => "serial",
-            WaitCondition::State(_) => "state",
-            WaitCondition::Event(_) => "event",
-            WaitCondition::Agent => "agent",
-            WaitCondition::Tcp(_) => "tcp",
-            WaitCondition::Ssh => "ssh",
-        }
-    }
 }
 
 impl Maqet {
@@ -175,6 +163,8 @@ mod tests {
     fn every_variant_is_a_flag_of_the_group() {
         let longs: Vec<&str> = WaitCondition::PARAMS.iter().map(|p| p.long).collect();
         assert_eq!(longs, ["serial", "state", "event", "agent", "tcp", "ssh"]);
+        assert_eq!(WaitCondition::Tcp(22).flag(), "tcp");
+        assert_eq!(WaitCondition::Ssh.flag(), "ssh");
         assert!(
             WaitCondition::PARAMS
                 .iter()

@@ -133,7 +133,7 @@ impl Maqet {
         let started = Instant::now();
         let matched = self.wait_until(&record, &until, started, timeout)?;
         Ok(WaitResult {
-            condition: until.name().to_string(),
+            condition: crate::registry::OneOf::flag(&until).to_string(),
             matched,
             elapsed_ms: started.elapsed().as_millis() as u64,
         })

@@ -10,6 +10,8 @@ use crate::MaqetError;
 pub trait OneOf: Sized {
     /// One flag per variant, in declaration order, each with `one_of` naming the group.
     const PARAMS: &'static [ParamSpec];
+    /// The long flag (without `--`) of this value's variant: `serial` for `Serial(..)`.
+    fn flag(&self) -> &'static str;
     /// Takes every variant's flag from `args`; exactly one must be given.
     fn take_from(args: &mut Args) -> Result<Self, MaqetError>;
 }

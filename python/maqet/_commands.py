@@ -412,7 +412,7 @@ class Commands:
         """
         return self._invoke("storage-info", {"vm": vm})
 
-    def wait(self, vm, serial=None, state=None, event=None, timeout=60, agent=False, tcp=None, ssh=False):
+    def wait(self, vm, serial=None, state=None, event=None, agent=False, tcp=None, ssh=False, timeout=60):
         """Wait until a VM prints a line on its serial console, reaches a state, or emits a QMP event.
 
         Exactly one of `--serial`, `--state`, `--event`, `--agent` (the guest agent answers),
@@ -422,12 +422,12 @@ class Commands:
         Parameters:
             vm: VM name or id
             serial: Regular expression to find in the serial console output
-            state: VM state to wait for (running, paused, stopped, crashed)
+            state: VM state to wait for
             event: QMP event name to wait for
-            timeout: Give up after this many seconds (exit 2)
             agent: Wait until the guest agent answers (needs `guest_agent: true`)
             tcp: Wait until this forwarded TCP port (guest or host number) reaches a guest service
             ssh: Wait until an SSH login works (needs first-boot identity; see `maqet ssh`)
+            timeout: Give up after this many seconds (exit 2)
 
         Examples (the same command from the shell):
             $ maqet wait web --serial 'login:' --timeout 120
@@ -437,7 +437,7 @@ class Commands:
             $ maqet wait web --tcp 22
             $ maqet wait web --ssh --timeout 400
         """
-        return self._invoke("wait", {"vm": vm, "serial": serial, "state": state, "event": event, "timeout": timeout, "agent": agent, "tcp": tcp, "ssh": ssh})
+        return self._invoke("wait", {"vm": vm, "serial": serial, "state": state, "event": event, "agent": agent, "tcp": tcp, "ssh": ssh, "timeout": timeout})
 
     def config_schema(self):
         """Print the JSON Schema of VM config files (for editors and CI checks).

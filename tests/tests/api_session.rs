@@ -1,5 +1,6 @@
 //! The Rust API: a session guard stops the VMs it started when it goes out of scope.
 
+use maqet_core::api::WaitCondition;
 use maqet_core::{Maqet, VmStatus};
 use maqet_tests::{MaqetHome, READY_BANNER, guest_config_yaml, maqet_runner_binary};
 
@@ -31,8 +32,7 @@ fn session_guard_stops_its_vms_on_drop_and_call_by_name_works() {
         assert_eq!(reply["status"], "running");
         // Booted guests power off on ACPI within milliseconds, so the drop stops it gracefully.
         session
-            .wait("api")
-            .serial(READY_BANNER)
+            .wait("api", WaitCondition::Serial(READY_BANNER.into()))
             .timeout(60.0)
             .send()
             .unwrap();

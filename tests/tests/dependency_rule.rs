@@ -92,7 +92,9 @@ fn layer(package: &str) -> Option<u8> {
         "maqet-config" => 2,
         "maqet-qmp" | "maqet-storage" | "maqet-state" | "maqet-plugin-api" | "maqet-seed" => 1,
         // A leaf with no dependencies: the one error-chain formatter every layer may use.
-        "maqet-error-chain" => 0,
+        // Leaves with no maqet dependencies: the one error-chain formatter and the one command
+        // model (parameter kinds) every layer may use.
+        "maqet-error-chain" | "maqet-command" => 0,
         _ => return None,
     })
 }
@@ -128,15 +130,19 @@ fn no_crate_depends_on_one_above_it() {
 fn state_qmp_storage_and_the_plugin_api_depend_on_no_maqet_crate() {
     let graph = maqet_dependencies();
     // (crate, the maqet crates it may use): state, qmp and storage none at all; the plugin API
-    // only the dependency-free error-chain leaf, which it re-exports to plugins.
+    // only the dependency-free leaves it re-exports to plugins (error chain, command model).
     for (package, allowed) in [
         ("maqet-state", &[][..]),
         ("maqet-qmp", &[][..]),
         ("maqet-storage", &[][..]),
         ("maqet-seed", &[][..]),
         ("maqet-config", &["maqet-storage", "maqet-seed"][..]),
-        ("maqet-plugin-api", &["maqet-error-chain"][..]),
+        (
+            "maqet-plugin-api",
+            &["maqet-command", "maqet-error-chain"][..],
+        ),
         ("maqet-error-chain", &[][..]),
+        ("maqet-command", &[][..]),
     ] {
         let deps = graph
             .get(package)

@@ -54,6 +54,8 @@ pub struct ParamDef {
     pub confirm: Option<String>,
     /// Setting this flag answers the questions with yes.
     pub answers_yes: bool,
+    /// The group of mutually exclusive flags it belongs to (at most one is given).
+    pub one_of: Option<String>,
 }
 
 impl ParamDef {
@@ -72,6 +74,7 @@ impl ParamDef {
             possible_values: Vec::new(),
             confirm: None,
             answers_yes: false,
+            one_of: None,
         }
     }
 }
@@ -195,6 +198,7 @@ pub fn builtin_commands(settings: &Settings, only: Option<&str>) -> Vec<CommandD
                         possible_values: p.possible_values.iter().map(|s| s.to_string()).collect(),
                         confirm: p.confirm.map(str::to_string),
                         answers_yes: p.answers_yes,
+                        one_of: p.one_of.map(str::to_string),
                     })
                     .collect(),
                 origin: Origin::Builtin(m),

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use maqet_core::dirs::Dirs;
-use maqet_core::registry::{self, Output, ParamKind};
+use maqet_core::registry::{self, Output};
 use maqet_core::{ErrorKind, Maqet, MaqetError};
 use maqet_plugin_api::host::{
     self, HostServices, LoadedPlugin, LogLevel, PluginFile, RejectedPlugin,
@@ -118,15 +118,7 @@ impl PluginSet {
                             name: p.name.clone(),
                             long: p.name.replace('_', "-"),
                             short: p.short,
-                            kind: match p.kind {
-                                host::ParamKind::String => ParamKind::String,
-                                host::ParamKind::Bool => ParamKind::Bool,
-                                host::ParamKind::Int => ParamKind::Int,
-                                host::ParamKind::Float => ParamKind::Float,
-                                host::ParamKind::Path => ParamKind::Path,
-                                host::ParamKind::ListOfString => ParamKind::List,
-                                host::ParamKind::KeyValues => ParamKind::KeyValues,
-                            },
+                            kind: p.kind,
                             required: p.required,
                             positional: p.positional,
                             help: p.help.clone(),
@@ -135,6 +127,7 @@ impl PluginSet {
                             possible_values: p.choices.clone(),
                             confirm: None,
                             answers_yes: false,
+                            one_of: None,
                         })
                         .collect(),
                     origin: Origin::Plugin(index),

@@ -1,7 +1,7 @@
 //! Building the clap command tree at run time from the command definitions.
 
 use clap::builder::{PossibleValuesParser, Styles};
-use clap::{Arg, ArgAction, Command};
+use clap::{Arg, ArgAction, ArgGroup, Command};
 
 use crate::commands::{CliCommand, CommandDef, Origin, ParamDef};
 use crate::globals::{GLOBAL_OPTIONS, GlobalKind};
@@ -139,6 +139,26 @@ fn command_for(def: &CommandDef) -> Command {
             }
             _ => cmd = cmd.arg(arg_for(param)),
         }
+    }
+    // Flags of one `OneOf` group exclude each other; that one is given at all is checked
+    // with the other arguments, so a missing one reads the same from every face.
+    let mut one_of: Vec<&str> = def
+        .params
+        .iter()
+        .filter_map(|p| p.one_of.as_deref())
+        .collect();
+    one_of.dedup();
+    for group in one_of {
+        let members = def
+            .params
+            .iter()
+            .filter(|p| p.one_of.as_deref() == Some(group))
+            .map(|p| p.name.clone());
+        cmd = cmd.group(
+            ArgGroup::new(group.to_string())
+                .args(members)
+                .multiple(false),
+        );
     }
     cmd
 }

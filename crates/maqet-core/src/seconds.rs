@@ -1,7 +1,7 @@
-//! Turning a number of seconds from the caller (`--timeout`) into a `Duration`, refusing
-//! what no clock can wait for: NaN, infinities, negative numbers, and values so large that
-//! adding them to "now" would overflow (`Duration::from_secs_f64` and `Instant + Duration`
-//! panic on those).
+//! The one reader of durations from callers (`--timeout 30`, `1.5`, `2m`, `500ms`): a plain
+//! number is seconds, anything else is a `humantime` duration. It refuses what no clock can
+//! wait for: NaN, infinities, negative numbers, and values so large that adding them to "now"
+//! would overflow (`Duration::from_secs_f64` and `Instant + Duration` panic on those).
 
 use std::time::Duration;
 
@@ -31,6 +31,30 @@ pub fn seconds(option: &str, value: f64) -> Result<Duration, MaqetError> {
     })
 }
 
+/// A duration typed for option `--<option>`: a number of seconds (`30`, `1.5`, `1e3`) or a
+/// number with units (`2m`, `500ms`, `1h 30m`); exit 3 for anything else or out of range.
+pub fn parse_duration(option: &str, text: &str) -> Result<Duration, MaqetError> {
+    let text = text.trim();
+    if let Ok(value) = text.parse::<f64>() {
+        return seconds(option, value);
+    }
+    let duration = humantime::parse_duration(text).map_err(|e| {
+        MaqetError::with_source(
+            crate::ErrorKind::InvalidInput,
+            format!(
+                "`--{option}` must be a number of seconds or a duration such as 90s, 2m or 500ms; got `{text}`"
+            ),
+            e,
+        )
+    })?;
+    if duration.as_secs_f64() > MAX_SECONDS {
+        return Err(MaqetError::invalid(format!(
+            "`--{option}` {text} is too large; the most is {MAX_SECONDS} seconds (ten years)"
+        )));
+    }
+    Ok(duration)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -52,6 +76,38 @@ mod tests {
         ] {
             let err = seconds("timeout", bad).unwrap_err();
             assert_eq!(err.exit_code(), 3, "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn plain_numbers_are_seconds_and_units_are_read() {
+        for (text, want) in [
+            ("30", Duration::from_secs(30)),
+            (" 1.5 ", Duration::from_millis(1500)),
+            ("2m", Duration::from_secs(120)),
+            ("500ms", Duration::from_millis(500)),
+            ("1h 30m", Duration::from_secs(5400)),
+            ("0", Duration::ZERO),
+        ] {
+            assert_eq!(parse_duration("timeout", text).unwrap(), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn text_that_is_no_duration_names_the_option() {
+        for bad in [
+            "soon",
+            "-3s",
+            "NaN",
+            "-1",
+            "12 parsecs",
+            "",
+            "1e300",
+            "4000y",
+        ] {
+            let err = parse_duration("timeout", bad).unwrap_err();
+            assert_eq!(err.exit_code(), 3, "{bad}: {err}");
+            assert!(err.to_string().contains("`--timeout`"), "{bad}: {err}");
         }
     }
 }

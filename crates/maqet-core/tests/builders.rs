@@ -2,11 +2,21 @@
 //! them: defaults come from the registry, setters chain, `.send()` returns the typed result.
 //! (Only commands that need no QEMU are sent.)
 
+use std::time::Duration;
+
 use maqet_core::api::{
-    AddRequest, ExecRequest, QmpKeyRequest, RmRequest, StopRequest, WaitRequest,
+    AddRequest, ExecRequest, QmpKeyRequest, RmRequest, StopRequest, WaitCondition, WaitRequest,
 };
 use maqet_core::registry::{self, ParamSpec};
 use maqet_core::{ConfigKeySetters, Maqet, VmStatus};
+
+/// A request's duration in seconds, read as the call would read it.
+fn secs(value: &maqet_core::registry::DurationArg) -> f64 {
+    // NaN, which equals nothing, when the value is refused.
+    value
+        .to_duration("timeout")
+        .map_or(f64::NAN, |d| d.as_secs_f64())
+}
 
 fn spec(command: &str, param: &str) -> &'static ParamSpec {
     registry::find(command)
@@ -20,12 +30,12 @@ fn request_defaults_are_the_registry_defaults() {
     assert_eq!(stop.vm, "web");
     assert!(!stop.force && !stop.agent);
     assert_eq!(spec("stop", "timeout").default, Some("30"));
-    assert_eq!(stop.timeout, 30.0);
+    assert_eq!(secs(&stop.timeout), 30.0);
 
-    let wait = WaitRequest::new("web");
+    let wait = WaitRequest::new("web", WaitCondition::Agent);
     assert_eq!(spec("wait", "timeout").default, Some("60"));
-    assert_eq!(wait.timeout, 60.0);
-    assert_eq!((wait.serial, wait.state, wait.event), (None, None, None));
+    assert_eq!(secs(&wait.timeout), 60.0);
+    assert_eq!(wait.until, WaitCondition::Agent);
 
     let keys = QmpKeyRequest::new("web");
     assert_eq!(spec("qmp keys", "hold_time").default, Some("100"));
@@ -33,7 +43,7 @@ fn request_defaults_are_the_registry_defaults() {
     assert!(keys.keys.is_empty());
 
     let exec = ExecRequest::new("web");
-    assert_eq!(exec.timeout, 60.0);
+    assert_eq!(secs(&exec.timeout), 60.0);
     assert!(exec.command.is_empty() && exec.env.is_empty());
 
     // No required parameter: `new()` takes nothing and `Default` is the same request.
@@ -53,7 +63,28 @@ fn builder_setters_fill_the_request() {
 
     let stop = maqet.stop("web").force(true).timeout(5.0).into_request();
     assert!(stop.force);
-    assert_eq!(stop.timeout, 5.0);
+    assert_eq!(secs(&stop.timeout), 5.0);
+    // A duration is also taken as whole seconds, as text with units, or as a `Duration`.
+    for timeout in [
+        maqet.stop("web").timeout(90).into_request().timeout,
+        maqet.stop("web").timeout("1m30s").into_request().timeout,
+        maqet
+            .stop("web")
+            .timeout(Duration::from_secs(90))
+            .into_request()
+            .timeout,
+    ] {
+        assert_eq!(secs(&timeout), 90.0);
+    }
+    // A value no clock can wait for is refused before the command runs, with the CLI's words.
+    let err = maqet.stop("web").timeout(f64::NAN).send().unwrap_err();
+    assert_eq!(
+        (err.exit_code(), err.to_string()),
+        (
+            3,
+            "`--timeout` must be a number of seconds, 0 or more; got NaN".to_string()
+        )
+    );
 
     let add = maqet
         .add()

@@ -47,11 +47,18 @@ pub(crate) enum Shape {
 /// One parameter, as the builder sees it.
 pub(crate) struct Param {
     pub ident: Ident,
+    /// The type the handler takes.
     pub ty: Type,
+    /// The type the request and the builder hold ([`request_type`]).
+    pub field_ty: Type,
+    /// The long option name, for messages about the value (`timeout`).
+    pub long: String,
     pub shape: Shape,
     /// `#[arg(default = "..")]`.
     pub default: Option<String>,
     pub help: String,
+    /// `#[arg(one_of)]`: an enum of flags, required as one value.
+    pub one_of: bool,
 }
 
 /// Reads the parameters (and their `#[arg]` keys) of an `#[api_method]` signature.
@@ -73,15 +80,47 @@ pub(crate) fn params_of(sig: &Signature) -> syn::Result<Vec<Param>> {
             (Some("bool"), _) | (_, Some(_)) => Shape::Value,
             _ => Shape::Required,
         };
+        let long = attrs
+            .long
+            .clone()
+            .unwrap_or_else(|| ident.to_string().replace('_', "-"));
         params.push(Param {
             ident,
+            field_ty: request_type(&ty),
             ty,
-            shape,
+            long,
+            shape: if attrs.one_of { Shape::Required } else { shape },
             default: attrs.default.clone(),
-            help: attrs.help.clone().unwrap_or_default(),
+            help: attrs
+                .help
+                .clone()
+                .unwrap_or_else(|| "Exactly one of the flags of this type".to_string()),
+            one_of: attrs.one_of,
         });
     }
     Ok(params)
+}
+
+/// What a request holds for a handler parameter of type `ty`: the handler's type, except for
+/// values read when the call is sent, which a builder takes in several forms (`Duration` →
+/// `DurationArg`: seconds as a number, text like "2m", or a `Duration`; `ByteSize` →
+/// `ByteSizeArg`: "4G" or bytes), also inside `Option`.
+pub(crate) fn request_type(ty: &Type) -> Type {
+    match last_segment(ty).as_deref() {
+        Some("Duration") => syn::parse_quote!(::maqet_core::registry::DurationArg),
+        Some("ByteSize") => syn::parse_quote!(::maqet_core::registry::ByteSizeArg),
+        Some("Option") => {
+            let inner: TokenStream2 = first_generic(ty);
+            match syn::parse2::<Type>(inner) {
+                Ok(inner) if request_type(&inner) != inner => {
+                    let mapped = request_type(&inner);
+                    syn::parse_quote!(::core::option::Option<#mapped>)
+                }
+                _ => ty.clone(),
+            }
+        }
+        _ => ty.clone(),
+    }
 }
 
 /// The crate-private name the written method keeps as the command's handler: `stop` →
@@ -196,7 +235,7 @@ fn request_types(method: &ImplItemFn) -> syn::Result<TokenStream2> {
     let handler = handler_ident(ident);
 
     let fields = params.iter().map(|p| {
-        let (id, ty) = (&p.ident, &p.ty);
+        let (id, ty) = (&p.ident, &p.field_ty);
         let doc = match &p.default {
             Some(d) => format!("{} (default: `{d}`)", p.help),
             None => p.help.clone(),
@@ -213,12 +252,19 @@ fn request_types(method: &ImplItemFn) -> syn::Result<TokenStream2> {
         let id = &p.ident;
         let value = match (&p.shape, &p.default) {
             (Shape::Required, _) => quote!(#id.into()),
+            // Read when the call is sent, like the same text from the command line.
+            (Shape::Optional, Some(default)) if p.field_ty != p.ty => {
+                quote!(::core::option::Option::Some(::core::convert::From::from(#default)))
+            }
+            (_, Some(default)) if p.field_ty != p.ty => {
+                quote!(::core::convert::From::from(#default))
+            }
             (_, Some(default)) => default_value(&p.ty, default)?,
             _ => quote!(::core::default::Default::default()),
         };
         inits.push(quote!(#id: #value,));
     }
-    let checks = params.iter().map(|p| {
+    let checks = params.iter().filter(|p| !p.one_of).map(|p| {
         let ty = &p.ty;
         let required = p.shape == Shape::Required;
         let has_default = p.default.is_some();
@@ -248,8 +294,12 @@ fn request_types(method: &ImplItemFn) -> syn::Result<TokenStream2> {
             }
         });
     let call_args = params.iter().map(|p| {
-        let id = &p.ident;
-        quote!(self.#id)
+        let (id, ty, field_ty, long) = (&p.ident, &p.ty, &p.field_ty, &p.long);
+        if ty == field_ty {
+            quote!(self.#id)
+        } else {
+            quote!(<#field_ty as ::maqet_core::registry::Resolve<#ty>>::resolve(self.#id, #long)?)
+        }
     });
     let request_doc = format!(
         "The arguments of [`Maqet::{ident}`], with their defaults; run it with \
@@ -363,7 +413,7 @@ fn request_types(method: &ImplItemFn) -> syn::Result<TokenStream2> {
 
 /// A required parameter as an argument of the entry call and of `Request::new`.
 fn argument(p: &Param) -> TokenStream2 {
-    let (id, ty) = (&p.ident, &p.ty);
+    let (id, ty) = (&p.ident, &p.field_ty);
     if is_integer(ty) {
         quote!(#id: #ty)
     } else {
@@ -373,7 +423,7 @@ fn argument(p: &Param) -> TokenStream2 {
 
 fn setter(p: &Param) -> TokenStream2 {
     let id = &p.ident;
-    let ty = &p.ty;
+    let ty = &p.field_ty;
     let doc = &p.help;
     match p.shape {
         Shape::Required => quote!(),

@@ -66,12 +66,14 @@
 //! Parameter attribute `#[arg(..)]` keys: `positional`, `help = ".."`, `default = ".."`,
 //! `long = ".."` (flag name; default: the parameter name in kebab-case), `short = 'x'`,
 //! `value_name = ".."`, `confirm = ".."` (a question a terminal user answers before the command
-//! runs with this flag), `answers_yes` (this flag skips those questions). The parameter's Rust
+//! runs with this flag), `answers_yes` (this flag skips those questions), `one_of` (the
+//! parameter is an enum deriving `OneOf`: exactly one of its variants' flags, see `one_of.rs`). The parameter's Rust
 //! type decides its kind (string, flag, number, path, list, key/value pairs) and its accepted
 //! values (an enum implementing `maqet_core::registry::Choice`) through
 //! `maqet_core::registry::ArgType`.
 
 mod builder;
+mod one_of;
 mod python_face;
 
 use proc_macro::TokenStream;
@@ -90,6 +92,16 @@ use syn::{
 pub fn api_requests(_attr: TokenStream, item: TokenStream) -> TokenStream {
     let item = parse_macro_input!(item as syn::ItemImpl);
     match builder::expand_impl(item) {
+        Ok(tokens) => tokens.into(),
+        Err(err) => err.to_compile_error().into(),
+    }
+}
+
+/// A parameter that is exactly one of several flags, declared as an enum. See `one_of.rs`.
+#[proc_macro_derive(OneOf, attributes(arg))]
+pub fn derive_one_of(item: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(item as syn::DeriveInput);
+    match one_of::expand(input) {
         Ok(tokens) => tokens.into(),
         Err(err) => err.to_compile_error().into(),
     }
@@ -123,7 +135,8 @@ struct MethodAttrs {
 }
 
 #[derive(Default)]
-struct ParamAttrs {
+pub(crate) struct ParamAttrs {
+    one_of: bool,
     positional: bool,
     help: Option<String>,
     default: Option<String>,
@@ -166,6 +179,7 @@ fn expand(metas: Punctuated<Meta, Token![,]>, mut method: ImplItemFn) -> syn::Re
     }
 
     let mut param_specs = Vec::new();
+    let mut group_parts = Vec::new();
     let mut extractions = Vec::new();
     let mut call_args = Vec::new();
     for input in method.sig.inputs.iter_mut().skip(1) {
@@ -176,13 +190,26 @@ fn expand(metas: Punctuated<Meta, Token![,]>, mut method: ImplItemFn) -> syn::Re
         pat_type.attrs.retain(|attr| !attr.path().is_ident("arg"));
         let name = ident.to_string();
         let name = name.trim_start_matches('_').to_string();
+        let ty = pat_type.ty.as_ref().clone();
+        let var = format_ident!("__arg_{}", ident);
+        if param.one_of {
+            // The enum's flags, at this place; one value of the enum for the handler.
+            group_parts.push((
+                param_specs.len(),
+                quote!(<#ty as ::maqet_core::registry::OneOf>::PARAMS),
+            ));
+            extractions.push(quote! {
+                let #var: #ty = <#ty as ::maqet_core::registry::OneOf>::take_from(args)?;
+            });
+            call_args.push(var);
+            continue;
+        }
         let help = param.help.clone().ok_or_else(|| {
             syn::Error::new(
                 ident.span(),
                 format!("parameter `{name}` needs #[arg(help = \"..\")]"),
             )
         })?;
-        let ty = pat_type.ty.as_ref().clone();
         let positional = param.positional;
         let default = opt_str(&param.default);
         let long = param.long.clone().unwrap_or_else(|| name.replace('_', "-"));
@@ -208,9 +235,9 @@ fn expand(metas: Punctuated<Meta, Token![,]>, mut method: ImplItemFn) -> syn::Re
                 possible_values: <#ty as ::maqet_core::registry::ArgType>::CHOICES,
                 confirm: #confirm,
                 answers_yes: #answers_yes,
+                one_of: ::core::option::Option::None,
             }
         });
-        let var = format_ident!("__arg_{}", ident);
         extractions.push(quote! {
             let #var: #ty = args.take::<#ty>(#name, #default)?;
         });
@@ -264,6 +291,7 @@ fn expand(metas: Punctuated<Meta, Token![,]>, mut method: ImplItemFn) -> syn::Re
         }
         _ => quote!(),
     };
+    let params = params_expr(&param_specs, &group_parts);
     let registration = quote! {
         #group_registration
         ::maqet_core::inventory::submit! {
@@ -277,7 +305,7 @@ fn expand(metas: Punctuated<Meta, Token![,]>, mut method: ImplItemFn) -> syn::Re
                 examples: &[#(#examples),*],
                 aliases: &[#(#aliases),*],
                 hidden: #hidden,
-                params: &[#(#param_specs),*],
+                params: #params,
                 python: #python,
                 invoke: {
                     fn __invoke(
@@ -300,7 +328,32 @@ fn expand(metas: Punctuated<Meta, Token![,]>, mut method: ImplItemFn) -> syn::Re
     Ok(quote!(#entry #method))
 }
 
-fn opt_str(value: &Option<String>) -> TokenStream2 {
+/// The `params` of the registry record: the parameters' specs in declaration order, with the
+/// flags of each `#[arg(one_of)]` enum spliced in at its place (a const concatenation, as the
+/// enum's flags are declared beside the enum).
+fn params_expr(specs: &[TokenStream2], groups: &[(usize, TokenStream2)]) -> TokenStream2 {
+    if groups.is_empty() {
+        return quote!(&[#(#specs),*]);
+    }
+    let mut parts = Vec::new();
+    let mut next = 0;
+    for (at, group) in groups {
+        let before = &specs[next..*at];
+        parts.push(quote!(&[#(#before),*]));
+        parts.push(group.clone());
+        next = *at;
+    }
+    let rest = &specs[next..];
+    parts.push(quote!(&[#(#rest),*]));
+    quote! {{
+        const PARTS: &[&[::maqet_core::registry::ParamSpec]] = &[#(#parts),*];
+        const ALL: [::maqet_core::registry::ParamSpec; ::maqet_core::registry::params_len(PARTS)] =
+            ::maqet_core::registry::concat_params(PARTS);
+        &ALL
+    }}
+}
+
+pub(crate) fn opt_str(value: &Option<String>) -> TokenStream2 {
     match value {
         Some(v) => quote!(::core::option::Option::Some(#v)),
         None => quote!(::core::option::Option::<&'static str>::None),
@@ -374,12 +427,13 @@ pub(crate) fn param_of(pat_type: &syn::PatType) -> syn::Result<(syn::Ident, Para
     Ok((pat_ident.ident.clone(), attrs))
 }
 
-fn parse_param_attr(attr: &Attribute, out: &mut ParamAttrs) -> syn::Result<()> {
+pub(crate) fn parse_param_attr(attr: &Attribute, out: &mut ParamAttrs) -> syn::Result<()> {
     let metas = attr.parse_args_with(Punctuated::<Meta, Token![,]>::parse_terminated)?;
     for meta in &metas {
         let key = meta_key(meta)?;
         match key.as_str() {
             "positional" => out.positional = true,
+            "one_of" => out.one_of = true,
             "help" => out.help = Some(string_value(meta)?),
             "default" => out.default = Some(string_value(meta)?),
             "long" => out.long = Some(string_value(meta)?),
@@ -401,7 +455,7 @@ fn parse_param_attr(attr: &Attribute, out: &mut ParamAttrs) -> syn::Result<()> {
                 return Err(syn::Error::new(
                     meta.span(),
                     format!(
-                        "unknown arg key `{other}`; expected positional, help, default, long, short, value_name, confirm or answers_yes (accepted values come from the parameter's type)"
+                        "unknown arg key `{other}`; expected positional, one_of, help, default, long, short, value_name, confirm or answers_yes (accepted values come from the parameter's type)"
                     ),
                 ));
             }

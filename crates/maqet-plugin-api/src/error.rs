@@ -20,7 +20,7 @@ pub enum PluginError {
         plugin: String,
         /// The command that failed.
         command: String,
-        /// The kind of failure the plugin gave with [`error_with_kind`] (else `Failure`).
+        /// The kind of failure the plugin gave (`Failure` for plain text).
         kind: ErrorKind,
         /// What the plugin said.
         #[source]
@@ -51,8 +51,9 @@ pub struct PluginMessage(pub String);
 pub use maqet_error_chain::error_chain;
 
 /// The kind of a plugin command's failure; maqet turns it into its exit code
-/// (see docs/exit-codes.md).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// (see docs/exit-codes.md). The same type crosses the library boundary (`repr(u8)`).
+#[repr(u8)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, abi_stable::StableAbi)]
 pub enum ErrorKind {
     /// Bad input, something that does not exist, or a name already taken (exit 3).
     InvalidInput,
@@ -65,49 +66,49 @@ pub enum ErrorKind {
     Failure,
 }
 
-impl ErrorKind {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::InvalidInput => "invalid",
-            Self::PermissionDenied => "permission-denied",
-            Self::Timeout => "timeout",
-            Self::Failure => "failure",
+/// Why a plugin command failed: its kind (maqet's exit code) and the message, the error value
+/// of [`Plugin::invoke`](crate::Plugin::invoke). Text converts into it with kind `Failure`, so
+/// `Err("...".into())` and `?` on a `Result<_, String>` work.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandFailure {
+    /// What kind of failure it is.
+    pub kind: ErrorKind,
+    /// What the plugin says, with its causes.
+    pub message: String,
+}
+
+impl CommandFailure {
+    /// A failure of `kind` saying `message`.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        CommandFailure {
+            kind,
+            message: message.into(),
         }
     }
+}
 
-    fn parse(text: &str) -> Option<Self> {
-        [
-            Self::InvalidInput,
-            Self::PermissionDenied,
-            Self::Timeout,
-            Self::Failure,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == text)
+impl From<String> for CommandFailure {
+    fn from(message: String) -> Self {
+        CommandFailure::new(ErrorKind::Failure, message)
     }
 }
 
-/// Marks the start and end of the kind in a plugin's error text (ASCII record separator).
-const KIND_MARK: char = '\u{1e}';
-
-/// Like [`error_chain`], with the kind of failure, for a plugin's `Err(String)`: maqet then
-/// exits with that kind's code instead of 1. The marker travels inside the message text, so
-/// the plugin interface is unchanged.
-pub fn error_with_kind(kind: ErrorKind, error: &dyn std::error::Error) -> String {
-    format!(
-        "{KIND_MARK}{}{KIND_MARK}{}",
-        kind.as_str(),
-        error_chain(error)
-    )
+impl From<&str> for CommandFailure {
+    fn from(message: &str) -> Self {
+        CommandFailure::new(ErrorKind::Failure, message)
+    }
 }
 
-/// Splits a plugin's error text into its kind (when marked) and the message.
-pub fn split_failure_kind(text: &str) -> (ErrorKind, &str) {
-    let parsed = text.strip_prefix(KIND_MARK).and_then(|rest| {
-        let (kind, message) = rest.split_once(KIND_MARK)?;
-        Some((ErrorKind::parse(kind)?, message))
-    });
-    parsed.unwrap_or((ErrorKind::Failure, text))
+impl std::fmt::Display for CommandFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// `error` and its causes (as [`error_chain`] writes them) as a failure of `kind`: maqet then
+/// exits with that kind's code instead of 1.
+pub fn error_with_kind(kind: ErrorKind, error: &dyn std::error::Error) -> CommandFailure {
+    CommandFailure::new(kind, error_chain(error))
 }
 
 #[cfg(test)]
@@ -115,13 +116,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_marked_kind_is_split_from_the_message() {
+    fn a_failure_keeps_its_kind_and_text_becomes_a_plain_failure() {
         let error = PluginMessage("no such pool".into());
-        let text = error_with_kind(ErrorKind::InvalidInput, &error);
         assert_eq!(
-            split_failure_kind(&text),
-            (ErrorKind::InvalidInput, "no such pool")
+            error_with_kind(ErrorKind::InvalidInput, &error),
+            CommandFailure::new(ErrorKind::InvalidInput, "no such pool")
         );
-        assert_eq!(split_failure_kind("plain"), (ErrorKind::Failure, "plain"));
+        assert_eq!(
+            CommandFailure::from("plain"),
+            CommandFailure::new(ErrorKind::Failure, "plain")
+        );
     }
 }

@@ -16,7 +16,7 @@ use crate::spec::{CommandSpec, ParamKind, ParamSpec};
 /// Expands to the interface version as a literal, so it can be spliced into strings.
 macro_rules! interface_version_literal {
     () => {
-        2
+        3
     };
 }
 pub(crate) use interface_version_literal;
@@ -35,9 +35,29 @@ pub struct PluginModule {
     pub version: extern "C" fn() -> RString,
     /// The commands the plugin offers.
     pub commands: extern "C" fn() -> RVec<CommandSpecFfi>,
-    /// Runs one command: JSON arguments in, JSON result or error message out.
+    /// Runs one command: JSON arguments in, JSON result or a typed failure out.
     #[sabi(last_prefix_field)]
-    pub invoke: extern "C" fn(RStr<'_>, RStr<'_>, HostHandle) -> RResult<RString, RString>,
+    pub invoke: extern "C" fn(RStr<'_>, RStr<'_>, HostHandle) -> RResult<RString, FailureFfi>,
+}
+
+/// FFI form of [`CommandFailure`](crate::CommandFailure): the kind as itself, the message as
+/// an `RString`.
+#[repr(C)]
+#[derive(StableAbi, Debug)]
+pub struct FailureFfi {
+    /// What kind of failure it is (maqet's exit code).
+    pub kind: crate::ErrorKind,
+    /// What the plugin says.
+    pub message: RString,
+}
+
+impl From<crate::CommandFailure> for FailureFfi {
+    fn from(failure: crate::CommandFailure) -> Self {
+        FailureFfi {
+            kind: failure.kind,
+            message: failure.message.into(),
+        }
+    }
 }
 
 impl RootModule for PluginModuleRef {
@@ -62,32 +82,13 @@ pub struct HostHandle {
     pub log: extern "C" fn(*const c_void, u8, RStr<'_>),
 }
 
-/// FFI form of [`ParamKind`].
-#[repr(u8)]
-#[derive(StableAbi, Clone, Copy)]
-pub enum ParamKindFfi {
-    /// See [`ParamKind::String`].
-    String,
-    /// See [`ParamKind::Bool`].
-    Bool,
-    /// See [`ParamKind::Int`].
-    Int,
-    /// See [`ParamKind::Float`].
-    Float,
-    /// See [`ParamKind::Path`].
-    Path,
-    /// See [`ParamKind::ListOfString`].
-    ListOfString,
-    /// See [`ParamKind::KeyValues`].
-    KeyValues,
-}
-
 /// FFI form of [`ParamSpec`].
 #[repr(C)]
 #[derive(StableAbi)]
 pub struct ParamSpecFfi {
     name: RString,
-    kind: ParamKindFfi,
+    /// The shared `maqet_command::ParamKind`, itself `StableAbi`.
+    kind: ParamKind,
     default: ROption<RString>,
     help: RString,
     positional: bool,
@@ -120,39 +121,11 @@ fn strings_from_ffi(list: &RVec<RString>) -> Vec<String> {
     list.iter().map(|s| s.to_string()).collect()
 }
 
-impl From<ParamKind> for ParamKindFfi {
-    fn from(kind: ParamKind) -> Self {
-        match kind {
-            ParamKind::String => Self::String,
-            ParamKind::Bool => Self::Bool,
-            ParamKind::Int => Self::Int,
-            ParamKind::Float => Self::Float,
-            ParamKind::Path => Self::Path,
-            ParamKind::ListOfString => Self::ListOfString,
-            ParamKind::KeyValues => Self::KeyValues,
-        }
-    }
-}
-
-impl From<ParamKindFfi> for ParamKind {
-    fn from(kind: ParamKindFfi) -> Self {
-        match kind {
-            ParamKindFfi::String => Self::String,
-            ParamKindFfi::Bool => Self::Bool,
-            ParamKindFfi::Int => Self::Int,
-            ParamKindFfi::Float => Self::Float,
-            ParamKindFfi::Path => Self::Path,
-            ParamKindFfi::ListOfString => Self::ListOfString,
-            ParamKindFfi::KeyValues => Self::KeyValues,
-        }
-    }
-}
-
 impl From<&ParamSpec> for ParamSpecFfi {
     fn from(p: &ParamSpec) -> Self {
         Self {
             name: p.name.as_str().into(),
-            kind: p.kind.into(),
+            kind: p.kind,
             default: p.default.as_deref().map(RString::from).into(),
             help: p.help.as_str().into(),
             positional: p.positional,
@@ -169,7 +142,7 @@ impl From<&ParamSpecFfi> for ParamSpec {
     fn from(p: &ParamSpecFfi) -> Self {
         Self {
             name: p.name.to_string(),
-            kind: p.kind.into(),
+            kind: p.kind,
             default: p.default.as_ref().map(|d| d.to_string()).into_option(),
             help: p.help.to_string(),
             positional: p.positional,

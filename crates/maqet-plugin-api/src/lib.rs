@@ -14,7 +14,9 @@
 //! # Example: a plugin
 //!
 //! ```
-//! use maqet_plugin_api::{CommandSpec, Host, ParamKind, ParamSpec, Plugin, export_plugin};
+//! use maqet_plugin_api::{
+//!     CommandFailure, CommandSpec, Host, ParamKind, ParamSpec, Plugin, export_plugin,
+//! };
 //! use serde_json::{Value, json};
 //!
 //! struct Hello;
@@ -26,7 +28,7 @@
 //!         vec![CommandSpec::new("hello", "Say hello")
 //!             .param(ParamSpec::positional("name", ParamKind::String, "Who to greet"))]
 //!     }
-//!     fn invoke(&self, _command: &str, args: Value, _host: &Host) -> Result<Value, String> {
+//!     fn invoke(&self, _command: &str, args: Value, _host: &Host) -> Result<Value, CommandFailure> {
 //!         let name = args["name"].as_str().ok_or("`name` must be a string")?;
 //!         Ok(json!({ "greeting": format!("hello {name}") }))
 //!     }
@@ -45,7 +47,7 @@ mod services;
 mod spec;
 
 pub use error::{
-    ErrorKind, PluginError, PluginMessage, error_chain, error_with_kind, split_failure_kind,
+    CommandFailure, ErrorKind, PluginError, PluginMessage, error_chain, error_with_kind,
 };
 pub use plugin::Plugin;
 pub use services::{Host, HostServices, LogLevel, with_services};

@@ -9,7 +9,8 @@ use abi_stable::prefix_type::PrefixTypeTrait;
 use abi_stable::std_types::{RErr, ROk, RResult, RStr, RString, RVec};
 use serde_json::Value;
 
-use crate::ffi::{CommandSpecFfi, HostHandle, PluginModule, PluginModuleRef};
+use crate::error::CommandFailure;
+use crate::ffi::{CommandSpecFfi, FailureFfi, HostHandle, PluginModule, PluginModuleRef};
 use crate::services::{Host, panic_text};
 use crate::spec::CommandSpec;
 
@@ -21,8 +22,9 @@ pub trait Plugin: Send + Sync + 'static {
     fn version(&self) -> &str;
     /// The commands the plugin adds to maqet.
     fn commands(&self) -> Vec<CommandSpec>;
-    /// Runs `command` with its JSON arguments (keys are the snake_case parameter names).
-    fn invoke(&self, command: &str, args: Value, host: &Host) -> Result<Value, String>;
+    /// Runs `command` with its JSON arguments (keys are the snake_case parameter names). A
+    /// failure carries its kind (maqet's exit code); text converts into a plain `Failure`.
+    fn invoke(&self, command: &str, args: Value, host: &Host) -> Result<Value, CommandFailure>;
 }
 
 /// Where the glue finds the plugin instance; implemented by [`crate::export_plugin!`].
@@ -91,21 +93,32 @@ extern "C" fn invoke_ffi<S: PluginInstance>(
     command: RStr<'_>,
     args_json: RStr<'_>,
     host: HostHandle,
-) -> RResult<RString, RString> {
+) -> RResult<RString, FailureFfi> {
     let command = command.as_str();
     guarded(
         || {
             let args: Value = match serde_json::from_str(args_json.as_str()) {
                 Ok(args) => args,
-                Err(e) => return RErr(format!("arguments are not valid JSON: {e}").into()),
+                Err(e) => {
+                    return RErr(
+                        CommandFailure::from(format!("arguments are not valid JSON: {e}")).into(),
+                    );
+                }
             };
             let host = Host::from_handle(host);
             match S::get().invoke(command, args, &host) {
                 Ok(value) => ROk(value.to_string().into()),
-                Err(message) => RErr(message.into()),
+                Err(failure) => RErr(failure.into()),
             }
         },
-        |panic| RErr(format!("the plugin panicked while running `{command}`: {panic}").into()),
+        |panic| {
+            RErr(
+                CommandFailure::from(format!(
+                    "the plugin panicked while running `{command}`: {panic}"
+                ))
+                .into(),
+            )
+        },
     )
 }
 
@@ -126,10 +139,15 @@ mod tests {
         fn commands(&self) -> Vec<CommandSpec> {
             vec![CommandSpec::new("boom", "Panics")]
         }
-        fn invoke(&self, command: &str, args: Value, _host: &Host) -> Result<Value, String> {
+        fn invoke(
+            &self,
+            command: &str,
+            args: Value,
+            _host: &Host,
+        ) -> Result<Value, CommandFailure> {
             match args["mode"].as_str() {
                 Some("panic") => panic!("index out of range in {command}"),
-                Some("fail") => Err("no disk".to_owned()),
+                Some("fail") => Err(CommandFailure::new(crate::ErrorKind::Timeout, "no disk")),
                 _ => Ok(args),
             }
         }
@@ -150,7 +168,7 @@ mod tests {
         fn log(&self, _: LogLevel, _: &str) {}
     }
 
-    fn invoke(args: &str) -> RResult<RString, RString> {
+    fn invoke(args: &str) -> RResult<RString, FailureFfi> {
         let services: &dyn HostServices = &Offline;
         invoke_ffi::<Panicky>("boom".into(), args.into(), handle_for(&services))
     }
@@ -158,21 +176,24 @@ mod tests {
     #[test]
     fn panic_in_plugin_becomes_error_instead_of_unwinding() {
         let err = invoke(r#"{"mode": "panic"}"#).unwrap_err();
+        assert_eq!(err.kind, crate::ErrorKind::Failure);
+        let err = err.message;
         assert!(err.contains("panicked while running `boom`"), "{err}");
         assert!(err.contains("index out of range in boom"), "{err}");
     }
 
     #[test]
-    fn plugin_results_and_errors_cross_as_json_and_text() {
+    fn plugin_results_cross_as_json_and_failures_with_their_kind() {
         assert_eq!(
             invoke(r#"{"mode": "ok"}"#).unwrap().as_str(),
             r#"{"mode":"ok"}"#
         );
+        let failure = invoke(r#"{"mode": "fail"}"#).unwrap_err();
         assert_eq!(
-            invoke(r#"{"mode": "fail"}"#).unwrap_err().as_str(),
-            "no disk"
+            (failure.kind, failure.message.as_str()),
+            (crate::ErrorKind::Timeout, "no disk")
         );
-        let err = invoke("{not json").unwrap_err();
+        let err = invoke("{not json").unwrap_err().message;
         assert!(err.starts_with("arguments are not valid JSON"), "{err}");
     }
 

@@ -2,25 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-/// What kind of value a command parameter takes, and so how its JSON value looks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ParamKind {
-    /// A JSON string.
-    String,
-    /// A JSON bool (a flag without a value on the command line).
-    Bool,
-    /// A JSON integer.
-    Int,
-    /// A JSON number.
-    Float,
-    /// A JSON string holding a file system path.
-    Path,
-    /// A JSON array of strings.
-    ListOfString,
-    /// A JSON object of `key: value` pairs (`--set key=value` on the command line).
-    KeyValues,
-}
+/// What kind of value a command parameter takes, and so how its JSON value looks: the one
+/// `maqet_command::ParamKind` built-in commands use too.
+pub use maqet_command::ParamKind;
 
 /// One parameter of a command: its JSON key (snake_case) and how the CLI offers it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -195,8 +179,8 @@ mod tests {
 
     #[test]
     fn param_kinds_serialize_kebab_case() {
-        let json = serde_json::to_string(&[ParamKind::ListOfString, ParamKind::KeyValues]).unwrap();
-        assert_eq!(json, r#"["list-of-string","key-values"]"#);
+        let json = serde_json::to_string(&[ParamKind::List, ParamKind::KeyValues]).unwrap();
+        assert_eq!(json, r#"["list","key-values"]"#);
     }
 
     #[test]

@@ -341,7 +341,17 @@ fn plugin_errors_reach_the_host_as_errors() {
     let err = export
         .invoke("export", &json!({"vm": "web", "to": "vmware"}), &fake)
         .unwrap_err();
-    assert!(matches!(err, PluginError::CommandFailed { .. }), "{err:?}");
+    // The kind the plugin chose crosses the library boundary as a value (exit 3 in the CLI).
+    assert!(
+        matches!(
+            err,
+            PluginError::CommandFailed {
+                kind: maqet_plugin_api::ErrorKind::InvalidInput,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     let cause = std::error::Error::source(&err).unwrap().to_string();
     assert!(cause.contains("unknown export format `vmware`"), "{cause}");
 

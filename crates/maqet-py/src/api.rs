@@ -70,7 +70,7 @@ impl PyMaqet {
         for id in ours {
             let result = self.run(py, Context::Plain, move |m| {
                 let stop = StopRequest {
-                    timeout: CLOSE_STOP_TIMEOUT,
+                    timeout: CLOSE_STOP_TIMEOUT.into(),
                     ..StopRequest::new(id)
                 };
                 match m.execute(stop) {

@@ -27,7 +27,8 @@ pub use maqet_seed::iso as seed;
 use std::path::{Path, PathBuf};
 
 use maqet_plugin_api::{
-    CommandSpec, Host, LogLevel, ParamKind, ParamSpec, Plugin, error_chain, export_plugin,
+    CommandFailure, CommandSpec, ErrorKind, Host, LogLevel, ParamKind, ParamSpec, Plugin,
+    error_with_kind, export_plugin,
 };
 use serde_json::{Value, json};
 
@@ -77,8 +78,8 @@ impl Plugin for CloudInit {
         ]
     }
 
-    fn invoke(&self, _command: &str, args: Value, host: &Host) -> Result<Value, String> {
-        attach_seed(&args, host).map_err(|e| error_chain(&e))
+    fn invoke(&self, _command: &str, args: Value, host: &Host) -> Result<Value, CommandFailure> {
+        attach_seed(&args, host).map_err(|e| error_with_kind(ErrorKind::Failure, &e))
     }
 }
 

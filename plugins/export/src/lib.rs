@@ -23,8 +23,8 @@
 use std::path::PathBuf;
 
 use maqet_plugin_api::{
-    CommandSpec, ErrorKind, Host, LogLevel, ParamKind, ParamSpec, Plugin, error_with_kind,
-    export_plugin,
+    CommandFailure, CommandSpec, ErrorKind, Host, LogLevel, ParamKind, ParamSpec, Plugin,
+    error_with_kind, export_plugin,
 };
 use serde_json::{Value, json};
 
@@ -102,7 +102,7 @@ impl Plugin for Export {
         ]
     }
 
-    fn invoke(&self, _command: &str, args: Value, host: &Host) -> Result<Value, String> {
+    fn invoke(&self, _command: &str, args: Value, host: &Host) -> Result<Value, CommandFailure> {
         export(&args, host).map_err(|e| {
             let kind = match e {
                 ExportError::BadArgument { .. }

@@ -15,7 +15,9 @@
 //! assert_eq!(answer.unwrap(), json!({"greeting": "hello vm"}));
 //! ```
 
-use maqet_plugin_api::{CommandSpec, Host, ParamKind, ParamSpec, Plugin, export_plugin};
+use maqet_plugin_api::{
+    CommandFailure, CommandSpec, Host, ParamKind, ParamSpec, Plugin, export_plugin,
+};
 use serde_json::{Value, json};
 
 /// The plugin: one command, `hello`.
@@ -42,7 +44,7 @@ impl Plugin for Hello {
         ]
     }
 
-    fn invoke(&self, _command: &str, args: Value, _host: &Host) -> Result<Value, String> {
+    fn invoke(&self, _command: &str, args: Value, _host: &Host) -> Result<Value, CommandFailure> {
         let name = args["name"].as_str().ok_or("`name` must be a string")?;
         Ok(json!({ "greeting": format!("hello {name}") }))
     }

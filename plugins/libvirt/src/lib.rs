@@ -20,7 +20,7 @@ mod undeploy;
 mod upload;
 
 use maqet_plugin_api::{
-    CommandSpec, Host, ParamKind, ParamSpec, Plugin, error_with_kind, export_plugin,
+    CommandFailure, CommandSpec, Host, ParamKind, ParamSpec, Plugin, error_with_kind, export_plugin,
 };
 use serde_json::Value;
 
@@ -108,7 +108,7 @@ impl Plugin for Libvirt {
         ]
     }
 
-    fn invoke(&self, command: &str, args: Value, host: &Host) -> Result<Value, String> {
+    fn invoke(&self, command: &str, args: Value, host: &Host) -> Result<Value, CommandFailure> {
         let result = match command {
             "deploy" => DeployRequest::from_args(&args).and_then(|r| deploy::deploy(&r, host)),
             _ => undeploy::undeploy(&args, host),

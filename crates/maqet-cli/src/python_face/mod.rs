@@ -201,7 +201,7 @@ fn default_of(spec: &ParamSpec) -> Option<String> {
             }
         }
         (ParamKind::Bool, None) => "False".into(),
-        (ParamKind::Int | ParamKind::Float, Some(d))
+        (ParamKind::Int | ParamKind::Float | ParamKind::Duration, Some(d))
             if d.parse::<f64>().is_ok() && d.chars().all(|c| c.is_ascii_digit() || c == '.') =>
         {
             d.to_string()

@@ -15,6 +15,10 @@ pub fn value_type(kind: ParamKind, choices: &[&str]) -> String {
         ParamKind::Bool => "bool".into(),
         ParamKind::Int => "int".into(),
         ParamKind::Float => "float".into(),
+        // Seconds, or text such as "2m" or "500ms".
+        ParamKind::Duration => "Union[float, str]".into(),
+        // Bytes, or text such as "4G".
+        ParamKind::ByteSize => "Union[int, str]".into(),
         ParamKind::Path => "_Path".into(),
         ParamKind::KeyValues | ParamKind::ConfigKeys => "Mapping[str, JsonArg]".into(),
         // A list of lists does not occur; its items are one value each.

@@ -268,7 +268,7 @@ impl Maqet {
             help = "Seconds to wait for the command (exit 2 after)",
             default = "60"
         )]
-        timeout: f64,
+        timeout: Duration,
         #[arg(
             help = "Environment variable for the command (repeatable)",
             value_name = "K=V"
@@ -283,7 +283,7 @@ impl Maqet {
         )]
         input: Option<String>,
     ) -> Result<ExecResult, MaqetError> {
-        let limit = seconds("--timeout", timeout)?;
+        let limit = timeout;
         let Some((program, args)) = command.split_first() else {
             return Err(MaqetError::invalid(
                 "give the command to run after `--`, e.g. `maqet exec VM -- uname -r`",
@@ -424,16 +424,6 @@ fn read_input(source: &str) -> Result<Vec<u8>, MaqetError> {
         return Ok(bytes);
     }
     std::fs::read(source).map_err(|e| MaqetError::io(format!("cannot read `--input {source}`"), e))
-}
-
-/// A number of seconds from an option, checked.
-pub(crate) fn seconds(option: &str, value: f64) -> Result<Duration, MaqetError> {
-    if !value.is_finite() || !(0.0..=1e9).contains(&value) {
-        return Err(MaqetError::invalid(format!(
-            "`{option}` must be a number of seconds, 0 or more"
-        )));
-    }
-    Ok(Duration::from_secs_f64(value))
 }
 
 /// The `--timeout` error, after trying to kill the command in the guest.

@@ -123,7 +123,7 @@ impl Maqet {
     ) -> Result<(StopMethod, Duration), MaqetError> {
         let started = Instant::now();
         if !self.qemu_alive(record) {
-            return self.stop_record(record, true, 0.0);
+            return self.stop_record(record, true, Duration::ZERO);
         }
         let (_, mut agent) = self.guest_agent(&record.id)?;
         let deadline = started + limit;
@@ -134,7 +134,7 @@ impl Maqet {
         );
         if let Err(err) = asked {
             self.progress(&format!("{err}; stopping QEMU instead"));
-            return self.stop_record(record, true, 0.0);
+            return self.stop_record(record, true, Duration::ZERO);
         }
         while self.qemu_alive(record) && Instant::now() < deadline {
             self.progress(&format!("waiting for VM `{}` to power off", record.name));
@@ -142,7 +142,7 @@ impl Maqet {
         }
         if self.qemu_alive(record) {
             self.progress("the guest did not power off in time; stopping QEMU");
-            let (method, _) = self.stop_record(record, true, 0.0)?;
+            let (method, _) = self.stop_record(record, true, Duration::ZERO)?;
             return Ok((method, started.elapsed()));
         }
         let settle = Instant::now() + RUNNER_RECORD_WAIT;

@@ -26,6 +26,7 @@ mod state;
 mod status;
 mod storage;
 mod vm;
+mod wait_for;
 mod watch;
 
 pub use attach::AttachedStorage;
@@ -46,6 +47,7 @@ pub use snapshot::{
 };
 pub use state::RebuildReport;
 pub use storage::{DriveStorageInfo, StorageInfoReport, StorageVerification, VerifiedFile};
+pub use wait_for::WaitCondition;
 
 // The `*Request` / `*Builder` types `#[api_requests]` generates next to each command.
 pub use attach::*;

@@ -117,7 +117,7 @@ impl Maqet {
         let _lock = self.lock_vm(&vm)?;
         let vm = self.reconcile(self.vm_record(&vm.id)?, true);
         if matches!(vm.status, VmStatus::Running | VmStatus::Paused) {
-            self.stop_record(&vm, true, 0.0)?;
+            self.stop_record(&vm, true, std::time::Duration::ZERO)?;
         }
         let db = self.db()?;
         let files = db.storage_for_vm(&vm.id)?;

@@ -200,7 +200,7 @@ impl Maqet {
         &self,
         #[arg(positional, help = "VM name or id")] vm: String,
         #[arg(help = "Skip the graceful power-down")] force: bool,
-        #[arg(help = "Seconds the guest gets to power down", default = "30")] timeout: f64,
+        #[arg(help = "Seconds the guest gets to power down", default = "30")] timeout: Duration,
         #[arg(
             help = "Power off through the guest agent (`guest-shutdown`) instead of ACPI; also `shutdown_via: agent`"
         )]
@@ -212,8 +212,7 @@ impl Maqet {
         let via_agent =
             agent || VmConfig::from_value(&record.config).shutdown_via == ShutdownVia::Agent;
         let (method, elapsed) = if via_agent && !force {
-            let limit = super::guest::seconds("--timeout", timeout)?;
-            self.stop_via_agent(&record, limit)?
+            self.stop_via_agent(&record, timeout)?
         } else {
             self.stop_record(&record, force, timeout)?
         };
@@ -231,9 +230,8 @@ impl Maqet {
         &self,
         record: &VmRecord,
         force: bool,
-        timeout: f64,
+        timeout: Duration,
     ) -> Result<(StopMethod, Duration), MaqetError> {
-        let timeout = crate::seconds::seconds("timeout", timeout)?;
         let Some(qemu) = record.qemu.filter(|_| self.qemu_alive(record)) else {
             if matches!(record.status, VmStatus::Running | VmStatus::Paused) {
                 self.db()?.set_runtime(

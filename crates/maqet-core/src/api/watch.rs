@@ -4,12 +4,12 @@ use std::io::{BufRead, Read, Seek, SeekFrom};
 use std::time::{Duration, Instant};
 
 use maqet_macros::{api_method, api_requests};
-use maqet_state::VmStatus;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::wait_for::WaitCondition;
 use crate::registry::CommandOutput;
-use crate::{ErrorKind, Maqet, MaqetError};
+use crate::{Maqet, MaqetError};
 
 /// QMP events as JSON lines.
 #[derive(Debug, Clone, Serialize)]
@@ -72,11 +72,8 @@ impl Maqet {
             value_name = "EVENT"
         )]
         until: Option<String>,
-        #[arg(help = "Give up after this many seconds (exit 2)")] timeout: Option<f64>,
+        #[arg(help = "Give up after this many seconds (exit 2)")] timeout: Option<Duration>,
     ) -> Result<EventLines, MaqetError> {
-        let timeout = timeout
-            .map(|t| crate::seconds::seconds("timeout", t))
-            .transpose()?;
         let record = self.vm_record(&vm)?;
         let log = self.vm_paths(&record).events_log();
         let follow = follow || until.is_some();
@@ -126,124 +123,23 @@ impl Maqet {
             "maqet wait web --ssh --timeout 400"
         ]
     )]
-    // One parameter per CLI option; a struct would hide them from the registry.
-    #[allow(clippy::too_many_arguments)]
     pub fn wait(
         &self,
         #[arg(positional, help = "VM name or id")] vm: String,
-        #[arg(
-            help = "Regular expression to find in the serial console output",
-            value_name = "REGEX"
-        )]
-        serial: Option<String>,
-        #[arg(help = "VM state to wait for (running, paused, stopped, crashed)")] state: Option<
-            String,
-        >,
-        #[arg(help = "QMP event name to wait for", value_name = "EVENT")] event: Option<String>,
-        #[arg(help = "Give up after this many seconds (exit 2)", default = "60")] timeout: f64,
-        #[arg(help = "Wait until the guest agent answers (needs `guest_agent: true`)")] agent: bool,
-        #[arg(
-            help = "Wait until this forwarded TCP port (guest or host number) reaches a guest service",
-            value_name = "PORT"
-        )]
-        tcp: Option<i64>,
-        #[arg(help = "Wait until an SSH login works (needs first-boot identity; see `maqet ssh`)")]
-        ssh: bool,
+        #[arg(one_of, help = "What to wait for")] until: WaitCondition,
+        #[arg(help = "Give up after this many seconds (exit 2)", default = "60")] timeout: Duration,
     ) -> Result<WaitResult, MaqetError> {
-        let chosen = [
-            serial.is_some(),
-            state.is_some(),
-            event.is_some(),
-            agent,
-            tcp.is_some(),
-            ssh,
-        ]
-        .iter()
-        .filter(|b| **b)
-        .count();
-        if chosen != 1 {
-            return Err(MaqetError::invalid(
-                "give exactly one of --serial, --state, --event, --agent, --tcp or --ssh",
-            ));
-        }
         let record = self.vm_record(&vm)?;
-        let paths = self.vm_paths(&record);
-        let limit = crate::seconds::seconds("timeout", timeout)?;
         let started = Instant::now();
-        let result = |condition: &str, matched: Value| WaitResult {
-            condition: condition.into(),
+        let matched = self.wait_until(&record, &until, started, timeout)?;
+        Ok(WaitResult {
+            condition: crate::registry::OneOf::flag(&until).to_string(),
             matched,
             elapsed_ms: started.elapsed().as_millis() as u64,
-        };
-        if agent {
-            return Ok(result("agent", self.wait_for_agent(&record.id, limit)?));
-        }
-        if ssh {
-            return Ok(result("ssh", self.wait_for_ssh(&record.id, limit)?));
-        }
-        if let Some(port) = tcp {
-            return Ok(result("tcp", self.wait_for_tcp(&record, port, limit)?));
-        }
-        if let Some(pattern) = serial {
-            let re = regex::Regex::new(&pattern).map_err(|e| {
-                MaqetError::with_source(
-                    ErrorKind::InvalidInput,
-                    format!("`{pattern}` is not a valid regular expression"),
-                    e,
-                )
-            })?;
-            let log = paths.serial_log();
-            let mut offset = 0;
-            let mut partial = String::new();
-            loop {
-                let (chunk, next) = read_new_text(&log, offset)?;
-                offset = next;
-                partial.push_str(&chunk);
-                if let Some(line) = partial.lines().find(|l| re.is_match(l)) {
-                    return Ok(result("serial", Value::String(line.trim_end().to_string())));
-                }
-                if let Some(cut) = partial.rfind('\n') {
-                    partial.drain(..=cut);
-                }
-                self.check_wait_deadline(
-                    started,
-                    limit,
-                    &format!("`{pattern}` on the serial console"),
-                )?;
-            }
-        }
-        if let Some(wanted) = state {
-            let wanted: VmStatus = wanted.parse().map_err(|_| {
-                MaqetError::invalid(format!(
-                    "unknown state `{wanted}`; use running, paused, stopped or crashed"
-                ))
-            })?;
-            loop {
-                let now = self.observe(self.vm_record(&record.id)?);
-                if now.status == wanted {
-                    return Ok(result("state", Value::String(now.status.to_string())));
-                }
-                self.check_wait_deadline(started, limit, &format!("state {wanted}"))?;
-            }
-        }
-        let wanted = event.unwrap_or_default();
-        let log = paths.events_log();
-        let (_, mut offset) = read_new_lines(&log, 0)?;
-        loop {
-            let (lines, next) = read_new_lines(&log, offset)?;
-            offset = next;
-            for line in lines {
-                if let Ok(ev) = serde_json::from_str::<Value>(&line)
-                    && ev.get("event").and_then(Value::as_str) == Some(wanted.as_str())
-                {
-                    return Ok(result("event", ev));
-                }
-            }
-            self.check_wait_deadline(started, limit, &format!("event {wanted}"))?;
-        }
+        })
     }
 
-    fn check_wait_deadline(
+    pub(super) fn check_wait_deadline(
         &self,
         started: Instant,
         limit: Duration,
@@ -259,7 +155,10 @@ impl Maqet {
 }
 
 /// Reads text appended to a file since `offset`; a missing file reads as empty.
-fn read_new_text(path: &std::path::Path, offset: u64) -> Result<(String, u64), MaqetError> {
+pub(super) fn read_new_text(
+    path: &std::path::Path,
+    offset: u64,
+) -> Result<(String, u64), MaqetError> {
     let mut file = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((String::new(), offset)),
@@ -279,7 +178,10 @@ fn read_new_text(path: &std::path::Path, offset: u64) -> Result<(String, u64), M
 }
 
 /// Reads complete lines appended since `offset`.
-fn read_new_lines(path: &std::path::Path, offset: u64) -> Result<(Vec<String>, u64), MaqetError> {
+pub(super) fn read_new_lines(
+    path: &std::path::Path,
+    offset: u64,
+) -> Result<(Vec<String>, u64), MaqetError> {
     let (text, end) = read_new_text(path, offset)?;
     let complete = text.rfind('\n').map_or(0, |i| i + 1);
     let lines = text.as_bytes()[..complete]

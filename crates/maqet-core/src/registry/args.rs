@@ -77,7 +77,7 @@ pub trait ArgType: Sized {
     }
 }
 
-fn wrong_type(command: &str, name: &str, expected: &str, got: &Value) -> MaqetError {
+pub(super) fn wrong_type(command: &str, name: &str, expected: &str, got: &Value) -> MaqetError {
     MaqetError::invalid(format!(
         "`{command}`: argument `{name}` must be {expected}, got {got}"
     ))

@@ -8,8 +8,10 @@ mod choices;
 mod config_flags;
 mod confirm;
 mod groups;
+mod one_of;
 mod output;
 mod python_face;
+mod quantities;
 
 pub use args::{ArgType, Args, ConfigOverrides, KeyValues};
 pub(crate) use choices::choice_arg;
@@ -17,36 +19,18 @@ pub use choices::{Choice, parse_choice};
 pub use config_flags::{conf_defaults_for_unset, config_flag_keys, config_flag_value};
 pub use confirm::{Ask, WithoutTerminal, confirm_flags, pending_questions};
 pub use groups::{ApiGroup, check_groups, group_about, groups};
+pub use one_of::{OneOf, concat_params, exactly_one, params_len};
 pub use output::{ByteStream, CommandOutput, Output, Passthrough, pretty_json};
 pub use python_face::{PythonFace, PythonParam, PythonReturn};
+pub use quantities::{ByteSizeArg, DurationArg, Resolve};
 
 use crate::{Maqet, MaqetError};
 
-/// What kind of value a parameter takes on the command line and in JSON.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ParamKind {
-    /// A string.
-    String,
-    /// A flag without value (`--force`).
-    Bool,
-    /// An integer.
-    Int,
-    /// A floating-point number.
-    Float,
-    /// A filesystem path; relative paths are taken against the caller's working directory.
-    Path,
-    /// Zero or more strings (repeatable flag, or a positional list).
-    List,
-    /// Free `--KEY VALUE` pairs (QMP arguments, device properties). Values parse as JSON when
-    /// they can, else they are strings.
-    KeyValues,
-    /// VM config keys as flags (`--memory 4G --cpu 2`), one flag per declared config key.
-    ConfigKeys,
-}
+/// What kind of value a parameter takes: one enum for the registry, the CLI and plugins.
+pub use maqet_command::ParamKind;
 
 /// One parameter of a registered command.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, Clone, Copy, serde::Serialize)]
 pub struct ParamSpec {
     /// Name in Rust and in JSON arguments (snake_case).
     pub name: &'static str,
@@ -75,6 +59,9 @@ pub struct ParamSpec {
     pub confirm: Option<&'static str>,
     /// Setting this flag answers every [`ParamSpec::confirm`] question with yes (`--force`).
     pub answers_yes: bool,
+    /// The group of mutually exclusive flags this one belongs to (a [`OneOf`] enum, such as
+    /// `wait`'s conditions): exactly one flag of a group is given.
+    pub one_of: Option<&'static str>,
 }
 
 /// Invokes a command with JSON arguments.

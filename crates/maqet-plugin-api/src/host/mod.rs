@@ -131,15 +131,12 @@ impl LoadedPlugin {
                 command: command.to_owned(),
                 source,
             }),
-            RErr(message) => {
-                let (kind, text) = crate::error::split_failure_kind(message.as_str());
-                Err(PluginError::CommandFailed {
-                    plugin: self.name.clone(),
-                    command: command.to_owned(),
-                    kind,
-                    source: PluginMessage(text.to_owned()),
-                })
-            }
+            RErr(failure) => Err(PluginError::CommandFailed {
+                plugin: self.name.clone(),
+                command: command.to_owned(),
+                kind: failure.kind,
+                source: PluginMessage(failure.message.into()),
+            }),
         }
     }
 }

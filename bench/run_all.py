@@ -26,6 +26,7 @@ SCRIPTS = [
     ("ls_1000.py", ["15" if QUICK else "50"] + (["--no-10k"] if QUICK else [])),
     ("snapshot_vs_qemu_img.py", ["9" if QUICK else "30"]),
     ("concurrent_starts.py", ["3" if QUICK else "5", "20"]),
+    ("screen_wait.py", ["5" if QUICK else "10"]),
 ]
 
 

@@ -43,6 +43,10 @@ command -v ssh >/dev/null || need+=(openssh-client)
 command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
 [ -f /usr/lib/grub/i386-pc/boot.img ] || need+=(grub-pc-bin)
 command -v sfdisk >/dev/null || need+=(fdisk)
+# Screen waits and `maqet screen text` read the screen with Tesseract (the program and its
+# English data; tests/tests/screen.rs).
+command -v tesseract >/dev/null || need+=(tesseract-ocr)
+[ -f /usr/share/tesseract-ocr/5/tessdata/eng.traineddata ] || need+=(tesseract-ocr-eng)
 # bench/run-all.sh (hand-run, not CI) profiles `maqet start` with strace.
 command -v strace >/dev/null || need+=(strace)
 if [ ${#need[@]} -gt 0 ]; then

@@ -3,7 +3,7 @@
 //! `cargo metadata` lists what each workspace package depends on. A maqet crate may depend
 //! only on crates below it in the order
 //! `cli > py > core > {macros, runner} > {qmp, storage, state, seed, plugin-api} > error-chain`;
-//! `maqet-state`, `maqet-qmp`, `maqet-storage` and `maqet-seed` depend on no maqet crate, and
+//! `maqet-state`, `maqet-qmp`, `maqet-storage`, `maqet-seed` and `maqet-screen` depend on no maqet crate, and
 //! `maqet-plugin-api` only on the error-chain leaf. Plugins sit above the plugin API and may use nothing of the host but it (and the
 //! plain libraries `export-render` and `maqet-seed`, which depend on no maqet crate).
 //!
@@ -89,6 +89,7 @@ fn layer(package: &str) -> Option<u8> {
         | "maqet-state"
         | "maqet-plugin-api"
         | "maqet-seed"
+        | "maqet-screen"
         | "maqet-export-render" => 1,
         // A leaf with no dependencies: the one error-chain formatter every layer may use.
         "maqet-error-chain" => 0,
@@ -133,6 +134,7 @@ fn state_qmp_storage_and_the_plugin_api_depend_on_no_maqet_crate() {
         ("maqet-qmp", &[][..]),
         ("maqet-storage", &[][..]),
         ("maqet-seed", &[][..]),
+        ("maqet-screen", &[][..]),
         ("maqet-plugin-api", &["maqet-error-chain"][..]),
         ("maqet-error-chain", &[][..]),
     ] {

@@ -31,7 +31,7 @@ impl CommandOutput for EventLines {
 /// `wait`: what was seen.
 #[derive(Debug, Clone, Serialize)]
 pub struct WaitResult {
-    /// `serial`, `state`, `event`, `agent`, `tcp` or `ssh`.
+    /// `serial`, `state`, `event`, `agent`, `tcp`, `ssh` or `screen`.
     pub condition: String,
     /// The matching serial line, state or event.
     pub matched: Value,
@@ -114,7 +114,9 @@ impl Maqet {
     ///
     /// Exactly one of `--serial`, `--state`, `--event`, `--agent` (the guest agent answers),
     /// `--tcp PORT` (a forwarded port reaches a listening guest service) or `--ssh` (an SSH
-    /// login as the first-boot user works). Exits with status 2 on timeout.
+    /// login as the first-boot user works), or one screen condition: `--screen-text REGEX` (OCR),
+    /// `--screen-match NEEDLE`, `--screen-still SECONDS`, `--screen-change`. Exits with status 2
+    /// on timeout; a screen wait then keeps its last picture and names it in the error.
     #[api_method(
         category = "watch",
         examples = [
@@ -123,7 +125,10 @@ impl Maqet {
             "maqet wait web --event SHUTDOWN",
             "maqet wait web --agent --timeout 120",
             "maqet wait web --tcp 22",
-            "maqet wait web --ssh --timeout 400"
+            "maqet wait web --ssh --timeout 400",
+            "maqet wait web --screen-text 'login:' --timeout 120",
+            "maqet wait web --screen-match needles/menu.json --threshold 0.9",
+            "maqet wait web --screen-still 2 --region 0,0,640,480"
         ]
     )]
     // One parameter per CLI option; a struct would hide them from the registry.
@@ -149,7 +154,32 @@ impl Maqet {
         tcp: Option<i64>,
         #[arg(help = "Wait until an SSH login works (needs first-boot identity; see `maqet ssh`)")]
         ssh: bool,
+        #[arg(help = "Regular expression to find in the screen's text (OCR)", value_name = "REGEX")]
+        screen_text: Option<String>,
+        #[arg(
+            help = "Wait until this needle (PNG, or openQA .json) shows on the screen",
+            value_name = "NEEDLE"
+        )]
+        screen_match: Option<std::path::PathBuf>,
+        #[arg(help = "Wait until the screen stays unchanged this many seconds", value_name = "SECONDS")]
+        screen_still: Option<f64>,
+        #[arg(help = "Wait until anything on the screen changes")] screen_change: bool,
+        #[arg(help = "Screen waits look only at X,Y,W,H (pixels)", value_name = "X,Y,W,H")]
+        region: Option<String>,
+        #[arg(help = "Screen waits: needle score, or share of equal pixels that is still no change (0-1)")]
+        threshold: Option<f64>,
+        #[arg(help = "Screen waits keep a numbered picture of each change in DIR", value_name = "DIR")]
+        record: Option<std::path::PathBuf>,
     ) -> Result<WaitResult, MaqetError> {
+        let screen = super::screen_wait::ScreenWait::from_flags(
+            screen_text.as_deref(),
+            screen_match.as_deref(),
+            screen_still,
+            screen_change,
+            region.as_deref(),
+            threshold,
+            record.as_deref(),
+        )?;
         let chosen = [
             serial.is_some(),
             state.is_some(),
@@ -157,13 +187,17 @@ impl Maqet {
             agent,
             tcp.is_some(),
             ssh,
+            screen_text.is_some(),
+            screen_match.is_some(),
+            screen_still.is_some(),
+            screen_change,
         ]
         .iter()
         .filter(|b| **b)
         .count();
         if chosen != 1 {
             return Err(MaqetError::invalid(
-                "give exactly one of --serial, --state, --event, --agent, --tcp or --ssh",
+                "give exactly one of --serial, --state, --event, --agent, --tcp, --ssh, --screen-text, --screen-match, --screen-still or --screen-change",
             ));
         }
         let record = self.vm_record(&vm)?;
@@ -175,6 +209,10 @@ impl Maqet {
             matched,
             elapsed_ms: started.elapsed().as_millis() as u64,
         };
+        if let Some(screen) = &screen {
+            let record = self.running_vm(&record.id)?;
+            return Ok(result("screen", self.wait_for_screen(&record, screen, limit)?));
+        }
         if agent {
             return Ok(result("agent", self.wait_for_agent(&record.id, limit)?));
         }

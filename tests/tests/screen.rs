@@ -76,11 +76,17 @@ fn a_script_logs_in_on_the_vga_console_runs_a_command_and_reads_its_output() {
     // The menu: wait for it, move the mark down with a key, pick with Enter, read the result.
     type_text(&home, "scr1", "menu\n");
     wait_text(&home, "scr1", "MAQET MENU", "60");
-    let before = maqet_json(&home, &["screen", "text", "scr1", "--format", "json"]);
-    assert!(before["text"].as_str().unwrap().contains("Say hello"), "{before}");
+    let before = maqet_json(&home, &["screen", "text", "scr1"]);
+    assert!(
+        before["text"].as_str().unwrap().contains("Say hello"),
+        "{before}"
+    );
     maqet_ok(&home, &["qmp", "keys", "scr1", "down"]);
     // The mark moved: the screen changed and settled before Enter.
-    maqet_json(&home, &["wait", "scr1", "--screen-still", "0.5", "--timeout", "30"]);
+    maqet_json(
+        &home,
+        &["wait", "scr1", "--screen-still", "0.5", "--timeout", "30"],
+    );
     maqet_ok(&home, &["qmp", "keys", "scr1", "ret"]);
     wait_text(&home, "scr1", "HELLO FROM THE MENU", "60");
     let picked = maqet_stdout(&home, &["screen", "text", "scr1"]);
@@ -102,26 +108,46 @@ fn an_openqa_needle_is_found_only_while_its_picture_shows() {
             "tags": ["menu"]}"#,
     )
     .unwrap();
-    let found = maqet_json(&home, &["screen", "find", "scr2", "menu.json", "--format", "json"]);
+    let found = maqet_json(&home, &["screen", "find", "scr2", "menu.json"]);
     assert_eq!(found["found"], true, "{found}");
     assert!(found["score"].as_f64().unwrap() > 0.99, "{found}");
-    assert_eq!((found["x"].as_u64(), found["y"].as_u64()), (Some(0), Some(0)), "{found}");
+    assert_eq!(
+        (found["x"].as_u64(), found["y"].as_u64()),
+        (Some(0), Some(0)),
+        "{found}"
+    );
 
     maqet_ok(&home, &["qmp", "keys", "scr2", "4"]);
     wait_text(&home, "scr2", "MENU PICKED: quit", "60");
-    let gone = maqet_json(&home, &["screen", "find", "scr2", "menu.json", "--format", "json"]);
+    let gone = maqet_json(&home, &["screen", "find", "scr2", "menu.json"]);
     assert_eq!(gone["found"], false, "{gone}");
 
     // Waiting for the needle while the menu comes back: the screen changes, then matches.
     type_text(&home, "scr2", "menu\n");
     let matched = maqet_json(
         &home,
-        &["wait", "scr2", "--screen-match", "menu.png", "--timeout", "60", "--threshold", "0.5"],
+        &[
+            "wait",
+            "scr2",
+            "--screen-match",
+            "menu.png",
+            "--timeout",
+            "60",
+            "--threshold",
+            "0.5",
+        ],
     );
     assert_eq!(matched["condition"], "screen", "{matched}");
     let matched = maqet_json(
         &home,
-        &["wait", "scr2", "--screen-match", "menu.json", "--timeout", "60"],
+        &[
+            "wait",
+            "scr2",
+            "--screen-match",
+            "menu.json",
+            "--timeout",
+            "60",
+        ],
     );
     assert_eq!(matched["matched"]["found"], true, "{matched}");
 }
@@ -133,7 +159,14 @@ fn a_timed_out_screen_wait_keeps_the_last_screen_and_names_it() {
     wait_text(&home, "scr3", "login:", "180");
     let err = fails_with(
         &home,
-        &["wait", "scr3", "--screen-text", "NEVER-ON-SCREEN", "--timeout", "3"],
+        &[
+            "wait",
+            "scr3",
+            "--screen-text",
+            "NEVER-ON-SCREEN",
+            "--timeout",
+            "3",
+        ],
         2,
     );
     assert!(err.contains("timed out"), "{err}");
@@ -147,7 +180,10 @@ fn a_timed_out_screen_wait_keeps_the_last_screen_and_names_it() {
     };
     let png = named(".png");
     let txt = named(".txt");
-    assert!(png.starts_with(home.data_dir()), "{png:?} is not in the data dir");
+    assert!(
+        png.starts_with(home.data_dir()),
+        "{png:?} is not in the data dir"
+    );
     assert_eq!(&std::fs::read(&png).unwrap()[1..4], b"PNG");
     let ocr = std::fs::read_to_string(&txt).unwrap();
     assert!(ocr.contains("login"), "OCR text kept: {ocr}");
@@ -155,17 +191,34 @@ fn a_timed_out_screen_wait_keeps_the_last_screen_and_names_it() {
     // A changing-screen wait that sees no change also keeps its evidence (no OCR text then).
     let err = fails_with(
         &home,
-        &["wait", "scr3", "--screen-change", "--region", "0,0,64,16", "--timeout", "2"],
+        &[
+            "wait",
+            "scr3",
+            "--screen-change",
+            "--region",
+            "0,0,64,16",
+            "--timeout",
+            "2",
+        ],
         2,
     );
     assert!(err.contains(".png") && !err.contains(".txt"), "{err}");
 
     // Bad input: exit 3, naming what is wrong.
     for (args, says) in [
-        (vec!["wait", "scr3", "--screen-text", "(", "--timeout", "1"], "regular expression"),
-        (vec!["wait", "scr3", "--screen-change", "--region", "0,0,99999,1"], "does not fit"),
+        (
+            vec!["wait", "scr3", "--screen-text", "(", "--timeout", "1"],
+            "regular expression",
+        ),
+        (
+            vec!["wait", "scr3", "--screen-change", "--region", "0,0,99999,1"],
+            "does not fit",
+        ),
         (vec!["screen", "find", "scr3", "nothing.png"], "nothing.png"),
-        (vec!["wait", "scr3", "--serial", "x", "--threshold", "0.5"], "--threshold"),
+        (
+            vec!["wait", "scr3", "--serial", "x", "--threshold", "0.5"],
+            "--threshold",
+        ),
     ] {
         let err = fails_with(&home, &args, 3);
         assert!(err.contains(says), "{args:?}: {err}");

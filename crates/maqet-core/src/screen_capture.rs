@@ -96,17 +96,15 @@ pub(crate) fn screen_error(err: ScreenError) -> MaqetError {
         ScreenError::BadRegion { .. } | ScreenError::Needle { .. } | ScreenError::Image { .. } => {
             ErrorKind::InvalidInput
         }
-        ScreenError::File { source, .. }
-            if source.kind() == std::io::ErrorKind::NotFound =>
-        {
+        ScreenError::File { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
             ErrorKind::NotFound
         }
         _ => ErrorKind::Failure,
     };
     let context = match &err {
-        ScreenError::NotPpm | ScreenError::TesseractMissing { .. } | ScreenError::TesseractFailed { .. } => {
-            "cannot read the screen"
-        }
+        ScreenError::NotPpm
+        | ScreenError::TesseractMissing { .. }
+        | ScreenError::TesseractFailed { .. } => "cannot read the screen",
         _ => "cannot use this screen input",
     };
     MaqetError::with_source(kind, context, err)

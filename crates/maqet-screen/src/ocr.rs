@@ -51,15 +51,12 @@ pub fn prepare(frame: &Frame) -> Option<GrayImage> {
     );
     // A quarter of the way from the darkest to the lightest grey: thin strokes keep 8x16 glyphs
     // apart (Otsu's level or the midpoint thicken them until q reads as g and w as u).
-    let (dark, light) = big.pixels().fold((255u8, 0u8), |(lo, hi), p| {
-        (lo.min(p.0[0]), hi.max(p.0[0]))
-    });
+    let (dark, light) = big
+        .pixels()
+        .fold((255u8, 0u8), |(lo, hi), p| (lo.min(p.0[0]), hi.max(p.0[0])));
     let level = dark + (light - dark) / 4;
-    let cut = imageproc::contrast::threshold(
-        &big,
-        level,
-        imageproc::contrast::ThresholdType::Binary,
-    );
+    let cut =
+        imageproc::contrast::threshold(&big, level, imageproc::contrast::ThresholdType::Binary);
     let mut out = GrayImage::from_pixel(
         cut.width() + 2 * MARGIN,
         cut.height() + 2 * MARGIN,
@@ -142,10 +139,23 @@ pub fn read_text_with(program: &str, frame: &Frame) -> Result<String, ScreenErro
     }
     Ok(text
         .lines()
-        .map(str::trim)
+        .map(|line| ascii_punctuation(line.trim()))
         .filter(|l| !l.is_empty())
         .collect::<Vec<_>>()
         .join("\n"))
+}
+
+/// Tesseract's typographic guesses back to the ASCII a console shows: dashes to `-`, curly
+/// quotes to straight ones (`SCREEN-42` must not read as `SCREEN—42`).
+fn ascii_punctuation(line: &str) -> String {
+    line.chars()
+        .map(|c| match c {
+            '\u{2010}'..='\u{2015}' | '\u{2212}' => '-',
+            '\u{2018}' | '\u{2019}' => '\'',
+            '\u{201C}' | '\u{201D}' => '"',
+            other => other,
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -165,10 +175,25 @@ mod tests {
         assert_eq!(prepared.get_pixel(0, 0).0[0], 255, "background turns white");
         let x = MARGIN + 4 * SCALE + 1;
         let y = MARGIN + 4 * SCALE + 1;
-        assert_eq!(prepared.get_pixel(x, y).0[0], 0, "the lit pixel turns black");
+        assert_eq!(
+            prepared.get_pixel(x, y).0[0],
+            0,
+            "the lit pixel turns black"
+        );
         let blank = Frame::from_rgb(RgbImage::new(8, 8));
         assert!(prepare(&blank).is_none());
-        assert_eq!(read_text_with("/nonexistent/tesseract", &blank).unwrap(), "");
+        assert_eq!(
+            read_text_with("/nonexistent/tesseract", &blank).unwrap(),
+            ""
+        );
+    }
+
+    #[test]
+    fn typographic_dashes_and_quotes_become_ascii() {
+        assert_eq!(
+            ascii_punctuation("SCREEN—42–DONE ‘a’ “b”"),
+            "SCREEN-42-DONE 'a' \"b\""
+        );
     }
 
     #[test]

@@ -57,7 +57,11 @@ fn held_keys(hold: Option<&str>) -> Result<Vec<String>, MaqetError> {
 
 /// Parses `X,Y`.
 fn parse_point(at: &str) -> Result<(u32, u32), MaqetError> {
-    let bad = || MaqetError::invalid(format!("`--at {at}` is not a point X,Y in pixels, e.g. 320,200"));
+    let bad = || {
+        MaqetError::invalid(format!(
+            "`--at {at}` is not a point X,Y in pixels, e.g. 320,200"
+        ))
+    };
     let (x, y) = at.split_once(',').ok_or_else(bad)?;
     Ok((
         x.trim().parse().map_err(|_| bad())?,
@@ -121,7 +125,10 @@ impl Maqet {
             String,
         >,
         #[arg(help = "Click twice")] double: bool,
-        #[arg(help = "Keys held during the click, e.g. \"ctrl shift\"", value_name = "KEYS")]
+        #[arg(
+            help = "Keys held during the click, e.g. \"ctrl shift\"",
+            value_name = "KEYS"
+        )]
         hold: Option<String>,
     ) -> Result<QmpReply, MaqetError> {
         if !matches!(button.as_str(), "left" | "right" | "middle") {

@@ -218,7 +218,10 @@ impl Maqet {
         )]
         keys: Vec<String>,
         #[arg(help = "How long the keys stay pressed, in ms", default = "100")] hold_time: u32,
-        #[arg(help = "Keep a numbered screen picture after the keys in DIR", value_name = "DIR")]
+        #[arg(
+            help = "Keep a numbered screen picture after the keys in DIR",
+            value_name = "DIR"
+        )]
         record: Option<PathBuf>,
     ) -> Result<QmpReply, MaqetError> {
         if keys.is_empty() {
@@ -254,9 +257,15 @@ impl Maqet {
         #[arg(positional, help = "VM name or id")] vm: String,
         #[arg(positional, help = "Text to type")] text: String,
         #[arg(help = "How long each key stays pressed, in ms", default = "100")] hold_time: u32,
-        #[arg(help = "Pause after each key, in ms (for guests that drop fast typing)", default = "0")]
+        #[arg(
+            help = "Pause after each key, in ms (for guests that drop fast typing)",
+            default = "0"
+        )]
         delay: u32,
-        #[arg(help = "Keep a numbered screen picture after typing in DIR", value_name = "DIR")]
+        #[arg(
+            help = "Keep a numbered screen picture after typing in DIR",
+            value_name = "DIR"
+        )]
         record: Option<PathBuf>,
     ) -> Result<QmpReplies, MaqetError> {
         let chords = keys::text_to_chords(&text).map_err(|e| {

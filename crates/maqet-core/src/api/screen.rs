@@ -75,14 +75,23 @@ pub(crate) fn record_step(dir: &Path, label: &str, frame: &Frame) -> Result<Path
         .filter(|e| e.path().extension().is_some_and(|x| x == "png"))
         .count();
     let bytes = frame.png_bytes().map_err(|e| {
-        MaqetError::with_source(crate::ErrorKind::Failure, "cannot encode the screen as PNG", e)
+        MaqetError::with_source(
+            crate::ErrorKind::Failure,
+            "cannot encode the screen as PNG",
+            e,
+        )
     })?;
     for n in taken + 1.. {
         let file = dir.join(format!("{n:04}-{label}.png"));
         match write_new(&file, &bytes) {
             Ok(()) => return Ok(file),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(MaqetError::io(format!("cannot write {}", file.display()), e)),
+            Err(e) => {
+                return Err(MaqetError::io(
+                    format!("cannot write {}", file.display()),
+                    e,
+                ));
+            }
         }
     }
     unreachable!("the numbers run out before the files do")
@@ -135,12 +144,18 @@ impl Maqet {
     pub fn screen_text(
         &self,
         #[arg(positional, help = "VM name or id")] vm: String,
-        #[arg(help = "Read only this part of the screen: X,Y,W,H in pixels", value_name = "X,Y,W,H")]
+        #[arg(
+            help = "Read only this part of the screen: X,Y,W,H in pixels",
+            value_name = "X,Y,W,H"
+        )]
         region: Option<String>,
     ) -> Result<ScreenText, MaqetError> {
         let area = parse_region(region.as_deref())?;
         let record = self.running_vm(&vm)?;
-        let frame = self.screen_frame(&record)?.crop(area).map_err(screen_error)?;
+        let frame = self
+            .screen_frame(&record)?
+            .crop(area)
+            .map_err(screen_error)?;
         let text = maqet_screen::ocr::read_text(&frame).map_err(screen_error)?;
         Ok(ScreenText {
             text,
@@ -161,10 +176,18 @@ impl Maqet {
     pub fn screen_find(
         &self,
         #[arg(positional, help = "VM name or id")] vm: String,
-        #[arg(positional, help = "Needle: a PNG, or an openQA needle .json beside its .png")]
+        #[arg(
+            positional,
+            help = "Needle: a PNG, or an openQA needle .json beside its .png"
+        )]
         needle: PathBuf,
-        #[arg(help = "Score needed, 0-1 (default: the needle's, else 0.96)")] threshold: Option<f64>,
-        #[arg(help = "Search only this part of the screen: X,Y,W,H in pixels", value_name = "X,Y,W,H")]
+        #[arg(help = "Score needed, 0-1 (default: the needle's, else 0.96)")] threshold: Option<
+            f64,
+        >,
+        #[arg(
+            help = "Search only this part of the screen: X,Y,W,H in pixels",
+            value_name = "X,Y,W,H"
+        )]
         region: Option<String>,
     ) -> Result<ScreenMatch, MaqetError> {
         let threshold = check_threshold(threshold)?;

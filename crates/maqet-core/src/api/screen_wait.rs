@@ -95,9 +95,10 @@ impl ScreenWait {
 
     /// What the wait is for, in words.
     fn describe(&self) -> String {
-        let place = self
-            .region
-            .map_or_else(|| "the screen".to_string(), |r| format!("screen region {r}"));
+        let place = self.region.map_or_else(
+            || "the screen".to_string(),
+            |r| format!("screen region {r}"),
+        );
         match &self.condition {
             ScreenCondition::Text(re) => format!("`{re}` in the text of {place}"),
             ScreenCondition::Match(n) => format!("needle {} on {place}", n.png.display()),
@@ -172,12 +173,13 @@ impl Maqet {
             let found = match &wait.condition {
                 ScreenCondition::Text(re) if changed => {
                     let shown = view.clone();
-                    let text = tokio::task::spawn_blocking(move || {
-                        maqet_screen::ocr::read_text(&shown)
-                    })
-                    .await
-                    .map_err(|e| MaqetError::new(ErrorKind::Failure, format!("OCR failed: {e}")))?
-                    .map_err(screen_error)?;
+                    let text =
+                        tokio::task::spawn_blocking(move || maqet_screen::ocr::read_text(&shown))
+                            .await
+                            .map_err(|e| {
+                                MaqetError::new(ErrorKind::Failure, format!("OCR failed: {e}"))
+                            })?
+                            .map_err(screen_error)?;
                     let found = matching_text(re, &text);
                     seen.text = Some(text);
                     found.map(|line| json!({"text": line}))
@@ -187,13 +189,15 @@ impl Maqet {
                     let m = needle
                         .find(&full, wait.region, wait.threshold)
                         .map_err(screen_error)?;
-                    m.found.then(|| serde_json::to_value(&m).unwrap_or(Value::Null))
+                    m.found
+                        .then(|| serde_json::to_value(&m).unwrap_or(Value::Null))
                 }
                 ScreenCondition::Still(d) => (last_view.is_some()
                     && unchanged_since.elapsed() >= *d)
                     .then(|| json!({"still_ms": unchanged_since.elapsed().as_millis() as u64})),
-                ScreenCondition::Change => (last_view.is_some() && changed)
-                    .then(|| json!({"changed": true})),
+                ScreenCondition::Change => {
+                    (last_view.is_some() && changed).then(|| json!({"changed": true}))
+                }
             };
             seen.frame = Some(full);
             if found.is_some() {
@@ -269,19 +273,41 @@ mod tests {
         let err = ScreenWait::from_flags(None, None, None, false, Some("0,0,4,4"), None, None)
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidInput);
-        let text = ScreenWait::from_flags(Some("log+in:"), None, None, false, Some("0,0,8,16"), None, None)
-            .unwrap()
-            .unwrap();
-        assert!(text.describe().contains("screen region 0,0,8,16"), "{}", text.describe());
+        let text = ScreenWait::from_flags(
+            Some("log+in:"),
+            None,
+            None,
+            false,
+            Some("0,0,8,16"),
+            None,
+            None,
+        )
+        .unwrap()
+        .unwrap();
+        assert!(
+            text.describe().contains("screen region 0,0,8,16"),
+            "{}",
+            text.describe()
+        );
         let still = ScreenWait::from_flags(None, None, Some(1.5), false, None, Some(0.99), None)
             .unwrap()
             .unwrap();
-        assert!(matches!(still.condition, ScreenCondition::Still(d) if d == Duration::from_millis(1500)));
+        assert!(
+            matches!(still.condition, ScreenCondition::Still(d) if d == Duration::from_millis(1500))
+        );
         for bad in [
             ScreenWait::from_flags(Some("("), None, None, false, None, None, None),
             ScreenWait::from_flags(None, None, None, true, None, Some(1.5), None),
             ScreenWait::from_flags(None, None, None, true, Some("1,2"), None, None),
-            ScreenWait::from_flags(None, Some(Path::new("/nonexistent/n.png")), None, false, None, None, None),
+            ScreenWait::from_flags(
+                None,
+                Some(Path::new("/nonexistent/n.png")),
+                None,
+                false,
+                None,
+                None,
+                None,
+            ),
         ] {
             assert!(bad.is_err());
         }
@@ -295,7 +321,10 @@ mod tests {
             Some("maqet login: ")
         );
         let across = regex::Regex::new("(?s)one.*two").unwrap();
-        assert_eq!(matching_text(&across, "one\ntwo").as_deref(), Some("one\ntwo"));
+        assert_eq!(
+            matching_text(&across, "one\ntwo").as_deref(),
+            Some("one\ntwo")
+        );
         assert!(matching_text(&re, "nothing").is_none());
     }
 }

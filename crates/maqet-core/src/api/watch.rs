@@ -154,21 +154,35 @@ impl Maqet {
         tcp: Option<i64>,
         #[arg(help = "Wait until an SSH login works (needs first-boot identity; see `maqet ssh`)")]
         ssh: bool,
-        #[arg(help = "Regular expression to find in the screen's text (OCR)", value_name = "REGEX")]
+        #[arg(
+            help = "Regular expression to find in the screen's text (OCR)",
+            value_name = "REGEX"
+        )]
         screen_text: Option<String>,
         #[arg(
             help = "Wait until this needle (PNG, or openQA .json) shows on the screen",
             value_name = "NEEDLE"
         )]
         screen_match: Option<std::path::PathBuf>,
-        #[arg(help = "Wait until the screen stays unchanged this many seconds", value_name = "SECONDS")]
+        #[arg(
+            help = "Wait until the screen stays unchanged this many seconds",
+            value_name = "SECONDS"
+        )]
         screen_still: Option<f64>,
         #[arg(help = "Wait until anything on the screen changes")] screen_change: bool,
-        #[arg(help = "Screen waits look only at X,Y,W,H (pixels)", value_name = "X,Y,W,H")]
+        #[arg(
+            help = "Screen waits look only at X,Y,W,H (pixels)",
+            value_name = "X,Y,W,H"
+        )]
         region: Option<String>,
-        #[arg(help = "Screen waits: needle score, or share of equal pixels that is still no change (0-1)")]
+        #[arg(
+            help = "Screen waits: needle score, or share of equal pixels that is still no change (0-1)"
+        )]
         threshold: Option<f64>,
-        #[arg(help = "Screen waits keep a numbered picture of each change in DIR", value_name = "DIR")]
+        #[arg(
+            help = "Screen waits keep a numbered picture of each change in DIR",
+            value_name = "DIR"
+        )]
         record: Option<std::path::PathBuf>,
     ) -> Result<WaitResult, MaqetError> {
         let screen = super::screen_wait::ScreenWait::from_flags(
@@ -211,7 +225,10 @@ impl Maqet {
         };
         if let Some(screen) = &screen {
             let record = self.running_vm(&record.id)?;
-            return Ok(result("screen", self.wait_for_screen(&record, screen, limit)?));
+            return Ok(result(
+                "screen",
+                self.wait_for_screen(&record, screen, limit)?,
+            ));
         }
         if agent {
             return Ok(result("agent", self.wait_for_agent(&record.id, limit)?));

@@ -62,7 +62,9 @@ pub fn render_qemu_argv(config: &Value, ctx: &ArgvContext) -> Result<Vec<String>
     }
     match map.get("pointer").map(|p| (p, p.as_str())) {
         None | Some((_, Some("none"))) => {}
-        Some((_, Some("tablet"))) => argv.extend(["-usb", "-device", "usb-tablet"].map(String::from)),
+        Some((_, Some("tablet"))) => {
+            argv.extend(["-usb", "-device", "usb-tablet"].map(String::from))
+        }
         Some((other, _)) => {
             return Err(ConfigError::Invalid {
                 location: Location::default(),

@@ -69,7 +69,10 @@ def main():
             match.append(benchlib.spawn_ms(find, home.env))
             plain.append(benchlib.spawn_ms(dump, home.env))
 
-        notice = []
+        print(f"screen text (screendump + OCR): {benchlib.med_min(ocr)}")
+        print(f"screen find (screendump + NCC): {benchlib.med_min(match)}")
+        print(f"qmp screendump to a file:       {benchlib.med_min(plain)}", flush=True)
+        notice, missed = [], 0
         for n in range(runs):
             # Letters OCR does not confuse with digits or each other on the VGA font.
             mark = "NOTICE-" + "ABCDEHKLMNPRTUWXY"[n % 17] * 4 + "-HERE"
@@ -82,14 +85,17 @@ def main():
             err = waiter.communicate(timeout=180)[1]
             seen = time.perf_counter()
             if waiter.returncode != 0:
-                raise RuntimeError(f"wait for {mark} failed: {err}")
-            notice.append((seen - shown) * 1000)
+                missed += 1
+                kept = [w for w in err.split() if w.endswith(".txt")]
+                ocr_text = open(kept[0]).read() if kept else "(none kept)"
+                print(f"round {n}: the wait for {mark} failed; OCR read:\n{ocr_text}", flush=True)
+            else:
+                notice.append((seen - shown) * 1000)
             home.run("exec", "bench", "--", "sh", "-c", "printf '\\033[H\\033[2J' >/dev/tty1")
 
-        print(f"screen text (screendump + OCR): {benchlib.med_min(ocr)}")
-        print(f"screen find (screendump + NCC): {benchlib.med_min(match)}")
-        print(f"qmp screendump to a file:       {benchlib.med_min(plain)}")
-        print(f"notice latency:                 {benchlib.med_min(notice)}")
+        if not notice:
+            raise RuntimeError(f"no wait noticed its text in {runs} rounds")
+        print(f"notice latency:                 {benchlib.med_min(notice)}; missed {missed}")
         bench.figure("Screen poll: `screen text` (screendump through the pipe + OCR), end to end",
                      "reported", f"**{statistics.median(ocr):.0f} ms** (min {min(ocr):.0f}, "
                      f"n {runs}); `screen find` 64x16 needle {statistics.median(match):.0f} ms; "
@@ -97,7 +103,8 @@ def main():
         median = statistics.median(notice)
         bench.figure("`wait --screen-text` notices new text on tty1", "≤ 500 ms median",
                      f"**{median:.0f} ms** (min {min(notice):.0f}, max {max(notice):.0f}, "
-                     f"n {runs})", median <= TARGET_NOTICE_MS)
+                     f"n {len(notice)}, missed {missed})",
+                     median <= TARGET_NOTICE_MS and missed == 0)
     finally:
         home.close()
         bench.close()

@@ -27,6 +27,7 @@ SCRIPTS = [
     ("snapshot_vs_qemu_img.py", ["9" if QUICK else "30"]),
     ("concurrent_starts.py", ["3" if QUICK else "5", "20"]),
     ("exec_vs_raw.py", ["15" if QUICK else "41"]),
+    ("screen_wait.py", ["5" if QUICK else "10"]),
 ]
 
 

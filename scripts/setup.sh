@@ -49,6 +49,10 @@ command -v sfdisk >/dev/null || need+=(fdisk)
 command -v swtpm >/dev/null || need+=(swtpm)
 command -v swtpm_setup >/dev/null || need+=(swtpm-tools)
 command -v tpm2_getrandom >/dev/null || need+=(tpm2-tools)
+# Screen waits and `maqet screen text` read the screen with Tesseract (the program and its
+# English data; tests/tests/screen.rs).
+command -v tesseract >/dev/null || need+=(tesseract-ocr)
+[ -f /usr/share/tesseract-ocr/5/tessdata/eng.traineddata ] || need+=(tesseract-ocr-eng)
 # bench/run-all.sh (hand-run, not CI) profiles `maqet start` with strace.
 command -v strace >/dev/null || need+=(strace)
 if [ ${#need[@]} -gt 0 ]; then

@@ -412,12 +412,14 @@ class Commands:
         """
         return self._invoke("storage-info", {"vm": vm})
 
-    def wait(self, vm, serial=None, state=None, event=None, agent=False, tcp=None, ssh=False, timeout=60):
+    def wait(self, vm, serial=None, state=None, event=None, agent=False, tcp=None, ssh=False, screen_text=None, screen_match=None, screen_still=None, screen_change=False, timeout=60, region=None, threshold=None, record=None):
         """Wait until a VM prints a line on its serial console, reaches a state, or emits a QMP event.
 
         Exactly one of `--serial`, `--state`, `--event`, `--agent` (the guest agent answers),
         `--tcp PORT` (a forwarded port reaches a listening guest service) or `--ssh` (an SSH
-        login as the first-boot user works). Exits with status 2 on timeout.
+        login as the first-boot user works), or one screen condition: `--screen-text REGEX` (OCR),
+        `--screen-match NEEDLE`, `--screen-still SECONDS`, `--screen-change`. Exits with status 2
+        on timeout; a screen wait then keeps its last picture and names it in the error.
 
         Parameters:
             vm: VM name or id
@@ -427,7 +429,14 @@ class Commands:
             agent: Wait until the guest agent answers (needs `guest_agent: true`)
             tcp: Wait until this forwarded TCP port (guest or host number) reaches a guest service
             ssh: Wait until an SSH login works (needs first-boot identity; see `maqet ssh`)
+            screen_text: Regular expression to find in the screen's text (OCR)
+            screen_match: Wait until this needle (PNG, or openQA .json) shows on the screen
+            screen_still: Wait until the screen stays unchanged this many seconds
+            screen_change: Wait until anything on the screen changes
             timeout: Give up after this many seconds (exit 2)
+            region: Screen waits look only at X,Y,W,H (pixels)
+            threshold: Screen waits: needle score, or share of equal pixels that is still no change (0-1)
+            record: Screen waits keep a numbered picture of each change in DIR
 
         Examples (the same command from the shell):
             $ maqet wait web --serial 'login:' --timeout 120
@@ -436,8 +445,11 @@ class Commands:
             $ maqet wait web --agent --timeout 120
             $ maqet wait web --tcp 22
             $ maqet wait web --ssh --timeout 400
+            $ maqet wait web --screen-text 'login:' --timeout 120
+            $ maqet wait web --screen-match needles/menu.json --threshold 0.9
+            $ maqet wait web --screen-still 2 --region 0,0,640,480
         """
-        return self._invoke("wait", {"vm": vm, "serial": serial, "state": state, "event": event, "agent": agent, "tcp": tcp, "ssh": ssh, "timeout": timeout})
+        return self._invoke("wait", {"vm": vm, "serial": serial, "state": state, "event": event, "agent": agent, "tcp": tcp, "ssh": ssh, "screen_text": screen_text, "screen_match": screen_match, "screen_still": screen_still, "screen_change": screen_change, "timeout": timeout, "region": region, "threshold": threshold, "record": record})
 
     def config_schema(self):
         """Print the JSON Schema of VM config files (for editors and CI checks).
@@ -569,6 +581,49 @@ class Commands:
         """
         return self._invoke("qmp keys", {"vm": vm_id, "keys": keys, "hold_time": hold_time})
 
+    def qmp_mouse_click(self, vm, button="left", at=None, double=False, hold=None):
+        """Click a mouse button (at `--at X,Y` when given), optionally twice or with keys held.
+
+        Parameters:
+            vm: VM name or id
+            button: left, right or middle
+            at: Move there first: X,Y in screen pixels
+            double: Click twice
+            hold: Keys held during the click, e.g. "ctrl shift"
+
+        Examples (the same command from the shell):
+            $ maqet qmp mouse-click web --at 320,200
+            $ maqet qmp mouse-click web --button right
+            $ maqet qmp mouse-click web --at 10,10 --double --hold ctrl
+        """
+        return self._invoke("qmp mouse-click", {"vm": vm, "button": button, "at": at, "double": double, "hold": hold})
+
+    def qmp_mouse_move(self, vm, x, y):
+        """Move the pointer to X,Y (screen pixels); needs `pointer: tablet` in the VM's config.
+
+        Parameters:
+            vm: VM name or id
+            x: X in screen pixels
+            y: Y in screen pixels
+
+        Examples (the same command from the shell):
+            $ maqet qmp mouse-move web 320 200
+        """
+        return self._invoke("qmp mouse-move", {"vm": vm, "x": x, "y": y})
+
+    def qmp_mouse_scroll(self, vm, steps):
+        """Turn the mouse wheel: positive steps scroll down, negative up.
+
+        Parameters:
+            vm: VM name or id
+            steps: Wheel steps: positive down, negative up
+
+        Examples (the same command from the shell):
+            $ maqet qmp mouse-scroll web 3
+            $ maqet qmp mouse-scroll web -- -2
+        """
+        return self._invoke("qmp mouse-scroll", {"vm": vm, "steps": steps})
+
     def qmp_stop(self, vm_id):
         """Pause the VM's CPUs (QMP `stop`); returns once `status` says `paused`.
 
@@ -633,6 +688,35 @@ class Commands:
             $ maqet qmp type web root --hold-time 50
         """
         return self._invoke("qmp type", {"vm": vm_id, "text": text, "hold_time": hold_time})
+
+    def screen_find(self, vm, needle, threshold=None, region=None):
+        """Find a needle image (PNG, or an openQA needle `.json` beside its `.png`) on a VM's screen
+        and print its best score and place.
+
+        Parameters:
+            vm: VM name or id
+            needle: Needle: a PNG, or an openQA needle .json beside its .png
+            threshold: Score needed, 0-1 (default: the needle's, else 0.96)
+            region: Search only this part of the screen: X,Y,W,H in pixels
+
+        Examples (the same command from the shell):
+            $ maqet screen find web needles/login.png
+            $ maqet screen find web needles/grub.json --threshold 0.9 --region 0,0,640,200
+        """
+        return self._invoke("screen find", {"vm": vm, "needle": needle, "threshold": threshold, "region": region})
+
+    def screen_text(self, vm, region=None):
+        """Print the text on a VM's screen, read by OCR (Tesseract).
+
+        Parameters:
+            vm: VM name or id
+            region: Read only this part of the screen: X,Y,W,H in pixels
+
+        Examples (the same command from the shell):
+            $ maqet screen text web
+            $ maqet screen text web --region 0,0,640,32
+        """
+        return self._invoke("screen text", {"vm": vm, "region": region})
 
     def state_rebuild(self):
         """Recreate the VM registry from each VM's record file and re-adopt running QEMUs.

@@ -6,7 +6,9 @@
 # within milliseconds of an ACPI power-button press, and runs shells on tty1 and ttyS0. It also
 # runs Debian's qemu-ga on the virtio port named org.qemu.guest_agent.0 (when there is one; not
 # with maqet.no_agent=1), has a /sbin/shutdown that powers off or reboots at once (qemu-ga's
-# guest-shutdown runs it), and serves /www with busybox httpd on TCP port 8080.
+# guest-shutdown runs it), and serves /www with busybox httpd on TCP port 8080. With
+# maqet.tty1=login, tty1 shows a login prompt (root / maqet) before its shell, and /bin/menu is a
+# tiny full-screen menu (arrow keys and Enter) for screen-automation tests.
 #
 # With maqet.evil_agent=MODE on the kernel command line, a hostile stand-in (/sbin/evil-agent,
 # busybox awk) serves the agent port instead of qemu-ga, for tests of what a guest can do to the
@@ -187,6 +189,80 @@ exec poweroff -f
 SHUTDOWN
 chmod 755 "$R/sbin/shutdown"
 echo 'maqet test guest' >"$R/www/index.html"
+
+# --- the VGA console's login and menu, for screen tests (maqet.tty1=login) ----------------------
+cat >"$R/sbin/screen-login" <<'LOGIN'
+#!/bin/sh
+# tty1's login prompt with maqet.tty1=login: user root, password maqet, then an interactive shell.
+stty sane 2>/dev/null
+printf '\033[H\033[2J'
+echo 'maqet test guest, VGA console'
+echo
+while true; do
+    printf 'maqet-guest login: '
+    read -r user || exit 1
+    stty -echo
+    printf 'Password: '
+    read -r pass
+    stty echo
+    echo
+    if [ "$user" = root ] && [ "$pass" = maqet ]; then
+        echo 'Welcome to the maqet test guest. Type menu for the menu.'
+        exec sh -i
+    fi
+    echo 'Login incorrect'
+    echo
+done
+LOGIN
+chmod 755 "$R/sbin/screen-login"
+cat >"$R/bin/menu" <<'MENU'
+#!/bin/sh
+# A tiny full-screen menu: Up/Down (or k/j) move the mark, Enter picks; a digit picks at once.
+set -- "Show the date" "Say hello" "Count to three" "Quit"
+sel=1
+esc=$(printf '\033')
+old=$(stty -g)
+stty -echo -icanon
+draw() {
+    printf '\033[H\033[2J'
+    echo '+------- MAQET MENU -------+'
+    i=1
+    for item in "$@"; do
+        mark=' '
+        [ "$i" = "$sel" ] && mark='>'
+        printf '| %s %d. %-19s |\n' "$mark" "$i" "$item"
+        i=$((i + 1))
+    done
+    echo '+--------------------------+'
+    echo 'Up/Down moves, Enter picks'
+}
+while true; do
+    draw "$@"
+    key=$(dd bs=1 count=1 2>/dev/null)
+    case "$key" in
+        "$esc")
+            rest=$(dd bs=1 count=2 2>/dev/null)
+            [ "$rest" = '[A' ] && key=k
+            [ "$rest" = '[B' ] && key=j
+            ;;
+    esac
+    case "$key" in
+        k) [ "$sel" -gt 1 ] && sel=$((sel - 1)) ;;
+        j) [ "$sel" -lt $# ] && sel=$((sel + 1)) ;;
+        [1-4]) sel=$key; break ;;
+        '') break ;;
+    esac
+done
+stty "$old"
+printf '\033[H\033[2J'
+case $sel in
+    1) echo 'MENU PICKED: date'; date ;;
+    2) echo 'MENU PICKED: hello'; echo 'HELLO FROM THE MENU' ;;
+    3) echo 'MENU PICKED: count'; echo 'one two three' ;;
+    *) echo 'MENU PICKED: quit' ;;
+esac
+MENU
+chmod 755 "$R/bin/menu"
 
 # --- the hostile stand-in for qemu-ga (maqet.evil_agent=MODE; see the top of this file) --------
 cat >"$R/sbin/evil-agent" <<'EVIL'
@@ -516,7 +592,10 @@ say "MAQET-GUEST READY"
 
 # tty1 (VGA): an interactive shell, so keys sent with QMP send-key show on screen.
 # The shell opens tty1 as session leader, so tty1 becomes its controlling tty (job control, ^C).
-(while true; do setsid sh -c 'exec sh -i <>/dev/tty1 >&0 2>&1'; sleep 1; done) &
+# With maqet.tty1=login, tty1 asks for a login first (/sbin/screen-login; root, password maqet).
+tty1_program='sh -i'
+grep -qw maqet.tty1=login /proc/cmdline && tty1_program=/sbin/screen-login
+(while true; do setsid sh -c "exec $tty1_program <>/dev/tty1 >&0 2>&1"; sleep 1; done) &
 # ttyS0: a shell reading the serial tty but writing to a pipe, hence non-interactive (no prompt,
 # no line-editing escapes); the tty itself echoes what is typed.
 (while true; do setsid sh -c 'sh <>/dev/ttyS0 2>&1 | cat >/dev/ttyS0'; sleep 1; done) &

@@ -4,7 +4,8 @@
 //! only on crates below it in the order
 //! `cli > py > core > {macros, runner, plugins} > export-render > config >
 //! {qmp, storage, state, seed, plugin-api} > error-chain`;
-//! `maqet-state`, `maqet-qmp`, `maqet-storage` and `maqet-seed` depend on no maqet crate,
+//! `maqet-state`, `maqet-qmp`, `maqet-storage`, `maqet-seed` and `maqet-screen` depend on no
+//! maqet crate,
 //! `maqet-config` only on the storage and seed leaves, and `maqet-plugin-api` only on the
 //! error-chain leaf. Plugins sit above the plugin API and may use nothing of the host but it (and
 //! the plain libraries `export-render`, `maqet-config` and `maqet-seed`).
@@ -90,7 +91,8 @@ fn layer(package: &str) -> Option<u8> {
         "maqet-export-render" => 3,
         // The typed VM config, on the drive model of storage and the identity checks of seed.
         "maqet-config" => 2,
-        "maqet-qmp" | "maqet-storage" | "maqet-state" | "maqet-plugin-api" | "maqet-seed" => 1,
+        "maqet-qmp" | "maqet-storage" | "maqet-state" | "maqet-plugin-api" | "maqet-seed"
+        | "maqet-screen" => 1,
         // A leaf with no dependencies: the one error-chain formatter every layer may use.
         // Leaves with no maqet dependencies: the one error-chain formatter and the one command
         // model (parameter kinds) every layer may use.
@@ -141,6 +143,7 @@ fn state_qmp_storage_and_the_plugin_api_depend_on_no_maqet_crate() {
             "maqet-plugin-api",
             &["maqet-command", "maqet-error-chain"][..],
         ),
+        ("maqet-screen", &[][..]),
         ("maqet-error-chain", &[][..]),
         ("maqet-command", &[][..]),
     ] {

@@ -53,7 +53,10 @@ fn wait_takes_exactly_one_condition() {
     let home = home_with_vm();
     let err = fails_with(&home, &["wait", "t"], 3);
     assert!(
-        err.contains("give exactly one of --serial, --state, --event, --agent, --tcp or --ssh"),
+        err.contains(
+            "give exactly one of --serial, --state, --event, --agent, --tcp, --ssh, \
+             --screen-text, --screen-match, --screen-still or --screen-change"
+        ),
         "{err}"
     );
     let err = fails_with(&home, &["wait", "t", "--state", "created", "--agent"], 3);

@@ -60,6 +60,19 @@ pub fn render_qemu_argv(config: &Value, ctx: &ArgvContext) -> Result<Vec<String>
     for item in arguments {
         argv.extend(render_argument(item));
     }
+    match map.get("pointer").map(|p| (p, p.as_str())) {
+        None | Some((_, Some("none"))) => {}
+        Some((_, Some("tablet"))) => {
+            argv.extend(["-usb", "-device", "usb-tablet"].map(String::from))
+        }
+        Some((other, _)) => {
+            return Err(ConfigError::Invalid {
+                location: Location::default(),
+                field: "pointer".into(),
+                message: format!("is {other}; use `tablet` or `none`"),
+            });
+        }
+    }
     if let Some(Value::Array(raw)) = map.get("args") {
         argv.extend(raw.iter().filter_map(Value::as_str).map(str::to_string));
     }

@@ -176,6 +176,15 @@ pub const CONFIG_KEYS: &[ConfigKey] = &[
         same_as: &[],
     },
     ConfigKey {
+        name: "pointer",
+        kind: KeyType::String,
+        default: None,
+        doc: "Pointer device: `tablet` adds a USB tablet, which takes absolute positions (`qmp mouse-*`); `none` adds nothing.",
+        example: "tablet",
+        qemu: QemuMapping::Special,
+        same_as: &[],
+    },
+    ConfigKey {
         name: "arguments",
         kind: KeyType::Arguments,
         default: None,

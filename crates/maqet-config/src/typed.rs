@@ -55,6 +55,9 @@ pub struct VmConfig {
     /// `tpm`: an emulated TPM 2.0 (swtpm, supervised by the runner).
     #[serde(deserialize_with = "lenient")]
     pub tpm: bool,
+    /// `pointer`: `tablet` adds a USB tablet (absolute pointer positions).
+    #[serde(deserialize_with = "lenient")]
+    pub pointer: Option<String>,
     /// `arguments`: QEMU options as structured entries, the escape hatch for what no key sets.
     #[serde(deserialize_with = "lenient")]
     pub arguments: Vec<Value>,

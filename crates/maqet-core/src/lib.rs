@@ -79,6 +79,7 @@ pub mod registry;
 mod request;
 pub mod results;
 mod run_state;
+mod screen_capture;
 mod screenshot;
 mod seconds;
 mod session;

@@ -162,6 +162,10 @@ pub trait ConfigKeySetters: Sized {
     fn tpm(self, value: bool) -> Self {
         self.config_key("tpm", value)
     }
+    /// `pointer`: `tablet` adds a USB tablet (absolute positions for `qmp mouse-*`).
+    fn pointer(self, value: impl Into<String>) -> Self {
+        self.config_key("pointer", value.into())
+    }
     /// `ports`: the port-forward list, as the YAML list would hold it.
     fn ports(self, value: impl Into<Value>) -> Self {
         self.config_key("ports", value)
@@ -238,7 +242,8 @@ mod tests {
             .ssh_authorized_keys(["ssh-ed25519 AAAA"])
             .hostname("web")
             .user_data(serde_json::json!({}))
-            .network_config(serde_json::json!({}));
+            .network_config(serde_json::json!({}))
+            .pointer("tablet");
         let mut covered: Vec<&str> = set.0.0.keys().map(String::as_str).collect();
         covered.extend(KEYS_WITHOUT_SETTER);
         covered.sort_unstable();

@@ -223,6 +223,11 @@ impl Maqet {
         )]
         keys: Vec<String>,
         #[arg(help = "How long the keys stay pressed, in ms", default = "100")] hold_time: u32,
+        #[arg(
+            help = "Keep a numbered screen picture after the keys in DIR",
+            value_name = "DIR"
+        )]
+        record: Option<PathBuf>,
     ) -> Result<QmpReply, MaqetError> {
         if keys.is_empty() {
             return Err(MaqetError::invalid(
@@ -233,15 +238,17 @@ impl Maqet {
         keys::validate_keys(&names).map_err(|e| {
             MaqetError::with_source(ErrorKind::InvalidInput, "cannot send these keys", e)
         })?;
-        let record = self.running_vm(&vm)?;
-        self.block_on(async {
-            let client = self.qmp_client(&record).await?;
+        let record_vm = self.running_vm(&vm)?;
+        let reply = self.block_on(async {
+            let client = self.qmp_client(&record_vm).await?;
             let reply = client
                 .execute("send-key", Some(send_key_arguments(&names, hold_time)))
                 .await?;
             tokio::time::sleep(key_queue_time(1, hold_time)).await;
-            Ok(QmpReply(reply))
-        })?
+            Ok::<_, MaqetError>(QmpReply(reply))
+        })??;
+        self.record_screen(&record_vm, record.as_deref(), "keys")?;
+        Ok(reply)
     }
 
     /// Type text on the VM's keyboard (US layout). Every character is checked before any is sent.
@@ -258,6 +265,16 @@ impl Maqet {
         #[arg(positional, help = "VM name or id")] vm: String,
         #[arg(positional, help = "Text to type")] text: String,
         #[arg(help = "How long each key stays pressed, in ms", default = "100")] hold_time: u32,
+        #[arg(
+            help = "Pause after each key, in ms (for guests that drop fast typing)",
+            default = "0"
+        )]
+        delay: u32,
+        #[arg(
+            help = "Keep a numbered screen picture after typing in DIR",
+            value_name = "DIR"
+        )]
+        record: Option<PathBuf>,
     ) -> Result<QmpReplies, MaqetError> {
         let chords = keys::text_to_chords(&text).map_err(|e| {
             MaqetError::with_source(
@@ -266,18 +283,27 @@ impl Maqet {
                 e,
             )
         })?;
-        let record = self.running_vm(&vm)?;
-        self.block_on(async {
-            let client = self.qmp_client(&record).await?;
+        let record_vm = self.running_vm(&vm)?;
+        let replies = self.block_on(async {
+            let client = self.qmp_client(&record_vm).await?;
             let mut replies = Vec::with_capacity(chords.len());
             for chord in &chords {
                 let arguments = send_key_arguments(chord, hold_time);
                 replies.push(client.execute("send-key", Some(arguments)).await?);
+                if delay > 0 {
+                    // Each key is delivered before the pause starts.
+                    tokio::time::sleep(key_queue_time(1, hold_time)).await;
+                    tokio::time::sleep(Duration::from_millis(u64::from(delay))).await;
+                }
             }
             // QEMU queues the key presses and answers at once; return when the guest has them all.
-            tokio::time::sleep(key_queue_time(chords.len(), hold_time)).await;
-            Ok(QmpReplies(replies))
-        })?
+            if delay == 0 {
+                tokio::time::sleep(key_queue_time(chords.len(), hold_time)).await;
+            }
+            Ok::<_, MaqetError>(QmpReplies(replies))
+        })??;
+        self.record_screen(&record_vm, record.as_deref(), "type")?;
+        Ok(replies)
     }
 
     /// Save the VM's screen to a file (PPM as QEMU writes it, or PNG with `--png`).

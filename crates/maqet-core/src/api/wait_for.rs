@@ -1,5 +1,6 @@
 //! What `wait` waits for: [`WaitCondition`], one enum whose variants are `wait`'s flags
-//! (`--serial REGEX`, `--state STATE`, `--event EVENT`, `--agent`, `--tcp PORT`, `--ssh`).
+//! (`--serial REGEX`, `--state STATE`, `--event EVENT`, `--agent`, `--tcp PORT`, `--ssh`, and the
+//! screen waits `--screen-text`, `--screen-match`, `--screen-still`, `--screen-change`).
 //!
 //! The enum is the declaration: its variants are the flags the CLI, the JSON face, the docs
 //! and Python offer, exactly one of which a call gives (see `maqet_macros::OneOf`); `wait`
@@ -44,6 +45,27 @@ pub enum WaitCondition {
     /// An SSH login as the first-boot user works.
     #[arg(help = "Wait until an SSH login works (needs first-boot identity; see `maqet ssh`)")]
     Ssh,
+    /// The screen's text (OCR) matches this regular expression.
+    #[arg(
+        help = "Regular expression to find in the screen's text (OCR)",
+        value_name = "REGEX"
+    )]
+    ScreenText(String),
+    /// This needle (a PNG, or an openQA `.json` beside its `.png`) shows on the screen.
+    #[arg(
+        help = "Wait until this needle (PNG, or openQA .json) shows on the screen",
+        value_name = "NEEDLE"
+    )]
+    ScreenMatch(std::path::PathBuf),
+    /// The screen stays unchanged this many seconds.
+    #[arg(
+        help = "Wait until the screen stays unchanged this many seconds",
+        value_name = "SECONDS"
+    )]
+    ScreenStill(f64),
+    /// Anything on the screen changes.
+    #[arg(help = "Wait until anything on the screen changes")]
+    ScreenChange,
 }
 
 impl Maqet {
@@ -57,6 +79,17 @@ impl Maqet {
         limit: Duration,
     ) -> Result<Value, MaqetError> {
         match condition {
+            WaitCondition::ScreenText(_)
+            | WaitCondition::ScreenMatch(_)
+            | WaitCondition::ScreenStill(_)
+            | WaitCondition::ScreenChange => {
+                let screen =
+                    super::screen_wait::ScreenWait::of_condition(condition, None, None, None)?
+                        .ok_or_else(|| MaqetError::invalid("not a screen condition"))?;
+                let running = self.running_vm(&record.id)?;
+                let left = limit.saturating_sub(started.elapsed());
+                self.wait_for_screen(&running, &screen, left)
+            }
             WaitCondition::Agent => self.wait_for_agent(&record.id, limit),
             WaitCondition::Ssh => self.wait_for_ssh(&record.id, limit),
             WaitCondition::Tcp(port) => self.wait_for_tcp(record, *port, limit),
@@ -152,7 +185,8 @@ mod tests {
             let err = take(bad).unwrap_err();
             assert_eq!(
                 err.to_string(),
-                "give exactly one of --serial, --state, --event, --agent, --tcp or --ssh"
+                "give exactly one of --serial, --state, --event, --agent, --tcp, --ssh, \
+                 --screen-text, --screen-match, --screen-still or --screen-change"
             );
             assert_eq!(err.exit_code(), 3);
         }
@@ -162,7 +196,21 @@ mod tests {
     #[test]
     fn every_variant_is_a_flag_of_the_group() {
         let longs: Vec<&str> = WaitCondition::PARAMS.iter().map(|p| p.long).collect();
-        assert_eq!(longs, ["serial", "state", "event", "agent", "tcp", "ssh"]);
+        assert_eq!(
+            longs,
+            [
+                "serial",
+                "state",
+                "event",
+                "agent",
+                "tcp",
+                "ssh",
+                "screen-text",
+                "screen-match",
+                "screen-still",
+                "screen-change"
+            ]
+        );
         assert_eq!(WaitCondition::Tcp(22).flag(), "tcp");
         assert_eq!(WaitCondition::Ssh.flag(), "ssh");
         assert!(

@@ -31,7 +31,7 @@ impl CommandOutput for EventLines {
 /// `wait`: what was seen.
 #[derive(Debug, Clone, Serialize)]
 pub struct WaitResult {
-    /// `serial`, `state`, `event`, `agent`, `tcp` or `ssh`.
+    /// `serial`, `state`, `event`, `agent`, `tcp`, `ssh` or `screen`.
     pub condition: String,
     /// The matching serial line, state or event.
     pub matched: Value,
@@ -111,7 +111,9 @@ impl Maqet {
     ///
     /// Exactly one of `--serial`, `--state`, `--event`, `--agent` (the guest agent answers),
     /// `--tcp PORT` (a forwarded port reaches a listening guest service) or `--ssh` (an SSH
-    /// login as the first-boot user works). Exits with status 2 on timeout.
+    /// login as the first-boot user works), or one screen condition: `--screen-text REGEX` (OCR),
+    /// `--screen-match NEEDLE`, `--screen-still SECONDS`, `--screen-change`. Exits with status 2
+    /// on timeout; a screen wait then keeps its last picture and names it in the error.
     #[api_method(
         category = "watch",
         examples = [
@@ -120,7 +122,10 @@ impl Maqet {
             "maqet wait web --event SHUTDOWN",
             "maqet wait web --agent --timeout 120",
             "maqet wait web --tcp 22",
-            "maqet wait web --ssh --timeout 400"
+            "maqet wait web --ssh --timeout 400",
+            "maqet wait web --screen-text 'login:' --timeout 120",
+            "maqet wait web --screen-match needles/menu.json --threshold 0.9",
+            "maqet wait web --screen-still 2 --region 0,0,640,480"
         ]
     )]
     pub fn wait(
@@ -128,10 +133,36 @@ impl Maqet {
         #[arg(positional, help = "VM name or id")] vm: String,
         #[arg(one_of, help = "What to wait for")] until: WaitCondition,
         #[arg(help = "Give up after this many seconds (exit 2)", default = "60")] timeout: Duration,
+        #[arg(
+            help = "Screen waits look only at X,Y,W,H (pixels)",
+            value_name = "X,Y,W,H"
+        )]
+        region: Option<String>,
+        #[arg(
+            help = "Screen waits: needle score, or share of equal pixels that is still no change (0-1)"
+        )]
+        threshold: Option<f64>,
+        #[arg(
+            help = "Screen waits keep a numbered picture of each change in DIR",
+            value_name = "DIR"
+        )]
+        record: Option<std::path::PathBuf>,
     ) -> Result<WaitResult, MaqetError> {
-        let record = self.vm_record(&vm)?;
+        let screen = super::screen_wait::ScreenWait::of_condition(
+            &until,
+            region.as_deref(),
+            threshold,
+            record.as_deref(),
+        )?;
+        let vm_record = self.vm_record(&vm)?;
         let started = Instant::now();
-        let matched = self.wait_until(&record, &until, started, timeout)?;
+        let matched = match &screen {
+            Some(screen) => {
+                let running = self.running_vm(&vm_record.id)?;
+                self.wait_for_screen(&running, screen, timeout)?
+            }
+            None => self.wait_until(&vm_record, &until, started, timeout)?,
+        };
         Ok(WaitResult {
             condition: crate::registry::OneOf::flag(&until).to_string(),
             matched,

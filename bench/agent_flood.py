@@ -11,7 +11,6 @@ Usage: agent_flood.sh [SECONDS]   (default 30)
 """
 
 import re
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -20,15 +19,6 @@ import benchlib
 
 BOUND_MIB = 64
 MODES = [("flood", []), ("unterminated", []), ("huge", ["maqet.evil_arg=64"])]
-
-
-def test_guest():
-    out = subprocess.run(
-        ["bash", str(benchlib.REPO / "tests/guest/build-guest.sh")],
-        capture_output=True, text=True, check=True,
-    ).stdout
-    values = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
-    return values["KERNEL"], values["INITRD"]
 
 
 def config(name, kernel, initrd, mode, params):
@@ -75,7 +65,7 @@ def one_mode(bench, kernel, initrd, mode, params, seconds):
 
 def main():
     seconds = int(sys.argv[1]) if len(sys.argv) > 1 else 30
-    kernel, initrd = test_guest()
+    kernel, initrd = benchlib.test_guest()
     bench = benchlib.Bench("agent_flood")
     print(benchlib.machine(), flush=True)
     try:

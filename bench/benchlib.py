@@ -101,6 +101,16 @@ class Home:
             shutil.rmtree(extra, ignore_errors=True)
 
 
+def test_guest():
+    """The busybox test guest's (kernel, initrd) paths, built or taken from its cache."""
+    out = subprocess.run(
+        ["bash", str(REPO / "tests/guest/build-guest.sh")],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    values = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    return values["KERNEL"], values["INITRD"]
+
+
 def no_os_config(name, memory="64M"):
     """A VM with no kernel and no disk under TCG: QEMU and QMP without a guest to boot."""
     return f"name: {name}\nbinary: qemu-system-x86_64\naccel: tcg\ndisplay: none\nmemory: {memory}\n"

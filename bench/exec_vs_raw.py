@@ -21,7 +21,6 @@ Usage: exec_vs_raw.sh [ROUNDS]   (default 41)
 import json
 import socket
 import statistics
-import subprocess
 import sys
 import time
 
@@ -30,15 +29,6 @@ import benchlib
 TARGET_RATIO = 1.2
 RAW_PORT = "org.maqet.bench.qga"
 POLL_S = 0.001
-
-
-def test_guest():
-    out = subprocess.run(
-        ["bash", str(benchlib.REPO / "tests/guest/build-guest.sh")],
-        capture_output=True, text=True, check=True,
-    ).stdout
-    values = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
-    return values["KERNEL"], values["INITRD"]
 
 
 def guest_config(name, kernel, initrd, raw_socket):
@@ -130,7 +120,7 @@ class RawAgent:
 def main():
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 41
     bench = benchlib.Bench("exec_vs_raw")
-    kernel, initrd = test_guest()
+    kernel, initrd = benchlib.test_guest()
     home = benchlib.Home()
     raw = None
     try:

@@ -33,6 +33,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import benchlib
+
 REPO = Path(__file__).resolve().parent.parent
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR") or REPO / "target")
 MAQET = Path(os.environ.get("MAQET_BIN") or TARGET / "debug" / "maqet")
@@ -201,13 +203,6 @@ arguments:
 AGENT_PAYLOAD_MIB = 8
 
 
-def test_guest():
-    out = subprocess.run(["bash", str(REPO / "tests/guest/build-guest.sh")],
-                         capture_output=True, text=True, check=True).stdout
-    values = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
-    return values["KERNEL"], values["INITRD"]
-
-
 def agent_usable(home, name):
     """Problems with using the VM's agent after a fault (empty when `exec -- echo ok` works)."""
     home.run("ls", "--format", "json")
@@ -272,7 +267,7 @@ def agent_round(home, name, rng, stats, scratch):
 
 def agent_phase(home, rounds, rng, stats):
     """Boots the test guest and runs `rounds` cp/exec faults against it."""
-    kernel, initrd = test_guest()
+    kernel, initrd = benchlib.test_guest()
     path = home.root / "guest.yaml"
     path.write_text(GUEST_CONFIG.format(name="g", kernel=kernel, initrd=initrd))
     home.vms["g"] = home.run("add", str(path)).stdout.strip().splitlines()[-1]

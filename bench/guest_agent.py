@@ -28,15 +28,6 @@ TARGET_EXEC_MS = 15.0
 TARGET_MIB_S = 20.0
 
 
-def test_guest():
-    out = subprocess.run(
-        ["bash", str(benchlib.REPO / "tests/guest/build-guest.sh")],
-        capture_output=True, text=True, check=True,
-    ).stdout
-    values = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
-    return values["KERNEL"], values["INITRD"]
-
-
 def guest_config(name, kernel, initrd, raw_socket):
     """The test guest with the agent, plus one bare virtio-serial port (`org.maqet.bench.0`) on
     `raw_socket`: the baseline a byte stream into this guest can reach without the agent."""
@@ -136,7 +127,7 @@ def verdict(ok, comparable):
 def main():
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 50
     mib = int(sys.argv[2]) if len(sys.argv) > 2 else 64
-    kernel, initrd = test_guest()
+    kernel, initrd = benchlib.test_guest()
     home = benchlib.Home()
     try:
         raw_socket = home.root / "raw.sock"

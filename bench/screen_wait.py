@@ -22,15 +22,6 @@ import benchlib
 TARGET_NOTICE_MS = 500.0
 
 
-def test_guest():
-    out = subprocess.run(
-        ["bash", str(benchlib.REPO / "tests/guest/build-guest.sh")],
-        capture_output=True, text=True, check=True,
-    ).stdout
-    values = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
-    return values["KERNEL"], values["INITRD"]
-
-
 def guest_config(name, kernel, initrd):
     return (
         f"name: {name}\nbinary: qemu-system-x86_64\nmemory: 256M\ncpu: 1\naccel: tcg\n"
@@ -46,7 +37,7 @@ def main():
     bench = benchlib.Bench("screen_wait")
     home = benchlib.Home()
     try:
-        kernel, initrd = test_guest()
+        kernel, initrd = benchlib.test_guest()
         home.add_config("bench", guest_config("bench", kernel, initrd))
         home.json("start", "bench")
         home.json("wait", "bench", "--screen-text", "login:", "--timeout", "300")

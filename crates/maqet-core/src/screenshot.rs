@@ -64,7 +64,7 @@ fn write_png(
     out: &mut std::fs::File,
     png_path: &Path,
 ) -> Result<(), MaqetError> {
-    let (width, height, pixels) = parse_ppm(data).ok_or_else(|| {
+    let (width, height, pixels) = maqet_screen::parse_ppm(data).ok_or_else(|| {
         MaqetError::new(
             ErrorKind::Failure,
             format!(
@@ -86,51 +86,4 @@ fn write_png(
             e,
         )
     })
-}
-
-fn parse_ppm(data: &[u8]) -> Option<(u32, u32, &[u8])> {
-    let mut fields = Vec::new();
-    let mut pos = 0;
-    while fields.len() < 4 {
-        while pos < data.len() && data[pos].is_ascii_whitespace() {
-            pos += 1;
-        }
-        if data.get(pos) == Some(&b'#') {
-            while pos < data.len() && data[pos] != b'\n' {
-                pos += 1;
-            }
-            continue;
-        }
-        let start = pos;
-        while pos < data.len() && !data[pos].is_ascii_whitespace() {
-            pos += 1;
-        }
-        if start == pos {
-            return None;
-        }
-        fields.push(std::str::from_utf8(&data[start..pos]).ok()?);
-    }
-    pos += 1;
-    if fields[0] != "P6" || fields[3] != "255" {
-        return None;
-    }
-    let width: u32 = fields[1].parse().ok()?;
-    let height: u32 = fields[2].parse().ok()?;
-    let len = (width as usize)
-        .checked_mul(height as usize)?
-        .checked_mul(3)?;
-    let pixels = data.get(pos..pos + len)?;
-    Some((width, height, pixels))
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn parses_a_tiny_ppm() {
-        let mut data = b"P6\n# c\n2 1\n255\n".to_vec();
-        data.extend([1, 2, 3, 4, 5, 6]);
-        let (w, h, px) = super::parse_ppm(&data).unwrap();
-        assert_eq!((w, h, px), (2, 1, &[1u8, 2, 3, 4, 5, 6][..]));
-        assert!(super::parse_ppm(b"P3\n1 1\n255\n").is_none());
-    }
 }

@@ -108,8 +108,9 @@ pub fn similarity(a: &Frame, b: &Frame) -> f64 {
     same as f64 / total as f64
 }
 
-/// Width, height and pixel bytes of a P6 PPM with maxval 255.
-fn parse_ppm(data: &[u8]) -> Option<(u32, u32, &[u8])> {
+/// Width, height and pixel bytes of a P6 PPM with maxval 255 (QEMU's `screendump` format);
+/// `None` for anything else, a short file included.
+pub fn parse_ppm(data: &[u8]) -> Option<(u32, u32, &[u8])> {
     let mut fields = Vec::new();
     let mut pos = 0;
     while fields.len() < 4 {
@@ -152,6 +153,19 @@ mod tests {
         let mut data = format!("P6\n# qemu\n{w} {h}\n255\n").into_bytes();
         data.extend(std::iter::repeat_n(fill, (w * h * 3) as usize));
         data
+    }
+
+    #[test]
+    fn parses_a_ppm_with_a_comment_and_refuses_other_formats() {
+        let mut data = b"P6\n# c\n2 1\n255\n".to_vec();
+        data.extend([1, 2, 3, 4, 5, 6]);
+        let (w, h, px) = parse_ppm(&data).unwrap();
+        assert_eq!((w, h, px), (2, 1, &[1u8, 2, 3, 4, 5, 6][..]));
+        assert!(parse_ppm(b"P3\n1 1\n255\n").is_none());
+        assert!(
+            parse_ppm(b"P6\n2 1\n255\n\x01").is_none(),
+            "a short file is refused"
+        );
     }
 
     #[test]

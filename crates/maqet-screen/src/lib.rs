@@ -19,6 +19,6 @@ pub mod ocr;
 mod region;
 
 pub use error::ScreenError;
-pub use frame::{Frame, similarity};
+pub use frame::{Frame, parse_ppm, similarity};
 pub use needle::{DEFAULT_MATCH_THRESHOLD, Needle, NeedleMatch};
 pub use region::Region;

@@ -162,3 +162,25 @@ pub fn wait_until_dead(pid: u32, timeout: Duration) -> bool {
     }
     !is_alive(pid)
 }
+
+/// Adds the test guest as `name` with its guest-agent channel, starts it and waits until the
+/// agent answers (up to 240 s: the guest boots under TCG on a busy machine).
+pub fn start_agent_guest(home: &MaqetHome, name: &str) {
+    let yaml = crate::guest_config_yaml_with_append(
+        name,
+        crate::GUEST_KERNEL_APPEND,
+        "guest_agent: true\n",
+    );
+    add(home, name, &yaml);
+    maqet_ok(home, &["start", name]);
+    maqet_ok(home, &["wait", name, "--agent", "--timeout", "240"]);
+}
+
+/// Runs `script` with `sh -c` in the guest (as root, through `maqet exec`); its stdout.
+pub fn guest_sh(home: &MaqetHome, vm: &str, script: &str) -> String {
+    let out = maqet_ok(
+        home,
+        &["exec", vm, "--timeout", "120", "--", "sh", "-c", script],
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

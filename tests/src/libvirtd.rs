@@ -198,16 +198,7 @@ impl TestPool {
 
     /// The files in the pool's directory.
     pub fn files(&self) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(&self.dir)
-            .map(|entries| {
-                entries
-                    .filter_map(Result::ok)
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default();
-        names.sort();
-        names
+        crate::names_in(&self.dir)
     }
 
     /// The volumes libvirt lists in the pool.

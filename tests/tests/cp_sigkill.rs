@@ -14,25 +14,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use maqet_tests::cli::{add, describe, maqet, maqet_ok};
-use maqet_tests::{GUEST_KERNEL_APPEND, MaqetHome, guest_config_yaml_with_append};
-
-/// Seconds `wait --agent` may take: the guest boots under TCG on a busy machine.
-const BOOT_WAIT: &str = "240";
-
-fn start_guest(home: &MaqetHome, name: &str) {
-    let yaml = guest_config_yaml_with_append(name, GUEST_KERNEL_APPEND, "guest_agent: true\n");
-    add(home, name, &yaml);
-    maqet_ok(home, &["start", name]);
-    maqet_ok(home, &["wait", name, "--agent", "--timeout", BOOT_WAIT]);
-}
-
-fn guest_sh(home: &MaqetHome, vm: &str, script: &str) {
-    maqet_ok(
-        home,
-        &["exec", vm, "--timeout", "120", "--", "sh", "-c", script],
-    );
-}
+use maqet_tests::MaqetHome;
+use maqet_tests::cli::{describe, guest_sh, maqet, maqet_ok, start_agent_guest};
 
 fn names_in(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
@@ -110,7 +93,7 @@ fn wait_for_unnamed_copy(dir: &Path, child: &mut Child) -> (PathBuf, u64) {
 #[test]
 fn a_sigkilled_copy_out_of_the_guest_leaves_nothing_in_the_destination() {
     let home = MaqetHome::new();
-    start_guest(&home, "ck");
+    start_agent_guest(&home, "ck");
     guest_sh(
         &home,
         "ck",

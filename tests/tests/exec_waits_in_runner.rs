@@ -13,8 +13,8 @@ use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use maqet_tests::cli::{add, describe, fails_with, maqet, maqet_ok, vm_id};
-use maqet_tests::{GUEST_KERNEL_APPEND, MaqetHome, guest_config_yaml_with_append};
+use maqet_tests::MaqetHome;
+use maqet_tests::cli::{describe, fails_with, maqet, maqet_ok, start_agent_guest, vm_id};
 use serde_json::{Value, json};
 
 /// The runner's own request on `agent.sock` (`maqet_runner::agent_client::EXEC_AND_WAIT`).
@@ -44,17 +44,10 @@ fn exec_and_wait(socket: &PathBuf, arguments: Value, timeout_ms: u64) -> Value {
     serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
 }
 
-fn start_guest(home: &MaqetHome, name: &str) {
-    let yaml = guest_config_yaml_with_append(name, GUEST_KERNEL_APPEND, "guest_agent: true\n");
-    add(home, name, &yaml);
-    maqet_ok(home, &["start", name]);
-    maqet_ok(home, &["wait", name, "--agent", "--timeout", "180"]);
-}
-
 #[test]
 fn exec_waits_in_the_runner_and_passes_code_output_and_timeouts_through() {
     let home = MaqetHome::new();
-    start_guest(&home, "ew");
+    start_agent_guest(&home, "ew");
     let socket = agent_socket(&home, "ew");
 
     // The request itself: one reply, the finished status with its pid.

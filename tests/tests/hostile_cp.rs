@@ -14,28 +14,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use maqet_tests::cli::{add, describe, fails_with, maqet, maqet_ok};
-use maqet_tests::{GUEST_KERNEL_APPEND, MaqetHome, guest_config_yaml_with_append};
-
-/// Seconds `wait --agent` may take: the guest boots under TCG on a busy machine.
-const BOOT_WAIT: &str = "240";
-
-/// Adds and starts a test-guest VM with the agent channel and waits for the agent.
-fn start_guest(home: &MaqetHome, name: &str) {
-    let yaml = guest_config_yaml_with_append(name, GUEST_KERNEL_APPEND, "guest_agent: true\n");
-    add(home, name, &yaml);
-    maqet_ok(home, &["start", name]);
-    maqet_ok(home, &["wait", name, "--agent", "--timeout", BOOT_WAIT]);
-}
-
-/// Runs a shell script as root in the guest and asserts that it succeeded.
-fn guest_sh(home: &MaqetHome, vm: &str, script: &str) -> String {
-    let out = maqet_ok(
-        home,
-        &["exec", vm, "--timeout", "120", "--", "sh", "-c", script],
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use maqet_tests::MaqetHome;
+use maqet_tests::cli::{describe, fails_with, guest_sh, maqet, maqet_ok, start_agent_guest};
 
 fn arg(path: &Path) -> &str {
     path.to_str().expect("UTF-8 test path")
@@ -111,7 +91,7 @@ fn wait_for_partial(dir: &Path, child: &mut Child) -> PathBuf {
 #[test]
 fn a_hostile_guest_cannot_make_cp_write_outside_the_destination_or_fill_the_disk() {
     let home = MaqetHome::new();
-    start_guest(&home, "hc");
+    start_agent_guest(&home, "hc");
     let out = home.path().join("out");
     std::fs::create_dir(&out).unwrap();
 
@@ -260,7 +240,7 @@ chmod 755 /bin/stat"#,
 #[test]
 fn an_interrupted_copy_leaves_no_partial_file_and_killed_ones_are_cleaned_later() {
     let home = MaqetHome::new();
-    start_guest(&home, "hs");
+    start_agent_guest(&home, "hs");
     guest_sh(&home, "hs", "head -c 67108864 /dev/urandom > /tmp/big");
     let dest = home.path().join("dest");
     std::fs::create_dir(&dest).unwrap();
@@ -330,7 +310,7 @@ fn an_interrupted_copy_leaves_no_partial_file_and_killed_ones_are_cleaned_later(
 #[test]
 fn cp_into_the_guest_keeps_links_and_modes_and_exec_codes_are_honest() {
     let home = MaqetHome::new();
-    start_guest(&home, "he");
+    start_agent_guest(&home, "he");
 
     // Host links are sent as links (a loop is just a link), modes are kept, setuid is not,
     // a FIFO is skipped and named.

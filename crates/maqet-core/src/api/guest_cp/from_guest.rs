@@ -17,6 +17,7 @@ use super::journal::CopyJournal;
 use super::listing::{
     GuestStat, STAT_FORMAT, listing_root, parse_stats, relative_components, split_nul,
 };
+use super::transport::GuestLink;
 use super::{CHUNK, Copier, base_name};
 use crate::api::guest::AGENT_CALL_LIMIT;
 use crate::text::escape_guest_text;
@@ -38,7 +39,7 @@ fn failure(message: String) -> MaqetError {
 impl Copier<'_> {
     /// Whether `test FLAG PATH` succeeds in the guest.
     pub(super) fn guest_test(&mut self, flag: &str, path: &str) -> Result<bool, MaqetError> {
-        Ok(self.agent.run_helper("test", &[flag, path])?.0 == 0)
+        Ok(self.link.run_helper("test", &[flag, path])?.0 == 0)
     }
 
     pub(super) fn copy_out(
@@ -124,7 +125,7 @@ impl Copier<'_> {
         let prefix = listing_root(root);
         let start = if prefix.is_empty() { "/" } else { prefix };
         let (code, out) = self
-            .agent
+            .link
             .run_helper("find", &[start, "-mindepth", "1", "-type", kind, "-print0"])?;
         if code != 0 {
             return Err(failure(format!(
@@ -159,7 +160,7 @@ impl Copier<'_> {
     fn stat_guest(&mut self, paths: &[String]) -> Result<Vec<GuestStat>, MaqetError> {
         let mut args = vec!["-L", "-c", STAT_FORMAT];
         args.extend(paths.iter().map(String::as_str));
-        let (code, out) = self.agent.run_helper("stat", &args)?;
+        let (code, out) = self.link.run_helper("stat", &args)?;
         if code != 0 {
             let what = match paths {
                 [one] => escape_guest_text(one),
@@ -203,26 +204,87 @@ impl Copier<'_> {
                 dir.path.display()
             )));
         }
-        let handle = self.agent.call(
+        let note = || journal.note(&dir.path);
+        let partial = if matches!(self.link, GuestLink::Ssh(_)) {
+            let mut partial = dir.create_partial(name, stat.mode, &note)?;
+            self.read_over_ssh(src, &mut partial, stat.size)
+                .map(|()| partial)
+        } else {
+            self.read_over_agent(src, stat, dir, name, &note)
+        };
+        partial?.commit(name, self.force)?;
+        self.files += 1;
+        Ok(())
+    }
+
+    /// Copies the guest file `src` into a new partial file for `name` in `dir`, through the
+    /// agent.
+    fn read_over_agent<'d>(
+        &mut self,
+        src: &str,
+        stat: GuestStat,
+        dir: &'d HostDir,
+        name: &OsStr,
+        note: &dyn Fn(),
+    ) -> Result<Partial<'d>, MaqetError> {
+        let handle = self.agent()?.call(
             "guest-file-open",
             Some(json!({"path": src, "mode": "r"})),
             AGENT_CALL_LIMIT,
         )?;
-        let note = || journal.note(&dir.path);
         let result = dir
-            .create_partial(name, stat.mode, &note)
+            .create_partial(name, stat.mode, note)
             .and_then(|mut partial| {
                 self.read_chunks(&handle, src, &mut partial, stat.size)
                     .map(|()| partial)
             });
-        drop(self.agent.call(
+        drop(self.agent()?.call(
             "guest-file-close",
             Some(json!({"handle": handle})),
             AGENT_CALL_LIMIT,
         ));
-        result?.commit(name, self.force)?;
-        self.files += 1;
-        Ok(())
+        result
+    }
+
+    /// Streams the guest file `src` into `partial` over SSH, refusing more than `limit` bytes
+    /// (the size the guest reported).
+    fn read_over_ssh(
+        &mut self,
+        src: &str,
+        partial: &mut Partial<'_>,
+        limit: u64,
+    ) -> Result<(), MaqetError> {
+        let shown = escape_guest_text(src);
+        let short = escape_guest_text(base_name(src));
+        let maqet = self.maqet;
+        let bytes = &mut self.bytes;
+        let GuestLink::Ssh(ssh) = &mut self.link else {
+            return Err(failure(
+                "internal error: an SSH read on a copy through the agent".into(),
+            ));
+        };
+        let mut done = 0u64;
+        ssh.read_file(src, &mut |chunk| {
+            let n = chunk.len() as u64;
+            let total = done.saturating_add(n);
+            if total > limit {
+                return Err(grew_beyond(&shown, limit));
+            }
+            partial.file.write_all(chunk).map_err(|e| {
+                MaqetError::io(format!("cannot write {}", partial.path().display()), e)
+            })?;
+            let mib = CHUNK as u64;
+            if total / mib != done / mib {
+                maqet.progress(&format!(
+                    "{short}: {} of {} MiB",
+                    total / mib,
+                    limit.div_ceil(mib)
+                ));
+            }
+            done = total;
+            *bytes += n;
+            Ok(())
+        })
     }
 
     /// Reads the open guest file into `partial`, refusing more than `limit` bytes (the size
@@ -237,7 +299,7 @@ impl Copier<'_> {
         let shown = escape_guest_text(src);
         let mut done = 0u64;
         loop {
-            let read: FileRead = self.agent.call_as(
+            let read: FileRead = self.agent()?.call_as(
                 "guest-file-read",
                 Some(json!({"handle": handle, "count": CHUNK})),
                 AGENT_CALL_LIMIT,
@@ -258,9 +320,7 @@ impl Copier<'_> {
             }
             let total = done.saturating_add(n);
             if total > limit {
-                return Err(failure(format!(
-                    "{shown} grew beyond the {limit} bytes the guest reported before the copy (a device, a pipe, or a file still being written?); the copy was removed — copy it with `maqet exec VM -- cat {shown} > FILE` if that is intended"
-                )));
+                return Err(grew_beyond(&shown, limit));
             }
             partial.file.write_all(&bytes).map_err(|e| {
                 MaqetError::io(format!("cannot write {}", partial.path().display()), e)
@@ -278,6 +338,13 @@ impl Copier<'_> {
             }
         }
     }
+}
+
+/// The error for a guest file that sent more than the `limit` bytes it reported.
+fn grew_beyond(shown: &str, limit: u64) -> MaqetError {
+    failure(format!(
+        "{shown} grew beyond the {limit} bytes the guest reported before the copy (a device, a pipe, or a file still being written?); the copy was removed — copy it with `maqet exec VM -- cat {shown} > FILE` if that is intended"
+    ))
 }
 
 /// The host directory and the name a copy of guest `src` gets for the destination `dst`.

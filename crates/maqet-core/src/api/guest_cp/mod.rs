@@ -1,7 +1,9 @@
-//! `cp`: files and directories between the host and a guest, through the guest agent.
+//! `cp`: files and directories between the host and a guest, over SSH or through the guest
+//! agent ([`transport`] chooses; `--via` overrides).
 //!
-//! Data moves in chunks of at most 1 MiB (`guest-file-read`/`guest-file-write`, base64), so
-//! any size works and the bytes are copied exactly. Everything the guest says is hostile input
+//! Through the agent, data moves in chunks of at most 1 MiB (`guest-file-read`/
+//! `guest-file-write`, base64), so any size works without exhausting a small guest; over SSH
+//! ([`ssh_link`]) it streams through `cat`. Either way the bytes are copied exactly. Everything the guest says is hostile input
 //! (see docs/guest-agent.md): copies out of a guest are written relative to an opened
 //! destination directory without following links ([`host_dir`]), guest listings are
 //! NUL-separated and checked entry by entry ([`listing`]), a file stops at the size the guest
@@ -14,7 +16,9 @@ pub(crate) mod host_dir;
 mod interrupt;
 pub(crate) mod journal;
 mod listing;
+mod ssh_link;
 mod to_guest;
+mod transport;
 
 use std::path::Path;
 use std::time::Instant;
@@ -22,6 +26,8 @@ use std::time::Instant;
 use maqet_macros::{api_method, api_requests};
 use serde::Serialize;
 
+pub use self::transport::CopyVia;
+use self::transport::GuestLink;
 use super::guest::GuestAgent;
 use crate::registry::CommandOutput;
 use crate::{Maqet, MaqetError};
@@ -49,17 +55,31 @@ pub struct CopyReport {
     pub removed_stale_partials: Vec<String>,
     /// How long it took, in milliseconds.
     pub elapsed_ms: u64,
+    /// How the guest was reached: `ssh` or `agent`.
+    pub transport: &'static str,
+    /// Bytes copied per second, over the whole command (connecting included).
+    pub bytes_per_second: u64,
+    /// Why SSH was not used although the VM has an SSH forward (`--via auto` only).
+    pub ssh_skipped: Option<String>,
 }
 
 impl CommandOutput for CopyReport {
     fn human(&self) -> Option<String> {
         let mut text = format!(
-            "copied {} file{} ({} bytes) to {}",
+            "copied {} file{} ({} bytes) to {} via {} ({:.1} MB/s)",
             self.files,
             if self.files == 1 { "" } else { "s" },
             self.bytes,
-            self.destination
+            self.destination,
+            self.transport,
+            self.bytes_per_second as f64 / 1e6
         );
+        if let Some(reason) = &self.ssh_skipped {
+            text.push_str(&format!(
+                "
+not over SSH: {reason}"
+            ));
+        }
         if self.links > 0 {
             text.push_str(&format!(
                 "\ncopied {} symbolic link(s) as links",
@@ -98,10 +118,10 @@ fn base_name(path: &str) -> &str {
         .unwrap_or(path)
 }
 
-/// One `cp` in progress: the agent, the options and the counts so far.
+/// One `cp` in progress: the connection, the options and the counts so far.
 struct Copier<'a> {
     maqet: &'a Maqet,
-    agent: GuestAgent,
+    link: GuestLink,
     force: bool,
     /// The most bytes this copy may write on the host (`--max-bytes`).
     max_bytes: Option<u64>,
@@ -125,12 +145,27 @@ fn parse_max_bytes(text: &str) -> Result<u64, MaqetError> {
         })
 }
 
+impl Copier<'_> {
+    /// The guest agent, when the copy goes through it.
+    fn agent(&mut self) -> Result<&mut GuestAgent, MaqetError> {
+        match &mut self.link {
+            GuestLink::Agent(agent) => Ok(agent),
+            GuestLink::Ssh(_) => Err(MaqetError::new(
+                crate::ErrorKind::Failure,
+                "internal error: an agent call on a copy over SSH",
+            )),
+        }
+    }
+}
+
 #[api_requests]
 impl Maqet {
-    /// Copy a file or directory between the host and a guest through its agent.
+    /// Copy a file or directory between the host and a guest, over SSH or through its agent.
     ///
-    /// Exactly one of SRC and DST is `VM:/guest/path`. Binary-safe, any size (1 MiB per agent
-    /// call), with progress on a terminal. An existing destination file is only replaced with
+    /// Exactly one of SRC and DST is `VM:/guest/path`. By default (`--via auto`) the copy goes
+    /// over SSH when the VM has an SSH forward (first-boot identity) and its sshd answers,
+    /// checking the host key maqet learnt, else through the guest agent; the result says which
+    /// and the rate. Binary-safe, any size (1 MiB per agent call), with progress on a terminal. An existing destination file is only replaced with
     /// `--force`; directories need `-r`. The guest is not trusted: a copy to the host never
     /// writes outside DST or through a link, stops at the size the guest reported (and at
     /// `--max-bytes`), keeps only the permission bits, and leaves no partial file, even when
@@ -143,7 +178,8 @@ impl Maqet {
             "maqet cp web:/var/log/messages ./messages",
             "maqet cp -r ./site web:/srv/",
             "maqet cp --force ./config web:/etc/app.conf",
-            "maqet cp -r --max-bytes 10G web:/var/backups ./backups"
+            "maqet cp -r --max-bytes 10G web:/var/backups ./backups",
+            "maqet cp --via agent ./big.iso web:/tmp/"
         ]
     )]
     pub fn cp(
@@ -157,6 +193,11 @@ impl Maqet {
             value_name = "SIZE"
         )]
         max_bytes: Option<String>,
+        #[arg(
+            help = "How to reach the guest: auto (SSH when the VM's sshd answers, else the agent), agent or ssh",
+            default = "auto"
+        )]
+        via: CopyVia,
     ) -> Result<CopyReport, MaqetError> {
         let started = Instant::now();
         let max_bytes = max_bytes.as_deref().map(parse_max_bytes).transpose()?;
@@ -174,10 +215,10 @@ impl Maqet {
                 "`--max-bytes` limits copies from a guest to the host; a copy to the guest sends exactly the host files",
             ));
         }
-        let (_, agent) = self.guest_agent(vm)?;
+        let (link, ssh_skipped) = self.open_guest_link(vm, via)?;
         let mut copier = Copier {
             maqet: self,
-            agent,
+            link,
             force,
             max_bytes,
             files: 0,
@@ -196,6 +237,7 @@ impl Maqet {
             }
             _ => {}
         }
+        let elapsed = started.elapsed();
         Ok(CopyReport {
             direction,
             files: copier.files,
@@ -204,7 +246,10 @@ impl Maqet {
             destination: dst,
             skipped: copier.skipped,
             removed_stale_partials: copier.removed_stale_partials,
-            elapsed_ms: started.elapsed().as_millis() as u64,
+            elapsed_ms: elapsed.as_millis() as u64,
+            transport: copier.link.name(),
+            bytes_per_second: (copier.bytes as f64 / elapsed.as_secs_f64().max(1e-6)) as u64,
+            ssh_skipped,
         })
     }
 }

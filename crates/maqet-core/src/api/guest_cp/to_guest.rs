@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use maqet_qmp::qga::types::{FileWrite, encode_base64};
 use serde_json::{Value, json};
 
+use super::transport::GuestLink;
 use super::{CHUNK, Copier, base_name};
 use crate::api::guest::AGENT_CALL_LIMIT;
 use crate::{ErrorKind, MaqetError};
@@ -83,7 +84,7 @@ impl Copier<'_> {
         let mut make: Vec<String> = vec!["-p".into(), target.clone()];
         make.extend(tree.dirs.iter().map(|(d, _)| guest(d)));
         let args: Vec<&str> = make.iter().map(String::as_str).collect();
-        let (code, _) = self.agent.run_helper("mkdir", &args)?;
+        let (code, _) = self.link.run_helper("mkdir", &args)?;
         if code != 0 {
             return Err(failure(format!(
                 "cannot create the directory {target} in the guest (mkdir exited {code})"
@@ -157,7 +158,7 @@ impl Copier<'_> {
                 in_guest: true,
             });
         }
-        let (code, _) = self.agent.run_helper("ln", &[flags, "--", pointee, path])?;
+        let (code, _) = self.link.run_helper("ln", &[flags, "--", pointee, path])?;
         if code != 0 {
             return Err(failure(format!(
                 "cannot create the link {path} in the guest (ln exited {code})"
@@ -174,7 +175,7 @@ impl Copier<'_> {
             for batch in paths.chunks(CHMOD_BATCH) {
                 let mut args = vec![mode_text.as_str()];
                 args.extend(batch.iter().map(String::as_str));
-                let (code, _) = self.agent.run_helper("chmod", &args)?;
+                let (code, _) = self.link.run_helper("chmod", &args)?;
                 if code != 0 {
                     return Err(failure(format!(
                         "the data was copied, but setting mode {mode_text} on {} in the guest failed (chmod exited {code})",
@@ -195,17 +196,22 @@ impl Copier<'_> {
         }
         let mut file = std::fs::File::open(src)
             .map_err(|e| MaqetError::io(format!("cannot open {}", src.display()), e))?;
-        let handle = self.agent.call(
-            "guest-file-open",
-            Some(json!({"path": target, "mode": "w"})),
-            AGENT_CALL_LIMIT,
-        )?;
-        let result = self.write_chunks(&mut file, &handle, src, target, len);
-        let closed = self.agent.call(
-            "guest-file-close",
-            Some(json!({"handle": handle})),
-            AGENT_CALL_LIMIT,
-        );
+        let (result, closed) = if matches!(self.link, GuestLink::Ssh(_)) {
+            (self.write_over_ssh(&mut file, target, len), Ok(Value::Null))
+        } else {
+            let handle = self.agent()?.call(
+                "guest-file-open",
+                Some(json!({"path": target, "mode": "w"})),
+                AGENT_CALL_LIMIT,
+            )?;
+            let result = self.write_chunks(&mut file, &handle, src, target, len);
+            let closed = self.agent()?.call(
+                "guest-file-close",
+                Some(json!({"handle": handle})),
+                AGENT_CALL_LIMIT,
+            );
+            (result, closed)
+        };
         match (result, closed) {
             (Ok(()), Ok(_)) => {
                 self.files += 1;
@@ -216,11 +222,39 @@ impl Copier<'_> {
                 format!(
                     "copying {} to the guest failed; {target} in the guest is incomplete (remove it with `maqet exec {} -- rm {target}`)",
                     src.display(),
-                    self.agent.name
+                    self.link.vm()
                 ),
                 err,
             )),
         }
+    }
+
+    /// Streams the open host file to the guest file `target` over SSH.
+    fn write_over_ssh(
+        &mut self,
+        file: &mut std::fs::File,
+        target: &str,
+        len: u64,
+    ) -> Result<(), MaqetError> {
+        let maqet = self.maqet;
+        let GuestLink::Ssh(ssh) = &mut self.link else {
+            return Err(failure(
+                "internal error: an SSH write on a copy through the agent".into(),
+            ));
+        };
+        let short = base_name(target);
+        let mib = CHUNK as u64;
+        let mut shown = 0;
+        let mut sent = 0;
+        ssh.write_file(target, file, &mut |done| {
+            sent = done;
+            if done / mib != shown {
+                shown = done / mib;
+                maqet.progress(&format!("{short}: {shown} of {} MiB", len.div_ceil(mib)));
+            }
+        })?;
+        self.bytes += sent;
+        Ok(())
     }
 
     fn write_chunks(
@@ -239,7 +273,7 @@ impl Copier<'_> {
             if n == 0 {
                 return Ok(());
             }
-            let wrote: FileWrite = self.agent.call_as(
+            let wrote: FileWrite = self.agent()?.call_as(
                 "guest-file-write",
                 Some(json!({"handle": handle, "buf-b64": encode_base64(&chunk[..n])})),
                 AGENT_CALL_LIMIT,

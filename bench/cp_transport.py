@@ -1,0 +1,129 @@
+"""`maqet cp` over SSH against `maqet cp --via agent` on the real Debian guest (issue Q §1).
+
+Boots the Debian 12 guest (tests/guest/build-debian.sh; TCG, 1 GiB, first-boot identity, guest
+agent) in a throw-away home and waits for SSH. Each round copies one file of SIZE MiB of random
+bytes, interleaved, in alternating order:
+- in: host -> guest `--via ssh`, then `--via agent` (or the reverse on odd rounds);
+- out: guest -> host, likewise;
+every copy checked byte for byte (sha256 in the guest for copies in, a compare on the host for
+copies out). A figure is the size over the wall time of the whole `maqet cp` process (connecting
+included), median of the rounds. Targets: SSH at least 5x the agent rates issue Q measured on
+this guest (2.4 MB/s in, 6.7 MB/s out), i.e. 12 MB/s in and 33.5 MB/s out; the ratio to the agent
+measured in the same run is printed too. A run that starts with a 1-minute load above 1.0 is
+marked NOT COMPARABLE (benchlib.Bench).
+Usage: cp_transport.sh [SIZE_MIB] [ROUNDS]   (defaults 256 and 1)
+"""
+
+import hashlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import benchlib
+
+BASELINE_MBPS = {"in": 2.4, "out": 6.7}  # the agent path on this guest, issue Q
+TARGET_FACTOR = 5.0
+BOOT_TIMEOUT_S = 900
+
+
+def debian_image():
+    """The Debian guest's qcow2 image, built or taken from its cache."""
+    out = subprocess.run(
+        ["bash", str(benchlib.REPO / "tests/guest/build-debian.sh")],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    for line in out.splitlines():
+        if line.startswith("DEBIAN_IMAGE="):
+            return line.split("=", 1)[1].strip()
+    sys.exit(f"build-debian.sh printed no DEBIAN_IMAGE= line:\n{out}")
+
+
+def guest_config(image):
+    return (
+        "memory: 1G\naccel: tcg\ncloud_init: true\nguest_agent: true\nstorage:\n"
+        f"  - {{name: hdd, type: qcow2, size: 8G, backing_file: \"{image}\", backing_format: qcow2}}\n"
+    )
+
+
+def timed_cp(home, via, src, dst):
+    """Runs `maqet cp --via VIA --force SRC DST`; (seconds, its JSON report)."""
+    t0 = time.perf_counter()
+    done = home.run("cp", "--via", via, "--force", src, dst, "--format", "json")
+    seconds = time.perf_counter() - t0
+    report = json.loads(done.stdout)
+    if report["transport"] != via:
+        raise RuntimeError(f"asked for {via}, got {report}")
+    return seconds, report
+
+
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def main():
+    size_mib = int(sys.argv[1]) if len(sys.argv) > 1 else 256
+    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 1
+    image = debian_image()
+    bench = benchlib.Bench("cp_transport")
+    print(f"machine: {benchlib.machine()}", flush=True)
+    home = benchlib.Home()
+    try:
+        home.add_config("deb", guest_config(image))
+        home.run("start", "deb")
+        t0 = time.perf_counter()
+        home.run("wait", "deb", "--ssh", "--timeout", str(BOOT_TIMEOUT_S))
+        print(f"guest accepts SSH after {time.perf_counter() - t0:.0f} s", flush=True)
+        data = home.root / "data.bin"
+        with open(data, "wb") as f:
+            for _ in range(size_mib):
+                f.write(os.urandom(1 << 20))
+        digest = sha256(data)
+        size_mb = size_mib * (1 << 20) / 1e6
+        rates = {(d, v): [] for d in ("in", "out") for v in ("ssh", "agent")}
+        for r in range(rounds):
+            order = ("ssh", "agent") if r % 2 == 0 else ("agent", "ssh")
+            for via in order:
+                seconds, _ = timed_cp(home, via, data, "deb:/var/tmp/bench.bin")
+                got = home.run("exec", "deb", "--", "sha256sum", "/var/tmp/bench.bin").stdout.split()[0]
+                if got != digest:
+                    raise RuntimeError(f"copy in via {via}: sha256 {got} != {digest}")
+                rates[("in", via)].append(size_mb / seconds)
+                print(f"round {r + 1}: in  via {via:5}: {seconds:7.1f} s, {size_mb / seconds:6.2f} MB/s", flush=True)
+            for via in order:
+                back = home.root / f"back-{via}.bin"
+                seconds, _ = timed_cp(home, via, "deb:/var/tmp/bench.bin", back)
+                if sha256(back) != digest:
+                    raise RuntimeError(f"copy out via {via}: the bytes differ")
+                back.unlink()
+                rates[("out", via)].append(size_mb / seconds)
+                print(f"round {r + 1}: out via {via:5}: {seconds:7.1f} s, {size_mb / seconds:6.2f} MB/s", flush=True)
+        for direction in ("in", "out"):
+            ssh = statistics.median(rates[(direction, "ssh")])
+            agent = statistics.median(rates[(direction, "agent")])
+            target = BASELINE_MBPS[direction] * TARGET_FACTOR
+            bench.figure(
+                f"cp {size_mib} MiB {direction} over SSH (Debian guest, TCG)",
+                f">= {target:.1f} MB/s (5x {BASELINE_MBPS[direction]})",
+                f"{ssh:.2f} MB/s, {ssh / BASELINE_MBPS[direction]:.1f}x issue Q's agent figure",
+                ssh >= target,
+            )
+            bench.figure(
+                f"cp {size_mib} MiB {direction} through the agent (same run)",
+                "reported",
+                f"{agent:.2f} MB/s; SSH is {ssh / agent:.1f}x it",
+                None,
+            )
+    finally:
+        home.close()
+        bench.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -17,6 +17,7 @@ mod interrupt;
 pub(crate) mod journal;
 mod listing;
 mod ssh_link;
+mod ssh_session;
 mod to_guest;
 mod transport;
 
@@ -165,12 +166,13 @@ impl Maqet {
     /// Exactly one of SRC and DST is `VM:/guest/path`. By default (`--via auto`) the copy goes
     /// over SSH when the VM has an SSH forward (first-boot identity) and its sshd answers,
     /// checking the host key maqet learnt, else through the guest agent; the result says which
-    /// and the rate. Binary-safe, any size (1 MiB per agent call), with progress on a terminal. An existing destination file is only replaced with
-    /// `--force`; directories need `-r`. The guest is not trusted: a copy to the host never
-    /// writes outside DST or through a link, stops at the size the guest reported (and at
-    /// `--max-bytes`), keeps only the permission bits, and leaves no partial file, even when
-    /// interrupted. A copy to the guest sends links as links and keeps permission bits; when it
-    /// fails it names the incomplete guest file.
+    /// and the rate. Binary-safe, any size (1 MiB per agent call), with progress on a terminal.
+    /// An existing destination file is only replaced with `--force`; directories need `-r`.
+    /// The guest is not trusted: a copy to the host never writes outside DST or through a
+    /// link, stops at the size the guest reported (and at `--max-bytes`), keeps only the
+    /// permission bits, and leaves no partial file, even when interrupted. A copy to the guest
+    /// sends links as links and keeps permission bits; when it fails it names the incomplete
+    /// guest file.
     #[api_method(
         category = "guest",
         examples = [
@@ -194,7 +196,7 @@ impl Maqet {
         )]
         max_bytes: Option<String>,
         #[arg(
-            help = "How to reach the guest: auto (SSH when the VM's sshd answers, else the agent), agent or ssh",
+            help = "How to reach the guest: SSH when the VM's sshd answers, else the agent (auto), or only one of them",
             default = "auto"
         )]
         via: CopyVia,

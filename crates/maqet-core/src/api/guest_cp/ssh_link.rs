@@ -15,15 +15,13 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
-use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use maqet_state::VmRecord;
 
 use super::CHUNK;
+use super::ssh_session::{Remote, STDERR_KEPT};
 use crate::api::ssh::ssh_options;
 use crate::first_boot::enabled;
 use crate::text::escape_guest_text;
@@ -37,10 +35,6 @@ const LOGIN_LIMIT: Duration = Duration::from_secs(30);
 pub(super) const IDLE_LIMIT: Duration = Duration::from_secs(30);
 /// The most output of a helper command (`find`, `stat`) maqet reads, as on the agent path.
 const HELPER_OUTPUT_LIMIT: u64 = 16 * 1024 * 1024;
-/// The most of ssh's own error output kept for a message.
-const STDERR_KEPT: u64 = 4096;
-/// The exit status ssh gives for its own failures (the connection, not the command).
-const SSH_FAILED: i32 = 255;
 /// Ciphers offered, fastest first for a guest without AES instructions (TCG's default CPU).
 const CIPHERS: &str = "chacha20-poly1305@openssh.com,aes128-gcm@openssh.com,aes128-ctr";
 
@@ -251,7 +245,7 @@ impl SshGuest {
         }
         let quoted: Vec<String> = words.iter().map(|w| shell_word(w)).collect();
         remote.push_str(&quoted.join(" "));
-        let mut child = Command::new("ssh")
+        let child = Command::new("ssh")
             .args(&self.options)
             .args(["-o", "ControlMaster=no", "--", &self.host, &remote])
             .stdin(if stdin { Stdio::piped() } else { Stdio::null() })
@@ -265,24 +259,7 @@ impl SshGuest {
                     e,
                 )
             })?;
-        let stderr = child.stderr.take().map(|stderr| {
-            std::thread::spawn(move || {
-                let mut kept = Vec::new();
-                let mut stderr = stderr;
-                drop(stderr.by_ref().take(STDERR_KEPT).read_to_end(&mut kept));
-                drop(std::io::copy(&mut stderr, &mut std::io::sink()));
-                String::from_utf8_lossy(&kept).into_owned()
-            })
-        });
-        let watchdog = Watchdog::start(child.id(), IDLE_LIMIT);
-        Ok(Remote {
-            stdout: child.stdout.take(),
-            stdin: child.stdin.take(),
-            child,
-            stderr,
-            watchdog: Some(watchdog),
-            reaped: false,
-        })
+        Ok(Remote::watch(child))
     }
 
     /// Runs `words` in the guest; its exit status and (bounded) stdout. With `sudo` false the
@@ -307,7 +284,7 @@ impl SshGuest {
                 ),
             ));
         }
-        let code = remote.finish(self, words[0])?;
+        let code = remote.finish(&self.vm, words[0])?;
         Ok((code, out))
     }
 
@@ -343,7 +320,7 @@ impl SshGuest {
                 chunk(&buf[..n])?;
             }
         }
-        match remote.finish(self, "cat")? {
+        match remote.finish(&self.vm, "cat")? {
             0 => Ok(()),
             code => Err(MaqetError::new(
                 ErrorKind::Failure,
@@ -377,7 +354,7 @@ impl SshGuest {
                 };
                 if let Err(e) = stdin.write_all(&buf[..n]) {
                     drop(stdin);
-                    let _ = remote.finish(self, "cat");
+                    let _ = remote.finish(&self.vm, "cat");
                     return Err(self.lost("cat", e));
                 }
                 remote.touch();
@@ -385,7 +362,7 @@ impl SshGuest {
                 sent(done);
             }
         }
-        match remote.finish(self, "cat")? {
+        match remote.finish(&self.vm, "cat")? {
             0 => Ok(()),
             code => Err(MaqetError::new(
                 ErrorKind::Failure,
@@ -415,133 +392,6 @@ impl Drop for SshGuest {
         drop(self.master.kill());
         drop(self.master.wait());
         drop(std::fs::remove_file(&self.control));
-    }
-}
-
-/// One guest command running as a session of the connection.
-struct Remote {
-    child: Child,
-    stdout: Option<ChildStdout>,
-    stdin: Option<ChildStdin>,
-    stderr: Option<JoinHandle<String>>,
-    watchdog: Option<Watchdog>,
-    reaped: bool,
-}
-
-impl Remote {
-    /// Notes that data moved, which restarts the idle limit.
-    fn touch(&self) {
-        if let Some(watchdog) = &self.watchdog {
-            watchdog.touch();
-        }
-    }
-
-    /// Waits for the command's end: its exit status, or an error when the connection (not the
-    /// command) failed or the guest stopped answering.
-    fn finish(&mut self, guest: &SshGuest, what: &str) -> Result<i32, MaqetError> {
-        drop(self.stdin.take());
-        drop(self.stdout.take());
-        let fired = self.watchdog.take().is_some_and(Watchdog::stop);
-        let deadline = Instant::now() + IDLE_LIMIT;
-        let status = loop {
-            match self.child.try_wait() {
-                Ok(Some(status)) => break Some(status),
-                Ok(None) if !fired && Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(2));
-                }
-                _ => {
-                    drop(self.child.kill());
-                    drop(self.child.wait());
-                    break None;
-                }
-            }
-        };
-        self.reaped = true;
-        let said = self
-            .stderr
-            .take()
-            .and_then(|t| t.join().ok())
-            .unwrap_or_default();
-        let code = status.and_then(|s| s.code());
-        match code {
-            Some(code) if code != SSH_FAILED && !fired => Ok(code),
-            _ if fired || status.is_none() => Err(MaqetError::new(
-                ErrorKind::Timeout,
-                format!(
-                    "`{what}` in the guest of VM `{}` sent or took nothing for {} s over SSH and was stopped",
-                    guest.vm,
-                    IDLE_LIMIT.as_secs()
-                ),
-            )),
-            _ => Err(MaqetError::new(
-                ErrorKind::Failure,
-                format!(
-                    "the SSH connection to VM `{}` failed while running `{what}` (ssh: {})",
-                    guest.vm,
-                    escape_guest_text(said.trim().lines().last().unwrap_or("no message"))
-                ),
-            )),
-        }
-    }
-}
-
-impl Drop for Remote {
-    fn drop(&mut self) {
-        if !self.reaped {
-            if let Some(watchdog) = self.watchdog.take() {
-                watchdog.stop();
-            }
-            drop(self.child.kill());
-            drop(self.child.wait());
-        }
-    }
-}
-
-/// Kills a process that moved no data for a while. Stopped (and joined) before the process is
-/// reaped, so it never signals a reused pid.
-struct Watchdog {
-    last: Arc<Mutex<Instant>>,
-    stop: mpsc::Sender<()>,
-    thread: JoinHandle<bool>,
-}
-
-impl Watchdog {
-    fn start(pid: u32, limit: Duration) -> Watchdog {
-        let last = Arc::new(Mutex::new(Instant::now()));
-        let (stop, stopped) = mpsc::channel::<()>();
-        let seen = Arc::clone(&last);
-        let thread = std::thread::spawn(move || {
-            loop {
-                match stopped.recv_timeout(Duration::from_millis(250)) {
-                    Err(RecvTimeoutError::Timeout) => {}
-                    _ => return false,
-                }
-                let idle = seen.lock().map(|t| t.elapsed()).unwrap_or_default();
-                if idle > limit {
-                    let target = i32::try_from(pid)
-                        .ok()
-                        .and_then(rustix::process::Pid::from_raw);
-                    if let Some(target) = target {
-                        let _ =
-                            rustix::process::kill_process(target, rustix::process::Signal::KILL);
-                    }
-                    return true;
-                }
-            }
-        });
-        Watchdog { last, stop, thread }
-    }
-
-    fn touch(&self) {
-        if let Ok(mut last) = self.last.lock() {
-            *last = Instant::now();
-        }
-    }
-
-    /// Stops watching; whether it had killed the process.
-    fn stop(self) -> bool {
-        let _ = self.stop.send(());
-        self.thread.join().unwrap_or(false)
     }
 }
 

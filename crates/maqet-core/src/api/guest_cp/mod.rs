@@ -161,7 +161,7 @@ impl Copier<'_> {
 
 #[api_requests]
 impl Maqet {
-    /// Copy a file or directory between the host and a guest, over SSH or through its agent.
+    /// Copy a file or directory between the host and a guest (over SSH or its agent).
     ///
     /// Exactly one of SRC and DST is `VM:/guest/path`. By default (`--via auto`) the copy goes
     /// over SSH when the VM has an SSH forward (first-boot identity) and its sshd answers,

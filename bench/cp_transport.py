@@ -43,7 +43,7 @@ def debian_image():
 
 def guest_config(image):
     return (
-        "memory: 1G\naccel: tcg\ncloud_init: true\nguest_agent: true\nstorage:\n"
+        "name: deb\nmemory: 1G\naccel: tcg\ncloud_init: true\nguest_agent: true\nstorage:\n"
         f"  - {{name: hdd, type: qcow2, size: 8G, backing_file: \"{image}\", backing_format: qcow2}}\n"
     )
 

@@ -28,6 +28,7 @@ SCRIPTS = [
     ("concurrent_starts.py", ["3" if QUICK else "5", "20"]),
     ("exec_vs_raw.py", ["15" if QUICK else "41"]),
     ("screen_wait.py", ["5" if QUICK else "10"]),
+    ("cp_transport.py", ["64" if QUICK else "256", "1" if QUICK else "3"]),
 ]
 
 

@@ -1,15 +1,17 @@
 //! Issue Q, item 1 (`cp`): on the real Debian 12 guest (first-boot identity, an SSH forward,
 //! its agent) `maqet cp` goes over SSH by itself and says so, `--via agent` still goes through
 //! the agent, a host key maqet did not learn is refused, `auto` falls back to the agent when
-//! the guest's sshd is stopped, and a recursive copy out over SSH never writes outside its
-//! destination (guest links are not followed or copied; a host link in the destination is
-//! refused). One boot under TCG, every check on it.
+//! the guest's sshd is stopped, a tree copied in over SSH keeps its links and modes, and a
+//! recursive copy out over SSH never writes outside its destination (guest links are not
+//! followed or copied; a host link in the destination is refused). One boot under TCG, every
+//! check on it.
 //!
 //! Build the binaries first: `cargo build -p maqet-cli -p maqet-runner`.
 
 // Test code: a step that fails panics with its message, which fails the test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -112,6 +114,27 @@ fn cp_takes_ssh_by_itself_checks_the_host_key_and_falls_back_to_the_agent() {
     )
     .into_owned();
     assert!(human.contains("via ssh ("), "{human}");
+
+    // A tree into the guest over SSH: links stay links, permission bits are kept.
+    let src = home.path().join("src");
+    std::fs::create_dir_all(src.join("sub")).unwrap();
+    std::fs::write(src.join("a.txt"), b"alpha\n").unwrap();
+    std::fs::set_permissions(src.join("a.txt"), PermissionsExt::from_mode(0o640)).unwrap();
+    std::fs::write(src.join("sub/b.bin"), [0u8, 1, 2, 255]).unwrap();
+    std::os::unix::fs::symlink("a.txt", src.join("link")).unwrap();
+    let tree_in = cp(&home, &["-r", arg(&src), "deb:/tmp/"]);
+    assert_transport(&tree_in, "ssh");
+    assert_eq!(
+        (&tree_in["files"], &tree_in["links"]),
+        (&2.into(), &1.into()),
+        "{tree_in}"
+    );
+    let seen = guest_root(
+        &home,
+        "stat -c %a /tmp/src/a.txt; readlink /tmp/src/link; od -An -tu1 /tmp/src/sub/b.bin",
+    );
+    let seen: Vec<&str> = seen.lines().map(str::trim).collect();
+    assert_eq!(seen, ["640", "a.txt", "0   1   2 255"], "{tree_in}");
 
     // `--via agent` still goes through the agent.
     let by_agent = home.path().join("by-agent.bin");

@@ -15,6 +15,7 @@ mod guest_wait;
 mod image;
 mod launch_checks;
 mod maintenance;
+mod managed_save;
 mod mouse;
 mod orphans;
 mod qmp;

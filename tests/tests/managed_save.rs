@@ -196,12 +196,14 @@ fn a_named_state_restores_into_throwaway_runs_that_leave_the_disk_alone() {
             "run {run} did not start from the saved state alone"
         );
         // The guest writes its RAM and its disk; neither may outlive the run.
-        guest_sh(
+        let wrote = guest_sh(
             &home,
             "base",
             "echo run > /tmp/run-marker; for d in /dev/vda /dev/sda; do \
-             [ -b $d ] && dd if=/dev/zero of=$d bs=4096 count=16 conv=fsync 2>/dev/null; done; true",
+             [ -b $d ] && dd if=/dev/zero of=$d bs=4096 count=16 conv=fsync 2>/dev/null \
+             && echo wrote $d; done; true",
         );
+        assert!(wrote.contains("wrote /dev/"), "the guest found no disk to write: {wrote:?}");
         maqet_ok(&home, &["stop", "base", "--force"]);
         assert_eq!(print_of(&disk), disk_at_save, "run {run} wrote the base disk");
     }

@@ -109,23 +109,25 @@ pub(crate) fn named_states(data_dir: &Path) -> Vec<String> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct DiskPrint {
     /// The file.
-    pub path: PathBuf,
+    pub(crate) path: PathBuf,
     /// Its size in bytes.
-    pub len: u64,
+    pub(crate) len: u64,
     /// Its modification time, in nanoseconds since the epoch.
-    pub mtime_ns: u128,
+    pub(crate) mtime_ns: u64,
 }
 
 impl DiskPrint {
     /// The file's print now; `None` when it cannot be read (gone).
     pub(crate) fn of(path: &Path) -> Option<DiskPrint> {
         let meta = std::fs::metadata(path).ok()?;
-        let mtime_ns = meta
-            .modified()
-            .ok()?
-            .duration_since(UNIX_EPOCH)
-            .ok()?
-            .as_nanos();
+        let mtime_ns = u64::try_from(
+            meta.modified()
+                .ok()?
+                .duration_since(UNIX_EPOCH)
+                .ok()?
+                .as_nanos(),
+        )
+        .ok()?;
         Some(DiskPrint {
             path: path.to_owned(),
             len: meta.len(),
@@ -150,15 +152,15 @@ impl DiskPrint {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct StateDescription {
     /// Layout version ([`DESCRIPTION_FORMAT`]).
-    pub format: u32,
+    pub(crate) format: u32,
     /// When it was saved (UTC, ISO-8601).
-    pub saved_at: String,
+    pub(crate) saved_at: String,
     /// Whether the guest's CPUs ran when it was saved (a restore resumes it then).
-    pub running: bool,
+    pub(crate) running: bool,
     /// The QEMU command line the state was saved under, binary first.
-    pub qemu_argv: Vec<String>,
+    pub(crate) qemu_argv: Vec<String>,
     /// The VM's disk files as they were once QEMU had ended.
-    pub disks: Vec<DiskPrint>,
+    pub(crate) disks: Vec<DiskPrint>,
 }
 
 impl StateDescription {

@@ -8,7 +8,7 @@
 //! same command line, feeds it the file with `migrate-incoming` and lets the guest run on. See
 //! docs/decisions/2026-12-07-managed-save-by-migration.md and [`crate::saved_state`].
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use maqet_qmp::{QmpClient, RunState};
@@ -32,11 +32,11 @@ const SAVE_BANDWIDTH: u64 = 1 << 40;
 #[derive(Debug, Clone)]
 pub(crate) struct PlannedRestore {
     /// Which state.
-    pub slot: StateSlot,
+    pub(crate) slot: StateSlot,
     /// Its image.
-    pub image: PathBuf,
+    pub(crate) image: PathBuf,
     /// Whether the guest ran at the save: QEMU loads it paused, and the restore resumes it.
-    pub resume: bool,
+    pub(crate) resume: bool,
 }
 
 impl Maqet {
@@ -82,7 +82,7 @@ impl Maqet {
         }
         let argv = without_incoming(argv);
         let data_dir = self.dirs().vm_data_dir(&record.id);
-        if let StateSlot::Named(_) = slot {
+        if matches!(slot, StateSlot::Named(_)) {
             crate::dirs::create_private_dir(&crate::saved_state::states_dir(&data_dir))?;
         }
         let image = slot.image(&data_dir);
@@ -405,6 +405,8 @@ async fn migrate_in(qmp: &QmpClient, source: &str, resume: bool) -> Result<(), S
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
     #[test]

@@ -95,11 +95,7 @@ fn a_saved_guest_comes_back_where_it_was_and_a_changed_config_refuses_it() {
     let disk_at_save = print_of(&disk);
 
     // Nothing writes the disks meanwhile: `snapshot` refuses, a plain `stop` changes nothing.
-    let refused = fails_with(
-        &home,
-        &["snapshot", "sv", "create", "data", "s1"],
-        3,
-    );
+    let refused = fails_with(&home, &["snapshot", "sv", "create", "data", "s1"], 3);
     assert!(refused.contains("saved state"), "{refused}");
     maqet_ok(&home, &["stop", "sv"]);
     assert_eq!(status(&home, "sv")["status"], "saved");
@@ -110,7 +106,10 @@ fn a_saved_guest_comes_back_where_it_was_and_a_changed_config_refuses_it() {
     let refused = fails_with(&home, &["start", "sv"], 3);
     assert!(refused.contains("--fresh"), "{refused}");
     assert!(refused.contains("revert the config"), "{refused}");
-    assert!(refused.contains("320M"), "the refusal names the change: {refused}");
+    assert!(
+        refused.contains("320M"),
+        "the refusal names the change: {refused}"
+    );
     assert!(image.is_file(), "the refused restore removed the image");
     assert_eq!(status(&home, "sv")["status"], "saved");
 
@@ -118,10 +117,17 @@ fn a_saved_guest_comes_back_where_it_was_and_a_changed_config_refuses_it() {
     // not touched between save and restore, and the image is gone.
     let original = home.write_config("sv-original.yaml", &guest_yaml("sv", None));
     maqet_ok(&home, &["apply", "sv", &original.to_string_lossy()]);
-    assert_eq!(print_of(&disk), disk_at_save, "the disk changed while saved");
+    assert_eq!(
+        print_of(&disk),
+        disk_at_save,
+        "the disk changed while saved"
+    );
     let began = Instant::now();
     let restored = maqet_json(&home, &["start", "sv"]);
-    maqet_ok(&home, &["wait", "sv", "--agent", "--timeout", RESTORED_WAIT]);
+    maqet_ok(
+        &home,
+        &["wait", "sv", "--agent", "--timeout", RESTORED_WAIT],
+    );
     eprintln!(
         "managed_save: restore to agent answering took {:.2} s",
         began.elapsed().as_secs_f64()
@@ -132,7 +138,10 @@ fn a_saved_guest_comes_back_where_it_was_and_a_changed_config_refuses_it() {
     assert_eq!(seen.trim(), marker, "the guest lost its RAM: it rebooted");
     let after = uptime(&home, "sv");
     assert!(after >= before, "uptime went back from {before} to {after}");
-    assert!(!image.exists(), "the image is still there after the restore");
+    assert!(
+        !image.exists(),
+        "the image is still there after the restore"
+    );
     assert!(!data.join("managed-save.json").exists());
 
     // Saved again (a restored QEMU saves like any), `--fresh` discards it and boots anew.
@@ -143,11 +152,7 @@ fn a_saved_guest_comes_back_where_it_was_and_a_changed_config_refuses_it() {
     assert_eq!(fresh["restored"], false, "{fresh}");
     assert!(!image.exists(), "--fresh left the image");
     maqet_ok(&home, &["wait", "sv", "--agent", "--timeout", BOOT_WAIT]);
-    let seen = guest_sh(
-        &home,
-        "sv",
-        "cat /tmp/save-marker 2>/dev/null || echo gone",
-    );
+    let seen = guest_sh(&home, "sv", "cat /tmp/save-marker 2>/dev/null || echo gone");
     assert_eq!(seen.trim(), "gone", "--fresh did not boot anew");
     maqet_ok(&home, &["stop", "sv", "--force"]);
 }
@@ -156,7 +161,11 @@ fn a_saved_guest_comes_back_where_it_was_and_a_changed_config_refuses_it() {
 fn a_named_state_restores_into_throwaway_runs_that_leave_the_disk_alone() {
     let home = MaqetHome::new();
     start_guest(&home, "base");
-    guest_sh(&home, "base", "mkdir -p /tmp && echo booted > /tmp/base-marker");
+    guest_sh(
+        &home,
+        "base",
+        "mkdir -p /tmp && echo booted > /tmp/base-marker",
+    );
     let stopped = maqet_json(&home, &["stop", "base", "--save-as", "booted"]);
     assert_eq!(stopped["method"], "saved", "{stopped}");
     assert_eq!(stopped["status"], "stopped", "{stopped}");
@@ -170,7 +179,10 @@ fn a_named_state_restores_into_throwaway_runs_that_leave_the_disk_alone() {
         &["start", "base", "--ephemeral", "--from-state", "nope"],
         3,
     );
-    assert!(refused.contains("booted"), "the refusal lists the states: {refused}");
+    assert!(
+        refused.contains("booted"),
+        "the refusal lists the states: {refused}"
+    );
 
     for run in 1..=2 {
         let began = Instant::now();
@@ -178,7 +190,10 @@ fn a_named_state_restores_into_throwaway_runs_that_leave_the_disk_alone() {
             &home,
             &["start", "base", "--ephemeral", "--from-state", "booted"],
         );
-        maqet_ok(&home, &["wait", "base", "--agent", "--timeout", RESTORED_WAIT]);
+        maqet_ok(
+            &home,
+            &["wait", "base", "--agent", "--timeout", RESTORED_WAIT],
+        );
         eprintln!(
             "managed_save: throw-away run {run} answered {:.2} s after start",
             began.elapsed().as_secs_f64()
@@ -203,12 +218,32 @@ fn a_named_state_restores_into_throwaway_runs_that_leave_the_disk_alone() {
              [ -b $d ] && dd if=/dev/zero of=$d bs=4096 count=16 conv=fsync 2>/dev/null \
              && echo wrote $d; done; true",
         );
-        assert!(wrote.contains("wrote /dev/"), "the guest found no disk to write: {wrote:?}");
+        assert!(
+            wrote.contains("wrote /dev/"),
+            "the guest found no disk to write: {wrote:?}"
+        );
         maqet_ok(&home, &["stop", "base", "--force"]);
-        assert_eq!(print_of(&disk), disk_at_save, "run {run} wrote the base disk");
+        assert_eq!(
+            print_of(&disk),
+            disk_at_save,
+            "run {run} wrote the base disk"
+        );
     }
-    let state = vm_data_dir(&home, "base").join("states").join("booted.state");
+    let state = vm_data_dir(&home, "base")
+        .join("states")
+        .join("booted.state");
     assert!(state.is_file(), "the named state was consumed");
+    let orphans = maqet_json(&home, &["storage", "orphaned"]);
+    assert!(
+        !orphans.to_string().contains("booted"),
+        "`storage orphaned` offers the VM's state: {orphans}"
+    );
+    maqet_ok(&home, &["rm", "base", "--clean-storage"]);
+    assert!(
+        !state.exists(),
+        "`rm --clean-storage` left {}",
+        state.display()
+    );
 }
 
 #[test]
@@ -269,7 +304,14 @@ fn the_debian_guest_with_1_gib_is_saved_and_restored_without_a_reboot() {
     let config = home.write_config("deb.yaml", &yaml);
     maqet_ok(
         &home,
-        &["add", &config.to_string_lossy(), "--name", "deb", "--accel", "tcg"],
+        &[
+            "add",
+            &config.to_string_lossy(),
+            "--name",
+            "deb",
+            "--accel",
+            "tcg",
+        ],
     );
     run_long(&home, &["start", "deb"], 120);
     let secs = DEBIAN_BOOT_SECS.to_string();
@@ -278,7 +320,11 @@ fn the_debian_guest_with_1_gib_is_saved_and_restored_without_a_reboot() {
         &["wait", "deb", "--agent", "--timeout", &secs],
         DEBIAN_BOOT_SECS,
     );
-    guest_sh(&home, "deb", "echo kept-in-ram > /dev/shm/maqet-save-marker");
+    guest_sh(
+        &home,
+        "deb",
+        "echo kept-in-ram > /dev/shm/maqet-save-marker",
+    );
 
     let began = Instant::now();
     let saved = maqet_json(&home, &["stop", "deb", "--save"]);
@@ -287,14 +333,24 @@ fn the_debian_guest_with_1_gib_is_saved_and_restored_without_a_reboot() {
 
     let began = Instant::now();
     maqet_json(&home, &["start", "deb"]);
-    let out = maqet(&home, &["wait", "deb", "--agent", "--timeout", RESTORED_WAIT]);
+    let out = maqet(
+        &home,
+        &["wait", "deb", "--agent", "--timeout", RESTORED_WAIT],
+    );
     let restore_secs = began.elapsed().as_secs_f64();
-    assert!(out.status.success(), "the agent did not answer after the restore");
-    eprintln!("managed_save: Debian 1 GiB save {save_secs:.2} s, restore to agent {restore_secs:.2} s");
+    assert!(
+        out.status.success(),
+        "the agent did not answer after the restore"
+    );
+    eprintln!(
+        "managed_save: Debian 1 GiB save {save_secs:.2} s, restore to agent {restore_secs:.2} s"
+    );
     let seen = guest_sh(&home, "deb", "cat /dev/shm/maqet-save-marker");
     assert_eq!(seen.trim(), "kept-in-ram", "the Debian guest rebooted");
     assert!(
-        !vm_data_dir(&home, "deb").join("managed-save.state").exists(),
+        !vm_data_dir(&home, "deb")
+            .join("managed-save.state")
+            .exists(),
         "the image is still there after the restore"
     );
     maqet_ok(&home, &["stop", "deb", "--force"]);

@@ -105,6 +105,19 @@ pub(crate) fn named_states(data_dir: &Path) -> Vec<String> {
     names
 }
 
+/// Every saved-state file of a VM (images and descriptions, managed and named), so that
+/// `storage orphaned` counts them as the VM's.
+pub(crate) fn files_of(data_dir: &Path) -> Vec<PathBuf> {
+    let mut files = vec![
+        StateSlot::Managed.image(data_dir),
+        StateSlot::Managed.description(data_dir),
+    ];
+    if let Ok(entries) = std::fs::read_dir(states_dir(data_dir)) {
+        files.extend(entries.filter_map(Result::ok).map(|e| e.path()));
+    }
+    files
+}
+
 /// A disk file as it was when the state was saved.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct DiskPrint {
@@ -181,13 +194,12 @@ impl StateDescription {
 
     /// Reads the description at `path` (of VM `vm`).
     pub(crate) fn read(vm: &str, path: &Path) -> Result<StateDescription, SavedStateError> {
-        let bad = |source: Box<dyn std::error::Error + Send + Sync>| {
-            SavedStateError::BadDescription {
+        let bad =
+            |source: Box<dyn std::error::Error + Send + Sync>| SavedStateError::BadDescription {
                 vm: vm.to_owned(),
                 path: path.to_owned(),
                 source,
-            }
-        };
+            };
         let text = std::fs::read(path).map_err(|e| bad(e.into()))?;
         let description: StateDescription =
             serde_json::from_slice(&text).map_err(|e| bad(e.into()))?;
@@ -262,7 +274,11 @@ mod tests {
 
     #[test]
     fn the_first_argv_difference_is_named() {
-        let d = StateDescription::new(true, vec!["qemu".into(), "-m".into(), "256M".into()], vec![]);
+        let d = StateDescription::new(
+            true,
+            vec!["qemu".into(), "-m".into(), "256M".into()],
+            vec![],
+        );
         let now = |a: &[&str]| a.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
         assert_eq!(d.argv_difference(&now(&["qemu", "-m", "256M"])), None);
         assert_eq!(

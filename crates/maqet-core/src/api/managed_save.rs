@@ -257,17 +257,18 @@ impl Maqet {
     pub(crate) fn discard_managed_save(&self, record: &VmRecord) -> Result<(), MaqetError> {
         StateSlot::Managed.discard(&self.dirs().vm_data_dir(&record.id))?;
         if record.status == VmStatus::Saved {
-            self.db()?.set_status(
-                &record.id,
-                VmStatus::Stopped,
-                Some("saved state discarded"),
-            )?;
+            self.db()?
+                .set_status(&record.id, VmStatus::Stopped, Some("saved state discarded"))?;
         }
         Ok(())
     }
 
     /// Refuses a command that writes the disks of a VM with a managed save.
-    pub(crate) fn refuse_if_saved(&self, record: &VmRecord, command: &str) -> Result<(), MaqetError> {
+    pub(crate) fn refuse_if_saved(
+        &self,
+        record: &VmRecord,
+        command: &str,
+    ) -> Result<(), MaqetError> {
         let image = StateSlot::Managed.image(&self.dirs().vm_data_dir(&record.id));
         if record.status == VmStatus::Saved || image.exists() {
             return Err(SavedStateError::DisksPinned {
@@ -324,8 +325,7 @@ impl Maqet {
         })??;
         self.await_recorded_status(&running, status)?;
         if plan.slot == StateSlot::Managed {
-            plan.slot
-                .discard(&self.dirs().vm_data_dir(&record.id))?;
+            plan.slot.discard(&self.dirs().vm_data_dir(&record.id))?;
         }
         Ok(())
     }
@@ -430,7 +430,9 @@ mod tests {
             Path::new("/d/managed-save.state")
         );
         assert_eq!(
-            StateSlot::named("b").unwrap_or(StateSlot::Managed).image(dir),
+            StateSlot::named("b")
+                .unwrap_or(StateSlot::Managed)
+                .image(dir),
             Path::new("/d/states/b.state")
         );
     }

@@ -229,7 +229,7 @@ impl Maqet {
     /// state that `start --ephemeral --from-state NAME` restores any number of times.
     #[api_method(
         category = "vm",
-        python_params = ["vm as vm_id", "force", "timeout"],
+        python_params = ["vm as vm_id", "force", "timeout", "save"],
         python_returns = "stopped_vm",
         examples = ["maqet stop web", "maqet stop web --timeout 60", "maqet stop web --force", "maqet stop web --save", "maqet stop web --save-as booted"]
     )]

@@ -387,7 +387,7 @@ class Commands:
             return self._status_detailed(vm_id)
         return self._invoke("status", {"vm": vm_id})
 
-    def stop(self, vm_id, force=False, timeout=30):
+    def stop(self, vm_id, force=False, timeout=30, save=False):
         """Stop a VM: ACPI power-down, then quit, SIGTERM and SIGKILL as each step times out.
 
         The guest gets `--timeout` seconds to shut down: the ACPI power button is pressed at once
@@ -404,6 +404,7 @@ class Commands:
             vm_id: VM name or id
             force: Skip the graceful power-down
             timeout: Seconds the guest gets to power down
+            save: Save the guest's memory and device state instead of powering it off; the next `start` restores it
 
         Examples (the same command from the shell):
             $ maqet stop web
@@ -412,7 +413,7 @@ class Commands:
             $ maqet stop web --save
             $ maqet stop web --save-as booted
         """
-        return self._invoke("stop", {"vm": vm_id, "force": force, "timeout": timeout})
+        return self._invoke("stop", {"vm": vm_id, "force": force, "timeout": timeout, "save": save})
 
     def storage_info(self, vm):
         """Show each drive of a VM: configured and resolved path, existence, format and sizes.

@@ -3,7 +3,8 @@
 //! in its RAM-backed root survives, which a reboot would lose; its uptime runs on); `status`
 //! says `saved`; a config change refuses the restore with exit 3 and keeps the image; the
 //! disks' bytes and mtime do not change between save and restore; `snapshot` refuses to write
-//! them meanwhile; the image is gone once restored; `start --fresh` boots anew. Named states
+//! them meanwhile; the image is gone once restored; `start --fresh` boots anew; a damaged
+//! image fails the restore (exit 1) and keeps the state. Named states
 //! (`stop --save-as`) restore into throw-away runs (`start --ephemeral --from-state`) that
 //! leave the base disk as it was. One test does a save and restore on the real Debian guest
 //! with 1 GiB of RAM.
@@ -263,6 +264,34 @@ fn saving_a_vm_that_does_not_run_or_runs_ephemeral_is_refused() {
     let image = vm_data_dir(&home, "idle").join("managed-save.state");
     assert!(!image.exists());
     maqet_ok(&home, &["stop", "idle", "--force"]);
+}
+
+#[test]
+fn a_damaged_image_fails_the_restore_with_exit_1_and_keeps_the_state() {
+    let home = MaqetHome::new();
+    add(&home, "dm", &guest_yaml("dm", None));
+    maqet_ok(&home, &["start", "dm"]);
+    let saved = maqet_json(&home, &["stop", "dm", "--save"]);
+    assert_eq!(saved["status"], "saved", "{saved}");
+    let image = vm_data_dir(&home, "dm").join("managed-save.state");
+    let len = std::fs::metadata(&image).unwrap().len();
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&image)
+        .unwrap();
+    file.set_len(len / 2).unwrap();
+    drop(file);
+
+    let refused = fails_with(&home, &["start", "dm"], 1);
+    assert!(refused.contains("restoring VM `dm`"), "{refused}");
+    assert!(refused.contains("--fresh"), "{refused}");
+    assert!(image.is_file(), "the failed restore removed the state");
+    assert_eq!(status(&home, "dm")["status"], "saved");
+
+    let fresh = maqet_json(&home, &["start", "dm", "--fresh"]);
+    assert_eq!(fresh["status"], "running", "{fresh}");
+    assert!(!image.exists(), "--fresh left the image");
+    maqet_ok(&home, &["stop", "dm", "--force"]);
 }
 
 /// Seconds one Debian boot may take under TCG on a loaded 2-core machine.

@@ -24,6 +24,8 @@ const MIGRATION_TIMEOUT: Duration = Duration::from_secs(600);
 const MIGRATION_POLL: Duration = Duration::from_millis(5);
 /// QMP's reply timeout while a migration runs (QEMU answers between chunks).
 const QMP_REPLY_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a failed restore waits for the runner to record QEMU's end.
+const RUNNER_GONE_WAIT: Duration = Duration::from_secs(5);
 /// The transfer limit set for a save: as fast as the disk takes it (QEMU's default is
 /// 128 MiB/s, tuned for networks).
 const SAVE_BANDWIDTH: u64 = 1 << 40;
@@ -303,6 +305,11 @@ impl Maqet {
             let now = self.vm_record(&record.id)?;
             if let Err(err) = self.stop_record(&now, true, Duration::from_secs(5)) {
                 tracing::warn!(vm = %record.name, %err, "cannot end QEMU after a failed restore");
+            }
+            // Let the runner record QEMU's end first, so that the status below is the last word.
+            let deadline = Instant::now() + RUNNER_GONE_WAIT;
+            while crate::liveness::runner_alive(&running) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
             }
             if plan.slot == StateSlot::Managed {
                 // The state is kept, and the next `start` tries it again: say so.

@@ -283,7 +283,9 @@ fn a_damaged_image_fails_the_restore_with_exit_1_and_keeps_the_state() {
     drop(file);
 
     let refused = fails_with(&home, &["start", "dm"], 1);
+    eprintln!("managed_save: a damaged image: {refused}");
     assert!(refused.contains("restoring VM `dm`"), "{refused}");
+    assert!(refused.contains("QEMU ended while loading it"), "{refused}");
     assert!(refused.contains("--fresh"), "{refused}");
     assert!(image.is_file(), "the failed restore removed the state");
     assert_eq!(status(&home, "dm")["status"], "saved");

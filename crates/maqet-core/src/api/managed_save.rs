@@ -298,10 +298,6 @@ impl Maqet {
             Ok::<_, MaqetError>(migrate_in(&qmp, &source, plan.resume).await)
         })??;
         if let Err(why) = loaded {
-            let why = format!(
-                "{why}; QEMU's output is in {}",
-                self.vm_paths(&running).runner_log().display()
-            );
             let now = self.vm_record(&record.id)?;
             if let Err(err) = self.stop_record(&now, true, Duration::from_secs(5)) {
                 tracing::warn!(vm = %record.name, %err, "cannot end QEMU after a failed restore");
@@ -311,6 +307,11 @@ impl Maqet {
             while crate::liveness::runner_alive(&running) && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(20));
             }
+            let log = self.vm_paths(&running).runner_log();
+            let why = match last_qemu_line(&log) {
+                Some(line) => format!("{why}: {line}"),
+                None => format!("{why}; QEMU's output is in {}", log.display()),
+            };
             if plan.slot == StateSlot::Managed {
                 // The state is kept, and the next `start` tries it again: say so.
                 self.db()?.set_status(
@@ -336,6 +337,26 @@ impl Maqet {
         }
         Ok(())
     }
+}
+
+/// The last line QEMU wrote to stderr, from the tail of the runner's log (`qemu: ...` lines),
+/// cut to a readable length.
+fn last_qemu_line(log: &std::path::Path) -> Option<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    const TAIL: u64 = 8192;
+    const MAX_CHARS: usize = 300;
+    let mut file = std::fs::File::open(log).ok()?;
+    let len = file.metadata().ok()?.len();
+    file.seek(SeekFrom::Start(len.saturating_sub(TAIL))).ok()?;
+    let mut tail = Vec::new();
+    file.take(TAIL).read_to_end(&mut tail).ok()?;
+    let text = String::from_utf8_lossy(&tail);
+    let line = text
+        .lines()
+        .rev()
+        .find_map(|l| l.split_once("qemu: ").map(|(_, rest)| rest.trim()))
+        .filter(|l| !l.is_empty())?;
+    Some(line.chars().take(MAX_CHARS).collect())
 }
 
 /// `argv` without the `-incoming defer` of a restored run, as a plain start renders it.

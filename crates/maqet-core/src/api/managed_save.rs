@@ -282,6 +282,24 @@ impl Maqet {
         Ok(())
     }
 
+    /// After a restore whose QEMU did not start: the managed save is still there, so the
+    /// status says `saved` again (not `failed`); a named state leaves the status alone.
+    pub(crate) fn keep_saved_status(&self, record: &VmRecord, plan: &PlannedRestore) {
+        if plan.slot != StateSlot::Managed {
+            return;
+        }
+        let kept = self.db().and_then(|db| {
+            Ok(db.set_status(
+                &record.id,
+                VmStatus::Saved,
+                Some("QEMU did not start for the restore"),
+            )?)
+        });
+        if let Err(err) = kept {
+            tracing::warn!(vm = %record.name, %err, "cannot record the kept saved state");
+        }
+    }
+
     /// Feeds the planned state to the QEMU just started with `-incoming defer` and lets the
     /// guest run on; the managed save is removed once restored. On a failure QEMU is ended and
     /// the state kept.

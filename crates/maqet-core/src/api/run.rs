@@ -198,7 +198,13 @@ impl Maqet {
                     supervisor_restarted: true,
                 });
             }
-            Err(err) => return Err(self.explain_start_failure(&record, err)),
+            Err(err) => {
+                let err = self.explain_start_failure(&record, err);
+                if let Some(plan) = &restore {
+                    self.keep_saved_status(&record, plan);
+                }
+                return Err(err);
+            }
         };
         if let Some(plan) = &restore {
             self.finish_restore(&record, plan)?;

@@ -16,6 +16,7 @@ mod image;
 mod launch_checks;
 mod maintenance;
 mod managed_save;
+mod migration_stream;
 mod mouse;
 mod orphans;
 mod qmp;

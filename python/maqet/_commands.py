@@ -355,12 +355,19 @@ class Commands:
         directory unless the config names a file). With `--ephemeral` QEMU runs with `-snapshot`:
         nothing the guest writes reaches the disks.
 
+        A VM saved by `stop --save` is restored instead of booted: the guest runs on where it
+        was, and the saved state is removed. `--fresh` discards it and boots anew. A config
+        or disk changed since the save refuses the restore. `--ephemeral --from-state NAME`
+        restores a state kept by `stop --save-as NAME`, which stays for the next run.
+
         Parameters:
             vm_id: VM name or id
 
         Examples (the same command from the shell):
             $ maqet start web
             $ maqet start web --ephemeral --format json
+            $ maqet start web --fresh
+            $ maqet start web --ephemeral --from-state booted
         """
         return self._invoke("start", {"vm": vm_id})
 
@@ -385,7 +392,7 @@ class Commands:
             return self._status_detailed(vm_id)
         return self._invoke("status", {"vm": vm_id})
 
-    def stop(self, vm_id, force=False, timeout=30):
+    def stop(self, vm_id, force=False, timeout=30, save=False):
         """Stop a VM: ACPI power-down, then quit, SIGTERM and SIGKILL as each step times out.
 
         The guest gets `--timeout` seconds to shut down: the ACPI power button is pressed at once
@@ -393,17 +400,25 @@ class Commands:
         power off too. `--force` skips both. The result says which step stopped the VM
         (`method`) and whether maqet had to end QEMU itself (`forced`).
 
+        `--save` instead pauses the guest, writes its memory and device state to a file in the
+        VM's data directory and ends QEMU (`method`: `saved`); the status becomes `saved` and
+        the next `start` brings the guest back where it was. `--save-as NAME` writes a named
+        state that `start --ephemeral --from-state NAME` restores any number of times.
+
         Parameters:
             vm_id: VM name or id
             force: Skip the graceful power-down
             timeout: Seconds the guest gets to power down
+            save: Save the guest's memory and device state instead of powering it off; the next `start` restores it
 
         Examples (the same command from the shell):
             $ maqet stop web
             $ maqet stop web --timeout 60
             $ maqet stop web --force
+            $ maqet stop web --save
+            $ maqet stop web --save-as booted
         """
-        return self._invoke("stop", {"vm": vm_id, "force": force, "timeout": timeout})
+        return self._invoke("stop", {"vm": vm_id, "force": force, "timeout": timeout, "save": save})
 
     def storage_info(self, vm):
         """Show each drive of a VM: configured and resolved path, existence, format and sizes.

@@ -18,7 +18,7 @@ from maqet import Maqet
 REFERENCE_SIGNATURES = {
     "add": "(self, config=None, name=None, empty=False, force=False, **kwargs)",
     "start": "(self, vm_id)",
-    "stop": "(self, vm_id, force=False, timeout=30)",
+    "stop": "(self, vm_id, force=False, timeout=30, save=False)",
     "rm": "(self, vm_id=None, force=False, all=False, clean_storage=False)",
     "ls": "(self, status=None)",
     "status": "(self, vm_id, detailed=False)",

@@ -43,7 +43,7 @@ fn state_accepts_exactly_the_states_a_vm_has() {
     let home = home_with_vm();
     let err = fails_with(&home, &["wait", "t", "--state", "asleep"], 3);
     assert!(
-        err.contains("created, running, paused, stopped, crashed, failed"),
+        err.contains("created, running, paused, stopped, saved, crashed, failed"),
         "{err}"
     );
 }

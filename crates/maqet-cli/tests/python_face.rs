@@ -62,7 +62,7 @@ fn reference_methods_keep_the_reference_signatures() {
             .unwrap_or_else(|| panic!("no Python method {name}"));
         python_face::plain_signature(m)
     };
-    assert_eq!(sig("stop"), "vm_id, force=False, timeout=30");
+    assert_eq!(sig("stop"), "vm_id, force=False, timeout=30, save=False");
     assert_eq!(sig("qmp_key"), "vm_id, *keys, hold_time=100");
     assert_eq!(
         sig("add"),

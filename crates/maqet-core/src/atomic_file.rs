@@ -52,6 +52,12 @@ impl AtomicFile {
         &mut self.file
     }
 
+    /// Where the content goes until [`AtomicFile::commit`], for a writer that opens the file
+    /// by name (QEMU writing a saved state).
+    pub fn temp_path(&self) -> &Path {
+        &self.temp
+    }
+
     /// Flushes the content to disk and renames it over the target.
     pub fn commit(mut self) -> Result<PathBuf, MaqetError> {
         let what = || format!("cannot write {}", self.target.display());

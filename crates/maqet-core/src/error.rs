@@ -6,6 +6,7 @@ use crate::config::ConfigError;
 pub use crate::error_kind::ErrorKind;
 use crate::error_kind::{caused_by_permission, runner_kind, state_kind, storage_kind};
 pub use crate::error_parts::{NeedsStopped, PluginFailure};
+pub use crate::saved_state_error::SavedStateError;
 pub use crate::snapshot_error::SnapshotError;
 
 type BoxError = Box<dyn StdError + Send + Sync + 'static>;
@@ -31,6 +32,10 @@ pub enum MaqetError {
     /// A snapshot could not be taken, loaded, deleted or listed.
     #[error(transparent)]
     Snapshot(Box<SnapshotError>),
+    /// A VM's memory and device state could not be saved or restored (`stop --save`,
+    /// `start` of a saved VM, `--from-state`).
+    #[error(transparent)]
+    SavedState(Box<SavedStateError>),
     /// No firmware fits a UEFI VM, or its variable store cannot be prepared.
     #[error(transparent)]
     Firmware(Box<crate::firmware::FirmwareError>),
@@ -372,6 +377,7 @@ impl MaqetError {
                 _ => ErrorKind::Failure,
             },
             MaqetError::Snapshot(e) => e.kind(),
+            MaqetError::SavedState(e) => e.kind(),
             MaqetError::Firmware(e) => e.kind(),
             MaqetError::VmNotFound(_) => ErrorKind::NotFound,
             MaqetError::AlreadyRunning { .. }

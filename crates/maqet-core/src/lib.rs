@@ -79,6 +79,8 @@ pub mod registry;
 mod request;
 pub mod results;
 mod run_state;
+mod saved_state;
+mod saved_state_error;
 mod screen_capture;
 mod screenshot;
 mod seconds;
@@ -97,7 +99,9 @@ pub use serde_json;
 #[doc(hidden)]
 pub use call::run_blocking;
 pub use call::{CallFuture, CallHooks};
-pub use error::{ErrorKind, MaqetError, NeedsStopped, PluginFailure, SnapshotError};
+pub use error::{
+    ErrorKind, MaqetError, NeedsStopped, PluginFailure, SavedStateError, SnapshotError,
+};
 pub use identity::looks_like_vm_id;
 pub use maqet::{Maqet, MaqetBuilder, ProgressHook};
 pub use maqet_state::{VmRecord, VmStatus};

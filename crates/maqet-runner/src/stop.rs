@@ -54,7 +54,7 @@ impl Default for StopOptions {
 }
 
 /// The step that ended QEMU. In JSON: `already-stopped`, `acpi`, `agent`, `quit`, `sigterm`,
-/// `sigkill` (the names before issue N, `powerdown`, `terminate`, `kill`, are read too).
+/// `sigkill`, `saved` (the names before issue N, `powerdown`, `terminate`, `kill`, are read too).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum StopMethod {
@@ -73,6 +73,8 @@ pub enum StopMethod {
     /// QEMU was killed with `SIGKILL`.
     #[serde(rename = "sigkill", alias = "kill")]
     Kill,
+    /// The guest's state was saved to a file (`maqet stop --save`), then QEMU quit.
+    Saved,
 }
 
 impl StopMethod {
@@ -92,6 +94,7 @@ impl std::fmt::Display for StopMethod {
             Self::Quit => "QEMU quit (QMP quit)",
             Self::Terminate => "QEMU terminated (SIGTERM)",
             Self::Kill => "QEMU killed (SIGKILL)",
+            Self::Saved => "state saved",
         })
     }
 }

@@ -165,7 +165,7 @@ pub enum StateError {
 
     /// A status string is not one of the known statuses.
     #[error(
-        "'{value}' is not a VM status; use one of created, running, paused, stopped, crashed, failed"
+        "'{value}' is not a VM status; use one of created, running, paused, stopped, saved, crashed, failed"
     )]
     UnknownStatus {
         /// The string that was given.

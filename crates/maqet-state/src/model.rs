@@ -24,15 +24,19 @@ pub enum VmStatus {
     Crashed,
     /// Start-up failed.
     Failed,
+    /// Ended with its memory and device state written to a file (`maqet stop --save`); the
+    /// next `start` restores it.
+    Saved,
 }
 
 impl VmStatus {
     /// Every status, in lifecycle order.
-    pub const ALL: [VmStatus; 6] = [
+    pub const ALL: [VmStatus; 7] = [
         Self::Created,
         Self::Running,
         Self::Paused,
         Self::Stopped,
+        Self::Saved,
         Self::Crashed,
         Self::Failed,
     ];
@@ -46,6 +50,7 @@ impl VmStatus {
             Self::Stopped => "stopped",
             Self::Crashed => "crashed",
             Self::Failed => "failed",
+            Self::Saved => "saved",
         }
     }
 }

@@ -499,4 +499,5 @@ fn guest_agent_not_answering() {
 //   QEMU (`crash_safety.rs`);
 // - guest command too slow, agent command disabled, `cp` onto an existing file
 //   (`guest_agent.rs`): need the test guest's agent;
-// - the libvirt rows (`libvirt.rs`): need libvirtd.
+// - the libvirt rows (`libvirt.rs`): need libvirtd;
+// - the saved-state rows (`managed_save.rs`): need the test guest saved and restored.

@@ -15,6 +15,8 @@ mod guest_wait;
 mod image;
 mod launch_checks;
 mod maintenance;
+mod managed_save;
+mod migration_stream;
 mod mouse;
 mod orphans;
 mod qmp;

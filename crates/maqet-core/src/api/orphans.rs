@@ -92,6 +92,9 @@ impl Maqet {
             ] {
                 used.insert(&log);
             }
+            for state in crate::saved_state::files_of(&paths.data_dir) {
+                used.insert(&state);
+            }
             match self.vm_drives(&vm) {
                 Ok(drives) => {
                     for d in drives {

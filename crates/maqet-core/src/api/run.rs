@@ -23,6 +23,9 @@ pub struct StartReport {
     pub vm: VmStatusReport,
     /// Whether the guest's writes are thrown away at stop (`--ephemeral`).
     pub ephemeral: bool,
+    /// Whether the guest was restored from a saved state instead of booted (`stop --save`,
+    /// `--from-state`).
+    pub restored: bool,
     /// Disk images created for this start.
     pub created_files: Vec<std::path::PathBuf>,
     /// The runner died during start-up and a new one took over the running QEMU (only in the
@@ -34,7 +37,8 @@ pub struct StartReport {
 impl CommandOutput for StartReport {
     fn human(&self) -> Option<String> {
         let mut text = format!(
-            "started VM {} (pid {})",
+            "{} VM {} (pid {})",
+            if self.restored { "restored" } else { "started" },
             self.vm.name,
             self.vm.pid.map_or_else(|| "?".into(), |p| p.to_string())
         );
@@ -59,8 +63,8 @@ pub struct StopReport {
     /// The VM, now stopped.
     #[serde(flatten)]
     pub vm: VmStatusReport,
-    /// The step that ended QEMU: `already-stopped`, `acpi`, `agent`, `quit`, `sigterm` or
-    /// `sigkill`.
+    /// The step that ended QEMU: `already-stopped`, `acpi`, `agent`, `quit`, `sigterm`,
+    /// `sigkill`, or `saved` (`--save`, `--save-as`).
     pub method: StopMethod,
     /// Whether maqet ended QEMU itself (`quit`, SIGTERM, SIGKILL: `--force`, or a guest that
     /// did not power off within `--timeout`) instead of the guest powering off when asked.
@@ -73,6 +77,11 @@ impl CommandOutput for StopReport {
     fn human(&self) -> Option<String> {
         Some(match self.method {
             StopMethod::AlreadyStopped => format!("VM {} is not running", self.vm.name),
+            StopMethod::Saved => format!(
+                "saved VM {} ({:.1} s)",
+                self.vm.name,
+                self.elapsed_ms as f64 / 1000.0
+            ),
             method => format!(
                 "stopped VM {} ({}{}, {:.1} s)",
                 self.vm.name,
@@ -91,12 +100,23 @@ impl Maqet {
     /// Missing qcow2/raw images with a `size` are created first (under the VM's data
     /// directory unless the config names a file). With `--ephemeral` QEMU runs with `-snapshot`:
     /// nothing the guest writes reaches the disks.
-    #[api_method(category = "vm", python_params = ["vm as vm_id"], python_returns = "started_vm", examples = ["maqet start web", "maqet start web --ephemeral --format json"])]
+    ///
+    /// A VM saved by `stop --save` is restored instead of booted: the guest runs on where it
+    /// was, and the saved state is removed. `--fresh` discards it and boots anew. A config
+    /// or disk changed since the save refuses the restore. `--ephemeral --from-state NAME`
+    /// restores a state kept by `stop --save-as NAME`, which stays for the next run.
+    #[api_method(category = "vm", python_params = ["vm as vm_id"], python_returns = "started_vm", examples = ["maqet start web", "maqet start web --ephemeral --format json", "maqet start web --fresh", "maqet start web --ephemeral --from-state booted"])]
     pub fn start(
         &self,
         #[arg(positional, help = "VM name or id")] vm: String,
         #[arg(help = "Throw away everything the guest writes to its disks (QEMU -snapshot)")]
         ephemeral: bool,
+        #[arg(help = "Discard the state saved by `stop --save` and boot anew")] fresh: bool,
+        #[arg(
+            help = "Restore the state saved by `stop --save-as NAME` (needs --ephemeral; the state is kept)",
+            value_name = "NAME"
+        )]
+        from_state: Option<String>,
     ) -> Result<StartReport, MaqetError> {
         let record = self.vm_record(&vm)?;
         let _lock = self.lock_vm(&record)?;
@@ -119,6 +139,7 @@ impl Maqet {
                 record.name, record.name
             )));
         }
+        let restore = self.plan_restore(&record, fresh, ephemeral, from_state.as_deref())?;
         crate::host_ports::check_free(&record.name, &VmConfig::from_value(&record.config).ports)?;
         let created_files = self.prepare_storage(&record)?;
         self.prepare_first_boot(&record)?;
@@ -127,6 +148,9 @@ impl Maqet {
         created_files.extend(self.prepare_firmware(&record, &qemu_argv)?);
         if ephemeral {
             qemu_argv.push("-snapshot".into());
+        }
+        if restore.is_some() {
+            qemu_argv.extend(["-incoming".into(), "defer".into()]);
         }
         let paths = self.vm_paths(&record);
         // Never a second QEMU: one the record does not name may still run for this VM. Only
@@ -163,15 +187,28 @@ impl Maqet {
                     return Err(err.into());
                 }
                 tracing::warn!(vm = %record.name, "the runner died during start-up; a new runner took over the running QEMU");
+                if let Some(plan) = &restore {
+                    self.finish_restore(&record, plan)?;
+                }
                 return Ok(StartReport {
-                    vm: VmStatusReport::of(&now),
+                    vm: VmStatusReport::of(&self.observe(self.vm_record(&record.id)?)),
                     ephemeral,
+                    restored: restore.is_some(),
                     created_files,
                     supervisor_restarted: true,
                 });
             }
-            Err(err) => return Err(self.explain_start_failure(&record, err)),
+            Err(err) => {
+                let err = self.explain_start_failure(&record, err);
+                if let Some(plan) = &restore {
+                    self.keep_saved_status(&record, plan);
+                }
+                return Err(err);
+            }
         };
+        if let Some(plan) = &restore {
+            self.finish_restore(&record, plan)?;
+        }
         tracing::info!(vm = %record.name, qemu_pid = started.qemu.pid, runner_pid = started.runner.pid, "VM running");
         let record = self.observe(self.vm_record(&record.id)?);
         let mut vm = VmStatusReport::of(&record);
@@ -179,6 +216,7 @@ impl Maqet {
         Ok(StartReport {
             vm,
             ephemeral,
+            restored: restore.is_some(),
             created_files,
             supervisor_restarted: false,
         })
@@ -190,11 +228,16 @@ impl Maqet {
     /// and again every 5 s, and with `guest_agent: true` an answering guest agent is asked to
     /// power off too. `--force` skips both. The result says which step stopped the VM
     /// (`method`) and whether maqet had to end QEMU itself (`forced`).
+    ///
+    /// `--save` instead pauses the guest, writes its memory and device state to a file in the
+    /// VM's data directory and ends QEMU (`method`: `saved`); the status becomes `saved` and
+    /// the next `start` brings the guest back where it was. `--save-as NAME` writes a named
+    /// state that `start --ephemeral --from-state NAME` restores any number of times.
     #[api_method(
         category = "vm",
-        python_params = ["vm as vm_id", "force", "timeout"],
+        python_params = ["vm as vm_id", "force", "timeout", "save"],
         python_returns = "stopped_vm",
-        examples = ["maqet stop web", "maqet stop web --timeout 60", "maqet stop web --force"]
+        examples = ["maqet stop web", "maqet stop web --timeout 60", "maqet stop web --force", "maqet stop web --save", "maqet stop web --save-as booted"]
     )]
     pub fn stop(
         &self,
@@ -205,10 +248,30 @@ impl Maqet {
             help = "Power off through the guest agent (`guest-shutdown`) instead of ACPI; also `shutdown_via: agent`"
         )]
         agent: bool,
+        #[arg(
+            help = "Save the guest's memory and device state instead of powering it off; the next `start` restores it"
+        )]
+        save: bool,
+        #[arg(
+            help = "Save the guest's state as NAME for `start --ephemeral --from-state NAME`, then end QEMU",
+            value_name = "NAME"
+        )]
+        save_as: Option<String>,
     ) -> Result<StopReport, MaqetError> {
         let record = self.vm_record(&vm)?;
         let _lock = self.lock_vm(&record)?;
         let record = self.reconcile(self.vm_record(&record.id)?, true);
+        if save || save_as.is_some() {
+            let slot = save_slot(save, save_as.as_deref(), force, agent)?;
+            let elapsed = self.save_state(&record, &slot)?;
+            let record = self.observe(self.vm_record(&record.id)?);
+            return Ok(StopReport {
+                vm: VmStatusReport::of(&record),
+                method: StopMethod::Saved,
+                forced: false,
+                elapsed_ms: elapsed.as_millis() as u64,
+            });
+        }
         let via_agent =
             agent || VmConfig::from_value(&record.config).shutdown_via == ShutdownVia::Agent;
         let (method, elapsed) = if via_agent && !force {
@@ -358,5 +421,35 @@ impl Maqet {
             }
         }
         Ok(created)
+    }
+}
+
+/// Which state `stop --save` / `--save-as NAME` writes; refuses the options a save ignores.
+fn save_slot(
+    save: bool,
+    save_as: Option<&str>,
+    force: bool,
+    agent: bool,
+) -> Result<crate::saved_state::StateSlot, MaqetError> {
+    use crate::SavedStateError;
+    let option = if save { "--save" } else { "--save-as" };
+    let conflict = |other: &str| {
+        MaqetError::from(SavedStateError::SaveConflict {
+            option: option.into(),
+            other: other.into(),
+        })
+    };
+    if save && save_as.is_some() {
+        return Err(conflict("--save-as"));
+    }
+    if force {
+        return Err(conflict("--force"));
+    }
+    if agent {
+        return Err(conflict("--agent"));
+    }
+    match save_as {
+        Some(name) => Ok(crate::saved_state::StateSlot::named(name)?),
+        None => Ok(crate::saved_state::StateSlot::Managed),
     }
 }

@@ -200,6 +200,7 @@ impl Maqet {
             _ => {}
         }
         let _lock = self.lock_vm(&record)?;
+        self.refuse_if_saved(&record, &format!("snapshot {}", action.as_str()))?;
         if !file.exists() {
             // A stopped VM whose image `start` has not created yet (a running QEMU has its images).
             if action != SnapshotAction::Create {

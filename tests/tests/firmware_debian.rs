@@ -226,6 +226,7 @@ fn debian_boots_with_secure_boot_and_a_tpm_under_maqet_and_deployed_with_its_nvr
 
     // 3. deploy --start: the domain boots with Secure Boot, the TPM and the boot entry.
     let pool = TestPool::new(&unique_name("pool-sb"));
+    let deploy_began = Instant::now();
     let deployed = json(
         &home,
         &[
@@ -254,6 +255,10 @@ fn debian_boots_with_secure_boot_and_a_tpm_under_maqet_and_deployed_with_its_nvr
             log_tail(&libvirt_serial)
         );
     }
+    eprintln!(
+        "firmware_debian: deployed, the guest reached its agent under libvirt {:.0} s after deploy began",
+        deploy_began.elapsed().as_secs_f64()
+    );
     assert_secure_boot_and_tpm(
         "under libvirt",
         agent_sh(&domain, EFI_CHECK).trim(),

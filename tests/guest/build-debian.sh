@@ -244,7 +244,7 @@ rm -rf "$R/var/lib/cloud" "$R"/var/log/*.log "$R"/var/cache/apt/*.bin "$R"/var/l
 
 # --- BIOS: MBR, GRUB's core.img in the gap before the one ext4 partition --------------------
 build_bios_disk() {
-    # --- boot loader: GRUB, its modules in /boot/grub, core.img in the gap before the partition ----
+    # GRUB's modules in /boot/grub, core.img in the gap before the partition.
     mkdir -p "$R/boot/grub/i386-pc"
     cp "$R"/usr/lib/grub/i386-pc/*.mod "$R"/usr/lib/grub/i386-pc/*.lst "$R/boot/grub/i386-pc/"
     cat >"$R/boot/grub/grub.cfg" <<EOF
@@ -262,7 +262,7 @@ EOF
     [ "$CORE_SECTORS" -lt "$((PART_START_SECTOR - 1))" ] ||
         die "core.img ($CORE_SECTORS sectors) does not fit before the partition"
 
-    # --- disk: MBR + one bootable Linux partition holding the ext4 root --------------------------
+    # The disk: MBR + one bootable Linux partition holding the ext4 root.
     PART_BYTES=$(( DISK_SIZE_MIB * 1024 * 1024 - PART_START_SECTOR * 512 ))
     truncate -s "$PART_BYTES" "$WORK/root.ext4"
     # No metadata_csum_seed/orphan_file: GRUB 2.06 cannot read file systems with them.
@@ -275,11 +275,12 @@ EOF
     dd if="$WORK/root.ext4" of="$DISK" bs=1M seek=1 conv=notrunc,sparse status=none
     rm -f "$WORK/root.ext4"
 
-    # What grub-bios-setup would do, without a block device: boot.img's code (440 bytes, keeping the
-    # partition table) in the MBR, core.img from sector 1. boot.img already loads its next stage from
-    # sector 1 (kernel_sector at 0x5c), and core.img's first sector (diskboot) reads the rest from
-    # sector 2 on (its block list, filled in by grub-mkimage). As grub-bios-setup does for hard
-    # disks, the jump at 0x66 that distrusts the BIOS's boot drive number becomes two NOPs.
+    # What grub-bios-setup would do, without a block device: boot.img's code (440 bytes,
+    # keeping the partition table) in the MBR, core.img from sector 1. boot.img already loads
+    # its next stage from sector 1 (kernel_sector at 0x5c), and core.img's first sector
+    # (diskboot) reads the rest from sector 2 on (its block list, filled in by grub-mkimage). As
+    # grub-bios-setup does for hard disks, the jump at 0x66 that distrusts the BIOS's boot
+    # drive number becomes two NOPs.
     dd if="$R/usr/lib/grub/i386-pc/boot.img" of="$DISK" bs=440 count=1 conv=notrunc status=none
     printf '\x90\x90' | dd of="$DISK" bs=1 seek=$((0x66)) conv=notrunc status=none
     [ "$(od -An -tu4 -j $((0x5c)) -N4 "$DISK" | tr -d ' ')" = 1 ] ||

@@ -43,6 +43,9 @@ command -v ssh >/dev/null || need+=(openssh-client)
 command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
 [ -f /usr/lib/grub/i386-pc/boot.img ] || need+=(grub-pc-bin)
 command -v sfdisk >/dev/null || need+=(fdisk)
+# build-debian.sh --efi: the EFI system partition (a FAT image filled without mounting it).
+command -v mkfs.vfat >/dev/null || need+=(dosfstools)
+command -v mcopy >/dev/null || need+=(mtools)
 # `firmware: uefi` / `secure_boot` / `tpm` and tests/tests/firmware.rs: OVMF with its QEMU
 # firmware descriptors (/usr/share/qemu/firmware), swtpm for the emulated TPM, and tpm2-tools.
 [ -d /usr/share/qemu/firmware ] && ls /usr/share/qemu/firmware/*.json >/dev/null 2>&1 || need+=(ovmf)
@@ -80,4 +83,6 @@ tests/guest/build-guest.sh >/dev/null
 # A whole Debian 12 disk image for the tests that boot a real distribution (cached per machine;
 # the first build takes a few minutes).
 tests/guest/build-debian.sh >/dev/null
+# Its UEFI variant (signed shim and GRUB on an EFI system partition) for tests/tests/firmware_debian.rs.
+tests/guest/build-debian.sh --efi >/dev/null
 echo "setup: done (qemu $(qemu-system-x86_64 --version | head -1 | awk '{print $4}'))" >&2

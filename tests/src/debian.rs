@@ -1,6 +1,8 @@
 //! The Debian 12 guest: a whole distribution on a qcow2 disk (GRUB, systemd, cloud-init,
 //! qemu-guest-agent, sshd), built once from Debian's packages by `tests/guest/build-debian.sh`
-//! and cached on disk, for tests that need a real guest booting from its own disk.
+//! and cached on disk, for tests that need a real guest booting from its own disk. Its UEFI
+//! variant ([`debian_efi_guest`], `build-debian.sh --efi`) boots through Debian's signed shim
+//! and GRUB from an EFI system partition, for Secure Boot and TPM tests.
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -25,9 +27,28 @@ pub fn debian_guest() -> PathBuf {
     }
 }
 
+/// Like [`debian_guest`], the UEFI variant: a GPT disk with an EFI system partition holding
+/// Debian's signed shim (`/EFI/BOOT/BOOTX64.EFI`) and GRUB, plus mokutil, efibootmgr and
+/// tpm2-tools in the image. Cached apart from the BIOS image (`…/debian-guest-efi`).
+///
+/// # Panics
+/// When `tests/guest/build-debian.sh --efi` fails; the message includes its output.
+pub fn debian_efi_guest() -> PathBuf {
+    static IMAGE: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    match IMAGE.get_or_init(|| build_variant(&["--efi"])) {
+        Ok(image) => image.clone(),
+        Err(message) => panic!("{message}"),
+    }
+}
+
 fn build_debian() -> Result<PathBuf, String> {
-    let stdout = crate::guest::run_build_script(
+    build_variant(&[])
+}
+
+fn build_variant(args: &[&str]) -> Result<PathBuf, String> {
+    let stdout = crate::guest::run_build_script_with(
         "build-debian.sh",
+        args,
         "the Debian guest",
         "it needs Debian 12, root, mmdebstrap and Debian's package mirrors",
     )?;

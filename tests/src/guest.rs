@@ -49,11 +49,22 @@ pub fn test_guest() -> TestGuest {
 /// Runs one of the guest build scripts in `tests/guest/` and returns what it printed on stdout;
 /// on failure, a message with its status, both outputs and `needs` (what the script requires).
 pub(crate) fn run_build_script(name: &str, what: &str, needs: &str) -> Result<String, String> {
+    run_build_script_with(name, &[], what, needs)
+}
+
+/// [`run_build_script`] with arguments for the script.
+pub(crate) fn run_build_script_with(
+    name: &str,
+    args: &[&str],
+    what: &str,
+    needs: &str,
+) -> Result<String, String> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("guest")
         .join(name);
     let output = Command::new("bash")
         .arg(&script)
+        .args(args)
         .output()
         .map_err(|e| format!("could not run {}: {e}", script.display()))?;
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();

@@ -64,7 +64,7 @@ pub mod guest_checks;
 pub mod cli;
 
 pub use binaries::{maqet_binary, maqet_runner_binary};
-pub use debian::{DEBIAN_KERNEL_CMDLINE, DEBIAN_LOGIN_PROMPT, debian_guest};
+pub use debian::{DEBIAN_KERNEL_CMDLINE, DEBIAN_LOGIN_PROMPT, debian_efi_guest, debian_guest};
 pub use efi_guest::{efi_guest_config_yaml, efi_test_guest};
 pub use files::{
     names_in, pseudo_random_bytes, qemu_img, sha256_of_bytes, sha256_of_file, sizes_in,

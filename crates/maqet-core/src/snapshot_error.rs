@@ -156,9 +156,33 @@ pub enum SnapshotError {
         #[source]
         source: QmpError,
     },
+    /// An offline snapshot's copy of the TPM state could not be written or put back.
+    #[error(
+        "the disk snapshot is done, but the TPM state of VM `{vm}` could not be copied at {}; \
+         check the space and permissions of the VM's data directory, then repeat the command",
+        path.display()
+    )]
+    TpmState {
+        /// The VM's name.
+        vm: String,
+        /// The copy's directory.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl SnapshotError {
+    /// The TPM state of an offline snapshot could not be copied or put back.
+    pub(crate) fn tpm_state(vm: &VmRecord, path: PathBuf, source: std::io::Error) -> Self {
+        Self::TpmState {
+            vm: vm.name.clone(),
+            path,
+            source,
+        }
+    }
+
     /// The class of this failure (and so the exit code).
     pub fn kind(&self) -> ErrorKind {
         match self {
@@ -172,7 +196,7 @@ impl SnapshotError {
                 ErrorKind::NotFound
             }
             Self::Exists { .. } => ErrorKind::AlreadyExists,
-            Self::QemuDied { .. } => ErrorKind::Failure,
+            Self::QemuDied { .. } | Self::TpmState { .. } => ErrorKind::Failure,
             Self::QemuRefused { source, .. } => match source {
                 QmpError::JobTimeout { .. } | QmpError::Timeout { .. } => ErrorKind::Timeout,
                 _ => ErrorKind::Failure,

@@ -55,6 +55,20 @@ pub enum ExportError {
         #[source]
         source: std::io::Error,
     },
+    /// The VM's UEFI variables could not be copied beside the export.
+    #[error(
+        "cannot copy the UEFI variables of VM `{vm}` to {path}; check that the directory is \
+         writable and qemu-img is installed"
+    )]
+    Nvram {
+        /// The VM.
+        vm: String,
+        /// The raw copy that was to be written.
+        path: PathBuf,
+        /// What qemu-img or the file system said.
+        #[source]
+        source: HostMessage,
+    },
     /// The output file could not be written.
     #[error("cannot write the export to {path}; check the path and permissions")]
     WriteOutput {

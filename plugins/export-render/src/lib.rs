@@ -21,6 +21,7 @@ mod error;
 pub mod libvirt;
 pub mod model;
 pub mod nomad;
+pub mod nvram;
 pub mod options;
 pub mod pci;
 pub mod vm;

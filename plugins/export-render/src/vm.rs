@@ -199,6 +199,8 @@ pub struct VmView {
     pub secure_boot: bool,
     /// maqet's `tpm`: an emulated TPM 2.0 (swtpm under libvirt too).
     pub tpm: bool,
+    /// The VM's own UEFI variable store (maqet's qcow2), once its first start has made it.
+    pub nvram_source: Option<String>,
     /// A virtio RNG fed from /dev/urandom.
     pub rng: bool,
     /// A virtio memory balloon.
@@ -267,6 +269,7 @@ impl VmView {
             uefi: config.firmware == maqet_config::Firmware::Uefi,
             secure_boot: config.secure_boot,
             tpm: config.tpm,
+            nvram_source: None,
             rng: false,
             balloon: false,
             usb_inputs: Vec::new(),
@@ -298,6 +301,12 @@ impl VmView {
         all.extend(options::from_raw_args(&config.args));
         let user_net = model::apply_options(&mut vm, all).map_err(problem)?;
         model::add_qemu_defaults(&mut vm, user_net);
+        if vm.uefi {
+            let firmware = &info["firmware"];
+            if firmware["nvram_exists"].as_bool() == Some(true) {
+                vm.nvram_source = firmware["nvram"].as_str().map(str::to_owned);
+            }
+        }
         if vm.uefi && vm.machine.is_none() {
             // maqet gives a UEFI VM without `machine` a q35.
             vm.machine = Some("q35".to_owned());

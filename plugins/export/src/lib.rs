@@ -5,8 +5,10 @@
 //! (QEMU arguments libvirt has no model for) is logged as a warning. For libvirt, forwarded
 //! ports need a backend the target's libvirt accepts: `--libvirt-version 9.2` (or newer) picks
 //! passt, anything older or no version the form every libvirt accepts (QEMU's slirp `hostfwd`
-//! through `<qemu:commandline>`); the choice is printed on stderr and in the JSON result. The
-//! rendering itself lives in `maqet-export-render`.
+//! through `<qemu:commandline>`); the choice is printed on stderr and in the JSON result. A
+//! UEFI VM's variables (maqet's qcow2 NVRAM) go with `--output FILE` as a raw copy beside it,
+//! `STEM_VARS.fd`, which the domain's `<nvram>` names. The rendering itself lives in
+//! `maqet-export-render`.
 //!
 //! ```
 //! use maqet_export::{libvirt::render_domain, vm::VmView};
@@ -20,7 +22,7 @@
 //! # Ok::<(), maqet_export::ExportError>(())
 //! ```
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use maqet_plugin_api::{
     CommandFailure, CommandSpec, ErrorKind, Host, LogLevel, ParamKind, ParamSpec, Plugin,
@@ -61,7 +63,8 @@ impl Plugin for Export {
                 .param(ParamSpec::flag(
                     "output",
                     ParamKind::Path,
-                    "Write to this file instead of printing",
+                    "Write to this file instead of printing (libvirt: a UEFI VM's variables go \
+                     beside it as STEM_VARS.fd)",
                 ))
                 .param(ParamSpec::flag(
                     "serial_log",
@@ -195,7 +198,7 @@ fn export(args: &Value, host: &Host) -> Result<Value, ExportError> {
         .ok_or(ExportError::BadArgument { name: "to" })?;
     let format = Format::parse(to)?;
     let backend = args["net_backend"].as_str().unwrap_or("auto");
-    let options = ExportOptions {
+    let mut options = ExportOptions {
         libvirt: LibvirtOptions {
             serial_log: args["serial_log"].as_str().map(str::to_owned),
             net_backend: NetBackend::parse(backend).ok_or(ExportError::BadArgument {
@@ -209,6 +212,7 @@ fn export(args: &Value, host: &Host) -> Result<Value, ExportError> {
                 None => None,
             },
             rename: args["name"].as_str().map(str::to_owned),
+            nvram: None,
         },
         nomad: NomadOptions {
             image_source: args["image_url"].as_str().map(str::to_owned),
@@ -218,6 +222,42 @@ fn export(args: &Value, host: &Host) -> Result<Value, ExportError> {
         vm: vm.to_owned(),
         source: HostMessage(message),
     })?;
+    let output = args.get("output").and_then(Value::as_str);
+    let mut nvram_copy = None;
+    if format == Format::Libvirt {
+        let view = VmView::from_info(&info)?;
+        if let (true, Some(source)) = (view.uefi, &view.nvram_source) {
+            match output {
+                Some(output) => {
+                    let raw = copy_nvram(vm, Path::new(source), Path::new(output))?;
+                    if host
+                        .vm_status(vm)
+                        .ok()
+                        .and_then(|s| s["is_running"].as_bool())
+                        == Some(true)
+                    {
+                        host.log(
+                            LogLevel::Warn,
+                            &format!(
+                                "export of `{vm}`: the VM runs, so its UEFI variables were copied \
+                                 as they are now; stop it and export again for a settled copy"
+                            ),
+                        );
+                    }
+                    options.libvirt.nvram = Some(raw.display().to_string());
+                    nvram_copy = Some(raw);
+                }
+                None => host.log(
+                    LogLevel::Warn,
+                    &format!(
+                        "export of `{vm}`: its UEFI variables (boot entries, enrolled keys) are \
+                         not carried without --output FILE, which writes them beside FILE; \
+                         libvirt starts the domain with fresh ones"
+                    ),
+                ),
+            }
+        }
+    }
     let rendered = render_with(&info, format, &options)?;
     for warning in &rendered.warnings {
         host.log(LogLevel::Warn, &format!("export of `{vm}`: {warning}"));
@@ -226,7 +266,7 @@ fn export(args: &Value, host: &Host) -> Result<Value, ExportError> {
         // Not a problem, but the user must know which form the domain needs.
         host.log(LogLevel::Warn, &format!("export of `{vm}`: {network}"));
     }
-    match args.get("output").and_then(Value::as_str) {
+    match output {
         None => Ok(Value::String(rendered.text)),
         Some(output) => {
             let path = PathBuf::from(output);
@@ -240,9 +280,24 @@ fn export(args: &Value, host: &Host) -> Result<Value, ExportError> {
                 "output": path.display().to_string(),
                 "warnings": rendered.warnings,
                 "network": rendered.network,
+                "nvram": nvram_copy.map(|p| p.display().to_string()),
             }))
         }
     }
+}
+
+/// Writes the raw copy of the VM's NVRAM `source` beside `output`; returns its path.
+fn copy_nvram(vm: &str, source: &Path, output: &Path) -> Result<PathBuf, ExportError> {
+    let failed = |path: PathBuf, message: String| ExportError::Nvram {
+        vm: vm.to_owned(),
+        path,
+        source: HostMessage(message),
+    };
+    let raw = maqet_export_render::nvram::path_beside(output)
+        .map_err(|e| failed(output.to_owned(), e.to_string()))?;
+    maqet_export_render::nvram::convert_to_raw(source, &raw)
+        .map_err(|e| failed(raw.clone(), e.0))?;
+    Ok(raw)
 }
 
 /// `9.0`, `9.2.0`, `10`: `(major, minor)`.

@@ -49,6 +49,7 @@ fn options(fixture: &Value) -> ExportOptions {
                 .as_str()
                 .map(|v| maqet_export::parse_version(v).unwrap()),
             rename: o["name"].as_str().map(str::to_owned),
+            nvram: o["nvram"].as_str().map(str::to_owned),
         },
         nomad: NomadOptions {
             image_source: o["image_url"].as_str().map(str::to_owned),

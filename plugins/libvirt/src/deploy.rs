@@ -6,7 +6,8 @@
 //! domain is defined, the volumes of this run are deleted again and the host is as it was.
 //! qcow2 overlays are flattened before upload (see [`crate::flatten`]); a host without a
 //! `default` pool gets one (see [`crate::pool`]). The domain is rendered for the target's
-//! libvirt version, which decides how forwarded ports are carried.
+//! libvirt version, which decides how forwarded ports are carried. A UEFI VM's variables
+//! (boot entries, enrolled keys) go along as a raw volume the domain's `<nvram>` names.
 
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -20,7 +21,7 @@ use virt::domain::Domain;
 
 use crate::connect::{self, failed, is_missing};
 use crate::error::DeployError;
-use crate::flatten::flatten_if_overlay;
+use crate::flatten::{flatten_if_overlay, raw_nvram};
 use crate::metadata::deployed_volumes;
 use crate::pool::open_pool;
 use crate::upload::Uploads;
@@ -176,6 +177,14 @@ pub fn deploy(request: &DeployRequest, host: &Host) -> Result<Value, DeployError
             *slot = Some(remote);
         }
     }
+    let mut nvram = None;
+    if vm.uefi
+        && let Some(source) = &vm.nvram_source
+    {
+        let raw = raw_nvram(vm_name, Path::new(source))?;
+        let volume = format!("{name}-nvram-{tag}.fd");
+        nvram = Some(uploads.upload(&conn, uri, &volume, "the UEFI variables", &raw.path)?);
+    }
     for dir in &vm.shared_dirs {
         warnings.push(format!(
             "virtfs share `{}` stays a path ({}) that must exist on the libvirt host; it is not copied",
@@ -192,6 +201,7 @@ pub fn deploy(request: &DeployRequest, host: &Host) -> Result<Value, DeployError
             .collect(),
         libvirt_version: Some((version.0, version.1)),
         rename: None,
+        nvram,
     };
     let rendered = render_domain_with(&vm, &options).map_err(render_error)?;
     warnings.extend(rendered.warnings);

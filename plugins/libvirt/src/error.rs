@@ -151,6 +151,20 @@ pub enum DeployError {
         #[source]
         source: HostMessage,
     },
+    /// The VM's UEFI variables could not be made raw for libvirt.
+    #[error(
+        "cannot convert the UEFI variables of VM `{vm}` ({path}) to the raw file libvirt boots \
+         with; check that qemu-img is installed and the file is readable"
+    )]
+    Nvram {
+        /// The VM.
+        vm: String,
+        /// maqet's qcow2 variable store.
+        path: std::path::PathBuf,
+        /// What qemu-img said.
+        #[source]
+        source: HostMessage,
+    },
     /// No temporary directory for a flattened image.
     #[error(
         "cannot create a temporary directory for a flattened disk image; set TMPDIR to a \
@@ -230,6 +244,7 @@ impl DeployError {
             }
             Self::Info { .. }
             | Self::QemuImg { .. }
+            | Self::Nvram { .. }
             | Self::TempDir { .. }
             | Self::CreatePool { .. }
             | Self::Unreachable { .. }

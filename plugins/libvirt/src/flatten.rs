@@ -7,6 +7,8 @@
 //! (the VM never started) is first created there from its `backing_file` and `size` exactly as
 //! maqet would, then flattened the same way. Flattening rather than uploading the chain keeps
 //! one volume per disk, so `undeploy` and redeploys need not track shared base images.
+//! A UEFI VM's variable store (qcow2 under maqet) is converted the same way, to the raw file
+//! libvirt 9 wants for `<nvram>`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -84,6 +86,23 @@ pub fn flatten_if_overlay(disk: &Disk) -> Result<Option<Flattened>, DeployError>
             .arg(&path),
     )?;
     Ok(Some(Flattened { _dir: dir, path }))
+}
+
+/// A raw copy of the VM's qcow2 UEFI variable store `nvram`, for upload.
+pub fn raw_nvram(vm: &str, nvram: &Path) -> Result<Flattened, DeployError> {
+    let dir = tempfile::Builder::new()
+        .prefix("maqet-deploy-")
+        .tempdir()
+        .map_err(|source| DeployError::TempDir { source })?;
+    let path = dir.path().join("VARS.fd");
+    maqet_export_render::nvram::convert_to_raw(nvram, &path).map_err(|source| {
+        DeployError::Nvram {
+            vm: vm.to_owned(),
+            path: nvram.to_owned(),
+            source,
+        }
+    })?;
+    Ok(Flattened { _dir: dir, path })
 }
 
 fn image_info(disk: &Disk, path: &Path) -> Result<Value, DeployError> {

@@ -25,6 +25,7 @@ mod run;
 mod screen;
 mod screen_wait;
 mod snapshot;
+mod snapshot_tpm;
 mod ssh;
 mod ssh_wait;
 mod state;

@@ -36,6 +36,10 @@ pub struct SnapshotChange {
     pub live: bool,
     /// `qemu-img` (offline) or `qmp` (live).
     pub method: &'static str,
+    /// With `tpm: true`, create and load: whether the snapshot holds the TPM's state
+    /// (`included`, `not-included`; see `snapshot_tpm`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tpm_state: Option<&'static str>,
 }
 
 /// `snapshot list`: the snapshots of one drive, oldest first.
@@ -63,8 +67,13 @@ impl CommandOutput for SnapshotOutcome {
                     "load" => "loaded",
                     _ => "deleted",
                 };
+                let tpm = match c.tpm_state {
+                    Some(super::snapshot_tpm::INCLUDED) => ", TPM state included",
+                    Some(_) => ", TPM state not included",
+                    None => "",
+                };
                 format!(
-                    "{verb} snapshot {} on drive {} ({})",
+                    "{verb} snapshot {} on drive {} ({}{tpm})",
                     c.snapshot, c.drive, c.method
                 )
             }
@@ -222,6 +231,7 @@ impl Maqet {
             };
             done.map_err(|e| drive_error(e, &record, &drive))?;
         }
+        let tpm_state = self.snapshot_tpm_state(&record, action, &drive, &name, live, running)?;
         Ok(SnapshotOutcome::Changed(SnapshotChange {
             status: "success",
             operation: action.as_str().to_string(),
@@ -237,6 +247,7 @@ impl Maqet {
             } else {
                 "qemu-img"
             },
+            tpm_state,
         }))
     }
 

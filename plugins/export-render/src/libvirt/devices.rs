@@ -390,4 +390,31 @@ mod tests {
         let xml = super::super::render_domain(&VmView::from_info(&bios).unwrap()).unwrap();
         assert!(!xml.contains("firmware") && !xml.contains("<tpm"), "{xml}");
     }
+
+    #[test]
+    fn the_vm_s_own_variables_become_the_nvram_element() {
+        let info = serde_json::json!({"name": "sb", "vm_id": "1",
+            "config": {"firmware": "uefi", "secure_boot": true},
+            "firmware": {"nvram": "/d/firmware/uefi-vars.qcow2", "nvram_exists": true,
+                "vars_template": "/usr/share/OVMF/OVMF_VARS_4M.ms.fd"}});
+        let vm = VmView::from_info(&info).unwrap();
+        assert_eq!(
+            vm.nvram_source.as_deref(),
+            Some("/d/firmware/uefi-vars.qcow2")
+        );
+        let options = LibvirtOptions {
+            nvram: Some("/exports/sb_VARS.fd".into()),
+            ..LibvirtOptions::default()
+        };
+        let xml = super::super::render_domain_with(&vm, &options)
+            .unwrap()
+            .text;
+        assert!(xml.contains("<nvram>/exports/sb_VARS.fd</nvram>"), "{xml}");
+        // Without a copy (printed to stdout, or never started) libvirt makes fresh variables.
+        let xml = super::super::render_domain(&vm).unwrap();
+        assert!(!xml.contains("<nvram"), "{xml}");
+        let mut unstarted = info.clone();
+        unstarted["firmware"]["nvram_exists"] = false.into();
+        assert_eq!(VmView::from_info(&unstarted).unwrap().nvram_source, None);
+    }
 }

@@ -77,6 +77,9 @@ pub struct LibvirtOptions {
     /// Another domain name than the VM's; the domain then gets its own UUID (derived from
     /// the VM's id and the name), so it can be defined next to the VM's own export.
     pub rename: Option<String>,
+    /// The raw copy of the VM's UEFI variables the domain boots with (`<nvram>`, an absolute
+    /// path on the libvirt host); `None`: libvirt makes fresh ones from the firmware's template.
+    pub nvram: Option<String>,
 }
 
 /// A rendered document and what the user should know about it.
@@ -195,7 +198,7 @@ fn write_domain(
             .with_attribute(("unit", "KiB"))
             .write_text_content(BytesText::new(&vm.memory_kib.to_string()))?;
         text_element(w, "vcpu", &vm.cpus.to_string())?;
-        write_os(w, vm)?;
+        write_os(w, vm, options)?;
         if arch(vm) == "x86_64" || arch(vm) == "i386" {
             w.create_element("features").write_inner_content(|w| {
                 w.create_element("acpi").write_empty()?;
@@ -249,7 +252,7 @@ fn write_metadata(w: &mut XmlWriter, vm: &VmView, options: &LibvirtOptions) -> X
     Ok(())
 }
 
-fn write_os(w: &mut XmlWriter, vm: &VmView) -> XmlResult {
+fn write_os(w: &mut XmlWriter, vm: &VmView, options: &LibvirtOptions) -> XmlResult {
     let mut os = w.create_element("os");
     if vm.uefi {
         // libvirt picks the firmware from QEMU's descriptors, as maqet does.
@@ -273,6 +276,11 @@ fn write_os(w: &mut XmlWriter, vm: &VmView) -> XmlResult {
             })?;
             if vm.secure_boot {
                 empty_with(w, "loader", "secure", "yes")?;
+            }
+            if let Some(nvram) = &options.nvram {
+                // The VM's variables (boot entries, enrolled keys) as maqet kept them. No
+                // `template`: libvirt 9.0 refuses one next to firmware autoselection.
+                text_element(w, "nvram", nvram)?;
             }
         }
         if let Some(bios) = &vm.bios {

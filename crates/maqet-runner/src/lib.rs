@@ -43,6 +43,7 @@
 pub mod agent_blocking;
 pub mod agent_client;
 mod error;
+mod exit_wait;
 pub mod layout;
 mod locate;
 pub mod name_link;

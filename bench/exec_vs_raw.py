@@ -10,12 +10,16 @@ transport to the same qemu-ga binary in the same guest.
 Each round times, interleaved in alternating order:
 - maqet: one whole `maqet exec bench -- /bin/true` process (parse, VM lookup, the runner's
   agent.sock, guest-exec and the wait for its end, output);
+- the runner alone: the same request the CLI sends (`maqet-exec-and-wait`) written straight to
+  the runner's agent.sock, so the CLI's share and the relay's share can be told apart;
 - raw: on a connection opened (and synced with `guest-sync-delimited`) once beforehand,
   `guest-exec` of /bin/true with captured output, then `guest-exec-status` every 1 ms until it
   has exited.
 Reports median and min of each and the ratio of medians (target <= 1.2x). A run that starts with
 a 1-minute load above 1.0 is marked NOT COMPARABLE (benchlib.Bench).
-Usage: exec_vs_raw.sh [ROUNDS]   (default 41)
+With `--debian`, the guest is the real Debian one (tests/guest/build-debian.sh; 1 GiB, its own
+qcow2 overlay, systemd and Debian's qemu-ga) instead of busybox.
+Usage: exec_vs_raw.sh [ROUNDS] [--debian]   (default 41)
 """
 
 import json
@@ -25,19 +29,31 @@ import sys
 import time
 
 import benchlib
+from debian_guest import debian_image
 
 TARGET_RATIO = 1.2
 RAW_PORT = "org.maqet.bench.qga"
 POLL_S = 0.001
 
 
-def guest_config(name, kernel, initrd, raw_socket):
-    """The test guest with maqet's agent channel plus a second port for the raw client."""
-    return (
-        f"name: {name}\nbinary: qemu-system-x86_64\nmemory: 256M\ncpu: 1\naccel: tcg\n"
-        f"display: none\nguest_agent: true\narguments:\n"
-        f"  - kernel: {kernel}\n  - initrd: {initrd}\n"
-        f"  - append: \"console=ttyS0 panic=-1 quiet\"\n  - no-reboot: null\n"
+def guest_config(name, raw_socket, debian):
+    """The test guest (busybox, or the Debian one) with maqet's agent channel plus a second
+    port for the raw client."""
+    if debian:
+        guest = (
+            f"name: {name}\nbinary: qemu-system-x86_64\nmemory: 1G\ncpu: 1\naccel: tcg\n"
+            f"display: none\nguest_agent: true\nstorage:\n"
+            f"  - {{name: hdd, type: qcow2, size: 4G, from: \"{debian_image()}\"}}\narguments:\n"
+        )
+    else:
+        kernel, initrd = benchlib.test_guest()
+        guest = (
+            f"name: {name}\nbinary: qemu-system-x86_64\nmemory: 256M\ncpu: 1\naccel: tcg\n"
+            f"display: none\nguest_agent: true\narguments:\n"
+            f"  - kernel: {kernel}\n  - initrd: {initrd}\n"
+            f"  - append: \"console=ttyS0 panic=-1 quiet\"\n  - no-reboot: null\n"
+        )
+    return guest + (
         f"  - chardev: socket,id=rawqga,path={raw_socket},server=on,wait=off\n"
         f"  - device: virtio-serial-pci,id=rawserial\n"
         f"  - device: virtserialport,bus=rawserial.0,chardev=rawqga,name={RAW_PORT}\n"
@@ -117,46 +133,86 @@ class RawAgent:
         self.sock.close()
 
 
+def runner_exec_true_ms(socket_path):
+    """One `maqet-exec-and-wait` of /bin/true straight on the runner's agent.sock (a new
+    connection, as the CLI makes): the relay's share without the CLI process; wall time in ms."""
+    request = json.dumps({"execute": "maqet-exec-and-wait", "timeout_ms": 60000,
+                          "arguments": {"path": "/bin/true", "arg": [], "capture-output": True}})
+    t0 = time.perf_counter()
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.connect(str(socket_path))
+        sock.sendall(request.encode() + b"\n")
+        answer = b""
+        while not answer.endswith(b"\n"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    ms = (time.perf_counter() - t0) * 1000
+    reply = json.loads(answer)
+    if reply.get("return", {}).get("exitcode") != 0:
+        raise RuntimeError(f"/bin/true through agent.sock: {reply}")
+    return ms
+
+
 def main():
-    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 41
-    bench = benchlib.Bench("exec_vs_raw")
-    kernel, initrd = benchlib.test_guest()
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    rounds = int(args[0]) if args else 41
+    debian = "--debian" in sys.argv
+    guest = "real Debian guest" if debian else "busybox guest"
+    bench = benchlib.Bench("exec_vs_raw" + (" --debian" if debian else ""))
     home = benchlib.Home()
     raw = None
     try:
         raw_socket = home.root / "raw-qga.sock"
-        home.add_config("bench", guest_config("bench", kernel, initrd, raw_socket))
+        home.add_config("bench", guest_config("bench", raw_socket, debian))
         home.run("start", "bench")
-        home.run("wait", "bench", "--agent", "--timeout", "300")
+        home.run("wait", "bench", "--agent", "--timeout", "900" if debian else "300")
         home.run("exec", "bench", "--", "sh", "-c", SECOND_AGENT)
         raw = RawAgent(raw_socket)
-        time.sleep(3)  # let the guest settle after boot
+        time.sleep(10 if debian else 3)  # let the guest settle after boot
         maqet_argv = home.argv("exec", "bench", "--", "/bin/true")
         # Untimed warm-up of both sides (page cache, first DB open, the agents' first exec).
         for _ in range(3):
             benchlib.spawn_ms(maqet_argv, home.env)
             raw.exec_true_ms()
-        maqet_ms, raw_ms = [], []
+        vm_id = home.json("info", "bench")["vm_id"]
+        agent_socket = home.root / "runtime" / "vms" / vm_id / "agent.sock"
+        version_argv = [str(benchlib.MAQET), "--version"]
+        maqet_ms, raw_ms, runner_ms, version_ms = [], [], [], []
         for i in range(rounds):
-            for side in ("maqet", "raw") if i % 2 == 0 else ("raw", "maqet"):
+            for side in ("maqet", "raw", "runner") if i % 2 == 0 else ("runner", "raw", "maqet"):
                 if side == "maqet":
                     maqet_ms.append(benchlib.spawn_ms(maqet_argv, home.env))
+                elif side == "runner":
+                    runner_ms.append(runner_exec_true_ms(agent_socket))
                 else:
                     raw_ms.append(raw.exec_true_ms())
-            print(f"round {i + 1}: maqet {maqet_ms[-1]:.2f} ms, raw {raw_ms[-1]:.2f} ms", flush=True)
+            version_ms.append(benchlib.spawn_ms(version_argv, home.env))
+            print(f"round {i + 1}: maqet {maqet_ms[-1]:.2f} ms, runner's agent.sock "
+                  f"{runner_ms[-1]:.2f} ms, raw {raw_ms[-1]:.2f} ms", flush=True)
         ratio = statistics.median(maqet_ms) / statistics.median(raw_ms)
         print()
         print("| side | median ms | min ms | n |")
         print("|---|---|---|---|")
         for label, times in (("`maqet exec VM -- /bin/true`", maqet_ms),
-                             ("raw qemu-ga client, 1 ms polls", raw_ms)):
+                             ("the runner's `agent.sock` alone (`maqet-exec-and-wait`, no CLI)", runner_ms),
+                             ("raw qemu-ga client, 1 ms polls", raw_ms),
+                             ("`maqet --version` (process start alone)", version_ms)):
             print(f"| {label} | {statistics.median(times):.2f} | {min(times):.2f} | {len(times)} |")
+        cli = statistics.median(maqet_ms) - statistics.median(runner_ms)
+        relay = statistics.median(runner_ms) - statistics.median(raw_ms)
+        print(f"where maqet's extra time goes (medians): the CLI process {cli:.2f} ms "
+              f"(of which process start {statistics.median(version_ms):.2f} ms), the runner's relay "
+              f"and its status polls {relay:.2f} ms")
         print(f"ratio of medians: {ratio:.3f} (target <= {TARGET_RATIO})")
         bench.figure(
-            f"`maqet exec VM -- /bin/true` vs a raw qemu-ga client with 1 ms polls, busybox guest "
+            f"`maqet exec VM -- /bin/true` vs a raw qemu-ga client with 1 ms polls, {guest} "
             f"({rounds} interleaved rounds)",
             f"≤ {TARGET_RATIO:.2f}×",
-            f"**{ratio:.2f}×**: maqet {benchlib.med_min(maqet_ms)}; raw {benchlib.med_min(raw_ms)}",
+            f"**{ratio:.2f}×**: maqet {benchlib.med_min(maqet_ms)}; raw {benchlib.med_min(raw_ms)}; "
+            f"the runner's agent.sock alone {benchlib.med_min(runner_ms)} (CLI {cli:.1f} ms, relay "
+            f"{relay:.1f} ms)",
             ratio <= TARGET_RATIO,
         )
         print(f"machine: {benchlib.machine()}")

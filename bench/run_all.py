@@ -28,8 +28,20 @@ SCRIPTS = [
     ("concurrent_starts.py", ["3" if QUICK else "5", "20"]),
     ("exec_vs_raw.py", ["15" if QUICK else "41"]),
     ("screen_wait.py", ["5" if QUICK else "10"]),
+    # Issue Q: the agent rows on the real Debian guest too, copies, managed save, libvirt.
+    ("exec_vs_raw.py", ["9" if QUICK else "21", "--debian"]),
     ("cp_transport.py", ["64" if QUICK else "256", "1" if QUICK else "3"]),
+    ("managed_save.py", ["3" if QUICK else "5"]),
+    ("vs_libvirt.py", ["2" if QUICK else "5"]),
 ]
+
+# Scripts whose Markdown table (lines starting with `|`) goes into RESULTS.md under this heading.
+TABLES = {
+    "vs_libvirt.py": ("## maqet vs libvirt on the same work (this build)",
+                      "From `bench/vs_libvirt.sh`: the busybox test guest exported with `maqet export` "
+                      "and defined in the libvirtd the tests start, both sides interleaved; the managed-save "
+                      "rows use the real Debian guest with 1 GiB RAM."),
+}
 
 
 def commit():
@@ -53,6 +65,7 @@ def main():
     started = datetime.datetime.now(datetime.timezone.utc)
     machine = benchlib.machine()
     figures, loads, profile, failures = [], [], [], []
+    tables = {script: [] for script in TABLES}
     for script, args in SCRIPTS:
         settle()
         print(f"== {script} {' '.join(args)}", flush=True)
@@ -65,6 +78,8 @@ def main():
                 figures.append(line.rstrip("\n").split("\t")[1:])
             elif line.startswith("LOAD\t"):
                 loads.append(line.rstrip("\n").split("\t")[1:])
+            elif script in tables and line.startswith("|"):
+                tables[script].append(line.rstrip("\n"))
             elif script == "profile_start.py" and (line.startswith("|") or in_table):
                 in_table = line.startswith("|")
                 if in_table:
@@ -108,6 +123,10 @@ def main():
                 "From `bench/profile_start.sh`: `strace -f --seccomp-bpf -ttt` of whole starts, only the "
                 "marking syscalls traced; median per step.", ""]
         out += profile
+    for script, lines in tables.items():
+        if lines:
+            heading, intro = TABLES[script]
+            out += ["", heading, "", intro, ""] + lines
     notes = HERE / "NOTES.md"
     if notes.is_file():
         out += ["", notes.read_text().rstrip()]

@@ -9,7 +9,8 @@
 //! its end inside the runner, so a caller pays one round trip instead of one per status poll.
 //!
 //! [`AgentClient`] is async (tokio); blocking callers drive it with their own runtime (the
-//! core's `Maqet::block_on`).
+//! core's `Maqet::block_on`). [`crate::agent_blocking`] sends one [`EXEC_AND_WAIT`] without any
+//! runtime (what `maqet exec` does when it finds the runner without the database).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -36,7 +37,7 @@ pub const MAX_REPLY_LINE: usize = maqet_qmp::qga::framing::MAX_REPLY_BYTES + 102
 pub const EXEC_AND_WAIT: &str = "maqet-exec-and-wait";
 
 /// Extra time a client waits beyond a request's own timeout (the runner answers by then).
-const REPLY_MARGIN: Duration = Duration::from_secs(5);
+pub(crate) const REPLY_MARGIN: Duration = Duration::from_secs(5);
 
 /// One agent command, as sent to the runner.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -191,21 +192,7 @@ impl AgentClient {
         timeout: Duration,
     ) -> Result<Value, ExecWaitError> {
         let request = AgentRequest::new(EXEC_AND_WAIT, Some(arguments), timeout);
-        match self.exchange(request).await {
-            Ok(AgentReply::Return(value)) => Ok(value),
-            Ok(AgentReply::Error {
-                command,
-                class,
-                desc,
-            }) => Err(ExecWaitError {
-                command: command.unwrap_or_else(|| "guest-exec".to_owned()),
-                error: AgentCallError::Refused { class, desc },
-            }),
-            Err(error) => Err(ExecWaitError {
-                command: "guest-exec".to_owned(),
-                error,
-            }),
-        }
+        exec_wait_outcome(self.exchange(request).await)
     }
 
     async fn send(&mut self, request: AgentRequest) -> Result<Value, AgentCallError> {
@@ -233,25 +220,57 @@ impl AgentClient {
                 .map_err(AgentCallError::Io)?;
             Ok::<_, AgentCallError>((read, answer))
         };
-        let (read, answer) = tokio::time::timeout(wait, exchange).await.map_err(|_| {
-            AgentCallError::Io(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                format!("no answer within {:.1} s", wait.as_secs_f64()),
-            ))
-        })??;
-        if read == 0 {
-            return Err(AgentCallError::Protocol(
-                "the runner closed the connection".into(),
-            ));
-        }
-        if !answer.ends_with('\n') && read >= MAX_REPLY_LINE {
-            return Err(AgentCallError::Protocol(format!(
-                "its reply passed {} MiB",
-                MAX_REPLY_LINE >> 20
-            )));
-        }
-        serde_json::from_str::<AgentReply>(&answer)
-            .map_err(|err| AgentCallError::Protocol(err.to_string()))
+        let (read, answer) = tokio::time::timeout(wait, exchange)
+            .await
+            .map_err(|_| no_answer_within(wait))??;
+        reply_from_line(read, &answer)
+    }
+}
+
+/// The error of a request the runner did not answer within `wait`.
+pub(crate) fn no_answer_within(wait: Duration) -> AgentCallError {
+    AgentCallError::Io(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        format!("no answer within {:.1} s", wait.as_secs_f64()),
+    ))
+}
+
+/// The reply in `answer`, a line of `read` bytes read with a cap of [`MAX_REPLY_LINE`].
+pub(crate) fn reply_from_line(read: usize, answer: &str) -> Result<AgentReply, AgentCallError> {
+    if read == 0 {
+        return Err(AgentCallError::Protocol(
+            "the runner closed the connection".into(),
+        ));
+    }
+    if !answer.ends_with('\n') && read >= MAX_REPLY_LINE {
+        return Err(AgentCallError::Protocol(format!(
+            "its reply passed {} MiB",
+            MAX_REPLY_LINE >> 20
+        )));
+    }
+    serde_json::from_str::<AgentReply>(answer)
+        .map_err(|err| AgentCallError::Protocol(err.to_string()))
+}
+
+/// An [`EXEC_AND_WAIT`] exchange's outcome: the status, or the error with the agent command
+/// it happened in (`guest-exec` unless the runner names another).
+pub(crate) fn exec_wait_outcome(
+    exchanged: Result<AgentReply, AgentCallError>,
+) -> Result<Value, ExecWaitError> {
+    match exchanged {
+        Ok(AgentReply::Return(value)) => Ok(value),
+        Ok(AgentReply::Error {
+            command,
+            class,
+            desc,
+        }) => Err(ExecWaitError {
+            command: command.unwrap_or_else(|| "guest-exec".to_owned()),
+            error: AgentCallError::Refused { class, desc },
+        }),
+        Err(error) => Err(ExecWaitError {
+            command: "guest-exec".to_owned(),
+            error,
+        }),
     }
 }
 

@@ -40,10 +40,13 @@
 //! # }
 //! ```
 
+pub mod agent_blocking;
 pub mod agent_client;
 mod error;
+mod exit_wait;
 pub mod layout;
 mod locate;
+pub mod name_link;
 pub mod process;
 pub mod qmp_gate;
 mod spec;

@@ -197,7 +197,7 @@ pub async fn stop(
         on_wait("waiting for the runner to record the stop");
         let deadline = Instant::now() + RUNNER_EXIT_WAIT;
         while is_alive(runner) && Instant::now() < deadline {
-            tokio::time::sleep(POLL).await;
+            crate::exit_wait::gone_within(runner, POLL).await;
         }
     }
     if runner.is_none_or(|r| !is_alive(r))
@@ -314,7 +314,7 @@ async fn wait_until_gone(
             _ => "waiting for QEMU to exit",
         };
         on_wait(&format!("{what} ({}s left)", left.as_secs() + 1));
-        tokio::time::sleep(POLL.min(left)).await;
+        crate::exit_wait::gone_within(qemu, POLL.min(left)).await;
     }
 }
 

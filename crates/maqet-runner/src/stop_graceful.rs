@@ -85,7 +85,7 @@ pub(crate) async fn power_off(
             "waiting for the guest to power off ({}s left)",
             left.as_secs() + 1
         ));
-        tokio::time::sleep(POLL.min(left)).await;
+        crate::exit_wait::gone_within(qemu, POLL.min(left)).await;
     }
     if !is_alive(qemu) {
         return Some(asked.unwrap_or(StopMethod::Powerdown));

@@ -6,11 +6,15 @@
 //! [`super::guest_cp`]; `wait --agent` and `stop --agent` build on [`Maqet::guest_agent`].
 
 use std::io::Read;
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use maqet_macros::{api_method, api_requests};
 use maqet_qmp::qga::types::{AgentInfo, decode_base64, encode_base64};
+use maqet_runner::agent_blocking;
 use maqet_runner::agent_client::AgentClient;
+use maqet_runner::layout::VmPaths;
 use maqet_state::VmRecord;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -226,6 +230,67 @@ impl Maqet {
         Ok((record, agent))
     }
 
+    /// The runner's `agent.sock` of VM `vm`, connected, when `vm` is the name of a VM whose
+    /// runner answers there, found through the runtime dir's name link
+    /// ([`maqet_runner::name_link`]) without opening the database; `None` leaves the lookup,
+    /// and every error message, to [`Maqet::guest_agent`].
+    fn agent_socket_without_database(&self, vm: &str) -> Option<(PathBuf, UnixStream)> {
+        // A lookup takes an id before a name: a VM whose id is `vm` is left to the database.
+        if std::fs::symlink_metadata(self.dirs().vm_runtime_dir(vm)).is_ok() {
+            return None;
+        }
+        let id = maqet_runner::name_link::resolve(&self.dirs().runtime, vm)?;
+        let socket = VmPaths::new(
+            self.dirs().vm_runtime_dir(&id),
+            self.dirs().vm_data_dir(&id),
+        )
+        .agent_socket();
+        let stream = agent_blocking::connect(&socket).ok()?;
+        tracing::debug!(vm, id, "guest agent found through the runtime name link");
+        Some((socket, stream))
+    }
+
+    /// Runs `arguments` with `guest-exec` in VM `vm` and waits for its end until `deadline`:
+    /// straight on the runner's socket when [`Self::agent_socket_without_database`] finds it
+    /// (no database, no async runtime), else through [`Maqet::guest_agent`]. A command still
+    /// running at the deadline is killed (see [`exec_timeout`]).
+    fn exec_and_wait(
+        &self,
+        vm: &str,
+        program: &str,
+        arguments: Value,
+        deadline: Instant,
+        limit: Duration,
+    ) -> Result<Finished, MaqetError> {
+        let (finished, mut agent) = match self.agent_socket_without_database(vm) {
+            Some((socket, mut stream)) => {
+                let waited =
+                    agent_blocking::exec_and_wait(&mut stream, arguments, remaining(deadline));
+                let finished = super::guest_agent::finished(vm, waited)?;
+                let Finished::TimedOut(_) = finished else {
+                    return Ok(finished);
+                };
+                let client = self
+                    .block_on(AgentClient::connect(&socket))?
+                    .map_err(|e| MaqetError::with_source(ErrorKind::Failure, format!("cannot reach the runner of VM `{vm}` to end the command; `maqet status {vm}` shows whether it still runs"), e))?;
+                let agent = GuestAgent {
+                    name: vm.to_owned(),
+                    client,
+                    maqet: self.clone(),
+                };
+                (finished, agent)
+            }
+            None => {
+                let (_, mut agent) = self.guest_agent(vm)?;
+                (agent.run_and_wait(arguments, deadline)?, agent)
+            }
+        };
+        match finished {
+            Finished::TimedOut(pid) => Err(exec_timeout(&mut agent, program, pid, limit)),
+            other => Ok(other),
+        }
+    }
+
     fn agent_on(&self, record: &VmRecord, client: AgentClient) -> GuestAgent {
         GuestAgent {
             name: record.name.clone(),
@@ -314,14 +379,21 @@ impl Maqet {
         if let Some(source) = &input {
             arguments["input-data"] = Value::String(encode_base64(&read_input(source)?));
         }
-        let (_, mut agent) = self.guest_agent(&vm)?;
         let deadline = Instant::now() + limit;
-        let (exit, status) = match agent.run_and_wait(arguments, deadline)? {
+        let (exit, status) = match self.exec_and_wait(&vm, program, arguments, deadline, limit)? {
             Finished::Done(exit, status) => (exit, status),
             Finished::NotStarted(code, reason) => {
                 return Ok(not_started(&vm, program, code, &reason));
             }
-            Finished::TimedOut(pid) => return Err(exec_timeout(&mut agent, program, pid, limit)),
+            // `exec_and_wait` ends a command that outlives the deadline and says so itself.
+            Finished::TimedOut(pid) => {
+                return Err(MaqetError::GuestCommandTimedOut {
+                    program: program.to_string(),
+                    after: limit,
+                    pid,
+                    killed: false,
+                });
+            }
         };
         let decode = |data: &Option<String>| -> Result<Vec<u8>, MaqetError> {
             match data {

@@ -151,42 +151,49 @@ impl GuestAgent {
         let waited = self
             .maqet
             .block_on(self.client.exec_and_wait(arguments, remaining(deadline)))?;
-        let value = match waited {
-            Err(ExecWaitError {
-                command,
-                error: AgentCallError::Refused { desc, .. },
-            }) if command == "guest-exec" && spawn_failure_status(&desc).is_some() => {
-                let status = spawn_failure_status(&desc).unwrap_or(127);
-                return Ok(Finished::NotStarted(status, escape_guest_text(&desc)));
-            }
-            Err(ExecWaitError { command, error }) => {
-                return Err(agent_error(&self.name, &command, error));
-            }
-            Ok(value) => value,
-        };
-        let unexpected = |command: &str| {
-            format!(
-                "the guest agent of VM `{}` answered `{command}` in an unexpected shape",
-                self.name
-            )
-        };
-        // The runner adds the pid of `guest-exec`'s answer to the last status.
-        let Some(pid) = value.get("pid").and_then(Value::as_i64) else {
-            return Err(MaqetError::new(
-                ErrorKind::Failure,
-                unexpected("guest-exec"),
-            ));
-        };
-        let status: ExecStatus = serde_json::from_value(value).map_err(|e| {
-            MaqetError::with_source(ErrorKind::Failure, unexpected("guest-exec-status"), e)
-        })?;
-        if status.exited {
-            let exit = checked_exit(&self.name, &status)?;
-            return Ok(Finished::Done(exit, status));
-        }
-        Ok(Finished::TimedOut(pid))
+        finished(&self.name, waited)
     }
+}
 
+/// How a command ended, from the runner's `exec and wait` answer for VM `vm`.
+pub(crate) fn finished(
+    vm: &str,
+    waited: Result<Value, ExecWaitError>,
+) -> Result<Finished, MaqetError> {
+    let value = match waited {
+        Err(ExecWaitError {
+            command,
+            error: AgentCallError::Refused { desc, .. },
+        }) if command == "guest-exec" && spawn_failure_status(&desc).is_some() => {
+            let status = spawn_failure_status(&desc).unwrap_or(127);
+            return Ok(Finished::NotStarted(status, escape_guest_text(&desc)));
+        }
+        Err(ExecWaitError { command, error }) => {
+            return Err(agent_error(vm, &command, error));
+        }
+        Ok(value) => value,
+    };
+    let unexpected = |command: &str| {
+        format!("the guest agent of VM `{vm}` answered `{command}` in an unexpected shape")
+    };
+    // The runner adds the pid of `guest-exec`'s answer to the last status.
+    let Some(pid) = value.get("pid").and_then(Value::as_i64) else {
+        return Err(MaqetError::new(
+            ErrorKind::Failure,
+            unexpected("guest-exec"),
+        ));
+    };
+    let status: ExecStatus = serde_json::from_value(value).map_err(|e| {
+        MaqetError::with_source(ErrorKind::Failure, unexpected("guest-exec-status"), e)
+    })?;
+    if status.exited {
+        let exit = checked_exit(vm, &status)?;
+        return Ok(Finished::Done(exit, status));
+    }
+    Ok(Finished::TimedOut(pid))
+}
+
+impl GuestAgent {
     /// Runs a short helper command in the guest (`test`, `mkdir`, `find`) and returns its
     /// exit status and stdout.
     pub fn run_helper(&mut self, path: &str, args: &[&str]) -> Result<(i32, Vec<u8>), MaqetError> {

@@ -122,6 +122,7 @@ impl Maqet {
         let db = self.db()?;
         let files = db.storage_for_vm(&vm.id)?;
         db.delete_vm(&vm.id)?;
+        maqet_runner::name_link::forget(&self.dirs().runtime, &vm.name, &vm.id);
         let Some(uses) = uses else {
             for entry in files {
                 report.keep(entry.path, "not deleted: `--clean-storage` was not given");

@@ -157,6 +157,12 @@ pub fn prepare_files(job: &Job) -> Result<(), (String, std::io::Error)> {
         env!("CARGO_PKG_VERSION"),
         std::process::id()
     );
+    // Lets `maqet exec NAME` find this runner's sockets without the database.
+    if let Err(err) = maqet_runner::name_link::record(runtime, name, id) {
+        log!(
+            "cannot link the VM's name to its runtime directory (commands use the database): {err}"
+        );
+    }
     Ok(())
 }
 

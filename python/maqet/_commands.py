@@ -601,6 +601,22 @@ class Commands:
         """
         return self._invoke("qmp keys", {"vm": vm_id, "keys": keys, "hold_time": hold_time})
 
+    def press_keys(self, vm_id, *keys, hold_time=100, record=None):
+        """Press keys together (a chord) on the VM's keyboard, e.g. `ctrl alt f2`.
+
+        Parameters:
+            vm_id: VM name or id
+            keys: Key names (QEMU qcodes: a, ret, spc, ctrl, alt, f2, ...)
+            hold_time: How long the keys stay pressed, in ms
+            record: Keep a numbered screen picture after the keys in DIR
+
+        Examples (the same command from the shell):
+            $ maqet qmp keys web ctrl alt f2
+            $ maqet qmp keys web --hold-time 50 ctrl l
+            $ maqet qmp keys web ret
+        """
+        return self._invoke("qmp keys", {"vm": vm_id, "keys": keys, "hold_time": hold_time, "record": record})
+
     def qmp_mouse_click(self, vm, button="left", at=None, double=False, hold=None):
         """Click a mouse button (at `--at X,Y` when given), optionally twice or with keys held.
 
@@ -708,6 +724,22 @@ class Commands:
             $ maqet qmp type web root --hold-time 50
         """
         return self._invoke("qmp type", {"vm": vm_id, "text": text, "hold_time": hold_time})
+
+    def type_text(self, vm_id, text, hold_time=100, *, delay=0, record=None):
+        """Type text on the VM's keyboard (US layout). Every character is checked before any is sent.
+
+        Parameters:
+            vm_id: VM name or id
+            text: Text to type
+            hold_time: How long each key stays pressed, in ms
+            delay: Pause after each key, in ms (for guests that drop fast typing)
+            record: Keep a numbered screen picture after typing in DIR
+
+        Examples (the same command from the shell):
+            $ maqet qmp type web 'echo hello'
+            $ maqet qmp type web root --hold-time 50
+        """
+        return self._invoke("qmp type", {"vm": vm_id, "text": text, "hold_time": hold_time, "delay": delay, "record": record})
 
     def screen_find(self, vm, needle, threshold=None, region=None):
         """Find a needle image (PNG, or an openQA needle `.json` beside its `.png`) on a VM's screen

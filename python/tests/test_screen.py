@@ -36,6 +36,28 @@ def test_log_in_run_a_command_and_read_it_from_the_screen(
     assert found["condition"] == "screen-text"
     assert "PY-42-DONE" in vm.screen_text()
 
+    # type_text: qmp type with its pause between keys and its step pictures, as keywords.
+    steps = home / "steps"
+    vm.maqet.type_text(vm.name, "echo PY-SLOW-$((2+3))\n", delay=30, record=str(steps))
+    vm.wait(screen_text="PY-SLOW-5")
+    assert [p.name for p in steps.iterdir()] == ["0001-type.png"]
+
+
+def test_type_text_reaches_every_parameter_and_qmp_type_keeps_the_reference() -> None:
+    import inspect
+
+    from maqet import Maqet
+
+    assert str(inspect.signature(Maqet.qmp_type)) == "(self, vm_id, text, hold_time=100)"
+    assert str(inspect.signature(Maqet.type_text)) == (
+        "(self, vm_id, text, hold_time=100, *, delay=0, record=None)"
+    )
+    assert str(inspect.signature(Maqet.press_keys)) == (
+        "(self, vm_id, *keys, hold_time=100, record=None)"
+    )
+    with pytest.raises(TypeError):
+        Maqet.type_text(None, "vm", "text", 100, 20)  # type: ignore[misc]
+
 
 def test_a_timed_out_wait_names_the_kept_screenshot(
     home: Path, guest: Dict[str, str], maqet_vm: Callable

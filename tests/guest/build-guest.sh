@@ -8,7 +8,8 @@
 # with maqet.no_agent=1), has a /sbin/shutdown that powers off or reboots at once (qemu-ga's
 # guest-shutdown runs it), and serves /www with busybox httpd on TCP port 8080. With
 # maqet.tty1=login, tty1 shows a login prompt (root / maqet) before its shell, and /bin/menu is a
-# tiny full-screen menu (arrow keys and Enter) for screen-automation tests.
+# tiny full-screen menu (arrow keys and Enter, or a click with a USB tablet) for screen-automation
+# tests.
 #
 # With maqet.evil_agent=MODE on the kernel command line, a hostile stand-in (/sbin/evil-agent,
 # busybox awk) serves the agent port instead of qemu-ga, for tests of what a guest can do to the
@@ -52,13 +53,16 @@ RESOLVE_MAX_AGE_MIN=1440
 # Within a group, order matters: SCSI disk/cdrom drivers before the host drivers that find disks.
 # ext4 is left out: it costs ~0.4 s of boot under TCG and no test needs it. bochs (the DRM driver
 # of QEMU's standard VGA) gives tty1 a frame buffer console: a PVH-booted kernel has no VGA text
-# console, so without it screendumps would show only the firmware's last screen.
+# console, so without it screendumps would show only the firmware's last screen. The "usb" group
+# (the PIIX3 UHCI host controller QEMU's `-usb` adds, and the HID drivers of its usb-tablet, read
+# through evdev) loads in the background, and only when there is a USB host controller.
 WANTED_MODULES=(
     disk:cdrom disk:sr_mod disk:sd_mod disk:isofs disk:libata disk:ata_piix disk:ahci
     disk:bochs main:button main:evdev
     main:virtio_pci main:virtio_blk main:virtio_net main:virtio_rng main:virtio_console
     main:netfs main:fscache main:9pnet main:9pnet_virtio main:9p
     late:virtio_scsi
+    usb:uhci_hcd usb:usbhid usb:hid_generic
 )
 
 log() { echo "build-guest: $*" >&2; }
@@ -218,11 +222,26 @@ chmod 755 "$R/sbin/screen-login"
 cat >"$R/bin/menu" <<'MENU'
 #!/bin/sh
 # A tiny full-screen menu: Up/Down (or k/j) move the mark, Enter picks; a digit picks at once.
+# With a USB tablet (maqet's `pointer: tablet`), a left click on an entry's line picks it:
+# /sbin/menu-mouse reads the tablet and signals USR1 with the clicked line in $tmp.click.
 set -- "Show the date" "Say hello" "Count to three" "Quit"
 sel=1
 esc=$(printf '\033')
 old=$(stty -g)
 stty -echo -icanon
+tmp=/tmp/menu.$$
+rows=$(stty size | cut -d' ' -f1)
+exec 3<&0
+clicked=''
+trap 'clicked=1' USR1
+mouse=''
+for name in /sys/class/input/event*/device/name; do
+    grep -q Tablet "$name" 2>/dev/null || continue
+    ev=${name%/device/name}
+    /sbin/menu-mouse "/dev/input/${ev##*/}" $$ "$tmp.click" "${rows:-25}" &
+    mouse=$!
+    break
+done
 draw() {
     printf '\033[H\033[2J'
     echo '+------- MAQET MENU -------+'
@@ -238,10 +257,27 @@ draw() {
 }
 while true; do
     draw "$@"
-    key=$(dd bs=1 count=1 2>/dev/null)
+    rm -f "$tmp.key"
+    if [ -z "$clicked" ]; then
+        # The key is read in the background so that a click (USR1) ends the wait.
+        dd bs=1 count=1 of="$tmp.key" <&3 2>/dev/null &
+        key_reader=$!
+        wait "$key_reader"
+        kill "$key_reader" 2>/dev/null
+    fi
+    if [ -n "$clicked" ]; then
+        clicked=''
+        line=$(cat "$tmp.click" 2>/dev/null)
+        rm -f "$tmp.click"
+        # Line 0 is the title; entry N is on line N.
+        case "$line" in [1-9]) [ "$line" -le $# ] && { sel=$line; break; } ;; esac
+        continue
+    fi
+    [ -s "$tmp.key" ] || continue
+    key=$(cat "$tmp.key")
     case "$key" in
         "$esc")
-            rest=$(dd bs=1 count=2 2>/dev/null)
+            rest=$(dd bs=1 count=2 <&3 2>/dev/null)
             [ "$rest" = '[A' ] && key=k
             [ "$rest" = '[B' ] && key=j
             ;;
@@ -253,6 +289,9 @@ while true; do
         '') break ;;
     esac
 done
+[ -n "$mouse" ] && kill "$mouse" 2>/dev/null
+trap - USR1
+rm -f "$tmp".*
 stty "$old"
 printf '\033[H\033[2J'
 case $sel in
@@ -263,6 +302,44 @@ case $sel in
 esac
 MENU
 chmod 755 "$R/bin/menu"
+cat >"$R/sbin/menu-mouse" <<'MOUSE'
+#!/bin/sh
+# menu-mouse DEVICE PID FILE ROWS: reads a tablet's events for /bin/menu. On a left-button
+# press, writes the screen line under the pointer (0 at the top, of ROWS lines) to FILE and
+# signals PID with USR1 until PID has taken FILE away.
+# An event (struct input_event on x86_64) is 24 bytes: 16 of time, then type and code (16 bits
+# each) and value (32 bits), so od prints it as 12 16-bit words. A read of the device returns
+# whole events. A report's button can come before its position: a press counts at the SYN_REPORT
+# that ends the report.
+dev=$1 pid=$2 file=$3 rows=$4
+y=0 pressed=0 reader=''
+trap '[ -n "$reader" ] && kill "$reader" 2>/dev/null; rm -f "$file".*; exit 0' TERM
+exec 4<"$dev" || exit 1
+while kill -0 "$pid" 2>/dev/null; do
+    dd bs=2400 count=1 of="$file.events" <&4 2>/dev/null &
+    reader=$!
+    wait "$reader"
+    od -An -tu2 -v -w24 "$file.events" >"$file.words"
+    while read -r _ _ _ _ _ _ _ _ type code low high; do
+        case $type:$code in
+            3:1) y=$((low + high * 65536)) ;;
+            1:272) [ "$low" = 1 ] && pressed=1 ;;
+            0:0)
+                [ "$pressed" = 1 ] || continue
+                pressed=0
+                echo $((y * rows / 32768)) >"$file.new" && mv "$file.new" "$file"
+                n=0
+                while [ -e "$file" ] && [ "$n" -lt 25 ]; do
+                    kill -USR1 "$pid" 2>/dev/null || break
+                    sleep 0.2
+                    n=$((n + 1))
+                done
+                ;;
+        esac
+    done <"$file.words"
+done
+MOUSE
+chmod 755 "$R/sbin/menu-mouse"
 
 # --- the hostile stand-in for qemu-ga (maqet.evil_agent=MODE; see the top of this file) --------
 cat >"$R/sbin/evil-agent" <<'EVIL'
@@ -472,7 +549,7 @@ for entry in "${WANTED_MODULES[@]}"; do
 done
 cp "$KMODS/modules.builtin" "$KMODS/modules.order" "$R/lib/modules/$KREL/" 2>/dev/null || true
 "$BUSYBOX" depmod -b "$R" "$KREL" || die "busybox depmod failed"
-for group in disk main late; do
+for group in disk main late usb; do
     for entry in "${LOAD_LIST[@]}"; do
         if [ "${entry%%:*}" = "$group" ]; then echo "${entry#*:}"; fi
     done >"$R/etc/modules-$group"
@@ -507,6 +584,9 @@ done
 [ "$ignore_acpi" = 1 ] || acpid -a /etc/acpid.conf -c /etc/acpi -l /var/log/acpid.log
 wait "$disk_pid"
 load_modules late
+for class in /sys/bus/pci/devices/*/class; do
+    case "$(cat "$class" 2>/dev/null)" in 0x0c03*) load_modules usb & break ;; esac
+done
 dmesg -n 1
 
 # Hold both consoles open from now on: a tty nobody has open drops its input, and a test may type

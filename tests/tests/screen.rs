@@ -21,11 +21,16 @@ const LOGIN_APPEND: &str = "maqet.tty1=login vt.global_cursor_default=0";
 
 /// Adds and starts the test guest with a standard VGA screen and its VGA login prompt.
 fn boot_login_guest(home: &MaqetHome, name: &str) {
+    boot_login_guest_with(home, name, "vga: std");
+}
+
+/// [`boot_login_guest`] with more config (`extra`, which must say `vga: std`).
+fn boot_login_guest_with(home: &MaqetHome, name: &str, extra: &str) {
     let append = format!("{GUEST_KERNEL_APPEND} {LOGIN_APPEND}");
     add(
         home,
         name,
-        &guest_config_yaml_with_append(name, &append, "vga: std"),
+        &guest_config_yaml_with_append(name, &append, extra),
     );
     maqet_json(home, &["start", name]);
 }
@@ -91,6 +96,51 @@ fn a_script_logs_in_on_the_vga_console_runs_a_command_and_reads_its_output() {
     wait_text(&home, "scr1", "HELLO FROM THE MENU", "60");
     let picked = maqet_stdout(&home, &["screen", "text", "scr1"]);
     assert!(picked.contains("MENU PICKED: hello"), "{picked}");
+}
+
+#[test]
+fn a_menu_entry_is_picked_with_a_mouse_click() {
+    let home = MaqetHome::new();
+    // `pointer: tablet` adds a USB tablet; the guest's /bin/menu reads it (evdev) and picks
+    // the entry on the clicked line.
+    boot_login_guest_with(&home, "scr4", "vga: std\npointer: tablet");
+    log_in(&home, "scr4");
+    type_text(&home, "scr4", "menu\n");
+    wait_text(&home, "scr4", "MAQET MENU", "60");
+    // The console's lines are 16 pixels high: the title is line 0, entry 2 is line 2. The
+    // screen says so before the click: line 2 reads "Say hello", and its mark is elsewhere.
+    let line = maqet_stdout(
+        &home,
+        &["screen", "text", "scr4", "--region", "0,32,320,16"],
+    );
+    assert!(line.contains("Say hello"), "line 2 of the screen: {line}");
+    assert!(!line.contains('>'), "entry 2 is not marked yet: {line}");
+    maqet_ok(&home, &["qmp", "mouse-click", "scr4", "--at", "96,40"]);
+    wait_text(&home, "scr4", "HELLO FROM THE MENU", "60");
+    let picked = maqet_stdout(&home, &["screen", "text", "scr4"]);
+    assert!(picked.contains("MENU PICKED: hello"), "{picked}");
+
+    // Again, on another line: a click on entry 3 picks "Count to three".
+    type_text(&home, "scr4", "menu\n");
+    wait_text(&home, "scr4", "MAQET MENU", "60");
+    maqet_ok(&home, &["qmp", "mouse-click", "scr4", "--at", "96,56"]);
+    wait_text(&home, "scr4", "MENU PICKED: count", "60");
+    // `wait`'s own line for a screen-text wait names what matched and where it looked.
+    let human = maqet_stdout(
+        &home,
+        &[
+            "wait",
+            "scr4",
+            "--screen-text",
+            "PICKED: count",
+            "--region",
+            "0,0,320,64",
+        ],
+    );
+    assert_eq!(
+        human.trim_end(),
+        "text \"MENU PICKED: count\" in region 0,0,320,64"
+    );
 }
 
 #[test]

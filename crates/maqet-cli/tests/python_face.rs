@@ -70,6 +70,16 @@ fn reference_methods_keep_the_reference_signatures() {
     );
     assert_eq!(sig("status"), "vm_id, detailed=False");
     assert_eq!(sig("storage_info"), "vm");
+    // The full methods beside two reference methods: every option, the extra ones keyword-only.
+    assert_eq!(
+        sig("type_text"),
+        "vm_id, text, hold_time=100, *, delay=0, record=None"
+    );
+    assert_eq!(
+        sig("press_keys"),
+        "vm_id, *keys, hold_time=100, record=None"
+    );
+    assert_eq!(sig("qmp_type"), "vm_id, text, hold_time=100");
 }
 
 #[test]

@@ -61,7 +61,8 @@
 //! each `param` or `param as python_name`, `*` for a list that collects the remaining
 //! positional arguments; parameters not listed stay out of the method; default: all of them,
 //! required first), `python_returns = ".."` (a `PythonReturn` in snake_case: `object`, `vm`,
-//! `text`, ...; default `json`).
+//! `text`, ...; default `json`), `python_full = ".."` (a second method with every parameter: the
+//! `python_params` ones, then the rest keyword-only).
 //!
 //! Parameter attribute `#[arg(..)]` keys: `positional`, `help = ".."`, `default = ".."`,
 //! `long = ".."` (flag name; default: the parameter name in kebab-case), `short = 'x'`,
@@ -132,6 +133,7 @@ struct MethodAttrs {
     python_name: Option<String>,
     python_params: Option<Vec<String>>,
     python_returns: Option<String>,
+    python_full: Option<String>,
 }
 
 #[derive(Default)]
@@ -397,11 +399,12 @@ fn parse_method_attrs(metas: &Punctuated<Meta, Token![,]>) -> syn::Result<Method
             "python_name" => out.python_name = Some(string_value(meta)?),
             "python_params" => out.python_params = Some(string_list(meta)?),
             "python_returns" => out.python_returns = Some(string_value(meta)?),
+            "python_full" => out.python_full = Some(string_value(meta)?),
             other => {
                 return Err(syn::Error::new(
                     meta.span(),
                     format!(
-                        "unknown api_method key `{other}`; expected name, group, group_about, category, about, examples, aliases, hidden, no_builder, python_name, python_params or python_returns"
+                        "unknown api_method key `{other}`; expected name, group, group_about, category, about, examples, aliases, hidden, no_builder, python_name, python_params, python_returns or python_full"
                     ),
                 ));
             }

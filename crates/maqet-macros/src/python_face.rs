@@ -52,11 +52,30 @@ pub(crate) fn tokens(
         ));
     }
     let variant = format_ident!("{}", camel_case(returns));
+    let full_name = match &attrs.python_full {
+        Some(full) if attrs.python_params.is_none() => {
+            return Err(syn::Error::new(
+                span,
+                format!(
+                    "python_full = \"{full}\" needs python_params: without them the method has every parameter already"
+                ),
+            ));
+        }
+        Some(full) if !identifier(full) => {
+            return Err(syn::Error::new(
+                span,
+                format!("python_full `{full}` must be a snake_case identifier"),
+            ));
+        }
+        Some(full) => quote!(::core::option::Option::Some(#full)),
+        None => quote!(::core::option::Option::None),
+    };
     Ok(quote! {
         ::maqet_core::registry::PythonFace {
             name: #name,
             params: #params,
             returns: ::maqet_core::registry::PythonReturn::#variant,
+            full_name: #full_name,
         }
     })
 }
@@ -95,12 +114,6 @@ fn parse_param(item: &str, span: Span) -> syn::Result<(String, String, bool)> {
             ));
         }
     };
-    let identifier = |s: &str| {
-        s.chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-            && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-    };
     if !identifier(param) || !identifier(python_name) {
         return Err(syn::Error::new(
             span,
@@ -108,6 +121,14 @@ fn parse_param(item: &str, span: Span) -> syn::Result<(String, String, bool)> {
         ));
     }
     Ok((param.to_string(), python_name.to_string(), var_positional))
+}
+
+/// A snake_case Python identifier.
+fn identifier(s: &str) -> bool {
+    s.chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 fn camel_case(snake: &str) -> String {

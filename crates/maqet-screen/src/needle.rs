@@ -4,6 +4,12 @@
 //! `.png` of the same name, whose `area` list names the rectangles of the PNG to search for
 //! (`type: "match"`; `exclude` and `ocr` areas are ignored) and, per area, the `match` percent
 //! it needs. Every area must be found; the needle's score is its worst area's.
+//!
+//! An openQA needle's PNG is a whole screenshot, so an area's place in it is where it is
+//! expected on the screen. As openQA does, each area is searched first near that place (the
+//! area grown by [`NEAR_MARGIN`] pixels each side), and on the whole screen (or region) only
+//! when it is not found there: most needles match where they were cut, and the near search
+//! costs a fraction of the full one.
 
 use std::path::{Path, PathBuf};
 
@@ -16,6 +22,9 @@ use crate::{Frame, Region, ScreenError};
 /// The score a match needs when neither the caller nor the needle says otherwise (openQA's
 /// default of 96 %).
 pub const DEFAULT_MATCH_THRESHOLD: f64 = 0.96;
+/// How far around an openQA area's own place the first search looks, in pixels (openQA's
+/// default margin).
+pub const NEAR_MARGIN: u32 = 50;
 
 /// A needle loaded from disk.
 #[derive(Debug, Clone)]
@@ -32,6 +41,9 @@ struct Area {
     origin: Region,
     /// The score it needs, 0.0–1.0.
     threshold: f64,
+    /// Whether `origin` is where the area is expected on the screen (an openQA area), so
+    /// the search starts there.
+    placed: bool,
 }
 
 /// Where a needle was found, and how well it matched.
@@ -108,6 +120,7 @@ impl Needle {
                 template: image,
                 origin: whole,
                 threshold: DEFAULT_MATCH_THRESHOLD,
+                placed: false,
             }],
             Some(json) => areas_from_json(&json, &image)?,
         };
@@ -122,19 +135,34 @@ impl Needle {
         region: Option<Region>,
         threshold: Option<f64>,
     ) -> Result<NeedleMatch, ScreenError> {
-        let offset = region.map_or((0, 0), |r| (r.x, r.y));
-        let haystack = frame.crop(region)?.gray();
+        let bounds = region.unwrap_or(Region {
+            x: 0,
+            y: 0,
+            w: frame.width(),
+            h: frame.height(),
+        });
+        bounds.check_inside(frame.width(), frame.height())?;
+        let screen = frame.gray();
         let mut result: Option<NeedleMatch> = None;
         for area in &self.areas {
-            let (score, x, y) = best_place(&haystack, &area.template);
-            let found = score >= threshold.unwrap_or(area.threshold);
+            let needed = threshold.unwrap_or(area.threshold);
+            let near = area
+                .placed
+                .then(|| grown(area.origin, NEAR_MARGIN).intersect(bounds))
+                .flatten();
+            let near_best = near.map(|n| best_place_in(&screen, n, &area.template));
+            let (score, x, y) = match near_best {
+                Some(best) if best.0 >= needed => best,
+                _ => best_place_in(&screen, bounds, &area.template),
+            };
+            let found = score >= needed;
             match &mut result {
                 None => {
                     result = Some(NeedleMatch {
                         found,
                         score,
-                        x: x + offset.0,
-                        y: y + offset.1,
+                        x,
+                        y,
                         w: area.origin.w,
                         h: area.origin.h,
                     })
@@ -154,6 +182,27 @@ impl Needle {
             h: 0,
         }))
     }
+}
+
+/// `area` grown by `margin` pixels on each side (not past the top-left corner; the caller
+/// cuts it to the screen).
+fn grown(area: Region, margin: u32) -> Region {
+    let x = area.x.saturating_sub(margin);
+    let y = area.y.saturating_sub(margin);
+    Region {
+        x,
+        y,
+        w: area.x - x + area.w.saturating_add(margin),
+        h: area.y - y + area.h.saturating_add(margin),
+    }
+}
+
+/// [`best_place`] of `template` inside the `within` part of `screen`, with the place in
+/// screen coordinates.
+fn best_place_in(screen: &GrayImage, within: Region, template: &GrayImage) -> (f64, u32, u32) {
+    let part = image::imageops::crop_imm(screen, within.x, within.y, within.w, within.h).to_image();
+    let (score, x, y) = best_place(&part, template);
+    (score, x + within.x, y + within.y)
 }
 
 fn areas_from_json(json: &Path, image: &GrayImage) -> Result<Vec<Area>, ScreenError> {
@@ -191,6 +240,7 @@ fn areas_from_json(json: &Path, image: &GrayImage) -> Result<Vec<Area>, ScreenEr
             template,
             origin,
             threshold: percent / 100.0,
+            placed: true,
         });
     }
     if areas.is_empty() {
@@ -286,6 +336,52 @@ mod tests {
             )
             .unwrap();
         assert!(m.found && (m.x, m.y) == (2, 3), "{m:?}");
+    }
+
+    /// A 300x200 black screen with the mark of [`screen`] (its 8x8 box) at each of `places`.
+    fn screen_with_marks(places: &[(u32, u32)]) -> Frame {
+        let mark = image::imageops::crop_imm(&screen(), 18, 8, 8, 8).to_image();
+        let mut img = RgbImage::from_pixel(300, 200, Rgb([0, 0, 0]));
+        for (x, y) in places {
+            image::imageops::replace(&mut img, &mark, i64::from(*x), i64::from(*y));
+        }
+        Frame::from_rgb(img)
+    }
+
+    #[test]
+    fn an_openqa_area_is_searched_near_its_place_first_then_everywhere() {
+        let dir = tempfile::tempdir().unwrap();
+        screen_with_marks(&[(200, 150)])
+            .save_png(&dir.path().join("n.png"))
+            .unwrap();
+        let json = dir.path().join("n.json");
+        std::fs::write(
+            &json,
+            r#"{"area": [{"xpos": 200, "ypos": 150, "width": 8, "height": 8}]}"#,
+        )
+        .unwrap();
+        let needle = Needle::load(&json).unwrap();
+        // Shown both where it was cut and far away: the near place wins.
+        let both = screen_with_marks(&[(10, 10), (200, 150)]);
+        let m = needle.find(&both, None, None).unwrap();
+        assert!(m.found && (m.x, m.y) == (200, 150), "{m:?}");
+        // Shown only far from its place (outside the margin): the whole screen finds it.
+        let moved = screen_with_marks(&[(10, 10)]);
+        let m = needle.find(&moved, None, None).unwrap();
+        assert!(m.found && (m.x, m.y) == (10, 10), "{m:?}");
+        // A region keeps both searches inside it.
+        let left = Region {
+            x: 0,
+            y: 0,
+            w: 100,
+            h: 200,
+        };
+        let m = needle.find(&both, Some(left), None).unwrap();
+        assert!(m.found && (m.x, m.y) == (10, 10), "{m:?}");
+        let m = needle
+            .find(&screen_with_marks(&[]), Some(left), None)
+            .unwrap();
+        assert!(!m.found, "{m:?}");
     }
 
     #[test]

@@ -36,6 +36,21 @@ impl Region {
     }
 }
 
+impl Region {
+    /// The part both regions cover; `None` when they do not overlap.
+    pub fn intersect(&self, other: Region) -> Option<Region> {
+        let x0 = self.x.max(other.x);
+        let y0 = self.y.max(other.y);
+        let x1 =
+            (u64::from(self.x) + u64::from(self.w)).min(u64::from(other.x) + u64::from(other.w));
+        let y1 =
+            (u64::from(self.y) + u64::from(self.h)).min(u64::from(other.y) + u64::from(other.h));
+        let w = u32::try_from(x1.checked_sub(u64::from(x0))?).ok()?;
+        let h = u32::try_from(y1.checked_sub(u64::from(y0))?).ok()?;
+        (w > 0 && h > 0).then_some(Region { x: x0, y: y0, w, h })
+    }
+}
+
 impl fmt::Display for Region {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{},{},{},{}", self.x, self.y, self.w, self.h)
@@ -86,6 +101,30 @@ mod tests {
         assert!(
             err.contains("8,16,100,32") && err.contains("100x48"),
             "{err}"
+        );
+        let other = Region {
+            x: 100,
+            y: 40,
+            w: 50,
+            h: 50,
+        };
+        assert_eq!(
+            r.intersect(other),
+            Some(Region {
+                x: 100,
+                y: 40,
+                w: 8,
+                h: 8
+            })
+        );
+        assert_eq!(
+            r.intersect(Region {
+                x: 0,
+                y: 0,
+                w: 8,
+                h: 16
+            }),
+            None
         );
         for bad in ["1,2,3", "a,b,c,d", "0,0,0,5", "1,2,3,4,5", "-1,0,4,4"] {
             assert!(bad.parse::<Region>().is_err(), "{bad}");

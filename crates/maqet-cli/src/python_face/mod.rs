@@ -7,6 +7,10 @@
 //! docs/python.md. `cargo test -p maqet-cli --test python_face` fails when one of them is stale;
 //! `MAQET_UPDATE_DOCS=1` rewrites them. Plugin commands are not methods (the Python package
 //! does not load plugins); `Maqet.call` reaches every built-in command by name.
+//!
+//! A command whose `python_params` keep a reference signature can name a second, full method
+//! (`python_full`): the same parameters, then the ones left out as keyword-only arguments, so
+//! they are reachable without `call` and without changing the reference's signature.
 
 mod docs;
 mod methods;
@@ -41,6 +45,8 @@ pub struct PyParam {
     pub spec: &'static ParamSpec,
     /// How Python passes it.
     pub shape: Shape,
+    /// Only by keyword (after a bare `*` or a `*name`).
+    pub keyword_only: bool,
 }
 
 /// How a parameter is written in the Python signature.
@@ -56,11 +62,17 @@ pub enum Shape {
 
 /// Every visible built-in command as a Python method, in registry order.
 pub fn methods() -> Result<Vec<PyMethod>, String> {
-    let all: Vec<PyMethod> = registry::methods()
-        .into_iter()
-        .filter(|m| !m.hidden)
-        .map(method_of)
-        .collect::<Result<_, _>>()?;
+    let mut all = Vec::new();
+    for command in registry::methods().into_iter().filter(|m| !m.hidden) {
+        let method = method_of(command)?;
+        let full = command
+            .python
+            .full_name
+            .map(|name| full_method_of(&method, name))
+            .transpose()?;
+        all.push(method);
+        all.extend(full);
+    }
     let mut names: Vec<&str> = all.iter().map(|m| m.name.as_str()).collect();
     names.sort_unstable();
     if let Some(pair) = names.windows(2).find(|w| w[0] == w[1]) {
@@ -120,6 +132,7 @@ fn method_of(method: &'static ApiMethod) -> Result<PyMethod, String> {
                     name: p.python_name.to_string(),
                     spec,
                     shape,
+                    keyword_only: false,
                 });
             }
         }
@@ -143,6 +156,7 @@ fn method_of(method: &'static ApiMethod) -> Result<PyMethod, String> {
                     name: spec.name.to_string(),
                     spec,
                     shape,
+                    keyword_only: false,
                 });
             }
         }
@@ -154,6 +168,66 @@ fn method_of(method: &'static ApiMethod) -> Result<PyMethod, String> {
         method,
         params,
     })
+}
+
+/// The `python_full` method `name` of `reference`'s command: `reference`'s parameters, then
+/// every other parameter of the command, keyword-only (each must have a default).
+fn full_method_of(reference: &PyMethod, name: &str) -> Result<PyMethod, String> {
+    let path = &reference.path;
+    let mut params: Vec<PyParam> = reference
+        .params
+        .iter()
+        .map(|p| PyParam {
+            name: p.name.clone(),
+            spec: p.spec,
+            shape: p.shape.clone(),
+            keyword_only: false,
+        })
+        .collect();
+    if params.iter().any(|p| p.shape == Shape::Spread) {
+        return Err(format!(
+            "`{path}`: python_full cannot add parameters after a `**` parameter"
+        ));
+    }
+    for spec in reference.method.params {
+        if params.iter().any(|p| std::ptr::eq(p.spec, spec)) {
+            continue;
+        }
+        if spec.required || is_spread(spec.kind) {
+            return Err(format!(
+                "`{path}`: python_full needs `{}` in python_params (it is required or a key=value spread)",
+                spec.name
+            ));
+        }
+        if params.iter().any(|p| p.name == spec.name) {
+            return Err(format!(
+                "`{path}`: python_full would name two parameters `{}`",
+                spec.name
+            ));
+        }
+        params.push(PyParam {
+            name: spec.name.to_string(),
+            spec,
+            shape: Shape::Plain(default_of(spec)),
+            keyword_only: true,
+        });
+    }
+    check_order(path, &params)?;
+    Ok(PyMethod {
+        name: name.to_string(),
+        path: path.clone(),
+        method: reference.method,
+        params,
+    })
+}
+
+/// Whether a bare `*` goes before `params[at]`: it is the first keyword-only parameter and no
+/// `*name` came before it.
+pub fn bare_star_before(params: &[PyParam], at: usize) -> bool {
+    params[at].keyword_only
+        && params[..at]
+            .iter()
+            .all(|p| !p.keyword_only && p.shape != Shape::VarPositional)
 }
 
 /// Python accepts `a, b=1, *rest, c=2, **kw` and no other order.
@@ -169,7 +243,7 @@ fn check_order(path: &str, params: &[PyParam]) -> Result<(), String> {
             ));
         }
         match &p.shape {
-            Shape::Plain(None) if defaulted && !star => {
+            Shape::Plain(None) if defaulted && !star && !p.keyword_only => {
                 return Err(format!(
                     "`{path}`: required `{}` follows a parameter with a default",
                     p.name
@@ -226,16 +300,18 @@ pub fn return_type(method: &PyMethod) -> &'static str {
 
 /// The Python signature without types, as `inspect.signature` shows it (without `self`).
 pub fn plain_signature(method: &PyMethod) -> String {
-    let mut parts: Vec<String> = method
-        .params
-        .iter()
-        .map(|p| match &p.shape {
+    let mut parts: Vec<String> = Vec::new();
+    for (at, p) in method.params.iter().enumerate() {
+        if bare_star_before(&method.params, at) {
+            parts.push("*".into());
+        }
+        parts.push(match &p.shape {
             Shape::Plain(None) => p.name.clone(),
             Shape::Plain(Some(d)) => format!("{}={d}", p.name),
             Shape::VarPositional => format!("*{}", p.name),
             Shape::Spread => format!("**{}", p.name),
-        })
-        .collect();
+        });
+    }
     if method.method.python.returns == PythonReturn::StatusReport {
         // The reference's deprecated keyword, shaped in Python (see `methods.rs`).
         let at = parts

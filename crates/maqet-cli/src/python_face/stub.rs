@@ -5,7 +5,9 @@ use std::fmt::Write;
 
 use maqet_core::registry::PythonReturn;
 
-use super::{PyMethod, Shape, methods::GENERATED, return_type, types::annotation};
+use super::{
+    PyMethod, Shape, bare_star_before, methods::GENERATED, return_type, types::annotation,
+};
 
 const HEAD: &str = r#"import os
 from types import TracebackType
@@ -90,7 +92,10 @@ pub fn stub(methods: &[PyMethod]) -> String {
     out.push_str(HEAD);
     for method in methods {
         let mut params = vec!["self".to_string()];
-        for p in &method.params {
+        for (at, p) in method.params.iter().enumerate() {
+            if bare_star_before(&method.params, at) {
+                params.push("*".into());
+            }
             let ann = annotation(p);
             params.push(match &p.shape {
                 Shape::Plain(None) => format!("{}: {ann}", p.name),

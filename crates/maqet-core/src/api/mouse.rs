@@ -4,6 +4,10 @@
 //! Absolute positions need a pointer device that takes them: add `pointer: tablet` to the VM's
 //! config (a USB tablet). QEMU scales both axes to 0..=0x7fff; maqet converts screen pixels
 //! with the screen's current size.
+//!
+//! A click is sent as separate batches (move, press, release): QEMU's USB HID device reports
+//! the button state at the end of each `input-send-event`, so a press and release in one batch
+//! would reach the guest as no click at all.
 
 use maqet_macros::{api_method, api_requests};
 use maqet_qmp::keys;
@@ -69,14 +73,51 @@ fn parse_point(at: &str) -> Result<(u32, u32), MaqetError> {
     ))
 }
 
+/// The batches of a click: each is one `input-send-event`, so the guest sees every button
+/// change (see the module page).
+fn click_batches(
+    point: Option<Value>,
+    button: &str,
+    double: bool,
+    held: &[String],
+) -> Vec<Vec<Value>> {
+    let mut batches = Vec::new();
+    if let Some(Value::Array(moves)) = point {
+        batches.push(moves);
+    }
+    if !held.is_empty() {
+        batches.push(held.iter().map(|k| key_event(k, true)).collect());
+    }
+    for _ in 0..if double { 2 } else { 1 } {
+        batches.push(vec![button_event(button, true)]);
+        batches.push(vec![button_event(button, false)]);
+    }
+    if !held.is_empty() {
+        batches.push(held.iter().rev().map(|k| key_event(k, false)).collect());
+    }
+    batches
+}
+
 impl Maqet {
     /// Sends `events` as one `input-send-event`.
     fn send_input(&self, record: &VmRecord, events: Vec<Value>) -> Result<QmpReply, MaqetError> {
+        self.send_input_batches(record, vec![events])
+    }
+
+    /// Sends each batch as its own `input-send-event`, in order; returns the last reply.
+    fn send_input_batches(
+        &self,
+        record: &VmRecord,
+        batches: Vec<Vec<Value>>,
+    ) -> Result<QmpReply, MaqetError> {
         self.block_on(async {
             let client = self.qmp_client(record).await?;
-            let reply = client
-                .execute("input-send-event", Some(json!({"events": events})))
-                .await?;
+            let mut reply = Value::Object(Default::default());
+            for events in batches {
+                reply = client
+                    .execute("input-send-event", Some(json!({"events": events})))
+                    .await?;
+            }
             Ok(QmpReply(reply))
         })?
     }
@@ -139,18 +180,14 @@ impl Maqet {
         let held = held_keys(hold.as_deref())?;
         let point = at.as_deref().map(parse_point).transpose()?;
         let record = self.running_vm(&vm)?;
-        let mut events = Vec::new();
-        if let Some((x, y)) = point {
-            let (width, height) = self.screen_size(&record)?;
-            events.extend(move_events(x, y, width, height));
-        }
-        events.extend(held.iter().map(|k| key_event(k, true)));
-        for _ in 0..if double { 2 } else { 1 } {
-            events.push(button_event(&button, true));
-            events.push(button_event(&button, false));
-        }
-        events.extend(held.iter().rev().map(|k| key_event(k, false)));
-        self.send_input(&record, events)
+        let moves = match point {
+            Some((x, y)) => {
+                let (width, height) = self.screen_size(&record)?;
+                Some(Value::Array(move_events(x, y, width, height)))
+            }
+            None => None,
+        };
+        self.send_input_batches(&record, click_batches(moves, &button, double, &held))
     }
 
     /// Turn the mouse wheel: positive steps scroll down, negative up.
@@ -188,5 +225,20 @@ mod tests {
         assert_eq!(held_keys(Some("ctrl, shift")).unwrap(), ["ctrl", "shift"]);
         assert!(held_keys(Some("nokey")).is_err());
         assert!(held_keys(None).unwrap().is_empty());
+    }
+
+    #[test]
+    fn each_button_change_is_its_own_batch() {
+        let moves = Value::Array(move_events(10, 20, 100, 100));
+        let held = vec!["ctrl".to_string()];
+        let batches = click_batches(Some(moves), "left", true, &held);
+        // move, ctrl down, (press, release) twice, ctrl up.
+        assert_eq!(batches.len(), 7, "{batches:?}");
+        assert_eq!(batches[0].len(), 2);
+        for (batch, down) in batches[2..6].iter().zip([true, false, true, false]) {
+            assert_eq!(batch, &vec![button_event("left", down)]);
+        }
+        assert_eq!(batches[6], vec![key_event("ctrl", false)]);
+        assert_eq!(click_batches(None, "right", false, &[]).len(), 2);
     }
 }

@@ -211,6 +211,7 @@ impl Maqet {
         python_name = "qmp_key",
         python_params = ["vm as vm_id", "*keys", "hold_time"],
         python_returns = "object",
+        python_full = "press_keys",
         examples = ["maqet qmp keys web ctrl alt f2", "maqet qmp keys web --hold-time 50 ctrl l", "maqet qmp keys web ret"]
     )]
     pub fn qmp_key(
@@ -258,6 +259,7 @@ impl Maqet {
         python_name = "qmp_type",
         python_params = ["vm as vm_id", "text", "hold_time"],
         python_returns = "objects",
+        python_full = "type_text",
         examples = ["maqet qmp type web 'echo hello'", "maqet qmp type web root --hold-time 50"]
     )]
     pub fn qmp_type(

@@ -173,6 +173,10 @@ impl Maqet {
             ScreenCondition::Still(_) | ScreenCondition::Change => wait.threshold.unwrap_or(1.0),
             _ => 1.0,
         };
+        // The region looked at, `null` for the whole screen: part of every answer.
+        let region = wait
+            .region
+            .map_or(Value::Null, |r| Value::String(r.to_string()));
         let mut last_view: Option<Frame> = None;
         let mut unchanged_since = Instant::now();
         loop {
@@ -201,22 +205,31 @@ impl Maqet {
                             .map_err(screen_error)?;
                     let found = matching_text(re, &text);
                     seen.text = Some(text);
-                    found.map(|line| json!({"text": line}))
+                    found.map(|line| json!({"text": line, "region": region}))
                 }
                 ScreenCondition::Text(_) => None,
                 ScreenCondition::Match(needle) => {
                     let m = needle
                         .find(&full, wait.region, wait.threshold)
                         .map_err(screen_error)?;
-                    m.found
-                        .then(|| serde_json::to_value(&m).unwrap_or(Value::Null))
+                    m.found.then(|| {
+                        let mut value = serde_json::to_value(&m).unwrap_or(Value::Null);
+                        if let Value::Object(fields) = &mut value {
+                            fields.insert("region".into(), region.clone());
+                        }
+                        value
+                    })
                 }
-                ScreenCondition::Still(d) => (last_view.is_some()
-                    && unchanged_since.elapsed() >= *d)
-                    .then(|| json!({"still_ms": unchanged_since.elapsed().as_millis() as u64})),
-                ScreenCondition::Change => {
-                    (last_view.is_some() && changed).then(|| json!({"changed": true}))
+                ScreenCondition::Still(d) => {
+                    (last_view.is_some() && unchanged_since.elapsed() >= *d).then(|| {
+                        json!({
+                            "still_ms": unchanged_since.elapsed().as_millis() as u64,
+                            "region": region,
+                        })
+                    })
                 }
+                ScreenCondition::Change => (last_view.is_some() && changed)
+                    .then(|| json!({"changed": true, "region": region})),
             };
             seen.frame = Some(full);
             if found.is_some() {
@@ -271,6 +284,37 @@ impl Maqet {
             source: None,
         }
     }
+}
+
+/// The line `wait` prints for a screen condition's answer (`None` for other conditions):
+/// the text OCR matched, the needle's score and box, how long the screen was still, or that
+/// it changed; each with the region looked at.
+pub(crate) fn human_line(condition: &str, matched: &Value) -> Option<String> {
+    let place = match matched.get("region").and_then(Value::as_str) {
+        Some(region) => format!("in region {region}"),
+        None => "on the screen".to_string(),
+    };
+    let number = |key: &str| matched.get(key).and_then(Value::as_u64).unwrap_or(0);
+    Some(match condition {
+        "screen-text" => {
+            let text = matched.get("text").and_then(Value::as_str).unwrap_or("");
+            format!("text {text:?} {place}")
+        }
+        "screen-match" => format!(
+            "needle found {place}: score {:.3} at {},{} size {}x{}",
+            matched.get("score").and_then(Value::as_f64).unwrap_or(0.0),
+            number("x"),
+            number("y"),
+            number("w"),
+            number("h"),
+        ),
+        "screen-still" => format!(
+            "nothing changed {place} for {:.1} s",
+            number("still_ms") as f64 / 1000.0
+        ),
+        "screen-change" => format!("something changed {place}"),
+        _ => return None,
+    })
 }
 
 /// The first OCR line the pattern matches, else the whole text when the pattern spans lines.
@@ -330,6 +374,32 @@ mod tests {
         ] {
             assert!(bad.is_err());
         }
+    }
+
+    #[test]
+    fn screen_answers_read_as_one_line() {
+        let text = json!({"text": "maqet-guest login:", "region": null});
+        assert_eq!(
+            human_line("screen-text", &text).unwrap(),
+            "text \"maqet-guest login:\" on the screen"
+        );
+        let needle = json!({"found": true, "score": 0.99712, "x": 0, "y": 16, "w": 216,
+                            "h": 16, "region": "0,0,640,200"});
+        assert_eq!(
+            human_line("screen-match", &needle).unwrap(),
+            "needle found in region 0,0,640,200: score 0.997 at 0,16 size 216x16"
+        );
+        let still = json!({"still_ms": 1530, "region": null});
+        assert_eq!(
+            human_line("screen-still", &still).unwrap(),
+            "nothing changed on the screen for 1.5 s"
+        );
+        let change = json!({"changed": true, "region": "0,0,64,16"});
+        assert_eq!(
+            human_line("screen-change", &change).unwrap(),
+            "something changed in region 0,0,64,16"
+        );
+        assert!(human_line("serial", &json!("login:")).is_none());
     }
 
     #[test]

@@ -41,6 +41,9 @@ pub struct WaitResult {
 
 impl CommandOutput for WaitResult {
     fn human(&self) -> Option<String> {
+        if let Some(line) = super::screen_wait::human_line(&self.condition, &self.matched) {
+            return Some(line);
+        }
         Some(match &self.matched {
             Value::String(s) => s.clone(),
             other => other.to_string(),

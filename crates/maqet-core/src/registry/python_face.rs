@@ -6,6 +6,10 @@
 //! native module shapes results by [`PythonReturn`]. A command without these keys gets the
 //! derived name ([`ApiMethod::python_method_name`](super::ApiMethod::python_method_name)), every
 //! parameter under its own name (required ones first) and its JSON result.
+//!
+//! `python_full = "type_text"` adds a second method for a command whose `python_params` keep
+//! a reference signature: the same parameters, then every parameter left out, keyword-only
+//! (`type_text(vm_id, text, hold_time=100, *, delay=0, record=None)`).
 
 /// The Python side of one command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,6 +21,9 @@ pub struct PythonFace {
     pub params: Option<&'static [PythonParam]>,
     /// What the method returns.
     pub returns: PythonReturn,
+    /// The name of a second method with every parameter: those of `params`, then the others
+    /// keyword-only.
+    pub full_name: Option<&'static str>,
 }
 
 impl PythonFace {
@@ -25,6 +32,7 @@ impl PythonFace {
         name: None,
         params: None,
         returns: PythonReturn::Json,
+        full_name: None,
     };
 }
 

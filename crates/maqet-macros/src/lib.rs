@@ -74,6 +74,7 @@
 
 mod builder;
 mod one_of;
+mod python_dict;
 mod python_face;
 
 use proc_macro::TokenStream;
@@ -95,6 +96,16 @@ pub fn api_requests(_attr: TokenStream, item: TokenStream) -> TokenStream {
         Ok(tokens) => tokens.into(),
         Err(err) => err.to_compile_error().into(),
     }
+}
+
+/// A command's result struct as a Python `TypedDict` (`maqet_core::registry::PythonType`),
+/// read from its fields and their `#[serde(..)]` attributes; see `python_dict.rs`.
+#[proc_macro_derive(PythonDict, attributes(serde))]
+pub fn derive_python_dict(item: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(item as syn::DeriveInput);
+    python_dict::expand(&input)
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
 }
 
 /// A parameter that is exactly one of several flags, declared as an enum. See `one_of.rs`.
@@ -257,7 +268,12 @@ fn expand(metas: Punctuated<Meta, Token![,]>, mut method: ImplItemFn) -> syn::Re
             FnArg::Receiver(_) => None,
         })
         .collect();
-    let python = python_face::tokens(&attrs, &param_names, method.sig.ident.span())?;
+    let python = python_face::tokens(
+        &attrs,
+        &param_names,
+        &method.sig.output,
+        method.sig.ident.span(),
+    )?;
     let entry = if attrs.no_builder {
         TokenStream2::new()
     } else {

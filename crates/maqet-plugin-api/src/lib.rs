@@ -44,14 +44,28 @@ mod future;
 pub mod host;
 mod plugin;
 mod services;
-mod spec;
 
 pub use error::{
     CommandFailure, ErrorKind, PluginError, PluginMessage, error_chain, error_with_kind,
 };
 pub use plugin::Plugin;
 pub use services::{Host, HostServices, LogLevel, with_services};
-pub use spec::{CommandSpec, ParamKind, ParamSpec};
+pub use maqet_command::{
+    ArgError, Choice, CommandSpec, FromArg, ParamKind, ParamSpec, Request,
+};
+/// `#[derive(Request)]` on a struct: the command's description and its typed arguments;
+/// `#[derive(Choice)]` on an enum: a closed set of names a parameter takes.
+pub use maqet_command_derive::{Choice, Request};
+
+/// The shared command model (`maqet-command`), which the derives' expansions name.
+pub use maqet_command as command;
+
+impl From<ArgError> for CommandFailure {
+    /// A bad argument is bad input (exit 3), worded as a built-in command words it.
+    fn from(err: ArgError) -> Self {
+        error_with_kind(ErrorKind::InvalidInput, &err)
+    }
+}
 
 /// The version of the plugin interface this build of maqet speaks.
 ///

@@ -8,7 +8,7 @@
 //! parameter under its own name (required ones first) and its JSON result.
 
 /// The Python side of one command.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub struct PythonFace {
     /// The method name; `None` derives it from the command's path.
     pub name: Option<&'static str>,
@@ -17,6 +17,9 @@ pub struct PythonFace {
     pub params: Option<&'static [PythonParam]>,
     /// What the method returns.
     pub returns: PythonReturn,
+    /// The Python type of an object result, from the Rust type the method returns
+    /// ([`PythonType`](super::PythonType)); `None` for other results.
+    pub result: Option<fn(&mut super::PythonTypes) -> String>,
 }
 
 impl PythonFace {
@@ -25,6 +28,7 @@ impl PythonFace {
         name: None,
         params: None,
         returns: PythonReturn::Json,
+        result: None,
     };
 }
 

@@ -29,7 +29,7 @@ use serde_json::Value;
 
 pub use crate::error::{ErrorKind, PluginError, PluginMessage};
 pub use crate::services::{HostServices, LogLevel};
-pub use crate::spec::{CommandSpec, ParamKind, ParamSpec};
+pub use maqet_command::{CommandSpec, ParamKind, ParamSpec};
 pub use clash::check_clashes;
 pub use load::{Vetter, discover};
 pub use shipped::{SHIPPED_PLUGINS, discover_shipped, shipped_dirs};

@@ -142,11 +142,7 @@ fn state_qmp_storage_and_the_plugin_api_depend_on_no_maqet_crate() {
         ("maqet-config", &["maqet-storage", "maqet-seed"][..]),
         (
             "maqet-plugin-api",
-            &[
-                "maqet-command",
-                "maqet-command-derive",
-                "maqet-error-chain",
-            ][..],
+            &["maqet-command", "maqet-command-derive", "maqet-error-chain"][..],
         ),
         ("maqet-screen", &[][..]),
         ("maqet-error-chain", &[][..]),

@@ -131,9 +131,9 @@ fn param_attrs(attrs: &[Attribute]) -> syn::Result<ParamAttrs> {
             } else if meta.path.is_ident("value_name") {
                 out.value_name = Some(meta.value()?.parse()?);
             } else {
-                return Err(meta.error(
-                    "unknown `param` key; use positional, default, short or value_name",
-                ));
+                return Err(
+                    meta.error("unknown `param` key; use positional, default, short or value_name")
+                );
             }
             Ok(())
         })?;

@@ -341,7 +341,8 @@ mod tests {
 
         let err = Duration::from_json("x", "wait_for", json!("soon")).unwrap_err();
         assert!(
-            err.to_string().starts_with("`--wait-for` must be a number of seconds"),
+            err.to_string()
+                .starts_with("`--wait-for` must be a number of seconds"),
             "{err}"
         );
         let err = choice_from_json::<Format>("export", "to", json!("xml")).unwrap_err();

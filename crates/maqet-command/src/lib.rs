@@ -29,9 +29,7 @@ mod spec;
 use abi_stable::StableAbi;
 use serde::{Deserialize, Serialize};
 
-pub use args::{
-    ArgError, Args, Choice, FromArg, Request, choice_from_json, duration_from_json,
-};
+pub use args::{ArgError, Args, Choice, FromArg, Request, choice_from_json, duration_from_json};
 pub use duration::DurationError;
 pub use spec::{CommandSpec, ParamSpec};
 

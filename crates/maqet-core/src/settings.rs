@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use crate::MaqetError;
 use crate::config::yaml;
 use crate::dirs::Dirs;
-use crate::MaqetError;
 
 /// Settings read from `maqet.conf`.
 #[derive(Debug, Clone, Default)]

@@ -49,6 +49,8 @@ pub struct FailureFfi {
     pub kind: crate::ErrorKind,
     /// What the plugin says.
     pub message: RString,
+    /// Its causes, outermost first (each its own sentence, as the host prints them).
+    pub causes: RVec<RString>,
 }
 
 impl From<crate::CommandFailure> for FailureFfi {
@@ -56,6 +58,7 @@ impl From<crate::CommandFailure> for FailureFfi {
         FailureFfi {
             kind: failure.kind,
             message: failure.message.into(),
+            causes: failure.causes.into_iter().map(RString::from).collect(),
         }
     }
 }

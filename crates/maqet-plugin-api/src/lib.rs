@@ -48,14 +48,12 @@ mod services;
 pub use error::{
     CommandFailure, ErrorKind, PluginError, PluginMessage, error_chain, error_with_kind,
 };
-pub use plugin::Plugin;
-pub use services::{Host, HostServices, LogLevel, with_services};
-pub use maqet_command::{
-    ArgError, Choice, CommandSpec, FromArg, ParamKind, ParamSpec, Request,
-};
+pub use maqet_command::{ArgError, Choice, CommandSpec, FromArg, ParamKind, ParamSpec, Request};
 /// `#[derive(Request)]` on a struct: the command's description and its typed arguments;
 /// `#[derive(Choice)]` on an enum: a closed set of names a parameter takes.
 pub use maqet_command_derive::{Choice, Request};
+pub use plugin::Plugin;
+pub use services::{Host, HostServices, LogLevel, with_services};
 
 /// The shared command model (`maqet-command`), which the derives' expansions name.
 pub use maqet_command as command;

@@ -138,7 +138,6 @@ impl Format {
             Format::Nomad => "nomad",
         }
     }
-
 }
 
 /// Export choices besides the format.
@@ -181,10 +180,7 @@ fn export(request: &ExportRequest, host: &Host) -> Result<Value, ExportError> {
     let to = format.as_str();
     let options = ExportOptions {
         libvirt: LibvirtOptions {
-            serial_log: request
-                .serial_log
-                .as_ref()
-                .map(|p| p.display().to_string()),
+            serial_log: request.serial_log.as_ref().map(|p| p.display().to_string()),
             net_backend: request.net_backend.into(),
             volumes: Vec::new(),
             libvirt_version: match &request.libvirt_version {

@@ -22,9 +22,7 @@
 //! assert_eq!(answer.unwrap(), json!({"greeting": "HELLO VM"}));
 //! ```
 
-use maqet_plugin_api::{
-    Choice, CommandFailure, CommandSpec, Host, Plugin, Request, export_plugin,
-};
+use maqet_plugin_api::{Choice, CommandFailure, CommandSpec, Host, Plugin, Request, export_plugin};
 use serde_json::{Value, json};
 
 /// The plugin: one command, `hello`.

@@ -25,9 +25,9 @@ use maqet_plugin_api::{
 use serde_json::Value;
 
 pub use deploy::{DeployRequest, parse_size};
-pub use undeploy::UndeployRequest;
 pub use error::DeployError;
 pub use metadata::deployed_volumes;
+pub use undeploy::UndeployRequest;
 
 /// The plugin: `deploy` and `undeploy`.
 pub struct Libvirt;

@@ -16,7 +16,10 @@ const XML_INACTIVE: u32 = 2;
 
 /// Remove a deployed VM and its volumes from a libvirt host
 #[derive(Debug, Clone, Request)]
-#[request(name = "undeploy", example = "maqet undeploy web --connect qemu:///system")]
+#[request(
+    name = "undeploy",
+    example = "maqet undeploy web --connect qemu:///system"
+)]
 pub struct UndeployRequest {
     /// The deployed VM
     #[param(positional)]

@@ -172,7 +172,11 @@ fn typed_dict(out: &mut String, class: &TypedDictClass) {
             let _ = writeln!(out, "class _{}Keys({bases}):", class.name);
             write_keys(out, &required);
             let _ = writeln!(out);
-            let _ = writeln!(out, "class {}(_{}Keys, total=False):", class.name, class.name);
+            let _ = writeln!(
+                out,
+                "class {}(_{}Keys, total=False):",
+                class.name, class.name
+            );
             doc(out);
             write_keys(out, &optional);
         }

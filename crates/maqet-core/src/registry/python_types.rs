@@ -172,7 +172,10 @@ mod tests {
         );
         let forward = maqet_config::forwards::PortForward::python_type(&mut types);
         let again = Vec::<maqet_config::forwards::PortForward>::python_type(&mut types);
-        assert_eq!((forward.as_str(), again.as_str()), ("PortForward", "List[PortForward]"));
+        assert_eq!(
+            (forward.as_str(), again.as_str()),
+            ("PortForward", "List[PortForward]")
+        );
         assert_eq!(types.classes().len(), 1);
         assert!(maqet_state::VmStatus::python_type(&mut types).starts_with("Literal[\"created\""));
     }

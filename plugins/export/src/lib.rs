@@ -210,7 +210,7 @@ fn export(request: &ExportRequest, host: &Host) -> Result<Value, ExportError> {
     match &request.output {
         None => Ok(Value::String(rendered.text)),
         Some(path) => {
-            std::fs::write(&path, rendered.text).map_err(|source| ExportError::WriteOutput {
+            std::fs::write(path, rendered.text).map_err(|source| ExportError::WriteOutput {
                 path: path.clone(),
                 source,
             })?;

@@ -4,7 +4,8 @@
 //! method; the attribute additionally registers the command's metadata and a JSON invoker in the
 //! `maqet_core::registry` through `inventory`. From that registry the CLI builds its command tree,
 //! `docs/cli-reference.md` is generated, plugins call commands by name, and `maqet.conf` supplies
-//! option defaults.
+//! option defaults. `#[derive(PythonDict)]` on a command's result struct makes it a `TypedDict`
+//! in the Python stub (`python_dict.rs`); `#[derive(OneOf)]` is an exactly-one-of parameter.
 //!
 //! ```ignore
 //! #[api_requests]

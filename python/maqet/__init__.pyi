@@ -2,7 +2,7 @@
 # Regenerate: MAQET_UPDATE_DOCS=1 cargo test -p maqet-cli --test python_face
 import os
 from types import TracebackType
-from typing import Any, Dict, List, Literal, Mapping, Optional, Sequence, Type, Union
+from typing import Any, Dict, List, Literal, Mapping, Optional, Sequence, Type, TypedDict, Union
 
 from maqet.exceptions import (
     ConfigError as ConfigError,
@@ -24,6 +24,113 @@ _Path = Union[str, "os.PathLike[str]"]
 JsonArg = Union[None, bool, int, float, str, "os.PathLike[str]", Sequence["JsonArg"], Mapping[str, "JsonArg"]]
 # A command's JSON result, as Python values.
 JsonResult = Union[None, bool, int, float, str, List["JsonResult"], Dict[str, "JsonResult"]]
+
+class _DriveSummaryKeys(TypedDict):
+    name: str
+    type: str
+    size: str
+    interface: str
+
+class DriveSummary(_DriveSummaryKeys, total=False):
+    # One drive in a configuration summary.
+    file: str
+
+class PortForward(TypedDict):
+    # A forwarded host port.
+    host: int
+    guest: int
+    proto: str
+    host_addr: str
+
+class _ConfigurationSummaryKeys(TypedDict):
+    binary: str
+    display: str
+    storage_count: int
+    storage_devices: List[DriveSummary]
+    guest_agent: bool
+    ports: List[PortForward]
+
+class ConfigurationSummary(_ConfigurationSummaryKeys, total=False):
+    # The main facts of a VM config.
+    memory: str
+    cpu: int
+
+class _VmInfoKeys(TypedDict):
+    vm_id: str
+    name: str
+    config_path: Optional[str]
+    config_paths: List[str]
+    config_data: Any
+    run_config: Any
+    configuration: ConfigurationSummary
+    data_dir: str
+    qemu_argv: List[str]
+
+class VmInfo(_VmInfoKeys, total=False):
+    # `info`: a VM's configuration and command line.
+    firmware: Dict[str, Any]
+
+class SocketState(TypedDict):
+    # A socket path and whether it exists.
+    path: str
+    exists: bool
+
+class SshSummary(TypedDict):
+    # Where `maqet ssh` connects.
+    host: str
+    port: int
+    user: str
+
+class _VmStatusReportKeys(TypedDict):
+    vm_id: str
+    name: str
+    status: Literal["created", "running", "paused", "stopped", "saved", "crashed", "failed"]
+    is_running: bool
+    is_empty: bool
+    pid: Optional[int]
+    created_at: str
+    updated_at: str
+    config_path: Optional[str]
+    socket_path: Optional[str]
+    configuration: ConfigurationSummary
+
+class VmStatusReport(_VmStatusReportKeys, total=False):
+    # `status`: what a VM is doing now.
+    status_reason: str
+    runner_pid: int
+    qmp_socket: SocketState
+    ssh: SshSummary
+    tpm_pid: int
+
+class MemoryInfo(TypedDict):
+    # Memory figures.
+    rss: int
+    vms: int
+
+class ProcessFacts(TypedDict):
+    # Facts about the QEMU process.
+    cpu_percent: float
+    memory_info: MemoryInfo
+    create_time: float
+    num_threads: int
+    cmdline: List[str]
+    status: str
+
+class QmpFacts(TypedDict):
+    # QMP facts.
+    socket: SocketState
+    answers: bool
+    run_state: Optional[str]
+
+class Inspection(VmStatusReport, total=False):
+    # `inspect`: status plus live process and QMP facts.
+    process: ProcessFacts
+    qmp: QmpFacts
+
+class Screenshot(TypedDict):
+    # `qmp screendump`: the file written.
+    file: str
+    format: str
 
 class VMInstance:
     @property
@@ -84,8 +191,8 @@ class Maqet:
     def doctor(self, fix: bool = False) -> JsonResult: ...
     def events(self, vm: str, follow: bool = False, until: Optional[str] = None, timeout: Optional[Union[float, str]] = None) -> JsonResult: ...
     def exec(self, vm: str, command: Optional[Union[str, Sequence[str]]] = None, timeout: Union[float, str] = 60, env: Optional[Union[str, Sequence[str]]] = None, cwd: Optional[str] = None, input: Optional[str] = None) -> JsonResult: ...
-    def info(self, vm_id: str) -> Dict[str, Any]: ...
-    def inspect(self, vm_id: str) -> Dict[str, Any]: ...
+    def info(self, vm_id: str) -> VmInfo: ...
+    def inspect(self, vm_id: str) -> Inspection: ...
     def ls(self, status: Optional[Literal["created", "running", "paused", "stopped", "saved", "crashed", "failed"]] = None) -> str: ...
     def qmp(self, vm_id: str, command: str, **kwargs: JsonArg) -> Dict[str, Any]: ...
     def rm(self, vm_id: Optional[Union[str, Sequence[str]]] = None, force: bool = False, all: bool = False, clean_storage: bool = False) -> bool: ...
@@ -93,7 +200,7 @@ class Maqet:
     def ssh(self, vm: str, command: Optional[Union[str, Sequence[str]]] = None) -> JsonResult: ...
     def ssh_config(self, vm: Optional[str] = None) -> JsonResult: ...
     def start(self, vm_id: str) -> VMInstance: ...
-    def status(self, vm_id: str, detailed: bool = False) -> Dict[str, Any]: ...
+    def status(self, vm_id: str, detailed: bool = False) -> VmStatusReport: ...
     def stop(self, vm_id: str, force: bool = False, timeout: Union[float, str] = 30, save: bool = False) -> VMInstance: ...
     def storage_info(self, vm: str) -> JsonResult: ...
     def wait(self, vm: str, serial: Optional[str] = None, state: Optional[Literal["created", "running", "paused", "stopped", "saved", "crashed", "failed"]] = None, event: Optional[str] = None, agent: bool = False, tcp: Optional[int] = None, ssh: bool = False, screen_text: Optional[str] = None, screen_match: Optional[_Path] = None, screen_still: Optional[float] = None, screen_change: bool = False, timeout: Union[float, str] = 60, region: Optional[str] = None, threshold: Optional[float] = None, record: Optional[_Path] = None) -> JsonResult: ...
@@ -114,7 +221,7 @@ class Maqet:
     def qmp_stop(self, vm_id: str) -> Dict[str, Any]: ...
     def qmp_cont(self, vm_id: str) -> Dict[str, Any]: ...
     def qmp_run(self, vm: str, command: str, args: Optional[str] = None, allow_dangerous: bool = False, **arguments: JsonArg) -> JsonResult: ...
-    def screendump(self, vm_id: str, filename: _Path) -> Dict[str, Any]: ...
+    def screendump(self, vm_id: str, filename: _Path) -> Screenshot: ...
     def qmp_type(self, vm_id: str, text: str, hold_time: int = 100) -> List[Dict[str, Any]]: ...
     def type_text(self, vm_id: str, text: str, hold_time: int = 100, *, delay: int = 0, record: Optional[_Path] = None) -> List[Dict[str, Any]]: ...
     def screen_find(self, vm: str, needle: _Path, threshold: Optional[float] = None, region: Optional[str] = None) -> JsonResult: ...

@@ -3,12 +3,13 @@
 //! `cargo metadata` lists what each workspace package depends on. A maqet crate may depend
 //! only on crates below it in the order
 //! `cli > py > core > {macros, runner, plugins} > export-render > config >
-//! {qmp, storage, state, seed, plugin-api} > error-chain`;
+//! {qmp, storage, state, seed, plugin-api} > {error-chain, command, command-derive}`;
 //! `maqet-state`, `maqet-qmp`, `maqet-storage`, `maqet-seed` and `maqet-screen` depend on no
 //! maqet crate,
 //! `maqet-config` only on the storage and seed leaves, and `maqet-plugin-api` only on the
-//! error-chain leaf. Plugins sit above the plugin API and may use nothing of the host but it (and
-//! the plain libraries `export-render`, `maqet-config` and `maqet-seed`).
+//! error-chain and command-model leaves. Plugins sit above the plugin API and may use nothing
+//! of the host but it (and the plain libraries `export-render`, `maqet-config` and
+//! `maqet-seed`).
 //!
 //! crates/README.md lists every package with its maqet dependencies; that table must be
 //! exactly what `cargo metadata` says (no package or edge missing, none invented), and
@@ -96,7 +97,7 @@ fn layer(package: &str) -> Option<u8> {
         // A leaf with no dependencies: the one error-chain formatter every layer may use.
         // Leaves with no maqet dependencies: the one error-chain formatter and the one command
         // model (parameter kinds) every layer may use.
-        "maqet-error-chain" | "maqet-command" => 0,
+        "maqet-error-chain" | "maqet-command" | "maqet-command-derive" => 0,
         _ => return None,
     })
 }
@@ -141,11 +142,12 @@ fn state_qmp_storage_and_the_plugin_api_depend_on_no_maqet_crate() {
         ("maqet-config", &["maqet-storage", "maqet-seed"][..]),
         (
             "maqet-plugin-api",
-            &["maqet-command", "maqet-error-chain"][..],
+            &["maqet-command", "maqet-command-derive", "maqet-error-chain"][..],
         ),
         ("maqet-screen", &[][..]),
         ("maqet-error-chain", &[][..]),
         ("maqet-command", &[][..]),
+        ("maqet-command-derive", &[][..]),
     ] {
         let deps = graph
             .get(package)

@@ -5,7 +5,7 @@ use clap::ValueEnum;
 use clap_complete::Shell;
 use maqet_core::registry::ParamKind;
 
-use crate::commands::{CliCommand, CommandDef, Origin, ParamDef};
+use crate::commands::{CliCommand, CommandDef, Origin, ParamSpec};
 
 /// Groups only the CLI's own commands use.
 pub const GROUPS: &[(&str, &str)] = &[("plugin", "List and inspect plugins")];
@@ -24,7 +24,7 @@ fn def(
     name: &str,
     about: &str,
     examples: &[&str],
-    params: Vec<ParamDef>,
+    params: Vec<ParamSpec>,
     command: CliCommand,
 ) -> CommandDef {
     CommandDef {
@@ -43,16 +43,14 @@ fn def(
 
 /// The CLI's own commands.
 pub fn cli_commands() -> Vec<CommandDef> {
-    let shell = ParamDef {
-        required: true,
-        positional: true,
-        possible_values: shell_names(),
-        ..ParamDef::new("shell", ParamKind::String, "The shell to complete for")
+    let shell = ParamSpec {
+        choices: shell_names(),
+        ..ParamSpec::positional("shell", ParamKind::String, "The shell to complete for")
     };
-    let topic = ParamDef {
+    let topic = ParamSpec {
         positional: true,
         value_name: Some("COMMAND".to_string()),
-        ..ParamDef::new("command", ParamKind::List, "The command to describe")
+        ..ParamSpec::flag("command", ParamKind::List, "The command to describe")
     };
     let mut plugin_list = def(
         Some("plugin"),

@@ -1,6 +1,6 @@
 //! One view of every command the CLI offers: built-in (`#[api_method]`) and plugin commands.
 
-use maqet_core::registry::{self, ApiMethod, ParamKind};
+use maqet_core::registry::{self, ApiMethod};
 use maqet_core::settings::Settings;
 
 /// Where a command runs.
@@ -27,57 +27,9 @@ pub enum CliCommand {
     Help,
 }
 
-/// A parameter, as the CLI shows it.
-#[derive(Debug, Clone)]
-pub struct ParamDef {
-    /// JSON name (snake_case).
-    pub name: String,
-    /// Long flag (kebab-case).
-    pub long: String,
-    /// Short flag.
-    pub short: Option<char>,
-    /// Value kind.
-    pub kind: ParamKind,
-    /// Must be given.
-    pub required: bool,
-    /// Positional.
-    pub positional: bool,
-    /// Help text.
-    pub help: String,
-    /// Default value (after `maqet.conf`).
-    pub default: Option<String>,
-    /// Placeholder.
-    pub value_name: Option<String>,
-    /// Closed set of values.
-    pub possible_values: Vec<String>,
-    /// Question to answer on a terminal before running with this flag set.
-    pub confirm: Option<String>,
-    /// Setting this flag answers the questions with yes.
-    pub answers_yes: bool,
-    /// The group of mutually exclusive flags it belongs to (at most one is given).
-    pub one_of: Option<String>,
-}
-
-impl ParamDef {
-    /// A parameter with only the essentials; the rest is off.
-    pub fn new(name: &str, kind: ParamKind, help: &str) -> ParamDef {
-        ParamDef {
-            name: name.to_string(),
-            long: name.replace('_', "-"),
-            short: None,
-            kind,
-            required: false,
-            positional: false,
-            help: help.to_string(),
-            default: None,
-            value_name: None,
-            possible_values: Vec::new(),
-            confirm: None,
-            answers_yes: false,
-            one_of: None,
-        }
-    }
-}
+/// A parameter, as the CLI shows it: the one description built-in, CLI and plugin commands
+/// share (`maqet_command::ParamSpec`).
+pub use maqet_command::ParamSpec;
 
 /// A command, as the CLI shows it.
 #[derive(Debug, Clone)]
@@ -99,7 +51,7 @@ pub struct CommandDef {
     /// Hidden from help.
     pub hidden: bool,
     /// Parameters.
-    pub params: Vec<ParamDef>,
+    pub params: Vec<ParamSpec>,
     /// Where it runs.
     pub origin: Origin,
 }
@@ -170,35 +122,24 @@ pub fn builtin_commands(settings: &Settings, only: Option<&str>) -> Vec<CommandD
         .filter(|m| only.is_none_or(|top| m.group.unwrap_or(m.name) == top))
         .map(|m| {
             let path = m.path();
+            let spec = m.spec();
             CommandDef {
-                group: m.group.map(str::to_string),
-                name: m.name.to_string(),
-                category: m.category.to_string(),
-                about: m.about.to_string(),
+                group: spec.group,
+                name: spec.name,
+                category: spec.category,
+                about: spec.about,
                 long_about: m.long_about.to_string(),
-                examples: m.examples.iter().map(|s| s.to_string()).collect(),
-                aliases: m.aliases.iter().map(|s| s.to_string()).collect(),
-                hidden: m.hidden,
-                params: m
+                examples: spec.examples,
+                aliases: spec.aliases,
+                hidden: spec.hidden,
+                params: spec
                     .params
-                    .iter()
-                    .map(|p| ParamDef {
-                        name: p.name.to_string(),
-                        long: p.long.to_string(),
-                        short: p.short,
-                        kind: p.kind,
-                        required: p.required,
-                        positional: p.positional,
-                        help: p.help.to_string(),
-                        default: settings
-                            .command_default(&path, p.long)
-                            .map(str::to_string)
-                            .or_else(|| p.default.map(str::to_string)),
-                        value_name: p.value_name.map(str::to_string),
-                        possible_values: p.possible_values.iter().map(|s| s.to_string()).collect(),
-                        confirm: p.confirm.map(str::to_string),
-                        answers_yes: p.answers_yes,
-                        one_of: p.one_of.map(str::to_string),
+                    .into_iter()
+                    .map(|mut p| {
+                        if let Some(conf) = settings.command_default(&path, &p.long()) {
+                            p.default = Some(conf.to_string());
+                        }
+                        p
                     })
                     .collect(),
                 origin: Origin::Builtin(m),

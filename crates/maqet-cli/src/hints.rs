@@ -86,23 +86,23 @@ fn value_for_another_option(
         .find(|d| d.group.is_none() || second == Some(d.name.as_str()))?;
     let right = typed.params.iter().find(|p| {
         !p.positional
-            && p.possible_values.iter().any(|v| v == value)
-            && !wrong.starts_with(&format!("--{} ", p.long))
+            && p.choices.iter().any(|v| v == value)
+            && !wrong.starts_with(&format!("--{} ", p.long()))
     })?;
     let wrong = wrong.split_whitespace().next().unwrap_or(wrong);
     Some(format!(
         "`{value}` is not a value of `{wrong}`; did you mean `--{} {value}`?",
-        right.long
+        right.long()
     ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::commands::{Origin, ParamDef};
+    use crate::commands::{Origin, ParamSpec};
     use maqet_core::registry::ParamKind;
 
-    fn def(group: Option<&str>, name: &str, params: Vec<ParamDef>) -> CommandDef {
+    fn def(group: Option<&str>, name: &str, params: Vec<ParamSpec>) -> CommandDef {
         CommandDef {
             group: group.map(str::to_owned),
             name: name.into(),
@@ -148,8 +148,8 @@ mod tests {
 
     #[test]
     fn a_value_of_another_option_names_that_option() {
-        let mut to = ParamDef::new("to", ParamKind::String, "Target format");
-        to.possible_values = vec!["libvirt".into(), "nomad".into()];
+        let to = ParamSpec::flag("to", ParamKind::String, "Target format")
+            .choices(&["libvirt", "nomad"]);
         let commands = vec![def(None, "export", vec![to])];
         let mut cli = clap::Command::new("maqet")
             .arg(

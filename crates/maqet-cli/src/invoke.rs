@@ -77,7 +77,7 @@ pub fn arguments(def: &CommandDef, matches: &ArgMatches) -> Result<Value, MaqetE
             .iter()
             .filter(|p| !p.positional && p.kind != ParamKind::KeyValues)
         {
-            let Some(v) = pairs.remove(&param.long) else {
+            let Some(v) = pairs.remove(&param.long()) else {
                 continue;
             };
             if param.kind == ParamKind::Bool {

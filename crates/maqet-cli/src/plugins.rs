@@ -11,7 +11,7 @@ use maqet_plugin_api::host::{
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::commands::{CommandDef, Origin, ParamDef};
+use crate::commands::{CommandDef, Origin};
 
 /// The plugins found for this run.
 #[derive(Default)]
@@ -111,25 +111,7 @@ impl PluginSet {
                     examples: spec.examples.clone(),
                     aliases: spec.aliases.clone(),
                     hidden: spec.hidden,
-                    params: spec
-                        .params
-                        .iter()
-                        .map(|p| ParamDef {
-                            name: p.name.clone(),
-                            long: p.name.replace('_', "-"),
-                            short: p.short,
-                            kind: p.kind,
-                            required: p.required,
-                            positional: p.positional,
-                            help: p.help.clone(),
-                            default: p.default.clone(),
-                            value_name: p.value_name.clone(),
-                            possible_values: p.choices.clone(),
-                            confirm: None,
-                            answers_yes: false,
-                            one_of: None,
-                        })
-                        .collect(),
+                    params: spec.params.clone(),
                     origin: Origin::Plugin(index),
                 });
             }

@@ -42,10 +42,10 @@ pub fn cli_reference_markdown() -> String {
                             .clone()
                             .unwrap_or_else(|| p.name.to_uppercase())
                     ),
-                    (ParamKind::Bool, false) => format!("`--{}`", p.long),
+                    (ParamKind::Bool, false) => format!("`--{}`", p.long()),
                     (_, false) => format!(
                         "`--{} {}`",
-                        p.long,
+                        p.long(),
                         p.value_name
                             .clone()
                             .unwrap_or_else(|| p.name.to_uppercase())
@@ -61,8 +61,8 @@ pub fn cli_reference_markdown() -> String {
                 if let Some(d) = &p.default {
                     help.push_str(&format!(" (default: `{d}`)"));
                 }
-                if !p.possible_values.is_empty() {
-                    help.push_str(&format!(" (one of: {})", p.possible_values.join(", ")));
+                if !p.choices.is_empty() {
+                    help.push_str(&format!(" (one of: {})", p.choices.join(", ")));
                 }
                 if let Some(question) = &p.confirm {
                     help.push_str(&format!(" (asks \"{question}\" on a terminal)"));
@@ -126,10 +126,10 @@ fn usage(def: &CommandDef) -> String {
             (ParamKind::List, true, false) => format!("[{vn}]..."),
             (_, true, true) => format!("<{vn}>"),
             (_, true, false) => format!("[{vn}]"),
-            (ParamKind::Bool, false, _) => format!("[--{}]", p.long),
-            (ParamKind::List, false, _) => format!("[--{} {vn}]...", p.long),
-            (_, false, true) => format!("--{} {vn}", p.long),
-            (_, false, false) => format!("[--{} {vn}]", p.long),
+            (ParamKind::Bool, false, _) => format!("[--{}]", p.long()),
+            (ParamKind::List, false, _) => format!("[--{} {vn}]...", p.long()),
+            (_, false, true) => format!("--{} {vn}", p.long()),
+            (_, false, false) => format!("[--{} {vn}]", p.long()),
         });
     }
     words.join(" ")

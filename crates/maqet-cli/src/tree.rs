@@ -3,7 +3,7 @@
 use clap::builder::{PossibleValuesParser, Styles};
 use clap::{Arg, ArgAction, ArgGroup, Command};
 
-use crate::commands::{CliCommand, CommandDef, Origin, ParamDef};
+use crate::commands::{CliCommand, CommandDef, Origin, ParamSpec};
 use crate::globals::{GLOBAL_OPTIONS, GlobalKind};
 use maqet_core::registry::{ParamKind, config_flag_keys};
 
@@ -109,7 +109,7 @@ fn command_for(def: &CommandDef) -> Command {
     if !after.is_empty() {
         cmd = cmd.after_help(after.trim_end().to_string());
     }
-    let taken: Vec<String> = def.params.iter().map(|p| p.long.clone()).collect();
+    let taken: Vec<String> = def.params.iter().map(ParamSpec::long).collect();
     for param in &def.params {
         match param.kind {
             ParamKind::ConfigKeys => {
@@ -163,7 +163,7 @@ fn command_for(def: &CommandDef) -> Command {
     cmd
 }
 
-fn arg_for(param: &ParamDef) -> Arg {
+fn arg_for(param: &ParamSpec) -> Arg {
     let mut arg = Arg::new(param.name.clone()).help(param.help.clone());
     if let Some(v) = &param.value_name {
         arg = arg.value_name(v.clone());
@@ -171,7 +171,7 @@ fn arg_for(param: &ParamDef) -> Arg {
         arg = arg.value_name(param.name.to_uppercase());
     }
     if !param.positional {
-        arg = arg.long(param.long.clone());
+        arg = arg.long(param.long());
         if let Some(c) = param.short {
             arg = arg.short(c);
         }
@@ -184,8 +184,8 @@ fn arg_for(param: &ParamDef) -> Arg {
         (ParamKind::List, false) => arg.action(ArgAction::Append),
         _ => arg.action(ArgAction::Set),
     };
-    if !param.possible_values.is_empty() {
-        arg = arg.value_parser(PossibleValuesParser::new(param.possible_values.clone()));
+    if !param.choices.is_empty() {
+        arg = arg.value_parser(PossibleValuesParser::new(param.choices.clone()));
     }
     if let Some(d) = &param.default
         && param.kind != ParamKind::Bool

@@ -94,3 +94,53 @@ fn stub_types_every_parameter_without_any() {
         "the stub falls back to __getattr__"
     );
 }
+
+#[test]
+fn object_results_are_typed_dicts_of_their_rust_types() {
+    let stub = python_face::stub(&methods());
+    let maqet_class = &stub[stub.find("class Maqet:").expect("the Maqet class")..];
+    let def = |name: &str| {
+        maqet_class
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("def {name}(")))
+            .unwrap_or_else(|| panic!("no method {name}"))
+            .to_string()
+    };
+    assert!(
+        def("status").ends_with("-> VmStatusReport: ..."),
+        "{}",
+        def("status")
+    );
+    assert!(def("info").ends_with("-> VmInfo: ..."), "{}", def("info"));
+    assert!(
+        def("inspect").ends_with("-> Inspection: ..."),
+        "{}",
+        def("inspect")
+    );
+    // Required keys in one class, keys that may be absent (skip_serializing_if) in a
+    // total=False subclass, typed without Optional; a flattened field is a base class.
+    let after = |head: &str| {
+        let start = stub
+            .find(head)
+            .unwrap_or_else(|| panic!("no `{head}` in the stub"));
+        stub[start..]
+            .split("\n\n")
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let required = after("class _VmStatusReportKeys(TypedDict):");
+    assert!(required.contains("    vm_id: str\n"), "{required}");
+    assert!(required.contains("    pid: Optional[int]\n"), "{required}");
+    let optional = after("class VmStatusReport(_VmStatusReportKeys, total=False):");
+    assert!(optional.contains("    ssh: SshSummary"), "{optional}");
+    assert!(optional.contains("    runner_pid: int"), "{optional}");
+    assert!(stub.contains("class Inspection(VmStatusReport, total=False):"));
+    assert!(
+        stub.contains("    type: str\n"),
+        "DriveSummary's renamed key"
+    );
+    // Each class once, before the methods that return it.
+    assert_eq!(stub.matches("class VmInfo(").count(), 1);
+    assert!(stub.find("class VmInfo(") < stub.find("class Maqet:"));
+}

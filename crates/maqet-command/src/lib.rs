@@ -1,6 +1,13 @@
-//! The words of maqet's command model, defined once for every side that describes commands:
-//! the core registry (`#[api_method]`), the CLI's command tree, and plugins, whose command
-//! descriptions cross a dynamic-library boundary.
+//! maqet's command model, defined once for every side that describes commands: the core
+//! registry (`#[api_method]`), the CLI's command tree, and plugins, whose command descriptions
+//! cross a dynamic-library boundary.
+//!
+//! - [`ParamKind`]: what kind of value a parameter takes.
+//! - [`CommandSpec`] / [`ParamSpec`]: a command and its parameters as the CLI shows them; their
+//!   FFI-safe forms are [`ffi::CommandSpecFfi`] / [`ffi::ParamSpecFfi`].
+//! - [`FromArg`], [`Args`], [`Request`], [`Choice`]: typed arguments, read from a call's JSON
+//!   with the same refusals ([`ArgError`]) for built-in and plugin commands.
+//! - [`duration`]: the one reader of durations (`30`, `1.5`, `2m`).
 //!
 //! [`ParamKind`] says what kind of value a parameter takes; it is `repr(u8)` and derives
 //! `StableAbi`, so the same enum is part of the plugin interface (a change to it is a change of
@@ -14,8 +21,21 @@
 //! assert_eq!(ParamKind::Bool.takes_value(), false);
 //! ```
 
+mod args;
+pub mod duration;
+pub mod ffi;
+mod spec;
+
 use abi_stable::StableAbi;
 use serde::{Deserialize, Serialize};
+
+pub use args::{ArgError, Args, Choice, FromArg, Request, choice_from_json, duration_from_json};
+pub use duration::DurationError;
+pub use spec::{CommandSpec, ParamSpec};
+
+/// The JSON library arguments arrive in, for the code `#[derive(Request)]` writes.
+#[doc(hidden)]
+pub use serde_json;
 
 /// What kind of value a command parameter takes on the command line and in JSON.
 #[repr(u8)]

@@ -4,7 +4,7 @@ use std::error::Error as StdError;
 
 use crate::config::ConfigError;
 pub use crate::error_kind::ErrorKind;
-use crate::error_kind::{caused_by_permission, runner_kind, state_kind, storage_kind};
+use crate::error_kind::caused_by_permission;
 pub use crate::error_parts::{NeedsStopped, PluginFailure};
 pub use crate::saved_state_error::SavedStateError;
 pub use crate::snapshot_error::SnapshotError;
@@ -231,6 +231,100 @@ pub enum MaqetError {
         /// The values it may have.
         choices: Vec<String>,
     },
+    /// `call` of a command name no command has (exit 3).
+    #[error("there is no maqet command `{command}`; `maqet --help` lists them")]
+    UnknownCommand {
+        /// The name asked for.
+        command: String,
+    },
+    /// A flag that needs a yes on a terminal (`rm --all`), without a terminal to ask on and
+    /// without the flag that answers yes beforehand (exit 3; nothing was done).
+    #[error(
+        "`{command}` asks \"{}\" and there is no terminal to answer on; pass {yes_flag} to go ahead (nothing was done)",
+        questions.join(" ")
+    )]
+    NeedsConfirmation {
+        /// The command (`rm`).
+        command: String,
+        /// The questions it asks.
+        questions: Vec<String>,
+        /// How to answer yes beforehand (`--force`, `force=True`).
+        yes_flag: String,
+    },
+    /// The user answered no to a confirmation question (exit 2; nothing was done).
+    #[error("cancelled; `maqet {command}` did nothing")]
+    Declined {
+        /// The command (`rm`).
+        command: String,
+    },
+    /// `$MAQET_CONFIG` names a file that does not exist (exit 3).
+    #[error(
+        "MAQET_CONFIG names {}, which does not exist; fix or unset the variable",
+        path.display()
+    )]
+    SettingsMissing {
+        /// The file named.
+        path: std::path::PathBuf,
+    },
+    /// `maqet.conf` could be changed by another user (exit 4).
+    #[error(
+        "refusing {}: {reason}; another user could change maqet's settings through it",
+        path.display()
+    )]
+    UntrustedSettings {
+        /// The settings file.
+        path: std::path::PathBuf,
+        /// Which file or directory is not safe and why.
+        reason: crate::trust::Untrusted,
+    },
+    /// `attach` of an image file that does not exist (exit 3).
+    #[error(
+        "{} is not an existing file; give the path of the image to attach",
+        path.display()
+    )]
+    ImageMissing {
+        /// The path given.
+        path: std::path::PathBuf,
+    },
+    /// `ssh` before the first boot printed the VM's SSH host keys (exit 1; wait, then retry).
+    #[error(
+        "the SSH host keys of VM `{vm}` are not known yet: cloud-init prints them on the console during the first boot; wait for it with `maqet wait {vm} --ssh`"
+    )]
+    HostKeysUnknown {
+        /// The VM's name.
+        vm: String,
+    },
+    /// A helper program maqet ran in the guest (`test`, `find`) printed more than the guest
+    /// agent passes on (exit 1).
+    #[error(
+        "the output of `{program}` in the guest of VM `{vm}` was cut at the agent's 16 MiB limit, so maqet cannot rely on it"
+    )]
+    GuestOutputCut {
+        /// The VM's name.
+        vm: String,
+        /// The program.
+        program: String,
+    },
+    /// A helper program maqet ran in the guest did not finish in time (exit 2).
+    #[error(
+        "`{program}` (pid {pid}) did not finish in the guest of VM `{vm}` within {} s",
+        after.as_secs()
+    )]
+    GuestHelperTimedOut {
+        /// The VM's name.
+        vm: String,
+        /// The program.
+        program: String,
+        /// Its process id in the guest.
+        pid: i64,
+        /// The time limit.
+        after: std::time::Duration,
+    },
+    /// A command argument that could not be read: missing, of the wrong type, not taken by
+    /// the command, or a duration no clock can wait for (exit 3). Plugins refuse theirs with
+    /// the same `maqet_command::ArgError`.
+    #[error(transparent)]
+    Argument(#[from] maqet_command::ArgError),
     /// A plugin command failed; the plugin's error (with its own cause) is the source.
     #[error(transparent)]
     Plugin(PluginFailure),
@@ -306,6 +400,12 @@ pub enum MaqetError {
     },
 }
 
+impl From<maqet_command::DurationError> for MaqetError {
+    fn from(err: maqet_command::DurationError) -> MaqetError {
+        MaqetError::Argument(err.into())
+    }
+}
+
 impl MaqetError {
     /// Bad input from the caller.
     pub fn invalid(message: impl Into<String>) -> MaqetError {
@@ -361,54 +461,6 @@ impl MaqetError {
         match self.own_kind() {
             ErrorKind::Failure if caused_by_permission(self) => ErrorKind::PermissionDenied,
             kind => kind,
-        }
-    }
-
-    fn own_kind(&self) -> ErrorKind {
-        match self {
-            MaqetError::Config(e) => crate::error_parts::config_error_kind(e),
-            MaqetError::State(e) => state_kind(e),
-            MaqetError::Storage(e) => storage_kind(e),
-            MaqetError::Runner(e) => runner_kind(e),
-            MaqetError::Qmp(e) => match e.as_ref() {
-                maqet_qmp::QmpError::Timeout { .. }
-                | maqet_qmp::QmpError::HandshakeTimeout { .. } => ErrorKind::Timeout,
-                maqet_qmp::QmpError::Untypeable(_) => ErrorKind::InvalidInput,
-                _ => ErrorKind::Failure,
-            },
-            MaqetError::Snapshot(e) => e.kind(),
-            MaqetError::SavedState(e) => e.kind(),
-            MaqetError::Firmware(e) => e.kind(),
-            MaqetError::VmNotFound(_) => ErrorKind::NotFound,
-            MaqetError::AlreadyRunning { .. }
-            | MaqetError::OrphanRunning { .. }
-            | MaqetError::NameTaken { .. }
-            | MaqetError::NameIsAnId { .. }
-            | MaqetError::PortForwarded { .. }
-            | MaqetError::DestinationExists { .. } => ErrorKind::AlreadyExists,
-            MaqetError::NotRunning { .. }
-            | MaqetError::PortTaken { .. }
-            | MaqetError::PortLost { .. }
-            | MaqetError::InvalidChoice { .. }
-            | MaqetError::SocketPathTooLong { .. }
-            | MaqetError::IsRunning { .. } => ErrorKind::InvalidInput,
-            MaqetError::UntrustedBinary { .. } => ErrorKind::PermissionDenied,
-            MaqetError::Locked { .. }
-            | MaqetError::WaitTimedOut { .. }
-            | MaqetError::GuestCommandTimedOut { .. } => ErrorKind::Timeout,
-            MaqetError::Plugin(e) => e.kind,
-            MaqetError::Io { source, .. } => match source.kind() {
-                std::io::ErrorKind::NotFound => ErrorKind::NotFound,
-                std::io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
-                _ => ErrorKind::Failure,
-            },
-            MaqetError::InvalidInput { .. } => ErrorKind::InvalidInput,
-            MaqetError::NotFound { .. } => ErrorKind::NotFound,
-            MaqetError::AlreadyExists { .. } => ErrorKind::AlreadyExists,
-            MaqetError::Timeout { .. } => ErrorKind::Timeout,
-            MaqetError::Cancelled { .. } => ErrorKind::Cancelled,
-            MaqetError::PermissionDenied { .. } => ErrorKind::PermissionDenied,
-            MaqetError::Failed { .. } => ErrorKind::Failure,
         }
     }
 

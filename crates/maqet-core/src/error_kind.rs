@@ -3,6 +3,8 @@
 
 use std::error::Error as StdError;
 
+use crate::MaqetError;
+
 /// Broad class of a failure; the CLI turns it into an exit code (see `docs/exit-codes.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -95,5 +97,68 @@ pub(crate) fn runner_kind(err: &maqet_runner::RunnerError) -> ErrorKind {
         K::Timeout => ErrorKind::Timeout,
         K::PermissionDenied => ErrorKind::PermissionDenied,
         _ => ErrorKind::Failure,
+    }
+}
+
+impl MaqetError {
+    /// The class a variant has of its own (before [`crate::MaqetError::kind`] looks at the
+    /// causes): each variant names its kind here, once.
+    pub(crate) fn own_kind(&self) -> ErrorKind {
+        match self {
+            MaqetError::Config(e) => crate::error_parts::config_error_kind(e),
+            MaqetError::State(e) => state_kind(e),
+            MaqetError::Storage(e) => storage_kind(e),
+            MaqetError::Runner(e) => runner_kind(e),
+            MaqetError::Qmp(e) => match e.as_ref() {
+                maqet_qmp::QmpError::Timeout { .. }
+                | maqet_qmp::QmpError::HandshakeTimeout { .. } => ErrorKind::Timeout,
+                maqet_qmp::QmpError::Untypeable(_) => ErrorKind::InvalidInput,
+                _ => ErrorKind::Failure,
+            },
+            MaqetError::Snapshot(e) => e.kind(),
+            MaqetError::SavedState(e) => e.kind(),
+            MaqetError::Firmware(e) => e.kind(),
+            MaqetError::VmNotFound(_)
+            | MaqetError::UnknownCommand { .. }
+            | MaqetError::SettingsMissing { .. }
+            | MaqetError::ImageMissing { .. } => ErrorKind::NotFound,
+            MaqetError::Declined { .. } => ErrorKind::Cancelled,
+            MaqetError::UntrustedSettings { .. } => ErrorKind::PermissionDenied,
+            MaqetError::HostKeysUnknown { .. } | MaqetError::GuestOutputCut { .. } => {
+                ErrorKind::Failure
+            }
+            MaqetError::GuestHelperTimedOut { .. } => ErrorKind::Timeout,
+            MaqetError::AlreadyRunning { .. }
+            | MaqetError::OrphanRunning { .. }
+            | MaqetError::NameTaken { .. }
+            | MaqetError::NameIsAnId { .. }
+            | MaqetError::PortForwarded { .. }
+            | MaqetError::DestinationExists { .. } => ErrorKind::AlreadyExists,
+            MaqetError::NotRunning { .. }
+            | MaqetError::PortTaken { .. }
+            | MaqetError::PortLost { .. }
+            | MaqetError::InvalidChoice { .. }
+            | MaqetError::Argument(_)
+            | MaqetError::NeedsConfirmation { .. }
+            | MaqetError::SocketPathTooLong { .. }
+            | MaqetError::IsRunning { .. } => ErrorKind::InvalidInput,
+            MaqetError::UntrustedBinary { .. } => ErrorKind::PermissionDenied,
+            MaqetError::Locked { .. }
+            | MaqetError::WaitTimedOut { .. }
+            | MaqetError::GuestCommandTimedOut { .. } => ErrorKind::Timeout,
+            MaqetError::Plugin(e) => e.kind,
+            MaqetError::Io { source, .. } => match source.kind() {
+                std::io::ErrorKind::NotFound => ErrorKind::NotFound,
+                std::io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
+                _ => ErrorKind::Failure,
+            },
+            MaqetError::InvalidInput { .. } => ErrorKind::InvalidInput,
+            MaqetError::NotFound { .. } => ErrorKind::NotFound,
+            MaqetError::AlreadyExists { .. } => ErrorKind::AlreadyExists,
+            MaqetError::Timeout { .. } => ErrorKind::Timeout,
+            MaqetError::Cancelled { .. } => ErrorKind::Cancelled,
+            MaqetError::PermissionDenied { .. } => ErrorKind::PermissionDenied,
+            MaqetError::Failed { .. } => ErrorKind::Failure,
+        }
     }
 }

@@ -280,11 +280,8 @@ impl Maqet {
         command: &str,
         args: serde_json::Value,
     ) -> Result<serde_json::Value, MaqetError> {
-        let method = registry::find(command).ok_or_else(|| {
-            MaqetError::new(
-                ErrorKind::NotFound,
-                format!("there is no maqet command `{command}`; `maqet --help` lists them"),
-            )
+        let method = registry::find(command).ok_or_else(|| MaqetError::UnknownCommand {
+            command: command.to_string(),
         })?;
         let mut args = Args::new(command, args)?;
         (method.invoke)(self, &mut args).map(Output::into_value)

@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::registry::CommandOutput;
 
 /// One drive in a configuration summary.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, maqet_macros::PythonDict)]
 pub struct DriveSummary {
     /// Drive name.
     pub name: String,
@@ -27,7 +27,7 @@ pub struct DriveSummary {
 }
 
 /// The main facts of a VM config.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, maqet_macros::PythonDict)]
 pub struct ConfigurationSummary {
     /// QEMU binary.
     pub binary: String,
@@ -87,7 +87,7 @@ impl ConfigurationSummary {
 }
 
 /// A socket path and whether it exists.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, maqet_macros::PythonDict)]
 pub struct SocketState {
     /// Path of the socket.
     pub path: PathBuf,
@@ -96,7 +96,7 @@ pub struct SocketState {
 }
 
 /// `status`: what a VM is doing now.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, maqet_macros::PythonDict)]
 pub struct VmStatusReport {
     /// VM id (UUID).
     pub vm_id: String,
@@ -138,7 +138,7 @@ pub struct VmStatusReport {
 }
 
 /// Where `maqet ssh` connects.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, maqet_macros::PythonDict)]
 pub struct SshSummary {
     /// Host address.
     pub host: String,
@@ -256,7 +256,7 @@ impl CommandOutput for AppliedConfig {
 }
 
 /// `info`: a VM's configuration and command line.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, maqet_macros::PythonDict)]
 pub struct VmInfo {
     /// VM id.
     pub vm_id: String,

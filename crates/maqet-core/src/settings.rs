@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use crate::MaqetError;
 use crate::config::yaml;
 use crate::dirs::Dirs;
-use crate::{ErrorKind, MaqetError};
 
 /// Settings read from `maqet.conf`.
 #[derive(Debug, Clone, Default)]
@@ -37,13 +37,7 @@ impl Settings {
         if let Some(explicit) = std::env::var_os("MAQET_CONFIG").filter(|v| !v.is_empty()) {
             let path = PathBuf::from(explicit);
             if path.symlink_metadata().is_err() {
-                return Err(MaqetError::new(
-                    ErrorKind::NotFound,
-                    format!(
-                        "MAQET_CONFIG names {}, which does not exist; fix or unset the variable",
-                        path.display()
-                    ),
-                ));
+                return Err(MaqetError::SettingsMissing { path });
             }
             return Settings::read(&path);
         }
@@ -64,14 +58,9 @@ impl Settings {
     /// Reads one `maqet.conf` file (YAML). It must be owned by you or root and writable by
     /// nobody else (see [`crate::trust`]): it names the directories and defaults maqet uses.
     pub fn read(path: &Path) -> Result<Settings, MaqetError> {
-        crate::trust::check_trusted(path).map_err(|reason| {
-            MaqetError::new(
-                ErrorKind::PermissionDenied,
-                format!(
-                    "refusing {}: {reason}; another user could change maqet's settings through it",
-                    path.display()
-                ),
-            )
+        crate::trust::check_trusted(path).map_err(|reason| MaqetError::UntrustedSettings {
+            path: path.to_path_buf(),
+            reason,
         })?;
         let doc = yaml::read_file(path)?;
         let base = crate::config::absolute(path)

@@ -4,7 +4,8 @@
 //! method; the attribute additionally registers the command's metadata and a JSON invoker in the
 //! `maqet_core::registry` through `inventory`. From that registry the CLI builds its command tree,
 //! `docs/cli-reference.md` is generated, plugins call commands by name, and `maqet.conf` supplies
-//! option defaults.
+//! option defaults. `#[derive(PythonDict)]` on a command's result struct makes it a `TypedDict`
+//! in the Python stub (`python_dict.rs`); `#[derive(OneOf)]` is an exactly-one-of parameter.
 //!
 //! ```ignore
 //! #[api_requests]
@@ -75,6 +76,7 @@
 
 mod builder;
 mod one_of;
+mod python_dict;
 mod python_face;
 
 use proc_macro::TokenStream;
@@ -96,6 +98,16 @@ pub fn api_requests(_attr: TokenStream, item: TokenStream) -> TokenStream {
         Ok(tokens) => tokens.into(),
         Err(err) => err.to_compile_error().into(),
     }
+}
+
+/// A command's result struct as a Python `TypedDict` (`maqet_core::registry::PythonType`),
+/// read from its fields and their `#[serde(..)]` attributes; see `python_dict.rs`.
+#[proc_macro_derive(PythonDict, attributes(serde))]
+pub fn derive_python_dict(item: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(item as syn::DeriveInput);
+    python_dict::expand(&input)
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
 }
 
 /// A parameter that is exactly one of several flags, declared as an enum. See `one_of.rs`.
@@ -259,7 +271,12 @@ fn expand(metas: Punctuated<Meta, Token![,]>, mut method: ImplItemFn) -> syn::Re
             FnArg::Receiver(_) => None,
         })
         .collect();
-    let python = python_face::tokens(&attrs, &param_names, method.sig.ident.span())?;
+    let python = python_face::tokens(
+        &attrs,
+        &param_names,
+        &method.sig.output,
+        method.sig.ident.span(),
+    )?;
     let entry = if attrs.no_builder {
         TokenStream2::new()
     } else {

@@ -9,6 +9,7 @@ use crate::MethodAttrs;
 pub(crate) fn tokens(
     attrs: &MethodAttrs,
     param_names: &[String],
+    output: &syn::ReturnType,
     span: Span,
 ) -> syn::Result<TokenStream2> {
     let name = match &attrs.python_name {
@@ -70,14 +71,45 @@ pub(crate) fn tokens(
         Some(full) => quote!(::core::option::Option::Some(#full)),
         None => quote!(::core::option::Option::None),
     };
+    // An object result is typed from the Rust type the method returns (`Result<T, _>`).
+    let result = match (returns, ok_type(output)) {
+        ("object" | "status_report", Some(ty)) => quote! {
+            ::core::option::Option::Some(
+                <#ty as ::maqet_core::registry::PythonType>::python_type
+            )
+        },
+        _ => quote!(::core::option::Option::None),
+    };
     Ok(quote! {
         ::maqet_core::registry::PythonFace {
             name: #name,
             params: #params,
             returns: ::maqet_core::registry::PythonReturn::#variant,
             full_name: #full_name,
+            result: #result,
         }
     })
+}
+
+/// `T` of a method returning `Result<T, E>`.
+fn ok_type(output: &syn::ReturnType) -> Option<&syn::Type> {
+    let syn::ReturnType::Type(_, ty) = output else {
+        return None;
+    };
+    let syn::Type::Path(path) = ty.as_ref() else {
+        return None;
+    };
+    let last = path.path.segments.last()?;
+    if last.ident != "Result" {
+        return None;
+    }
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    match args.args.first()? {
+        syn::GenericArgument::Type(ty) => Some(ty),
+        _ => None,
+    }
 }
 
 /// The snake_case names of `maqet_core::registry::PythonReturn`'s variants.

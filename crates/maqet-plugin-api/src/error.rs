@@ -41,10 +41,21 @@ pub enum PluginError {
     },
 }
 
-/// An error message reported by a plugin.
+/// An error message reported by a plugin, with the plugin's causes as its source chain (so
+/// maqet prints each on its own `caused by:` line, as it does for its own errors).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
-pub struct PluginMessage(pub String);
+pub struct PluginMessage(pub String, #[source] pub Option<Box<PluginMessage>>);
+
+impl PluginMessage {
+    /// `message` caused by `causes` (outermost first).
+    pub fn chain(message: String, causes: Vec<String>) -> PluginMessage {
+        let source = causes.into_iter().rev().fold(None, |inner, cause| {
+            Some(Box::new(PluginMessage(cause, inner)))
+        });
+        PluginMessage(message, source)
+    }
+}
 
 /// Formats an error and its causes as `error: cause: cause`, for a plugin's `Err(String)`
 /// (maqet's one formatter, re-exported so a plugin needs no other maqet crate).
@@ -73,8 +84,11 @@ pub enum ErrorKind {
 pub struct CommandFailure {
     /// What kind of failure it is.
     pub kind: ErrorKind,
-    /// What the plugin says, with its causes.
+    /// What the plugin says.
     pub message: String,
+    /// The causes of `message`, outermost first; they cross the library boundary as a list,
+    /// so maqet prints them as it prints the causes of its own errors.
+    pub causes: Vec<String>,
 }
 
 impl CommandFailure {
@@ -83,6 +97,7 @@ impl CommandFailure {
         CommandFailure {
             kind,
             message: message.into(),
+            causes: Vec::new(),
         }
     }
 }
@@ -101,14 +116,28 @@ impl From<&str> for CommandFailure {
 
 impl std::fmt::Display for CommandFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
+        f.write_str(&self.message)?;
+        for cause in &self.causes {
+            write!(f, ": {cause}")?;
+        }
+        Ok(())
     }
 }
 
-/// `error` and its causes (as [`error_chain`] writes them) as a failure of `kind`: maqet then
-/// exits with that kind's code instead of 1.
+/// `error` and its causes as a failure of `kind`: maqet then exits with that kind's code
+/// instead of 1, and prints the causes on their own lines.
 pub fn error_with_kind(kind: ErrorKind, error: &dyn std::error::Error) -> CommandFailure {
-    CommandFailure::new(kind, error_chain(error))
+    let mut causes = Vec::new();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        causes.push(cause.to_string());
+        source = cause.source();
+    }
+    CommandFailure {
+        kind,
+        message: error.to_string(),
+        causes,
+    }
 }
 
 #[cfg(test)]
@@ -117,11 +146,22 @@ mod tests {
 
     #[test]
     fn a_failure_keeps_its_kind_and_text_becomes_a_plain_failure() {
-        let error = PluginMessage("no such pool".into());
+        let error = PluginMessage::chain("no such pool".into(), vec!["libvirt said so".into()]);
+        let failure = error_with_kind(ErrorKind::InvalidInput, &error);
         assert_eq!(
-            error_with_kind(ErrorKind::InvalidInput, &error),
-            CommandFailure::new(ErrorKind::InvalidInput, "no such pool")
+            (
+                failure.kind,
+                failure.message.as_str(),
+                failure.causes.as_slice()
+            ),
+            (
+                ErrorKind::InvalidInput,
+                "no such pool",
+                &["libvirt said so".to_owned()][..]
+            )
         );
+        assert_eq!(failure.to_string(), "no such pool: libvirt said so");
+        assert_eq!(error_chain(&error), "no such pool: libvirt said so");
         assert_eq!(
             CommandFailure::from("plain"),
             CommandFailure::new(ErrorKind::Failure, "plain")

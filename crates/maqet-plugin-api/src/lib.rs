@@ -9,28 +9,39 @@
 //!
 //! The host side (used by `maqet-cli`) lives in [`host`]: [`host::discover`] loads plugins,
 //! [`host::check_clashes`] rejects duplicate command names, [`host::LoadedPlugin::invoke`] runs a
-//! command. No `abi_stable` type appears in this crate's public API.
+//! command. No `abi_stable` type appears in this crate's own API (the command model it
+//! re-exports as [`command`] has the FFI forms of the command description in `command::ffi`).
 //!
 //! # Example: a plugin
 //!
+//! A command is declared once, as a struct: `#[derive(Request)]` gives its [`CommandSpec`]
+//! (`spec()`) and reads a call's JSON arguments into it (`from_args`), refusing a bad value
+//! with the words a built-in command uses ([`ArgError`], exit 3 through `?`).
+//!
 //! ```
-//! use maqet_plugin_api::{
-//!     CommandFailure, CommandSpec, Host, ParamKind, ParamSpec, Plugin, export_plugin,
-//! };
+//! use maqet_plugin_api::{CommandFailure, CommandSpec, Host, Plugin, Request, export_plugin};
 //! use serde_json::{Value, json};
 //!
 //! struct Hello;
+//!
+//! /// Say hello
+//! #[derive(Request)]
+//! #[request(name = "hello")]
+//! struct HelloRequest {
+//!     /// Who to greet
+//!     #[param(positional)]
+//!     name: String,
+//! }
 //!
 //! impl Plugin for Hello {
 //!     fn name(&self) -> &str { "hello" }
 //!     fn version(&self) -> &str { env!("CARGO_PKG_VERSION") }
 //!     fn commands(&self) -> Vec<CommandSpec> {
-//!         vec![CommandSpec::new("hello", "Say hello")
-//!             .param(ParamSpec::positional("name", ParamKind::String, "Who to greet"))]
+//!         vec![HelloRequest::spec()]
 //!     }
 //!     fn invoke(&self, _command: &str, args: Value, _host: &Host) -> Result<Value, CommandFailure> {
-//!         let name = args["name"].as_str().ok_or("`name` must be a string")?;
-//!         Ok(json!({ "greeting": format!("hello {name}") }))
+//!         let request = HelloRequest::from_args(args)?;
+//!         Ok(json!({ "greeting": format!("hello {}", request.name) }))
 //!     }
 //! }
 //!
@@ -44,14 +55,26 @@ mod future;
 pub mod host;
 mod plugin;
 mod services;
-mod spec;
 
 pub use error::{
     CommandFailure, ErrorKind, PluginError, PluginMessage, error_chain, error_with_kind,
 };
+pub use maqet_command::{ArgError, Choice, CommandSpec, FromArg, ParamKind, ParamSpec, Request};
+/// `#[derive(Request)]` on a struct: the command's description and its typed arguments;
+/// `#[derive(Choice)]` on an enum: a closed set of names a parameter takes.
+pub use maqet_command_derive::{Choice, Request};
 pub use plugin::Plugin;
 pub use services::{Host, HostServices, LogLevel, with_services};
-pub use spec::{CommandSpec, ParamKind, ParamSpec};
+
+/// The shared command model (`maqet-command`), which the derives' expansions name.
+pub use maqet_command as command;
+
+impl From<ArgError> for CommandFailure {
+    /// A bad argument is bad input (exit 3), worded as a built-in command words it.
+    fn from(err: ArgError) -> Self {
+        error_with_kind(ErrorKind::InvalidInput, &err)
+    }
+}
 
 /// The version of the plugin interface this build of maqet speaks.
 ///

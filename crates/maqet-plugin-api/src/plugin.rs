@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::error::CommandFailure;
 use crate::ffi::{CommandSpecFfi, FailureFfi, HostHandle, PluginModule, PluginModuleRef};
 use crate::services::{Host, panic_text};
-use crate::spec::CommandSpec;
+use maqet_command::CommandSpec;
 
 /// A maqet plugin: a named set of commands. Export one per crate with [`crate::export_plugin!`].
 pub trait Plugin: Send + Sync + 'static {

@@ -27,8 +27,8 @@ pub use maqet_seed::iso as seed;
 use std::path::{Path, PathBuf};
 
 use maqet_plugin_api::{
-    CommandFailure, CommandSpec, ErrorKind, Host, LogLevel, ParamKind, ParamSpec, Plugin,
-    error_with_kind, export_plugin,
+    CommandFailure, CommandSpec, ErrorKind, Host, LogLevel, Plugin, Request, error_with_kind,
+    export_plugin,
 };
 use serde_json::{Value, json};
 
@@ -52,43 +52,39 @@ impl Plugin for CloudInit {
     }
 
     fn commands(&self) -> Vec<CommandSpec> {
-        vec![
-            CommandSpec::new("cloud-init", "Attach a cloud-init NoCloud seed ISO to a VM")
-                .category("Storage")
-                .param(ParamSpec::positional(
-                    "vm",
-                    ParamKind::String,
-                    "The VM to configure",
-                ))
-                .param(
-                    ParamSpec::flag("user_data", ParamKind::Path, "The user-data file").required(),
-                )
-                .param(ParamSpec::flag(
-                    "meta_data",
-                    ParamKind::Path,
-                    "The meta-data file (default: instance-id and local-hostname = VM name)",
-                ))
-                .param(ParamSpec::flag(
-                    "network_config",
-                    ParamKind::Path,
-                    "A network-config file (netplan v2 or v1)",
-                ))
-                .example("maqet cloud-init web --user-data user-data.yaml")
-                .example("maqet cloud-init web --user-data u.yaml --network-config net.yaml"),
-        ]
+        vec![CloudInitRequest::spec()]
     }
 
     fn invoke(&self, _command: &str, args: Value, host: &Host) -> Result<Value, CommandFailure> {
-        attach_seed(&args, host).map_err(|e| error_with_kind(ErrorKind::Failure, &e))
+        let request = CloudInitRequest::from_args(args)?;
+        attach_seed(&request, host).map_err(|e| error_with_kind(ErrorKind::Failure, &e))
     }
 }
 
 export_plugin!(CloudInit);
 
-fn attach_seed(args: &Value, host: &Host) -> Result<Value, CloudInitError> {
-    let vm = string_arg(args, "vm")?.ok_or(CloudInitError::BadArgument { name: "vm" })?;
-    let user_data =
-        string_arg(args, "user_data")?.ok_or(CloudInitError::BadArgument { name: "user_data" })?;
+/// Attach a cloud-init NoCloud seed ISO to a VM
+#[derive(Debug, Request)]
+#[request(
+    name = "cloud-init",
+    category = "Storage",
+    example = "maqet cloud-init web --user-data user-data.yaml",
+    example = "maqet cloud-init web --user-data u.yaml --network-config net.yaml"
+)]
+pub struct CloudInitRequest {
+    /// The VM to configure
+    #[param(positional)]
+    pub vm: String,
+    /// The user-data file
+    pub user_data: PathBuf,
+    /// The meta-data file (default: instance-id and local-hostname = VM name)
+    pub meta_data: Option<PathBuf>,
+    /// A network-config file (netplan v2 or v1)
+    pub network_config: Option<PathBuf>,
+}
+
+fn attach_seed(request: &CloudInitRequest, host: &Host) -> Result<Value, CloudInitError> {
+    let vm = request.vm.as_str();
     // The VM first: nothing is read or written for a VM that does not exist or is running.
     let info = host.vm_info(vm).map_err(|message| CloudInitError::Host {
         command: "info",
@@ -110,15 +106,17 @@ fn attach_seed(args: &Value, host: &Host) -> Result<Value, CloudInitError> {
         .ok_or_else(|| CloudInitError::NoDataDir { vm: vm.to_owned() })?;
     let machine = info["config_data"]["machine"].as_str();
 
-    let meta_data = match string_arg(args, "meta_data")? {
+    let meta_data = match &request.meta_data {
         Some(path) => read_input("meta-data", path)?,
         None => default_meta_data(vm),
     };
-    let network_config = string_arg(args, "network_config")?
+    let network_config = request
+        .network_config
+        .as_deref()
         .map(|path| read_input("network-config", path))
         .transpose()?;
     let files = SeedFiles {
-        user_data: read_input("user-data", user_data)?,
+        user_data: read_input("user-data", &request.user_data)?,
         meta_data,
         network_config,
     };
@@ -151,18 +149,10 @@ pub fn apply_args(vm: &str, iso: &str, machine: Option<&str>) -> Value {
     })
 }
 
-fn string_arg<'a>(args: &'a Value, name: &'static str) -> Result<Option<&'a str>, CloudInitError> {
-    match args.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(CloudInitError::BadArgument { name }),
-    }
-}
-
-fn read_input(what: &'static str, path: &str) -> Result<Vec<u8>, CloudInitError> {
-    input::read_input_file(Path::new(path)).map_err(|source| CloudInitError::ReadInput {
+fn read_input(what: &'static str, path: &Path) -> Result<Vec<u8>, CloudInitError> {
+    input::read_input_file(path).map_err(|source| CloudInitError::ReadInput {
         what,
-        path: PathBuf::from(path),
+        path: path.to_owned(),
         source,
     })
 }

@@ -25,7 +25,7 @@
 use std::path::{Path, PathBuf};
 
 use maqet_plugin_api::{
-    CommandFailure, CommandSpec, ErrorKind, Host, LogLevel, ParamKind, ParamSpec, Plugin,
+    Choice, CommandFailure, CommandSpec, ErrorKind, Host, LogLevel, Plugin, Request,
     error_with_kind, export_plugin,
 };
 use serde_json::{Value, json};
@@ -48,65 +48,12 @@ impl Plugin for Export {
     }
 
     fn commands(&self) -> Vec<CommandSpec> {
-        vec![
-            CommandSpec::new("export", "Render a VM as a libvirt domain or a Nomad job")
-                .param(ParamSpec::positional(
-                    "vm",
-                    ParamKind::String,
-                    "The VM to export",
-                ))
-                .param(
-                    ParamSpec::flag("to", ParamKind::String, "Target format")
-                        .choices(&Format::NAMES)
-                        .required(),
-                )
-                .param(ParamSpec::flag(
-                    "output",
-                    ParamKind::Path,
-                    "Write to this file instead of printing (libvirt: a UEFI VM's variables go \
-                     beside it as STEM_VARS.fd)",
-                ))
-                .param(ParamSpec::flag(
-                    "serial_log",
-                    ParamKind::Path,
-                    "libvirt: where libvirt logs the serial console \
-                     (default /var/log/libvirt/qemu/NAME-serial.log)",
-                ))
-                .param(
-                    ParamSpec::flag(
-                        "net_backend",
-                        ParamKind::String,
-                        "libvirt: backend of NICs with forwarded ports (auto: passt for \
-                         --libvirt-version 9.2 or newer, else slirp with hostfwd through \
-                         <qemu:commandline>)",
-                    )
-                    .choices(&NetBackend::NAMES)
-                    .default_value(NetBackend::Auto.as_str()),
-                )
-                .param(ParamSpec::flag(
-                    "libvirt_version",
-                    ParamKind::String,
-                    "libvirt: the target's libvirt version, like 9.0 (default: unknown, so the \
-                     form every version accepts)",
-                ))
-                .param(ParamSpec::flag(
-                    "name",
-                    ParamKind::String,
-                    "libvirt: domain name (default: the VM's name); another name gets its own \
-                     UUID",
-                ))
-                .param(ParamSpec::flag(
-                    "image_url",
-                    ParamKind::String,
-                    "nomad: where Nomad clients download the boot disk (default: its local path)",
-                ))
-                .example("maqet export web --to libvirt > web.xml")
-                .example("maqet export web --to nomad --output web.nomad.json"),
-        ]
+        vec![ExportRequest::spec()]
     }
 
     fn invoke(&self, _command: &str, args: Value, host: &Host) -> Result<Value, CommandFailure> {
-        export(&args, host).map_err(|e| {
+        let request = ExportRequest::from_args(args)?;
+        export(&request, host).map_err(|e| {
             let kind = match e {
                 ExportError::BadArgument { .. }
                 | ExportError::UnknownFormat { .. }
@@ -121,8 +68,57 @@ impl Plugin for Export {
 
 export_plugin!(Export);
 
+/// Render a VM as a libvirt domain or a Nomad job
+#[derive(Debug, Request)]
+#[request(
+    name = "export",
+    example = "maqet export web --to libvirt > web.xml",
+    example = "maqet export web --to nomad --output web.nomad.json"
+)]
+pub struct ExportRequest {
+    /// The VM to export
+    #[param(positional)]
+    pub vm: String,
+    /// Target format
+    pub to: Format,
+    /// Write to this file instead of printing (libvirt: a UEFI VM's variables go beside it as STEM_VARS.fd)
+    pub output: Option<PathBuf>,
+    /// libvirt: where libvirt logs the serial console (default /var/log/libvirt/qemu/NAME-serial.log)
+    pub serial_log: Option<PathBuf>,
+    /// libvirt: backend of NICs with forwarded ports (auto: passt for --libvirt-version 9.2 or newer, else slirp with hostfwd through <qemu:commandline>)
+    #[param(default = "auto")]
+    pub net_backend: BackendName,
+    /// libvirt: the target's libvirt version, like 9.0 (default: unknown, so the form every version accepts)
+    pub libvirt_version: Option<String>,
+    /// libvirt: domain name (default: the VM's name); another name gets its own UUID
+    pub name: Option<String>,
+    /// nomad: where Nomad clients download the boot disk (default: its local path)
+    pub image_url: Option<String>,
+}
+
+/// The names `--net-backend` accepts: [`NetBackend`]'s, as a parameter type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Choice)]
+pub enum BackendName {
+    /// Passt for libvirt 9.2 or newer, else slirp.
+    Auto,
+    /// slirp with `hostfwd` through `<qemu:commandline>`.
+    Slirp,
+    /// passt.
+    Passt,
+}
+
+impl From<BackendName> for NetBackend {
+    fn from(name: BackendName) -> Self {
+        match name {
+            BackendName::Auto => NetBackend::Auto,
+            BackendName::Slirp => NetBackend::Slirp,
+            BackendName::Passt => NetBackend::Passt,
+        }
+    }
+}
+
 /// The formats `--to` accepts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Choice)]
 pub enum Format {
     /// libvirt domain XML.
     Libvirt,
@@ -143,15 +139,6 @@ impl Format {
             Format::Libvirt => "libvirt",
             Format::Nomad => "nomad",
         }
-    }
-
-    fn parse(text: &str) -> Result<Self, ExportError> {
-        Format::ALL
-            .into_iter()
-            .find(|f| f.as_str() == text)
-            .ok_or_else(|| ExportError::UnknownFormat {
-                format: text.to_owned(),
-            })
     }
 }
 
@@ -189,47 +176,40 @@ pub fn render_with(
     }
 }
 
-fn export(args: &Value, host: &Host) -> Result<Value, ExportError> {
-    let vm = args["vm"]
-        .as_str()
-        .ok_or(ExportError::BadArgument { name: "vm" })?;
-    let to = args["to"]
-        .as_str()
-        .ok_or(ExportError::BadArgument { name: "to" })?;
-    let format = Format::parse(to)?;
-    let backend = args["net_backend"].as_str().unwrap_or("auto");
+fn export(request: &ExportRequest, host: &Host) -> Result<Value, ExportError> {
+    let vm = request.vm.as_str();
+    let format = request.to;
+    let to = format.as_str();
     let mut options = ExportOptions {
         libvirt: LibvirtOptions {
-            serial_log: args["serial_log"].as_str().map(str::to_owned),
-            net_backend: NetBackend::parse(backend).ok_or(ExportError::BadArgument {
-                name: "net_backend",
-            })?,
+            serial_log: request.serial_log.as_ref().map(|p| p.display().to_string()),
+            net_backend: request.net_backend.into(),
             volumes: Vec::new(),
-            libvirt_version: match args["libvirt_version"].as_str() {
+            libvirt_version: match &request.libvirt_version {
                 Some(text) => Some(parse_version(text).ok_or(ExportError::BadArgument {
                     name: "libvirt_version",
                 })?),
                 None => None,
             },
-            rename: args["name"].as_str().map(str::to_owned),
+            rename: request.name.clone(),
             nvram: None,
         },
         nomad: NomadOptions {
-            image_source: args["image_url"].as_str().map(str::to_owned),
+            image_source: request.image_url.clone(),
         },
     };
     let info = host.vm_info(vm).map_err(|message| ExportError::Info {
         vm: vm.to_owned(),
         source: HostMessage(message),
     })?;
-    let output = args.get("output").and_then(Value::as_str);
+    let output = request.output.as_deref();
     let mut nvram_copy = None;
     if format == Format::Libvirt {
         let view = VmView::from_info(&info)?;
         if let (true, Some(source)) = (view.uefi, &view.nvram_source) {
             match output {
                 Some(output) => {
-                    let raw = copy_nvram(vm, Path::new(source), Path::new(output))?;
+                    let raw = copy_nvram(vm, Path::new(source), output)?;
                     if host
                         .vm_status(vm)
                         .ok()
@@ -268,10 +248,9 @@ fn export(args: &Value, host: &Host) -> Result<Value, ExportError> {
     }
     match output {
         None => Ok(Value::String(rendered.text)),
-        Some(output) => {
-            let path = PathBuf::from(output);
-            std::fs::write(&path, rendered.text).map_err(|source| ExportError::WriteOutput {
-                path: path.clone(),
+        Some(path) => {
+            std::fs::write(path, rendered.text).map_err(|source| ExportError::WriteOutput {
+                path: path.to_path_buf(),
                 source,
             })?;
             Ok(json!({

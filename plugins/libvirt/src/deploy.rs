@@ -14,7 +14,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use maqet_export_render::libvirt::{LibvirtOptions, NetBackend, render_domain_with};
 use maqet_export_render::vm::VmView;
-use maqet_plugin_api::{Host, LogLevel};
+use maqet_plugin_api::{Host, LogLevel, Request};
 use serde_json::{Value, json};
 use virt::connect::Connect;
 use virt::domain::Domain;
@@ -29,42 +29,33 @@ use crate::upload::Uploads;
 /// `VIR_DOMAIN_XML_INACTIVE`: the persistent definition.
 const XML_INACTIVE: u32 = 2;
 
-/// What `deploy` was asked to do.
-#[derive(Debug, Clone)]
+/// Define a VM on a libvirt host, with its disks uploaded into a storage pool there
+#[derive(Debug, Clone, Request)]
+#[request(
+    name = "deploy",
+    example = "maqet deploy web --connect qemu:///system --start",
+    example = "maqet deploy web --connect qemu+ssh://root@host2/system --pool vms --start"
+)]
 pub struct DeployRequest {
-    /// The maqet VM.
+    /// The VM to deploy
+    #[param(positional)]
     pub vm: String,
-    /// The libvirt URI.
-    pub uri: String,
-    /// The domain name there.
-    pub name: Option<String>,
-    /// The storage pool (`None`: `default`, created when missing).
-    pub pool: Option<String>,
-    /// Start it after defining it.
+    /// libvirt URI: qemu:///system, qemu+ssh://user@host/system, ...
+    pub connect: String,
+    /// Start the domain once defined
     pub start: bool,
-    /// Stop it first when it runs, and start it again.
+    /// Storage pool for the uploaded disks (default: `default`, created as virt-install does when the host has none)
+    pub pool: Option<String>,
+    /// Domain name on the libvirt host (default: the VM's name)
+    pub name: Option<String>,
+    /// When the domain runs: stop it (virsh destroy), update it, start it again
     pub restart: bool,
-}
-
-impl DeployRequest {
-    /// Reads the command's JSON arguments.
-    pub fn from_args(args: &Value) -> Result<Self, DeployError> {
-        let text = |name: &'static str| args[name].as_str().map(str::to_owned);
-        Ok(Self {
-            vm: text("vm").ok_or(DeployError::BadArgument { name: "vm" })?,
-            uri: text("connect").ok_or(DeployError::BadArgument { name: "connect" })?,
-            name: text("name"),
-            pool: text("pool"),
-            start: args["start"].as_bool().unwrap_or(false),
-            restart: args["restart"].as_bool().unwrap_or(false),
-        })
-    }
 }
 
 /// Runs `deploy`.
 pub fn deploy(request: &DeployRequest, host: &Host) -> Result<Value, DeployError> {
     let vm_name = &request.vm;
-    let uri = request.uri.as_str();
+    let uri = request.connect.as_str();
     let info = host.vm_info(vm_name).map_err(|message| DeployError::Info {
         vm: vm_name.clone(),
         source: maqet_export_render::HostMessage(message),

@@ -20,25 +20,17 @@ mod undeploy;
 mod upload;
 
 use maqet_plugin_api::{
-    CommandFailure, CommandSpec, Host, ParamKind, ParamSpec, Plugin, error_with_kind, export_plugin,
+    CommandFailure, CommandSpec, Host, Plugin, Request, error_with_kind, export_plugin,
 };
 use serde_json::Value;
 
 pub use deploy::{DeployRequest, parse_size};
 pub use error::DeployError;
 pub use metadata::deployed_volumes;
+pub use undeploy::UndeployRequest;
 
 /// The plugin: `deploy` and `undeploy`.
 pub struct Libvirt;
-
-fn connect_param() -> ParamSpec {
-    ParamSpec::flag(
-        "connect",
-        ParamKind::String,
-        "libvirt URI: qemu:///system, qemu+ssh://user@host/system, ...",
-    )
-    .required()
-}
 
 impl Plugin for Libvirt {
     fn name(&self) -> &str {
@@ -50,68 +42,13 @@ impl Plugin for Libvirt {
     }
 
     fn commands(&self) -> Vec<CommandSpec> {
-        vec![
-            CommandSpec::new(
-                "deploy",
-                "Define a VM on a libvirt host, with its disks uploaded into a storage pool there",
-            )
-            .param(ParamSpec::positional(
-                "vm",
-                ParamKind::String,
-                "The VM to deploy",
-            ))
-            .param(connect_param())
-            .param(ParamSpec::flag(
-                "start",
-                ParamKind::Bool,
-                "Start the domain once defined",
-            ))
-            .param(ParamSpec::flag(
-                "pool",
-                ParamKind::String,
-                "Storage pool for the uploaded disks (default: `default`, created as \
-                 virt-install does when the host has none)",
-            ))
-            .param(ParamSpec::flag(
-                "name",
-                ParamKind::String,
-                "Domain name on the libvirt host (default: the VM's name)",
-            ))
-            .param(ParamSpec::flag(
-                "restart",
-                ParamKind::Bool,
-                "When the domain runs: stop it (virsh destroy), update it, start it again",
-            ))
-            .example("maqet deploy web --connect qemu:///system --start")
-            .example("maqet deploy web --connect qemu+ssh://root@host2/system --pool vms --start"),
-            CommandSpec::new(
-                "undeploy",
-                "Remove a deployed VM and its volumes from a libvirt host",
-            )
-            .param(ParamSpec::positional(
-                "vm",
-                ParamKind::String,
-                "The deployed VM",
-            ))
-            .param(connect_param())
-            .param(ParamSpec::flag(
-                "name",
-                ParamKind::String,
-                "Domain name on the libvirt host (default: the VM's name)",
-            ))
-            .param(ParamSpec::flag(
-                "keep_storage",
-                ParamKind::Bool,
-                "Keep the uploaded volumes",
-            ))
-            .example("maqet undeploy web --connect qemu:///system"),
-        ]
+        vec![DeployRequest::spec(), UndeployRequest::spec()]
     }
 
     fn invoke(&self, command: &str, args: Value, host: &Host) -> Result<Value, CommandFailure> {
         let result = match command {
-            "deploy" => DeployRequest::from_args(&args).and_then(|r| deploy::deploy(&r, host)),
-            _ => undeploy::undeploy(&args, host),
+            "deploy" => deploy::deploy(&DeployRequest::from_args(args)?, host),
+            _ => undeploy::undeploy(&UndeployRequest::from_args(args)?, host),
         };
         result.map_err(|e| error_with_kind(e.kind(), &e))
     }

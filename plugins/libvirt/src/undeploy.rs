@@ -1,7 +1,7 @@
 //! `maqet undeploy VM --connect URI`: stop and remove the domain a deploy defined, and delete
 //! the volumes it uploaded (unless `--keep-storage`).
 
-use maqet_plugin_api::Host;
+use maqet_plugin_api::{Host, Request};
 use serde_json::{Value, json};
 
 use crate::connect::{self, failed, is_missing};
@@ -14,21 +14,35 @@ pub const UNDEFINE_FLAGS: u32 = 1 | 2 | 4;
 /// `VIR_DOMAIN_XML_INACTIVE`.
 const XML_INACTIVE: u32 = 2;
 
+/// Remove a deployed VM and its volumes from a libvirt host
+#[derive(Debug, Clone, Request)]
+#[request(
+    name = "undeploy",
+    example = "maqet undeploy web --connect qemu:///system"
+)]
+pub struct UndeployRequest {
+    /// The deployed VM
+    #[param(positional)]
+    pub vm: String,
+    /// libvirt URI: qemu:///system, qemu+ssh://user@host/system, ...
+    pub connect: String,
+    /// Domain name on the libvirt host (default: the VM's name)
+    pub name: Option<String>,
+    /// Keep the uploaded volumes
+    pub keep_storage: bool,
+}
+
 /// Runs `undeploy`.
-pub fn undeploy(args: &Value, host: &Host) -> Result<Value, DeployError> {
-    let vm = args["vm"]
-        .as_str()
-        .ok_or(DeployError::BadArgument { name: "vm" })?;
-    let uri = args["connect"]
-        .as_str()
-        .ok_or(DeployError::BadArgument { name: "connect" })?;
-    let keep_storage = args["keep_storage"].as_bool().unwrap_or(false);
+pub fn undeploy(request: &UndeployRequest, host: &Host) -> Result<Value, DeployError> {
+    let vm = request.vm.as_str();
+    let uri = request.connect.as_str();
+    let keep_storage = request.keep_storage;
     // The VM may be gone from maqet already: then its name is the domain's.
     let vm_id = host
         .vm_info(vm)
         .ok()
         .and_then(|info| info["vm_id"].as_str().map(str::to_owned));
-    let name = args["name"].as_str().unwrap_or(vm).to_owned();
+    let name = request.name.clone().unwrap_or_else(|| vm.to_owned());
 
     let conn = connect::open(uri)?;
     let by_name = match conn.lookup_domain_by_name(&name) {

@@ -285,9 +285,21 @@ fn default_of(spec: &ParamSpec) -> Option<String> {
     })
 }
 
-/// The Python return type of a method.
-pub fn return_type(method: &PyMethod) -> &'static str {
-    match method.method.python.returns {
+/// The Python return type of a method; an object result's `TypedDict`s are declared in `types`.
+pub fn return_type_in(method: &PyMethod, types: &mut registry::PythonTypes) -> String {
+    match (method.method.python.returns, method.method.python.result) {
+        (PythonReturn::Object | PythonReturn::StatusReport, Some(result)) => result(types),
+        (returns, _) => plain_return_type(returns).to_string(),
+    }
+}
+
+/// The Python return type of a method (its `TypedDict`'s name for an object result).
+pub fn return_type(method: &PyMethod) -> String {
+    return_type_in(method, &mut registry::PythonTypes::default())
+}
+
+fn plain_return_type(returns: PythonReturn) -> &'static str {
+    match returns {
         PythonReturn::Json => "JsonResult",
         PythonReturn::Object | PythonReturn::StatusReport => "Dict[str, Any]",
         PythonReturn::Objects => "List[Dict[str, Any]]",

@@ -3,15 +3,15 @@
 
 use std::fmt::Write;
 
-use maqet_core::registry::PythonReturn;
+use maqet_core::registry::{PythonReturn, PythonTypes, TypedDictClass};
 
 use super::{
-    PyMethod, Shape, bare_star_before, methods::GENERATED, return_type, types::annotation,
+    PyMethod, Shape, bare_star_before, methods::GENERATED, return_type_in, types::annotation,
 };
 
 const HEAD: &str = r#"import os
 from types import TracebackType
-from typing import Any, Dict, List, Literal, Mapping, Optional, Sequence, Type, Union
+from typing import Any, Dict, List, Literal, Mapping, Optional, Sequence, Type, TypedDict, Union
 
 from maqet.exceptions import (
     ConfigError as ConfigError,
@@ -33,7 +33,9 @@ _Path = Union[str, "os.PathLike[str]"]
 JsonArg = Union[None, bool, int, float, str, "os.PathLike[str]", Sequence["JsonArg"], Mapping[str, "JsonArg"]]
 # A command's JSON result, as Python values.
 JsonResult = Union[None, bool, int, float, str, List["JsonResult"], Dict[str, "JsonResult"]]
+"#;
 
+const CLASSES: &str = r#"
 class VMInstance:
     @property
     def id(self) -> str: ...
@@ -88,9 +90,18 @@ class Maqet:
 
 /// The stub's text.
 pub fn stub(methods: &[PyMethod]) -> String {
+    let mut types = PythonTypes::default();
+    let returns: Vec<String> = methods
+        .iter()
+        .map(|m| return_type_in(m, &mut types))
+        .collect();
     let mut out = String::from(GENERATED);
     out.push_str(HEAD);
-    for method in methods {
+    for class in types.classes() {
+        typed_dict(&mut out, class);
+    }
+    out.push_str(CLASSES);
+    for (method, returns) in methods.iter().zip(returns) {
         let mut params = vec!["self".to_string()];
         for (at, p) in method.params.iter().enumerate() {
             if bare_star_before(&method.params, at) {
@@ -113,11 +124,66 @@ pub fn stub(methods: &[PyMethod]) -> String {
         }
         let _ = writeln!(
             out,
-            "    def {}({}) -> {}: ...",
+            "    def {}({}) -> {returns}: ...",
             method.name,
             params.join(", "),
-            return_type(method)
         );
     }
     out
+}
+
+/// A command result's keys as a `TypedDict` (keys that may be absent in a `total=False`
+/// subclass, as Python 3.9 has no `NotRequired`).
+fn typed_dict(out: &mut String, class: &TypedDictClass) {
+    let (optional, required): (Vec<_>, Vec<_>) = class.keys.iter().partition(|k| k.optional);
+    let bases = if class.bases.is_empty() {
+        "TypedDict".to_string()
+    } else {
+        class.bases.join(", ")
+    };
+    let _ = writeln!(out);
+    let write_keys = |out: &mut String, keys: &[&maqet_core::registry::PythonKey]| {
+        for key in keys {
+            // An absent key is how `None` shows: the key's type is what is there.
+            let ty = match &key.ty {
+                t if key.optional && t.starts_with("Optional[") && t.ends_with(']') => {
+                    t["Optional[".len()..t.len() - 1].to_string()
+                }
+                t => t.clone(),
+            };
+            let _ = writeln!(out, "    {}: {ty}", key.name);
+        }
+        if keys.is_empty() {
+            let _ = writeln!(out, "    pass");
+        }
+    };
+    let doc = |out: &mut String| {
+        if !class.doc.is_empty() {
+            let _ = writeln!(out, "    # {}", class.doc);
+        }
+    };
+    match (required.is_empty(), optional.is_empty()) {
+        (_, true) => {
+            let _ = writeln!(out, "class {}({bases}):", class.name);
+            doc(out);
+            write_keys(out, &required);
+        }
+        (true, false) => {
+            let _ = writeln!(out, "class {}({bases}, total=False):", class.name);
+            doc(out);
+            write_keys(out, &optional);
+        }
+        (false, false) => {
+            let _ = writeln!(out, "class _{}Keys({bases}):", class.name);
+            write_keys(out, &required);
+            let _ = writeln!(out);
+            let _ = writeln!(
+                out,
+                "class {}(_{}Keys, total=False):",
+                class.name, class.name
+            );
+            doc(out);
+            write_keys(out, &optional);
+        }
+    }
 }

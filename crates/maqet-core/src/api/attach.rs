@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 use crate::config;
 use crate::registry::CommandOutput;
 use crate::results::VmStatusReport;
-use crate::{ErrorKind, Maqet, MaqetError};
+use crate::{Maqet, MaqetError};
 
 /// `storage attach`: the new VM and the drive added to it.
 #[derive(Debug, Clone, Serialize)]
@@ -60,13 +60,7 @@ impl Maqet {
         self.check_new_vm_name(&name)?;
         let path = config::absolute(&path);
         if !path.is_file() {
-            return Err(MaqetError::new(
-                ErrorKind::NotFound,
-                format!(
-                    "{} is not an existing file; give the path of the image to attach",
-                    path.display()
-                ),
-            ));
+            return Err(MaqetError::ImageMissing { path });
         }
         if self.db()?.find_vm(&name)?.is_some() {
             return Err(MaqetError::NameTaken { name });

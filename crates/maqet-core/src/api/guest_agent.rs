@@ -201,13 +201,10 @@ impl GuestAgent {
         match self.run_and_wait(arguments, Instant::now() + AGENT_CALL_LIMIT)? {
             Finished::Done(exit, status) => {
                 if status.out_truncated == Some(true) {
-                    return Err(MaqetError::new(
-                        ErrorKind::Failure,
-                        format!(
-                            "the output of `{path}` in the guest of VM `{}` was cut at the agent's 16 MiB limit, so maqet cannot rely on it",
-                            self.name
-                        ),
-                    ));
+                    return Err(MaqetError::GuestOutputCut {
+                        vm: self.name.clone(),
+                        program: path.to_string(),
+                    });
                 }
                 let out = status
                     .out_data
@@ -217,14 +214,12 @@ impl GuestAgent {
                 Ok((exit.shell_status(), out))
             }
             Finished::NotStarted(status, _) => Ok((status, Vec::new())),
-            Finished::TimedOut(pid) => Err(MaqetError::new(
-                ErrorKind::Timeout,
-                format!(
-                    "`{path}` (pid {pid}) did not finish in the guest of VM `{}` within {} s",
-                    self.name,
-                    AGENT_CALL_LIMIT.as_secs()
-                ),
-            )),
+            Finished::TimedOut(pid) => Err(MaqetError::GuestHelperTimedOut {
+                vm: self.name.clone(),
+                program: path.to_string(),
+                pid,
+                after: AGENT_CALL_LIMIT,
+            }),
         }
     }
 }

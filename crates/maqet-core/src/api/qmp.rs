@@ -49,7 +49,7 @@ fn send_key_arguments(keys: &[&str], hold_time: u32) -> Value {
 }
 
 /// `qmp screendump`: the file written.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, maqet_macros::PythonDict)]
 pub struct Screenshot {
     /// Absolute path of the image.
     pub file: PathBuf,

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::first_boot::{IdentityFiles, SshEndpoint, enabled};
 use crate::registry::CommandOutput;
-use crate::{ErrorKind, Maqet, MaqetError};
+use crate::{Maqet, MaqetError};
 
 /// `ssh`: the `ssh` command line for the VM (the CLI runs it in place of itself).
 #[derive(Debug, Clone, Serialize)]
@@ -142,13 +142,7 @@ impl Maqet {
         let record = self.reconcile(record, false);
         self.require_running(&record)?;
         if !self.learn_host_keys(&record, &files) {
-            return Err(MaqetError::new(
-                ErrorKind::Failure,
-                format!(
-                    "the SSH host keys of VM `{0}` are not known yet: cloud-init prints them on the console during the first boot; wait for it with `maqet wait {0} --ssh`",
-                    record.name
-                ),
-            ));
+            return Err(MaqetError::HostKeysUnknown { vm: record.name });
         }
         let mut argv = vec!["ssh".to_owned()];
         argv.extend(ssh_options(&endpoint, &files.known_hosts()));

@@ -9,7 +9,7 @@ use crate::results::{SocketState, VmStatusReport};
 use crate::{Maqet, MaqetError};
 
 /// `inspect`: status plus live process and QMP facts.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, maqet_macros::PythonDict)]
 pub struct Inspection {
     /// Everything `status` shows.
     #[serde(flatten)]
@@ -23,7 +23,7 @@ pub struct Inspection {
 }
 
 /// Facts about the QEMU process.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, maqet_macros::PythonDict)]
 pub struct ProcessFacts {
     /// CPU use in percent over a short sample.
     pub cpu_percent: f32,
@@ -40,7 +40,7 @@ pub struct ProcessFacts {
 }
 
 /// Memory figures.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, maqet_macros::PythonDict)]
 pub struct MemoryInfo {
     /// Resident set size.
     pub rss: u64,
@@ -49,7 +49,7 @@ pub struct MemoryInfo {
 }
 
 /// QMP facts.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, maqet_macros::PythonDict)]
 pub struct QmpFacts {
     /// The multiplexer socket.
     pub socket: SocketState,

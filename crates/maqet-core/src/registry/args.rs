@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use serde_json::{Map, Value};
 
+use maqet_command::{ArgError, FromArg};
+
 use super::ParamKind;
 use crate::MaqetError;
 
@@ -21,9 +23,11 @@ impl Args {
             Value::Object(map) => map,
             Value::Null => Map::new(),
             other => {
-                return Err(MaqetError::invalid(format!(
-                    "arguments for `{command}` must be a JSON object, got {other}"
-                )));
+                return Err(ArgError::NotAnObject {
+                    command: command.to_string(),
+                    got: other.to_string(),
+                }
+                .into());
             }
         };
         Ok(Args {
@@ -48,12 +52,11 @@ impl Args {
         if self.values.is_empty() {
             return Ok(());
         }
-        let names: Vec<&str> = self.values.keys().map(String::as_str).collect();
-        Err(MaqetError::invalid(format!(
-            "`{}` does not take the argument(s) {}",
-            self.command,
-            names.join(", ")
-        )))
+        Err(ArgError::Unexpected {
+            command: self.command.clone(),
+            names: self.values.keys().cloned().collect(),
+        }
+        .into())
     }
 }
 
@@ -71,27 +74,34 @@ pub trait ArgType: Sized {
     fn from_json(command: &str, name: &str, value: Value) -> Result<Self, MaqetError>;
     /// The value when the argument is absent and has no default.
     fn absent(command: &str, name: &str) -> Result<Self, MaqetError> {
-        Err(MaqetError::invalid(format!(
-            "`{command}` needs the argument `{name}`"
-        )))
+        Err(ArgError::Missing {
+            command: command.to_string(),
+            name: name.to_string(),
+        }
+        .into())
     }
 }
 
-pub(super) fn wrong_type(command: &str, name: &str, expected: &str, got: &Value) -> MaqetError {
-    MaqetError::invalid(format!(
-        "`{command}`: argument `{name}` must be {expected}, got {got}"
-    ))
+pub(super) fn wrong_type(
+    command: &str,
+    name: &str,
+    expected: &'static str,
+    got: &Value,
+) -> MaqetError {
+    ArgError::wrong_type(command, name, expected, got).into()
+}
+
+/// Reads a value the way plugins read theirs (`maqet_command::FromArg`), so both refuse a bad
+/// one with the same words.
+fn shared<T: FromArg>(command: &str, name: &str, value: Value) -> Result<T, MaqetError> {
+    Ok(T::from_json(command, name, value)?)
 }
 
 impl ArgType for String {
     const KIND: ParamKind = ParamKind::String;
     const REQUIRED: bool = true;
     fn from_json(command: &str, name: &str, value: Value) -> Result<Self, MaqetError> {
-        match value {
-            Value::String(s) => Ok(s),
-            Value::Number(n) => Ok(n.to_string()),
-            other => Err(wrong_type(command, name, "a string", &other)),
-        }
+        shared(command, name, value)
     }
 }
 
@@ -99,7 +109,7 @@ impl ArgType for PathBuf {
     const KIND: ParamKind = ParamKind::Path;
     const REQUIRED: bool = true;
     fn from_json(command: &str, name: &str, value: Value) -> Result<Self, MaqetError> {
-        String::from_json(command, name, value).map(PathBuf::from)
+        shared(command, name, value)
     }
 }
 
@@ -107,15 +117,7 @@ impl ArgType for bool {
     const KIND: ParamKind = ParamKind::Bool;
     const REQUIRED: bool = false;
     fn from_json(command: &str, name: &str, value: Value) -> Result<Self, MaqetError> {
-        match &value {
-            Value::Bool(b) => Ok(*b),
-            Value::String(s) => match s.as_str() {
-                "true" | "yes" | "on" | "1" => Ok(true),
-                "false" | "no" | "off" | "0" => Ok(false),
-                _ => Err(wrong_type(command, name, "true or false", &value)),
-            },
-            _ => Err(wrong_type(command, name, "true or false", &value)),
-        }
+        shared(command, name, value)
     }
     fn absent(_: &str, _: &str) -> Result<Self, MaqetError> {
         Ok(false)
@@ -123,28 +125,18 @@ impl ArgType for bool {
 }
 
 macro_rules! number_arg {
-    ($($ty:ty => $kind:ident, $what:literal;)*) => {$(
+    ($($ty:ty),*) => {$(
         impl ArgType for $ty {
-            const KIND: ParamKind = ParamKind::$kind;
+            const KIND: ParamKind = <$ty as FromArg>::KIND;
             const REQUIRED: bool = true;
             fn from_json(command: &str, name: &str, value: Value) -> Result<Self, MaqetError> {
-                let parsed = match &value {
-                    Value::Number(n) => n.to_string().parse::<$ty>().ok(),
-                    Value::String(s) => s.trim().parse::<$ty>().ok(),
-                    _ => None,
-                };
-                parsed.ok_or_else(|| wrong_type(command, name, $what, &value))
+                shared(command, name, value)
             }
         }
     )*};
 }
 
-number_arg! {
-    u32 => Int, "a whole number";
-    u64 => Int, "a whole number";
-    i64 => Int, "a whole number";
-    f64 => Float, "a number";
-}
+number_arg!(u32, u64, i64, f64);
 
 impl<T: ArgType> ArgType for Option<T> {
     const KIND: ParamKind = T::KIND;

@@ -7,7 +7,7 @@
 
 use serde_json::Value;
 
-use crate::{ErrorKind, MaqetError};
+use crate::MaqetError;
 
 /// What a question becomes when the caller has no terminal to answer it on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,23 +58,20 @@ pub fn confirm_flags<E: From<MaqetError>>(
     let Some(ask) = ask else {
         return match without_terminal {
             WithoutTerminal::Proceed => Ok(()),
-            WithoutTerminal::Refuse => Err(MaqetError::new(
-                ErrorKind::InvalidInput,
-                format!(
-                    "`{path}` asks \"{}\" and there is no terminal to answer on; pass {yes_flag} to go ahead (nothing was done)",
-                    questions.join(" ")
-                ),
-            )
+            WithoutTerminal::Refuse => Err(MaqetError::NeedsConfirmation {
+                command: path.to_string(),
+                questions: questions.iter().map(|q| q.to_string()).collect(),
+                yes_flag: yes_flag.to_string(),
+            }
             .into()),
         };
     };
     for question in questions {
         let answer = ask(&format!("{question} [y/N]: "))?;
         if !matches!(answer.trim(), "y" | "Y" | "yes") {
-            return Err(MaqetError::new(
-                ErrorKind::Cancelled,
-                format!("cancelled; `maqet {path}` did nothing"),
-            )
+            return Err(MaqetError::Declined {
+                command: path.to_string(),
+            }
             .into());
         }
     }
@@ -84,6 +81,7 @@ pub fn confirm_flags<E: From<MaqetError>>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ErrorKind;
 
     const RM: [(&str, Option<&str>, bool); 2] = [
         ("force", None, true),

@@ -11,6 +11,7 @@ mod groups;
 mod one_of;
 mod output;
 mod python_face;
+mod python_types;
 mod quantities;
 
 pub use args::{ArgType, Args, ConfigOverrides, KeyValues};
@@ -22,6 +23,7 @@ pub use groups::{ApiGroup, check_groups, group_about, groups};
 pub use one_of::{OneOf, concat_params, exactly_one, params_len};
 pub use output::{ByteStream, CommandOutput, Output, Passthrough, pretty_json};
 pub use python_face::{PythonFace, PythonParam, PythonReturn};
+pub use python_types::{PythonKey, PythonType, PythonTypes, TypedDictClass};
 pub use quantities::{ByteSizeArg, DurationArg, Resolve};
 
 use crate::{Maqet, MaqetError};
@@ -29,7 +31,11 @@ use crate::{Maqet, MaqetError};
 /// What kind of value a parameter takes: one enum for the registry, the CLI and plugins.
 pub use maqet_command::ParamKind;
 
-/// One parameter of a registered command.
+/// One parameter of a registered command, as `#[api_method]` writes it into a `static`: the
+/// compile-time record of the shared [`maqet_command::ParamSpec`] (which owns its strings, so
+/// it cannot be built in a `const`). [`ParamSpec::to_spec`] gives the shared description the
+/// CLI tree, the reference and the plugin interface read; this record adds what only the
+/// registry needs (`item_kind`, for the Python face).
 #[derive(Debug, Clone, Copy, serde::Serialize)]
 pub struct ParamSpec {
     /// Name in Rust and in JSON arguments (snake_case).
@@ -62,6 +68,29 @@ pub struct ParamSpec {
     /// The group of mutually exclusive flags this one belongs to (a [`OneOf`] enum, such as
     /// `wait`'s conditions): exactly one flag of a group is given.
     pub one_of: Option<&'static str>,
+}
+
+impl ParamSpec {
+    /// The shared description of this parameter (`maqet_command::ParamSpec`).
+    pub fn to_spec(&self) -> maqet_command::ParamSpec {
+        let kebab = self.name.replace('_', "-");
+        maqet_command::ParamSpec {
+            name: self.name.to_string(),
+            kind: self.kind,
+            default: self.default.map(str::to_string),
+            help: self.help.to_string(),
+            positional: self.positional,
+            repeatable: self.kind == ParamKind::List,
+            required: self.required,
+            short: self.short,
+            value_name: self.value_name.map(str::to_string),
+            choices: self.possible_values.iter().map(|s| s.to_string()).collect(),
+            long: (self.long != kebab).then(|| self.long.to_string()),
+            confirm: self.confirm.map(str::to_string),
+            answers_yes: self.answers_yes,
+            one_of: self.one_of.map(str::to_string),
+        }
+    }
 }
 
 /// Invokes a command with JSON arguments.
@@ -112,6 +141,21 @@ impl ApiMethod {
         match self.python.name {
             Some(name) => name.to_string(),
             None => self.path().replace([' ', '-'], "_"),
+        }
+    }
+
+    /// The shared description of this command (`maqet_command::CommandSpec`): what a plugin
+    /// gives for its commands.
+    pub fn spec(&self) -> maqet_command::CommandSpec {
+        maqet_command::CommandSpec {
+            name: self.name.to_string(),
+            group: self.group.map(str::to_string),
+            category: self.category.to_string(),
+            about: self.about.to_string(),
+            examples: self.examples.iter().map(|s| s.to_string()).collect(),
+            aliases: self.aliases.iter().map(|s| s.to_string()).collect(),
+            hidden: self.hidden,
+            params: self.params.iter().map(ParamSpec::to_spec).collect(),
         }
     }
 

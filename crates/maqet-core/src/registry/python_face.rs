@@ -12,7 +12,7 @@
 //! (`type_text(vm_id, text, hold_time=100, *, delay=0, record=None)`).
 
 /// The Python side of one command.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub struct PythonFace {
     /// The method name; `None` derives it from the command's path.
     pub name: Option<&'static str>,
@@ -24,6 +24,9 @@ pub struct PythonFace {
     /// The name of a second method with every parameter: those of `params`, then the others
     /// keyword-only.
     pub full_name: Option<&'static str>,
+    /// The Python type of an object result, from the Rust type the method returns
+    /// ([`PythonType`](super::PythonType)); `None` for other results.
+    pub result: Option<fn(&mut super::PythonTypes) -> String>,
 }
 
 impl PythonFace {
@@ -33,6 +36,7 @@ impl PythonFace {
         params: None,
         returns: PythonReturn::Json,
         full_name: None,
+        result: None,
     };
 }
 

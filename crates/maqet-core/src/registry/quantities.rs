@@ -79,22 +79,7 @@ impl ArgType for Duration {
     const KIND: ParamKind = ParamKind::Duration;
     const REQUIRED: bool = true;
     fn from_json(command: &str, name: &str, value: Value) -> Result<Self, MaqetError> {
-        let given = match value {
-            Value::Number(n) => match n.as_f64() {
-                Some(seconds) => DurationArg::Seconds(seconds),
-                None => DurationArg::Text(n.to_string()),
-            },
-            Value::String(text) => DurationArg::Text(text),
-            other => {
-                return Err(super::args::wrong_type(
-                    command,
-                    name,
-                    "a number of seconds or a duration such as \"2m\"",
-                    &other,
-                ));
-            }
-        };
-        given.to_duration(name)
+        Ok(maqet_command::duration_from_json(command, name, value)?)
     }
 }
 

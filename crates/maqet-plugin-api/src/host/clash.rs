@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use super::{LoadedPlugin, RejectedPlugin};
-use crate::spec::CommandSpec;
+use maqet_command::CommandSpec;
 
 /// Who owns a name users can type.
 enum Owner {

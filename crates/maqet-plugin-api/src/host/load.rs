@@ -7,7 +7,7 @@ use abi_stable::library::{LibraryError, RootModule, lib_header_from_path};
 
 use super::{LoadedPlugin, PluginFile, RejectedPlugin};
 use crate::ffi::PluginModuleRef;
-use crate::spec::CommandSpec;
+use maqet_command::CommandSpec;
 
 /// Decides whether a library file may be loaded at all; `Err` holds the reason, in words for
 /// the user. maqet passes its ownership and mode check (`maqet_core::trust`).

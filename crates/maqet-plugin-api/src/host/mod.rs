@@ -29,9 +29,9 @@ use serde_json::Value;
 
 pub use crate::error::{ErrorKind, PluginError, PluginMessage};
 pub use crate::services::{HostServices, LogLevel};
-pub use crate::spec::{CommandSpec, ParamKind, ParamSpec};
 pub use clash::check_clashes;
 pub use load::{Vetter, discover};
+pub use maqet_command::{CommandSpec, ParamKind, ParamSpec};
 pub use shipped::{SHIPPED_PLUGINS, discover_shipped, shipped_dirs};
 
 use crate::ffi::PluginModuleRef;
@@ -135,7 +135,10 @@ impl LoadedPlugin {
                 plugin: self.name.clone(),
                 command: command.to_owned(),
                 kind: failure.kind,
-                source: PluginMessage(failure.message.into()),
+                source: PluginMessage::chain(
+                    failure.message.into(),
+                    failure.causes.into_iter().map(String::from).collect(),
+                ),
             }),
         }
     }

@@ -1,10 +1,11 @@
-//! Plain-Rust description of the commands a plugin offers.
+//! The description of a command and its parameters, as the CLI shows it: built-in commands
+//! (converted from the registry's compile-time records), the CLI's own commands and plugin
+//! commands (built by a plugin, or by `#[derive(Request)]`) all arrive at the command tree as
+//! these two types. Their FFI-safe twins are in [`crate::ffi`].
 
 use serde::{Deserialize, Serialize};
 
-/// What kind of value a command parameter takes, and so how its JSON value looks: the one
-/// `maqet_command::ParamKind` built-in commands use too.
-pub use maqet_command::ParamKind;
+use crate::ParamKind;
 
 /// One parameter of a command: its JSON key (snake_case) and how the CLI offers it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,6 +33,19 @@ pub struct ParamSpec {
     /// The accepted values, when the set is closed (offered by completions, checked by the CLI).
     #[serde(default)]
     pub choices: Vec<String>,
+    /// The long flag when it is not the name in kebab-case.
+    #[serde(default)]
+    pub long: Option<String>,
+    /// A question a caller on a terminal must answer yes to before the command runs with this
+    /// flag set (`rm --all`).
+    #[serde(default)]
+    pub confirm: Option<String>,
+    /// Setting this flag answers every `confirm` question with yes (`--force`).
+    #[serde(default)]
+    pub answers_yes: bool,
+    /// The group of mutually exclusive flags it belongs to (at most one is given).
+    #[serde(default)]
+    pub one_of: Option<String>,
 }
 
 impl ParamSpec {
@@ -48,6 +62,19 @@ impl ParamSpec {
             short: None,
             value_name: None,
             choices: Vec::new(),
+            long: None,
+            confirm: None,
+            answers_yes: false,
+            one_of: None,
+        }
+    }
+
+    /// The long flag: the declared one, else the name in kebab-case (`serial_log` →
+    /// `serial-log`).
+    pub fn long(&self) -> String {
+        match &self.long {
+            Some(long) => long.clone(),
+            None => self.name.replace('_', "-"),
         }
     }
 

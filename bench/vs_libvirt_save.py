@@ -11,6 +11,7 @@ Skipped, with the reason, while `maqet stop --help` has no `--save` (issue Q §2
 """
 
 import os
+import re
 import subprocess
 import time
 
@@ -55,19 +56,17 @@ def libvirt_domain(home, image):
     """The maqet VM exported, with a disk overlay of its own in place of maqet's."""
     xml_path = home.root / f"{NAME}.xml"
     home.run("export", NAME, "--to", "libvirt", "--output", xml_path)
-    info = home.json("info", NAME)
     own = home.root / f"{NAME}-libvirt.qcow2"
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", image,
                     str(own), "4G"], check=True)
     xml = xml_path.read_text()
-    replaced = 0
-    for drive in info.get("config", {}).get("storage", []):
-        path = drive.get("file") or drive.get("path")
-        if path and path in xml:
-            xml = xml.replace(path, str(own))
-            replaced += 1
-    if replaced == 0:
+    # Every disk (not a CD-ROM or the seed) gets the overlay in place of maqet's file.
+    disk_sources = re.findall(
+        r'<disk type="file" device="disk">.*?<source file="([^"]+)"', xml, flags=re.S)
+    if not disk_sources:
         raise RuntimeError(f"the export names no disk file of the maqet VM to replace:\n{xml}")
+    for path in set(disk_sources):
+        xml = xml.replace(f'file="{path}"', f'file="{own}"')
     xml_path.write_text(xml)
     return xml_path
 

@@ -184,3 +184,28 @@ pub fn guest_sh(home: &MaqetHome, vm: &str, script: &str) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// Runs `maqet ARGS` allowed `secs` seconds (a hang guard for slow work such as a whole Debian
+/// boot), with the plugins built next to the binary (as after `cargo build`), and fails the
+/// test when it fails.
+pub fn maqet_long(home: &MaqetHome, args: &[&str], secs: u64) -> Output {
+    let out = home
+        .cmd()
+        .env_remove("MAQET_SHIPPED_PLUGINS")
+        .current_dir(home.path())
+        .args(args)
+        .timeout(Duration::from_secs(secs + 60))
+        .output()
+        .expect("the maqet binary must run");
+    assert!(out.status.success(), "{}", describe(args, &out));
+    out
+}
+
+/// [`maqet_long`] with `--format json`: the parsed result.
+pub fn maqet_long_json(home: &MaqetHome, args: &[&str], secs: u64) -> Value {
+    let mut all = args.to_vec();
+    all.extend(["--format", "json"]);
+    let out = maqet_long(home, &all, secs);
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", describe(&all, &out)))
+}

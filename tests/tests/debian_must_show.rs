@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use maqet_tests::cli::describe;
+use maqet_tests::cli::{describe, maqet_long, maqet_long_json};
 use maqet_tests::guest_checks::{
     DomainCleanup, assert_loopback_only, files_under, host_keys_on_console,
     interface_with_slirp_address, unique_name, user_key, wait_for_ssh_banner,
@@ -35,7 +35,6 @@ use maqet_tests::{
     DEBIAN_LOGIN_PROMPT, MaqetHome, TestHttpServer, debian_guest, sha256_of_file,
     wait_for_file_text,
 };
-use serde_json::Value;
 
 /// Seconds one Debian boot may take under TCG on a loaded 2-core machine (about 80 s there,
 /// under a minute on a quiet one): a guard, not a timing.
@@ -54,44 +53,24 @@ fn five_line_config(url: &str, digest: &str) -> String {
     )
 }
 
-/// `maqet ARGS` with the plugins built next to the binary (as after `cargo build`), allowed to
-/// take up to `secs` seconds; fails the test when it fails.
-fn run(home: &MaqetHome, args: &[&str], secs: u64) -> Output {
-    let out = home
-        .cmd()
-        .env_remove("MAQET_SHIPPED_PLUGINS")
-        .current_dir(home.path())
-        .args(args)
-        .timeout(Duration::from_secs(secs + 60))
-        .output()
-        .expect("the maqet binary must run");
-    assert!(out.status.success(), "{}", describe(args, &out));
-    out
-}
-
 fn text(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
-/// `maqet ARGS --format json`.
-fn json(home: &MaqetHome, args: &[&str], secs: u64) -> Value {
-    let mut all = args.to_vec();
-    all.extend(["--format", "json"]);
-    let out = run(home, &all, secs);
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", describe(&all, &out)))
 }
 
 /// `maqet ssh VM -- ARGS`: the command's stdout, trimmed.
 fn guest(home: &MaqetHome, vm: &str, args: &[&str]) -> String {
     let mut argv = vec!["ssh", vm, "--"];
     argv.extend_from_slice(args);
-    text(&run(home, &argv, 120))
+    text(&maqet_long(home, &argv, 120))
 }
 
 /// The VM's data directory (`info` says where it is).
 fn data_dir(home: &MaqetHome, vm: &str) -> PathBuf {
-    PathBuf::from(json(home, &["info", vm], 30)["data_dir"].as_str().unwrap())
+    PathBuf::from(
+        maqet_long_json(home, &["info", vm], 30)["data_dir"]
+            .as_str()
+            .unwrap(),
+    )
 }
 
 /// `wait VM --ssh`; on a timeout, the tail of the serial log says how far the guest got.
@@ -164,21 +143,21 @@ fn a_debian_cloud_image_from_a_url_to_a_shell_a_libvirt_domain_and_a_clone() {
 
     // 1-2. Add and start; a stop right away is still a graceful power-off.
     let config = config.to_string_lossy();
-    run(
+    maqet_long(
         &home,
         &["add", &config, "--name", "deb", "--accel", "tcg"],
         60,
     );
-    let started = json(&home, &["start", "deb"], 600);
+    let started = maqet_long_json(&home, &["start", "deb"], 600);
     let user = started["ssh"]["user"]
         .as_str()
         .expect("start reports the ssh user")
         .to_owned();
-    let info = json(&home, &["info", "deb"], 30);
+    let info = maqet_long_json(&home, &["info", "deb"], 30);
     let argv = info["qemu_argv"].to_string();
     assert!(argv.contains(r#""-accel","tcg""#), "{argv}");
     let stopping = Instant::now();
-    let stopped = json(
+    let stopped = maqet_long_json(
         &home,
         &["stop", "deb", "--timeout", &BOOT_SECS.to_string()],
         BOOT_SECS,
@@ -194,7 +173,7 @@ fn a_debian_cloud_image_from_a_url_to_a_shell_a_libvirt_domain_and_a_clone() {
     );
 
     // The disk is a 4 GiB overlay on the cached download, which the cache knows is in use.
-    let storage = json(&home, &["storage-info", "deb"], 30);
+    let storage = maqet_long_json(&home, &["storage-info", "deb"], 30);
     let drive = &storage["drives"][0];
     let cached = home.image_cache_dir().join("sha256").join(&digest);
     assert_eq!(
@@ -204,7 +183,7 @@ fn a_debian_cloud_image_from_a_url_to_a_shell_a_libvirt_domain_and_a_clone() {
     );
     assert_eq!(drive["virtual_size"], 4u64 << 30, "{storage}");
     let source_disk = PathBuf::from(drive["resolved_path"].as_str().unwrap());
-    let listing = json(&home, &["image", "ls"], 30);
+    let listing = maqet_long_json(&home, &["image", "ls"], 30);
     assert_eq!(listing["images"][0]["digest"], digest.as_str(), "{listing}");
     assert_eq!(
         listing["images"][0]["used_by"][0], drive["resolved_path"],
@@ -221,7 +200,7 @@ fn a_debian_cloud_image_from_a_url_to_a_shell_a_libvirt_domain_and_a_clone() {
     assert_eq!(server.requests_for("/debian-12.qcow2").len(), 1);
 
     // 3. A shell: the user with the key, the VM's name, host keys from the serial console.
-    run(&home, &["start", "deb"], 600);
+    maqet_long(&home, &["start", "deb"], 600);
     wait_for_ssh(&home, "deb");
     assert_eq!(guest(&home, "deb", &["hostname"]), "deb");
     assert_eq!(guest(&home, "deb", &["id", "-un"]), user);
@@ -241,7 +220,7 @@ fn a_debian_cloud_image_from_a_url_to_a_shell_a_libvirt_domain_and_a_clone() {
     let deb_dir = data_dir(&home, "deb");
     assert_host_keys_came_from_the_serial_console(&deb_dir);
     // The agent works too: Debian 12, with a machine id of its own.
-    let version = text(&run(
+    let version = text(&maqet_long(
         &home,
         &["exec", "deb", "--", "cat", "/etc/debian_version"],
         60,
@@ -257,7 +236,7 @@ fn a_debian_cloud_image_from_a_url_to_a_shell_a_libvirt_domain_and_a_clone() {
     };
     let source_identity = identity("deb");
     assert_eq!(source_identity[0].1.len(), 32, "{source_identity:?}");
-    let ip = text(&run(
+    let ip = text(&maqet_long(
         &home,
         &["exec", "deb", "--", "ip", "-o", "-4", "addr", "show"],
         60,
@@ -266,7 +245,11 @@ fn a_debian_cloud_image_from_a_url_to_a_shell_a_libvirt_domain_and_a_clone() {
         .unwrap_or_else(|| panic!("no 10.0.2.15 in the guest under maqet:\n{ip}"));
     // The user's own key logs in through `ssh-config`, as scp, VS Code or Ansible would.
     let ssh_config = home.path().join("ssh_config");
-    std::fs::write(&ssh_config, run(&home, &["ssh-config", "deb"], 30).stdout).unwrap();
+    std::fs::write(
+        &ssh_config,
+        maqet_long(&home, &["ssh-config", "deb"], 30).stdout,
+    )
+    .unwrap();
     let own = Command::new("ssh")
         .arg("-F")
         .arg(&ssh_config)
@@ -284,10 +267,10 @@ fn a_debian_cloud_image_from_a_url_to_a_shell_a_libvirt_domain_and_a_clone() {
         String::from_utf8_lossy(&own.stderr)
     );
     assert_eq!(text(&own), "deb");
-    let ssh_port = json(&home, &["status", "deb"], 30)["ssh"]["port"]
+    let ssh_port = maqet_long_json(&home, &["status", "deb"], 30)["ssh"]["port"]
         .as_u64()
         .unwrap();
-    run(&home, &["stop", "deb", "--timeout", "300"], 300);
+    maqet_long(&home, &["stop", "deb", "--timeout", "300"], 300);
 
     // 4. Deployed to libvirt: the same disk (flattened) boots with its network where it was,
     // and sshd answers through the forward on 127.0.0.1.
@@ -296,7 +279,7 @@ fn a_debian_cloud_image_from_a_url_to_a_shell_a_libvirt_domain_and_a_clone() {
         let domain = unique_name("must-show");
         let _cleanup = DomainCleanup(vec![domain.clone()]);
         let pool = TestPool::new(&unique_name("pool-must-show"));
-        let deployed = json(
+        let deployed = maqet_long_json(
             &home,
             &[
                 "deploy",
@@ -337,7 +320,7 @@ fn a_debian_cloud_image_from_a_url_to_a_shell_a_libvirt_domain_and_a_clone() {
         let port = u16::try_from(ssh_port).unwrap();
         assert_loopback_only(port);
         wait_for_ssh_banner(port);
-        json(
+        maqet_long_json(
             &home,
             &["undeploy", &domain, "--connect", "qemu:///system"],
             300,
@@ -346,9 +329,9 @@ fn a_debian_cloud_image_from_a_url_to_a_shell_a_libvirt_domain_and_a_clone() {
     }
 
     // 5. A clone boots next to its source as its own machine.
-    run(&home, &["clone", "deb", "deb2"], 600);
-    run(&home, &["start", "deb"], 600);
-    run(&home, &["start", "deb2"], 600);
+    maqet_long(&home, &["clone", "deb", "deb2"], 600);
+    maqet_long(&home, &["start", "deb"], 600);
+    maqet_long(&home, &["start", "deb2"], 600);
     wait_for_ssh(&home, "deb2");
     wait_for_ssh(&home, "deb");
     assert_eq!(guest(&home, "deb", &["hostname"]), "deb");
@@ -370,18 +353,18 @@ fn a_debian_cloud_image_from_a_url_to_a_shell_a_libvirt_domain_and_a_clone() {
     let clone_dir = data_dir(&home, "deb2");
     assert_host_keys_came_from_the_serial_console(&clone_dir);
     let ports: Vec<_> = ["deb", "deb2"]
-        .map(|vm| json(&home, &["status", vm], 30)["ssh"]["port"].clone())
+        .map(|vm| maqet_long_json(&home, &["status", vm], 30)["ssh"]["port"].clone())
         .into();
     assert_ne!(ports[0], ports[1], "{ports:?}");
     let clone_disk = PathBuf::from(
-        json(&home, &["storage-info", "deb2"], 30)["drives"][0]["resolved_path"]
+        maqet_long_json(&home, &["storage-info", "deb2"], 30)["drives"][0]["resolved_path"]
             .as_str()
             .unwrap(),
     );
 
     // 6. Removing both with --clean-storage leaves no file of them; the image cache stays
     // until `maqet image prune`.
-    let removed = json(&home, &["rm", "--all", "--force", "--clean-storage"], 300);
+    let removed = maqet_long_json(&home, &["rm", "--all", "--force", "--clean-storage"], 300);
     assert_eq!(
         removed["removed"].as_array().map(Vec::len),
         Some(2),
@@ -400,7 +383,7 @@ fn a_debian_cloud_image_from_a_url_to_a_shell_a_libvirt_domain_and_a_clone() {
         .collect();
     assert!(left.is_empty(), "files of removed VMs remain: {left:?}");
     assert!(cached.is_file(), "the cached image stays for the next VM");
-    run(&home, &["image", "prune"], 60);
+    maqet_long(&home, &["image", "prune"], 60);
     assert!(
         !cached.exists(),
         "`image prune` removes an image no VM uses"

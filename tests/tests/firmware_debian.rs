@@ -17,10 +17,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
 use std::time::{Duration, Instant};
 
-use maqet_tests::cli::describe;
+use maqet_tests::cli::{describe, maqet_long, maqet_long_json};
 use maqet_tests::guest_checks::{DomainCleanup, unique_name};
 use maqet_tests::libvirtd::{
     TestPool, agent_sh, libvirtd, virsh, virsh_ok, wait_for_agent, wait_for_domstate,
@@ -34,32 +33,9 @@ const BOOT_SECS: u64 = 900;
 /// The label of the boot entry the guest writes; found in the NVRAM as UTF-16.
 const ENTRY: &str = "maqet-kept";
 
-/// `maqet ARGS` with the plugins built next to the binary (export, libvirt), allowed `secs`
-/// seconds; fails the test when it fails.
-fn run(home: &MaqetHome, args: &[&str], secs: u64) -> Output {
-    let out = home
-        .cmd()
-        .env_remove("MAQET_SHIPPED_PLUGINS")
-        .current_dir(home.path())
-        .args(args)
-        .timeout(Duration::from_secs(secs + 60))
-        .output()
-        .expect("the maqet binary must run");
-    assert!(out.status.success(), "{}", describe(args, &out));
-    out
-}
-
-fn json(home: &MaqetHome, args: &[&str], secs: u64) -> Value {
-    let mut all = args.to_vec();
-    all.extend(["--format", "json"]);
-    let out = run(home, &all, secs);
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", describe(&all, &out)))
-}
-
 /// `sh -c SCRIPT` in the guest through `maqet exec`: stdout, trimmed.
 fn guest_sh(home: &MaqetHome, vm: &str, script: &str) -> String {
-    let out = run(home, &["exec", vm, "--", "sh", "-c", script], 120);
+    let out = maqet_long(home, &["exec", vm, "--", "sh", "-c", script], 120);
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
@@ -124,11 +100,11 @@ fn debian_boots_with_secure_boot_and_a_tpm_under_maqet_and_deployed_with_its_nvr
     assert!(!yaml.contains("arguments"), "{yaml}");
     let config = home.path().join("sb.yaml");
     std::fs::write(&config, yaml).unwrap();
-    run(&home, &["add", &config.to_string_lossy()], 60);
+    maqet_long(&home, &["add", &config.to_string_lossy()], 60);
 
     // 1. Under maqet: UEFI, Secure Boot, TPM; a boot entry written by the guest.
-    run(&home, &["start", "sb"], 600);
-    let info = json(&home, &["info", "sb"], 30);
+    maqet_long(&home, &["start", "sb"], 600);
+    let info = maqet_long_json(&home, &["info", "sb"], 30);
     let data_dir = PathBuf::from(info["data_dir"].as_str().unwrap());
     let serial = data_dir.join("serial.log");
     let boot = Instant::now();
@@ -166,7 +142,7 @@ fn debian_boots_with_secure_boot_and_a_tpm_under_maqet_and_deployed_with_its_nvr
         entries.contains(ENTRY),
         "efibootmgr wrote no entry:\n{entries}"
     );
-    let stopped = json(&home, &["stop", "sb", "--timeout", "300"], 300);
+    let stopped = maqet_long_json(&home, &["stop", "sb", "--timeout", "300"], 300);
     assert_eq!(stopped["forced"], false, "{stopped}");
     let nvram = PathBuf::from(info["firmware"]["nvram"].as_str().unwrap());
     assert!(
@@ -182,7 +158,7 @@ fn debian_boots_with_secure_boot_and_a_tpm_under_maqet_and_deployed_with_its_nvr
     let _cleanup = DomainCleanup(vec![exported_name.clone(), domain.clone()]);
     let xml_file = home.path().join("export").join("sb.xml");
     std::fs::create_dir_all(xml_file.parent().unwrap()).unwrap();
-    let exported = json(
+    let exported = maqet_long_json(
         &home,
         &[
             "export",
@@ -227,7 +203,7 @@ fn debian_boots_with_secure_boot_and_a_tpm_under_maqet_and_deployed_with_its_nvr
     // 3. deploy --start: the domain boots with Secure Boot, the TPM and the boot entry.
     let pool = TestPool::new(&unique_name("pool-sb"));
     let deploy_began = Instant::now();
-    let deployed = json(
+    let deployed = maqet_long_json(
         &home,
         &[
             "deploy",
@@ -270,7 +246,7 @@ fn debian_boots_with_secure_boot_and_a_tpm_under_maqet_and_deployed_with_its_nvr
         entries.contains(ENTRY),
         "the boot entry written under maqet is gone under libvirt:\n{entries}"
     );
-    json(
+    maqet_long_json(
         &home,
         &["undeploy", &domain, "--connect", "qemu:///system"],
         300,

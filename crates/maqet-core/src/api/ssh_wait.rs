@@ -168,6 +168,15 @@ fn read_guest_file(agent: &mut super::guest::GuestAgent, path: &str) -> Option<V
     decode_base64(read.ok()?.get("buf-b64")?.as_str()?).ok()
 }
 
+/// The error when the `ssh` program cannot be started.
+pub(crate) fn ssh_client_missing(source: std::io::Error) -> MaqetError {
+    MaqetError::with_source(
+        ErrorKind::Failure,
+        "cannot run ssh; install OpenSSH's client (Debian: openssh-client)",
+        source,
+    )
+}
+
 /// Runs `command` for at most `limit`; `None` when it succeeded, else what it said.
 fn run_for(command: &mut Command, limit: Duration) -> Result<Option<String>, MaqetError> {
     let mut child = command
@@ -175,13 +184,7 @@ fn run_for(command: &mut Command, limit: Duration) -> Result<Option<String>, Maq
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| {
-            MaqetError::with_source(
-                ErrorKind::Failure,
-                "cannot run ssh; install OpenSSH's client (Debian: openssh-client)",
-                e,
-            )
-        })?;
+        .map_err(ssh_client_missing)?;
     let deadline = Instant::now() + limit;
     loop {
         match child.try_wait() {

@@ -252,13 +252,7 @@ impl SshGuest {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|e| {
-                MaqetError::with_source(
-                    ErrorKind::Failure,
-                    "cannot run ssh; install OpenSSH's client (Debian: openssh-client)",
-                    e,
-                )
-            })?;
+            .map_err(crate::api::ssh_wait::ssh_client_missing)?;
         Ok(Remote::watch(child))
     }
 

@@ -216,21 +216,6 @@ pub enum MaqetError {
         /// The command refused.
         command: NeedsStopped,
     },
-    /// A value outside a closed set of choices (exit 3).
-    #[error(
-        "`{command}`: `{text}` is not a valid `{name}`; use one of {}",
-        choices.join(", ")
-    )]
-    InvalidChoice {
-        /// The command.
-        command: String,
-        /// The parameter.
-        name: String,
-        /// The value given.
-        text: String,
-        /// The values it may have.
-        choices: Vec<String>,
-    },
     /// `call` of a command name no command has (exit 3).
     #[error("there is no maqet command `{command}`; `maqet --help` lists them")]
     UnknownCommand {

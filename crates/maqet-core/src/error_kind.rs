@@ -137,7 +137,6 @@ impl MaqetError {
             MaqetError::NotRunning { .. }
             | MaqetError::PortTaken { .. }
             | MaqetError::PortLost { .. }
-            | MaqetError::InvalidChoice { .. }
             | MaqetError::Argument(_)
             | MaqetError::NeedsConfirmation { .. }
             | MaqetError::SocketPathTooLong { .. }

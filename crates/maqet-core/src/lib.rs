@@ -104,6 +104,8 @@ pub use error::{
 };
 pub use identity::looks_like_vm_id;
 pub use maqet::{Maqet, MaqetBuilder, ProgressHook};
+/// The refusal of a bad argument, shared with plugins (`MaqetError::Argument`).
+pub use maqet_command::ArgError;
 pub use maqet_state::{VmRecord, VmStatus};
 pub use request::{ConfigKeySetters, KEYS_WITHOUT_SETTER, Request};
 pub use session::Session;

@@ -1,6 +1,6 @@
 //! `MaqetError` → the classes of `maqet.exceptions`, with the message chain the CLI prints.
 
-use maqet_core::{ErrorKind, MaqetError};
+use maqet_core::{ArgError, ErrorKind, MaqetError};
 use pyo3::prelude::*;
 use pyo3::types::PyModule;
 
@@ -29,7 +29,9 @@ pub fn class_of(err: &MaqetError) -> &'static str {
         MaqetError::Config(_) => "ConfigError",
         MaqetError::Snapshot(_) => "SnapshotError",
         // `snapshot`'s own argument: the action.
-        MaqetError::InvalidChoice { command, .. } if command == "snapshot" => "SnapshotError",
+        MaqetError::Argument(ArgError::InvalidChoice { command, .. }) if command == "snapshot" => {
+            "SnapshotError"
+        }
         MaqetError::VmNotFound(_) => "VMNotFoundError",
         MaqetError::AlreadyRunning { .. } | MaqetError::OrphanRunning { .. } => {
             "VMAlreadyRunningError"

@@ -15,11 +15,13 @@ pub trait Choice: Sized + Copy + 'static {
 
 /// The value named `text`, or an error listing the accepted names.
 pub fn parse_choice<T: Choice>(command: &str, name: &str, text: &str) -> Result<T, MaqetError> {
-    T::from_choice(text).ok_or_else(|| MaqetError::InvalidChoice {
-        command: command.to_string(),
-        name: name.to_string(),
-        text: text.to_string(),
-        choices: T::CHOICES.iter().map(|c| c.to_string()).collect(),
+    T::from_choice(text).ok_or_else(|| {
+        MaqetError::Argument(maqet_command::ArgError::InvalidChoice {
+            command: command.to_string(),
+            name: name.to_string(),
+            text: text.to_string(),
+            choices: T::CHOICES.iter().map(|c| c.to_string()).collect(),
+        })
     })
 }
 

@@ -275,13 +275,24 @@ impl Args {
 
     /// Removes and converts one argument, applying the declared default when it is absent.
     pub fn take<T: FromArg>(&mut self, name: &str, default: Option<&str>) -> Result<T, ArgError> {
-        match self.values.remove(name) {
-            Some(Value::Null) | None => match default {
-                Some(d) => T::from_json(&self.command, name, Value::String(d.to_owned())),
-                None => T::absent(&self.command, name),
-            },
+        match self.take_value(name, default) {
             Some(value) => T::from_json(&self.command, name, value),
+            None => T::absent(&self.command, name),
         }
+    }
+
+    /// Removes one argument as JSON: the value given, else the declared default as a string,
+    /// else `None`. For readers of other types than [`FromArg`] ones (the core's own).
+    pub fn take_value(&mut self, name: &str, default: Option<&str>) -> Option<Value> {
+        match self.values.remove(name) {
+            Some(Value::Null) | None => default.map(|d| Value::String(d.to_owned())),
+            Some(value) => Some(value),
+        }
+    }
+
+    /// The command these arguments are for.
+    pub fn command(&self) -> &str {
+        &self.command
     }
 
     /// Fails when arguments remain that no parameter took.

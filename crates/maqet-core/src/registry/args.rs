@@ -9,54 +9,28 @@ use maqet_command::{ArgError, FromArg};
 use super::ParamKind;
 use crate::MaqetError;
 
-/// Arguments of one command call: a JSON object keyed by parameter name.
+/// Arguments of one command call: a JSON object keyed by parameter name. The shared
+/// [`maqet_command::Args`], handed out as the core's own parameter types ([`ArgType`]).
 #[derive(Debug, Default, Clone)]
-pub struct Args {
-    command: String,
-    values: Map<String, Value>,
-}
+pub struct Args(maqet_command::Args);
 
 impl Args {
     /// Wraps a JSON object; anything else is refused.
     pub fn new(command: &str, value: Value) -> Result<Args, MaqetError> {
-        let values = match value {
-            Value::Object(map) => map,
-            Value::Null => Map::new(),
-            other => {
-                return Err(ArgError::NotAnObject {
-                    command: command.to_string(),
-                    got: other.to_string(),
-                }
-                .into());
-            }
-        };
-        Ok(Args {
-            command: command.to_string(),
-            values,
-        })
+        Ok(Args(maqet_command::Args::new(command, value)?))
     }
 
     /// Removes and converts one argument, applying the declared default when it is absent.
     pub fn take<T: ArgType>(&mut self, name: &str, default: Option<&str>) -> Result<T, MaqetError> {
-        match self.values.remove(name) {
-            Some(Value::Null) | None => match default {
-                Some(d) => T::from_json(&self.command, name, Value::String(d.to_string())),
-                None => T::absent(&self.command, name),
-            },
-            Some(value) => T::from_json(&self.command, name, value),
+        match self.0.take_value(name, default) {
+            Some(value) => T::from_json(self.0.command(), name, value),
+            None => T::absent(self.0.command(), name),
         }
     }
 
     /// Fails when arguments remain that no parameter took.
     pub fn ensure_consumed(&self) -> Result<(), MaqetError> {
-        if self.values.is_empty() {
-            return Ok(());
-        }
-        Err(ArgError::Unexpected {
-            command: self.command.clone(),
-            names: self.values.keys().cloned().collect(),
-        }
-        .into())
+        Ok(self.0.ensure_consumed()?)
     }
 }
 

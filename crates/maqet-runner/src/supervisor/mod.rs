@@ -270,7 +270,7 @@ pub async fn run(job: Job, runner: ProcessIdentity, mut pipe: ReadyPipe) -> u8 {
 
     let mut shutdown = None;
     let mut events_open = true;
-    tokio::spawn(serial_watch::watch(paths.clone()));
+    tokio::spawn(serial_watch::watch(paths.clone(), qmp.events()));
     swtpm_watch::watch(&paths);
     let exit = loop {
         tokio::select! {

@@ -70,6 +70,10 @@ pub struct VmConfig {
     /// `guest_agent`: whether the VM has a guest agent channel.
     #[serde(deserialize_with = "lenient")]
     pub guest_agent: bool,
+    /// `copy_channel`: the `cp` data port next to the agent's; absent means on (see
+    /// [`VmConfig::has_copy_channel`]).
+    #[serde(deserialize_with = "lenient")]
+    pub copy_channel: Option<bool>,
     /// `ports`: host ports forwarded to the guest.
     #[serde(deserialize_with = "forwards")]
     pub ports: Vec<PortForward>,
@@ -122,6 +126,12 @@ impl VmConfig {
         };
         crate::validate_config(&known, None)?;
         Ok(VmConfig::from_value(&known))
+    }
+
+    /// Whether the VM gets the `cp` data port: with the guest agent, unless `copy_channel` is
+    /// `false`.
+    pub fn has_copy_channel(&self) -> bool {
+        self.guest_agent && self.copy_channel.unwrap_or(true)
     }
 
     /// Whether first-boot identity (the cloud-init seed) is on: `cloud_init` when set, else

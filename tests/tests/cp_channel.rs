@@ -138,7 +138,14 @@ chmod 755 /bin/find"#,
     );
     let err = fails_with(
         &home,
-        &["cp", "--via", "channel", "-r", "ch:/tmp/d", arg(&out.join("evil"))],
+        &[
+            "cp",
+            "--via",
+            "channel",
+            "-r",
+            "ch:/tmp/d",
+            arg(&out.join("evil")),
+        ],
         1,
     );
     assert!(err.contains("not to be trusted"), "{err}");
@@ -155,7 +162,13 @@ chmod 755 /bin/stat"#,
     let err = fails_with(&home, &["cp", "ch:/tmp/data.bin", arg(&out)], 1);
     assert!(err.contains("grew beyond the 4 bytes"), "{err}");
     guest_sh(&home, "ch", "mv /tmp/stat.real /bin/stat");
-    assert!(tree(&out).is_empty(), "left on the host: {:?}", tree(&out));
+    // (The refused tree's top directory was made before the listing came; it stays empty.)
+    assert_eq!(
+        tree(&out),
+        [PathBuf::from("evil")],
+        "left on the host: {:?}",
+        tree(&out)
+    );
     assert!(!home.path().join("escape").exists());
     // The guest's `cat` that was cut off does not hold the port: the next copy works.
     let again = cp(&home, &["ch:/tmp/site/a.txt", arg(&out)]);
@@ -175,10 +188,20 @@ chmod 755 /bin/stat"#,
     assert!(why.contains("holds the port"), "{fell_back}");
     let err = fails_with(
         &home,
-        &["cp", "--via", "channel", "--force", "ch:/tmp/site/a.txt", arg(&out)],
+        &[
+            "cp",
+            "--via",
+            "channel",
+            "--force",
+            "ch:/tmp/site/a.txt",
+            arg(&out),
+        ],
         1,
     );
-    assert!(err.contains("holds the port") && err.contains("--via agent"), "{err}");
+    assert!(
+        err.contains("holds the port") && err.contains("--via agent"),
+        "{err}"
+    );
     guest_sh(&home, "ch", "pkill -f 'sleep 600' || killall sleep || true");
 
     // A copy killed mid-way: its guest end is ended by the next copy, which goes through.
@@ -203,7 +226,12 @@ chmod 755 /bin/stat"#,
     }
     assert!(pid_file.exists(), "the copy started its guest end");
     child.kill().unwrap();
-    child.wait().unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(libc::SIGKILL),
+        "the copy was killed mid-way: {status}"
+    );
     let after = cp(&home, &["--force", "ch:/tmp/site/a.txt", arg(&out)]);
     assert_eq!(after["transport"], "channel", "{after}");
 }
@@ -223,12 +251,12 @@ fn via_channel_on_a_vm_without_the_channel_fails_clearly() {
     );
     add(
         &home,
-        "off",
-        &no_os_config("off", "guest_agent: true\ncopy_channel: false\n"),
+        "nochan",
+        &no_os_config("nochan", "guest_agent: true\ncopy_channel: false\n"),
     );
     let err = fails_with(
         &home,
-        &["cp", "--via", "channel", "/etc/hostname", "off:/tmp/x"],
+        &["cp", "--via", "channel", "/etc/hostname", "nochan:/tmp/x"],
         3,
     );
     assert!(err.contains("copy_channel: false"), "{err}");

@@ -291,7 +291,9 @@ pub enum MaqetError {
         program: String,
     },
     /// `cp --via channel` to a VM that has no copy channel (exit 3).
-    #[error("VM `{vm}` has no copy channel: {reason}; `--via auto` copies over SSH or through the agent instead")]
+    #[error(
+        "VM `{vm}` has no copy channel: {reason}; `--via auto` copies over SSH or through the agent instead"
+    )]
     NoCopyChannel {
         /// The VM's name.
         vm: String,
@@ -299,7 +301,9 @@ pub enum MaqetError {
         reason: String,
     },
     /// The VM's copy channel exists but cannot carry this copy (exit 1).
-    #[error("the copy channel of VM `{vm}` cannot be used: {reason}; `--via agent` or `--via ssh` copy without it")]
+    #[error(
+        "the copy channel of VM `{vm}` cannot be used: {reason}; `--via agent` or `--via ssh` copy without it"
+    )]
     CopyChannelUnusable {
         /// The VM's name.
         vm: String,

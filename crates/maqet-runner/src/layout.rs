@@ -92,6 +92,12 @@ impl VmPaths {
         self.runtime_dir.join("copy.lock")
     }
 
+    /// The guest pid of the guest end of the `cp` running on the data channel (so the next copy
+    /// can end it when that `cp` was killed).
+    pub fn copy_pid_file(&self) -> PathBuf {
+        self.runtime_dir.join("copy.pid")
+    }
+
     /// The runner's guest agent socket that clients use.
     pub fn agent_socket(&self) -> PathBuf {
         self.runtime_dir.join("agent.sock")
@@ -112,6 +118,7 @@ impl VmPaths {
             self.stop_marker(),
             self.qga_socket(),
             self.copy_socket(),
+            self.copy_pid_file(),
         ]);
         files
     }

@@ -32,12 +32,12 @@ const FIND_PORT: &str = r#"for t in cat head dd readlink; do command -v "$t" >/d
 for d in /sys/class/virtio-ports/*; do
   if [ "$(cat "$d/name" 2>/dev/null)" = "$1" ]; then
     p="/dev/${d##*/}"
-    if [ -n "$2" ] && ! { : >"$p"; } 2>/dev/null; then
+    if [ -n "$2" ] && ! (true >"$p") 2>/dev/null; then
       for f in /proc/"$2"/fd/*; do
         [ "$(readlink "$f" 2>/dev/null)" = "$p" ] && kill -9 "$2" 2>/dev/null && sleep 1 && break
       done
     fi
-    { : >"$p"; } 2>/dev/null || exit 3
+    (true >"$p") 2>/dev/null || exit 3
     printf '%s\n' "$p"
     exit 0
   fi
@@ -107,7 +107,7 @@ impl ChannelGuest {
             });
         }
         let lock = take_lock(maqet, &paths.copy_lock(), &record.name, wait)?;
-        let pid_file = paths.copy_lock().with_extension("pid");
+        let pid_file = paths.copy_pid_file();
         let stale = std::fs::read_to_string(&pid_file)
             .ok()
             .and_then(|text| text.trim().parse::<u32>().ok())

@@ -30,13 +30,15 @@ const TICK: Duration = Duration::from_millis(50);
 /// The host's read and write size.
 const BLOCK: usize = 1024 * 1024;
 
-/// The guest end of a copy out: open the port, write the marker, then the file.
-const GUEST_SENDS: &str = r#"exec >"$1" || exit 90; printf '%s' "$2"; exec cat -- "$3""#;
+/// The guest end of a copy out: open the port, write the marker, then the file. (Redirections
+/// on a group, not on `exec`: a failed one must give 90, not end the shell.)
+const GUEST_SENDS: &str = r#"{ printf '%s' "$2" && exec cat -- "$3"; } >"$1" || exit 90"#;
 /// The guest end of a copy in: check the marker, then write exactly SIZE bytes to the file.
-const GUEST_TAKES: &str = r#"exec 3<"$1" || exit 90
+const GUEST_TAKES: &str = r#"{
 m=$(dd bs=1 count=${#2} <&3 2>/dev/null)
 [ "$m" = "$2" ] || exit 91
-exec head -c "$3" <&3 >"$4""#;
+exec head -c "$3" <&3 >"$4"
+} 3<"$1" || exit 90"#;
 
 fn failure(message: String) -> MaqetError {
     MaqetError::new(ErrorKind::Failure, message)
@@ -253,7 +255,9 @@ impl ChannelGuest {
         }
         match exit {
             Some(code) => Ok((synced, code)),
-            None => Err(failure("internal error: a channel copy ended unseen".into())),
+            None => Err(failure(
+                "internal error: a channel copy ended unseen".into(),
+            )),
         }
     }
 

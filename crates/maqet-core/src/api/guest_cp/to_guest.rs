@@ -199,7 +199,10 @@ impl Copier<'_> {
         let (result, closed) = if matches!(self.link, GuestLink::Ssh(_)) {
             (self.write_over_ssh(&mut file, target, len), Ok(Value::Null))
         } else if matches!(self.link, GuestLink::Channel(_)) {
-            (self.write_over_channel(&mut file, target, len), Ok(Value::Null))
+            (
+                self.write_over_channel(&mut file, target, len),
+                Ok(Value::Null),
+            )
         } else {
             let handle = self.agent()?.call(
                 "guest-file-open",

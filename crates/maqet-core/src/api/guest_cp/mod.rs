@@ -169,14 +169,14 @@ impl Copier<'_> {
 
 #[api_requests]
 impl Maqet {
-    /// Copy a file or directory between the host and a guest (through its copy channel, over
-    /// SSH or through its agent).
+    /// Copy a file or directory between the host and a guest (copy channel, SSH or agent).
     ///
     /// Exactly one of SRC and DST is `VM:/guest/path`. By default (`--via auto`) the copy goes
     /// through the VM's copy channel (a virtio-serial port of its own, added with the guest
     /// agent), else over SSH when the VM has an SSH forward (first-boot identity) and its sshd
     /// answers, checking the host key maqet learnt, else through the guest agent; the result
-    /// says which, why a faster one was passed over, and the rate. Binary-safe, any size (1 MiB per agent call), with progress on a terminal.
+    /// says which, why a faster one was passed over, and the rate. Binary-safe, any size
+    /// (1 MiB per agent call), with progress on a terminal.
     /// An existing destination file is only replaced with `--force`; directories need `-r`.
     /// The guest is not trusted: a copy to the host never writes outside DST or through a
     /// link, stops at the size the guest reported (and at `--max-bytes`), keeps only the

@@ -4,8 +4,8 @@
 //! its real qemu-ga: a file and a tree in and out, byte for byte; a guest that is root cannot
 //! make a copy out write outside the destination or past the size it reported; a guest
 //! program that holds the port makes `auto` fall back (and say why) and `--via channel` fail;
-//! a copy killed mid-way does not leave the channel blocked; `--via channel` on a VM without
-//! the channel fails with exit 3; and two copies at once do not share the port.
+//! a copy killed mid-way does not leave the channel blocked; the port survives `stop --save`
+//! and the restore; and `--via channel` on a VM without the channel fails with exit 3.
 //!
 //! Build the binaries first: `cargo build -p maqet-cli -p maqet-runner`.
 
@@ -72,6 +72,27 @@ fn guest_port(home: &MaqetHome, vm: &str) -> String {
     )
     .trim()
     .to_owned()
+}
+
+/// Holds VM `vm`'s copy-channel lock, as a running `maqet cp` does, until dropped.
+fn hold_copy_channel(home: &MaqetHome, vm: &str) -> std::fs::File {
+    use std::os::fd::AsRawFd;
+    let lock = home
+        .runtime_dir()
+        .join("vms")
+        .join(vm_id(home, vm))
+        .join("copy.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock)
+        .unwrap();
+    assert_eq!(
+        unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) },
+        0
+    );
+    file
 }
 
 #[test]
@@ -204,6 +225,15 @@ chmod 755 /bin/stat"#,
     );
     guest_sh(&home, "ch", "pkill -f 'sleep 600' || killall sleep || true");
 
+    // While another copy holds the channel (its lock), `auto` goes through the agent and says
+    // so; once it is free, the channel again.
+    let held = hold_copy_channel(&home, "ch");
+    let second = cp(&home, &["--force", "ch:/tmp/site/a.txt", arg(&out)]);
+    assert_eq!(second["transport"], "agent", "{second}");
+    let why = second["channel_skipped"].as_str().unwrap_or_default();
+    assert!(why.contains("another `maqet cp`"), "{second}");
+    drop(held);
+
     // A copy killed mid-way: its guest end is ended by the next copy, which goes through.
     guest_sh(&home, "ch", "head -c 33554432 /dev/urandom > /tmp/big");
     let mut child = home
@@ -234,6 +264,19 @@ chmod 755 /bin/stat"#,
     );
     let after = cp(&home, &["--force", "ch:/tmp/site/a.txt", arg(&out)]);
     assert_eq!(after["transport"], "channel", "{after}");
+
+    // Managed save and restore keep the port: the restored guest copies through it.
+    let saved = maqet_json(&home, &["stop", "ch", "--save"]);
+    assert_eq!(saved["status"], "saved", "{saved}");
+    maqet_ok(&home, &["start", "ch"]);
+    maqet_ok(&home, &["wait", "ch", "--agent", "--timeout", "60"]);
+    let restored = home.path().join("restored.bin");
+    let got = cp(&home, &["ch:/tmp/data.bin", arg(&restored)]);
+    assert_eq!(got["transport"], "channel", "{got}");
+    assert!(
+        std::fs::read(&restored).unwrap() == data,
+        "the bytes differ"
+    );
 }
 
 #[test]

@@ -341,6 +341,7 @@ mod tests {
         assert_eq!(config.cpu, Some(2));
         assert_eq!(config.shutdown_via, ShutdownVia::Agent);
         assert!(config.guest_agent);
+        assert!(config.has_copy_channel(), "on by default with the agent");
         assert_eq!(config.ports[0].hostfwd(), "tcp:127.0.0.1:2222-:22");
         assert_eq!(config.storage[0].name, "hdd");
         assert_eq!(
@@ -385,5 +386,10 @@ mod tests {
                 .first_boot_identity()
         );
         assert!(VmConfig::from_value(&json!({"cloud_init": true})).first_boot_identity());
+        let channel = |v: Value| VmConfig::from_value(&v).has_copy_channel();
+        assert!(!channel(json!({"copy_channel": true})), "needs the agent");
+        assert!(!channel(
+            json!({"guest_agent": true, "copy_channel": false})
+        ));
     }
 }

@@ -119,6 +119,8 @@ impl VmPaths {
             self.qga_socket(),
             self.copy_socket(),
             self.copy_pid_file(),
+            // Without QEMU there is no channel to guard.
+            self.copy_lock(),
         ]);
         files
     }

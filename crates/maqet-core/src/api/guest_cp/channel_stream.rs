@@ -34,8 +34,13 @@ const BLOCK: usize = 1024 * 1024;
 /// on a group, not on `exec`: a failed one must give 90, not end the shell.)
 const GUEST_SENDS: &str = r#"{ printf '%s' "$2" && exec cat -- "$3"; } >"$1" || exit 90"#;
 /// The guest end of a copy in: check the marker, then write exactly SIZE bytes to the file.
+/// A port reads as empty until QEMU has taken the host's connection, so an empty read is
+/// retried for a few seconds.
 const GUEST_TAKES: &str = r#"{
-m=$(dd bs=1 count=${#2} <&3 2>/dev/null)
+i=0
+while m=$(dd bs=1 count=${#2} <&3 2>/dev/null); [ -z "$m" ] && [ $i -lt 50 ]; do
+  i=$((i+1)); sleep 0.1 2>/dev/null || sleep 1
+done
 [ "$m" = "$2" ] || exit 91
 exec head -c "$3" <&3 >"$4"
 } 3<"$1" || exit 90"#;
@@ -139,6 +144,14 @@ impl ChannelGuest {
             std::thread::sleep(pause);
             pause = (pause * 2).min(TICK);
         }
+    }
+
+    /// The guest's end of a copy in did not read the copy's marker first.
+    fn no_marker_seen(&self) -> MaqetError {
+        failure(format!(
+            "the guest's end of the copy channel of VM `{}` did not see the copy's marker (stale bytes in the port, or no connection); nothing was written, run the copy again",
+            self.vm()
+        ))
     }
 
     fn stalled(&self, what: &str) -> MaqetError {
@@ -306,10 +319,7 @@ impl ChannelGuest {
                 self.ended();
                 match exit? {
                     0 => Ok(sent),
-                    91 => Err(failure(format!(
-                        "the guest's end of the copy channel of VM `{}` did not see the copy's marker (stale bytes in the port); nothing was written to {target}, run the copy again",
-                        self.vm()
-                    ))),
+                    91 => Err(self.no_marker_seen()),
                     code => Err(failure(format!(
                         "writing {target} in the guest of VM `{}` failed (`head` exited {code}): check that its directory exists and is writable",
                         self.vm()
@@ -368,6 +378,9 @@ impl ChannelGuest {
                 }
                 Err(e) if matches!(e.kind(), IoKind::WouldBlock | IoKind::TimedOut) => {
                     if let Some(code) = self.exited(pid)? {
+                        if code == 91 {
+                            return Err(self.no_marker_seen());
+                        }
                         return Err(failure(format!(
                             "the guest's end of the copy channel of VM `{}` stopped taking data (exit status {code}); check that the target directory exists and is writable",
                             self.vm()

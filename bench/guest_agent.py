@@ -5,7 +5,8 @@ home, waits for the agent, lets the guest settle, then:
 - times `maqet exec VM -- /bin/true` end to end (a whole CLI process: parse, DB read, connect
   to the runner's agent.sock, guest-exec, guest-exec-status polls, print), hyperfine when
   installed, else Python timing; target median <= 15 ms;
-- copies MIB MiB of random bytes in (`maqet cp FILE VM:/tmp/x`) and out again, checks the
+- copies MIB MiB of random bytes in (`maqet cp --via agent FILE VM:/tmp/x`; the copy channel
+  is bench/cp_transport.sh's) and out again, checks the
   sha256 on both sides, and reports MiB/s; target >= 20 MiB/s each way.
 Figures are only comparable when the 1-minute load average is below 1; otherwise the result
 says NOT COMPARABLE.
@@ -162,13 +163,13 @@ def main():
         with open(local, "wb") as f:
             f.write(os.urandom(mib << 20))
         with CpuShare(qemu, runner) as cp_in:
-            home.run("cp", local, "bench:/tmp/payload.bin")
+            home.run("cp", "--via", "agent", local, "bench:/tmp/payload.bin")
         into = cp_in.wall
         shares[f"`cp` {mib} MiB in"] = cp_in.text()
         inside = home.run("exec", "bench", "--", "sha256sum", "/tmp/payload.bin").stdout.split()[0]
         back = home.root / "back.bin"
         with CpuShare(qemu, runner) as cp_out:
-            home.run("cp", "bench:/tmp/payload.bin", back)
+            home.run("cp", "--via", "agent", "bench:/tmp/payload.bin", back)
         out = cp_out.wall
         shares[f"`cp` {mib} MiB out"] = cp_out.text()
         payload = local.read_bytes()

@@ -109,12 +109,14 @@ class Commands:
         return self._invoke("console", {"vm": vm})
 
     def cp(self, src, dst, recursive=False, force=False, max_bytes=None, via="auto"):
-        """Copy a file or directory between the host and a guest (over SSH or its agent).
+        """Copy a file or directory between the host and a guest (copy channel, SSH or agent).
 
         Exactly one of SRC and DST is `VM:/guest/path`. By default (`--via auto`) the copy goes
-        over SSH when the VM has an SSH forward (first-boot identity) and its sshd answers,
-        checking the host key maqet learnt, else through the guest agent; the result says which
-        and the rate. Binary-safe, any size (1 MiB per agent call), with progress on a terminal.
+        through the VM's copy channel (a virtio-serial port of its own, added with the guest
+        agent), else over SSH when the VM has an SSH forward (first-boot identity) and its sshd
+        answers, checking the host key maqet learnt, else through the guest agent; the result
+        says which, why a faster one was passed over, and the rate. Binary-safe, any size
+        (1 MiB per agent call), with progress on a terminal.
         An existing destination file is only replaced with `--force`; directories need `-r`.
         The guest is not trusted: a copy to the host never writes outside DST or through a
         link, stops at the size the guest reported (and at `--max-bytes`), keeps only the
@@ -128,7 +130,7 @@ class Commands:
             recursive: Copy directories and their contents
             force: Replace existing destination files
             max_bytes: Most bytes a copy from the guest may write on the host (e.g. 10G)
-            via: How to reach the guest: SSH when the VM's sshd answers, else the agent (auto), or only one of them
+            via: How to reach the guest: the copy channel when the VM has one, else SSH when its sshd answers, else the agent (auto), or only one of them
 
         Examples (the same command from the shell):
             $ maqet cp ./app.tar.gz web:/tmp/app.tar.gz

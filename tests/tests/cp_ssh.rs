@@ -1,5 +1,6 @@
 //! Issue Q, item 1 (`cp`): on the real Debian 12 guest (first-boot identity, an SSH forward,
-//! its agent) `maqet cp` goes over SSH by itself and says so, `--via agent` still goes through
+//! its agent) `maqet cp` goes through the VM's copy channel by itself, and while another copy
+//! holds the channel it goes over SSH by itself and says so, `--via agent` still goes through
 //! the agent, a host key maqet did not learn is refused, `auto` falls back to the agent when
 //! the guest's sshd is stopped, a tree copied in over SSH keeps its links and modes, and a
 //! recursive copy out over SSH never writes outside its destination (guest links are not
@@ -64,6 +65,27 @@ fn sha256(path: &Path) -> String {
     maqet_tests::sha256_of_file(path)
 }
 
+/// Holds VM `vm`'s copy-channel lock, as a running `maqet cp` does, until dropped.
+fn hold_copy_channel(home: &MaqetHome, vm: &str) -> std::fs::File {
+    use std::os::fd::AsRawFd;
+    let lock = home
+        .runtime_dir()
+        .join("vms")
+        .join(maqet_tests::cli::vm_id(home, vm))
+        .join("copy.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock)
+        .unwrap();
+    assert_eq!(
+        unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) },
+        0
+    );
+    file
+}
+
 fn assert_transport(report: &Value, want: &str) {
     assert_eq!(report["transport"], want, "{report}");
     assert!(report["bytes_per_second"].as_u64().is_some(), "{report}");
@@ -92,16 +114,31 @@ fn cp_takes_ssh_by_itself_checks_the_host_key_and_falls_back_to_the_agent() {
         began.elapsed().as_secs_f64()
     );
 
-    // In and out over SSH, chosen by itself; the bytes arrive exactly, written as root.
+    // In and out through the copy channel, chosen by itself (the VM has the agent).
     let data = home.path().join("data.bin");
     let bytes: Vec<u8> = (0..4u32 << 20)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
     std::fs::write(&data, &bytes).unwrap();
+    let by_channel = cp(&home, &[arg(&data), "deb:/tmp/channel.bin"]);
+    assert_transport(&by_channel, "channel");
+    let in_guest = guest_root(&home, "sha256sum /tmp/channel.bin");
+    assert!(in_guest.starts_with(&sha256(&data)), "{in_guest}");
+    let channel_back = home.path().join("channel-back.bin");
+    let got = cp(&home, &["deb:/tmp/channel.bin", arg(&channel_back)]);
+    assert_transport(&got, "channel");
+    assert_eq!(std::fs::read(&channel_back).unwrap(), bytes);
+
+    // From here on another copy holds the channel, so `auto` passes it over and says so.
+    let _channel_busy = hold_copy_channel(&home, "deb");
+
+    // In and out over SSH, chosen by itself; the bytes arrive exactly, written as root.
     let sent = cp(&home, &[arg(&data), "deb:/tmp/data.bin"]);
     assert_transport(&sent, "ssh");
     assert_eq!(sent["bytes"], bytes.len() as u64, "{sent}");
     assert!(sent["ssh_skipped"].is_null(), "{sent}");
+    let busy = sent["channel_skipped"].as_str().unwrap_or_default();
+    assert!(busy.contains("another `maqet cp`"), "{sent}");
     let in_guest = guest_root(&home, "sha256sum /tmp/data.bin; stat -c %U /tmp/data.bin");
     assert!(in_guest.starts_with(&sha256(&data)), "{in_guest}");
     assert!(in_guest.ends_with("root"), "{in_guest}");

@@ -221,6 +221,15 @@ pub const CONFIG_KEYS: &[ConfigKey] = &[
         same_as: &[],
     },
     ConfigKey {
+        name: "copy_channel",
+        kind: KeyType::Bool,
+        default: Some("true"),
+        doc: "With `guest_agent`, add a second virtio-serial port (`org.maqet.copy.0`) that `cp` streams file data through (`--via channel`, taken by `--via auto`); `false` leaves it out.",
+        example: "false",
+        qemu: QemuMapping::Special,
+        same_as: &[],
+    },
+    ConfigKey {
         name: "ports",
         kind: KeyType::Ports,
         default: None,

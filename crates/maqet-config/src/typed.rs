@@ -70,6 +70,10 @@ pub struct VmConfig {
     /// `guest_agent`: whether the VM has a guest agent channel.
     #[serde(deserialize_with = "lenient")]
     pub guest_agent: bool,
+    /// `copy_channel`: the `cp` data port next to the agent's; absent means on (see
+    /// [`VmConfig::has_copy_channel`]).
+    #[serde(deserialize_with = "lenient")]
+    pub copy_channel: Option<bool>,
     /// `ports`: host ports forwarded to the guest.
     #[serde(deserialize_with = "forwards")]
     pub ports: Vec<PortForward>,
@@ -122,6 +126,12 @@ impl VmConfig {
         };
         crate::validate_config(&known, None)?;
         Ok(VmConfig::from_value(&known))
+    }
+
+    /// Whether the VM gets the `cp` data port: with the guest agent, unless `copy_channel` is
+    /// `false`.
+    pub fn has_copy_channel(&self) -> bool {
+        self.guest_agent && self.copy_channel.unwrap_or(true)
     }
 
     /// Whether first-boot identity (the cloud-init seed) is on: `cloud_init` when set, else
@@ -331,6 +341,7 @@ mod tests {
         assert_eq!(config.cpu, Some(2));
         assert_eq!(config.shutdown_via, ShutdownVia::Agent);
         assert!(config.guest_agent);
+        assert!(config.has_copy_channel(), "on by default with the agent");
         assert_eq!(config.ports[0].hostfwd(), "tcp:127.0.0.1:2222-:22");
         assert_eq!(config.storage[0].name, "hdd");
         assert_eq!(
@@ -375,5 +386,10 @@ mod tests {
                 .first_boot_identity()
         );
         assert!(VmConfig::from_value(&json!({"cloud_init": true})).first_boot_identity());
+        let channel = |v: Value| VmConfig::from_value(&v).has_copy_channel();
+        assert!(!channel(json!({"copy_channel": true})), "needs the agent");
+        assert!(!channel(
+            json!({"guest_agent": true, "copy_channel": false})
+        ));
     }
 }

@@ -290,6 +290,26 @@ pub enum MaqetError {
         /// The program.
         program: String,
     },
+    /// `cp --via channel` to a VM that has no copy channel (exit 3).
+    #[error(
+        "VM `{vm}` has no copy channel: {reason}; `--via auto` copies over SSH or through the agent instead"
+    )]
+    NoCopyChannel {
+        /// The VM's name.
+        vm: String,
+        /// Why (config, or started before the channel existed), with what to do.
+        reason: String,
+    },
+    /// The VM's copy channel exists but cannot carry this copy (exit 1).
+    #[error(
+        "the copy channel of VM `{vm}` cannot be used: {reason}; `--via agent` or `--via ssh` copy without it"
+    )]
+    CopyChannelUnusable {
+        /// The VM's name.
+        vm: String,
+        /// What is missing or busy.
+        reason: String,
+    },
     /// A helper program maqet ran in the guest did not finish in time (exit 2).
     #[error(
         "`{program}` (pid {pid}) did not finish in the guest of VM `{vm}` within {} s",

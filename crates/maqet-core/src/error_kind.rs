@@ -124,9 +124,10 @@ impl MaqetError {
             | MaqetError::ImageMissing { .. } => ErrorKind::NotFound,
             MaqetError::Declined { .. } => ErrorKind::Cancelled,
             MaqetError::UntrustedSettings { .. } => ErrorKind::PermissionDenied,
-            MaqetError::HostKeysUnknown { .. } | MaqetError::GuestOutputCut { .. } => {
-                ErrorKind::Failure
-            }
+            MaqetError::HostKeysUnknown { .. }
+            | MaqetError::GuestOutputCut { .. }
+            | MaqetError::CopyChannelUnusable { .. } => ErrorKind::Failure,
+            MaqetError::NoCopyChannel { .. } => ErrorKind::InvalidInput,
             MaqetError::GuestHelperTimedOut { .. } => ErrorKind::Timeout,
             MaqetError::AlreadyRunning { .. }
             | MaqetError::OrphanRunning { .. }

@@ -150,6 +150,12 @@ pub trait ConfigKeySetters: Sized {
     fn guest_agent(self, value: bool) -> Self {
         self.config_key("guest_agent", value)
     }
+
+    /// `copy_channel`: whether a VM with the agent also gets the `cp` data port (on unless
+    /// `false`).
+    fn copy_channel(self, value: bool) -> Self {
+        self.config_key("copy_channel", value)
+    }
     /// `firmware`: `bios` or `uefi`.
     fn firmware(self, value: impl Into<String>) -> Self {
         self.config_key("firmware", value.into())
@@ -235,6 +241,7 @@ mod tests {
             .args(["-nodefaults"])
             .storage(serde_json::json!([]))
             .guest_agent(true)
+            .copy_channel(true)
             .ports(serde_json::json!([]))
             .shutdown_via("acpi")
             .cloud_init(true)

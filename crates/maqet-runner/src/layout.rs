@@ -72,12 +72,30 @@ impl VmPaths {
             self.console_socket(),
             self.qga_socket(),
             self.agent_socket(),
+            self.copy_socket(),
         ]
     }
 
     /// The guest agent channel (served by QEMU; only the runner connects to it).
     pub fn qga_socket(&self) -> PathBuf {
         self.runtime_dir.join("qga.sock")
+    }
+
+    /// The `cp` data channel (served by QEMU; `cp` connects to it while it holds
+    /// [`Self::copy_lock`]).
+    pub fn copy_socket(&self) -> PathBuf {
+        self.runtime_dir.join("copy.sock")
+    }
+
+    /// The lock one `cp` at a time holds on the VM's data channel.
+    pub fn copy_lock(&self) -> PathBuf {
+        self.runtime_dir.join("copy.lock")
+    }
+
+    /// The guest pid of the guest end of the `cp` running on the data channel (so the next copy
+    /// can end it when that `cp` was killed).
+    pub fn copy_pid_file(&self) -> PathBuf {
+        self.runtime_dir.join("copy.pid")
     }
 
     /// The runner's guest agent socket that clients use.
@@ -99,6 +117,10 @@ impl VmPaths {
             self.qemu_pid_file(),
             self.stop_marker(),
             self.qga_socket(),
+            self.copy_socket(),
+            self.copy_pid_file(),
+            // Without QEMU there is no channel to guard.
+            self.copy_lock(),
         ]);
         files
     }
@@ -171,12 +193,32 @@ impl VmPaths {
         ]
     }
 
+    /// The QEMU options of the `cp` data channel: a second port, `org.maqet.copy.0`, on the
+    /// agent's virtio-serial controller (so it comes after [`Self::agent_args`]), on a socket
+    /// QEMU serves for `cp`.
+    pub fn copy_channel_args(&self) -> Vec<String> {
+        vec![
+            "-chardev".into(),
+            format!(
+                "socket,id=maqet-copy,path={},server=on,wait=off",
+                escape(&self.copy_socket())
+            ),
+            "-device".into(),
+            format!(
+                "virtserialport,bus=maqet-qga-serial.0,chardev=maqet-copy,name={COPY_PORT_NAME}"
+            ),
+        ]
+    }
+
     /// Whether a QEMU command line has this VM's agent channel.
     pub fn has_agent_channel(&self, argv: &[String]) -> bool {
         let socket = format!("path={}", escape(&self.qga_socket()));
         argv.iter().any(|arg| arg.contains(&socket))
     }
 }
+
+/// The guest-side name of the `cp` data port (`/sys/class/virtio-ports/*/name`).
+pub const COPY_PORT_NAME: &str = "org.maqet.copy.0";
 
 /// Escapes a path for a QEMU option value (`,` doubles).
 fn escape(path: &Path) -> String {

@@ -258,6 +258,9 @@ impl Maqet {
         argv.extend(self.vm_paths(vm).control_args());
         if super::guest::wants_agent(&vm.config) {
             argv.extend(self.vm_paths(vm).agent_args());
+            if crate::config::VmConfig::from_value(&vm.config).has_copy_channel() {
+                argv.extend(self.vm_paths(vm).copy_channel_args());
+            }
         }
         Ok(argv)
     }

@@ -205,9 +205,9 @@ impl Copier<'_> {
             )));
         }
         let note = || journal.note(&dir.path);
-        let partial = if matches!(self.link, GuestLink::Ssh(_)) {
+        let partial = if matches!(self.link, GuestLink::Ssh(_) | GuestLink::Channel(_)) {
             let mut partial = dir.create_partial(name, stat.mode, &note)?;
-            self.read_over_ssh(src, &mut partial, stat.size)
+            self.read_streamed(src, &mut partial, stat.size)
                 .map(|()| partial)
         } else {
             self.read_over_agent(src, stat, dir, name, &note)
@@ -246,9 +246,9 @@ impl Copier<'_> {
         result
     }
 
-    /// Streams the guest file `src` into `partial` over SSH, refusing more than `limit` bytes
-    /// (the size the guest reported).
-    fn read_over_ssh(
+    /// Streams the guest file `src` into `partial` over SSH or through the copy channel,
+    /// refusing more than `limit` bytes (the size the guest reported).
+    fn read_streamed(
         &mut self,
         src: &str,
         partial: &mut Partial<'_>,
@@ -258,13 +258,8 @@ impl Copier<'_> {
         let short = escape_guest_text(base_name(src));
         let maqet = self.maqet;
         let bytes = &mut self.bytes;
-        let GuestLink::Ssh(ssh) = &mut self.link else {
-            return Err(failure(
-                "internal error: an SSH read on a copy through the agent".into(),
-            ));
-        };
         let mut done = 0u64;
-        ssh.read_file(src, &mut |chunk| {
+        let mut sink = |chunk: &[u8]| {
             let n = chunk.len() as u64;
             let total = done.saturating_add(n);
             if total > limit {
@@ -284,7 +279,14 @@ impl Copier<'_> {
             done = total;
             *bytes += n;
             Ok(())
-        })
+        };
+        match &mut self.link {
+            GuestLink::Ssh(ssh) => ssh.read_file(src, &mut sink),
+            GuestLink::Channel(channel) => channel.read_file(src, limit, &mut sink),
+            GuestLink::Agent(_) => Err(failure(
+                "internal error: a streamed read on a copy through the agent".into(),
+            )),
+        }
     }
 
     /// Reads the open guest file into `partial`, refusing more than `limit` bytes (the size

@@ -198,6 +198,11 @@ impl Copier<'_> {
             .map_err(|e| MaqetError::io(format!("cannot open {}", src.display()), e))?;
         let (result, closed) = if matches!(self.link, GuestLink::Ssh(_)) {
             (self.write_over_ssh(&mut file, target, len), Ok(Value::Null))
+        } else if matches!(self.link, GuestLink::Channel(_)) {
+            (
+                self.write_over_channel(&mut file, target, len),
+                Ok(Value::Null),
+            )
         } else {
             let handle = self.agent()?.call(
                 "guest-file-open",
@@ -248,6 +253,32 @@ impl Copier<'_> {
         let mut sent = 0;
         ssh.write_file(target, file, &mut |done| {
             sent = done;
+            if done / mib != shown {
+                shown = done / mib;
+                maqet.progress(&format!("{short}: {shown} of {} MiB", len.div_ceil(mib)));
+            }
+        })?;
+        self.bytes += sent;
+        Ok(())
+    }
+
+    /// Streams the open host file to the guest file `target` through the copy channel.
+    fn write_over_channel(
+        &mut self,
+        file: &mut std::fs::File,
+        target: &str,
+        len: u64,
+    ) -> Result<(), MaqetError> {
+        let maqet = self.maqet;
+        let GuestLink::Channel(channel) = &mut self.link else {
+            return Err(failure(
+                "internal error: a channel write on a copy without the channel".into(),
+            ));
+        };
+        let short = base_name(target);
+        let mib = CHUNK as u64;
+        let mut shown = 0;
+        let sent = channel.write_file(target, file, len, &mut |done| {
             if done / mib != shown {
                 shown = done / mib;
                 maqet.progress(&format!("{short}: {shown} of {} MiB", len.div_ceil(mib)));

@@ -52,7 +52,13 @@ fn a_stdout_closed_at_start_never_becomes_the_log_file() {
     let log = home.path().join("closed-stdout.log");
     let mut command = home.std_cmd();
     command
-        .args(["--log-file", log.to_str().unwrap(), "ls", "--format", "json"])
+        .args([
+            "--log-file",
+            log.to_str().unwrap(),
+            "ls",
+            "--format",
+            "json",
+        ])
         .stderr(Stdio::piped());
     // SAFETY: close(2) is async-signal-safe; the child runs maqet with fd 1 closed.
     unsafe {

@@ -81,3 +81,24 @@ fn a_stdout_closed_at_start_never_becomes_the_log_file() {
         "the listing went into the log file:\n{logged}"
     );
 }
+
+/// The default logging is built on the first warning (issue Q): a warning still reaches
+/// stderr, formatted as before, and nothing below warnings does.
+#[test]
+fn a_warning_still_reaches_stderr_at_the_default_level() {
+    let home = MaqetHome::new();
+    let plugins = home.data_dir().join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    std::fs::write(plugins.join("libbroken.so"), b"\x7fELF not a plugin").unwrap();
+    let out = home.cmd().args(["plugin", "list"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("WARN") && stderr.contains("plugin skipped"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("INFO") && !stderr.contains("DEBUG"),
+        "{stderr}"
+    );
+}

@@ -15,6 +15,9 @@ Each round times, interleaved in alternating order:
 - raw: on a connection opened (and synced with `guest-sync-delimited`) once beforehand,
   `guest-exec` of /bin/true with captured output, then `guest-exec-status` every 1 ms until it
   has exited.
+Each round also spawns `maqet --version` and `/bin/true` the same way, for context: what starting
+the maqet binary costs, and what starting any process costs (the raw client, inside this Python
+process, pays neither; the figure keeps that strict comparison).
 Reports median and min of each and the ratio of medians (target <= 1.2x). A run that starts with
 a 1-minute load above 1.0 is marked NOT COMPARABLE (benchlib.Bench).
 With `--debian`, the guest is the real Debian one (tests/guest/build-debian.sh; 1 GiB, its own
@@ -179,7 +182,8 @@ def main():
         vm_id = home.json("info", "bench")["vm_id"]
         agent_socket = home.root / "runtime" / "vms" / vm_id / "agent.sock"
         version_argv = [str(benchlib.MAQET), "--version"]
-        maqet_ms, raw_ms, runner_ms, version_ms = [], [], [], []
+        true_argv = ["/bin/true"]
+        maqet_ms, raw_ms, runner_ms, version_ms, true_ms = [], [], [], [], []
         for i in range(rounds):
             for side in ("maqet", "raw", "runner") if i % 2 == 0 else ("runner", "raw", "maqet"):
                 if side == "maqet":
@@ -189,6 +193,7 @@ def main():
                 else:
                     raw_ms.append(raw.exec_true_ms())
             version_ms.append(benchlib.spawn_ms(version_argv, home.env))
+            true_ms.append(benchlib.spawn_ms(true_argv, home.env))
             print(f"round {i + 1}: maqet {maqet_ms[-1]:.2f} ms, runner's agent.sock "
                   f"{runner_ms[-1]:.2f} ms, raw {raw_ms[-1]:.2f} ms", flush=True)
         ratio = statistics.median(maqet_ms) / statistics.median(raw_ms)
@@ -198,7 +203,8 @@ def main():
         for label, times in (("`maqet exec VM -- /bin/true`", maqet_ms),
                              ("the runner's `agent.sock` alone (`maqet-exec-and-wait`, no CLI)", runner_ms),
                              ("raw qemu-ga client, 1 ms polls", raw_ms),
-                             ("`maqet --version` (process start alone)", version_ms)):
+                             ("`maqet --version` (process start alone)", version_ms),
+                             ("`/bin/true` (any process start from here: the floor)", true_ms)):
             print(f"| {label} | {statistics.median(times):.2f} | {min(times):.2f} | {len(times)} |")
         cli = statistics.median(maqet_ms) - statistics.median(runner_ms)
         relay = statistics.median(runner_ms) - statistics.median(raw_ms)

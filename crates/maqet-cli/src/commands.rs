@@ -84,8 +84,7 @@ impl CommandDef {
 /// sort per group).
 pub fn all_groups(plugin_groups: &[(String, String)], only: Option<&str>) -> Vec<(String, String)> {
     let registry_groups = match only {
-        Some(top) => registry::methods()
-            .iter()
+        Some(top) => registry::methods_unordered()
             .any(|m| m.group == Some(top))
             .then(|| (top, registry::group_about(top).unwrap_or_default()))
             .into_iter()
@@ -108,7 +107,7 @@ pub fn all_groups(plugin_groups: &[(String, String)], only: Option<&str>) -> Vec
 /// The top-level word of the registry command or group that typing `word` first reaches
 /// (`"ls"` for an alias of `ls`), if any.
 pub fn registry_top_word(word: &str) -> Option<&'static str> {
-    registry::methods().into_iter().find_map(|m| match m.group {
+    registry::methods_unordered().find_map(|m| match m.group {
         Some(group) => (group == word).then_some(group),
         None => (m.name == word || m.aliases.contains(&word)).then_some(m.name),
     })
@@ -117,9 +116,12 @@ pub fn registry_top_word(word: &str) -> Option<&'static str> {
 /// The built-in commands, with option defaults taken from `maqet.conf`; with `only`, just the
 /// commands under that top-level word (`"qmp"`: `qmp` and `qmp keys`, ...).
 pub fn builtin_commands(settings: &Settings, only: Option<&str>) -> Vec<CommandDef> {
-    registry::methods()
-        .into_iter()
+    let mut methods: Vec<_> = registry::methods_unordered()
         .filter(|m| only.is_none_or(|top| m.group.unwrap_or(m.name) == top))
+        .collect();
+    registry::sort_methods(&mut methods);
+    methods
+        .into_iter()
         .map(|m| {
             let path = m.path();
             let spec = m.spec();

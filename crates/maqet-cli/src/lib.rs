@@ -14,6 +14,7 @@ mod commands;
 mod globals;
 mod hints;
 mod invoke;
+mod lazy_log;
 mod output;
 mod plugins;
 mod prescan;

@@ -34,8 +34,25 @@ pub fn init_logging(verbosity: u8, log_file: Option<PathBuf>) -> Option<LogGuard
         2 => "debug",
         _ => "trace",
     };
+    if verbosity == 0 && log_file.is_none() && std::env::var_os("MAQET_LOG").is_none() {
+        // The usual case: only warnings and errors, and the subscriber built when one comes.
+        let lazy = crate::lazy_log::WarnOnStderr::new(|| {
+            Box::new(
+                tracing_subscriber::fmt()
+                    .with_target(false)
+                    .without_time()
+                    .with_max_level(tracing::Level::WARN)
+                    .with_ansi(stderr_ansi())
+                    .with_writer(std::io::stderr)
+                    .finish(),
+            )
+        });
+        return tracing::subscriber::set_global_default(lazy)
+            .ok()
+            .map(|()| LogGuard);
+    }
     let filter = EnvFilter::try_from_env("MAQET_LOG").unwrap_or_else(|_| EnvFilter::new(level));
-    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let ansi = stderr_ansi();
     let file = log_file.and_then(|path| {
         if let Some(parent) = path.parent() {
             let _ = std::fs::create_dir_all(parent);
@@ -72,4 +89,9 @@ pub fn init_logging(verbosity: u8, log_file: Option<PathBuf>) -> Option<LogGuard
             .try_init(),
     };
     result.ok().map(|()| LogGuard)
+}
+
+/// Whether log lines on stderr get colours (a terminal, and no `NO_COLOR`).
+fn stderr_ansi() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }

@@ -116,7 +116,7 @@ pub use session::Session;
 /// the crate would silently drop them. Calling this (the CLI does) keeps them, and returns how
 /// many commands are registered.
 pub fn linked_command_count() -> usize {
-    registry::methods().len()
+    registry::methods_unordered().count()
 }
 
 /// The README's Rust examples, compiled (and run where they can) as doctests.

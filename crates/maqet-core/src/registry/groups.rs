@@ -5,7 +5,7 @@
 //! `maqet x` is itself a command (`qmp`), whose description then serves. [`check_groups`] finds
 //! a group without a description, or with two.
 
-use super::methods;
+use super::methods_unordered;
 
 /// The description of one command group, registered next to a method of the group.
 #[derive(Debug)]
@@ -21,7 +21,7 @@ inventory::collect!(ApiGroup);
 /// Every group some registered method belongs to, sorted, with its description (empty when
 /// none is registered: [`check_groups`] reports that).
 pub fn groups() -> Vec<(&'static str, &'static str)> {
-    let mut names: Vec<&'static str> = methods().into_iter().filter_map(|m| m.group).collect();
+    let mut names: Vec<&'static str> = methods_unordered().filter_map(|m| m.group).collect();
     names.sort_unstable();
     names.dedup();
     names
@@ -40,9 +40,7 @@ pub fn group_about(name: &str) -> Option<&'static str> {
 }
 
 fn own_command(name: &str) -> Option<&'static super::ApiMethod> {
-    methods()
-        .into_iter()
-        .find(|m| m.group.is_none() && m.name == name)
+    methods_unordered().find(|m| m.group.is_none() && m.name == name)
 }
 
 /// Every problem with the group declarations: a group used by methods without a description,

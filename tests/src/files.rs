@@ -77,6 +77,29 @@ pub fn pseudo_random_bytes(len: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
+/// Every path below `dir`, sorted, links not followed; with `relative`, relative to `dir`.
+pub fn paths_below(dir: &Path, relative: bool) -> Vec<std::path::PathBuf> {
+    let mut all = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d)
+            .expect("list a test directory")
+            .flatten()
+        {
+            let path = entry.path();
+            if entry.file_type().expect("a file type").is_dir() {
+                stack.push(path.clone());
+            }
+            all.push(match path.strip_prefix(dir) {
+                Ok(below) if relative => below.to_path_buf(),
+                _ => path,
+            });
+        }
+    }
+    all.sort();
+    all
+}
+
 /// The names in `dir`, sorted; none when `dir` does not exist.
 pub fn names_in(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)

@@ -67,8 +67,8 @@ pub use binaries::{maqet_binary, maqet_runner_binary};
 pub use debian::{DEBIAN_KERNEL_CMDLINE, DEBIAN_LOGIN_PROMPT, debian_efi_guest, debian_guest};
 pub use efi_guest::{efi_guest_config_yaml, efi_test_guest};
 pub use files::{
-    names_in, pseudo_random_bytes, qemu_img, sha256_of_bytes, sha256_of_file, sizes_in,
-    wait_for_file_text,
+    names_in, paths_below, pseudo_random_bytes, qemu_img, sha256_of_bytes, sha256_of_file,
+    sizes_in, wait_for_file_text,
 };
 pub use guest::{
     EVIL_AGENT_PARAM, GUEST_KERNEL_APPEND, IGNORE_ACPI_PARAM, READY_BANNER, TestGuest,

@@ -48,19 +48,7 @@ fn pattern(len: usize, seed: u32) -> Vec<u8> {
 
 /// Every path below `dir` (links not followed), sorted, relative to `dir`.
 fn tree(dir: &Path) -> Vec<PathBuf> {
-    let mut all = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap().flatten() {
-            let path = entry.path();
-            if entry.file_type().unwrap().is_dir() {
-                stack.push(path.clone());
-            }
-            all.push(path.strip_prefix(dir).unwrap().to_path_buf());
-        }
-    }
-    all.sort();
-    all
+    maqet_tests::paths_below(dir, true)
 }
 
 /// The guest device of the copy port, found as maqet finds it.

@@ -46,19 +46,10 @@ fn guest_root(home: &MaqetHome, script: &str) -> String {
 
 /// Every path below `dir` (links not followed), sorted, relative to `dir`.
 fn tree(dir: &Path) -> Vec<String> {
-    let mut all = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap().flatten() {
-            let path = entry.path();
-            if entry.file_type().unwrap().is_dir() {
-                stack.push(path.clone());
-            }
-            all.push(path.strip_prefix(dir).unwrap().display().to_string());
-        }
-    }
-    all.sort();
-    all
+    maqet_tests::paths_below(dir, true)
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect()
 }
 
 fn sha256(path: &Path) -> String {

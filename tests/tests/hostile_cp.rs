@@ -23,22 +23,7 @@ fn arg(path: &Path) -> &str {
 
 /// Every path below `dir` (not following links), sorted.
 fn tree(dir: &Path) -> Vec<PathBuf> {
-    let mut all = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d)
-            .expect("list a test directory")
-            .flatten()
-        {
-            let path = entry.path();
-            if entry.file_type().expect("a file type").is_dir() {
-                stack.push(path.clone());
-            }
-            all.push(path);
-        }
-    }
-    all.sort();
-    all
+    maqet_tests::paths_below(dir, false)
 }
 
 fn mode(path: &Path) -> u32 {

@@ -18,7 +18,7 @@ use super::listing::{
     GuestStat, STAT_FORMAT, listing_root, parse_stats, relative_components, split_nul,
 };
 use super::transport::GuestLink;
-use super::{CHUNK, Copier, base_name};
+use super::{CHUNK, Copier, base_name, report_mib};
 use crate::api::guest::AGENT_CALL_LIMIT;
 use crate::text::escape_guest_text;
 use crate::{ErrorKind, MaqetError};
@@ -268,13 +268,8 @@ impl Copier<'_> {
             partial.file.write_all(chunk).map_err(|e| {
                 MaqetError::io(format!("cannot write {}", partial.path().display()), e)
             })?;
-            let mib = CHUNK as u64;
-            if total / mib != done / mib {
-                maqet.progress(&format!(
-                    "{short}: {} of {} MiB",
-                    total / mib,
-                    limit.div_ceil(mib)
-                ));
+            if total / CHUNK as u64 != done / CHUNK as u64 {
+                report_mib(maqet, &short, total, limit);
             }
             done = total;
             *bytes += n;
@@ -329,12 +324,7 @@ impl Copier<'_> {
             })?;
             done = total;
             self.bytes += n;
-            self.maqet.progress(&format!(
-                "{}: {} of {} MiB",
-                escape_guest_text(base_name(src)),
-                done / CHUNK as u64,
-                limit.div_ceil(CHUNK as u64)
-            ));
+            report_mib(self.maqet, &escape_guest_text(base_name(src)), done, limit);
             if read.eof || bytes.is_empty() {
                 return Ok(());
             }

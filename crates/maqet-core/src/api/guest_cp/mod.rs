@@ -119,6 +119,27 @@ fn guest_side(text: &str) -> Option<(&str, &str)> {
     (!vm.is_empty() && !vm.contains('/') && path.starts_with('/')).then_some((vm, path))
 }
 
+/// Reports a copy's progress in whole MiB: `NAME: DONE of TOTAL MiB`.
+fn report_mib(maqet: &Maqet, name: &str, done: u64, total: u64) {
+    let mib = CHUNK as u64;
+    maqet.progress(&format!(
+        "{name}: {} of {} MiB",
+        done / mib,
+        total.div_ceil(mib)
+    ));
+}
+
+/// A progress callback for a streamed copy of `total` bytes: reports each whole MiB done.
+fn mib_steps<'a>(maqet: &'a Maqet, name: &'a str, total: u64) -> impl FnMut(u64) + 'a {
+    let mut shown = 0;
+    move |done| {
+        if done / CHUNK as u64 != shown {
+            shown = done / CHUNK as u64;
+            report_mib(maqet, name, done, total);
+        }
+    }
+}
+
 /// The last path component of a guest or host path.
 fn base_name(path: &str) -> &str {
     path.trim_end_matches('/')

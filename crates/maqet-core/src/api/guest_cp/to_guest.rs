@@ -16,7 +16,7 @@ use maqet_qmp::qga::types::{FileWrite, encode_base64};
 use serde_json::{Value, json};
 
 use super::transport::GuestLink;
-use super::{CHUNK, Copier, base_name};
+use super::{CHUNK, Copier, base_name, mib_steps, report_mib};
 use crate::api::guest::AGENT_CALL_LIMIT;
 use crate::{ErrorKind, MaqetError};
 
@@ -247,16 +247,11 @@ impl Copier<'_> {
                 "internal error: an SSH write on a copy through the agent".into(),
             ));
         };
-        let short = base_name(target);
-        let mib = CHUNK as u64;
-        let mut shown = 0;
+        let mut report = mib_steps(maqet, base_name(target), len);
         let mut sent = 0;
         ssh.write_file(target, file, &mut |done| {
             sent = done;
-            if done / mib != shown {
-                shown = done / mib;
-                maqet.progress(&format!("{short}: {shown} of {} MiB", len.div_ceil(mib)));
-            }
+            report(done);
         })?;
         self.bytes += sent;
         Ok(())
@@ -275,15 +270,12 @@ impl Copier<'_> {
                 "internal error: a channel write on a copy without the channel".into(),
             ));
         };
-        let short = base_name(target);
-        let mib = CHUNK as u64;
-        let mut shown = 0;
-        let sent = channel.write_file(target, file, len, &mut |done| {
-            if done / mib != shown {
-                shown = done / mib;
-                maqet.progress(&format!("{short}: {shown} of {} MiB", len.div_ceil(mib)));
-            }
-        })?;
+        let sent = channel.write_file(
+            target,
+            file,
+            len,
+            &mut mib_steps(maqet, base_name(target), len),
+        )?;
         self.bytes += sent;
         Ok(())
     }
@@ -317,12 +309,7 @@ impl Copier<'_> {
             }
             done += n as u64;
             self.bytes += n as u64;
-            self.maqet.progress(&format!(
-                "{}: {} of {} MiB",
-                base_name(target),
-                done / CHUNK as u64,
-                len.div_ceil(CHUNK as u64)
-            ));
+            report_mib(self.maqet, base_name(target), done, len);
         }
     }
 }

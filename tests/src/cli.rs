@@ -209,3 +209,23 @@ pub fn maqet_long_json(home: &MaqetHome, args: &[&str], secs: u64) -> Value {
     serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", describe(&all, &out)))
 }
+
+/// Holds VM `vm`'s copy-channel lock, as a running `maqet cp` does, until dropped.
+pub fn hold_copy_channel(home: &MaqetHome, vm: &str) -> std::fs::File {
+    use std::os::fd::AsRawFd;
+    let lock = home
+        .runtime_dir()
+        .join("vms")
+        .join(vm_id(home, vm))
+        .join("copy.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock)
+        .expect("open the VM's copy.lock");
+    // SAFETY: flock on a descriptor this function owns.
+    let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    assert_eq!(locked, 0, "the copy channel of VM `{vm}` is held already");
+    file
+}

@@ -62,27 +62,6 @@ fn guest_port(home: &MaqetHome, vm: &str) -> String {
     .to_owned()
 }
 
-/// Holds VM `vm`'s copy-channel lock, as a running `maqet cp` does, until dropped.
-fn hold_copy_channel(home: &MaqetHome, vm: &str) -> std::fs::File {
-    use std::os::fd::AsRawFd;
-    let lock = home
-        .runtime_dir()
-        .join("vms")
-        .join(vm_id(home, vm))
-        .join("copy.lock");
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock)
-        .unwrap();
-    assert_eq!(
-        unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) },
-        0
-    );
-    file
-}
-
 #[test]
 fn auto_copies_files_and_trees_through_the_channel_and_a_hostile_guest_stays_inside() {
     let home = MaqetHome::new();
@@ -215,7 +194,7 @@ chmod 755 /bin/stat"#,
 
     // While another copy holds the channel (its lock), `auto` goes through the agent and says
     // so; once it is free, the channel again.
-    let held = hold_copy_channel(&home, "ch");
+    let held = maqet_tests::cli::hold_copy_channel(&home, "ch");
     let second = cp(&home, &["--force", "ch:/tmp/site/a.txt", arg(&out)]);
     assert_eq!(second["transport"], "agent", "{second}");
     let why = second["channel_skipped"].as_str().unwrap_or_default();

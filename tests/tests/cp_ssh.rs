@@ -56,27 +56,6 @@ fn sha256(path: &Path) -> String {
     maqet_tests::sha256_of_file(path)
 }
 
-/// Holds VM `vm`'s copy-channel lock, as a running `maqet cp` does, until dropped.
-fn hold_copy_channel(home: &MaqetHome, vm: &str) -> std::fs::File {
-    use std::os::fd::AsRawFd;
-    let lock = home
-        .runtime_dir()
-        .join("vms")
-        .join(maqet_tests::cli::vm_id(home, vm))
-        .join("copy.lock");
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock)
-        .unwrap();
-    assert_eq!(
-        unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) },
-        0
-    );
-    file
-}
-
 fn assert_transport(report: &Value, want: &str) {
     assert_eq!(report["transport"], want, "{report}");
     assert!(report["bytes_per_second"].as_u64().is_some(), "{report}");
@@ -121,7 +100,7 @@ fn cp_takes_ssh_by_itself_checks_the_host_key_and_falls_back_to_the_agent() {
     assert_eq!(std::fs::read(&channel_back).unwrap(), bytes);
 
     // From here on another copy holds the channel, so `auto` passes it over and says so.
-    let _channel_busy = hold_copy_channel(&home, "deb");
+    let _channel_busy = maqet_tests::cli::hold_copy_channel(&home, "deb");
 
     // In and out over SSH, chosen by itself; the bytes arrive exactly, written as root.
     let sent = cp(&home, &[arg(&data), "deb:/tmp/data.bin"]);

@@ -21,27 +21,16 @@ import hashlib
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 
 import benchlib
+from debian_guest import debian_image
 
 BASELINE_MBPS = {"in": 2.4, "out": 6.7}  # the agent path on this guest, issue Q
 TARGET_FACTOR = 5.0
 BOOT_TIMEOUT_S = 900
 
-
-def debian_image():
-    """The Debian guest's qcow2 image, built or taken from its cache."""
-    out = subprocess.run(
-        ["bash", str(benchlib.REPO / "tests/guest/build-debian.sh")],
-        capture_output=True, text=True, check=True,
-    ).stdout
-    for line in out.splitlines():
-        if line.startswith("DEBIAN_IMAGE="):
-            return line.split("=", 1)[1].strip()
-    sys.exit(f"build-debian.sh printed no DEBIAN_IMAGE= line:\n{out}")
 
 
 def guest_config(image):

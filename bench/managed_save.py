@@ -16,21 +16,11 @@ import sys
 import time
 
 import benchlib
+from debian_guest import debian_image
 
 TARGET_RESTORE_S = 2.0
 MARKER = "maqet-bench-kept-in-ram"
 
-
-def debian_image():
-    """The cached Debian guest image (built on first use by tests/guest/build-debian.sh)."""
-    out = subprocess.run(
-        ["bash", str(benchlib.REPO / "tests/guest/build-debian.sh")],
-        capture_output=True, text=True, check=True,
-    ).stdout
-    for line in out.splitlines():
-        if line.startswith("DEBIAN_IMAGE="):
-            return line.split("=", 1)[1].strip()
-    sys.exit("build-debian.sh printed no DEBIAN_IMAGE= line")
 
 
 def timed(home, *args):

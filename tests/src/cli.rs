@@ -189,9 +189,20 @@ pub fn guest_sh(home: &MaqetHome, vm: &str, script: &str) -> String {
 /// boot), with the plugins built next to the binary (as after `cargo build`), and fails the
 /// test when it fails.
 pub fn maqet_long(home: &MaqetHome, args: &[&str], secs: u64) -> Output {
-    let out = home
-        .cmd()
-        .env_remove("MAQET_SHIPPED_PLUGINS")
+    let mut cmd = home.cmd();
+    cmd.env_remove("MAQET_SHIPPED_PLUGINS");
+    checked_with_guard(cmd, home, args, secs)
+}
+
+/// Runs `cmd ARGS` in the home's directory, allowed `secs` seconds and a minute of margin,
+/// and fails the test when it fails.
+pub(crate) fn checked_with_guard(
+    mut cmd: assert_cmd::Command,
+    home: &MaqetHome,
+    args: &[&str],
+    secs: u64,
+) -> Output {
+    let out = cmd
         .current_dir(home.path())
         .args(args)
         .timeout(Duration::from_secs(secs + 60))

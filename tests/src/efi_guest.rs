@@ -126,3 +126,18 @@ fn fetch_vmlinuz(
     let _ = std::fs::remove_dir_all(&work);
     result
 }
+
+/// The raw bytes of maqet's qcow2 NVRAM `nvram`, converted by `qemu-img` into `scratch`
+/// (readable while the VM runs: `-U`).
+pub fn nvram_raw_bytes(nvram: &Path, scratch: &Path) -> Vec<u8> {
+    let raw = scratch.join("vars-check.raw");
+    let _ = std::fs::remove_file(&raw);
+    let out = Command::new("qemu-img")
+        .args(["convert", "-U", "-O", "raw"])
+        .arg(nvram)
+        .arg(&raw)
+        .output()
+        .expect("qemu-img runs");
+    assert!(out.status.success(), "qemu-img convert: {out:?}");
+    std::fs::read(&raw).expect("the converted NVRAM")
+}

@@ -10,7 +10,6 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use crate::MaqetHome;
-use crate::cli::describe;
 use crate::libvirtd::{remove_domain, tcp_listeners};
 
 /// `mqt-NAME-PID`: a libvirt object name no other test run uses at the same time.
@@ -35,15 +34,7 @@ pub fn free_port() -> u16 {
 /// # Panics
 /// When the command fails or outlives the margin.
 pub fn maqet_slow(home: &MaqetHome, args: &[&str], secs: u64) -> Output {
-    let out = home
-        .cmd()
-        .current_dir(home.path())
-        .args(args)
-        .timeout(Duration::from_secs(secs + 60))
-        .output()
-        .expect("the maqet binary must run");
-    assert!(out.status.success(), "{}", describe(args, &out));
-    out
+    crate::cli::checked_with_guard(home.cmd(), home, args, secs)
 }
 
 /// Asserts that only 127.0.0.1 listens on `port`: not 0.0.0.0, `*` or an IPv6 address.

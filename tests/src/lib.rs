@@ -65,7 +65,7 @@ pub mod cli;
 
 pub use binaries::{maqet_binary, maqet_runner_binary};
 pub use debian::{DEBIAN_KERNEL_CMDLINE, DEBIAN_LOGIN_PROMPT, debian_efi_guest, debian_guest};
-pub use efi_guest::{efi_guest_config_yaml, efi_test_guest};
+pub use efi_guest::{efi_guest_config_yaml, efi_test_guest, nvram_raw_bytes};
 pub use files::{
     names_in, paths_below, pseudo_random_bytes, qemu_img, sha256_of_bytes, sha256_of_file,
     sizes_in, wait_for_file_text,

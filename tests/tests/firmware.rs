@@ -46,20 +46,6 @@ fn require_ovmf() {
     );
 }
 
-/// The NVRAM as raw bytes (through `qemu-img convert`, so it reads what the guest sees).
-fn nvram_bytes(nvram: &Path, scratch: &Path) -> Vec<u8> {
-    let raw = scratch.join("vars.raw");
-    let _ = std::fs::remove_file(&raw);
-    let out = std::process::Command::new("qemu-img")
-        .args(["convert", "-U", "-O", "raw"])
-        .arg(nvram)
-        .arg(&raw)
-        .output()
-        .expect("qemu-img runs");
-    assert!(out.status.success(), "qemu-img convert: {out:?}");
-    std::fs::read(&raw).expect("the converted NVRAM")
-}
-
 /// Whether `haystack` holds `name` as UTF-16LE (how UEFI variable names are stored).
 fn holds_variable_name(haystack: &[u8], name: &str) -> bool {
     let needle: Vec<u8> = name.encode_utf16().flat_map(u16::to_le_bytes).collect();
@@ -141,7 +127,10 @@ fn a_uefi_guest_boots_keeps_its_nvram_and_round_trips_a_live_snapshot() {
     maqet_ok(&home, &["stop", "efi", "--force"]);
     let scratch = tempfile::tempdir().unwrap();
     assert!(
-        holds_variable_name(&nvram_bytes(&nvram, scratch.path()), "BootOrder"),
+        holds_variable_name(
+            &maqet_tests::nvram_raw_bytes(&nvram, scratch.path()),
+            "BootOrder"
+        ),
         "the firmware wrote no BootOrder into {}",
         nvram.display()
     );
@@ -156,7 +145,7 @@ fn a_uefi_guest_boots_keeps_its_nvram_and_round_trips_a_live_snapshot() {
     maqet_ok(&home, &["stop", "efi", "--force"]);
     assert_eq!(std::fs::metadata(&nvram).unwrap().ino(), inode);
     assert!(holds_variable_name(
-        &nvram_bytes(&nvram, scratch.path()),
+        &maqet_tests::nvram_raw_bytes(&nvram, scratch.path()),
         "BootOrder"
     ));
 
@@ -166,7 +155,10 @@ fn a_uefi_guest_boots_keeps_its_nvram_and_round_trips_a_live_snapshot() {
     let copy = PathBuf::from(copy_info["firmware"]["nvram"].as_str().unwrap());
     assert_ne!(copy, nvram);
     assert!(
-        holds_variable_name(&nvram_bytes(&copy, scratch.path()), "BootOrder"),
+        holds_variable_name(
+            &maqet_tests::nvram_raw_bytes(&copy, scratch.path()),
+            "BootOrder"
+        ),
         "the clone's NVRAM is not a copy"
     );
     let removed = maqet_json(&home, &["rm", "efi", "--force", "--clean-storage"]);

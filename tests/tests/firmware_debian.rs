@@ -52,19 +52,6 @@ fn holds_utf16(bytes: &[u8], name: &str) -> bool {
     bytes.windows(needle.len()).any(|w| w == needle)
 }
 
-/// maqet's qcow2 NVRAM as raw bytes.
-fn nvram_bytes(nvram: &Path, scratch: &Path) -> Vec<u8> {
-    let raw = scratch.join("vars-check.raw");
-    let out = std::process::Command::new("qemu-img")
-        .args(["convert", "-U", "-O", "raw"])
-        .arg(nvram)
-        .arg(&raw)
-        .output()
-        .expect("qemu-img runs");
-    assert!(out.status.success(), "qemu-img convert: {out:?}");
-    std::fs::read(&raw).unwrap()
-}
-
 /// What a guest's checks show, under maqet or libvirt.
 fn assert_secure_boot_and_tpm(where_: &str, efi: &str, sb_state: &str, tpm: &str) {
     assert_eq!(efi, "efi", "{where_}: /sys/firmware/efi is missing");
@@ -146,7 +133,7 @@ fn debian_boots_with_secure_boot_and_a_tpm_under_maqet_and_deployed_with_its_nvr
     assert_eq!(stopped["forced"], false, "{stopped}");
     let nvram = PathBuf::from(info["firmware"]["nvram"].as_str().unwrap());
     assert!(
-        holds_utf16(&nvram_bytes(&nvram, home.path()), ENTRY),
+        holds_utf16(&maqet_tests::nvram_raw_bytes(&nvram, home.path()), ENTRY),
         "the guest's boot entry is not in maqet's NVRAM {}",
         nvram.display()
     );
